@@ -1,0 +1,62 @@
+// Storage and freshness policy for a shared cache (RFC 9111 §3, §4.2). Pure:
+// `now` and the request/response times are always parameters.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "relay/http/headers.hpp"
+
+namespace relay::cache {
+
+using SysTime = std::chrono::system_clock::time_point;
+using Seconds = std::chrono::seconds;
+
+struct Policy {
+  Seconds default_ttl{0};          // used when the response carries no freshness
+  std::uint64_t max_object_size = 0;  // 0 = unlimited
+};
+
+// RFC 9110 §5.6.7 HTTP-date in any of its three formats.
+std::optional<SysTime> parse_http_date(std::string_view text) noexcept;
+// Same, with the clock injected: the rfc850-date two-digit year is resolved
+// relative to `now` (a year more than 50 years ahead means the past).
+std::optional<SysTime> parse_http_date(std::string_view text, SysTime now) noexcept;
+std::string format_http_date(SysTime t);
+
+// Whether the request may be answered from (and fill) the cache at all.
+// GET and HEAD only; Cache-Control: no-store on the request bypasses.
+bool request_may_use_cache(std::string_view method, const http::Headers& request_headers);
+
+enum class StoreDecision {
+  Store,
+  NotCacheableMethod,
+  NotCacheableStatus,
+  NoStore,
+  Private,
+  Authorization,
+  NoFreshness,  // nothing explicit, no heuristic and default_ttl = 0
+  TooLarge,
+};
+std::string_view to_string(StoreDecision d) noexcept;
+
+// RFC 9111 §3: may a response to this request be stored by a shared cache?
+StoreDecision may_store(std::string_view method, const http::Headers& request_headers, int status,
+                        const http::Headers& response_headers, const Policy& policy);
+
+// RFC 9111 §4.2.1: freshness lifetime. s-maxage > max-age > Expires - Date;
+// else policy.default_ttl.
+Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy);
+
+// RFC 9111 §4.2.3: current age of a stored response.
+Seconds current_age(const http::Headers& response_headers, SysTime request_time,
+                    SysTime response_time, SysTime now);
+
+// Fresh when lifetime > current_age.
+bool is_fresh(const http::Headers& response_headers, const Policy& policy, SysTime request_time,
+              SysTime response_time, SysTime now);
+
+}  // namespace relay::cache

@@ -1,0 +1,36 @@
+// Cache keys: one normalized string per cacheable resource, built only here.
+// Pure: no I/O, no Asio.
+#pragma once
+
+#include <string>
+
+#include "relay/config/config.hpp"
+#include "relay/http/request.hpp"
+
+namespace relay::cache {
+
+struct CacheKey {
+  // "http://host[:port]/path?sorted&query" plus "|name=value" per configured
+  // header. Scheme and host lower-cased, default port dropped, path
+  // percent-encoding and dot segments normalized, ignored parameters dropped.
+  std::string primary;
+
+  bool operator==(const CacheKey&) const = default;
+};
+
+// GET and HEAD share a key (a HEAD is answered from a stored GET): the
+// method is not part of it. Other methods are never looked up.
+// Returns false in .ok when the target cannot be parsed.
+struct KeyResult {
+  bool ok = false;
+  CacheKey key;
+  std::string error;
+};
+
+KeyResult make_key(const http::Request& req, const config::CacheKeyConfig& cfg,
+                   std::string_view scheme = "http");
+
+// Shell-style match where '*' matches any run of characters.
+bool glob_match(std::string_view pattern, std::string_view text) noexcept;
+
+}  // namespace relay::cache

@@ -1,0 +1,102 @@
+// relay's configuration: one TOML file, every key overridable from the
+// environment as RELAY_<SECTION>_<KEY> (nested tables joined by '_').
+// Loading validates everything up front; a bad value or an unknown key is a
+// ConfigError naming the key and, for file values, the line.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace relay::config {
+
+using Duration = std::chrono::milliseconds;
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";     // host:port, [v6]:port
+  int threads = 1;                           // event-loop threads; 0 = one per core
+  std::uint64_t max_header_size = 16 * 1024;  // bytes of request head -> 431
+  std::uint64_t max_url_length = 8 * 1024;    // bytes of request-target -> 414
+  Duration header_timeout{10'000};           // to receive a full request head
+  Duration idle_timeout{60'000};             // keep-alive idle between requests
+  Duration shutdown_grace{10'000};           // drain time on SIGTERM/SIGINT
+  std::uint64_t max_connections = 10'000;    // concurrent client connections
+};
+
+struct UpstreamConfig {
+  std::string url = "http://127.0.0.1:9000";  // origin base URL (http or https)
+  Duration connect_timeout{5'000};
+  Duration first_byte_timeout{30'000};  // request sent -> response head
+  Duration idle_timeout{30'000};        // silence while receiving a body
+  int max_connections = 64;             // pooled keep-alive connections
+  bool preserve_host = true;            // forward the client's Host header
+};
+
+struct CacheKeyConfig {
+  bool sort_query = true;
+  // Query parameters dropped from the key; '*' matches any run of characters.
+  std::vector<std::string> ignore_params = {"utm_*", "fbclid", "gclid"};
+  // Request header values appended to the key (names, case-insensitive).
+  std::vector<std::string> headers;
+};
+
+struct CacheConfig {
+  // Freshness for responses that carry none; 0 = such responses are not stored.
+  Duration default_ttl{0};
+  std::uint64_t max_object_size = 64ull * 1024 * 1024;  // larger ones stream through
+  CacheKeyConfig key;
+};
+
+struct StorageConfig {
+  std::string backend = "memory";                   // "memory"
+  std::uint64_t max_size = 256ull * 1024 * 1024;    // bytes (headers + body + overhead)
+};
+
+struct MetricsConfig {
+  bool enabled = true;
+  std::string path = "/metrics";
+};
+
+struct LogConfig {
+  std::string level = "info";         // error | warn | info | debug
+  std::string format = "text";        // text | json  (access log line format)
+  std::string access_log = "stdout";  // stdout | stderr | off | a file path
+};
+
+struct Config {
+  ServerConfig server;
+  UpstreamConfig upstream;
+  CacheConfig cache;
+  StorageConfig storage;
+  MetricsConfig metrics;
+  LogConfig log;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// The process environment's RELAY_* variables.
+Environment relay_environment();
+
+// Parses TOML text (source_name is used in messages), applies env overrides
+// and validates. Throws ConfigError.
+Config load_from_string(std::string_view toml_text, const std::string& source_name,
+                        const Environment& env);
+// Reads a file then load_from_string. Throws ConfigError.
+Config load_from_file(const std::string& path, const Environment& env);
+// Defaults plus env overrides (no file given). Throws ConfigError.
+Config load_defaults(const Environment& env);
+
+// Parses "30s", "250ms", "5m", "1h", "2d" or a bare integer of seconds.
+Duration parse_duration(std::string_view text);  // throws std::invalid_argument
+// Parses "512", "64KiB", "10MB", "1GiB" (K/M/G/T, with or without iB/B).
+std::uint64_t parse_size(std::string_view text);  // throws std::invalid_argument
+
+}  // namespace relay::config

@@ -1,0 +1,52 @@
+// One line per request, as JSON or as a combined-log-like text line,
+// written to stdout, stderr or a file (line-buffered, safe across threads).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "relay/cache/status.hpp"
+#include "relay/config/config.hpp"
+
+namespace relay::proxy {
+
+struct AccessRecord {
+  std::string_view client;
+  std::string_view method;
+  std::string_view target;
+  int version_minor = 1;
+  int status = 0;
+  cache::CacheStatus cache = cache::CacheStatus::Bypass;
+  std::uint64_t bytes = 0;
+  double duration_seconds = 0;
+  double upstream_seconds = -1;  // negative: the origin was not contacted
+  std::string_view request_id;
+  std::string_view referer;
+  std::string_view user_agent;
+};
+
+class AccessLog {
+ public:
+  // Throws std::runtime_error when a log file cannot be opened.
+  explicit AccessLog(const config::LogConfig& cfg);
+  ~AccessLog();
+  AccessLog(const AccessLog&) = delete;
+  AccessLog& operator=(const AccessLog&) = delete;
+
+  bool enabled() const noexcept { return out_ != nullptr; }
+  void write(const AccessRecord& record);
+
+  static std::string format_json(const AccessRecord& r, std::string_view time);
+  static std::string format_text(const AccessRecord& r, std::string_view time);
+
+ private:
+  std::FILE* out_ = nullptr;
+  bool owns_file_ = false;
+  bool json_ = false;
+  std::mutex mutex_;
+};
+
+}  // namespace relay::proxy

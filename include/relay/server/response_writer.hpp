@@ -1,0 +1,65 @@
+// Writes one response to the client: chooses the framing (Content-Length,
+// chunked, or close-delimited for HTTP/1.0), adds Connection as needed, and
+// coalesces the head with the first body chunk into one write.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "relay/http/request.hpp"
+#include "relay/http/response.hpp"
+#include "relay/util/result.hpp"
+
+namespace relay::server {
+
+class Watchdog;
+
+class ResponseWriter {
+ public:
+  ResponseWriter(boost::asio::ip::tcp::socket& socket, Watchdog& watchdog,
+                 std::chrono::milliseconds send_timeout, const http::Request& request,
+                 bool keep_alive_allowed);
+
+  // content_length: the exact body size when known; otherwise the body is
+  // chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+  boost::asio::awaitable<Result<void>> write_head(http::ResponseHead head,
+                                                  std::optional<std::uint64_t> content_length);
+  boost::asio::awaitable<Result<void>> write_body(std::span<const char> chunk);
+  boost::asio::awaitable<Result<void>> finish();
+
+  // A complete small response in one call (errors, /metrics).
+  boost::asio::awaitable<Result<void>> write_simple(int status, std::string_view content_type,
+                                                    std::string_view body,
+                                                    http::Headers extra = {});
+
+  bool head_sent() const noexcept { return head_started_; }
+  bool keep_alive() const noexcept { return keep_alive_; }
+  // Must the connection close before the next request (framing or failure)?
+  void force_close() noexcept { keep_alive_ = false; }
+  int status() const noexcept { return status_; }
+  std::uint64_t body_bytes() const noexcept { return body_bytes_; }
+
+ private:
+  boost::asio::awaitable<Result<void>> send(std::span<const boost::asio::const_buffer> buffers);
+
+  boost::asio::ip::tcp::socket& socket_;
+  Watchdog& watchdog_;
+  std::chrono::milliseconds send_timeout_;
+  const http::Request& request_;
+  bool keep_alive_;
+  bool head_started_ = false;
+  bool head_flushed_ = false;
+  bool no_body_ = false;
+  bool chunked_ = false;
+  bool finished_ = false;
+  int status_ = 0;
+  std::uint64_t body_bytes_ = 0;
+  std::string head_bytes_;
+};
+
+}  // namespace relay::server

@@ -1,0 +1,76 @@
+// The Storage interface: bytes and metadata under a key, nothing more.
+// HTTP rules live in cache/ and proxy/; a backend never looks inside headers.
+//
+// Invariants every backend keeps:
+// - A body is read through a BodyReader chunk by chunk: memory per reader is
+//   bounded by one chunk, whatever the object size.
+// - A BodyWriter destroyed without commit() leaves no trace: readers never
+//   see a partial entry. commit() publishes atomically, replacing any older
+//   entry under the same key.
+// - Every method is safe to call from any event-loop thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "relay/http/headers.hpp"
+#include "relay/util/result.hpp"
+
+namespace relay::storage {
+
+using SysTime = std::chrono::system_clock::time_point;
+
+struct EntryMeta {
+  int status = 200;
+  std::string reason;
+  http::Headers headers;   // end-to-end fields as stored
+  SysTime request_time{};  // when the request that produced it was sent
+  SysTime response_time{}; // when its response head arrived
+  std::uint64_t body_size = 0;  // set by the backend on commit
+};
+
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  // The next chunk; an empty span means the end of the body. The span stays
+  // valid until the next call.
+  virtual boost::asio::awaitable<Result<std::span<const char>>> read() = 0;
+};
+
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  // Fails with Errc::object_too_large past the backend's object limit; the
+  // writer is then unusable and should be dropped.
+  virtual boost::asio::awaitable<Result<void>> write(std::span<const char> chunk) = 0;
+  virtual boost::asio::awaitable<Result<void>> commit() = 0;
+};
+
+struct Hit {
+  EntryMeta meta;
+  std::unique_ptr<BodyReader> body;
+};
+
+struct Stats {
+  std::uint64_t entries = 0;
+  std::uint64_t size_bytes = 0;
+  std::uint64_t evictions = 0;  // since start
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  virtual boost::asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) = 0;
+  virtual boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key,
+                                                                          EntryMeta meta) = 0;
+  virtual boost::asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) = 0;
+  virtual boost::asio::awaitable<Result<bool>> remove(const std::string& key) = 0;
+  virtual Stats stats() const = 0;
+};
+
+}  // namespace relay::storage

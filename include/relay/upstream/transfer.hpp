@@ -1,0 +1,96 @@
+// One request to the origin as a coroutine-friendly object: start() sends
+// the request (streaming its body from a RequestBodySource) and returns once
+// the response head is in; read() then yields the body as it arrives.
+// Back-pressure: at most `high_water` bytes are buffered, then curl is
+// paused until the reader catches up. Destroying a Transfer aborts it.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "relay/config/config.hpp"
+#include "relay/http/response.hpp"
+#include "relay/upstream/curl_multi.hpp"
+#include "relay/util/async_event.hpp"
+#include "relay/util/result.hpp"
+
+namespace relay::upstream {
+
+class RequestBodySource {
+ public:
+  virtual ~RequestBodySource() = default;
+  // Next chunk of the client's request body; empty span = end.
+  virtual boost::asio::awaitable<Result<std::span<const char>>> read() = 0;
+};
+
+struct UpstreamRequest {
+  std::string method;
+  std::string url;
+  http::Headers headers;  // already end-to-end only, with proxy fields added
+  RequestBodySource* body = nullptr;
+  std::optional<std::uint64_t> body_length;  // nullopt with a body = chunked
+};
+
+class Transfer final : public TransferSink {
+ public:
+  static boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> start(
+      CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request);
+
+  ~Transfer() override;
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+
+  const http::ResponseHead& head() const noexcept { return head_; }
+  // Next body chunk; an empty span is the end. Valid until the next call.
+  boost::asio::awaitable<Result<std::span<const char>>> read();
+  // curl's own words on the last failure, for logs.
+  const std::string& error_detail() const noexcept { return detail_; }
+
+  static constexpr std::size_t high_water = 256 * 1024;
+
+ private:
+  Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request);
+  void configure();
+  void on_done(int curl_code) override;
+  // Feeds the upload if curl waits for request-body bytes; false on failure.
+  boost::asio::awaitable<bool> feed_upload();
+  void apply_pause_state();
+  error_code failure() const;
+
+  static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self);
+  static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self);
+  static std::size_t on_read(char* data, std::size_t size, std::size_t count, void* self);
+
+  CurlMulti& multi_;
+  const config::UpstreamConfig& cfg_;
+  UpstreamRequest request_;
+  CURL* easy_;
+  curl_slist* header_list_ = nullptr;
+  AsyncEvent event_;
+  char error_buffer_[CURL_ERROR_SIZE] = {};
+  std::string detail_;
+
+  http::ResponseHead head_;
+  bool head_ready_ = false;
+  bool done_ = false;
+  int curl_code_ = 0;
+  bool timed_out_waiting_ = false;
+
+  std::deque<std::string> received_;
+  std::size_t received_bytes_ = 0;
+  std::string current_;
+  bool recv_paused_ = false;
+
+  std::span<const char> upload_pending_;
+  bool upload_wanted_ = false;
+  bool upload_eof_ = false;
+  bool send_paused_ = false;
+};
+
+}  // namespace relay::upstream

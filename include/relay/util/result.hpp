@@ -1,0 +1,40 @@
+// Expected failures are values: Result<T> carries a T or an error_code from
+// relay's own category (or a system one). Exceptions are kept for start-up.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <boost/system/result.hpp>
+#include <string_view>
+#include <system_error>
+
+namespace relay {
+
+template <class T>
+using Result = boost::system::result<T>;
+using boost::system::error_code;
+
+enum class Errc {
+  upstream_connect_failed = 1,
+  upstream_timeout,
+  upstream_first_byte_timeout,
+  upstream_idle_timeout,
+  upstream_reset,
+  upstream_protocol,
+  upstream_failed,
+  client_closed,
+  client_timeout,
+  bad_request,
+  object_too_large,
+  storage_unavailable,
+};
+
+const boost::system::error_category& relay_category() noexcept;
+
+inline error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), relay_category()};
+}
+
+}  // namespace relay
+
+template <>
+struct boost::system::is_error_code_enum<relay::Errc> : std::true_type {};

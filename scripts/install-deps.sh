@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package relay needs to build, test and benchmark.
+# Idempotent: packages already present are skipped, so repeat runs are quick.
+set -euo pipefail
+
+packages=(
+  g++ pkg-config cmake meson ninja-build
+  libboost1.81-dev libboost-url1.81-dev libcurl4-openssl-dev libtomlplusplus-dev
+  libhiredis-dev libzstd-dev prometheus-cpp-dev doctest-dev libssl-dev node-llhttp
+  redis-server python3 curl
+)
+if [[ ${1:-} == --bench ]]; then
+  packages+=(nginx-light wrk)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+((${#missing[@]} == 0)) && exit 0
+
+SUDO=()
+[[ $(id -u) -ne 0 ]] && SUDO=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

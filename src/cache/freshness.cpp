@@ -1,0 +1,335 @@
+// Shared-cache storage and freshness rules (RFC 9111 §3, §4.2) and the
+// HTTP-date grammar they depend on (RFC 9110 §5.6.7). Every clock reading is
+// a parameter so the policy can be tested without sleeping.
+#include "relay/cache/freshness.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+#include "relay/cache/cache_control.hpp"
+
+namespace relay::cache {
+
+namespace chr = std::chrono;
+
+namespace {
+
+constexpr std::array<std::string_view, 7> kDayShort = {"Mon", "Tue", "Wed", "Thu",
+                                                       "Fri", "Sat", "Sun"};
+constexpr std::array<std::string_view, 7> kDayLong = {
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
+constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr",
+                                                      "May", "Jun", "Jul", "Aug",
+                                                      "Sep", "Oct", "Nov", "Dec"};
+
+template <std::size_t N>
+int index_of(const std::array<std::string_view, N>& names, std::string_view s) noexcept {
+  for (std::size_t i = 0; i < N; ++i) {
+    // The grammar is case-sensitive, but a miscased date is unambiguous and
+    // rejecting it would only make the response look expired.
+    if (http::iequals(names[i], s)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// A hand-written scanner instead of strptime: strptime's month and day
+// names follow LC_TIME, while HTTP-dates are always English.
+struct Scanner {
+  std::string_view s;
+  std::size_t i = 0;
+
+  bool done() const noexcept { return i == s.size(); }
+  bool eat(char c) noexcept {
+    if (i < s.size() && s[i] == c) {
+      ++i;
+      return true;
+    }
+    return false;
+  }
+  bool spaces() noexcept {  // one or more SP
+    std::size_t start = i;
+    while (eat(' ')) {
+    }
+    return i > start;
+  }
+  std::string_view word() noexcept {
+    std::size_t start = i;
+    while (i < s.size() && ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z'))) ++i;
+    return s.substr(start, i - start);
+  }
+  // Between min_n and max_n digits.
+  std::optional<int> number(std::size_t min_n, std::size_t max_n) noexcept {
+    std::size_t start = i;
+    int v = 0;
+    while (i < s.size() && i - start < max_n && s[i] >= '0' && s[i] <= '9') {
+      v = v * 10 + (s[i] - '0');
+      ++i;
+    }
+    if (i - start < min_n) return std::nullopt;
+    return v;
+  }
+  std::optional<int> month() noexcept {
+    int m = index_of(kMonths, word());
+    if (m < 0) return std::nullopt;
+    return m + 1;
+  }
+};
+
+struct TimeOfDay {
+  int h, m, s;
+};
+
+std::optional<TimeOfDay> time_of_day(Scanner& sc) noexcept {
+  auto h = sc.number(2, 2);
+  if (!h || !sc.eat(':')) return std::nullopt;
+  auto m = sc.number(2, 2);
+  if (!m || !sc.eat(':')) return std::nullopt;
+  auto s = sc.number(2, 2);
+  // 60 is allowed for a leap second (RFC 9110 §5.6.7).
+  if (!s || *h > 23 || *m > 59 || *s > 60) return std::nullopt;
+  return TimeOfDay{*h, *m, *s};
+}
+
+std::optional<SysTime> make_time(int y, int mon, int d, TimeOfDay t) noexcept {
+  chr::year_month_day ymd{chr::year{y}, chr::month{static_cast<unsigned>(mon)},
+                          chr::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  return SysTime{chr::sys_days{ymd}} + chr::hours{t.h} + chr::minutes{t.m} +
+         chr::seconds{t.s};
+}
+
+bool gmt_then_end(Scanner& sc) noexcept {
+  return sc.spaces() && sc.word() == "GMT" && sc.done();
+}
+
+// IMF-fixdate after "Sun, ": "06 Nov 1994 08:49:37 GMT".
+std::optional<SysTime> imf_fixdate(Scanner& sc) noexcept {
+  auto d = sc.number(2, 2);
+  if (!d || !sc.spaces()) return std::nullopt;
+  auto mon = sc.month();
+  if (!mon || !sc.spaces()) return std::nullopt;
+  auto y = sc.number(4, 4);
+  if (!y || !sc.spaces()) return std::nullopt;
+  auto t = time_of_day(sc);
+  if (!t || !gmt_then_end(sc)) return std::nullopt;
+  return make_time(*y, *mon, *d, *t);
+}
+
+// rfc850-date after "Sunday, ": "06-Nov-94 08:49:37 GMT".
+std::optional<SysTime> rfc850_date(Scanner& sc, SysTime now) noexcept {
+  auto d = sc.number(2, 2);
+  if (!d || !sc.eat('-')) return std::nullopt;
+  auto mon = sc.month();
+  if (!mon || !sc.eat('-')) return std::nullopt;
+  auto yy = sc.number(2, 2);
+  if (!yy || !sc.spaces()) return std::nullopt;
+  auto t = time_of_day(sc);
+  if (!t || !gmt_then_end(sc)) return std::nullopt;
+  // RFC 9110 §5.6.7: a two-digit year that would put the date more than 50
+  // years in the future means the most recent past year with those digits.
+  int now_year = static_cast<int>(chr::year_month_day{chr::floor<chr::days>(now)}.year());
+  int y = now_year / 100 * 100 + *yy + 100;
+  const SysTime limit = now + chr::years{50};
+  for (; y >= 0; y -= 100) {
+    auto when = make_time(y, *mon, *d, *t);
+    if (!when) return std::nullopt;
+    if (*when <= limit) return when;
+  }
+  return std::nullopt;
+}
+
+// asctime-date after "Sun ": "Nov  6 08:49:37 1994".
+std::optional<SysTime> asctime_date(Scanner& sc) noexcept {
+  auto mon = sc.month();
+  if (!mon || !sc.spaces()) return std::nullopt;
+  auto d = sc.number(1, 2);  // "( 2DIGIT / ( SP DIGIT ) )": spaces already eaten
+  if (!d || !sc.spaces()) return std::nullopt;
+  auto t = time_of_day(sc);
+  if (!t || !sc.spaces()) return std::nullopt;
+  auto y = sc.number(4, 4);
+  if (!y || !sc.done()) return std::nullopt;
+  return make_time(*y, *mon, *d, *t);
+}
+
+bool is_get_or_head(std::string_view method) noexcept {
+  return method == "GET" || method == "HEAD";
+}
+
+bool has_explicit_freshness(const CacheControl& cc, const http::Headers& h) {
+  return cc.s_maxage || cc.max_age || h.contains("Expires");
+}
+
+// RFC 9110 §15.1: codes whose responses a cache may store with heuristic (or
+// here: configured default) freshness. 206 is left out because this cache
+// does not combine partial content (RFC 9111 §3.3).
+bool heuristically_cacheable(int status) noexcept {
+  switch (status) {
+    case 200: case 203: case 204: case 300: case 301: case 308:
+    case 404: case 405: case 410: case 414: case 501:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<std::uint64_t> content_length(const http::Headers& h) {
+  auto v = h.get("Content-Length");
+  if (!v) return std::nullopt;
+  auto text = http::trim(*v);
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
+}
+
+Seconds non_negative(Seconds s) noexcept { return std::max(s, Seconds{0}); }
+
+}  // namespace
+
+std::optional<SysTime> parse_http_date(std::string_view text, SysTime now) noexcept {
+  Scanner sc{http::trim(text)};
+  auto name = sc.word();
+  if (sc.eat(',')) {
+    if (!sc.spaces()) return std::nullopt;
+    if (index_of(kDayShort, name) >= 0) return imf_fixdate(sc);
+    if (index_of(kDayLong, name) >= 0) return rfc850_date(sc, now);
+    return std::nullopt;
+  }
+  if (index_of(kDayShort, name) >= 0 && sc.spaces()) return asctime_date(sc);
+  return std::nullopt;
+}
+
+std::optional<SysTime> parse_http_date(std::string_view text) noexcept {
+  return parse_http_date(text, chr::system_clock::now());
+}
+
+std::string format_http_date(SysTime t) {
+  auto secs = chr::floor<chr::seconds>(t);
+  auto day = chr::floor<chr::days>(secs);
+  chr::year_month_day ymd{day};
+  chr::hh_mm_ss hms{secs - day};
+  // weekday: 0 = Sunday; kDayShort starts on Monday.
+  unsigned wd = chr::weekday{day}.c_encoding();
+  std::string_view wname = kDayShort[(wd + 6) % 7];
+  std::string_view mname = kMonths[static_cast<unsigned>(ymd.month()) - 1];
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.3s, %02u %.3s %04d %02d:%02d:%02d GMT", wname.data(),
+                static_cast<unsigned>(ymd.day()), mname.data(), static_cast<int>(ymd.year()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
+bool request_may_use_cache(std::string_view method, const http::Headers& request_headers) {
+  // Pragma: no-cache is deliberately not consulted: it asks for revalidation
+  // (RFC 9111 §5.4), not for bypassing storage.
+  return is_get_or_head(method) && !parse_cache_control(request_headers).no_store;
+}
+
+std::string_view to_string(StoreDecision d) noexcept {
+  switch (d) {
+    case StoreDecision::Store: return "store";
+    case StoreDecision::NotCacheableMethod: return "method";
+    case StoreDecision::NotCacheableStatus: return "status";
+    case StoreDecision::NoStore: return "no-store";
+    case StoreDecision::Private: return "private";
+    case StoreDecision::Authorization: return "authorization";
+    case StoreDecision::NoFreshness: return "no-freshness";
+    case StoreDecision::TooLarge: return "too-large";
+  }
+  return "unknown";
+}
+
+StoreDecision may_store(std::string_view method, const http::Headers& request_headers, int status,
+                        const http::Headers& response_headers, const Policy& policy) {
+  // RFC 9111 §3: the method must be understood and cacheable.
+  if (!is_get_or_head(method)) return StoreDecision::NotCacheableMethod;
+
+  const CacheControl req = parse_cache_control(request_headers);
+  const CacheControl res = parse_cache_control(response_headers);
+  // §5.2.1.5 / §5.2.2.5: no-store on either side forbids storage.
+  if (req.no_store || res.no_store) return StoreDecision::NoStore;
+  // §5.2.2.7: a shared cache must not store private responses. The
+  // field-list form only restricts those fields, so it stays storable.
+  if (res.is_private) return StoreDecision::Private;
+  // §3.5: authenticated responses only with explicit shared-cache consent.
+  if (request_headers.contains("Authorization") && !res.is_public && !res.s_maxage &&
+      !res.must_revalidate) {
+    return StoreDecision::Authorization;
+  }
+
+  // §3: final responses only. 206 needs range bookkeeping we do not do;
+  // 304 updates a stored response (§4.3.4) and must never become one.
+  if (status < 200 || status > 599 || status == 206 || status == 304) {
+    return StoreDecision::NotCacheableStatus;
+  }
+  const bool explicit_fresh = has_explicit_freshness(res, response_headers);
+  // Other codes are storable only when the origin said for how long.
+  if (!heuristically_cacheable(status) && !explicit_fresh) {
+    return StoreDecision::NotCacheableStatus;
+  }
+
+  if (policy.max_object_size > 0) {
+    auto len = content_length(response_headers);
+    if (len && *len > policy.max_object_size) return StoreDecision::TooLarge;
+  }
+  if (!explicit_fresh && policy.default_ttl <= Seconds{0}) return StoreDecision::NoFreshness;
+  return StoreDecision::Store;
+}
+
+Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy) {
+  // §4.2.1: first match wins; a shared cache prefers s-maxage.
+  const CacheControl cc = parse_cache_control(response_headers);
+  if (cc.s_maxage) return Seconds{*cc.s_maxage};
+  if (cc.max_age) return Seconds{*cc.max_age};
+  if (auto expires = response_headers.get("Expires")) {
+    // §5.3: an invalid Expires (e.g. "0") means already expired. Date is
+    // added at receipt when the origin omitted it (§4.2.3 assumes one), so a
+    // missing Date is treated like an invalid Expires: stale.
+    auto exp = parse_http_date(*expires);
+    auto date_text = response_headers.get("Date");
+    auto date = date_text ? parse_http_date(*date_text) : std::nullopt;
+    if (!exp || !date) return Seconds{0};
+    return non_negative(chr::floor<Seconds>(*exp - *date));
+  }
+  return non_negative(policy.default_ttl);
+}
+
+Seconds current_age(const http::Headers& response_headers, SysTime request_time,
+                    SysTime response_time, SysTime now) {
+  // §4.2.3, with every intermediate clamped at zero so clock skew between
+  // us and the origin can only make a response look younger, never negative.
+  Seconds apparent_age{0};
+  if (auto date_text = response_headers.get("Date")) {
+    if (auto date = parse_http_date(*date_text, now)) {
+      apparent_age = non_negative(chr::floor<Seconds>(response_time - *date));
+    }
+  }
+
+  // The first valid delta-seconds among the Age lines; junk counts as 0.
+  std::optional<std::int64_t> age_value;
+  for (const auto& f : response_headers) {
+    if (age_value || !http::iequals(f.name, "Age")) continue;
+    http::for_each_list_element(f.value, [&](std::string_view v) {
+      if (!age_value) age_value = parse_delta_seconds(v);
+    });
+  }
+
+  const Seconds response_delay = non_negative(chr::floor<Seconds>(response_time - request_time));
+  const Seconds corrected_age_value = Seconds{age_value.value_or(0)} + response_delay;
+  const Seconds corrected_initial_age = std::max(apparent_age, corrected_age_value);
+  const Seconds resident_time = non_negative(chr::floor<Seconds>(now - response_time));
+  return corrected_initial_age + resident_time;
+}
+
+bool is_fresh(const http::Headers& response_headers, const Policy& policy, SysTime request_time,
+              SysTime response_time, SysTime now) {
+  return freshness_lifetime(response_headers, policy) >
+         current_age(response_headers, request_time, response_time, now);
+}
+
+}  // namespace relay::cache

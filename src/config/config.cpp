@@ -1,0 +1,437 @@
+// Owns the config schema (kFields: one row per key), reading it from TOML,
+// applying RELAY_* environment overrides and validating the merged result.
+// File and env go through the same rows, so a new key is a default in
+// config.hpp plus one row here; the row also defines its env variable name.
+// Every error carries where the value came from ("file:line" or
+// "environment RELAY_X") and the full dotted key.
+#include "relay/config/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include <toml++/toml.h>
+
+extern char** environ;  // POSIX; <unistd.h> only declares it under _GNU_SOURCE
+
+namespace relay::config {
+namespace {
+
+// Order matters: mismatch() indexes its "expected ..." texts by Kind.
+enum class Kind { String, Int, Bool, Duration, Size, StringList };
+using Value = std::variant<std::string, std::int64_t, bool, Duration, std::uint64_t,
+                           std::vector<std::string>>;
+using Setter = void (*)(Config&, Value&&);
+
+struct Field {
+  std::string_view path;
+  Kind kind;
+  Setter set;
+};
+
+template <Kind K, typename T>
+constexpr bool kCompatible =
+    (K == Kind::String && std::is_same_v<T, std::string>) ||
+    (K == Kind::Int && (std::is_same_v<T, int> || std::is_same_v<T, std::uint64_t>)) ||
+    (K == Kind::Bool && std::is_same_v<T, bool>) ||
+    (K == Kind::Duration && std::is_same_v<T, Duration>) ||
+    (K == Kind::Size && std::is_same_v<T, std::uint64_t>) ||
+    (K == Kind::StringList && std::is_same_v<T, std::vector<std::string>>);
+
+// Narrowing to the member's type happens here, so an out-of-range value is
+// reported like any other bad value (with its location) instead of wrapping.
+template <typename T>
+T convert(Value&& v) {
+  if constexpr (std::is_same_v<T, int>) {
+    const auto n = std::get<std::int64_t>(v);
+    if (n < INT_MIN || n > INT_MAX) throw std::invalid_argument("out of range, got " + std::to_string(n));
+    return static_cast<int>(n);
+  } else if constexpr (std::is_same_v<T, std::uint64_t>) {
+    if (const auto* n = std::get_if<std::int64_t>(&v)) {
+      if (*n < 0) throw std::invalid_argument("must not be negative, got " + std::to_string(*n));
+      return static_cast<std::uint64_t>(*n);
+    }
+    return std::get<std::uint64_t>(v);
+  } else {
+    return std::get<T>(std::move(v));
+  }
+}
+
+// Members is a chain of pointers-to-member from Config down to the field
+// (e.g. &Config::cache, &CacheConfig::key, &CacheKeyConfig::headers); the
+// static_assert catches a row whose Kind doesn't fit the member's type.
+template <Kind K, auto... Members>
+constexpr Field row(std::string_view path) {
+  using T = std::remove_cvref_t<decltype((std::declval<Config&>() .* ... .* Members))>;
+  static_assert(kCompatible<K, T>, "Kind does not match the member's type");
+  return {path, K, [](Config& c, Value&& v) {
+            auto& slot = (c .* ... .* Members);
+            slot = convert<T>(std::move(v));
+          }};
+}
+
+using C = Config;
+using K = Kind;
+constexpr Field kFields[] = {
+    row<K::String, &C::server, &ServerConfig::listen>("server.listen"),
+    row<K::Int, &C::server, &ServerConfig::threads>("server.threads"),
+    row<K::Size, &C::server, &ServerConfig::max_header_size>("server.max_header_size"),
+    row<K::Size, &C::server, &ServerConfig::max_url_length>("server.max_url_length"),
+    row<K::Duration, &C::server, &ServerConfig::header_timeout>("server.header_timeout"),
+    row<K::Duration, &C::server, &ServerConfig::idle_timeout>("server.idle_timeout"),
+    row<K::Duration, &C::server, &ServerConfig::shutdown_grace>("server.shutdown_grace"),
+    row<K::Int, &C::server, &ServerConfig::max_connections>("server.max_connections"),
+    row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
+    row<K::Duration, &C::upstream, &UpstreamConfig::connect_timeout>("upstream.connect_timeout"),
+    row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),
+    row<K::Duration, &C::upstream, &UpstreamConfig::idle_timeout>("upstream.idle_timeout"),
+    row<K::Int, &C::upstream, &UpstreamConfig::max_connections>("upstream.max_connections"),
+    row<K::Bool, &C::upstream, &UpstreamConfig::preserve_host>("upstream.preserve_host"),
+    row<K::Duration, &C::cache, &CacheConfig::default_ttl>("cache.default_ttl"),
+    row<K::Size, &C::cache, &CacheConfig::max_object_size>("cache.max_object_size"),
+    row<K::Bool, &C::cache, &CacheConfig::key, &CacheKeyConfig::sort_query>("cache.key.sort_query"),
+    row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::ignore_params>(
+        "cache.key.ignore_params"),
+    row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::headers>("cache.key.headers"),
+    row<K::String, &C::storage, &StorageConfig::backend>("storage.backend"),
+    row<K::Size, &C::storage, &StorageConfig::max_size>("storage.max_size"),
+    row<K::Bool, &C::metrics, &MetricsConfig::enabled>("metrics.enabled"),
+    row<K::String, &C::metrics, &MetricsConfig::path>("metrics.path"),
+    row<K::String, &C::log, &LogConfig::level>("log.level"),
+    row<K::String, &C::log, &LogConfig::format>("log.format"),
+    row<K::String, &C::log, &LogConfig::access_log>("log.access_log"),
+};
+
+const Field* find_field(std::string_view path) {
+  for (const auto& f : kFields)
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+// A section is any proper prefix of a key path, so tables need no own list.
+bool is_section(std::string_view path) {
+  return std::any_of(std::begin(kFields), std::end(kFields), [&](const Field& f) {
+    return f.path.size() > path.size() && f.path.starts_with(path) && f.path[path.size()] == '.';
+  });
+}
+
+std::string env_name(std::string_view path) {
+  std::string name = "RELAY_";
+  for (char ch : path)
+    name += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return name;
+}
+
+std::invalid_argument mismatch(Kind k, const std::string& got) {
+  constexpr const char* kExpected[] = {"a string", "an integer", "a boolean", "a duration like \"30s\"",
+                                       "a size like \"64MiB\"", "an array of strings"};
+  return std::invalid_argument("expected " + std::string(kExpected[static_cast<int>(k)]) + ", got " + got);
+}
+
+std::string shown(const toml::node& n) {
+  if (n.is_table()) return "a table";
+  if (n.is_array()) return "an array";
+  // toml++ would print 'abc'; double quotes match how env values are shown.
+  if (const auto* s = n.as_string()) return "\"" + s->get() + "\"";
+  std::ostringstream os;
+  n.visit([&](const auto& v) { os << v; });
+  return os.str();
+}
+
+// n * unit, refusing anything that would not fit below limit.
+std::uint64_t scaled(std::uint64_t n, std::uint64_t unit, std::uint64_t limit) {
+  if (n > limit / unit) throw std::invalid_argument("value too large");
+  return n * unit;
+}
+
+// Leading decimal digits of text, and the rest (the unit suffix).
+std::pair<std::uint64_t, std::string_view> split_number(std::string_view text) {
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end == text.data())
+    throw std::invalid_argument("expected a number, got \"" + std::string(text) + "\"");
+  return {n, text.substr(static_cast<std::size_t>(end - text.data()))};
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+constexpr auto kMaxMs = static_cast<std::uint64_t>(std::numeric_limits<Duration::rep>::max());
+
+Value from_node(Kind k, const toml::node& n) {
+  const auto* i = n.as_integer();
+  const auto* s = n.as_string();
+  if (k == Kind::String && s) return s->get();
+  if (k == Kind::Int && i) return i->get();
+  if (k == Kind::Bool && n.is_boolean()) return n.as_boolean()->get();
+  if (k == Kind::StringList && n.is_array()) {
+    std::vector<std::string> out;
+    for (const auto& e : *n.as_array()) {
+      if (!e.is_string())
+        throw std::invalid_argument("expected an array of strings, got " + shown(e) + " at index " +
+                                    std::to_string(out.size()));
+      out.push_back(e.as_string()->get());
+    }
+    return out;
+  }
+  // The parsers' own messages are dropped for the uniform "expected X, got Y".
+  try {
+    // A TOML integer is seconds for a duration and bytes for a size.
+    const bool whole = i && i->get() >= 0;
+    const auto u = whole ? static_cast<std::uint64_t>(i->get()) : 0;
+    if (k == Kind::Duration && whole) return Duration(scaled(u, 1000, kMaxMs));
+    if (k == Kind::Duration && s) return parse_duration(s->get());
+    if (k == Kind::Size && whole) return u;
+    if (k == Kind::Size && s) return parse_size(s->get());
+  } catch (const std::invalid_argument&) {
+  }
+  throw mismatch(k, shown(n));
+}
+
+Value from_env(Kind k, const std::string& text) {
+  const std::string quoted = "\"" + text + "\"";
+  if (k == Kind::String) return text;
+  if (k == Kind::StringList) {
+    // Items are trimmed and empty ones dropped, so "a, b," means [a, b] and "" means [].
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string item; std::getline(in, item, ',');) {
+      const auto b = item.find_first_not_of(" \t");
+      if (b != std::string::npos) out.push_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
+    }
+    return out;
+  }
+  if (k == Kind::Bool) {
+    const auto t = lower(text);
+    if (t == "true" || t == "1" || t == "yes") return true;
+    if (t == "false" || t == "0" || t == "no") return false;
+    throw std::invalid_argument("expected a boolean (true/false/1/0/yes/no), got " + quoted);
+  }
+  try {
+    if (k == Kind::Duration) return parse_duration(text);
+    if (k == Kind::Size) return parse_size(text);
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec == std::errc{} && !text.empty() && end == text.data() + text.size()) return n;
+  } catch (const std::invalid_argument&) {
+  }
+  throw mismatch(k, quoted);
+}
+
+bool valid_port(std::string_view p) {
+  unsigned n = 0;
+  const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), n);
+  return ec == std::errc{} && !p.empty() && end == p.data() + p.size() && n >= 1 && n <= 65535;
+}
+
+bool valid_host_port(std::string_view s) {
+  if (s.find_first_of(" \t\r\n/") != std::string_view::npos) return false;
+  if (s.starts_with('[')) {
+    const auto close = s.find("]:");
+    return close != std::string_view::npos && close > 1 && valid_port(s.substr(close + 2));
+  }
+  // A second ':' means an unbracketed IPv6 address, where the port is ambiguous.
+  const auto colon = s.rfind(':');
+  return colon != std::string_view::npos && colon > 0 && s.find(':') == colon &&
+         valid_port(s.substr(colon + 1));
+}
+
+bool valid_url(std::string_view u) {
+  if (u.find_first_of(" \t\r\n") != std::string_view::npos) return false;
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (!u.starts_with(scheme)) continue;
+    auto authority = u.substr(scheme.size());
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+    if (authority.empty() || authority.front() == ':') return false;
+    const auto colon = authority.rfind(':');
+    if (colon == std::string_view::npos || authority.substr(colon).find(']') != std::string_view::npos)
+      return true;  // no port
+    return valid_port(authority.substr(colon + 1));
+  }
+  return false;
+}
+
+// Where each key's current value came from, for error messages.
+using Origins = std::map<std::string, std::string, std::less<>>;
+
+struct Loader {
+  Config cfg;
+  Origins origin;
+  std::string source;
+
+  void apply_table(const toml::table& t, const std::string& prefix) {
+    for (const auto& [key, node] : t) {
+      const std::string path = (prefix.empty() ? "" : prefix + ".") + std::string(key.str());
+      const auto line = key.source().begin.line ? key.source().begin.line : node.source().begin.line;
+      const std::string at = source + ":" + std::to_string(line);
+      const std::string where = at + ": " + path + ": ";
+      // A quoted key like "server.listen" is not the dotted key server.listen.
+      const bool plain = key.str().find('.') == std::string_view::npos;
+      if (const Field* f = plain ? find_field(path) : nullptr) {
+        try {
+          f->set(cfg, from_node(f->kind, node));
+        } catch (const std::invalid_argument& e) {
+          throw ConfigError(where + e.what());
+        }
+        origin[path] = at;
+      } else if (plain && is_section(path)) {
+        if (const auto* sub = node.as_table())
+          apply_table(*sub, path);
+        else
+          throw ConfigError(where + "expected a table, got " + shown(node));
+      } else {
+        throw ConfigError(where + (node.is_table() ? "unknown table" : "unknown key"));
+      }
+    }
+  }
+
+  // Typos are rejected rather than ignored: RELAY_ is reserved for config,
+  // and a silently ignored RELAY_SERVER_LISTNE is worse than a refusal.
+  void apply_env(const Environment& env) {
+    for (const auto& entry : env) {
+      const std::string& name = entry.first;  // not a structured binding: lambdas below capture it
+      if (!name.starts_with("RELAY_")) continue;
+      const auto* f = std::find_if(std::begin(kFields), std::end(kFields),
+                                   [&](const Field& fl) { return env_name(fl.path) == name; });
+      if (f == std::end(kFields))
+        throw ConfigError("environment " + name + ": unknown variable (RELAY_* names config keys only)");
+      try {
+        f->set(cfg, from_env(f->kind, entry.second));
+      } catch (const std::invalid_argument& e) {
+        throw ConfigError("environment " + name + ": " + e.what());
+      }
+      origin[std::string(f->path)] = "environment " + name;
+    }
+  }
+
+  [[noreturn]] void fail(std::string_view path, const std::string& msg) const {
+    const auto it = origin.find(path);
+    throw ConfigError((it == origin.end() ? "" : it->second + ": ") + std::string(path) + ": " + msg);
+  }
+
+  void validate() const {
+    const auto& c = cfg;
+    if (!valid_host_port(c.server.listen))
+      fail("server.listen",
+           "expected host:port or [v6]:port with port 1..65535, got \"" + c.server.listen + "\"");
+    if (c.server.threads < 0) fail("server.threads", "must be >= 0 (0 = one per core)");
+    if (!valid_url(c.upstream.url))
+      fail("upstream.url",
+           "expected http://host[:port][/path] or https://..., got \"" + c.upstream.url + "\"");
+    if (c.upstream.max_connections < 1) fail("upstream.max_connections", "must be >= 1");
+    // default_ttl is absent on purpose: 0 means "don't store" there.
+    const std::pair<std::string_view, Duration> timeouts[] = {
+        {"server.header_timeout", c.server.header_timeout},
+        {"server.idle_timeout", c.server.idle_timeout},
+        {"server.shutdown_grace", c.server.shutdown_grace},
+        {"upstream.connect_timeout", c.upstream.connect_timeout},
+        {"upstream.first_byte_timeout", c.upstream.first_byte_timeout},
+        {"upstream.idle_timeout", c.upstream.idle_timeout},
+    };
+    for (const auto& [path, d] : timeouts)
+      if (d.count() <= 0) fail(path, "must be greater than 0");
+    if (c.storage.backend != "memory")
+      fail("storage.backend",
+           "expected \"memory\" (the only backend so far), got \"" + c.storage.backend + "\"");
+    if (c.metrics.path.empty() || c.metrics.path.front() != '/')
+      fail("metrics.path", "must start with '/', got \"" + c.metrics.path + "\"");
+    const auto one_of = [](const std::string& v, std::initializer_list<std::string_view> ok) {
+      return std::find(ok.begin(), ok.end(), v) != ok.end();
+    };
+    if (!one_of(c.log.level, {"error", "warn", "info", "debug"}))
+      fail("log.level", "expected error, warn, info or debug, got \"" + c.log.level + "\"");
+    if (!one_of(c.log.format, {"text", "json"}))
+      fail("log.format", "expected text or json, got \"" + c.log.format + "\"");
+  }
+};
+
+}  // namespace
+
+Environment relay_environment() {
+  Environment env;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view entry(*e);
+    const auto eq = entry.find('=');
+    if (eq != std::string_view::npos && entry.starts_with("RELAY_"))
+      env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return env;
+}
+
+Config load_from_string(std::string_view toml_text, const std::string& source_name, const Environment& env) {
+  Loader ld;
+  ld.source = source_name;
+  toml::table doc;
+  try {
+    doc = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(source_name + ":" + std::to_string(e.source().begin.line) +
+                      ": syntax error: " + std::string(e.description()));
+  }
+  ld.apply_table(doc, "");
+  ld.apply_env(env);
+  ld.validate();
+  return ld.cfg;
+}
+
+Config load_from_file(const std::string& path, const Environment& env) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text;
+  try {
+    // libstdc++ throws from underflow on e.g. a directory, regardless of exceptions().
+    if (in) text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception&) {
+    in.setstate(std::ios::badbit);
+  }
+  if (!in || in.bad()) throw ConfigError(path + ": cannot read config file: " + std::strerror(errno));
+  return load_from_string(text, path, env);
+}
+
+Config load_defaults(const Environment& env) {
+  Loader ld;
+  ld.apply_env(env);
+  ld.validate();
+  return ld.cfg;
+}
+
+// Bare numbers are seconds, matching what a TOML integer means for a duration.
+Duration parse_duration(std::string_view text) {
+  const auto [n, unit] = split_number(text);
+  std::uint64_t ms_per = 0;
+  if (unit.empty() || unit == "s") ms_per = 1000;
+  else if (unit == "ms") ms_per = 1;
+  else if (unit == "m") ms_per = 60'000;
+  else if (unit == "h") ms_per = 3'600'000;
+  else if (unit == "d") ms_per = 86'400'000;
+  else throw std::invalid_argument("bad duration unit in \"" + std::string(text) + "\" (use ms, s, m, h, d)");
+  return Duration(scaled(n, ms_per, kMaxMs));
+}
+
+// K, KB and KiB all mean 1024 (likewise M/G/T): operators write "64KB"
+// meaning 64 KiB far more often than they mean 64000, so the decimal reading
+// would only surprise. Units are case-insensitive; a lone "B" is bytes.
+std::uint64_t parse_size(std::string_view text) {
+  const auto [n, unit] = split_number(text);
+  const auto u = lower(unit);
+  if (u.empty() || u == "b") return n;
+  const auto p = std::string_view("kmgt").find(u.front());
+  if (p == std::string_view::npos || !(u.size() == 1 || u.substr(1) == "b" || u.substr(1) == "ib"))
+    throw std::invalid_argument("bad size unit in \"" + std::string(text) + "\" (use K, KiB, M, ... TiB)");
+  return scaled(n, std::uint64_t{1} << (10 * (p + 1)), std::numeric_limits<std::uint64_t>::max());
+}
+
+}  // namespace relay::config

@@ -1,0 +1,203 @@
+// llhttp glue. Callbacks copy the head into the Request (URL and fields may
+// arrive split across reads) and record body spans; parsing pauses at the
+// end of each message so the next pipelined request waits its turn.
+// Limits are enforced while bytes arrive, never after buffering them.
+#include "relay/server/request_parser.hpp"
+
+#include <llhttp.h>
+
+#include <cstring>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace relay::server {
+
+namespace asio = boost::asio;
+
+struct RequestParser::Impl {
+  llhttp_t parser{};
+  llhttp_settings_t settings{};
+};
+
+struct RequestParser::Callbacks {
+  static RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
+
+  static int on_url(llhttp_t* p, const char* at, std::size_t len) {
+    auto& s = self(p);
+    s.target_->target.append(at, len);
+    if (s.target_->target.size() > s.limits_.max_url_length) {
+      s.reject(414, "request-target longer than server.max_url_length");
+      return -1;
+    }
+    return 0;
+  }
+
+  static bool count_header_bytes(RequestParser& s, std::size_t len) {
+    s.header_bytes_ += len;
+    if (s.header_bytes_ <= s.limits_.max_header_size) return true;
+    s.reject(431, "request header fields larger than server.max_header_size");
+    return false;
+  }
+
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
+    auto& s = self(p);
+    if (!count_header_bytes(s, len)) return -1;
+    if (s.in_value_) {
+      s.target_->headers.add(std::move(s.field_), std::move(s.value_));
+      s.field_.clear();
+      s.value_.clear();
+      s.in_value_ = false;
+    }
+    s.field_.append(at, len);
+    return 0;
+  }
+
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
+    auto& s = self(p);
+    if (!count_header_bytes(s, len)) return -1;
+    s.in_value_ = true;
+    s.value_.append(at, len);
+    return 0;
+  }
+
+  static int on_headers_complete(llhttp_t* p) {
+    auto& s = self(p);
+    auto& req = *s.target_;
+    if (!s.field_.empty()) req.headers.add(std::move(s.field_), std::string(http::trim(s.value_)));
+    s.field_.clear();
+    s.value_.clear();
+    s.in_value_ = false;
+    req.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+    req.version_major = llhttp_get_http_major(p);
+    req.version_minor = llhttp_get_http_minor(p);
+    req.keep_alive = llhttp_should_keep_alive(p) != 0;
+    bool chunked = (p->flags & F_CHUNKED) != 0;
+    if (p->flags & F_CONTENT_LENGTH) req.content_length = p->content_length;
+    req.has_body = chunked || (req.content_length && *req.content_length > 0);
+    s.expect_continue_ = req.has_body && req.version_minor >= 1 &&
+                         req.headers.has_token("expect", "100-continue");
+    s.head_done_ = true;
+    return 0;
+  }
+
+  static int on_body(llhttp_t* p, const char* at, std::size_t len) {
+    self(p).body_spans_.emplace_back(at, len);
+    return 0;
+  }
+
+  static int on_message_complete(llhttp_t* p) {
+    self(p).message_done_ = true;
+    return HPE_PAUSED;
+  }
+};
+
+RequestParser::RequestParser(asio::ip::tcp::socket& socket, ParserLimits limits)
+    : socket_(socket), limits_(limits), impl_(std::make_unique<Impl>()), buffer_(16 * 1024) {
+  auto& st = impl_->settings;
+  llhttp_settings_init(&st);
+  st.on_url = &Callbacks::on_url;
+  st.on_header_field = &Callbacks::on_header_field;
+  st.on_header_value = &Callbacks::on_header_value;
+  st.on_headers_complete = &Callbacks::on_headers_complete;
+  st.on_body = &Callbacks::on_body;
+  st.on_message_complete = &Callbacks::on_message_complete;
+  llhttp_init(&impl_->parser, HTTP_REQUEST, &st);
+  impl_->parser.data = this;
+}
+
+RequestParser::~RequestParser() = default;
+
+void RequestParser::reject(int status, std::string reason) {
+  reject_status_ = status;
+  reject_reason_ = std::move(reason);
+}
+
+void RequestParser::reset_message() {
+  *target_ = http::Request{};
+  field_.clear();
+  value_.clear();
+  in_value_ = false;
+  header_bytes_ = 0;
+  head_done_ = false;
+  message_done_ = false;
+  expect_continue_ = false;
+  body_spans_.clear();
+  next_span_ = 0;
+}
+
+bool RequestParser::execute() {
+  const char* begin = buffer_.data() + parsed_;
+  auto err = llhttp_execute(&impl_->parser, begin, filled_ - parsed_);
+  if (err == HPE_OK) {
+    parsed_ = filled_;
+    return true;
+  }
+  if (err == HPE_PAUSED) {
+    parsed_ = static_cast<std::size_t>(llhttp_get_error_pos(&impl_->parser) - buffer_.data());
+    llhttp_resume(&impl_->parser);
+    return true;
+  }
+  if (reject_reason_.empty()) {
+    reject(400, std::string("malformed request: ") + llhttp_errno_name(err) + " (" +
+                    llhttp_get_error_reason(&impl_->parser) + ")");
+  }
+  return false;
+}
+
+asio::awaitable<error_code> RequestParser::fill() {
+  // Body spans point into the buffer: it moves only once they are consumed.
+  if (next_span_ >= body_spans_.size()) {
+    body_spans_.clear();
+    next_span_ = 0;
+    if (parsed_ > 0) {
+      std::memmove(buffer_.data(), buffer_.data() + parsed_, filled_ - parsed_);
+      filled_ -= parsed_;
+      parsed_ = 0;
+    }
+  }
+  auto room = asio::buffer(buffer_.data() + filled_, buffer_.size() - filled_);
+  auto [ec, n] = co_await socket_.async_read_some(room, asio::as_tuple(asio::use_awaitable));
+  filled_ += n;
+  co_return ec;
+}
+
+asio::awaitable<HeadOutcome> RequestParser::read_head(http::Request& out) {
+  target_ = &out;
+  reset_message();
+  started_ = parsed_ < filled_;
+  if (started_ && on_message_start) on_message_start();
+  for (;;) {
+    if (parsed_ < filled_) {
+      if (!execute()) co_return HeadOutcome::Rejected;
+      if (head_done_) co_return HeadOutcome::Ok;
+      if (parsed_ < filled_) continue;
+    }
+    if (auto ec = co_await fill()) co_return started_ ? HeadOutcome::Incomplete : HeadOutcome::Closed;
+    if (!started_ && on_message_start) on_message_start();
+    started_ = true;
+  }
+}
+
+asio::awaitable<Result<std::span<const char>>> RequestParser::read_body() {
+  for (;;) {
+    if (next_span_ < body_spans_.size()) co_return body_spans_[next_span_++];
+    if (message_done_) co_return std::span<const char>{};
+    if (expect_continue_) {
+      static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
+      expect_continue_ = false;
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(interim),
+                                                asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return make_error_code(Errc::client_closed);
+    }
+    if (parsed_ < filled_) {
+      if (!execute()) co_return make_error_code(Errc::bad_request);
+      continue;
+    }
+    if (auto ec = co_await fill()) co_return make_error_code(Errc::client_closed);
+  }
+}
+
+}  // namespace relay::server

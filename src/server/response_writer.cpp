@@ -1,0 +1,130 @@
+// Response framing and serialization (RFC 9112 §6). Every send is bounded
+// by the connection watchdog so a client that stops reading is cut off.
+#include "relay/server/response_writer.hpp"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+
+#include "relay/server/watchdog.hpp"
+
+namespace relay::server {
+
+namespace asio = boost::asio;
+
+namespace {
+bool status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
+
+void append_number(std::string& out, std::uint64_t n, int base = 10) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n, base);
+  out.append(digits, end);
+}
+}  // namespace
+
+ResponseWriter::ResponseWriter(asio::ip::tcp::socket& socket, Watchdog& watchdog,
+                               std::chrono::milliseconds send_timeout, const http::Request& request,
+                               bool keep_alive_allowed)
+    : socket_(socket),
+      watchdog_(watchdog),
+      send_timeout_(send_timeout),
+      request_(request),
+      keep_alive_(keep_alive_allowed && request.keep_alive) {}
+
+asio::awaitable<Result<void>> ResponseWriter::write_head(http::ResponseHead head,
+                                                         std::optional<std::uint64_t> content_length) {
+  head_started_ = true;
+  status_ = head.status;
+  no_body_ = request_.is_head() || status_has_no_body(head.status);
+  head.headers.remove("transfer-encoding");
+  if (!no_body_) {
+    head.headers.remove("content-length");
+    if (content_length) {
+      head.headers.add("Content-Length", std::to_string(*content_length));
+    } else if (request_.version_major == 1 && request_.version_minor >= 1) {
+      chunked_ = true;
+      head.headers.add("Transfer-Encoding", "chunked");
+    } else {
+      keep_alive_ = false;
+    }
+  }
+  head.headers.remove("connection");
+  if (!keep_alive_) {
+    head.headers.add("Connection", "close");
+  } else if (request_.version_minor == 0) {
+    head.headers.add("Connection", "keep-alive");
+  }
+
+  head_bytes_.clear();
+  head_bytes_.reserve(512);
+  head_bytes_.append("HTTP/1.1 ");
+  append_number(head_bytes_, static_cast<std::uint64_t>(head.status));
+  head_bytes_.push_back(' ');
+  head_bytes_.append(head.reason.empty() ? http::reason_phrase(head.status) : std::string_view(head.reason));
+  head_bytes_.append("\r\n");
+  for (const auto& f : head.headers) {
+    head_bytes_.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  head_bytes_.append("\r\n");
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> ResponseWriter::send(std::span<const asio::const_buffer> buffers) {
+  watchdog_.expire_after(send_timeout_);
+  auto [ec, n] = co_await asio::async_write(socket_, buffers, asio::as_tuple(asio::use_awaitable));
+  watchdog_.disarm();
+  if (ec) {
+    keep_alive_ = false;
+    co_return make_error_code(Errc::client_closed);
+  }
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<void>> ResponseWriter::write_body(std::span<const char> chunk) {
+  if (no_body_ || chunk.empty()) co_return Result<void>{};
+  body_bytes_ += chunk.size();
+  std::array<asio::const_buffer, 4> buffers;
+  std::size_t count = 0;
+  if (!head_flushed_) {
+    buffers[count++] = asio::buffer(head_bytes_);
+    head_flushed_ = true;
+  }
+  char size_line[24];
+  if (chunked_) {
+    auto [end, ec] = std::to_chars(size_line, size_line + 20, chunk.size(), 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    buffers[count++] = asio::buffer(size_line, static_cast<std::size_t>(end - size_line));
+  }
+  buffers[count++] = asio::buffer(chunk.data(), chunk.size());
+  if (chunked_) buffers[count++] = asio::buffer("\r\n", 2);
+  co_return co_await send(std::span(buffers.data(), count));
+}
+
+asio::awaitable<Result<void>> ResponseWriter::finish() {
+  if (finished_) co_return Result<void>{};
+  finished_ = true;
+  std::array<asio::const_buffer, 2> buffers;
+  std::size_t count = 0;
+  if (!head_flushed_) {
+    buffers[count++] = asio::buffer(head_bytes_);
+    head_flushed_ = true;
+  }
+  if (chunked_) buffers[count++] = asio::buffer("0\r\n\r\n", 5);
+  if (count == 0) co_return Result<void>{};
+  co_return co_await send(std::span(buffers.data(), count));
+}
+
+asio::awaitable<Result<void>> ResponseWriter::write_simple(int status, std::string_view content_type,
+                                                           std::string_view body, http::Headers extra) {
+  http::ResponseHead head{status, std::string(http::reason_phrase(status)), std::move(extra)};
+  head.headers.add("Content-Type", std::string(content_type));
+  co_await write_head(std::move(head), body.size());
+  if (auto r = co_await write_body(std::span(body.data(), body.size())); !r) co_return r;
+  co_return co_await finish();
+}
+
+}  // namespace relay::server

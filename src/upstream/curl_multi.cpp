@@ -1,0 +1,153 @@
+// libcurl multi_socket glue for Asio. Socket readiness and curl's timer are
+// turned into curl_multi_socket_action calls; finished transfers are handed
+// to their TransferSink.
+#include "relay/upstream/curl_multi.hpp"
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+
+#include "relay/util/log.hpp"
+
+namespace relay::upstream {
+
+struct CurlMulti::Watch {
+  Watch(boost::asio::io_context& io, int fd) : fd(fd), descriptor(io, fd) {}
+  int fd;
+  boost::asio::posix::stream_descriptor descriptor;
+  int what = 0;  // CURL_POLL_*
+  bool reading = false;
+  bool writing = false;
+  bool removed = false;
+};
+
+namespace {
+struct GlobalInit {
+  GlobalInit() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+};
+}  // namespace
+
+CurlMulti::CurlMulti(boost::asio::io_context& io, const config::UpstreamConfig& cfg)
+    : io_(io), timer_(io) {
+  static GlobalInit init;
+  multi_ = curl_multi_init();
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::on_timer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(cfg.max_connections));
+}
+
+CurlMulti::~CurlMulti() {
+  timer_.cancel();
+  for (auto& [fd, watch] : watches_) {
+    watch->removed = true;
+    watch->descriptor.release();
+  }
+  watches_.clear();
+  for (auto* easy : idle_easies_) curl_easy_cleanup(easy);
+  curl_multi_cleanup(multi_);
+}
+
+void CurlMulti::add(CURL* easy) { curl_multi_add_handle(multi_, easy); }
+
+void CurlMulti::remove(CURL* easy) { curl_multi_remove_handle(multi_, easy); }
+
+CURL* CurlMulti::acquire_easy() {
+  if (idle_easies_.empty()) return curl_easy_init();
+  CURL* easy = idle_easies_.back();
+  idle_easies_.pop_back();
+  curl_easy_reset(easy);
+  return easy;
+}
+
+void CurlMulti::release_easy(CURL* easy) {
+  constexpr std::size_t max_idle = 256;
+  if (idle_easies_.size() < max_idle) {
+    idle_easies_.push_back(easy);
+  } else {
+    curl_easy_cleanup(easy);
+  }
+}
+
+int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* self, void*) {
+  static_cast<CurlMulti*>(self)->update_watch(fd, what);
+  return 0;
+}
+
+void CurlMulti::update_watch(int fd, int what) {
+  auto found = watches_.find(fd);
+  if (what == CURL_POLL_REMOVE) {
+    if (found == watches_.end()) return;
+    auto& watch = found->second;
+    watch->removed = true;
+    // curl closes the socket itself right after this: give it back untouched.
+    boost::system::error_code ignored;
+    watch->descriptor.cancel(ignored);
+    watch->descriptor.release();
+    watches_.erase(found);
+    return;
+  }
+  if (found == watches_.end()) {
+    found = watches_.emplace(fd, std::make_shared<Watch>(io_, fd)).first;
+  }
+  found->second->what = what;
+  arm(found->second);
+}
+
+void CurlMulti::arm(const std::shared_ptr<Watch>& watch) {
+  using wait = boost::asio::posix::stream_descriptor::wait_type;
+  if ((watch->what & CURL_POLL_IN) && !watch->reading) {
+    watch->reading = true;
+    watch->descriptor.async_wait(wait::wait_read, [this, watch](const boost::system::error_code& ec) {
+      watch->reading = false;
+      if (ec || watch->removed) return;
+      socket_action(watch->fd, CURL_CSELECT_IN);
+      if (!watch->removed) arm(watch);
+    });
+  }
+  if ((watch->what & CURL_POLL_OUT) && !watch->writing) {
+    watch->writing = true;
+    watch->descriptor.async_wait(wait::wait_write, [this, watch](const boost::system::error_code& ec) {
+      watch->writing = false;
+      if (ec || watch->removed) return;
+      socket_action(watch->fd, CURL_CSELECT_OUT);
+      if (!watch->removed) arm(watch);
+    });
+  }
+}
+
+int CurlMulti::on_timer(CURLM*, long timeout_ms, void* self) {
+  auto* me = static_cast<CurlMulti*>(self);
+  if (timeout_ms < 0) {
+    me->timer_.cancel();
+    return 0;
+  }
+  // Even a 0 ms timeout goes through the loop: acting here would re-enter curl.
+  me->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  me->timer_.async_wait([me](const boost::system::error_code& ec) {
+    if (!ec) me->socket_action(CURL_SOCKET_TIMEOUT, 0);
+  });
+  return 0;
+}
+
+void CurlMulti::socket_action(int fd, int events) {
+  int running = 0;
+  auto rc = curl_multi_socket_action(multi_, fd, events, &running);
+  if (rc != CURLM_OK) log::error("curl_multi_socket_action: ", curl_multi_strerror(rc));
+  drain_messages();
+}
+
+void CurlMulti::drain_messages() {
+  int pending = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &pending)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    CURL* easy = msg->easy_handle;
+    // The result lives in msg, which remove_handle invalidates: read it first.
+    int code = msg->data.result;
+    TransferSink* sink = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&sink));
+    curl_multi_remove_handle(multi_, easy);
+    if (sink) sink->on_done(code);
+  }
+}
+
+}  // namespace relay::upstream

@@ -1,0 +1,395 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "relay/config/config.hpp"
+
+using namespace relay::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The ConfigError message of f(), or "" if it did not throw one.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string load_error(const std::string& toml, const Environment& env = {}) {
+  return error_of([&] { load_from_string(toml, "relay.toml", env); });
+}
+
+Config load(const std::string& toml, const Environment& env = {}) {
+  return load_from_string(toml, "relay.toml", env);
+}
+
+void check_same(const Config& a, const Config& b) {
+  CHECK(a.server.listen == b.server.listen);
+  CHECK(a.server.threads == b.server.threads);
+  CHECK(a.server.max_header_size == b.server.max_header_size);
+  CHECK(a.server.max_url_length == b.server.max_url_length);
+  CHECK(a.server.header_timeout == b.server.header_timeout);
+  CHECK(a.server.idle_timeout == b.server.idle_timeout);
+  CHECK(a.server.shutdown_grace == b.server.shutdown_grace);
+  CHECK(a.server.max_connections == b.server.max_connections);
+  CHECK(a.upstream.url == b.upstream.url);
+  CHECK(a.upstream.connect_timeout == b.upstream.connect_timeout);
+  CHECK(a.upstream.first_byte_timeout == b.upstream.first_byte_timeout);
+  CHECK(a.upstream.idle_timeout == b.upstream.idle_timeout);
+  CHECK(a.upstream.max_connections == b.upstream.max_connections);
+  CHECK(a.upstream.preserve_host == b.upstream.preserve_host);
+  CHECK(a.cache.default_ttl == b.cache.default_ttl);
+  CHECK(a.cache.max_object_size == b.cache.max_object_size);
+  CHECK(a.cache.key.sort_query == b.cache.key.sort_query);
+  CHECK(a.cache.key.ignore_params == b.cache.key.ignore_params);
+  CHECK(a.cache.key.headers == b.cache.key.headers);
+  CHECK(a.storage.backend == b.storage.backend);
+  CHECK(a.storage.max_size == b.storage.max_size);
+  CHECK(a.metrics.enabled == b.metrics.enabled);
+  CHECK(a.metrics.path == b.metrics.path);
+  CHECK(a.log.level == b.log.level);
+  CHECK(a.log.format == b.log.format);
+  CHECK(a.log.access_log == b.log.access_log);
+}
+
+struct ErrorCase {
+  std::string toml;
+  Environment env;
+  std::string expected;  // substring of the message
+};
+
+void check_errors(const std::vector<ErrorCase>& cases) {
+  for (const auto& c : cases) {
+    CAPTURE(c.toml);
+    CAPTURE(c.expected);
+    const auto msg = load_error(c.toml, c.env);
+    CAPTURE(msg);
+    CHECK(msg.find(c.expected) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("config: defaults, empty file and header agree") {
+  check_same(load_defaults({}), Config{});
+  check_same(load("", {}), Config{});
+  check_same(load("[server]\n[cache.key]\n", {}), Config{});
+}
+
+TEST_CASE("config: every key and type parses from TOML") {
+  const auto c = load(R"(
+[server]
+listen = "[::1]:8443"
+threads = 0
+max_header_size = "32KiB"
+max_url_length = 2048
+header_timeout = "250ms"
+idle_timeout = 5
+shutdown_grace = "1m"
+max_connections = 42
+
+[upstream]
+url = "https://origin.example:8443/base"
+connect_timeout = "2s"
+first_byte_timeout = "1h"
+idle_timeout = "2d"
+max_connections = 8
+preserve_host = false
+
+[cache]
+default_ttl = "30"
+max_object_size = "10MiB"
+
+[cache.key]
+sort_query = false
+ignore_params = []
+headers = ["Accept-Encoding", "X-Device"]
+
+[storage]
+backend = "memory"
+max_size = "1GiB"
+
+[metrics]
+enabled = false
+path = "/_relay/metrics"
+
+[log]
+level = "debug"
+format = "json"
+access_log = "/var/log/relay/access.log"
+)");
+  CHECK(c.server.listen == "[::1]:8443");
+  CHECK(c.server.threads == 0);
+  CHECK(c.server.max_header_size == 32 * 1024);
+  CHECK(c.server.max_url_length == 2048);
+  CHECK(c.server.header_timeout == 250ms);
+  CHECK(c.server.idle_timeout == 5s);
+  CHECK(c.server.shutdown_grace == 1min);
+  CHECK(c.server.max_connections == 42);
+  CHECK(c.upstream.url == "https://origin.example:8443/base");
+  CHECK(c.upstream.connect_timeout == 2s);
+  CHECK(c.upstream.first_byte_timeout == 1h);
+  CHECK(c.upstream.idle_timeout == 48h);
+  CHECK(c.upstream.max_connections == 8);
+  CHECK_FALSE(c.upstream.preserve_host);
+  CHECK(c.cache.default_ttl == 30s);
+  CHECK(c.cache.max_object_size == 10ull << 20);
+  CHECK_FALSE(c.cache.key.sort_query);
+  CHECK(c.cache.key.ignore_params.empty());
+  CHECK(c.cache.key.headers == std::vector<std::string>{"Accept-Encoding", "X-Device"});
+  CHECK(c.storage.max_size == 1ull << 30);
+  CHECK_FALSE(c.metrics.enabled);
+  CHECK(c.metrics.path == "/_relay/metrics");
+  CHECK(c.log.level == "debug");
+  CHECK(c.log.format == "json");
+  CHECK(c.log.access_log == "/var/log/relay/access.log");
+}
+
+TEST_CASE("config: inline and dotted tables reach the same keys") {
+  const auto c = load("cache = { key = { sort_query = false } }\nserver.threads = 3\n");
+  CHECK_FALSE(c.cache.key.sort_query);
+  CHECK(c.server.threads == 3);
+}
+
+TEST_CASE("config: parse_duration") {
+  const std::vector<std::pair<std::string, Duration>> good = {
+      {"250ms", 250ms}, {"30s", 30s}, {"5m", 5min}, {"1h", 1h}, {"2d", 48h},
+      {"30", 30s},      {"0", 0ms},   {"0ms", 0ms}, {"1ms", 1ms},
+  };
+  for (const auto& c : good) {
+    CAPTURE(c.first);
+    CHECK(parse_duration(c.first) == c.second);
+  }
+  for (const std::string bad : {"", "abc", "-5s", "5x", "1.5s", "s", "30 s", " 5s", "5S", "5sec",
+                                "99999999999999999999", "999999999999999d"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(parse_duration(bad), std::invalid_argument);
+  }
+}
+
+TEST_CASE("config: parse_size") {
+  const std::vector<std::pair<std::string, std::uint64_t>> good = {
+      {"512", 512},         {"0", 0},           {"64KiB", 64 << 10},    {"64KB", 64 << 10},
+      {"64K", 64 << 10},    {"64k", 64 << 10},  {"10MiB", 10ull << 20}, {"10MB", 10ull << 20},
+      {"1GiB", 1ull << 30}, {"1G", 1ull << 30}, {"1TiB", 1ull << 40},   {"100B", 100},
+  };
+  for (const auto& c : good) {
+    CAPTURE(c.first);
+    CHECK(parse_size(c.first) == c.second);
+  }
+  for (const std::string bad : {"", "abc", "-1", "5X", "1.5K", "K", "64 KiB", "64KiBs", "64iB",
+                                "18446744073709551616", "99999999T"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(parse_size(bad), std::invalid_argument);
+  }
+}
+
+TEST_CASE("config: duration and size values in the file") {
+  CHECK(load("[server]\nheader_timeout = 7\n").server.header_timeout == 7s);
+  CHECK(load("[server]\nheader_timeout = \"7\"\n").server.header_timeout == 7s);
+  CHECK(load("[storage]\nmax_size = 4096\n").storage.max_size == 4096);
+  CHECK(load("[storage]\nmax_size = \"4K\"\n").storage.max_size == 4096);
+  check_errors({
+      {"\n[cache]\ndefault_ttl = \"abc\"\n", {},
+       R"(relay.toml:3: cache.default_ttl: expected a duration like "30s", got "abc")"},
+      {"[cache]\ndefault_ttl = -5\n", {},
+       "relay.toml:2: cache.default_ttl: expected a duration like \"30s\", got -5"},
+      {"[cache]\ndefault_ttl = \"-5s\"\n", {}, "relay.toml:2: cache.default_ttl: expected a duration"},
+      {"[cache]\ndefault_ttl = 1.5\n", {}, "relay.toml:2: cache.default_ttl: expected a duration"},
+      {"[cache]\ndefault_ttl = 9223372036854775807\n", {},
+       "relay.toml:2: cache.default_ttl: expected a duration"},
+      {"[storage]\nmax_size = -1\n", {},
+       "relay.toml:2: storage.max_size: expected a size like \"64MiB\", got -1"},
+      {"[storage]\nmax_size = \"lots\"\n", {},
+       R"(relay.toml:2: storage.max_size: expected a size like "64MiB", got "lots")"},
+      {"[server]\nmax_connections = -1\n", {}, "relay.toml:2: server.max_connections: must not be negative"},
+      {"[server]\nthreads = 99999999999\n", {}, "relay.toml:2: server.threads: out of range"},
+  });
+}
+
+TEST_CASE("config: unknown keys and tables name the key and line") {
+  check_errors({
+      {"[server]\nlisten = \"127.0.0.1:1\"\n\nlistn = \"x\"\n", {},
+       "relay.toml:4: server.listn: unknown key"},
+      {"\n\n[servr]\nlisten = \"x\"\n", {}, "relay.toml:3: servr: unknown table"},
+      {"[cache.key]\nfoo = 1\n", {}, "relay.toml:2: cache.key.foo: unknown key"},
+      {"[cache.kee]\n", {}, "relay.toml:1: cache.kee: unknown table"},
+      {"listen = \"x\"\n", {}, "relay.toml:1: listen: unknown key"},
+      {"[server]\n\"threads.x\" = 1\n", {}, "relay.toml:2: server.threads.x: unknown key"},
+      {"\"server.threads\" = 1\n", {}, "relay.toml:1: server.threads: unknown key"},
+  });
+}
+
+TEST_CASE("config: wrong types name the key and line") {
+  check_errors({
+      {"[server]\nthreads = \"four\"\n", {},
+       R"(relay.toml:2: server.threads: expected an integer, got "four")"},
+      {"[server]\n\nthreads = 4.0\n", {}, "relay.toml:3: server.threads: expected an integer, got 4.0"},
+      {"[server]\nlisten = 8080\n", {}, "relay.toml:2: server.listen: expected a string, got 8080"},
+      {"[metrics]\nenabled = \"yes\"\n", {},
+       R"(relay.toml:2: metrics.enabled: expected a boolean, got "yes")"},
+      {"[cache.key]\nheaders = \"Accept\"\n", {},
+       "relay.toml:2: cache.key.headers: expected an array of strings"},
+      {"[cache.key]\nheaders = [\"a\", 2]\n", {},
+       "relay.toml:2: cache.key.headers: expected an array of strings, got 2 at index 1"},
+      {"server = 5\n", {}, "relay.toml:1: server: expected a table, got 5"},
+      {"[[server]]\n", {}, "relay.toml:1: server: expected a table, got an array"},
+      {"[server.listen]\n", {}, "relay.toml:1: server.listen: expected a string, got a table"},
+  });
+}
+
+TEST_CASE("config: TOML syntax errors name the file and line") {
+  check_errors({
+      {"[server\nthreads = 1\n", {}, "relay.toml:1: syntax error"},
+      {"[server]\nthreads = 1\nthreads = 2\n", {}, "relay.toml:3: syntax error"},
+      {"[server]\nlisten = \"unterminated\n", {}, "relay.toml:2: syntax error"},
+  });
+}
+
+TEST_CASE("config: environment overrides") {
+  SUBCASE("env beats the file") {
+    const auto c = load("[server]\nlisten = \"0.0.0.0:80\"\nthreads = 2\n",
+                        {{"RELAY_SERVER_LISTEN", "127.0.0.1:9999"}});
+    CHECK(c.server.listen == "127.0.0.1:9999");
+    CHECK(c.server.threads == 2);
+  }
+  SUBCASE("nested tables join with '_'") {
+    const auto c = load_defaults({{"RELAY_CACHE_KEY_IGNORE_PARAMS", "utm_*, ref ,,"},
+                                  {"RELAY_CACHE_KEY_HEADERS", ""},
+                                  {"RELAY_CACHE_KEY_SORT_QUERY", "no"}});
+    CHECK(c.cache.key.ignore_params == std::vector<std::string>{"utm_*", "ref"});
+    CHECK(c.cache.key.headers.empty());
+    CHECK_FALSE(c.cache.key.sort_query);
+  }
+  SUBCASE("every type parses from a string") {
+    const auto c = load_defaults({
+        {"RELAY_SERVER_THREADS", "8"},
+        {"RELAY_SERVER_MAX_HEADER_SIZE", "64KiB"},
+        {"RELAY_SERVER_HEADER_TIMEOUT", "250ms"},
+        {"RELAY_SERVER_MAX_CONNECTIONS", "5"},
+        {"RELAY_UPSTREAM_URL", "https://example.com"},
+        {"RELAY_UPSTREAM_PRESERVE_HOST", "0"},
+        {"RELAY_METRICS_ENABLED", "FALSE"},
+        {"RELAY_CACHE_DEFAULT_TTL", "30"},
+        {"RELAY_LOG_ACCESS_LOG", "off"},
+    });
+    CHECK(c.server.threads == 8);
+    CHECK(c.server.max_header_size == 64 << 10);
+    CHECK(c.server.header_timeout == 250ms);
+    CHECK(c.server.max_connections == 5);
+    CHECK(c.upstream.url == "https://example.com");
+    CHECK_FALSE(c.upstream.preserve_host);
+    CHECK_FALSE(c.metrics.enabled);
+    CHECK(c.cache.default_ttl == 30s);
+    CHECK(c.log.access_log == "off");
+  }
+  SUBCASE("booleans") {
+    for (const auto& c : std::vector<std::pair<std::string, bool>>{
+             {"true", true}, {"1", true}, {"yes", true}, {"false", false}, {"0", false}, {"no", false}}) {
+      CAPTURE(c.first);
+      CHECK(load_defaults({{"RELAY_UPSTREAM_PRESERVE_HOST", c.first}}).upstream.preserve_host == c.second);
+    }
+  }
+  SUBCASE("variables without the RELAY_ prefix are ignored") {
+    check_same(load_defaults({{"PATH", "/bin"}, {"RELAYX", "1"}, {"relay_server_threads", "x"}}), Config{});
+  }
+}
+
+TEST_CASE("config: bad environment values name the variable") {
+  check_errors({
+      {"", {{"RELAY_SERVER_THREADS", "x"}},
+       R"(environment RELAY_SERVER_THREADS: expected an integer, got "x")"},
+      {"", {{"RELAY_SERVER_THREADS", ""}},
+       R"(environment RELAY_SERVER_THREADS: expected an integer, got "")"},
+      {"", {{"RELAY_SERVER_THREADS", "4 "}}, "environment RELAY_SERVER_THREADS: expected an integer"},
+      {"", {{"RELAY_SERVER_MAX_CONNECTIONS", "-3"}},
+       "environment RELAY_SERVER_MAX_CONNECTIONS: must not be negative"},
+      {"", {{"RELAY_METRICS_ENABLED", "maybe"}},
+       R"(environment RELAY_METRICS_ENABLED: expected a boolean (true/false/1/0/yes/no), got "maybe")"},
+      {"", {{"RELAY_CACHE_DEFAULT_TTL", "soon"}},
+       R"(environment RELAY_CACHE_DEFAULT_TTL: expected a duration like "30s", got "soon")"},
+      {"", {{"RELAY_STORAGE_MAX_SIZE", "-1"}},
+       R"(environment RELAY_STORAGE_MAX_SIZE: expected a size like "64MiB", got "-1")"},
+  });
+}
+
+TEST_CASE("config: unknown RELAY_ environment variables are rejected") {
+  check_errors({
+      {"", {{"RELAY_SERVER_LISTNE", "x"}}, "environment RELAY_SERVER_LISTNE: unknown variable"},
+      {"", {{"RELAY_CACHE_KEY", "x"}}, "environment RELAY_CACHE_KEY: unknown variable"},
+      {"", {{"RELAY_", ""}}, "environment RELAY_: unknown variable"},
+  });
+}
+
+TEST_CASE("config: relay_environment collects only RELAY_ variables") {
+  ::setenv("RELAY_TEST_CONFIG_PROBE", "a=b", 1);
+  ::setenv("NOT_RELAY_TEST_CONFIG_PROBE", "1", 1);
+  const auto env = relay_environment();
+  ::unsetenv("RELAY_TEST_CONFIG_PROBE");
+  ::unsetenv("NOT_RELAY_TEST_CONFIG_PROBE");
+  REQUIRE(env.count("RELAY_TEST_CONFIG_PROBE") == 1);
+  CHECK(env.at("RELAY_TEST_CONFIG_PROBE") == "a=b");
+  for (const auto& [name, value] : env) CHECK(name.rfind("RELAY_", 0) == 0);
+}
+
+TEST_CASE("config: validation") {
+  check_errors({
+      {"[server]\nlisten = \"localhost\"\n", {}, "relay.toml:2: server.listen: expected host:port"},
+      {"[server]\nlisten = \"localhost:0\"\n", {}, "relay.toml:2: server.listen"},
+      {"[server]\nlisten = \"localhost:65536\"\n", {}, "relay.toml:2: server.listen"},
+      {"[server]\nlisten = \":8080\"\n", {}, "relay.toml:2: server.listen"},
+      {"[server]\nlisten = \"::1:8080\"\n", {}, "relay.toml:2: server.listen"},
+      {"[server]\nlisten = \"[::1]\"\n", {}, "relay.toml:2: server.listen"},
+      {"[server]\nlisten = \"[]:80\"\n", {}, "relay.toml:2: server.listen"},
+      {"[server]\nlisten = \"host:http\"\n", {}, "relay.toml:2: server.listen"},
+      {"", {{"RELAY_SERVER_LISTEN", "nope"}},
+       "environment RELAY_SERVER_LISTEN: server.listen: expected host:port"},
+      {"[server]\nthreads = -1\n", {}, "relay.toml:2: server.threads: must be >= 0"},
+      {"[upstream]\nurl = \"ftp://x\"\n", {}, "relay.toml:2: upstream.url: expected http://"},
+      {"[upstream]\nurl = \"127.0.0.1:9000\"\n", {}, "relay.toml:2: upstream.url"},
+      {"[upstream]\nurl = \"http://\"\n", {}, "relay.toml:2: upstream.url"},
+      {"[upstream]\nurl = \"http:///path\"\n", {}, "relay.toml:2: upstream.url"},
+      {"[upstream]\nurl = \"http://host:99999/\"\n", {}, "relay.toml:2: upstream.url"},
+      {"[upstream]\nurl = \"http://a b\"\n", {}, "relay.toml:2: upstream.url"},
+      {"", {{"RELAY_UPSTREAM_URL", "x"}}, "environment RELAY_UPSTREAM_URL: upstream.url"},
+      {"[upstream]\nmax_connections = 0\n", {}, "relay.toml:2: upstream.max_connections: must be >= 1"},
+      {"[server]\nheader_timeout = 0\n", {}, "relay.toml:2: server.header_timeout: must be greater than 0"},
+      {"[upstream]\nfirst_byte_timeout = \"0ms\"\n", {},
+       "relay.toml:2: upstream.first_byte_timeout: must be greater than 0"},
+      {"[storage]\nbackend = \"redis\"\n", {}, R"(relay.toml:2: storage.backend: expected "memory")"},
+      {"", {{"RELAY_STORAGE_BACKEND", "disk"}}, "environment RELAY_STORAGE_BACKEND: storage.backend"},
+      {"[log]\nlevel = \"trace\"\n", {}, "relay.toml:2: log.level"},
+      {"[log]\nformat = \"xml\"\n", {}, "relay.toml:2: log.format"},
+      {"[metrics]\npath = \"metrics\"\n", {}, "relay.toml:2: metrics.path: must start with '/'"},
+  });
+  // The boundaries that are valid.
+  for (const std::string listen : {"[::1]:8080", "0.0.0.0:1", "localhost:65535", "[::]:80"}) {
+    CAPTURE(listen);
+    CHECK(load_defaults({{"RELAY_SERVER_LISTEN", listen}}).server.listen == listen);
+  }
+  for (const std::string url : {"http://h", "https://h:1/p?q", "http://[::1]:9000/", "http://user@h"}) {
+    CAPTURE(url);
+    CHECK(load_defaults({{"RELAY_UPSTREAM_URL", url}}).upstream.url == url);
+  }
+  CHECK(load("[cache]\ndefault_ttl = 0\n").cache.default_ttl == 0ms);
+}
+
+TEST_CASE("config: load_from_file names an unreadable path") {
+  const auto msg = error_of([] { load_from_file("/nonexistent/relay-config-test.toml", {}); });
+  CHECK(msg.find("/nonexistent/relay-config-test.toml") != std::string::npos);
+  CHECK(error_of([] { load_from_file("/", {}); }).find("/: cannot read") != std::string::npos);
+}
+
+TEST_CASE("config: the shipped relay.example.toml loads and matches the defaults") {
+  const std::string path = RELAY_SOURCE_ROOT "/relay.example.toml";
+  Config c;
+  REQUIRE_NOTHROW(c = load_from_file(path, {}));
+  check_same(c, Config{});
+}

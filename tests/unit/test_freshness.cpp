@@ -1,0 +1,313 @@
+// Shared-cache storage and freshness policy. Every clock value is injected,
+// so these tests are exact and never sleep.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "relay/cache/freshness.hpp"
+
+using namespace std::chrono_literals;
+using relay::cache::Policy;
+using relay::cache::Seconds;
+using relay::cache::StoreDecision;
+using relay::cache::SysTime;
+using relay::http::Headers;
+
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+Headers make_headers(const Pairs& pairs) {
+  Headers h;
+  for (const auto& [n, v] : pairs) h.add(n, v);
+  return h;
+}
+
+SysTime at(std::int64_t unix_seconds) { return SysTime{Seconds{unix_seconds}}; }
+
+// 2024-01-15 12:00:00 UTC: a fixed "now" for every test.
+const SysTime kNow = SysTime{std::chrono::sys_days{std::chrono::year{2024} / 1 / 15}} + 12h;
+// 1994-11-06 08:49:37 UTC, the RFC 9110 example date.
+constexpr std::int64_t kRfcExample = 784111777;
+
+}  // namespace
+
+TEST_CASE("freshness: HTTP-date in all three formats (RFC 9110 5.6.7)") {
+  struct Row {
+    const char* text;
+    std::optional<std::int64_t> unix;
+  };
+  const Row rows[] = {
+      {"Sun, 06 Nov 1994 08:49:37 GMT", kRfcExample},   // IMF-fixdate
+      {"Sunday, 06-Nov-94 08:49:37 GMT", kRfcExample},  // rfc850-date
+      {"Sun Nov  6 08:49:37 1994", kRfcExample},        // asctime-date
+      {"Sun Nov 06 08:49:37 1994", kRfcExample},
+      {"  Sun, 06 Nov 1994 08:49:37 GMT ", kRfcExample},
+      {"sun, 06 nov 1994 08:49:37 GMT", kRfcExample},
+      {"Thu, 01 Jan 1970 00:00:00 GMT", 0},
+      {"Thu, 29 Feb 2024 23:59:59 GMT", 1709251199},
+      {"Wed, 31 Dec 2008 23:59:60 GMT", 1230768000},  // leap second
+      {"", std::nullopt},
+      {"0", std::nullopt},
+      {"-1", std::nullopt},
+      {"garbage", std::nullopt},
+      {"Sun, 06 Nov 1994 08:49:37 UTC", std::nullopt},
+      {"Sun, 06 Nov 1994 08:49:37", std::nullopt},
+      {"Sun, 06 Nov 1994 08:49:37 GMT x", std::nullopt},
+      {"Sun, 6 Nov 1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06 Nov 94 08:49:37 GMT", std::nullopt},
+      {"Sun, 31 Feb 1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06 Nov 1994 24:00:00 GMT", std::nullopt},
+      {"Sun, 06 Nov 1994 08:60:00 GMT", std::nullopt},
+      {"Sun, 06 Foo 1994 08:49:37 GMT", std::nullopt},
+      {"Sunday, 06 Nov 1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06-Nov-94 08:49:37 GMT", std::nullopt},
+      {"Sun Nov  6 08:49:37 94", std::nullopt},
+      {"Funday, 06-Nov-94 08:49:37 GMT", std::nullopt},
+      {"2024-01-15T12:00:00Z", std::nullopt},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.text;
+    CAPTURE(label);
+    auto t = relay::cache::parse_http_date(r.text, kNow);
+    REQUIRE(t.has_value() == r.unix.has_value());
+    if (t) CHECK(*t == at(*r.unix));
+  }
+}
+
+TEST_CASE("freshness: rfc850 two-digit years, >50 years ahead means past (RFC 9110 5.6.7)") {
+  using std::chrono::sys_days;
+  using std::chrono::year;
+  struct Row {
+    const char* text;
+    SysTime now;
+    int expected_year;
+  };
+  const SysTime now2099 = SysTime{sys_days{year{2099} / 6 / 1}};
+  const Row rows[] = {
+      {"Monday, 01-Jan-24 00:00:00 GMT", kNow, 2024},
+      {"Monday, 01-Jan-30 00:00:00 GMT", kNow, 2030},
+      {"Monday, 01-Jan-74 00:00:00 GMT", kNow, 2074},  // 49.9 years ahead
+      {"Monday, 01-Feb-74 00:00:00 GMT", kNow, 1974},  // just over 50
+      {"Monday, 01-Jan-99 00:00:00 GMT", kNow, 1999},
+      {"Monday, 01-Jan-05 00:00:00 GMT", now2099, 2105},
+      {"Monday, 01-Jan-98 00:00:00 GMT", now2099, 2098},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.text;
+    CAPTURE(label);
+    auto t = relay::cache::parse_http_date(r.text, r.now);
+    REQUIRE(t);
+    std::chrono::year_month_day ymd{std::chrono::floor<std::chrono::days>(*t)};
+    CHECK(static_cast<int>(ymd.year()) == r.expected_year);
+  }
+}
+
+TEST_CASE("freshness: format_http_date writes IMF-fixdate (RFC 9110 5.6.7)") {
+  CHECK(relay::cache::format_http_date(at(kRfcExample)) == "Sun, 06 Nov 1994 08:49:37 GMT");
+  CHECK(relay::cache::format_http_date(at(0)) == "Thu, 01 Jan 1970 00:00:00 GMT");
+  CHECK(relay::cache::format_http_date(kNow + 999ms) == "Mon, 15 Jan 2024 12:00:00 GMT");
+  for (std::int64_t t : {std::int64_t{0}, kRfcExample, std::int64_t{1709251199},
+                         std::int64_t{4102444800}}) {
+    CAPTURE(t);
+    auto text = relay::cache::format_http_date(at(t));
+    CHECK(relay::cache::parse_http_date(text, kNow) == at(t));
+  }
+}
+
+TEST_CASE("freshness: only GET/HEAD without request no-store use the cache (RFC 9111 5.2.1.5)") {
+  struct Row {
+    const char* method;
+    Pairs headers;
+    bool use;
+  };
+  const std::vector<Row> rows = {
+      {"GET", {}, true},
+      {"HEAD", {}, true},
+      {"POST", {}, false},
+      {"get", {}, false},  // methods are case-sensitive (RFC 9110 9.1)
+      {"GET", {{"Cache-Control", "no-store"}}, false},
+      {"GET", {{"cache-control", "max-age=0, NO-STORE"}}, false},
+      {"GET", {{"Cache-Control", "no-cache"}}, true},
+      {"GET", {{"Pragma", "no-cache"}}, true},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.method;
+    CAPTURE(label);
+    CHECK(relay::cache::request_may_use_cache(r.method, make_headers(r.headers)) == r.use);
+  }
+}
+
+TEST_CASE("freshness: may_store decision matrix (RFC 9111 3)") {
+  const Policy no_ttl{};
+  const Policy ttl{Seconds{60}, 0};
+  const Policy small{Seconds{60}, 1000};
+  struct Row {
+    const char* what;
+    const char* method;
+    Pairs req;
+    int status;
+    Pairs res;
+    Policy policy;
+    StoreDecision expected;
+  };
+  const std::vector<Row> rows = {
+      {"plain max-age", "GET", {}, 200, {{"Cache-Control", "max-age=60"}}, no_ttl,
+       StoreDecision::Store},
+      {"HEAD", "HEAD", {}, 200, {{"Cache-Control", "max-age=60"}}, no_ttl, StoreDecision::Store},
+      {"POST", "POST", {}, 200, {{"Cache-Control", "max-age=60"}}, no_ttl,
+       StoreDecision::NotCacheableMethod},
+      {"request no-store", "GET", {{"Cache-Control", "no-store"}}, 200,
+       {{"Cache-Control", "max-age=60"}}, no_ttl, StoreDecision::NoStore},
+      {"response no-store", "GET", {}, 200, {{"Cache-Control", "max-age=60, No-Store"}}, ttl,
+       StoreDecision::NoStore},
+      {"private", "GET", {}, 200, {{"Cache-Control", "private, max-age=60"}}, ttl,
+       StoreDecision::Private},
+      {"private field list", "GET", {}, 200,
+       {{"Cache-Control", "private=\"Set-Cookie\", max-age=60"}}, no_ttl, StoreDecision::Store},
+      {"authorization", "GET", {{"Authorization", "Bearer x"}}, 200,
+       {{"Cache-Control", "max-age=60"}}, ttl, StoreDecision::Authorization},
+      {"authorization + public", "GET", {{"Authorization", "Bearer x"}}, 200,
+       {{"Cache-Control", "public, max-age=60"}}, no_ttl, StoreDecision::Store},
+      {"authorization + s-maxage", "GET", {{"Authorization", "Bearer x"}}, 200,
+       {{"Cache-Control", "s-maxage=60"}}, no_ttl, StoreDecision::Store},
+      {"authorization + must-revalidate", "GET", {{"authorization", "Basic x"}}, 200,
+       {{"Cache-Control", "must-revalidate, max-age=60"}}, no_ttl, StoreDecision::Store},
+      {"1xx", "GET", {}, 100, {{"Cache-Control", "max-age=60"}}, ttl,
+       StoreDecision::NotCacheableStatus},
+      {"206", "GET", {}, 206, {{"Cache-Control", "max-age=60"}}, ttl,
+       StoreDecision::NotCacheableStatus},
+      {"304", "GET", {}, 304, {{"Cache-Control", "max-age=60"}}, ttl,
+       StoreDecision::NotCacheableStatus},
+      {"302 without freshness", "GET", {}, 302, {}, ttl, StoreDecision::NotCacheableStatus},
+      {"302 with max-age", "GET", {}, 302, {{"Cache-Control", "max-age=60"}}, no_ttl,
+       StoreDecision::Store},
+      {"500 with Expires", "GET", {}, 500, {{"Expires", "Mon, 15 Jan 2024 13:00:00 GMT"}},
+       no_ttl, StoreDecision::Store},
+      {"500 default ttl only", "GET", {}, 500, {}, ttl, StoreDecision::NotCacheableStatus},
+      {"404 default ttl", "GET", {}, 404, {}, ttl, StoreDecision::Store},
+      {"301 default ttl", "GET", {}, 301, {}, ttl, StoreDecision::Store},
+      {"200 nothing, no ttl", "GET", {}, 200, {}, no_ttl, StoreDecision::NoFreshness},
+      {"200 default ttl", "GET", {}, 200, {}, ttl, StoreDecision::Store},
+      {"no-cache is storable", "GET", {}, 200, {{"Cache-Control", "no-cache, max-age=60"}},
+       no_ttl, StoreDecision::Store},
+      {"too large", "GET", {}, 200, {{"Content-Length", "1001"}}, small,
+       StoreDecision::TooLarge},
+      {"at the limit", "GET", {}, 200, {{"Content-Length", "1000"}}, small,
+       StoreDecision::Store},
+      {"unlimited", "GET", {}, 200, {{"Content-Length", "999999999"}}, ttl, StoreDecision::Store},
+      {"bad length", "GET", {}, 200, {{"Content-Length", "lots"}}, small, StoreDecision::Store},
+      {"invalid max-age still explicit", "GET", {}, 200, {{"Cache-Control", "max-age=x"}},
+       no_ttl, StoreDecision::Store},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    auto got = relay::cache::may_store(r.method, make_headers(r.req), r.status,
+                                       make_headers(r.res), r.policy);
+    CHECK(relay::cache::to_string(got) == relay::cache::to_string(r.expected));
+  }
+}
+
+TEST_CASE("freshness: lifetime precedence s-maxage > max-age > Expires (RFC 9111 4.2.1)") {
+  const Policy ttl{Seconds{300}, 0};
+  const std::string date = "Mon, 15 Jan 2024 12:00:00 GMT";
+  struct Row {
+    const char* what;
+    Pairs res;
+    Policy policy;
+    std::int64_t lifetime;
+  };
+  const std::vector<Row> rows = {
+      {"s-maxage beats max-age (RFC 9111 5.2.2.10)",
+       {{"Cache-Control", "max-age=60, s-maxage=10"}}, ttl, 10},
+      {"max-age beats Expires (RFC 9111 5.3)",
+       {{"Cache-Control", "max-age=60"}, {"Date", date}, {"Expires", "Mon, 15 Jan 2024 14:00:00 GMT"}},
+       ttl, 60},
+      {"Expires - Date", {{"Date", date}, {"Expires", "Mon, 15 Jan 2024 12:30:00 GMT"}}, ttl, 1800},
+      {"Expires in rfc850 form", {{"Date", date}, {"Expires", "Monday, 15-Jan-24 12:01:00 GMT"}},
+       ttl, 60},
+      {"Expires before Date", {{"Date", date}, {"Expires", "Mon, 15 Jan 2024 11:00:00 GMT"}}, ttl,
+       0},
+      {"invalid Expires is already expired (RFC 9111 5.3)", {{"Date", date}, {"Expires", "0"}},
+       ttl, 0},
+      {"Expires without Date", {{"Expires", "Mon, 15 Jan 2024 14:00:00 GMT"}}, ttl, 0},
+      {"invalid max-age is stale", {{"Cache-Control", "max-age=soon"}}, ttl, 0},
+      {"default ttl", {}, ttl, 300},
+      {"no default", {}, Policy{}, 0},
+      {"huge max-age saturates", {{"Cache-Control", "max-age=99999999999"}}, ttl, 2147483648},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    CHECK(relay::cache::freshness_lifetime(make_headers(r.res), r.policy).count() == r.lifetime);
+  }
+}
+
+TEST_CASE("freshness: current_age with Age, Date and delays (RFC 9111 4.2.3)") {
+  const SysTime request_time = kNow;
+  struct Row {
+    const char* what;
+    Pairs res;
+    SysTime response_time;
+    SysTime now;
+    std::int64_t age;
+  };
+  const std::string date = "Mon, 15 Jan 2024 12:00:00 GMT";  // == kNow
+  const std::vector<Row> rows = {
+      {"fresh from origin", {{"Date", date}}, kNow, kNow, 0},
+      {"resident time", {{"Date", date}}, kNow, kNow + 30s, 30},
+      {"response delay counts", {{"Date", date}}, kNow + 2s, kNow + 2s, 2},
+      {"Age header", {{"Date", date}, {"Age", "100"}}, kNow + 1s, kNow + 11s, 111},
+      {"apparent age beats smaller Age",
+       {{"Date", "Mon, 15 Jan 2024 11:59:00 GMT"}, {"Age", "10"}}, kNow, kNow + 5s, 65},
+      {"Date in the future clamps to 0",
+       {{"Date", "Mon, 15 Jan 2024 13:00:00 GMT"}}, kNow, kNow + 5s, 5},
+      {"junk Age is 0", {{"Date", date}, {"Age", "ten"}}, kNow, kNow, 0},
+      {"negative Age is junk", {{"Date", date}, {"Age", "-50"}}, kNow, kNow, 0},
+      {"first valid Age line", {{"Age", "x"}, {"age", "40"}, {"Age", "90"}}, kNow, kNow, 40},
+      {"no Date", {{"Age", "7"}}, kNow + 3s, kNow + 3s, 10},
+      {"now before response_time", {{"Date", date}}, kNow + 5s, kNow, 5},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    auto age = relay::cache::current_age(make_headers(r.res), request_time, r.response_time, r.now);
+    CHECK(age.count() == r.age);
+  }
+}
+
+TEST_CASE("freshness: fresh while lifetime > current_age (RFC 9111 4.2)") {
+  const Headers res = make_headers(
+      {{"Date", "Mon, 15 Jan 2024 12:00:00 GMT"}, {"Cache-Control", "max-age=60"}, {"Age", "20"}});
+  const Policy p{};
+  struct Row {
+    SysTime now;
+    bool fresh;
+  };
+  const Row rows[] = {{kNow, true}, {kNow + 39s, true}, {kNow + 40s, false}, {kNow + 1h, false}};
+  for (const auto& r : rows) {
+    CAPTURE((r.now - kNow).count());
+    CHECK(relay::cache::is_fresh(res, p, kNow, kNow, r.now) == r.fresh);
+  }
+
+  const Headers defaulted = make_headers({{"Date", "Mon, 15 Jan 2024 12:00:00 GMT"}});
+  CHECK(relay::cache::is_fresh(defaulted, Policy{Seconds{10}, 0}, kNow, kNow, kNow + 9s));
+  CHECK_FALSE(relay::cache::is_fresh(defaulted, Policy{Seconds{10}, 0}, kNow, kNow, kNow + 10s));
+  CHECK_FALSE(relay::cache::is_fresh(defaulted, Policy{}, kNow, kNow, kNow));
+}
+
+TEST_CASE("freshness: store decisions have distinct names") {
+  using D = StoreDecision;
+  const D all[] = {D::Store,         D::NotCacheableMethod, D::NotCacheableStatus, D::NoStore,
+                   D::Private,       D::Authorization,      D::NoFreshness,        D::TooLarge};
+  for (std::size_t i = 0; i < std::size(all); ++i) {
+    CHECK_FALSE(relay::cache::to_string(all[i]).empty());
+    for (std::size_t j = i + 1; j < std::size(all); ++j) {
+      CHECK(relay::cache::to_string(all[i]) != relay::cache::to_string(all[j]));
+    }
+  }
+}
