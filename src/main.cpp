@@ -16,7 +16,7 @@ constexpr std::string_view usage = R"(relay - an HTTP caching reverse proxy
 
 Usage:
   relay [--config FILE]        run the proxy (default: built-in defaults + RELAY_* environment)
-  relay --check-config FILE    validate a configuration file and exit
+  relay --check-config FILE    validate a configuration file and exit (also: -c FILE -t)
   relay --version              print the version
   relay --help                 print this help
 
@@ -45,9 +45,14 @@ int main(int argc, char** argv) {
       std::printf("relay %s\n", RELAY_VERSION);
       return 0;
     }
-    if (arg == "--config" || arg == "-c" || arg == "--check-config") {
+    if (arg == "--check-config" || arg == "-t") {
+      // Like `nginx -t`: the file may follow, or come from --config.
+      check_only = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') config_path = argv[++i];
+      continue;
+    }
+    if (arg == "--config" || arg == "-c") {
       if (i + 1 >= argc) return fail_usage(std::string(arg) + " needs a file name");
-      check_only = check_only || arg == "--check-config";
       config_path = argv[++i];
       continue;
     }
@@ -58,6 +63,7 @@ int main(int argc, char** argv) {
     return fail_usage("unknown argument '" + std::string(arg) + "'");
   }
 
+  if (check_only && config_path.empty()) return fail_usage("--check-config needs a file name");
   relay::config::Config cfg;
   try {
     auto env = relay::config::relay_environment();

@@ -1,0 +1,381 @@
+"""Helpers for relay's integration tests: processes (origin, relay), config
+files, RSS, and the RelayTestCase base class. Clients live in client.py.
+
+Everything talks to 127.0.0.1 only, and every wait is bounded in time and count.
+The relay binary is $RELAY_BIN, or build/relay under the repository root.
+"""
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+# Re-exported so tests import everything from harness.
+from client import (HOST, RawConn, Response, get, metric, parse_metrics,  # noqa: E402,F401
+                    request)
+from origin import body_bytes, body_pieces  # noqa: E402  (shared body pattern)
+
+KiB, MiB = 1024, 1024 * 1024
+
+
+def relay_bin():
+    return os.environ.get("RELAY_BIN") or str(REPO_ROOT / "build" / "relay")
+
+
+def child_env(extra=None):
+    """Our environment minus RELAY_* (relay reads those as config), plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    env.update(extra or {})
+    return env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_open(port, timeout=0.2):
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(pred, timeout, interval=0.02, what="condition"):
+    """Poll pred() until truthy; return its value or raise AssertionError."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 2):
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def tail(path, lines=60):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as e:
+        return "<%s>" % e
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def expected_body(path, size):
+    """The body origin.py sends for `path` (no query) with size=`size`."""
+    return body_bytes(path, size)
+
+
+def expected_sha(path, size):
+    h = hashlib.sha256()
+    for piece in body_pieces(path, size):
+        h.update(piece)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+class Process:
+    """A child process whose stdout/stderr go to files in workdir."""
+
+    def __init__(self, name, workdir):
+        self.name, self.workdir = name, Path(workdir)
+        self.stdout_path = self.workdir / (name + ".stdout")
+        self.stderr_path = self.workdir / (name + ".stderr")
+        self.proc = None
+
+    def spawn(self, argv, env=None):
+        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                         env=env, cwd=str(self.workdir))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """Exit code, or None if still running after timeout."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout=5.0):
+        """SIGTERM, then SIGKILL after timeout. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            if self.wait(timeout) is None:
+                self.proc.kill()
+                self.wait(5.0)
+        return self.proc.returncode
+
+    def logs(self, lines=60):
+        return "---- %s stdout (%s) ----\n%s\n---- %s stderr (%s) ----\n%s" % (
+            self.name, self.stdout_path, tail(self.stdout_path, lines),
+            self.name, self.stderr_path, tail(self.stderr_path, lines))
+
+
+class Origin(Process):
+    def __init__(self, workdir):
+        super().__init__("origin", workdir)
+        self.port = None
+
+    def start(self, timeout=10.0):
+        port_file = self.workdir / "origin.port"
+        argv = [sys.executable, str(HERE / "origin.py"), "--port", "0",
+                "--port-file", str(port_file), "--verbose"]
+        self.spawn(argv, env=child_env())
+
+        def ready():
+            if not self.alive():
+                raise RuntimeError("origin exited early\n" + self.logs())
+            return port_file.exists() and port_file.read_text().strip()
+
+        self.port = int(wait_until(ready, timeout, what="origin port file"))
+        return self
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (HOST, self.port)
+
+    def _get_json(self, target):
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        try:
+            conn.request("GET", target)
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def stats(self, path=None, target=None):
+        """Requests seen: {count, last} for a path (query ignored) or exact target,
+        or everything ({total, targets, paths}) when neither is given."""
+        if path is not None:
+            return self._get_json("/__stats?path=" + urllib.parse.quote(path, safe=""))
+        if target is not None:
+            return self._get_json("/__stats?target=" + urllib.parse.quote(target, safe=""))
+        return self._get_json("/__stats")
+
+    def count(self, path):
+        return self.stats(path=path)["count"]
+
+    def reset(self):
+        self._get_json("/__reset")
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError("cannot write %r as TOML" % (v,))
+
+
+def to_toml(config):
+    """{"server": {"listen": ..}, "cache": {"key": {...}}} -> TOML text."""
+    out = []
+
+    def table(name, d):
+        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        if scalars or not name.count("."):
+            out.append("[%s]" % name)
+            out.extend("%s = %s" % (k, toml_value(v)) for k, v in scalars.items())
+            out.append("")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                table(name + "." + k, v)
+
+    for name, d in config.items():
+        table(name, d)
+    return "\n".join(out)
+
+
+def merge(base, over):
+    out = dict(base)
+    for k, v in (over or {}).items():
+        out[k] = merge(out.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+class Relay(Process):
+    """relay --config FILE, with a config generated from defaults + overrides."""
+
+    def __init__(self, workdir, upstream_url, config=None, env=None, port=None):
+        super().__init__("relay", workdir)
+        self.port = port or free_port()
+        self.config = merge({
+            "server": {"listen": "%s:%d" % (HOST, self.port), "shutdown_grace": "5s"},
+            "upstream": {"url": upstream_url},
+            "log": {"level": os.environ.get("RELAY_IT_LOG_LEVEL", "info")},
+        }, config)
+        self.env = env or {}
+        self.config_path = self.workdir / "relay.toml"
+
+    def start(self, timeout=10.0, wait_port=None):
+        binary = relay_bin()
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError("relay binary not found or not executable: %s "
+                               "(build it, or set RELAY_BIN / run.py --relay)" % binary)
+        self.config_path.write_text(to_toml(self.config))
+        self.spawn([binary, "--config", str(self.config_path)], env=child_env(self.env))
+        port = wait_port or self.port
+
+        def ready():
+            if not self.alive():
+                raise RuntimeError("relay exited early with %s\n%s\n---- config ----\n%s" % (
+                    self.proc.returncode, self.logs(), self.config_path.read_text()))
+            return port_open(port)
+
+        wait_until(ready, timeout, interval=0.05, what="relay to listen on %d" % port)
+        return self
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (HOST, self.port)
+
+    def rss(self):
+        return read_rss(self.pid)
+
+    def metrics(self, path="/metrics"):
+        r = request(self.port, "GET", path)
+        assert r.status == 200, "GET %s -> %d" % (path, r.status)
+        return r.body.decode()
+
+
+def run_relay_cli(args, timeout=10.0, env=None):
+    """Run relay with args to completion; returns CompletedProcess (text)."""
+    return subprocess.run([relay_bin()] + list(args), capture_output=True, text=True,
+                          timeout=timeout, env=child_env(env), stdin=subprocess.DEVNULL)
+
+
+def read_rss(pid):
+    """{"VmRSS": bytes, "VmHWM": bytes} from /proc/PID/status."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+# --------------------------------------------------------------------------
+# Test base class
+
+
+class RelayTestCase(unittest.TestCase):
+    """One origin + one relay per class. Subclasses set RELAY_CONFIG (overrides
+    merged into the defaults; override relay_config() to compute them) and/or
+    START_RELAY = False (then make_relay() in tests and assign cls.relay so
+    teardown and diagnostics see it). On a failing test the
+    tails of the relay and origin logs are appended to the failure report."""
+
+    RELAY_CONFIG = {}
+    RELAY_ENV = {}
+    START_RELAY = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = Path(tempfile.mkdtemp(prefix="relay-it-"))
+        cls.origin = Origin(cls.workdir)
+        cls.relay = None
+        try:
+            cls.origin.start()
+            if cls.START_RELAY:
+                cls.relay = cls.make_relay(cls.relay_config(), env=cls.RELAY_ENV).start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def relay_config(cls):
+        return cls.RELAY_CONFIG
+
+    @classmethod
+    def make_relay(cls, config=None, env=None, name="relay", upstream=None, port=None):
+        d = cls.workdir / name
+        d.mkdir(exist_ok=True)
+        return Relay(d, upstream or cls.origin.url, config=config, env=env, port=port)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.relay:
+            cls.relay.stop()
+        cls.origin.stop()
+        if not os.environ.get("RELAY_IT_KEEP"):
+            shutil.rmtree(cls.workdir, ignore_errors=True)
+
+    # -- diagnostics on failure ------------------------------------------
+    def diagnostics(self):
+        parts = []
+        for proc in (getattr(self, "relay", None), getattr(self, "origin", None)):
+            if proc is not None:
+                parts.append(proc.logs())
+        return "\n".join(parts)
+
+    def run(self, result=None):
+        if result is None:
+            return super().run(result)
+        before = len(result.failures) + len(result.errors)
+        super().run(result)
+        if len(result.failures) + len(result.errors) > before:
+            for lst in (result.failures, result.errors):
+                for i, (test, tb) in enumerate(lst):
+                    if test is self and "---- relay" not in tb:
+                        lst[i] = (test, tb + "\n" + self.diagnostics())
+        return result
+
+    # -- conveniences ------------------------------------------------------
+    @property
+    def port(self):
+        return self.relay.port
+
+    def get(self, target, headers=None, **kw):
+        return get(self.relay.port, target, headers=headers, **kw)
+
+    def request(self, method, target, headers=None, body=None, **kw):
+        return request(self.relay.port, method, target, headers=headers, body=body, **kw)
+
+    def raw(self, **kw):
+        return RawConn(self.relay.port, **kw)
+
+    def assertXCache(self, resp, want):
+        self.assertEqual(resp.header("X-Cache"), want,
+                         "X-Cache for %r (status %d)" % (resp.headers, resp.status))
+
+    def assertBody(self, resp, path, size):
+        self.assertEqual(len(resp.body), size, "body length")
+        self.assertTrue(resp.body == expected_body(path, size), "body content differs")

@@ -1,0 +1,94 @@
+"""Large bodies stream through relay with bounded memory, and large objects
+within max_object_size are stored and replayed intact."""
+import hashlib
+import time
+import unittest
+
+from harness import (KiB, MiB, RawConn, RelayTestCase, expected_sha, metric, read_rss,
+                     wait_until)
+
+BIG = 64 * MiB
+RSS_BUDGET = 48 * MiB      # peak RSS growth allowed while streaming BIG
+CLIENT_RATE = 40 * MiB     # bytes/s the slow client reads at (~1.6 s for BIG)
+_SHA = {}
+
+
+def big_sha(path):
+    if path not in _SHA:
+        _SHA[path] = expected_sha(path, BIG)
+    return _SHA[path]
+
+
+def fetch(port, target, rate=None, on_piece=None):
+    """GET target reading at most `rate` bytes/s; returns (response, length, sha256)."""
+    digest, length = hashlib.sha256(), [0]
+
+    def sink(data):
+        digest.update(data)
+        length[0] += len(data)
+
+    start = time.monotonic()
+
+    def hook(got):
+        if on_piece:
+            on_piece(got)
+        if rate:
+            ahead = got / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(min(ahead, 0.5))
+
+    with RawConn(port, timeout=20, rcvbuf=256 * KiB) as c:
+        c.request("GET", target)
+        r = c.read_response(sink=sink, piece_hook=hook)
+    return r, length[0], digest.hexdigest()
+
+
+class StreamThroughTest(RelayTestCase):
+    RELAY_CONFIG = {"cache": {"max_object_size": "8MiB"}}
+
+    def test_64mib_body_streams_with_bounded_rss(self):
+        self.assertEqual(self.get("/warm?size=1000").status, 200)
+        base = read_rss(self.relay.pid)["VmRSS"]
+        peak = [base]
+
+        def sample(_got):
+            peak[0] = max(peak[0], read_rss(self.relay.pid)["VmRSS"])
+
+        target = "/big/stream?size=%d&cc=max-age%%3D60" % BIG
+        r, length, sha = fetch(self.port, target, rate=CLIENT_RATE, on_piece=sample)
+        hwm = read_rss(self.relay.pid)["VmHWM"]
+        self.assertEqual(r.status, 200)
+        self.assertEqual(length, BIG)
+        self.assertEqual(sha, big_sha("/big/stream"))
+        growth = max(peak[0], hwm) - base
+        self.assertLess(growth, RSS_BUDGET,
+                        "RSS grew %.1f MiB (sampled peak %.1f MiB, VmHWM %.1f MiB, base %.1f MiB)"
+                        % (growth / MiB, (peak[0] - base) / MiB, hwm / MiB, base / MiB))
+
+        # Larger than max_object_size: not stored, so the origin sees it again.
+        self.assertNotEqual(r.header("X-Cache"), "HIT")
+        r2, length2, sha2 = fetch(self.port, target)
+        self.assertNotEqual(r2.header("X-Cache"), "HIT")
+        self.assertEqual((length2, sha2), (BIG, big_sha("/big/stream")))
+        self.assertEqual(self.origin.count("/big/stream"), 2)
+
+
+class StoreLargeTest(RelayTestCase):
+    RELAY_CONFIG = {"cache": {"max_object_size": "128MiB"}, "storage": {"max_size": "256MiB"}}
+
+    def test_64mib_object_is_cached(self):
+        target = "/big/cached?size=%d&cc=max-age%%3D60" % BIG
+        for want in ("MISS", "HIT"):
+            r, length, sha = fetch(self.port, target)
+            self.assertEqual(r.status, 200)
+            self.assertXCache(r, want)
+            self.assertEqual(length, BIG)
+            self.assertEqual(sha, big_sha("/big/cached"))
+            if want == "MISS":  # storing 64 MiB may finish just after the last byte is sent
+                wait_until(lambda: (metric(self.relay.metrics(), "relay_cache_size_bytes") or 0)
+                           >= BIG, 5, interval=0.1, what="the 64 MiB object to be stored")
+        self.assertEqual(self.origin.count("/big/cached"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
