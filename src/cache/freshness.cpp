@@ -332,4 +332,13 @@ bool is_fresh(const http::Headers& response_headers, const Policy& policy, SysTi
          current_age(response_headers, request_time, response_time, now);
 }
 
+bool needs_validation(const http::Headers& request_headers, const http::Headers& response_headers,
+                      Seconds age) {
+  if (parse_cache_control(response_headers).no_cache) return true;
+  if (!request_headers.contains("cache-control")) return request_headers.has_token("pragma", "no-cache");
+  auto request = parse_cache_control(request_headers);
+  // max-age=0 is how clients ask for a reload: treat it as no-cache.
+  return request.no_cache || (request.max_age && (*request.max_age == 0 || age.count() > *request.max_age));
+}
+
 }  // namespace relay::cache

@@ -121,19 +121,19 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
   } else if (stored->has_value()) {
     const auto& meta = (*stored)->meta;
     auto now = std::chrono::system_clock::now();
-    if (cache::is_fresh(meta.headers, policy_, meta.request_time, meta.response_time, now)) {
-      co_return co_await deliver(req, std::move(**stored), out);
+    auto age = cache::current_age(meta.headers, meta.request_time, meta.response_time, now);
+    if (cache::freshness_lifetime(meta.headers, policy_) > age &&
+        !cache::needs_validation(req.headers, meta.headers, age)) {
+      co_return co_await deliver(req, std::move(**stored), out, age);
     }
   }
   co_return co_await forward(req, body, out, &key.key.primary);
 }
 
 asio::awaitable<Handler::Outcome> Handler::deliver(const http::Request& req, storage::Hit hit,
-                                                   server::ResponseWriter& out) {
+                                                   server::ResponseWriter& out, cache::Seconds age) {
   auto& meta = hit.meta;
   http::ResponseHead head{meta.status, meta.reason, meta.headers};
-  auto age = cache::current_age(meta.headers, meta.request_time, meta.response_time,
-                                std::chrono::system_clock::now());
   head.headers.set("Age", std::to_string(age.count()));
   add_response_fields(head.headers, req, CacheStatus::Hit);
   co_await out.write_head(std::move(head), meta.body_size);

@@ -69,6 +69,24 @@ class CachingTest(RelayTestCase):
         # Nothing was stored by those requests, so a normal one is a MISS.
         self.assertXCache(self.get(target), "MISS")
 
+    def test_no_cache_response_goes_to_origin_every_time(self):
+        # RFC 9111 5.2.2.4: stored, but never reused without validation.
+        target = "/c/nocache?cc=no-cache%2C%20max-age%3D60"
+        for _ in range(2):
+            r = self.get(target)
+            self.assertEqual(r.status, 200)
+            self.assertNotEqual(r.header("X-Cache"), "HIT")
+        self.assertEqual(self.origin.count("/c/nocache"), 2)
+
+    def test_reload_request_refetches_and_refreshes(self):
+        # RFC 9111 5.2.1.4: a client's no-cache (a browser reload) reaches the origin.
+        target = "/c/reload?cc=max-age%3D60"
+        self.assertXCache(self.get(target), "MISS")
+        self.assertXCache(self.get(target, headers={"Cache-Control": "no-cache"}), "MISS")
+        self.assertXCache(self.get(target, headers={"Pragma": "no-cache"}), "MISS")
+        self.assertXCache(self.get(target), "HIT")
+        self.assertEqual(self.origin.count("/c/reload"), 3)
+
     def test_head_after_get_is_hit_without_body(self):
         target = "/c/head?cc=max-age%3D60&size=5000"
         self.assertXCache(self.get(target), "MISS")

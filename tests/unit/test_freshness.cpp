@@ -311,3 +311,33 @@ TEST_CASE("freshness: store decisions have distinct names") {
     }
   }
 }
+
+TEST_CASE("freshness: no-cache and reload requests need the origin (RFC 9111 5.2.1.1, 5.2.1.4, 5.2.2.4, 5.4)") {
+  struct Row {
+    const char* request_cc;
+    const char* pragma;
+    const char* response_cc;
+    long age;
+    bool expected;
+  };
+  const Row rows[] = {
+      {nullptr, nullptr, "max-age=60", 5, false},
+      {nullptr, nullptr, "no-cache, max-age=60", 5, true},
+      {nullptr, nullptr, "no-cache=\"set-cookie\", max-age=60", 5, false},
+      {"no-cache", nullptr, "max-age=60", 5, true},
+      {"max-age=0", nullptr, "max-age=60", 0, true},
+      {"max-age=10", nullptr, "max-age=60", 5, false},
+      {"max-age=10", nullptr, "max-age=60", 11, true},
+      {nullptr, "no-cache", "max-age=60", 5, true},
+      {"max-stale=5", "no-cache", "max-age=60", 5, false},  // Pragma only counts without Cache-Control
+  };
+  for (const auto& row : rows) {
+    relay::http::Headers request, response;
+    if (row.request_cc) request.add("Cache-Control", row.request_cc);
+    if (row.pragma) request.add("Pragma", row.pragma);
+    response.add("Cache-Control", row.response_cc);
+    CAPTURE(row.request_cc ? row.request_cc : "-");
+    CAPTURE(row.response_cc);
+    CHECK(relay::cache::needs_validation(request, response, relay::cache::Seconds(row.age)) == row.expected);
+  }
+}

@@ -59,4 +59,11 @@ Seconds current_age(const http::Headers& response_headers, SysTime request_time,
 bool is_fresh(const http::Headers& response_headers, const Policy& policy, SysTime request_time,
               SysTime response_time, SysTime now);
 
+// Whether a fresh stored response still has to go to the origin first:
+// response no-cache (§5.2.2.4), request no-cache (§5.2.1.4), request max-age
+// exceeded by the current age (§5.2.1.1), or Pragma: no-cache on a request
+// without Cache-Control (§5.4).
+bool needs_validation(const http::Headers& request_headers, const http::Headers& response_headers,
+                      Seconds current_age);
+
 }  // namespace relay::cache

@@ -46,7 +46,7 @@ class Handler {
   boost::asio::awaitable<Outcome> route(http::Request& req, upstream::RequestBodySource& body,
                                         server::ResponseWriter& out);
   boost::asio::awaitable<Outcome> deliver(const http::Request& req, storage::Hit hit,
-                                          server::ResponseWriter& out);
+                                          server::ResponseWriter& out, cache::Seconds age);
   boost::asio::awaitable<Outcome> forward(const http::Request& req, upstream::RequestBodySource& body,
                                           server::ResponseWriter& out, const std::string* key);
   boost::asio::awaitable<void> respond_upstream_error(const http::Request& req, const error_code& error,
