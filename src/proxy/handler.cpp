@@ -41,6 +41,18 @@ bool is_timeout(const error_code& e) {
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
+// An absolute-form target (RFC 9112 §3.2.2) is sent to the origin as origin-form.
+std::string origin_form(const std::string& target) {
+  auto scheme_end = target.find("://");
+  if (target.starts_with('/') || target == "*" || scheme_end == std::string::npos) return target;
+  auto path = target.find_first_of("/?", scheme_end + 3);
+  if (path == std::string::npos) return "/";
+  std::string out;
+  if (target[path] == '?') out.push_back('/');
+  out.append(target, path, std::string::npos);
+  return out;
+}
+
 }  // namespace
 
 std::string request_id_for(const http::Request& req) {
@@ -60,10 +72,14 @@ Handler::Handler(Shared shared, upstream::CurlMulti& multi)
     : shared_(std::move(shared)), cfg_(shared_.config), multi_(multi) {
   policy_.default_ttl = std::chrono::duration_cast<cache::Seconds>(cfg_.cache.default_ttl);
   policy_.max_object_size = cfg_.cache.max_object_size;
-  upstream_base_ = cfg_.upstream.url;
-  while (upstream_base_.ends_with('/')) upstream_base_.pop_back();
-  auto authority = upstream_base_.substr(upstream_base_.find("://") + 3);
-  upstream_host_ = authority.substr(0, authority.find('/'));
+  // url = scheme://authority[/prefix]: the prefix is prepended to every target.
+  const auto& url = cfg_.upstream.url;
+  auto authority_start = url.find("://") + 3;
+  auto path_start = std::min(url.find('/', authority_start), url.size());
+  upstream_base_ = url.substr(0, path_start);
+  upstream_host_ = url.substr(authority_start, path_start - authority_start);
+  upstream_prefix_ = url.substr(path_start);
+  while (upstream_prefix_.ends_with('/')) upstream_prefix_.pop_back();
 }
 
 asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySource& body,
@@ -247,7 +263,9 @@ upstream::UpstreamRequest Handler::upstream_request(const http::Request& req,
                                                     upstream::RequestBodySource& body) const {
   upstream::UpstreamRequest up;
   up.method = req.method;
-  up.url = upstream_base_ + (req.target.starts_with('/') ? req.target : "/" + req.target);
+  up.url = upstream_base_ + "/";
+  up.target = origin_form(req.target);
+  if (up.target.starts_with('/')) up.target.insert(0, upstream_prefix_);
   up.headers = req.headers;
   http::strip_hop_by_hop(up.headers);
   up.headers.remove("expect");  // 100-continue is answered by relay itself

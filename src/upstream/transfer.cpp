@@ -68,10 +68,11 @@ Transfer::~Transfer() {
 
 void Transfer::configure() {
   curl_easy_setopt(easy_, CURLOPT_URL, request_.url.c_str());
+  // The client's target goes out byte for byte: no re-encoding, no dot-segment folding.
+  curl_easy_setopt(easy_, CURLOPT_REQUEST_TARGET, request_.target.c_str());
   curl_easy_setopt(easy_, CURLOPT_PRIVATE, static_cast<TransferSink*>(this));
   curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy_, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-  curl_easy_setopt(easy_, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg_.connect_timeout.count()));
   curl_easy_setopt(easy_, CURLOPT_BUFFERSIZE, 64L * 1024);
   curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_buffer_);

@@ -94,6 +94,18 @@ class ForwardedHeadersTest(RelayTestCase):
         self.assertIn("127.0.0.1", xff)
         self.assertLess(xff.index("203.0.113.7"), xff.index("127.0.0.1"))
 
+    def test_absolute_form_target_reaches_origin_as_origin_form(self):
+        # RFC 9112 3.2.2: a proxy must accept absolute-form; the origin gets a path.
+        with self.raw() as c:
+            c.request("GET", "http://example.test/echo/abs?x=1", headers=[("Host", "example.test")])
+            r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["target"], "/echo/abs?x=1")
+
+    def test_target_is_forwarded_byte_for_byte(self):
+        r = self.get("/echo/a/./b/%7Efoo?q=%41&q=1")
+        self.assertEqual(r.json()["target"], "/echo/a/./b/%7Efoo?q=%41&q=1")
+
     def test_hop_by_hop_headers_are_not_forwarded(self):
         with self.raw() as c:
             c.request("GET", "/echo/hop", headers=[

@@ -27,7 +27,7 @@ struct ServerConfig {
 };
 
 struct UpstreamConfig {
-  std::string url = "http://127.0.0.1:9000";  // origin base URL (http or https)
+  std::string url = "http://127.0.0.1:9000";  // origin (http or https); a path is a prefix for every target
   Duration connect_timeout{5'000};
   Duration first_byte_timeout{30'000};  // request sent -> response head
   Duration idle_timeout{30'000};        // silence while receiving a body

@@ -60,8 +60,9 @@ class Handler {
   const config::Config& cfg_;
   upstream::CurlMulti& multi_;
   cache::Policy policy_;
-  std::string upstream_base_;  // scheme://authority of the origin, no trailing '/'
-  std::string upstream_host_;  // authority, for Host when not preserving the client's
+  std::string upstream_base_;    // scheme://authority of the origin
+  std::string upstream_host_;    // authority, for Host when not preserving the client's
+  std::string upstream_prefix_;  // path of upstream.url without a trailing '/', or empty
 };
 
 // The client's X-Request-ID when it is sane, else a fresh random one.

@@ -31,7 +31,8 @@ class RequestBodySource {
 
 struct UpstreamRequest {
   std::string method;
-  std::string url;
+  std::string url;     // scheme://authority/ of the origin
+  std::string target;  // request-target sent as is (origin-form, or "*")
   http::Headers headers;  // already end-to-end only, with proxy fields added
   RequestBodySource* body = nullptr;
   std::optional<std::uint64_t> body_length;  // nullopt with a body = chunked
