@@ -169,3 +169,32 @@ class EvictionTest(RelayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MultiThreadTest(RelayTestCase):
+    """Two event-loop threads share one store: a response stored by one
+    thread is a HIT on the other, under concurrent load."""
+    RELAY_CONFIG = {"server": {"threads": 2}}
+
+    def test_hits_are_shared_across_threads(self):
+        import concurrent.futures
+        target = "/mt/shared?cc=max-age%3D60&size=20000"
+        self.assertXCache(self.get(target), "MISS")
+        # Separate connections spread over both threads (SO_REUSEPORT).
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: self.get(target), range(64)))
+        for r in results:
+            self.assertEqual(r.status, 200)
+            self.assertXCache(r, "HIT")
+            self.assertBody(r, "/mt/shared", 20000)
+        self.assertEqual(self.origin.count("/mt/shared"), 1)
+
+    def test_distinct_keys_under_concurrency(self):
+        import concurrent.futures
+        targets = ["/mt/k%d?cc=max-age%%3D60&size=%d" % (i, 1000 + i) for i in range(32)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(self.get, targets))
+            second = list(pool.map(self.get, targets))
+        for i, r in enumerate(second):
+            self.assertXCache(r, "HIT")
+            self.assertBody(r, "/mt/k%d" % i, 1000 + i)
