@@ -66,6 +66,9 @@ struct Parser {
   DeltaSlot min_fresh{&cc.min_fresh};
   DeltaSlot swr{&cc.stale_while_revalidate};
   DeltaSlot sie{&cc.stale_if_error};
+  // Whether any directive name was recognized: RFC 9213 targeted fields
+  // count as present only when they say something relay understands.
+  bool recognized = false;
 
   void directive(std::string_view element) {
     // Split at the first '=' only: a quoted value may contain more.
@@ -113,8 +116,10 @@ struct Parser {
       cc.only_if_cached = true;
     } else if (iequals(name, "no-transform")) {
       cc.no_transform = true;
+    } else {
+      return;  // RFC 9111 §5.2.3: unrecognized extension directives are ignored.
     }
-    // RFC 9111 §5.2.3: unrecognized extension directives are ignored.
+    recognized = true;
   }
 
   static void field_list_or_flag(const std::optional<std::string>& value, bool& flag,
@@ -161,6 +166,27 @@ CacheControl parse_cache_control(const http::Headers& headers) {
     if (http::iequals(f.name, "Cache-Control")) p.line(f.value);
   }
   return p.cc;
+}
+
+CacheControl effective_cache_control(const http::Headers& response,
+                                     const std::vector<std::string>& targeted_fields,
+                                     bool* targeted_used) {
+  // RFC 9213 §2.2: the first targeted field (in the configured order) that
+  // is present and valid replaces Cache-Control. An empty or unintelligible
+  // one is ignored as if absent (§2.1), so a typo cannot strip the
+  // origin's ordinary policy.
+  for (const auto& name : targeted_fields) {
+    Parser p;
+    for (const auto& f : response) {
+      if (http::iequals(f.name, name)) p.line(f.value);
+    }
+    if (p.recognized) {
+      if (targeted_used) *targeted_used = true;
+      return p.cc;
+    }
+  }
+  if (targeted_used) *targeted_used = false;
+  return parse_cache_control(response);
 }
 
 }  // namespace relay::cache

@@ -156,21 +156,51 @@ bool is_get_or_head(std::string_view method) noexcept {
   return method == "GET" || method == "HEAD";
 }
 
-bool has_explicit_freshness(const CacheControl& cc, const http::Headers& h) {
-  return cc.s_maxage || cc.max_age || h.contains("Expires");
+// The response directives relay acts on (RFC 9213 §2.2). `targeted` means
+// a targeted field replaced Cache-Control, so Expires is ignored too.
+struct Effective {
+  bool targeted = false;  // declared first: cc's initializer sets it
+  CacheControl cc;
+  Effective(const http::Headers& h, const Policy& p)
+      : cc(effective_cache_control(h, p.targeted_fields, &targeted)) {}
+  bool explicit_freshness(const http::Headers& h) const {
+    return cc.s_maxage || cc.max_age || (!targeted && h.contains("Expires"));
+  }
+};
+
+std::optional<SysTime> date_field(const http::Headers& h, std::string_view name) {
+  auto text = h.get(name);
+  return text ? parse_http_date(*text) : std::nullopt;
 }
 
-// RFC 9110 §15.1: codes whose responses a cache may store with heuristic (or
-// here: configured default) freshness. 206 is left out because this cache
-// does not combine partial content (RFC 9111 §3.3).
+// RFC 9110 §15.1: codes that are heuristically cacheable. 206 is listed for
+// the lifetime rule, but may_store refuses it (relay stores only complete
+// responses, RFC 9111 §3.3).
 bool heuristically_cacheable(int status) noexcept {
   switch (status) {
-    case 200: case 203: case 204: case 300: case 301: case 308:
+    case 200: case 203: case 204: case 206: case 300: case 301: case 308:
     case 404: case 405: case 410: case 414: case 501:
       return true;
     default:
       return false;
   }
+}
+
+// RFC 9111 §5.2.2.3: the codes whose caching rules relay implements, i.e.
+// those for which must-understand lets it ignore no-store.
+bool understood_status(int status) noexcept {
+  return heuristically_cacheable(status) || status == 302 || status == 303 || status == 307;
+}
+
+// RFC 9111 §4.2.2: 10% of Date - Last-Modified, the classic heuristic.
+// Only when both parse and Last-Modified is strictly earlier: a
+// modification time at or after Date tells nothing about stability.
+std::optional<Seconds> heuristic_lifetime(const http::Headers& h, int status) {
+  if (!heuristically_cacheable(status)) return std::nullopt;
+  auto lm = date_field(h, "Last-Modified");
+  auto date = date_field(h, "Date");
+  if (!lm || !date || *lm >= *date) return std::nullopt;
+  return chr::floor<Seconds>(*date - *lm) / 10;
 }
 
 std::optional<std::uint64_t> content_length(const http::Headers& h) {
@@ -240,6 +270,7 @@ std::string_view to_string(StoreDecision d) noexcept {
     case StoreDecision::Authorization: return "authorization";
     case StoreDecision::NoFreshness: return "no-freshness";
     case StoreDecision::TooLarge: return "too-large";
+    case StoreDecision::VaryStar: return "vary-star";
   }
   return "unknown";
 }
@@ -250,11 +281,16 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
   if (!is_get_or_head(method)) return StoreDecision::NotCacheableMethod;
 
   const CacheControl req = parse_cache_control(request_headers);
-  const CacheControl res = parse_cache_control(response_headers);
-  // §5.2.1.5 / §5.2.2.5: no-store on either side forbids storage.
-  if (req.no_store || res.no_store) return StoreDecision::NoStore;
+  const Effective eff(response_headers, policy);
+  const CacheControl& res = eff.cc;
+  // §5.2.1.5: request no-store always forbids storage.
+  if (req.no_store) return StoreDecision::NoStore;
+  // §5.2.2.3: must-understand means "store only if you implement this
+  // status code's caching rules", and then overrides no-store (§5.2.2.5).
+  if (res.must_understand && !understood_status(status)) return StoreDecision::NotCacheableStatus;
+  if (res.no_store && !res.must_understand) return StoreDecision::NoStore;
   // §5.2.2.7: a shared cache must not store private responses. The
-  // field-list form only restricts those fields, so it stays storable.
+  // field-list form only restricts those fields (see storable_fields).
   if (res.is_private) return StoreDecision::Private;
   // §3.5: authenticated responses only with explicit shared-cache consent.
   if (request_headers.contains("Authorization") && !res.is_public && !res.s_maxage &&
@@ -267,36 +303,78 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
   if (status < 200 || status > 599 || status == 206 || status == 304) {
     return StoreDecision::NotCacheableStatus;
   }
-  const bool explicit_fresh = has_explicit_freshness(res, response_headers);
-  // Other codes are storable only when the origin said for how long.
+  const bool explicit_fresh = eff.explicit_freshness(response_headers);
+  // Other codes are storable only when the origin said for how long; a rule
+  // ttl does not make error responses cacheable.
   if (!heuristically_cacheable(status) && !explicit_fresh) {
     return StoreDecision::NotCacheableStatus;
   }
+  // §4.1: "Vary: *" never matches a later request, so storing is waste.
+  if (response_headers.has_token("Vary", "*")) return StoreDecision::VaryStar;
 
   if (policy.max_object_size > 0) {
     auto len = content_length(response_headers);
     if (len && *len > policy.max_object_size) return StoreDecision::TooLarge;
   }
-  if (!explicit_fresh && policy.default_ttl <= Seconds{0}) return StoreDecision::NoFreshness;
+  // §4.2.2: heuristic freshness is freshness, even when it rounds to 0 (the
+  // stored copy still carries a validator worth revalidating).
+  if (!explicit_fresh && !policy.ttl_override && policy.default_ttl <= Seconds{0} &&
+      !heuristic_lifetime(response_headers, status)) {
+    return StoreDecision::NoFreshness;
+  }
   return StoreDecision::Store;
 }
 
-Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy) {
+http::Headers storable_fields(const http::Headers& response_headers, const Policy& policy) {
+  const Effective eff(response_headers, policy);
+  auto listed = [](const std::vector<std::string>& list, std::string_view name) {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const std::string& n) { return http::iequals(n, name); });
+  };
+  http::Headers out;
+  for (const auto& f : response_headers) {
+    // The directives themselves are kept: dropping them would silently
+    // change how the stored copy is treated.
+    const bool directive_field =
+        http::iequals(f.name, "Cache-Control") || listed(policy.targeted_fields, f.name);
+    if (!directive_field &&
+        (listed(eff.cc.no_cache_fields, f.name) || listed(eff.cc.private_fields, f.name))) {
+      continue;
+    }
+    out.add(f.name, f.value);
+  }
+  return out;
+}
+
+Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy,
+                           int status) {
+  // A rule's ttl is the operator overriding the origin on purpose.
+  if (policy.ttl_override) return non_negative(*policy.ttl_override);
   // §4.2.1: first match wins; a shared cache prefers s-maxage.
-  const CacheControl cc = parse_cache_control(response_headers);
-  if (cc.s_maxage) return Seconds{*cc.s_maxage};
-  if (cc.max_age) return Seconds{*cc.max_age};
-  if (auto expires = response_headers.get("Expires")) {
+  const Effective eff(response_headers, policy);
+  if (eff.cc.s_maxage) return Seconds{*eff.cc.s_maxage};
+  if (eff.cc.max_age) return Seconds{*eff.cc.max_age};
+  // RFC 9213 §2.2: a targeted field in use overrides Expires as well.
+  auto expires = eff.targeted ? std::nullopt : response_headers.get("Expires");
+  if (expires) {
     // §5.3: an invalid Expires (e.g. "0") means already expired. Date is
     // added at receipt when the origin omitted it (§4.2.3 assumes one), so a
     // missing Date is treated like an invalid Expires: stale.
     auto exp = parse_http_date(*expires);
-    auto date_text = response_headers.get("Date");
-    auto date = date_text ? parse_http_date(*date_text) : std::nullopt;
+    auto date = date_field(response_headers, "Date");
     if (!exp || !date) return Seconds{0};
     return non_negative(chr::floor<Seconds>(*exp - *date));
   }
+  if (auto h = heuristic_lifetime(response_headers, status)) {
+    return std::min(*h, non_negative(policy.heuristic_max));
+  }
   return non_negative(policy.default_ttl);
+}
+
+Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy) {
+  // 200 stands for "a status may_store accepted": any other code was stored
+  // only with explicit freshness, which is decided before the heuristic.
+  return freshness_lifetime(response_headers, policy, 200);
 }
 
 Seconds current_age(const http::Headers& response_headers, SysTime request_time,
@@ -333,12 +411,14 @@ bool is_fresh(const http::Headers& response_headers, const Policy& policy, SysTi
 }
 
 bool needs_validation(const http::Headers& request_headers, const http::Headers& response_headers,
-                      Seconds age) {
-  if (parse_cache_control(response_headers).no_cache) return true;
-  if (!request_headers.contains("cache-control")) return request_headers.has_token("pragma", "no-cache");
-  auto request = parse_cache_control(request_headers);
+                      Seconds age, const Policy& policy) {
+  if (Effective(response_headers, policy).cc.no_cache) return true;
+  if (!request_headers.contains("cache-control")) {
+    return request_headers.has_token("pragma", "no-cache");
+  }
+  auto req = parse_cache_control(request_headers);
   // max-age=0 is how clients ask for a reload: treat it as no-cache.
-  return request.no_cache || (request.max_age && (*request.max_age == 0 || age.count() > *request.max_age));
+  return req.no_cache || (req.max_age && (*req.max_age == 0 || age.count() > *req.max_age));
 }
 
 }  // namespace relay::cache

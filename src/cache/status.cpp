@@ -1,5 +1,6 @@
-// Spellings of CacheStatus. Kept in one place so X-Cache, the access log and
-// the metric labels cannot drift apart.
+// Spellings of CacheStatus and the Cache-Status field (RFC 9211). Kept in
+// one place so X-Cache, Cache-Status, the access log and the metric labels
+// cannot drift apart.
 #include "relay/cache/status.hpp"
 
 namespace relay::cache {
@@ -9,6 +10,9 @@ std::string_view header_value(CacheStatus s) noexcept {
     case CacheStatus::Hit: return "HIT";
     case CacheStatus::Miss: return "MISS";
     case CacheStatus::Bypass: return "BYPASS";
+    case CacheStatus::Stale: return "STALE";
+    case CacheStatus::Revalidated: return "REVALIDATED";
+    case CacheStatus::Expired: return "EXPIRED";
   }
   return "BYPASS";
 }
@@ -18,8 +22,32 @@ std::string_view metric_label(CacheStatus s) noexcept {
     case CacheStatus::Hit: return "hit";
     case CacheStatus::Miss: return "miss";
     case CacheStatus::Bypass: return "bypass";
+    case CacheStatus::Stale: return "stale";
+    case CacheStatus::Revalidated: return "revalidated";
+    case CacheStatus::Expired: return "expired";
   }
   return "bypass";
+}
+
+std::string format_cache_status(std::string_view cache_name, const CacheStatusInfo& info) {
+  std::string out(cache_name);
+  // RFC 9211 §2.1: "hit" only when the origin was not contacted at all.
+  bool hit = info.fwd.empty();
+  if (hit) {
+    out += "; hit";
+  } else {
+    out += "; fwd=";
+    out += info.fwd;
+    if (info.fwd_status) out += "; fwd-status=" + std::to_string(*info.fwd_status);
+  }
+  if (info.ttl) out += "; ttl=" + std::to_string(*info.ttl);
+  if (info.stored) out += "; stored";
+  if (info.collapsed) out += "; collapsed";
+  if (!info.detail.empty()) {
+    out += "; detail=";
+    out += info.detail;
+  }
+  return out;
 }
 
 }  // namespace relay::cache

@@ -2,6 +2,8 @@
 // applying RELAY_* environment overrides and validating the merged result.
 // File and env go through the same rows, so a new key is a default in
 // config.hpp plus one row here; the row also defines its env variable name.
+// [[cache.rules]] entries are read through rows of their own (kRuleFields),
+// with the same value parsers, and come from the file only.
 // Every error carries where the value came from ("file:line" or
 // "environment RELAY_X") and the full dotted key.
 #include "relay/config/config.hpp"
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <type_traits>
 #include <utility>
@@ -31,12 +34,29 @@ namespace {
 enum class Kind { String, Int, Bool, Duration, Size, StringList };
 using Value = std::variant<std::string, std::int64_t, bool, Duration, std::uint64_t,
                            std::vector<std::string>>;
-using Setter = void (*)(Config&, Value&&);
-
-struct Field {
+// A row sets one member of Root: Config for the sections, CacheRule for rules.
+template <typename Root>
+struct FieldOf {
   std::string_view path;
   Kind kind;
-  Setter set;
+  void (*set)(Root&, Value&&);
+};
+using Field = FieldOf<Config>;
+
+template <typename M>
+struct ClassOf;
+template <typename C, typename T>
+struct ClassOf<T C::*> {
+  using type = C;
+};
+// A std::optional member (a rule's override) takes the Kind of what it holds.
+template <typename T>
+struct Unwrap {
+  using type = T;
+};
+template <typename T>
+struct Unwrap<std::optional<T>> {
+  using type = T;
 };
 
 template <Kind K, typename T>
@@ -67,15 +87,17 @@ T convert(Value&& v) {
   }
 }
 
-// Members is a chain of pointers-to-member from Config down to the field
+// Members is a chain of pointers-to-member from the root down to the field
 // (e.g. &Config::cache, &CacheConfig::key, &CacheKeyConfig::headers); the
 // static_assert catches a row whose Kind doesn't fit the member's type.
-template <Kind K, auto... Members>
-constexpr Field row(std::string_view path) {
-  using T = std::remove_cvref_t<decltype((std::declval<Config&>() .* ... .* Members))>;
+template <Kind K, auto First, auto... Members>
+constexpr auto row(std::string_view path) {
+  using Root = typename ClassOf<decltype(First)>::type;
+  using T = typename Unwrap<
+      std::remove_cvref_t<decltype(((std::declval<Root&>() .* First) .* ... .* Members))>>::type;
   static_assert(kCompatible<K, T>, "Kind does not match the member's type");
-  return {path, K, [](Config& c, Value&& v) {
-            auto& slot = (c .* ... .* Members);
+  return FieldOf<Root>{path, K, [](Root& c, Value&& v) {
+            auto& slot = ((c .* First) .* ... .* Members);
             slot = convert<T>(std::move(v));
           }};
 }
@@ -99,6 +121,12 @@ constexpr Field kFields[] = {
     row<K::Bool, &C::upstream, &UpstreamConfig::preserve_host>("upstream.preserve_host"),
     row<K::Duration, &C::cache, &CacheConfig::default_ttl>("cache.default_ttl"),
     row<K::Size, &C::cache, &CacheConfig::max_object_size>("cache.max_object_size"),
+    row<K::Duration, &C::cache, &CacheConfig::heuristic_max>("cache.heuristic_max"),
+    row<K::Duration, &C::cache, &CacheConfig::stale_while_revalidate>("cache.stale_while_revalidate"),
+    row<K::Duration, &C::cache, &CacheConfig::stale_if_error>("cache.stale_if_error"),
+    row<K::StringList, &C::cache, &CacheConfig::targeted_fields>("cache.targeted_fields"),
+    row<K::Bool, &C::cache, &CacheConfig::strip_targeted_fields>("cache.strip_targeted_fields"),
+    row<K::String, &C::cache, &CacheConfig::status_name>("cache.status_name"),
     row<K::Bool, &C::cache, &CacheConfig::key, &CacheKeyConfig::sort_query>("cache.key.sort_query"),
     row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::ignore_params>(
         "cache.key.ignore_params"),
@@ -112,8 +140,23 @@ constexpr Field kFields[] = {
     row<K::String, &C::log, &LogConfig::access_log>("log.access_log"),
 };
 
-const Field* find_field(std::string_view path) {
-  for (const auto& f : kFields)
+// One [[cache.rules]] entry; the paths are relative to the rule.
+using R = CacheRule;
+constexpr FieldOf<CacheRule> kRuleFields[] = {
+    row<K::String, &R::path>("path"),
+    row<K::Duration, &R::ttl>("ttl"),
+    row<K::Duration, &R::default_ttl>("default_ttl"),
+    row<K::Duration, &R::stale_while_revalidate>("stale_while_revalidate"),
+    row<K::Duration, &R::stale_if_error>("stale_if_error"),
+    row<K::Bool, &R::bypass>("bypass"),
+    row<K::StringList, &R::ignore_params>("ignore_params"),
+    row<K::StringList, &R::key_headers>("key_headers"),
+};
+constexpr std::string_view kRules = "cache.rules";
+
+template <typename Root, std::size_t N>
+const FieldOf<Root>* find_field(const FieldOf<Root> (&fields)[N], std::string_view path) {
+  for (const auto& f : fields)
     if (f.path == path) return &f;
   return nullptr;
 }
@@ -265,6 +308,19 @@ bool valid_url(std::string_view u) {
   return false;
 }
 
+// RFC 9110 §5.6.2 token: field names, and the cache name in Cache-Status.
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char ch) {
+    return std::isalnum(ch) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(ch)) != std::string_view::npos;
+  });
+}
+
+// A key's line, falling back to its value's (toml++ may not record both).
+std::string line_of(const toml::key& key, const toml::node& node) {
+  return std::to_string(key.source().begin.line ? key.source().begin.line : node.source().begin.line);
+}
+
 // Where each key's current value came from, for error messages.
 using Origins = std::map<std::string, std::string, std::less<>>;
 
@@ -276,12 +332,13 @@ struct Loader {
   void apply_table(const toml::table& t, const std::string& prefix) {
     for (const auto& [key, node] : t) {
       const std::string path = (prefix.empty() ? "" : prefix + ".") + std::string(key.str());
-      const auto line = key.source().begin.line ? key.source().begin.line : node.source().begin.line;
-      const std::string at = source + ":" + std::to_string(line);
+      const std::string at = source + ":" + line_of(key, node);
       const std::string where = at + ": " + path + ": ";
       // A quoted key like "server.listen" is not the dotted key server.listen.
       const bool plain = key.str().find('.') == std::string_view::npos;
-      if (const Field* f = plain ? find_field(path) : nullptr) {
+      if (plain && path == kRules) {
+        apply_rules(node, where);
+      } else if (const Field* f = plain ? find_field(kFields, path) : nullptr) {
         try {
           f->set(cfg, from_node(f->kind, node));
         } catch (const std::invalid_argument& e) {
@@ -299,6 +356,37 @@ struct Loader {
     }
   }
 
+  // [[cache.rules]] in file order. Rules are numbered from 1 in messages
+  // (cache.rules[1] is the first), each entry's own keys by their line.
+  void apply_rules(const toml::node& node, const std::string& where) {
+    const auto* list = node.as_array();
+    if (!list) throw ConfigError(where + "expected an array of tables ([[cache.rules]]), got " + shown(node));
+    for (const auto& entry : *list) {
+      const std::string name = std::string(kRules) + "[" + std::to_string(cfg.cache.rules.size() + 1) + "]";
+      const int line = static_cast<int>(entry.source().begin.line);
+      const std::string at = source + ":" + std::to_string(line) + ": " + name;
+      const auto* t = entry.as_table();
+      if (!t) throw ConfigError(at + ": expected a table ([[cache.rules]]), got " + shown(entry));
+      CacheRule rule;
+      rule.line = line;
+      for (const auto& [key, value] : *t) {
+        const std::string here =
+            source + ":" + line_of(key, value) + ": " + name + "." + std::string(key.str()) + ": ";
+        const auto* f = find_field(kRuleFields, key.str());
+        if (!f) throw ConfigError(here + (value.is_table() ? "unknown table" : "unknown key"));
+        try {
+          f->set(rule, from_node(f->kind, value));
+        } catch (const std::invalid_argument& e) {
+          throw ConfigError(here + e.what());
+        }
+        if (key.str() == "path" && !rule.path.starts_with('/') && !rule.path.starts_with('*'))
+          throw ConfigError(here + "must start with '/' or '*', got \"" + rule.path + "\"");
+      }
+      if (!t->contains("path")) throw ConfigError(at + ": missing required key \"path\"");
+      cfg.cache.rules.push_back(std::move(rule));
+    }
+  }
+
   // Typos are rejected rather than ignored: RELAY_ is reserved for config,
   // and a silently ignored RELAY_SERVER_LISTNE is worse than a refusal.
   void apply_env(const Environment& env) {
@@ -307,6 +395,10 @@ struct Loader {
       if (!name.starts_with("RELAY_")) continue;
       const auto* f = std::find_if(std::begin(kFields), std::end(kFields),
                                    [&](const Field& fl) { return env_name(fl.path) == name; });
+      if (f == std::end(kFields) && name.starts_with(env_name(kRules)))
+        throw ConfigError("environment " + name +
+                          ": cache.rules can only be set in the config file ([[cache.rules]]), "
+                          "not from the environment");
       if (f == std::end(kFields))
         throw ConfigError("environment " + name + ": unknown variable (RELAY_* names config keys only)");
       try {
@@ -333,7 +425,8 @@ struct Loader {
       fail("upstream.url",
            "expected http://host[:port][/path] or https://..., got \"" + c.upstream.url + "\"");
     if (c.upstream.max_connections < 1) fail("upstream.max_connections", "must be >= 1");
-    // default_ttl is absent on purpose: 0 means "don't store" there.
+    // default_ttl, heuristic_max and the stale windows are absent on purpose:
+    // 0 turns each off.
     const std::pair<std::string_view, Duration> timeouts[] = {
         {"server.header_timeout", c.server.header_timeout},
         {"server.idle_timeout", c.server.idle_timeout},
@@ -344,6 +437,14 @@ struct Loader {
     };
     for (const auto& [path, d] : timeouts)
       if (d.count() <= 0) fail(path, "must be greater than 0");
+    // status_name is written into Cache-Status; targeted_fields are field names.
+    if (!is_token(c.cache.status_name))
+      fail("cache.status_name", "expected a non-empty token (letters, digits, !#$%&'*+-.^_`|~), got \"" +
+                                    c.cache.status_name + "\"");
+    for (std::size_t i = 0; i < c.cache.targeted_fields.size(); ++i)
+      if (!is_token(c.cache.targeted_fields[i]))
+        fail("cache.targeted_fields", "expected header field names, got \"" + c.cache.targeted_fields[i] +
+                                          "\" at index " + std::to_string(i));
     if (c.storage.backend != "memory")
       fail("storage.backend",
            "expected \"memory\" (the only backend so far), got \"" + c.storage.backend + "\"");

@@ -33,8 +33,9 @@ Metrics::Metrics(std::shared_ptr<storage::Storage> storage)
                        .Name("relay_requests_total")
                        .Help("Client requests by cache status")
                        .Register(*registry_);
-  for (auto s : {cache::CacheStatus::Hit, cache::CacheStatus::Miss, cache::CacheStatus::Bypass}) {
-    requests_[static_cast<std::size_t>(s)] = &requests.Add({{"cache", std::string(cache::metric_label(s))}});
+  for (std::size_t i = 0; i < cache::cache_status_count; ++i) {
+    auto s = static_cast<cache::CacheStatus>(i);
+    requests_[i] = &requests.Add({{"cache", std::string(cache::metric_label(s))}});
   }
   duration_ = &BuildHistogram()
                    .Name("relay_request_duration_seconds")

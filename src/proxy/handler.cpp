@@ -1,16 +1,19 @@
 // The request path, top-down:
-//   serve   -> route -> (metrics | bad target | bypass | lookup)
-//   lookup  -> fresh stored response -> deliver (HIT)
-//           -> otherwise             -> forward (MISS, storing while streaming)
-//   forward -> origin error          -> 502/504
+//   serve  -> route -> metrics | bypass (method, no-store, rule) | lookup
+//   lookup -> Fresh                 -> deliver (HIT)
+//          -> stale, max-stale ok   -> deliver (STALE)
+//          -> stale, SWR window     -> deliver (STALE) + one background revalidation
+//          -> must validate / miss  -> fetch: conditional or plain request to the origin
 // Storage failures never fail a request: they count and fall through to the
 // origin. Bodies stream chunk by chunk in both directions.
 #include "relay/proxy/handler.hpp"
 
-#include <charconv>
 #include <random>
 
+#include "relay/cache/cache_control.hpp"
 #include "relay/cache/key.hpp"
+#include "relay/cache/vary.hpp"
+#include "relay/proxy/target.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -20,46 +23,9 @@ using cache::CacheStatus;
 using steady = std::chrono::steady_clock;
 
 namespace {
+constexpr std::string_view generation_field = "X-Relay-Vary-Generation";
 
-double seconds_since(steady::time_point start) {
-  return std::chrono::duration<double>(steady::now() - start).count();
-}
-
-std::optional<std::uint64_t> parse_content_length(const http::Headers& headers) {
-  auto value = headers.get("content-length");
-  if (!value) return std::nullopt;
-  std::uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
-  if (ec != std::errc{} || ptr != value->data() + value->size()) return std::nullopt;
-  return n;
-}
-
-bool is_timeout(const error_code& e) {
-  return e == Errc::upstream_timeout || e == Errc::upstream_first_byte_timeout ||
-         e == Errc::upstream_idle_timeout;
-}
-
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
-
-// An absolute-form target (RFC 9112 §3.2.2) is sent to the origin as origin-form.
-std::string origin_form(const std::string& target) {
-  auto scheme_end = target.find("://");
-  if (target.starts_with('/') || target == "*" || scheme_end == std::string::npos) return target;
-  auto path = target.find_first_of("/?", scheme_end + 3);
-  if (path == std::string::npos) return "/";
-  std::string out;
-  if (target[path] == '?') out.push_back('/');
-  out.append(target, path, std::string::npos);
-  return out;
-}
-
-}  // namespace
-
-std::string request_id_for(const http::Request& req) {
-  if (auto given = req.headers.get("x-request-id"); given && !given->empty() && given->size() <= 200) {
-    bool printable = std::all_of(given->begin(), given->end(), [](char c) { return c > 0x20 && c < 0x7f; });
-    if (printable) return std::string(*given);
-  }
+std::string random_hex() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   char out[17];
   auto value = rng();
@@ -68,10 +34,33 @@ std::string request_id_for(const http::Request& req) {
   return out;
 }
 
+// Did the client itself ask to skip the stored response (RFC 9111 §5.2.1)?
+bool client_asked_for_origin(const cache::CacheControl& cc, const http::Headers& headers) {
+  if (!headers.contains("cache-control")) return headers.has_token("pragma", "no-cache");
+  return cc.no_cache || cc.max_age || cc.min_fresh;
+}
+}  // namespace
+
+std::string request_id_for(const http::Request& req) {
+  if (auto given = req.headers.get("x-request-id"); given && !given->empty() && given->size() <= 200) {
+    bool printable = std::all_of(given->begin(), given->end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (printable) return std::string(*given);
+  }
+  return random_hex();
+}
+
+std::string new_vary_generation() { return random_hex(); }
+
+std::string variant_key(const std::string& primary, const std::string& generation, const std::string& secondary) {
+  std::string key = primary;
+  key.append("\x1fvary=").append(generation).append("\x1f").append(secondary);
+  return key;
+}
+
+std::string_view vary_generation_field() { return generation_field; }
+
 Handler::Handler(Shared shared, upstream::CurlMulti& multi)
     : shared_(std::move(shared)), cfg_(shared_.config), multi_(multi) {
-  policy_.default_ttl = std::chrono::duration_cast<cache::Seconds>(cfg_.cache.default_ttl);
-  policy_.max_object_size = cfg_.cache.max_object_size;
   // url = scheme://authority[/prefix]: the prefix is prepended to every target.
   const auto& url = cfg_.upstream.url;
   auto authority_start = url.find("://") + 3;
@@ -87,12 +76,10 @@ asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySo
   auto start = steady::now();
   req.request_id = request_id_for(req);
   Outcome outcome = co_await route(req, body, out);
-  if (!out.head_sent()) {
-    // A path that ended without answering (client gone): nothing more to say.
-    out.force_close();
-  }
-  double elapsed = seconds_since(start);
-  shared_.metrics.record_request(outcome.cache, elapsed);
+  // A path that ended without answering (client gone): nothing more to say.
+  if (!out.head_sent()) out.force_close();
+  double elapsed = std::chrono::duration<double>(steady::now() - start).count();
+  shared_.metrics.record_request(outcome.info.status, elapsed);
   if (shared_.access_log.enabled()) {
     AccessRecord record;
     record.client = req.client_address;
@@ -100,7 +87,7 @@ asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySo
     record.target = req.target;
     record.version_minor = req.version_minor;
     record.status = out.status();
-    record.cache = outcome.cache;
+    record.cache = outcome.info.status;
     record.bytes = out.body_bytes();
     record.duration_seconds = elapsed;
     record.upstream_seconds = outcome.upstream_seconds;
@@ -113,15 +100,20 @@ asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySo
 
 asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::RequestBodySource& body,
                                                  server::ResponseWriter& out) {
-  if (cfg_.metrics.enabled && path_of(req.target) == cfg_.metrics.path && !req.has_body &&
+  auto path = path_of(origin_form(req.target));
+  if (cfg_.metrics.enabled && path == cfg_.metrics.path && !req.has_body &&
       (req.method == "GET" || req.method == "HEAD")) {
     co_await serve_metrics(req, out);
     co_return Outcome{};
   }
-  if (!cache::request_may_use_cache(req.method, req.headers)) {
-    co_return co_await forward(req, body, out, nullptr);
+  if (req.method != "GET" && req.method != "HEAD") {
+    co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
   }
-  auto key = cache::make_key(req, cfg_.cache.key);
+  auto rule = cache::resolve_rule(cfg_.cache, path);
+  if (rule.bypass || !cache::request_may_use_cache(req.method, req.headers)) {
+    co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
+  }
+  auto key = cache::make_key(req, rule.key);
   if (!key.ok) {
     log::info("rejecting request target ", req.target, ": ", key.error);
     shared_.metrics.record_client_error(400);
@@ -130,125 +122,82 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
     co_return Outcome{};
   }
 
-  auto stored = co_await shared_.storage->get(key.key.primary);
-  if (!stored) {
-    shared_.metrics.record_storage_error();
-    log::warn("storage lookup failed, passing through: ", stored.error().message());
-  } else if (stored->has_value()) {
-    const auto& meta = (*stored)->meta;
+  Lookup found = co_await lookup(key.key.primary, req);
+  auto request_cc = cache::parse_cache_control(req.headers);
+  FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
+  if (found.hit) {
+    const auto& meta = found.hit->meta;
     auto now = std::chrono::system_clock::now();
-    auto age = cache::current_age(meta.headers, meta.request_time, meta.response_time, now);
-    if (cache::freshness_lifetime(meta.headers, policy_) > age &&
-        !cache::needs_validation(req.headers, meta.headers, age)) {
-      co_return co_await deliver(req, std::move(**stored), out, age);
+    auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time},
+                                   rule.policy, now);
+    cache::CacheStatusInfo info;
+    info.ttl = (verdict.lifetime - verdict.age).count();
+    switch (verdict.verdict) {
+      case cache::Verdict::Fresh:
+        info.status = CacheStatus::Hit;
+        co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+      case cache::Verdict::StaleAcceptable:
+        info.status = CacheStatus::Stale;
+        info.detail = "max-stale";
+        co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+      case cache::Verdict::StaleWhileRevalidate:
+        revalidate_in_background(req, rule, found);
+        info.status = CacheStatus::Stale;
+        info.detail = "stale-while-revalidate";
+        co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+      case cache::Verdict::MustValidate:
+        break;
     }
+    plan.classification = verdict;
+    plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
   }
-  co_return co_await forward(req, body, out, &key.key.primary);
+  if (request_cc.only_if_cached) {
+    // RFC 9111 §5.2.1.7: nothing usable stored, and the origin may not be asked.
+    cache::CacheStatusInfo info;
+    info.status = CacheStatus::Miss;
+    info.fwd = plan.fwd;
+    http::Headers extra;
+    add_response_fields(extra, req, info);
+    co_await out.write_simple(504, "text/plain", "relay: not in cache (only-if-cached)\n", std::move(extra));
+    co_return Outcome{info};
+  }
+  co_return co_await fetch(req, body, out, std::move(plan));
 }
 
-asio::awaitable<Handler::Outcome> Handler::deliver(const http::Request& req, storage::Hit hit,
-                                                   server::ResponseWriter& out, cache::Seconds age) {
-  auto& meta = hit.meta;
-  http::ResponseHead head{meta.status, meta.reason, meta.headers};
-  head.headers.set("Age", std::to_string(age.count()));
-  add_response_fields(head.headers, req, CacheStatus::Hit);
-  co_await out.write_head(std::move(head), meta.body_size);
-  if (!req.is_head()) {
-    for (;;) {
-      auto chunk = co_await hit.body->read();
-      if (!chunk) {
-        // Headers are out: the only honest signal left is a short body.
-        shared_.metrics.record_storage_error();
-        log::warn("storage read failed mid-body for ", req.target, ": ", chunk.error().message());
-        out.force_close();
-        co_return Outcome{CacheStatus::Hit};
-      }
-      if (chunk->empty()) break;
-      if (!co_await out.write_body(*chunk)) co_return Outcome{CacheStatus::Hit};
-    }
+asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::Request& req) {
+  Lookup found;
+  found.primary = primary;
+  found.storage_key = primary;
+  auto got = co_await shared_.storage->get(primary);
+  if (!got) {
+    shared_.metrics.record_storage_error();
+    log::warn("storage lookup failed, passing through: ", got.error().message());
+    co_return found;
   }
-  co_await out.finish();
-  co_return Outcome{CacheStatus::Hit};
-}
-
-asio::awaitable<Handler::Outcome> Handler::forward(const http::Request& req, upstream::RequestBodySource& body,
-                                                   server::ResponseWriter& out, const std::string* key) {
-  Outcome outcome{key ? CacheStatus::Miss : CacheStatus::Bypass};
-  auto started_at = steady::now();
-  auto request_time = std::chrono::system_clock::now();
-  auto started = co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, body));
-  outcome.upstream_seconds = seconds_since(started_at);
-  if (!started) {
-    co_await respond_upstream_error(req, started.error(), outcome.cache, out);
-    co_return outcome;
+  if (!got->has_value()) co_return found;
+  if ((*got)->meta.status != vary_marker_status) {
+    found.hit = std::move(**got);
+    co_return found;
   }
-  auto& transfer = **started;
-  shared_.metrics.record_upstream_response(transfer.head().status);
-
-  http::ResponseHead head = transfer.head();
-  http::strip_hop_by_hop(head.headers);
-  auto response_time = std::chrono::system_clock::now();
-  if (!head.headers.contains("date")) head.headers.add("Date", cache::format_http_date(response_time));
-  auto content_length = parse_content_length(head.headers);
-
-  std::unique_ptr<storage::BodyWriter> writer;
-  if (key && req.method == "GET") {
-    auto decision = cache::may_store(req.method, req.headers, head.status, head.headers, policy_);
-    if (decision == cache::StoreDecision::Store) {
-      storage::EntryMeta meta{head.status, head.reason, head.headers, request_time, response_time, 0};
-      auto put = co_await shared_.storage->put(*key, std::move(meta));
-      if (put) {
-        writer = std::move(*put);
-      } else {
-        shared_.metrics.record_storage_error();
-        log::warn("storage put failed, passing through: ", put.error().message());
-      }
-    } else {
-      outcome.cache = CacheStatus::Bypass;
-      log::debug("not storing ", req.target, ": ", cache::to_string(decision));
-    }
+  const auto& marker = (*got)->meta.headers;
+  found.vary_names = std::string(marker.get("vary").value_or(""));
+  found.generation = std::string(marker.get(generation_field).value_or(""));
+  found.vary_miss = true;
+  auto secondary = cache::vary_key(found.vary_names, req.headers);
+  if (!secondary) {
+    found.storage_key.clear();
+    co_return found;
   }
-
-  add_response_fields(head.headers, req, outcome.cache);
-  if (!co_await out.write_head(std::move(head), content_length)) co_return outcome;
-  for (;;) {
-    auto chunk = co_await transfer.read();
-    if (!chunk) {
-      shared_.metrics.record_upstream_error(chunk.error());
-      log::warn("origin failed mid-body for ", req.method, " ", req.target, ": ", chunk.error().message(),
-                " (", transfer.error_detail(), ")");
-      out.force_close();
-      co_return outcome;
-    }
-    if (chunk->empty()) break;
-    if (writer && !co_await writer->write(*chunk)) writer.reset();
-    // A client that leaves aborts the origin transfer (the Transfer's destructor).
-    if (!co_await out.write_body(*chunk)) co_return outcome;
+  found.storage_key = variant_key(primary, found.generation, *secondary);
+  auto variant = co_await shared_.storage->get(found.storage_key);
+  if (!variant) {
+    shared_.metrics.record_storage_error();
+    log::warn("storage lookup failed, passing through: ", variant.error().message());
+  } else if (variant->has_value()) {
+    found.hit = std::move(**variant);
+    found.vary_miss = false;
   }
-  if (writer) {
-    if (auto committed = co_await writer->commit(); !committed) {
-      log::debug("not stored ", req.target, ": ", committed.error().message());
-    }
-  }
-  co_await out.finish();
-  co_return outcome;
-}
-
-asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, const error_code& error,
-                                                      CacheStatus status_for_log, server::ResponseWriter& out) {
-  if (error == Errc::client_closed) {
-    out.force_close();
-    co_return;
-  }
-  shared_.metrics.record_upstream_error(error);
-  int status = is_timeout(error) ? 504 : 502;
-  log::warn("origin request failed for ", req.method, " ", req.target, ": ", error.message(), " -> ", status);
-  http::Headers extra;
-  add_response_fields(extra, req, status_for_log);
-  auto body = "relay: " + error.message() + "\n";
-  co_await out.write_simple(status, "text/plain", body, std::move(extra));
-  // A request body may be half-read: this connection cannot carry another request.
-  if (req.has_body) out.force_close();
+  co_return found;
 }
 
 asio::awaitable<void> Handler::serve_metrics(const http::Request& req, server::ResponseWriter& out) {
@@ -259,36 +208,18 @@ asio::awaitable<void> Handler::serve_metrics(const http::Request& req, server::R
                             std::move(extra));
 }
 
-upstream::UpstreamRequest Handler::upstream_request(const http::Request& req,
-                                                    upstream::RequestBodySource& body) const {
-  upstream::UpstreamRequest up;
-  up.method = req.method;
-  up.url = upstream_base_ + "/";
-  up.target = origin_form(req.target);
-  if (up.target.starts_with('/')) up.target.insert(0, upstream_prefix_);
-  up.headers = req.headers;
-  http::strip_hop_by_hop(up.headers);
-  up.headers.remove("expect");  // 100-continue is answered by relay itself
-  if (req.has_body) {
-    up.headers.remove("content-length");  // curl frames the body it streams
-    up.body = &body;
-    up.body_length = req.content_length;
-  }
-  if (!cfg_.upstream.preserve_host || !up.headers.contains("host")) up.headers.set("Host", upstream_host_);
-  auto via = up.headers.get_combined("via");
-  up.headers.set("Via", (via ? *via + ", " : std::string()) + "1.1 relay");
-  auto forwarded_for = up.headers.get_combined("x-forwarded-for");
-  up.headers.set("X-Forwarded-For", (forwarded_for ? *forwarded_for + ", " : std::string()) + req.client_address);
-  up.headers.set("X-Forwarded-Proto", "http");
-  up.headers.set("X-Request-ID", req.request_id);
-  return up;
-}
-
-void Handler::add_response_fields(http::Headers& headers, const http::Request& req, CacheStatus status) const {
+void Handler::add_response_fields(http::Headers& headers, const http::Request& req,
+                                  const cache::CacheStatusInfo& info) const {
   auto via = headers.get_combined("via");
   headers.set("Via", (via ? *via + ", " : std::string()) + "1.1 relay");
-  headers.set("X-Cache", std::string(cache::header_value(status)));
+  headers.set("X-Cache", std::string(cache::header_value(info.status)));
+  headers.set("Cache-Status", cache::format_cache_status(cfg_.cache.status_name, info));
   headers.set("X-Request-ID", req.request_id);
+}
+
+void Handler::strip_targeted(http::Headers& headers) const {
+  if (!cfg_.cache.strip_targeted_fields) return;
+  for (const auto& name : cfg_.cache.targeted_fields) headers.remove(name);
 }
 
 }  // namespace relay::proxy

@@ -53,7 +53,9 @@ class Worker final : public SessionHost {
         handler_(shared, multi_),
         metrics_(shared.metrics),
         acceptor_(io_),
-        max_sessions_(max_sessions) {}
+        max_sessions_(max_sessions) {
+    handler_.on_background_idle = [this] { stop_if_drained(); };
+  }
 
   void listen(const tcp::endpoint& endpoint, bool reuse_port) {
     acceptor_.open(endpoint.protocol());
@@ -91,7 +93,8 @@ class Worker final : public SessionHost {
 
  private:
   void stop_if_drained() {
-    if (draining_ && sessions_.empty()) io_.stop();
+    // Background revalidations hold curl transfers: they end before the loop does.
+    if (draining_ && sessions_.empty() && handler_.background_tasks() == 0) io_.stop();
   }
 
   asio::awaitable<void> accept_loop() {
@@ -134,7 +137,8 @@ int run_server(const config::Config& cfg) {
   auto storage = storage::make_storage(cfg);
   metrics::Metrics metrics(storage);
   proxy::AccessLog access_log(cfg.log);
-  proxy::Shared shared{cfg, storage, metrics, access_log};
+  proxy::RevalidationSet revalidations;
+  proxy::Shared shared{cfg, storage, metrics, access_log, revalidations};
 
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());

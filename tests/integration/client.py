@@ -32,6 +32,10 @@ class Response:
     def json(self):
         return json.loads(self.body)
 
+    def cache_status(self):
+        """Cache-Status (RFC 9211) as [(cache name, {param: value})], or []."""
+        return parse_cache_status(self.header("Cache-Status") or "")
+
     def __repr__(self):
         return "<Response %s %d %r, %d body bytes>" % (self.version, self.status,
                                                        self.headers, len(self.body or b""))
@@ -212,6 +216,75 @@ def request(port, method, target, headers=None, body=None, timeout=10.0):
 
 def get(port, target, headers=None, **kw):
     return request(port, "GET", target, headers=headers, **kw)
+
+
+# --------------------------------------------------------------------------
+# Cache-Status (RFC 9211): a Structured Fields List (RFC 8941) of tokens or
+# strings with parameters.
+
+_SF_TOKEN = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
+_SF_KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
+_SF_NUM = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _sf_string(text, i):
+    """Parse an sf-string starting at text[i] == '"'; returns (value, next index)."""
+    out, i = [], i + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+        elif ch == '"':
+            return "".join(out), i + 1
+        else:
+            out.append(ch)
+            i += 1
+    raise ValueError("unterminated string")
+
+
+def _sf_bare_item(text, i):
+    if text[i] == '"':
+        return _sf_string(text, i)
+    if text[i] == "?" and text[i + 1:i + 2] in ("0", "1"):
+        return text[i + 1] == "1", i + 2
+    m = _SF_NUM.match(text, i)
+    if m:
+        v = m.group(0)
+        return (float(v) if "." in v else int(v)), m.end()
+    m = _SF_TOKEN.match(text, i)
+    if m:
+        return m.group(0), m.end()
+    raise ValueError("bad item at %d in %r" % (i, text))
+
+
+def parse_cache_status(value):
+    """'relay; hit; ttl=5, other; fwd=miss' -> [("relay", {"hit": True, "ttl": 5}),
+    ("other", {"fwd": "miss"})]. Raises ValueError on malformed input."""
+    out, i, n = [], 0, len(value)
+    skip = lambda j: j + len(value[j:]) - len(value[j:].lstrip(" \t"))  # noqa: E731
+    i = skip(i)
+    while i < n:
+        name, i = _sf_bare_item(value, i)
+        params = {}
+        i = skip(i)
+        while i < n and value[i] == ";":
+            i = skip(i + 1)
+            m = _SF_KEY.match(value, i)
+            if not m:
+                raise ValueError("bad parameter key at %d in %r" % (i, value))
+            key, i = m.group(0), m.end()
+            if i < n and value[i] == "=":
+                params[key], i = _sf_bare_item(value, i + 1)
+            else:
+                params[key] = True
+            i = skip(i)
+        out.append((str(name), params))
+        if i < n:
+            if value[i] != ",":
+                raise ValueError("expected ',' at %d in %r" % (i, value))
+            i = skip(i + 1)
+    return out
 
 
 # --------------------------------------------------------------------------

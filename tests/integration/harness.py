@@ -4,6 +4,8 @@ files, RSS, and the RelayTestCase base class. Clients live in client.py.
 Everything talks to 127.0.0.1 only, and every wait is bounded in time and count.
 The relay binary is $RELAY_BIN, or build/relay under the repository root.
 """
+import contextlib
+import email.utils
 import hashlib
 import http.client
 import json
@@ -23,8 +25,8 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 # Re-exported so tests import everything from harness.
-from client import (HOST, RawConn, Response, get, metric, parse_metrics,  # noqa: E402,F401
-                    request)
+from client import (HOST, RawConn, Response, get, metric, parse_cache_status,  # noqa: E402,F401
+                    parse_metrics, request)
 from origin import body_bytes, body_pieces  # noqa: E402  (shared body pattern)
 
 KiB, MiB = 1024, 1024 * 1024
@@ -74,6 +76,31 @@ def tail(path, lines=60):
     except OSError as e:
         return "<%s>" % e
     return "\n".join(text.splitlines()[-lines:])
+
+
+def target_for(path, hdr=(), **params):
+    """path?query for origin.py: keyword params are url-encoded (None is
+    skipped), hdr is one "Name: value" string or a list of them (one hdr=
+    each). target_for("/x", cc="max-age=60", hdr=["Vary: Accept"])."""
+    items = [(k, str(v)) for k, v in params.items() if v is not None]
+    items += [("hdr", h) for h in ([hdr] if isinstance(hdr, str) else hdr)]
+    if not items:
+        return path
+    return path + "?" + urllib.parse.urlencode(items, quote_via=urllib.parse.quote)
+
+
+def http_date(epoch=None):
+    """An IMF-fixdate (RFC 9110 5.6.7) for Unix seconds (default: now)."""
+    return email.utils.formatdate(time.time() if epoch is None else epoch, usegmt=True)
+
+
+def parse_http_date(value):
+    """Unix seconds of an HTTP-date (None if it does not parse)."""
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None if dt is None else dt.timestamp()
 
 
 def sha256(data):
@@ -150,9 +177,13 @@ class Origin(Process):
         super().__init__("origin", workdir)
         self.port = None
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=10.0, port=None):
+        """Start listening on `port` (default: any free one; a restart passes
+        the old port so a relay pointed at it finds the origin again)."""
         port_file = self.workdir / "origin.port"
-        argv = [sys.executable, str(HERE / "origin.py"), "--port", "0",
+        if port_file.exists():
+            port_file.unlink()
+        argv = [sys.executable, str(HERE / "origin.py"), "--port", str(port or 0),
                 "--port-file", str(port_file), "--verbose"]
         self.spawn(argv, env=child_env())
 
@@ -191,6 +222,46 @@ class Origin(Process):
     def reset(self):
         self._get_json("/__reset")
 
+    def restart(self, timeout=10.0):
+        """Stop and start again on the same port (stats and scripts are lost)."""
+        self.stop()
+        return self.start(timeout=timeout, port=self.port)
+
+    def requests(self, path):
+        """Every request seen for path (query ignored), oldest first: dicts with
+        seq, time, method, target, headers ([name, value] pairs), status."""
+        return self._get_json("/__requests?path=" + urllib.parse.quote(path, safe=""))
+
+    def script(self, path, steps):
+        """Answer requests to path from `steps` (see origin.py): the Nth request
+        gets steps[N], the last step repeats. Replaces any earlier script."""
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        try:
+            conn.request("POST", "/__script?path=" + urllib.parse.quote(path, safe=""),
+                         body=json.dumps(list(steps)).encode(),
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise AssertionError("origin refused the script: %s" % body)
+        finally:
+            conn.close()
+
+    def unscript(self, path):
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        try:
+            conn.request("DELETE", "/__script?path=" + urllib.parse.quote(path, safe=""))
+            conn.getresponse().read()
+        finally:
+            conn.close()
+
+
+def request_header(req, name):
+    """All values of `name` in a recorded origin request (Origin.requests), joined
+    with ', ', or None."""
+    vals = [v for k, v in req["headers"] if k.lower() == name.lower()]
+    return ", ".join(vals) if vals else None
+
 
 def toml_value(v):
     if isinstance(v, bool):
@@ -204,12 +275,19 @@ def toml_value(v):
     raise TypeError("cannot write %r as TOML" % (v,))
 
 
+def is_table_array(v):
+    return isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(x, dict) for x in v)
+
+
 def to_toml(config):
-    """{"server": {"listen": ..}, "cache": {"key": {...}}} -> TOML text."""
+    """{"server": {"listen": ..}, "cache": {"key": {...}, "rules": [{...}, ...]}}
+    -> TOML text. A non-empty list of dicts becomes an array of tables
+    ([[cache.rules]]), written in list order."""
     out = []
 
     def table(name, d):
-        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        scalars = {k: v for k, v in d.items()
+                   if not isinstance(v, dict) and not is_table_array(v)}
         if scalars or not name.count("."):
             out.append("[%s]" % name)
             out.extend("%s = %s" % (k, toml_value(v)) for k, v in scalars.items())
@@ -217,6 +295,16 @@ def to_toml(config):
         for k, v in d.items():
             if isinstance(v, dict):
                 table(name + "." + k, v)
+        for k, v in d.items():
+            if is_table_array(v):
+                for item in v:
+                    out.append("[[%s.%s]]" % (name, k))
+                    for ik, iv in item.items():
+                        if isinstance(iv, dict) or is_table_array(iv):
+                            raise TypeError("nested tables inside [[%s.%s]] are not supported"
+                                            % (name, k))
+                        out.append("%s = %s" % (ik, toml_value(iv)))
+                    out.append("")
 
     for name, d in config.items():
         table(name, d)
@@ -375,6 +463,51 @@ class RelayTestCase(unittest.TestCase):
     def assertXCache(self, resp, want):
         self.assertEqual(resp.header("X-Cache"), want,
                          "X-Cache for %r (status %d)" % (resp.headers, resp.status))
+
+    # -- RFC 9111 helpers -------------------------------------------------
+    def script(self, path, *steps):
+        """Install an origin script for path (see Origin.script / origin.py)."""
+        self.origin.script(path, steps)
+
+    @contextlib.contextmanager
+    def origin_down(self):
+        """Stop the origin (connections to its port are refused) for the body of
+        the with-block, then start it again on the same port. Its stats and
+        scripts are lost."""
+        self.origin.stop()
+        try:
+            yield
+        finally:
+            self.origin.start(port=self.origin.port)
+
+    ABSENT = object()
+
+    def assertCacheStatus(self, resp, name="relay", **want):
+        """Check relay's Cache-Status entry (RFC 9211; the last list member).
+        Keywords are parameters with '-' spelled '_' (hit, fwd, fwd_status,
+        ttl, stored, collapsed, detail, key): a value must be equal; ABSENT
+        means the parameter must not be there; a (lo, hi) tuple is an
+        inclusive numeric range. Returns the parsed parameters."""
+        value = resp.header("Cache-Status")
+        self.assertIsNotNone(value, "no Cache-Status on %r" % (resp,))
+        entries = parse_cache_status(value)
+        self.assertTrue(entries, "unparsable Cache-Status %r" % value)
+        got_name, params = entries[-1]
+        self.assertEqual(got_name, name, "cache name in Cache-Status %r" % value)
+        for key, expect in want.items():
+            pname = key.replace("_", "-")
+            if expect is self.ABSENT:
+                self.assertNotIn(pname, params, "%s in Cache-Status %r" % (pname, value))
+                continue
+            self.assertIn(pname, params, "%s missing from Cache-Status %r" % (pname, value))
+            got = params[pname]
+            if isinstance(expect, tuple):
+                self.assertIsInstance(got, int, "%s in %r is not an integer" % (pname, value))
+                self.assertTrue(expect[0] <= got <= expect[1],
+                                "%s=%r not in %r (Cache-Status %r)" % (pname, got, expect, value))
+            else:
+                self.assertEqual(got, expect, "%s in Cache-Status %r" % (pname, value))
+        return params
 
     def assertBody(self, resp, path, size):
         self.assertEqual(len(resp.body), size, "body length")

@@ -18,6 +18,15 @@ Each request is driven by its query parameters (all optional):
   abort=N             send the full head but close after N body bytes
   etag=1              send ETag; answer a matching If-None-Match with 304
   close=1             send Connection: close and close after the response
+  etagv="x"           send this literal ETag (e.g. W/"x"); answer a matching
+                      If-None-Match (weak comparison, lists, *) with 304
+  lm=EPOCH            send Last-Modified (Unix seconds); without If-None-Match,
+                      answer If-Modified-Since >= it with 304
+  lm_ago=N            Last-Modified N seconds before Date (same 304 rule)
+  expires=N           Expires = Date + N seconds (N may be negative)
+  date_ago=N          send a Date N seconds in the past
+  nodate=1            send no Date at all
+  ranges=1            honour a single "Range: bytes=..." on a 200 (206 / 416)
 Every response carries X-Origin-Seq (a global request counter), X-Origin-Path
 and Content-Type: application/octet-stream (or application/json for /echo).
 
@@ -31,9 +40,38 @@ where a target is the full request-target (path + "?" + query) and a path is
 the target without its query; ENTRY = {"count", "last": {"method", "target",
 "headers", "body_length", "body_sha256"}}. /__stats?path=/x returns just the
 ENTRY for that path, /__stats?target=/x%3Fa%3D1 the ENTRY for that exact
-target (count 0 and last null when never seen). /__reset clears everything.
+target (count 0 and last null when never seen). /__reset clears everything
+(scripts too).
+
+/__requests?path=/x returns the requests seen for that path (query ignored),
+oldest first (at most the last 1000): a list of {"seq", "time", "method",
+"target", "headers": [[name, value], ...], "status"} where status is what the
+origin answered (null while it is still being answered).
+
+Scripts: POST /__script?path=/x with a JSON list of steps makes every request
+to /x (any query, any method) answered from the script instead of the query
+parameters: the Nth request since the script was installed gets step N (the
+last step repeats). DELETE /__script?path=/x removes it. A step is an object:
+  status        default 200
+  headers       [[name, value], ...] sent on full responses (after Date, Server,
+                Content-Type: application/octet-stream unless given,
+                X-Origin-Seq, X-Origin-Path, ETag, Last-Modified)
+  headers_304   sent instead of `headers` when answering 304 (default: headers)
+  body          the body as a string, or
+  size          a body of that many bytes from body_bytes(path, size) (default 100)
+  etag          ETag to send; a request whose If-None-Match matches it (weak
+                comparison) gets 304 instead of a 200
+  last_modified Last-Modified to send (an HTTP-date string); without
+                If-None-Match, If-Modified-Since >= it gets 304 instead of a 200
+  delay         seconds before the head is sent
+  date_offset   seconds added to Date (e.g. -100);  "no_date": true sends none
+  ranges        true: honour a single byte Range on a 200 (206 / 416)
+  close         true: Connection: close
+A 304 carries no body, no Content-Type and no Content-Length (unless headers_304
+names them).
 """
 import argparse
+import email.utils
 import hashlib
 import json
 import os
@@ -47,6 +85,8 @@ from urllib.parse import parse_qs, urlsplit
 PIECE = 64 * 1024
 MAX_LINE = 65536
 MAX_HEADERS = 200
+MAX_HISTORY = 1000
+MAX_CONTROL_BODY = 1024 * 1024
 
 
 def pattern_block(path):
@@ -80,15 +120,46 @@ class Stats:
             self.total = 0
             self.targets = {}
             self.paths = {}
+            self.history = {}
+            self.scripts = {}
 
-    def record(self, target, last):
+    def record(self, target, last, seq):
+        """Count the request; returns its history record (status filled in later)."""
         path = urlsplit(target).path
+        rec = {"seq": seq, "time": time.time(), "method": last["method"], "target": target,
+               "headers": last["headers"], "status": None}
         with self.lock:
             self.total += 1
             for table, key in ((self.targets, target), (self.paths, path)):
                 entry = table.setdefault(key, {"count": 0, "last": None})
                 entry["count"] += 1
                 entry["last"] = last
+            hist = self.history.setdefault(path, [])
+            hist.append(rec)
+            del hist[:-MAX_HISTORY]
+        return rec
+
+    def requests(self, path):
+        with self.lock:
+            return list(self.history.get(path, []))
+
+    def set_script(self, path, steps):
+        with self.lock:
+            if steps is None:
+                self.scripts.pop(path, None)
+            else:
+                self.scripts[path] = {"steps": steps, "n": 0}
+
+    def next_step(self, path):
+        """The step for this request to path, or None when path has no script."""
+        with self.lock:
+            script = self.scripts.get(path)
+            if script is None:
+                return None
+            steps = script["steps"]
+            step = steps[min(script["n"], len(steps) - 1)]
+            script["n"] += 1
+            return step
 
     def snapshot(self, path=None, target=None):
         with self.lock:
@@ -103,6 +174,85 @@ STATS = Stats()
 SEQ = [0]
 SEQ_LOCK = threading.Lock()
 VERBOSE = [False]
+
+
+def http_date(epoch):
+    return email.utils.formatdate(epoch, usegmt=True)
+
+
+def parse_http_date(value):
+    """Unix seconds of an HTTP-date, or None when it does not parse."""
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return dt.timestamp() if dt is not None else None
+
+
+def split_etags(value):
+    """The entity-tags of an If-None-Match / If-Match list (commas inside quotes kept)."""
+    tags, cur, quoted = [], "", False
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            tags.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    tags.append(cur.strip())
+    return [t for t in tags if t]
+
+
+def weak_match(header, etag):
+    """RFC 9110 13.1.2 If-None-Match evaluation with weak comparison."""
+    if header.strip() == "*":
+        return True
+    if etag is None:
+        return False
+    opaque = lambda t: t[2:] if t.startswith("W/") else t  # noqa: E731
+    return any(opaque(t) == opaque(etag) for t in split_etags(header))
+
+
+def not_modified(method, hget, etag, last_modified):
+    """Should a GET/HEAD with these conditionals get 304 (RFC 9110 13.2.2)?"""
+    if method not in ("GET", "HEAD"):
+        return False
+    inm = hget("if-none-match")
+    if inm is not None:
+        return weak_match(inm, etag)
+    ims, lm = hget("if-modified-since"), parse_http_date(last_modified or "")
+    if ims is None or lm is None:
+        return False
+    ims_t = parse_http_date(ims)
+    return ims_t is not None and ims_t >= lm
+
+
+def parse_range(value, size):
+    """A single "bytes=" range -> (first, last) | "unsatisfiable" | None (ignore)."""
+    if not value or not value.strip().lower().startswith("bytes="):
+        return None
+    spec = value.strip()[6:].strip()
+    if "," in spec:
+        return None
+    first, sep, last = spec.partition("-")
+    try:
+        if not sep:
+            return None
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                return "unsatisfiable"
+            return (max(0, size - n), size - 1)
+        a = int(first)
+        b = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if last and b < a:
+        return None
+    if a >= size:
+        return "unsatisfiable"
+    return (a, min(b, size - 1))
 
 
 class BadRequest(Exception):
@@ -154,9 +304,10 @@ class Handler(socketserver.StreamRequestHandler):
             headers.append([name.strip(), value.strip()])
         raise BadRequest("too many headers")
 
-    def read_body(self, headers, hget):
-        """Consume the request body; return (length, sha256 hex)."""
-        digest = hashlib.sha256()
+    def read_body(self, headers, hget, keep=None):
+        """Consume the request body; return (length, sha256 hex). With keep (a
+        list), the body bytes are appended to it too (control endpoints)."""
+        digest = Keeper(keep) if keep is not None else hashlib.sha256()
         length = 0
         te = hget("transfer-encoding", "").lower()
         if "chunked" in te:
@@ -204,10 +355,10 @@ class Handler(socketserver.StreamRequestHandler):
 
         if "100-continue" in hget("expect", "").lower():
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body_len, body_sha = self.read_body(headers, hget)
-
         url = urlsplit(target)
         path = url.path
+        control_body = [] if path == "/__script" else None
+        body_len, body_sha = self.read_body(headers, hget, keep=control_body)
         q = parse_qs(url.query, keep_blank_values=True)
         qget = lambda k, d=None: q[k][-1] if k in q else d
 
@@ -222,13 +373,34 @@ class Handler(socketserver.StreamRequestHandler):
         if path == "/__stats":
             snap = STATS.snapshot(path=qget("path"), target=qget("target"))
             return self.send_simple(200, json.dumps(snap).encode(), keep_alive)
+        if path == "/__requests":
+            hist = STATS.requests(qget("path", ""))
+            return self.send_simple(200, json.dumps(hist).encode(), keep_alive)
+        if path == "/__script":
+            if not qget("path"):
+                return self.send_simple(400, b'{"error": "path= missing"}\n', keep_alive)
+            if method == "DELETE":
+                STATS.set_script(qget("path"), None)
+                return self.send_simple(200, b'{"ok": true}\n', keep_alive)
+            try:
+                steps = json.loads(b"".join(control_body) or b"null")
+                if not isinstance(steps, list) or not steps or \
+                        not all(isinstance(x, dict) for x in steps):
+                    raise ValueError("expected a non-empty JSON list of objects")
+            except ValueError as e:
+                return self.send_simple(400, json.dumps({"error": str(e)}).encode(), keep_alive)
+            STATS.set_script(qget("path"), steps)
+            return self.send_simple(200, b'{"ok": true}\n', keep_alive)
 
         info = {"method": method, "target": target, "path": path, "version": version,
                 "headers": headers, "body_length": body_len, "body_sha256": body_sha}
-        STATS.record(target, info)
         with SEQ_LOCK:
             SEQ[0] += 1
             seq = SEQ[0]
+        rec = STATS.record(target, info, seq)
+        step = STATS.next_step(path)
+        if step is not None:
+            return self.send_scripted(step, method, path, hget, seq, keep_alive, rec)
 
         status = int(qget("status", "200"))
         is_echo = path == "/echo" or path.startswith("/echo/")
@@ -243,16 +415,43 @@ class Handler(socketserver.StreamRequestHandler):
                 ("X-Origin-Seq", str(seq)), ("X-Origin-Path", path)]
         if qget("cc") is not None:
             resp.append(("Cache-Control", qget("cc")))
+        date = time.time() - float(qget("date_ago", "0"))
+        etag = None
         if qget("etag"):
             etag = '"%s"' % hashlib.sha256(target.encode()).hexdigest()[:16]
+        if qget("etagv") is not None:
+            etag = qget("etagv")
+        if etag is not None:
             resp.append(("ETag", etag))
-            if hget("if-none-match") == etag:
-                status = 304
+        last_modified = None
+        if qget("lm") is not None:
+            last_modified = http_date(float(qget("lm")))
+        elif qget("lm_ago") is not None:
+            last_modified = http_date(date - float(qget("lm_ago")))
+        if last_modified is not None:
+            resp.append(("Last-Modified", last_modified))
+        if qget("expires") is not None:
+            resp.append(("Expires", http_date(date + float(qget("expires")))))
+        if (etag is not None or last_modified is not None) and \
+                not_modified(method, hget, etag, last_modified):
+            status = 304
         for h in q.get("hdr", []):
             name, _, value = h.partition(":")
             resp.append((name.strip(), value.strip()))
         if qget("close") == "1":
             keep_alive = False
+
+        range_slice = None
+        if qget("ranges") == "1" and status == 200 and not is_echo and hget("range"):
+            rng = parse_range(hget("range"), size)
+            if rng == "unsatisfiable":
+                status, size = 416, 0
+                resp.append(("Content-Range", "bytes */%d" % int(qget("size", "100"))))
+            elif rng is not None:
+                status = 206
+                resp.append(("Content-Range", "bytes %d-%d/%d" % (rng[0], rng[1], size)))
+                range_slice, size = rng, rng[1] - rng[0] + 1
+        rec["status"] = status
 
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         chunked = qget("chunked") == "1" and not no_body
@@ -270,11 +469,16 @@ class Handler(socketserver.StreamRequestHandler):
         if delay > 0:
             time.sleep(delay)
         head = "HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Status"))
-        head += "Date: %s\r\nServer: relay-test-origin\r\n" % time.strftime(
-            "%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
+        if qget("nodate") != "1":
+            head += "Date: %s\r\n" % http_date(date)
+        head += "Server: relay-test-origin\r\n"
         head += "".join("%s: %s\r\n" % kv for kv in resp) + "\r\n"
         self.wfile.write(head.encode("latin-1"))
         if no_body:
+            return keep_alive
+        if range_slice is not None or status == 416:
+            full = body_bytes(path, int(qget("size", "100")))
+            self.wfile.write(full[range_slice[0]:range_slice[1] + 1] if range_slice else b"")
             return keep_alive
 
         body_delay = float(qget("body_delay", "0"))
@@ -302,6 +506,55 @@ class Handler(socketserver.StreamRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         return keep_alive
 
+    def send_scripted(self, step, method, path, hget, seq, keep_alive, rec):
+        status = int(step.get("status", 200))
+        etag, last_modified = step.get("etag"), step.get("last_modified")
+        if status == 200 and (etag or last_modified) and \
+                not_modified(method, hget, etag, last_modified):
+            status = 304
+        if "body" in step:
+            body = step["body"].encode("utf-8")
+        else:
+            body = body_bytes(path, int(step.get("size", 100)))
+        extra = [tuple(kv) for kv in (step.get("headers_304", step.get("headers", []))
+                                      if status == 304 else step.get("headers", []))]
+        names = {k.lower() for k, _ in extra}
+        resp = []
+        if step.get("ranges") and status == 200 and hget("range"):
+            rng = parse_range(hget("range"), len(body))
+            if rng == "unsatisfiable":
+                resp.append(("Content-Range", "bytes */%d" % len(body)))
+                status, body = 416, b""
+            elif rng is not None:
+                resp.append(("Content-Range", "bytes %d-%d/%d" % (rng[0], rng[1], len(body))))
+                status, body = 206, body[rng[0]:rng[1] + 1]
+        rec["status"] = status
+        if status != 304 and "content-type" not in names:
+            resp.append(("Content-Type", "application/octet-stream"))
+        resp += [("X-Origin-Seq", str(seq)), ("X-Origin-Path", path)]
+        if etag:
+            resp.append(("ETag", etag))
+        if last_modified:
+            resp.append(("Last-Modified", last_modified))
+        resp += extra
+        no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+        if status not in (204, 304) and "content-length" not in names:
+            resp.append(("Content-Length", str(len(body))))
+        if step.get("close"):
+            keep_alive = False
+        if not keep_alive:
+            resp.append(("Connection", "close"))
+        delay = float(step.get("delay", 0))
+        if delay > 0:
+            time.sleep(delay)
+        head = "HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Status"))
+        if not step.get("no_date"):
+            head += "Date: %s\r\n" % http_date(time.time() + float(step.get("date_offset", 0)))
+        head += "Server: relay-test-origin\r\n"
+        head += "".join("%s: %s\r\n" % kv for kv in resp) + "\r\n"
+        self.wfile.write(head.encode("latin-1") + (b"" if no_body else body))
+        return keep_alive
+
     def send_simple(self, status, body, keep_alive):
         head = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n" % (
             status, REASONS.get(status, "Status"), len(body))
@@ -311,10 +564,31 @@ class Handler(socketserver.StreamRequestHandler):
         return keep_alive
 
 
+class Keeper:
+    """A sha256 that also keeps the bytes (bounded), for control request bodies."""
+
+    def __init__(self, sink):
+        self.sink, self.digest, self.kept = sink, hashlib.sha256(), 0
+
+    def update(self, data):
+        self.digest.update(data)
+        if self.kept + len(data) > MAX_CONTROL_BODY:
+            raise BadRequest("control body too large")
+        self.kept += len(data)
+        self.sink.append(data)
+
+    def hexdigest(self):
+        return self.digest.hexdigest()
+
+
 REASONS = {100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
-           301: "Moved Permanently", 302: "Found", 304: "Not Modified", 400: "Bad Request",
-           403: "Forbidden", 404: "Not Found", 410: "Gone", 500: "Internal Server Error",
-           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+           203: "Non-Authoritative Information", 300: "Multiple Choices",
+           301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
+           307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request",
+           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 410: "Gone",
+           414: "URI Too Long", 416: "Range Not Satisfiable", 500: "Internal Server Error",
+           501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+           504: "Gateway Timeout"}
 
 
 class Server(socketserver.ThreadingTCPServer):

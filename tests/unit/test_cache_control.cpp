@@ -1,12 +1,16 @@
 // Cache-Control parsing robustness: real origins send odd casing, quotes,
-// duplicates and junk, and every one of those must parse predictably.
+// duplicates and junk, and every one of those must parse predictably. Also
+// which field governs (targeted fields, RFC 9213, before Cache-Control) and
+// which fields a field-qualified no-cache/private keeps out of storage.
 #include <doctest/doctest.h>
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "relay/cache/cache_control.hpp"
+#include "relay/cache/freshness.hpp"
 
 using relay::cache::CacheControl;
 using relay::cache::parse_cache_control;
@@ -184,4 +188,178 @@ TEST_CASE("cache-control: tolerant of stray separators and whitespace (RFC 9110 
   auto cc = parse_cache_control(std::string_view(" ,, max-age=10 ,\tno-store,  ,"));
   CHECK(cc.max_age == 10);
   CHECK(cc.no_store);
+}
+
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+relay::http::Headers make_headers(const Pairs& pairs) {
+  relay::http::Headers h;
+  for (const auto& [n, v] : pairs) h.add(n, v);
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("cache-control: first valid targeted field replaces Cache-Control (RFC 9213 2.1, 2.2)") {
+  const std::vector<std::string> cdn = {"CDN-Cache-Control"};
+  const std::vector<std::string> relay_first = {"Relay-CC", "CDN-Cache-Control"};
+  struct Row {
+    const char* what;
+    Pairs headers;
+    std::vector<std::string> targeted;
+    bool used;
+    Opt max_age;
+    bool no_store;
+  };
+  const std::vector<Row> rows = {
+      {"targeted beats Cache-Control",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60"}}, cdn, true, 60,
+       false},
+      {"absent: Cache-Control", {{"Cache-Control", "max-age=10"}}, cdn, false, 10, false},
+      {"empty value is not valid",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", ""}}, cdn, false, 10, false},
+      {"all-unknown value is not valid",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "foo, bar=1"}}, cdn, false, 10,
+       false},
+      {"a known name with a bad value still counts",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=soon"}}, cdn, true, 0,
+       false},
+      {"field names are case-insensitive",
+       {{"Cache-Control", "max-age=10"}, {"cdn-cache-control", "max-age=60"}}, cdn, true, 60,
+       false},
+      {"lines of the targeted field combine",
+       {{"CDN-Cache-Control", "public"}, {"CDN-Cache-Control", "max-age=60"}}, cdn, true, 60,
+       false},
+      {"targeted no-store, nothing inherited from Cache-Control",
+       {{"Cache-Control", "public, max-age=10"}, {"CDN-Cache-Control", "no-store"}}, cdn, true,
+       std::nullopt, true},
+      {"list order: first listed wins",
+       {{"CDN-Cache-Control", "max-age=60"}, {"Relay-CC", "max-age=5"}}, relay_first, true, 5,
+       false},
+      {"list order: later entry when the first is absent",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60"}}, relay_first, true,
+       60, false},
+      {"list order: later entry when the first is invalid",
+       {{"Relay-CC", "junk"}, {"CDN-Cache-Control", "max-age=60"}}, relay_first, true, 60, false},
+      {"empty list: targeted fields are ordinary fields",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60"}}, {}, false, 10,
+       false},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    const auto h = make_headers(r.headers);
+    bool used = !r.used;
+    auto cc = relay::cache::effective_cache_control(h, r.targeted, &used);
+    CHECK(used == r.used);
+    CHECK(cc.max_age == r.max_age);
+    CHECK(cc.no_store == r.no_store);
+    // The out-parameter is optional.
+    CHECK(relay::cache::effective_cache_control(h, r.targeted).max_age == r.max_age);
+  }
+}
+
+TEST_CASE("cache-control: targeted field governs lifetime, storage, validation (RFC 9213 2.2)") {
+  using relay::cache::Policy;
+  using relay::cache::Seconds;
+  using relay::cache::StoreDecision;
+  const Policy p{};  // targets CDN-Cache-Control, like the default config
+  const Policy none{.targeted_fields = {}};
+  const Policy custom{.targeted_fields = {"Relay-CC", "CDN-Cache-Control"}};
+  // Expires an hour after Date, under every response below.
+  auto with = [](Pairs extra) {
+    Pairs h = {{"Date", "Mon, 15 Jan 2024 12:00:00 GMT"},
+               {"Expires", "Mon, 15 Jan 2024 13:00:00 GMT"}};
+    h.insert(h.end(), extra.begin(), extra.end());
+    return make_headers(h);
+  };
+
+  struct LifetimeRow {
+    const char* what;
+    Pairs extra;
+    Policy policy;
+    std::int64_t lifetime;
+  };
+  const std::vector<LifetimeRow> lifetimes = {
+      {"targeted beats Cache-Control",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60"}}, p, 60},
+      {"a used targeted field hides Expires", {{"CDN-Cache-Control", "public"}}, p, 0},
+      {"an invalid one falls back to Expires", {{"CDN-Cache-Control", "junk"}}, p, 3600},
+      {"not configured: ordinary field", {{"CDN-Cache-Control", "max-age=60"}}, none, 3600},
+      {"configured order", {{"CDN-Cache-Control", "max-age=60"}, {"Relay-CC", "max-age=5"}},
+       custom, 5},
+  };
+  for (const auto& r : lifetimes) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    CHECK(relay::cache::freshness_lifetime(with(r.extra), r.policy).count() == r.lifetime);
+  }
+
+  struct StoreRow {
+    const char* what;
+    Pairs req;
+    int status;
+    Pairs extra;
+    StoreDecision expected;
+  };
+  const std::vector<StoreRow> stores = {
+      {"targeted no-store beats public", {}, 200,
+       {{"Cache-Control", "public"}, {"CDN-Cache-Control", "no-store"}}, StoreDecision::NoStore},
+      {"targeted max-age beats private", {}, 200,
+       {{"Cache-Control", "private"}, {"CDN-Cache-Control", "max-age=60"}}, StoreDecision::Store},
+      {"targeted public allows Authorization", {{"Authorization", "Bearer x"}}, 200,
+       {{"CDN-Cache-Control", "public, max-age=60"}}, StoreDecision::Store},
+      {"Expires ignored: 500 has no freshness", {}, 500, {{"CDN-Cache-Control", "public"}},
+       StoreDecision::NotCacheableStatus},
+      {"without one, Expires makes 500 storable", {}, 500, {}, StoreDecision::Store},
+  };
+  for (const auto& r : stores) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    auto got = relay::cache::may_store("GET", make_headers(r.req), r.status, with(r.extra), p);
+    CHECK(relay::cache::to_string(got) == relay::cache::to_string(r.expected));
+  }
+
+  const auto res = make_headers({{"Cache-Control", "max-age=60"}, {"CDN-Cache-Control", "no-cache"}});
+  const relay::http::Headers req;
+  CHECK(relay::cache::needs_validation(req, res, Seconds{1}, p));
+  CHECK(relay::cache::needs_validation(req, res, Seconds{1}));  // default Policy targets it too
+  CHECK_FALSE(relay::cache::needs_validation(req, res, Seconds{1}, none));
+}
+
+TEST_CASE("cache-control: fields named by no-cache/private are not stored (RFC 9111 5.2.2.4, 5.2.2.7)") {
+  struct Row {
+    const char* what;
+    Pairs res;
+    std::vector<std::string> kept;
+  };
+  const std::vector<Row> rows = {
+      {"nothing named", {{"Cache-Control", "max-age=60"}, {"Set-Cookie", "a=1"}},
+       {"Cache-Control", "Set-Cookie"}},
+      {"no-cache list, every line, any case",
+       {{"Cache-Control", "no-cache=\"Set-Cookie\", max-age=60"}, {"set-cookie", "a=1"},
+        {"Set-Cookie", "b=2"}, {"ETag", "\"x\""}},
+       {"Cache-Control", "ETag"}},
+      {"private list",
+       {{"Cache-Control", "private=\"X-User, X-Token\""}, {"X-User", "u"}, {"X-Token", "t"},
+        {"Content-Type", "text/plain"}},
+       {"Cache-Control", "Content-Type"}},
+      {"the targeted field's lists apply",
+       {{"Cache-Control", "max-age=60"}, {"CDN-Cache-Control", "no-cache=x-a, max-age=60"},
+        {"X-A", "1"}, {"X-B", "2"}},
+       {"Cache-Control", "CDN-Cache-Control", "X-B"}},
+      {"the directives themselves stay",
+       {{"Cache-Control", "no-cache=\"cache-control\", max-age=60"}}, {"Cache-Control"}},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    std::vector<std::string> kept;
+    for (const auto& f : relay::cache::storable_fields(make_headers(r.res), relay::cache::Policy{})) {
+      kept.push_back(f.name);
+    }
+    CHECK(kept == r.kept);
+  }
 }

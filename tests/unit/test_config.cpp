@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,13 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.upstream.preserve_host == b.upstream.preserve_host);
   CHECK(a.cache.default_ttl == b.cache.default_ttl);
   CHECK(a.cache.max_object_size == b.cache.max_object_size);
+  CHECK(a.cache.heuristic_max == b.cache.heuristic_max);
+  CHECK(a.cache.stale_while_revalidate == b.cache.stale_while_revalidate);
+  CHECK(a.cache.stale_if_error == b.cache.stale_if_error);
+  CHECK(a.cache.targeted_fields == b.cache.targeted_fields);
+  CHECK(a.cache.strip_targeted_fields == b.cache.strip_targeted_fields);
+  CHECK(a.cache.status_name == b.cache.status_name);
+  CHECK(a.cache.rules.size() == b.cache.rules.size());
   CHECK(a.cache.key.sort_query == b.cache.key.sort_query);
   CHECK(a.cache.key.ignore_params == b.cache.key.ignore_params);
   CHECK(a.cache.key.headers == b.cache.key.headers);
@@ -106,6 +115,12 @@ preserve_host = false
 [cache]
 default_ttl = "30"
 max_object_size = "10MiB"
+heuristic_max = "2h"
+stale_while_revalidate = "30s"
+stale_if_error = 600
+targeted_fields = ["Relay-Cache-Control", "CDN-Cache-Control"]
+strip_targeted_fields = false
+status_name = "edge-1.example"
 
 [cache.key]
 sort_query = false
@@ -141,6 +156,12 @@ access_log = "/var/log/relay/access.log"
   CHECK_FALSE(c.upstream.preserve_host);
   CHECK(c.cache.default_ttl == 30s);
   CHECK(c.cache.max_object_size == 10ull << 20);
+  CHECK(c.cache.heuristic_max == 2h);
+  CHECK(c.cache.stale_while_revalidate == 30s);
+  CHECK(c.cache.stale_if_error == 10min);
+  CHECK(c.cache.targeted_fields == std::vector<std::string>{"Relay-Cache-Control", "CDN-Cache-Control"});
+  CHECK_FALSE(c.cache.strip_targeted_fields);
+  CHECK(c.cache.status_name == "edge-1.example");
   CHECK_FALSE(c.cache.key.sort_query);
   CHECK(c.cache.key.ignore_params.empty());
   CHECK(c.cache.key.headers == std::vector<std::string>{"Accept-Encoding", "X-Device"});
@@ -290,6 +311,25 @@ TEST_CASE("config: environment overrides") {
     CHECK(c.cache.default_ttl == 30s);
     CHECK(c.log.access_log == "off");
   }
+  SUBCASE("the freshness, stale and Cache-Status keys") {
+    const auto c = load("[cache]\nstale_if_error = \"1h\"\nstatus_name = \"file\"\n",
+                        {
+                            {"RELAY_CACHE_HEURISTIC_MAX", "0"},
+                            {"RELAY_CACHE_STALE_WHILE_REVALIDATE", "45s"},
+                            {"RELAY_CACHE_STALE_IF_ERROR", "5m"},
+                            {"RELAY_CACHE_TARGETED_FIELDS", "Relay-Cache-Control, CDN-Cache-Control"},
+                            {"RELAY_CACHE_STRIP_TARGETED_FIELDS", "no"},
+                            {"RELAY_CACHE_STATUS_NAME", "env"},
+                        });
+    CHECK(c.cache.heuristic_max == 0ms);
+    CHECK(c.cache.stale_while_revalidate == 45s);
+    CHECK(c.cache.stale_if_error == 5min);
+    CHECK(c.cache.targeted_fields == std::vector<std::string>{"Relay-Cache-Control", "CDN-Cache-Control"});
+    CHECK_FALSE(c.cache.strip_targeted_fields);
+    CHECK(c.cache.status_name == "env");
+    // An empty list turns targeted fields off.
+    CHECK(load_defaults({{"RELAY_CACHE_TARGETED_FIELDS", ""}}).cache.targeted_fields.empty());
+  }
   SUBCASE("booleans") {
     for (const auto& c : std::vector<std::pair<std::string, bool>>{
              {"true", true}, {"1", true}, {"yes", true}, {"false", false}, {"0", false}, {"no", false}}) {
@@ -368,6 +408,23 @@ TEST_CASE("config: validation") {
       {"[log]\nlevel = \"trace\"\n", {}, "relay.toml:2: log.level"},
       {"[log]\nformat = \"xml\"\n", {}, "relay.toml:2: log.format"},
       {"[metrics]\npath = \"metrics\"\n", {}, "relay.toml:2: metrics.path: must start with '/'"},
+      {"[cache]\nstatus_name = \"\"\n", {}, "relay.toml:2: cache.status_name: expected a non-empty token"},
+      {"[cache]\nstatus_name = \"my cache\"\n", {},
+       "relay.toml:2: cache.status_name: expected a non-empty token (letters, digits, "
+       R"(!#$%&'*+-.^_`|~), got "my cache")"},
+      {"[cache]\nstatus_name = \"a;b\"\n", {}, "relay.toml:2: cache.status_name"},
+      {"", {{"RELAY_CACHE_STATUS_NAME", "a\"b"}},
+       "environment RELAY_CACHE_STATUS_NAME: cache.status_name: expected a non-empty token"},
+      {"[cache]\ntargeted_fields = [\"CDN-Cache-Control\", \"Bad Name\"]\n", {},
+       R"(relay.toml:2: cache.targeted_fields: expected header field names, got "Bad Name" at index 1)"},
+      {"[cache]\ntargeted_fields = [\"\"]\n", {},
+       "relay.toml:2: cache.targeted_fields: expected header field names"},
+      {"", {{"RELAY_CACHE_TARGETED_FIELDS", "CDN-Cache-Control:"}},
+       "environment RELAY_CACHE_TARGETED_FIELDS: cache.targeted_fields: expected header field names"},
+      {"[cache]\nstale_if_error = \"soon\"\n", {},
+       R"(relay.toml:2: cache.stale_if_error: expected a duration like "30s", got "soon")"},
+      {"[cache]\nstrip_targeted_fields = 1\n", {},
+       "relay.toml:2: cache.strip_targeted_fields: expected a boolean, got 1"},
   });
   // The boundaries that are valid.
   for (const std::string listen : {"[::1]:8080", "0.0.0.0:1", "localhost:65535", "[::]:80"}) {
@@ -379,6 +436,130 @@ TEST_CASE("config: validation") {
     CHECK(load_defaults({{"RELAY_UPSTREAM_URL", url}}).upstream.url == url);
   }
   CHECK(load("[cache]\ndefault_ttl = 0\n").cache.default_ttl == 0ms);
+  CHECK(load("[cache]\nstatus_name = \"Relay.Edge_1~\"\n").cache.status_name == "Relay.Edge_1~");
+}
+
+TEST_CASE("config: [[cache.rules]] parse in file order with every field and their lines") {
+  const auto c = load(R"([cache]
+default_ttl = "10s"
+
+[[cache.rules]]
+path = "/static/*"
+ttl = "1d"
+default_ttl = 60
+stale_while_revalidate = "30s"
+stale_if_error = "1h"
+ignore_params = ["v", "utm_*"]
+key_headers = ["Accept-Encoding"]
+
+# the second rule
+[[cache.rules]]
+path = "/api/*"
+bypass = true
+
+[[cache.rules]]
+path = "*.json"
+ignore_params = []
+
+[storage]
+max_size = "1MiB"
+)");
+  REQUIRE(c.cache.rules.size() == 3);
+  const auto& a = c.cache.rules[0];
+  CHECK(a.path == "/static/*");
+  CHECK(a.ttl == Duration(24h));
+  CHECK(a.default_ttl == Duration(60s));
+  CHECK(a.stale_while_revalidate == Duration(30s));
+  CHECK(a.stale_if_error == Duration(1h));
+  CHECK_FALSE(a.bypass);
+  CHECK(a.ignore_params == std::vector<std::string>{"v", "utm_*"});
+  CHECK(a.key_headers == std::vector<std::string>{"Accept-Encoding"});
+  CHECK(a.line == 4);
+  const auto& b = c.cache.rules[1];
+  CHECK(b.path == "/api/*");
+  CHECK(b.bypass);
+  CHECK_FALSE(b.ttl.has_value());
+  CHECK_FALSE(b.default_ttl.has_value());
+  CHECK_FALSE(b.stale_while_revalidate.has_value());
+  CHECK_FALSE(b.stale_if_error.has_value());
+  CHECK_FALSE(b.ignore_params.has_value());
+  CHECK_FALSE(b.key_headers.has_value());
+  CHECK(b.line == 14);
+  const auto& d = c.cache.rules[2];
+  CHECK(d.path == "*.json");
+  // An empty list is an override too (keep every parameter), unlike an absent one.
+  REQUIRE(d.ignore_params.has_value());
+  CHECK(d.ignore_params->empty());
+  CHECK(d.line == 18);
+  // The sections around the rules are still read.
+  CHECK(c.cache.default_ttl == 10s);
+  CHECK(c.storage.max_size == 1ull << 20);
+  // Env overrides of other keys leave the rules alone.
+  CHECK(load("[[cache.rules]]\npath = \"/\"\n", {{"RELAY_CACHE_DEFAULT_TTL", "5s"}}).cache.rules.size() == 1);
+}
+
+TEST_CASE("config: [[cache.rules]] inline forms") {
+  const auto c = load(R"([cache]
+rules = [
+  { path = "/a", ttl = 5 },
+  { path = "/b", bypass = true },
+]
+)");
+  REQUIRE(c.cache.rules.size() == 2);
+  CHECK(c.cache.rules[0].path == "/a");
+  CHECK(c.cache.rules[0].ttl == Duration(5s));
+  CHECK(c.cache.rules[0].line == 3);
+  CHECK(c.cache.rules[1].bypass);
+  CHECK(c.cache.rules[1].line == 4);
+  CHECK(load("[cache]\nrules = []\n").cache.rules.empty());
+}
+
+TEST_CASE("config: [[cache.rules]] errors name the rule (from 1) and the line") {
+  check_errors({
+      // Unknown keys and tables inside a rule.
+      {"[[cache.rules]]\npath = \"/a\"\n\n[[cache.rules]]\npath = \"/b\"\nttll = \"5s\"\n", {},
+       "relay.toml:6: cache.rules[2].ttll: unknown key"},
+      {"[[cache.rules]]\npath = \"/a\"\n[cache.rules.extra]\n", {},
+       "relay.toml:3: cache.rules[1].extra: unknown table"},
+      {"[[cache.rules]]\npath = \"/a\"\n\"ttl\" = 5\nkey.headers = []\n", {},
+       "relay.toml:4: cache.rules[1].key: unknown table"},
+      // Missing or bad path.
+      {"[[cache.rules]]\npath = \"/a\"\n\n[[cache.rules]]\nttl = \"5s\"\n", {},
+       R"(relay.toml:4: cache.rules[2]: missing required key "path")"},
+      {"[[cache.rules]]\npath = \"static/*\"\n", {},
+       R"(relay.toml:2: cache.rules[1].path: must start with '/' or '*', got "static/*")"},
+      {"[[cache.rules]]\npath = \"\"\n", {}, "relay.toml:2: cache.rules[1].path: must start with '/' or '*'"},
+      // Wrong types, through the same messages as the sections.
+      {"[[cache.rules]]\npath = 5\n", {}, "relay.toml:2: cache.rules[1].path: expected a string, got 5"},
+      {"[[cache.rules]]\npath = \"/a\"\n\nttl = \"soon\"\n", {},
+       R"(relay.toml:4: cache.rules[1].ttl: expected a duration like "30s", got "soon")"},
+      {"[[cache.rules]]\npath = \"/a\"\ndefault_ttl = -1\n", {},
+       "relay.toml:3: cache.rules[1].default_ttl: expected a duration"},
+      {"[[cache.rules]]\npath = \"/a\"\nbypass = \"yes\"\n", {},
+       R"(relay.toml:3: cache.rules[1].bypass: expected a boolean, got "yes")"},
+      {"[[cache.rules]]\npath = \"/a\"\nkey_headers = \"Accept\"\n", {},
+       "relay.toml:3: cache.rules[1].key_headers: expected an array of strings"},
+      {"[[cache.rules]]\npath = \"/a\"\nignore_params = [\"a\", 1]\n", {},
+       "relay.toml:3: cache.rules[1].ignore_params: expected an array of strings, got 1 at index 1"},
+      // cache.rules itself must be an array of tables.
+      {"[cache.rules]\npath = \"/a\"\n", {},
+       "relay.toml:1: cache.rules: expected an array of tables ([[cache.rules]]), got a table"},
+      {"[cache]\nrules = \"/a\"\n", {},
+       R"(relay.toml:2: cache.rules: expected an array of tables ([[cache.rules]]), got "/a")"},
+      {"[cache]\nrules = [\n  { path = \"/a\" },\n  \"/b\",\n]\n", {},
+       R"(relay.toml:4: cache.rules[2]: expected a table ([[cache.rules]]), got "/b")"},
+      {"[cache]\nrules = [[\"/a\"]]\n", {},
+       "relay.toml:2: cache.rules[1]: expected a table ([[cache.rules]]), got an array"},
+  });
+}
+
+TEST_CASE("config: [[cache.rules]] cannot come from the environment") {
+  for (const std::string name : {"RELAY_CACHE_RULES", "RELAY_CACHE_RULES_0_PATH", "RELAY_CACHE_RULES_TTL"}) {
+    CAPTURE(name);
+    const auto msg = load_error("[[cache.rules]]\npath = \"/a\"\n", {{name, "/x"}});
+    CHECK(msg.find("environment " + name + ": cache.rules can only be set in the config file") !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("config: load_from_file names an unreadable path") {
@@ -392,4 +573,23 @@ TEST_CASE("config: the shipped relay.example.toml loads and matches the defaults
   Config c;
   REQUIRE_NOTHROW(c = load_from_file(path, {}));
   check_same(c, Config{});
+}
+
+TEST_CASE("config: the commented [[cache.rules]] example in relay.example.toml is valid") {
+  std::ifstream in(RELAY_SOURCE_ROOT "/relay.example.toml");
+  REQUIRE(in);
+  // From the first commented "[[cache.rules]]" to the next uncommented line.
+  std::string rules;
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line == "# [[cache.rules]]") inside = true;
+    if (!inside) continue;
+    if (!line.starts_with('#')) break;
+    rules += line.substr(std::min<std::size_t>(line.size(), 2)) + "\n";
+  }
+  Config c;
+  REQUIRE_NOTHROW(c = load(rules));
+  REQUIRE(c.cache.rules.size() == 2);
+  CHECK(c.cache.rules[0].ttl.has_value());
+  CHECK(c.cache.rules[1].bypass);
 }

@@ -1,5 +1,6 @@
 // Shared-cache storage and freshness policy. Every clock value is injected,
-// so these tests are exact and never sleep.
+// so these tests are exact and never sleep. Heuristic and rule-ttl lifetimes
+// are in test_policy.cpp, targeted fields in test_cache_control.cpp.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -32,6 +33,9 @@ SysTime at(std::int64_t unix_seconds) { return SysTime{Seconds{unix_seconds}}; }
 const SysTime kNow = SysTime{std::chrono::sys_days{std::chrono::year{2024} / 1 / 15}} + 12h;
 // 1994-11-06 08:49:37 UTC, the RFC 9110 example date.
 constexpr std::int64_t kRfcExample = 784111777;
+// Date == kNow, and a Last-Modified five days earlier.
+constexpr const char* kDate = "Mon, 15 Jan 2024 12:00:00 GMT";
+constexpr const char* kLm5d = "Wed, 10 Jan 2024 12:00:00 GMT";
 
 }  // namespace
 
@@ -143,8 +147,12 @@ TEST_CASE("freshness: only GET/HEAD without request no-store use the cache (RFC 
 
 TEST_CASE("freshness: may_store decision matrix (RFC 9111 3)") {
   const Policy no_ttl{};
-  const Policy ttl{Seconds{60}, 0};
-  const Policy small{Seconds{60}, 1000};
+  const Policy ttl{.default_ttl = Seconds{60}};
+  const Policy small{.default_ttl = Seconds{60}, .max_object_size = 1000};
+  Policy rule_ttl;
+  rule_ttl.ttl_override = Seconds{3600};
+  const Pairs heur = {{"Date", kDate}, {"Last-Modified", kLm5d}};
+  const Pairs mu = {{"Cache-Control", "must-understand, no-store, max-age=60"}};
   struct Row {
     const char* what;
     const char* method;
@@ -202,6 +210,36 @@ TEST_CASE("freshness: may_store decision matrix (RFC 9111 3)") {
       {"bad length", "GET", {}, 200, {{"Content-Length", "lots"}}, small, StoreDecision::Store},
       {"invalid max-age still explicit", "GET", {}, 200, {{"Cache-Control", "max-age=x"}},
        no_ttl, StoreDecision::Store},
+      // §4.2.2: heuristic freshness and a rule ttl count as freshness.
+      {"heuristic", "GET", {}, 200, heur, no_ttl, StoreDecision::Store},
+      {"Last-Modified without Date", "GET", {}, 200, {{"Last-Modified", kLm5d}}, no_ttl,
+       StoreDecision::NoFreshness},
+      {"heuristic status only", "GET", {}, 302, heur, no_ttl, StoreDecision::NotCacheableStatus},
+      {"rule ttl", "GET", {}, 200, {}, rule_ttl, StoreDecision::Store},
+      {"rule ttl does not make errors cacheable", "GET", {}, 500, {}, rule_ttl,
+       StoreDecision::NotCacheableStatus},
+      {"206 even with heuristic", "GET", {}, 206, heur, no_ttl, StoreDecision::NotCacheableStatus},
+      // §4.1: Vary: * never matches.
+      {"Vary: *", "GET", {}, 200, {{"Cache-Control", "max-age=60"}, {"Vary", "*"}}, no_ttl,
+       StoreDecision::VaryStar},
+      {"Vary list with *", "GET", {}, 200,
+       {{"Cache-Control", "max-age=60"}, {"Vary", "Accept-Encoding, *"}}, no_ttl,
+       StoreDecision::VaryStar},
+      {"Vary: Accept", "GET", {}, 200, {{"Cache-Control", "max-age=60"}, {"Vary", "Accept"}},
+       no_ttl, StoreDecision::Store},
+      // §5.2.2.3: must-understand overrides no-store for understood codes only.
+      {"must-understand 200", "GET", {}, 200, mu, no_ttl, StoreDecision::Store},
+      {"must-understand 307", "GET", {}, 307, mu, no_ttl, StoreDecision::Store},
+      {"must-understand unknown code", "GET", {}, 299, mu, no_ttl,
+       StoreDecision::NotCacheableStatus},
+      {"must-understand 500 with max-age", "GET", {}, 500,
+       {{"Cache-Control", "must-understand, max-age=60"}}, no_ttl,
+       StoreDecision::NotCacheableStatus},
+      {"must-understand keeps request no-store", "GET", {{"Cache-Control", "no-store"}}, 200, mu,
+       no_ttl, StoreDecision::NoStore},
+      {"must-understand keeps private", "GET", {}, 200,
+       {{"Cache-Control", "must-understand, private, max-age=60"}}, no_ttl,
+       StoreDecision::Private},
   };
   for (const auto& r : rows) {
     const std::string label = r.what;
@@ -213,7 +251,7 @@ TEST_CASE("freshness: may_store decision matrix (RFC 9111 3)") {
 }
 
 TEST_CASE("freshness: lifetime precedence s-maxage > max-age > Expires (RFC 9111 4.2.1)") {
-  const Policy ttl{Seconds{300}, 0};
+  const Policy ttl{.default_ttl = Seconds{300}};
   const std::string date = "Mon, 15 Jan 2024 12:00:00 GMT";
   struct Row {
     const char* what;
@@ -295,15 +333,16 @@ TEST_CASE("freshness: fresh while lifetime > current_age (RFC 9111 4.2)") {
   }
 
   const Headers defaulted = make_headers({{"Date", "Mon, 15 Jan 2024 12:00:00 GMT"}});
-  CHECK(relay::cache::is_fresh(defaulted, Policy{Seconds{10}, 0}, kNow, kNow, kNow + 9s));
-  CHECK_FALSE(relay::cache::is_fresh(defaulted, Policy{Seconds{10}, 0}, kNow, kNow, kNow + 10s));
+  CHECK(relay::cache::is_fresh(defaulted, Policy{.default_ttl = Seconds{10}}, kNow, kNow, kNow + 9s));
+  CHECK_FALSE(relay::cache::is_fresh(defaulted, Policy{.default_ttl = Seconds{10}}, kNow, kNow, kNow + 10s));
   CHECK_FALSE(relay::cache::is_fresh(defaulted, Policy{}, kNow, kNow, kNow));
 }
 
 TEST_CASE("freshness: store decisions have distinct names") {
   using D = StoreDecision;
   const D all[] = {D::Store,         D::NotCacheableMethod, D::NotCacheableStatus, D::NoStore,
-                   D::Private,       D::Authorization,      D::NoFreshness,        D::TooLarge};
+                   D::Private,       D::Authorization,      D::NoFreshness,        D::TooLarge,
+                   D::VaryStar};
   for (std::size_t i = 0; i < std::size(all); ++i) {
     CHECK_FALSE(relay::cache::to_string(all[i]).empty());
     for (std::size_t j = i + 1; j < std::size(all); ++j) {

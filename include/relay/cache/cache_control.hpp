@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "relay/http/headers.hpp"
@@ -40,6 +41,15 @@ struct CacheControl {
 // Parses every Cache-Control field line of the headers combined.
 CacheControl parse_cache_control(const http::Headers& headers);
 CacheControl parse_cache_control(std::string_view value);
+
+// The Cache-Control that governs this cache's own handling of a response
+// (RFC 9213 §2.2): the first of targeted_fields (names, in precedence order)
+// present with at least one recognized directive is parsed instead of
+// Cache-Control; an empty or all-unknown value does not count. When one is
+// used, *targeted_used is set and the caller must ignore Expires as well.
+CacheControl effective_cache_control(const http::Headers& response,
+                                     const std::vector<std::string>& targeted_fields,
+                                     bool* targeted_used = nullptr);
 
 // delta-seconds (RFC 9111 §1.2.2): digits only; overflow saturates at 2^31.
 std::optional<std::int64_t> parse_delta_seconds(std::string_view text) noexcept;

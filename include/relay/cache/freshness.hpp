@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relay/http/headers.hpp"
 
@@ -16,8 +17,17 @@ using SysTime = std::chrono::system_clock::time_point;
 using Seconds = std::chrono::seconds;
 
 struct Policy {
-  Seconds default_ttl{0};          // used when the response carries no freshness
+  Seconds default_ttl{0};             // used when the response carries no freshness
   std::uint64_t max_object_size = 0;  // 0 = unlimited
+  Seconds heuristic_max{86400};       // cap on heuristic freshness (§4.2.2)
+  // A rule's ttl: replaces the origin's freshness. The explicit {} keeps
+  // GCC's -Wmissing-field-initializers quiet for brace-initialized Policy.
+  std::optional<Seconds> ttl_override{};
+  Seconds stale_while_revalidate{0};  // default window when the response names none
+  Seconds stale_if_error{0};          // default window when the response names none
+  // RFC 9213 targeted fields in precedence order; the first one present with
+  // a valid value is used instead of Cache-Control and Expires.
+  std::vector<std::string> targeted_fields{"CDN-Cache-Control"};
 };
 
 // RFC 9110 §5.6.7 HTTP-date in any of its three formats.
@@ -38,17 +48,30 @@ enum class StoreDecision {
   NoStore,
   Private,
   Authorization,
-  NoFreshness,  // nothing explicit, no heuristic and default_ttl = 0
+  NoFreshness,  // nothing explicit, no heuristic, no rule ttl and default_ttl = 0
   TooLarge,
+  VaryStar,     // Vary: * never matches a later request (RFC 9111 §4.1)
 };
 std::string_view to_string(StoreDecision d) noexcept;
 
 // RFC 9111 §3: may a response to this request be stored by a shared cache?
+// Response directives come from effective_cache_control (RFC 9213).
 StoreDecision may_store(std::string_view method, const http::Headers& request_headers, int status,
                         const http::Headers& response_headers, const Policy& policy);
 
-// RFC 9111 §4.2.1: freshness lifetime. s-maxage > max-age > Expires - Date;
-// else policy.default_ttl.
+// The response fields to store: those named by no-cache="..." or
+// private="..." (RFC 9111 §5.2.2.4, §5.2.2.7) are dropped, since a shared
+// cache may not reuse them without revalidation.
+http::Headers storable_fields(const http::Headers& response_headers, const Policy& policy);
+
+// RFC 9111 §4.2.1/§4.2.2: freshness lifetime. policy.ttl_override wins;
+// else s-maxage > max-age > Expires - Date (Expires ignored when a targeted
+// field is used); else, for a heuristically cacheable status with
+// Last-Modified before Date, 10% of the interval capped at
+// policy.heuristic_max; else policy.default_ttl.
+Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy, int status);
+// Same for a stored response, whose status already passed may_store (so a
+// status without heuristic freshness was stored only with explicit freshness).
 Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy);
 
 // RFC 9111 §4.2.3: current age of a stored response.
@@ -62,8 +85,9 @@ bool is_fresh(const http::Headers& response_headers, const Policy& policy, SysTi
 // Whether a fresh stored response still has to go to the origin first:
 // response no-cache (§5.2.2.4), request no-cache (§5.2.1.4), request max-age
 // exceeded by the current age (§5.2.1.1), or Pragma: no-cache on a request
-// without Cache-Control (§5.4).
+// without Cache-Control (§5.4). The response side honours
+// policy.targeted_fields (RFC 9213).
 bool needs_validation(const http::Headers& request_headers, const http::Headers& response_headers,
-                      Seconds current_age);
+                      Seconds current_age, const Policy& policy = Policy{});
 
 }  // namespace relay::cache

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -43,16 +44,69 @@ struct CacheKeyConfig {
   std::vector<std::string> headers;
 };
 
+// One [[cache.rules]] entry. Rules are tried in file order; the first whose
+// path glob matches the request path applies (an ordered list, never a map).
+struct CacheRule {
+  std::string path;                                 // glob on the path; '*' matches any run
+  std::optional<Duration> ttl;                      // replaces the origin's freshness
+  std::optional<Duration> default_ttl;              // only when the origin gives none
+  std::optional<Duration> stale_while_revalidate;   // replaces [cache] stale_while_revalidate
+  std::optional<Duration> stale_if_error;           // replaces [cache] stale_if_error
+  bool bypass = false;                              // never look up or store
+  std::optional<std::vector<std::string>> ignore_params;  // replaces [cache.key] ignore_params
+  std::optional<std::vector<std::string>> key_headers;    // replaces [cache.key] headers
+  int line = 0;                                     // where it was defined, for messages
+};
+
 struct CacheConfig {
   // Freshness for responses that carry none; 0 = such responses are not stored.
   Duration default_ttl{0};
   std::uint64_t max_object_size = 64ull * 1024 * 1024;  // larger ones stream through
+  // Cap on heuristic freshness (10% of Date - Last-Modified, RFC 9111 §4.2.2).
+  Duration heuristic_max{86'400'000};
+  // Stale windows applied when the response names none (RFC 5861); never
+  // when must-revalidate, proxy-revalidate, s-maxage or no-cache forbid it.
+  Duration stale_while_revalidate{0};
+  Duration stale_if_error{0};
+  // Targeted cache-control fields (RFC 9213), first present one wins over
+  // Cache-Control and Expires for relay's own decisions.
+  std::vector<std::string> targeted_fields = {"CDN-Cache-Control"};
+  // Remove the targeted fields from responses sent to clients.
+  bool strip_targeted_fields = true;
+  // The cache name in Cache-Status (RFC 9211).
+  std::string status_name = "relay";
   CacheKeyConfig key;
+  std::vector<CacheRule> rules;  // [[cache.rules]]
+};
+
+struct DiskStorageConfig {
+  std::string path = "/var/cache/relay";            // created if missing
+  std::uint64_t max_size = 1024ull * 1024 * 1024;   // bytes of bodies + metadata on disk
+  std::uint64_t min_free_space = 256ull * 1024 * 1024;  // stop storing below this free space
+  int io_threads = 2;                               // blocking file I/O runs here
+};
+
+struct RedisStorageConfig {
+  std::string url = "redis://127.0.0.1:6379/0";     // redis://[:password@]host:port/db
+  std::string key_prefix = "relay:";
+  Duration connect_timeout{1'000};
+  Duration command_timeout{500};
+  std::uint64_t chunk_size = 256 * 1024;            // body bytes per Redis value
 };
 
 struct StorageConfig {
-  std::string backend = "memory";                   // "memory"
-  std::uint64_t max_size = 256ull * 1024 * 1024;    // bytes (headers + body + overhead)
+  std::string backend = "memory";                   // memory | disk | redis
+  std::uint64_t max_size = 256ull * 1024 * 1024;    // memory: bytes (headers + body + overhead)
+  std::string eviction = "lru";                     // memory: lru | lfu | fifo
+  std::string tier = "none";                        // none | memory+disk | memory+redis
+  Duration keep_time{3'600'000};                    // kept past freshness + stale windows
+  std::string compression = "none";                 // none | zstd (disk, redis, tier lower level)
+  int compression_level = 3;                        // zstd level 1..19
+  std::uint64_t compression_min_size = 1024;        // smaller bodies are stored as they are
+  std::vector<std::string> compression_types = {"text/*", "application/json", "application/javascript",
+                                                "application/xml", "image/svg+xml"};
+  DiskStorageConfig disk;                           // [storage.disk]
+  RedisStorageConfig redis;                         // [storage.redis]
 };
 
 struct MetricsConfig {

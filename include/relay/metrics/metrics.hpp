@@ -42,7 +42,7 @@ class Metrics {
  private:
   std::shared_ptr<storage::Storage> storage_;
   std::shared_ptr<prometheus::Registry> registry_;
-  std::array<prometheus::Counter*, 3> requests_{};
+  std::array<prometheus::Counter*, cache::cache_status_count> requests_{};
   prometheus::Histogram* duration_ = nullptr;
   std::array<prometheus::Counter*, 6> upstream_outcomes_{};  // 1xx..5xx, error
   std::array<prometheus::Counter*, 5> upstream_errors_{};    // connect, timeout, reset, protocol, other

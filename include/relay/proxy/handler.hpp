@@ -1,14 +1,24 @@
 // The request path: one coroutine per request that decides between the
-// cache and the origin. One Handler per event-loop thread (it owns that
-// loop's curl multi); storage, metrics and the access log are shared.
+// cache and the origin (RFC 9111). One Handler per event-loop thread (it
+// owns that loop's curl multi); storage, metrics, the access log and the
+// set of running background revalidations are shared by all threads.
+//
+// The code is split by step: handler.cpp (route: the decision tree and the
+// lookup), deliver.cpp (answering from storage: conditionals, ranges),
+// fetch.cpp (going to the origin: validation outcomes, storing,
+// invalidation), revalidate.cpp (stale-while-revalidate in the background).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_set>
 
-#include "relay/cache/freshness.hpp"
+#include "relay/cache/policy.hpp"
 #include "relay/cache/status.hpp"
 #include "relay/config/config.hpp"
 #include "relay/http/request.hpp"
@@ -21,11 +31,34 @@
 
 namespace relay::proxy {
 
+// Keys with a background revalidation running, across all threads: at most
+// one per key, however many requests find it stale.
+class RevalidationSet {
+ public:
+  bool try_begin(const std::string& key);
+  void end(const std::string& key);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_set<std::string> running_;
+};
+
 struct Shared {
   const config::Config& config;
   std::shared_ptr<storage::Storage> storage;
   metrics::Metrics& metrics;
   AccessLog& access_log;
+  RevalidationSet& revalidations;
+};
+
+// What storage holds for one request, after following a Vary marker.
+struct Lookup {
+  std::string primary;      // the cache key of the URL
+  std::string storage_key;  // where this request's variant lives ("" = cannot be stored)
+  std::optional<storage::Hit> hit;
+  std::string vary_names;   // from the Vary marker under `primary`, "" when none
+  std::string generation;   // that marker's generation
+  bool vary_miss = false;   // a marker exists but not this variant
 };
 
 class Handler {
@@ -37,35 +70,85 @@ class Handler {
   boost::asio::awaitable<void> serve(http::Request& req, upstream::RequestBodySource& body,
                                      server::ResponseWriter& out);
 
+  std::size_t background_tasks() const noexcept { return background_tasks_; }
+  // Called on this handler's thread when the last background task ends.
+  std::function<void()> on_background_idle;
+
  private:
   struct Outcome {
-    cache::CacheStatus cache = cache::CacheStatus::Bypass;
+    cache::CacheStatusInfo info;
     double upstream_seconds = -1;
   };
+  // The cache's view of a request that goes to the origin.
+  struct FetchPlan {
+    const cache::ResolvedRule* rule = nullptr;  // null: the cache is not involved
+    Lookup* lookup = nullptr;
+    std::optional<cache::Classification> classification;  // when a stored response exists
+    std::string_view fwd = "uri-miss";                      // Cache-Status fwd reason
+  };
 
+  // handler.cpp
   boost::asio::awaitable<Outcome> route(http::Request& req, upstream::RequestBodySource& body,
                                         server::ResponseWriter& out);
-  boost::asio::awaitable<Outcome> deliver(const http::Request& req, storage::Hit hit,
-                                          server::ResponseWriter& out, cache::Seconds age);
-  boost::asio::awaitable<Outcome> forward(const http::Request& req, upstream::RequestBodySource& body,
-                                          server::ResponseWriter& out, const std::string* key);
-  boost::asio::awaitable<void> respond_upstream_error(const http::Request& req, const error_code& error,
-                                                      cache::CacheStatus status, server::ResponseWriter& out);
+  boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
   boost::asio::awaitable<void> serve_metrics(const http::Request& req, server::ResponseWriter& out);
 
-  upstream::UpstreamRequest upstream_request(const http::Request& req, upstream::RequestBodySource& body) const;
-  void add_response_fields(http::Headers& headers, const http::Request& req, cache::CacheStatus status) const;
+  // deliver.cpp
+  boost::asio::awaitable<Outcome> deliver(const http::Request& req, storage::Hit hit,
+                                          cache::CacheStatusInfo info, cache::Seconds age,
+                                          server::ResponseWriter& out);
+
+  // fetch.cpp
+  boost::asio::awaitable<Outcome> fetch(const http::Request& req, upstream::RequestBodySource& body,
+                                        server::ResponseWriter& out, FetchPlan plan);
+  boost::asio::awaitable<Outcome> serve_stale_on_error(const http::Request& req, FetchPlan& plan,
+                                                       std::optional<int> origin_status,
+                                                       server::ResponseWriter& out);
+  boost::asio::awaitable<void> respond_upstream_error(const http::Request& req, const error_code& error,
+                                                      bool stale_forbidden, cache::CacheStatusInfo& info,
+                                                      server::ResponseWriter& out);
+  boost::asio::awaitable<Outcome> finish_revalidation(const http::Request& req, FetchPlan& plan,
+                                                      const http::ResponseHead& not_modified,
+                                                      std::chrono::system_clock::time_point request_time,
+                                                      server::ResponseWriter& out);
+  // Opens a writer for a storable response (writing a Vary marker first when
+  // needed); null when not stored. Sets `key_out` to where it goes.
+  // `storable` tells a refusal by policy (false) from a storage failure.
+  boost::asio::awaitable<std::unique_ptr<storage::BodyWriter>> open_store(
+      const http::Request& req, FetchPlan& plan, const http::ResponseHead& head,
+      std::chrono::system_clock::time_point request_time, std::chrono::system_clock::time_point response_time,
+      bool& storable);
+  boost::asio::awaitable<void> invalidate_after(const http::Request& req, const http::ResponseHead& head);
+  boost::asio::awaitable<void> update_from_head(FetchPlan& plan, const http::ResponseHead& head,
+                                                std::chrono::system_clock::time_point request_time);
+  upstream::UpstreamRequest upstream_request(const http::Request& req, upstream::RequestBodySource* body,
+                                             const FetchPlan& plan) const;
+
+  // revalidate.cpp
+  void revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule, const Lookup& found);
+  boost::asio::awaitable<void> background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found);
+
+  void add_response_fields(http::Headers& headers, const http::Request& req,
+                           const cache::CacheStatusInfo& info) const;
+  void strip_targeted(http::Headers& headers) const;
 
   Shared shared_;
   const config::Config& cfg_;
   upstream::CurlMulti& multi_;
-  cache::Policy policy_;
   std::string upstream_base_;    // scheme://authority of the origin
   std::string upstream_host_;    // authority, for Host when not preserving the client's
   std::string upstream_prefix_;  // path of upstream.url without a trailing '/', or empty
+  std::size_t background_tasks_ = 0;
 };
 
 // The client's X-Request-ID when it is sane, else a fresh random one.
 std::string request_id_for(const http::Request& req);
+
+// Storage layout of Vary: the URL's key holds a marker naming the Vary
+// fields and a generation; each variant lives under its own key. A new
+// marker (new generation) orphans every older variant at once.
+inline constexpr int vary_marker_status = 0;
+std::string variant_key(const std::string& primary, const std::string& generation,
+                        const std::string& secondary);
 
 }  // namespace relay::proxy

@@ -32,6 +32,7 @@ class MemoryLru final : public Storage {
   boost::asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) override;
   boost::asio::awaitable<Result<bool>> remove(const std::string& key) override;
   Stats stats() const override;
+  std::string_view backend_name() const noexcept override { return "memory"; }
 
   // Synchronous core, shared by the awaitable methods and the unit tests.
   std::shared_ptr<const MemoryObject> find(const std::string& key);

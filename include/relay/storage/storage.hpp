@@ -17,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "relay/http/headers.hpp"
 #include "relay/util/result.hpp"
@@ -32,6 +33,10 @@ struct EntryMeta {
   SysTime request_time{};  // when the request that produced it was sent
   SysTime response_time{}; // when its response head arrived
   std::uint64_t body_size = 0;  // set by the backend on commit
+  // How long the entry is worth keeping at most (freshness + stale windows +
+  // [storage] keep_time), decided by the cache layer. Backends that expire
+  // entries by themselves (Redis) use it as the TTL; 0 = no limit.
+  std::chrono::seconds keep_for{0};
 };
 
 class BodyReader {
@@ -59,7 +64,11 @@ struct Hit {
 struct Stats {
   std::uint64_t entries = 0;
   std::uint64_t size_bytes = 0;
-  std::uint64_t evictions = 0;  // since start
+  std::uint64_t evictions = 0;            // since start: removed to make room
+  std::uint64_t expirations = 0;          // since start: removed because keep_for passed
+  std::uint64_t integrity_failures = 0;   // since start: bodies that failed their hash
+  std::uint64_t raw_bytes = 0;            // bodies as the origin sent them (compression)
+  std::uint64_t compressed_bytes = 0;     // the same bodies as stored (compression)
 };
 
 class Storage {
@@ -71,6 +80,8 @@ class Storage {
   virtual boost::asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) = 0;
   virtual boost::asio::awaitable<Result<bool>> remove(const std::string& key) = 0;
   virtual Stats stats() const = 0;
+  // "memory", "disk", "redis", ...: the metric label.
+  virtual std::string_view backend_name() const noexcept = 0;
 };
 
 }  // namespace relay::storage

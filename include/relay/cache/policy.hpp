@@ -1,0 +1,48 @@
+// Which rules apply to a request, and what a stored response may be used
+// for right now (RFC 9111 §4, RFC 5861, RFC 9213). Pure: `now` is a parameter.
+#pragma once
+
+#include <string_view>
+
+#include "relay/cache/freshness.hpp"
+#include "relay/config/config.hpp"
+#include "relay/http/headers.hpp"
+
+namespace relay::cache {
+
+// [cache] settings merged with the first matching [[cache.rules]] entry.
+struct ResolvedRule {
+  bool bypass = false;
+  Policy policy;
+  config::CacheKeyConfig key;
+  const config::CacheRule* rule = nullptr;  // the matching rule, if any
+};
+ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path);
+
+enum class Verdict {
+  Fresh,                 // serve it (HIT)
+  StaleAcceptable,       // stale, but the request's max-stale allows it: serve (STALE)
+  StaleWhileRevalidate,  // serve now (STALE) and revalidate in the background
+  MustValidate,          // ask the origin first (conditional request)
+};
+
+struct StoredFacts {
+  const http::Headers& headers;
+  SysTime request_time;
+  SysTime response_time;
+};
+
+struct Classification {
+  Verdict verdict = Verdict::MustValidate;
+  Seconds age{0};
+  Seconds lifetime{0};
+  // On an origin failure (unreachable, timeout, 500/502/503/504) this stored
+  // response may be served instead (RFC 5861 §4), stale or not.
+  bool stale_if_error = false;
+};
+
+// RFC 9111 §4.2 + §5.2 request/response directives + RFC 5861 windows.
+Classification classify(const http::Headers& request_headers, const StoredFacts& stored,
+                        const Policy& policy, SysTime now);
+
+}  // namespace relay::cache

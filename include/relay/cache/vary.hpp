@@ -1,0 +1,22 @@
+// Vary (RFC 9111 §4.1): the secondary key that selects one stored variant.
+// Pure.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "relay/http/headers.hpp"
+
+namespace relay::cache {
+
+// The normalized Vary field-name list of a response: lower-cased, sorted,
+// de-duplicated, joined by ','. "" when there is no Vary; "*" for Vary: *.
+std::string vary_names(const http::Headers& response);
+
+// The secondary key for a request under a vary_names() list: each nominated
+// request header's combined field lines with whitespace around commas and
+// runs of spaces normalized, as "name=value" joined by '\x1f'. nullopt for
+// "*" (never matches). "" for an empty list.
+std::optional<std::string> vary_key(const std::string& names, const http::Headers& request);
+
+}  // namespace relay::cache

@@ -1,0 +1,29 @@
+// Content-addressed disk storage that survives restarts.
+//
+// Layout under [storage.disk] path:
+//   objects/ab/cdef...   bodies, named by the SHA-256 of their bytes; one
+//                        file per distinct body, shared by every key with it
+//   meta/ab/cdef...      one record per cache key (named by the SHA-256 of
+//                        the key): key, status, headers, times, keep_for,
+//                        body hash, body size
+//   tmp/                 files being written; anything here at start is debris
+// Invariants: a body file is complete before any record names it (write to
+// tmp/, fsync, rename); a record is replaced atomically (tmp + rename); a
+// body whose bytes no longer hash to its name is never served. On start the
+// index is rebuilt from meta/, orphans and tmp/ are deleted.
+// All file I/O runs on a small thread pool, never on an event-loop thread.
+#pragma once
+
+#include <memory>
+
+#include "relay/config/config.hpp"
+#include "relay/storage/storage.hpp"
+
+namespace relay::storage {
+
+// Opens (creating if needed) and indexes the cache directory; logs what
+// was recovered. Throws std::runtime_error when the path is unusable.
+// max_object_size 0 = unlimited.
+std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg, std::uint64_t max_object_size);
+
+}  // namespace relay::storage

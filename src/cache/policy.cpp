@@ -1,0 +1,134 @@
+// Per-path policy resolution ([cache] merged with the first matching
+// [[cache.rules]] entry) and the verdict on a stored response for one
+// request: fresh, stale but usable, or go to the origin first (RFC 9111
+// §4.2, §5.2; RFC 5861; RFC 9213). Pure: `now` is always a parameter.
+#include "relay/cache/policy.hpp"
+
+#include <chrono>
+
+#include "relay/cache/cache_control.hpp"
+#include "relay/cache/key.hpp"
+
+namespace relay::cache {
+
+namespace {
+
+// Config durations are milliseconds; HTTP freshness is whole seconds
+// (delta-seconds, RFC 9111 §1.2.2), so sub-second parts are dropped.
+Seconds whole_seconds(config::Duration d) {
+  return std::chrono::duration_cast<Seconds>(d);
+}
+
+// The request side: Cache-Control only, except that Pragma: no-cache means
+// no-cache when the request carries no Cache-Control at all (RFC 9111 §5.4).
+CacheControl request_directives(const http::Headers& request_headers) {
+  CacheControl cc = parse_cache_control(request_headers);
+  if (!request_headers.contains("Cache-Control") &&
+      request_headers.has_token("Pragma", "no-cache")) {
+    cc.no_cache = true;
+  }
+  return cc;
+}
+
+// RFC 9111 §4.2.4: a cache must not serve stale when a directive forbids
+// it: must-revalidate (§5.2.2.2), proxy-revalidate (§5.2.2.8), s-maxage,
+// which implies proxy-revalidate for shared caches (§5.2.2.10), and
+// no-cache (§5.2.2.4, which forbids even fresh reuse without validation).
+bool stale_forbidden(const CacheControl& res) {
+  return res.must_revalidate || res.proxy_revalidate || res.s_maxage.has_value() || res.no_cache;
+}
+
+struct Facts {
+  Seconds age;
+  Seconds remaining;  // lifetime - age; <= 0 means stale
+  Seconds staleness;  // age - lifetime when stale, else 0
+  bool fresh;
+};
+
+Verdict decide(const CacheControl& req, const CacheControl& res, const Facts& f,
+               const Policy& policy) {
+  // §5.2.2.4, §5.2.1.4: no-cache on either side; max-age=0 is how browsers
+  // ask for a reload, so it is treated the same way.
+  if (res.no_cache || req.no_cache) return Verdict::MustValidate;
+  // §5.2.1.1: the client wants nothing older than N seconds.
+  if (req.max_age && (*req.max_age == 0 || f.age > Seconds{*req.max_age})) {
+    return Verdict::MustValidate;
+  }
+  // §5.2.1.3: the client wants it to stay fresh for at least N more seconds.
+  if (req.min_fresh && f.remaining < Seconds{*req.min_fresh}) return Verdict::MustValidate;
+  if (f.fresh) return Verdict::Fresh;
+
+  if (stale_forbidden(res)) return Verdict::MustValidate;
+  // §5.2.1.2: the client accepts staleness, any (value-less) or up to N.
+  if (req.max_stale_any || (req.max_stale && f.staleness <= Seconds{*req.max_stale})) {
+    return Verdict::StaleAcceptable;
+  }
+  // RFC 5861 §3: the response's own window, else the configured default.
+  const Seconds swr = res.stale_while_revalidate ? Seconds{*res.stale_while_revalidate}
+                                                 : policy.stale_while_revalidate;
+  if (swr > Seconds{0} && f.staleness <= swr) return Verdict::StaleWhileRevalidate;
+  return Verdict::MustValidate;
+}
+
+}  // namespace
+
+ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path) {
+  ResolvedRule out;
+  out.policy.default_ttl = whole_seconds(cfg.default_ttl);
+  out.policy.max_object_size = cfg.max_object_size;
+  out.policy.heuristic_max = whole_seconds(cfg.heuristic_max);
+  out.policy.stale_while_revalidate = whole_seconds(cfg.stale_while_revalidate);
+  out.policy.stale_if_error = whole_seconds(cfg.stale_if_error);
+  out.policy.targeted_fields = cfg.targeted_fields;
+  out.key = cfg.key;
+
+  // Rules are an ordered list: the first match applies, later ones are
+  // never merged in, so the file reads top to bottom like a routing table.
+  for (const auto& rule : cfg.rules) {
+    if (!glob_match(rule.path, path)) continue;
+    out.rule = &rule;
+    out.bypass = rule.bypass;
+    if (rule.ttl) out.policy.ttl_override = whole_seconds(*rule.ttl);
+    if (rule.default_ttl) out.policy.default_ttl = whole_seconds(*rule.default_ttl);
+    if (rule.stale_while_revalidate) {
+      out.policy.stale_while_revalidate = whole_seconds(*rule.stale_while_revalidate);
+    }
+    if (rule.stale_if_error) out.policy.stale_if_error = whole_seconds(*rule.stale_if_error);
+    if (rule.ignore_params) out.key.ignore_params = *rule.ignore_params;
+    if (rule.key_headers) out.key.headers = *rule.key_headers;
+    break;
+  }
+  return out;
+}
+
+Classification classify(const http::Headers& request_headers, const StoredFacts& stored,
+                        const Policy& policy, SysTime now) {
+  Classification out;
+  out.age = current_age(stored.headers, stored.request_time, stored.response_time, now);
+  out.lifetime = freshness_lifetime(stored.headers, policy);
+
+  Facts f;
+  f.age = out.age;
+  f.remaining = out.lifetime - out.age;
+  f.fresh = f.remaining > Seconds{0};
+  f.staleness = f.fresh ? Seconds{0} : out.age - out.lifetime;
+
+  const CacheControl res = effective_cache_control(stored.headers, policy.targeted_fields);
+  const CacheControl req = request_directives(request_headers);
+  out.verdict = decide(req, res, f, policy);
+
+  // RFC 5861 §4: the response's stale-if-error, else the request's, else
+  // the configured default. A zero window still allows a fresh response:
+  // serving it on an origin failure is no staleness at all.
+  Seconds sie = policy.stale_if_error;
+  if (res.stale_if_error) {
+    sie = Seconds{*res.stale_if_error};
+  } else if (req.stale_if_error) {
+    sie = Seconds{*req.stale_if_error};
+  }
+  out.stale_if_error =
+      !stale_forbidden(res) && (f.fresh || (sie > Seconds{0} && f.staleness <= sie));
+  return out;
+}
+
+}  // namespace relay::cache

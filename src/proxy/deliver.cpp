@@ -1,0 +1,90 @@
+// Answering from storage: a stored response becomes a 200/206/304/416
+// depending on the client's conditionals (RFC 9110 §13) and Range (§14),
+// with Age, X-Cache and Cache-Status. The body streams from the store; a
+// range is cut out of the stream without reading more than it needs.
+#include <charconv>
+
+#include "relay/cache/range.hpp"
+#include "relay/cache/validation.hpp"
+#include "relay/proxy/handler.hpp"
+#include "relay/util/log.hpp"
+
+namespace relay::proxy {
+
+namespace asio = boost::asio;
+
+asio::awaitable<Handler::Outcome> Handler::deliver(const http::Request& req, storage::Hit hit,
+                                                   cache::CacheStatusInfo info, cache::Seconds age,
+                                                   server::ResponseWriter& out) {
+  Outcome outcome{info};
+  const auto& meta = hit.meta;
+  http::ResponseHead head{meta.status, meta.reason, meta.headers};
+  strip_targeted(head.headers);
+  head.headers.set("Age", std::to_string(age.count()));
+
+  if (cache::answer_not_modified(req.headers, meta.headers, meta.status)) {
+    http::ResponseHead not_modified{304, "Not Modified", cache::not_modified_fields(head.headers)};
+    add_response_fields(not_modified.headers, req, info);
+    co_await out.write_head(std::move(not_modified), std::nullopt);
+    co_await out.finish();
+    co_return outcome;
+  }
+
+  const std::uint64_t size = meta.body_size;
+  std::uint64_t begin = 0;
+  std::uint64_t end = size;
+  if (meta.status == 200) {
+    if (!head.headers.contains("accept-ranges")) head.headers.add("Accept-Ranges", "bytes");
+    if (req.method == "GET" && req.headers.contains("range")) {
+      auto decision = cache::evaluate_range(req.headers, meta.headers, size);
+      if (decision.outcome == cache::RangeOutcome::Unsatisfiable) {
+        http::Headers extra;
+        extra.add("Content-Range", cache::unsatisfied_range(size));
+        add_response_fields(extra, req, info);
+        co_await out.write_simple(416, "text/plain", "", std::move(extra));
+        co_return outcome;
+      }
+      if (decision.outcome == cache::RangeOutcome::Partial) {
+        head.status = 206;
+        head.reason = "Partial Content";
+        head.headers.set("Content-Range", cache::content_range(decision.range, size));
+        begin = decision.range.first;
+        end = decision.range.last + 1;
+      }
+    }
+  }
+  add_response_fields(head.headers, req, info);
+  head.headers.set("Content-Length", std::to_string(end - begin));
+  co_await out.write_head(std::move(head), end - begin);
+
+  if (!req.is_head() && end > begin) {
+    std::uint64_t offset = 0;  // position of the next chunk within the stored body
+    while (offset < end) {
+      auto chunk = co_await hit.body->read();
+      if (!chunk) {
+        // Headers are out: the only honest signal left is a short body.
+        shared_.metrics.record_storage_error();
+        log::warn("storage read failed mid-body for ", req.target, ": ", chunk.error().message());
+        out.force_close();
+        co_return outcome;
+      }
+      if (chunk->empty()) break;
+      std::uint64_t chunk_end = offset + chunk->size();
+      if (chunk_end > begin) {
+        auto from = begin > offset ? begin - offset : 0;
+        auto to = std::min<std::uint64_t>(chunk->size(), end - offset);
+        if (!co_await out.write_body(chunk->subspan(from, to - from))) co_return outcome;
+      }
+      offset = chunk_end;
+    }
+    if (offset < end) {
+      log::warn("stored body of ", req.target, " shorter than recorded: ", offset, " < ", end);
+      out.force_close();
+      co_return outcome;
+    }
+  }
+  co_await out.finish();
+  co_return outcome;
+}
+
+}  // namespace relay::proxy
