@@ -13,6 +13,7 @@ std::string_view header_value(CacheStatus s) noexcept {
     case CacheStatus::Stale: return "STALE";
     case CacheStatus::Revalidated: return "REVALIDATED";
     case CacheStatus::Expired: return "EXPIRED";
+    case CacheStatus::Coalesced: return "COALESCED";
   }
   return "BYPASS";
 }
@@ -25,6 +26,7 @@ std::string_view metric_label(CacheStatus s) noexcept {
     case CacheStatus::Stale: return "stale";
     case CacheStatus::Revalidated: return "revalidated";
     case CacheStatus::Expired: return "expired";
+    case CacheStatus::Coalesced: return "coalesced";
   }
   return "bypass";
 }

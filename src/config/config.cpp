@@ -131,8 +131,33 @@ constexpr Field kFields[] = {
     row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::ignore_params>(
         "cache.key.ignore_params"),
     row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::headers>("cache.key.headers"),
+    row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::enabled>("cache.coalesce.enabled"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::follower_timeout>(
+        "cache.coalesce.follower_timeout"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::max_fill_age>("cache.coalesce.max_fill_age"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::hit_for_miss>("cache.coalesce.hit_for_miss"),
     row<K::String, &C::storage, &StorageConfig::backend>("storage.backend"),
     row<K::Size, &C::storage, &StorageConfig::max_size>("storage.max_size"),
+    row<K::String, &C::storage, &StorageConfig::eviction>("storage.eviction"),
+    row<K::String, &C::storage, &StorageConfig::tier>("storage.tier"),
+    row<K::Duration, &C::storage, &StorageConfig::keep_time>("storage.keep_time"),
+    row<K::String, &C::storage, &StorageConfig::compression>("storage.compression"),
+    row<K::Int, &C::storage, &StorageConfig::compression_level>("storage.compression_level"),
+    row<K::Size, &C::storage, &StorageConfig::compression_min_size>("storage.compression_min_size"),
+    row<K::StringList, &C::storage, &StorageConfig::compression_types>("storage.compression_types"),
+    row<K::String, &C::storage, &StorageConfig::disk, &DiskStorageConfig::path>("storage.disk.path"),
+    row<K::Size, &C::storage, &StorageConfig::disk, &DiskStorageConfig::max_size>("storage.disk.max_size"),
+    row<K::Size, &C::storage, &StorageConfig::disk, &DiskStorageConfig::min_free_space>(
+        "storage.disk.min_free_space"),
+    row<K::Int, &C::storage, &StorageConfig::disk, &DiskStorageConfig::io_threads>("storage.disk.io_threads"),
+    row<K::String, &C::storage, &StorageConfig::redis, &RedisStorageConfig::url>("storage.redis.url"),
+    row<K::String, &C::storage, &StorageConfig::redis, &RedisStorageConfig::key_prefix>(
+        "storage.redis.key_prefix"),
+    row<K::Duration, &C::storage, &StorageConfig::redis, &RedisStorageConfig::connect_timeout>(
+        "storage.redis.connect_timeout"),
+    row<K::Duration, &C::storage, &StorageConfig::redis, &RedisStorageConfig::command_timeout>(
+        "storage.redis.command_timeout"),
+    row<K::Size, &C::storage, &StorageConfig::redis, &RedisStorageConfig::chunk_size>("storage.redis.chunk_size"),
     row<K::Bool, &C::metrics, &MetricsConfig::enabled>("metrics.enabled"),
     row<K::String, &C::metrics, &MetricsConfig::path>("metrics.path"),
     row<K::String, &C::log, &LogConfig::level>("log.level"),
@@ -316,6 +341,64 @@ bool is_token(std::string_view s) {
   });
 }
 
+// A media type to match Content-Type against: "type/subtype", where the
+// subtype may be '*' ("text/*"). No parameters, no other wildcards.
+bool is_media_range(std::string_view s) {
+  const auto plain = [](std::string_view t) { return is_token(t) && t.find('*') == std::string_view::npos; };
+  const auto slash = s.find('/');
+  if (slash == std::string_view::npos) return false;
+  const auto subtype = s.substr(slash + 1);
+  return plain(s.substr(0, slash)) && (subtype == "*" || plain(subtype));
+}
+
+// redis://[:password@]host[:port][/db]; host is a name, an IPv4 address or a
+// bracketed IPv6 address, port 1..65535, db a non-negative integer.
+bool valid_redis_url(std::string_view u) {
+  constexpr std::string_view kScheme = "redis://";
+  if (!u.starts_with(kScheme) || u.find_first_of(" \t\r\n") != std::string_view::npos) return false;
+  auto rest = u.substr(kScheme.size());
+  // The last '@' ends the password, which may itself hold '@' or '/'.
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    if (at < 2 || rest.front() != ':') return false;
+    rest.remove_prefix(at + 1);
+  }
+  const auto slash = rest.find('/');
+  if (slash != std::string_view::npos) {
+    const auto db = rest.substr(slash + 1);
+    unsigned n = 0;
+    const auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), n);
+    if (ec != std::errc{} || db.empty() || end != db.data() + db.size()) return false;
+  }
+  auto host = rest.substr(0, slash);
+  std::string_view port;
+  std::string_view allowed = "-._";
+  if (host.starts_with('[')) {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    const auto after = host.substr(close + 1);
+    if (!after.empty() && !after.starts_with(':')) return false;
+    port = after;
+    host = host.substr(1, close - 1);
+    allowed = ":.%";
+  } else if (const auto colon = host.find(':'); colon != std::string_view::npos) {
+    port = host.substr(colon);
+    host = host.substr(0, colon);
+  }
+  if (!port.empty() && !valid_port(port.substr(1))) return false;
+  return !host.empty() && std::all_of(host.begin(), host.end(), [&](unsigned char ch) {
+    return std::isalnum(ch) || allowed.find(static_cast<char>(ch)) != std::string_view::npos;
+  });
+}
+
+// The url as it may appear in a message: a password is replaced by "***".
+std::string without_password(const std::string& url) {
+  const auto at = url.rfind('@');
+  const auto colon = url.find(':', std::string_view("redis://").size());
+  if (!url.starts_with("redis://") || at == std::string::npos || colon == std::string::npos || colon > at)
+    return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
 // A key's line, falling back to its value's (toml++ may not record both).
 std::string line_of(const toml::key& key, const toml::node& node) {
   return std::to_string(key.source().begin.line ? key.source().begin.line : node.source().begin.line);
@@ -415,6 +498,48 @@ struct Loader {
     throw ConfigError((it == origin.end() ? "" : it->second + ": ") + std::string(path) + ": " + msg);
   }
 
+  // Every storage key is checked whichever backend is chosen, so a typo in
+  // [storage.redis] is caught before the day the backend is switched to it.
+  // keep_time, max_size, compression_min_size, disk.max_size and
+  // disk.min_free_space take any value (0 included); key_prefix any string.
+  template <typename OneOf>
+  void validate_storage(const StorageConfig& s, const OneOf& one_of) const {
+    const auto got = [](const std::string& v) { return ", got \"" + v + "\""; };
+    if (!one_of(s.backend, {"memory", "disk", "redis"}))
+      fail("storage.backend", "expected memory, disk or redis" + got(s.backend));
+    if (!one_of(s.eviction, {"lru", "lfu", "fifo"}))
+      fail("storage.eviction", "expected lru, lfu or fifo" + got(s.eviction));
+    if (!one_of(s.tier, {"none", "memory+disk", "memory+redis"}))
+      fail("storage.tier", "expected none, memory+disk or memory+redis" + got(s.tier));
+    if (s.tier != "none") {
+      const auto lower = s.tier.substr(s.tier.find('+') + 1);
+      if (s.backend != "memory" && s.backend != lower) {
+        const auto it = origin.find("storage.backend");
+        fail("storage.tier", "tier = \"" + s.tier + "\" implies the " + lower +
+                                 " backend (memory in front of " + lower + "), so storage.backend must be " +
+                                 "\"memory\" (its default) or \"" + lower + "\", got \"" + s.backend + "\"" +
+                                 (it == origin.end() ? "" : " (" + it->second + ")"));
+      }
+    }
+    if (!one_of(s.compression, {"none", "zstd"}))
+      fail("storage.compression", "expected none or zstd" + got(s.compression));
+    if (s.compression_level < 1 || s.compression_level > 19)
+      fail("storage.compression_level", "must be 1..19, got " + std::to_string(s.compression_level));
+    for (std::size_t i = 0; i < s.compression_types.size(); ++i)
+      if (!is_media_range(s.compression_types[i]))
+        fail("storage.compression_types", "expected media types like \"text/html\" or \"text/*\"" +
+                                              got(s.compression_types[i]) + " at index " + std::to_string(i));
+    if (s.disk.path.empty()) fail("storage.disk.path", "must not be empty");
+    if (s.disk.io_threads < 1 || s.disk.io_threads > 64)
+      fail("storage.disk.io_threads", "must be 1..64, got " + std::to_string(s.disk.io_threads));
+    if (!valid_redis_url(s.redis.url))
+      fail("storage.redis.url",
+           "expected redis://[:password@]host[:port][/db] with port 1..65535 and db a non-negative integer" +
+               got(without_password(s.redis.url)));
+    if (s.redis.chunk_size < 4096)
+      fail("storage.redis.chunk_size", "must be at least 4KiB, got " + std::to_string(s.redis.chunk_size));
+  }
+
   void validate() const {
     const auto& c = cfg;
     if (!valid_host_port(c.server.listen))
@@ -434,6 +559,8 @@ struct Loader {
         {"upstream.connect_timeout", c.upstream.connect_timeout},
         {"upstream.first_byte_timeout", c.upstream.first_byte_timeout},
         {"upstream.idle_timeout", c.upstream.idle_timeout},
+        {"storage.redis.connect_timeout", c.storage.redis.connect_timeout},
+        {"storage.redis.command_timeout", c.storage.redis.command_timeout},
     };
     for (const auto& [path, d] : timeouts)
       if (d.count() <= 0) fail(path, "must be greater than 0");
@@ -445,14 +572,12 @@ struct Loader {
       if (!is_token(c.cache.targeted_fields[i]))
         fail("cache.targeted_fields", "expected header field names, got \"" + c.cache.targeted_fields[i] +
                                           "\" at index " + std::to_string(i));
-    if (c.storage.backend != "memory")
-      fail("storage.backend",
-           "expected \"memory\" (the only backend so far), got \"" + c.storage.backend + "\"");
-    if (c.metrics.path.empty() || c.metrics.path.front() != '/')
-      fail("metrics.path", "must start with '/', got \"" + c.metrics.path + "\"");
     const auto one_of = [](const std::string& v, std::initializer_list<std::string_view> ok) {
       return std::find(ok.begin(), ok.end(), v) != ok.end();
     };
+    validate_storage(c.storage, one_of);
+    if (c.metrics.path.empty() || c.metrics.path.front() != '/')
+      fail("metrics.path", "must start with '/', got \"" + c.metrics.path + "\"");
     if (!one_of(c.log.level, {"error", "warn", "info", "debug"}))
       fail("log.level", "expected error, warn, info or debug, got \"" + c.log.level + "\"");
     if (!one_of(c.log.format, {"text", "json"}))

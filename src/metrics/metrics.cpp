@@ -23,11 +23,9 @@ std::size_t upstream_error_index(const error_code& e) {
   if (e == Errc::upstream_protocol) return 3;
   return 4;
 }
-std::mutex render_mutex;
 }  // namespace
 
-Metrics::Metrics(std::shared_ptr<storage::Storage> storage)
-    : storage_(std::move(storage)), registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   using namespace prometheus;
   auto& requests = BuildCounter()
                        .Name("relay_requests_total")
@@ -59,27 +57,40 @@ Metrics::Metrics(std::shared_ptr<storage::Storage> storage)
   for (std::size_t i = 0; i < upstream_errors_.size(); ++i) {
     upstream_errors_[i] = &errors.Add({{"reason", reasons[i]}});
   }
-  storage_errors_ = &BuildCounter()
-                         .Name("relay_storage_errors_total")
-                         .Help("Storage operations that failed and were passed through")
-                         .Register(*registry_)
-                         .Add({});
   client_errors_ = &BuildCounter()
                         .Name("relay_client_errors_total")
                         .Help("Requests rejected as malformed, too large or too slow")
                         .Register(*registry_)
                         .Add({});
-  entries_ = &BuildGauge().Name("relay_cache_entries").Help("Objects in the cache").Register(*registry_).Add({});
+  coalesced_ = &BuildCounter()
+                    .Name("relay_coalesced_requests_total")
+                    .Help("Requests that followed another request's origin fetch instead of making their own")
+                    .Register(*registry_)
+                    .Add({});
+  coalesce_wait_ = &BuildHistogram()
+                        .Name("relay_coalesce_wait_seconds")
+                        .Help("Time a coalesced request waited for the response head")
+                        .Register(*registry_)
+                        .Add({}, Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
+  auto& coalesce_timeouts = BuildCounter()
+                                .Name("relay_coalesce_timeouts_total")
+                                .Help("Coalescing given up: follower waited too long, or a fill grew too old")
+                                .Register(*registry_);
+  coalesce_timeout_follower_ = &coalesce_timeouts.Add({{"kind", "follower"}});
+  coalesce_timeout_fill_age_ = &coalesce_timeouts.Add({{"kind", "fill_age"}});
+  entries_ = &BuildGauge().Name("relay_cache_entries").Help("Objects in the cache").Register(*registry_);
   size_bytes_ = &BuildGauge()
                      .Name("relay_cache_size_bytes")
                      .Help("Bytes accounted to cached objects (headers, body, overhead)")
-                     .Register(*registry_)
-                     .Add({});
+                     .Register(*registry_);
+  stored_bytes_ = &BuildGauge()
+                       .Name("relay_storage_bytes")
+                       .Help("Bodies stored since start, as received (raw) and as kept (compressed)")
+                       .Register(*registry_);
   evictions_ = &BuildCounter()
                     .Name("relay_cache_evictions_total")
-                    .Help("Objects evicted to make room")
-                    .Register(*registry_)
-                    .Add({});
+                    .Help("Objects removed by the store: capacity, expired, integrity")
+                    .Register(*registry_);
 }
 
 Metrics::~Metrics() = default;
@@ -99,20 +110,50 @@ void Metrics::record_upstream_error(const error_code& error) {
   upstream_errors_[upstream_error_index(error)]->Increment();
 }
 
-void Metrics::record_storage_error() { storage_errors_->Increment(); }
-
 void Metrics::record_client_error(int) { client_errors_->Increment(); }
 
-std::string Metrics::render() {
-  std::lock_guard lock(render_mutex);
-  auto stats = storage_->stats();
-  entries_->Set(static_cast<double>(stats.entries));
-  size_bytes_->Set(static_cast<double>(stats.size_bytes));
-  auto evicted = static_cast<double>(stats.evictions);
-  if (evicted > evictions_reported_) {
-    evictions_->Increment(evicted - evictions_reported_);
-    evictions_reported_ = evicted;
+void Metrics::record_coalesced(double wait_seconds) {
+  coalesced_->Increment();
+  coalesce_wait_->Observe(wait_seconds);
+}
+
+void Metrics::record_coalesce_timeout(std::string_view kind) {
+  (kind == "follower" ? coalesce_timeout_follower_ : coalesce_timeout_fill_age_)->Increment();
+}
+
+void Metrics::watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels) {
+  std::lock_guard lock(storage_mutex_);
+  storage_levels_ = std::move(levels);
+}
+
+void Metrics::sample_storage() {
+  std::uint64_t raw = 0;
+  std::uint64_t compressed = 0;
+  for (const auto& level : storage_levels_) {
+    auto stats = level->stats();
+    std::string backend(level->backend_name());
+    entries_->Add({{"backend", backend}}).Set(static_cast<double>(stats.entries));
+    size_bytes_->Add({{"backend", backend}}).Set(static_cast<double>(stats.size_bytes));
+    raw += stats.raw_bytes;
+    compressed += stats.compressed_bytes;
+    const std::pair<const char*, std::uint64_t> by_reason[] = {
+        {"capacity", stats.evictions}, {"expired", stats.expirations}, {"integrity", stats.integrity_failures}};
+    for (auto [reason, count] : by_reason) {
+      auto& reported = evictions_reported_[backend + "/" + reason];
+      auto& counter = evictions_->Add({{"backend", backend}, {"reason", reason}});
+      if (static_cast<double>(count) > reported) {
+        counter.Increment(static_cast<double>(count) - reported);
+        reported = static_cast<double>(count);
+      }
+    }
   }
+  stored_bytes_->Add({{"state", "raw"}}).Set(static_cast<double>(raw));
+  stored_bytes_->Add({{"state", "compressed"}}).Set(static_cast<double>(compressed));
+}
+
+std::string Metrics::render() {
+  std::lock_guard lock(storage_mutex_);
+  sample_storage();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -63,7 +63,6 @@ asio::awaitable<Handler::Outcome> Handler::deliver(const http::Request& req, sto
       auto chunk = co_await hit.body->read();
       if (!chunk) {
         // Headers are out: the only honest signal left is a short body.
-        shared_.metrics.record_storage_error();
         log::warn("storage read failed mid-body for ", req.target, ": ", chunk.error().message());
         out.force_close();
         co_return outcome;

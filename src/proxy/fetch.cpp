@@ -48,6 +48,20 @@ bool forbids_stale(const http::Headers& stored) {
   return cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage || cc.no_cache;
 }
 
+// How long storage should keep a response: fresh, then usable stale, then
+// long enough to still be revalidated cheaply ([storage] keep_time).
+std::chrono::seconds keep_for(const http::ResponseHead& head, const cache::Policy& policy,
+                              config::Duration keep_time) {
+  auto cc = cache::effective_cache_control(head.headers, policy.targeted_fields);
+  auto window = [](const std::optional<std::int64_t>& directive, cache::Seconds fallback) {
+    return directive ? cache::Seconds(*directive) : fallback;
+  };
+  auto stale = std::max(window(cc.stale_while_revalidate, policy.stale_while_revalidate),
+                        window(cc.stale_if_error, policy.stale_if_error));
+  return cache::freshness_lifetime(head.headers, policy, head.status) + stale +
+         std::chrono::duration_cast<std::chrono::seconds>(keep_time);
+}
+
 void prepare_head(http::ResponseHead& head, sys::time_point response_time) {
   http::strip_hop_by_hop(head.headers);
   if (!head.headers.contains("date")) head.headers.add("Date", cache::format_http_date(response_time));
@@ -71,6 +85,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
   if (!started) {
     if (started.error() != Errc::client_closed && plan.classification && plan.classification->stale_if_error) {
       shared_.metrics.record_upstream_error(started.error());
+      if (plan.fill) (*plan.fill)->release(Release::Retry);
       auto stale = co_await serve_stale_on_error(req, plan, std::nullopt, out);
       stale.upstream_seconds = outcome.upstream_seconds;
       co_return stale;
@@ -92,6 +107,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
     co_return validated;
   }
   if (stale_if_error_status(head.status) && plan.classification && plan.classification->stale_if_error) {
+    if (plan.fill) (*plan.fill)->release(Release::Retry);
     auto stale = co_await serve_stale_on_error(req, plan, head.status, out);
     stale.upstream_seconds = outcome.upstream_seconds;
     co_return stale;
@@ -107,7 +123,20 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       info.status = had_stored ? CacheStatus::Expired : CacheStatus::Miss;
       info.stored = writer != nullptr;
       info.ttl = cache::freshness_lifetime(head.headers, plan.rule->policy).count();
+      if (plan.fill && writer) {
+        auto names = cache::vary_names(head.headers);
+        auto variant = names.empty() ? std::string() : cache::vary_key(names, req.headers).value_or("");
+        (*plan.fill)->publish_head(head, parse_content_length(head.headers), std::move(variant));
+      } else if (plan.fill) {
+        (*plan.fill)->release(Release::FetchAlone);
+      }
     } else {
+      if (plan.fill) {
+        // Followers fetch for themselves, and the key skips coalescing for a while (hit-for-miss).
+        (*plan.fill)->release(Release::FetchAlone);
+        plan.fill->finish(true);
+        plan.fill = nullptr;
+      }
       info.status = CacheStatus::Bypass;
       // The stored response is outdated and its successor may not be kept.
       if (had_stored && !plan.lookup->storage_key.empty() && head.status < 500) {
@@ -123,6 +152,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       (cache::answer_not_modified(req.headers, head.headers, 200) || (had_stored && req.headers.contains("range")));
 
   auto content_length = parse_content_length(head.headers);
+  bool client_gone = false;
   if (!answer_from_store) {
     http::ResponseHead client_head = head;
     strip_targeted(client_head.headers);
@@ -132,6 +162,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
   for (;;) {
     auto chunk = co_await transfer.read();
     if (!chunk) {
+      if (plan.fill) (*plan.fill)->fail();
       shared_.metrics.record_upstream_error(chunk.error());
       log::warn("origin failed mid-body for ", req.method, " ", req.target, ": ", chunk.error().message(), " (",
                 transfer.error_detail(), ")");
@@ -145,14 +176,21 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
     if (writer && !co_await writer->write(*chunk)) {
       writer.reset();
       info.stored = false;
+      // Too large after all: followers already streaming are cut short with the store.
+      if (plan.fill) (*plan.fill)->fail();
       if (answer_from_store) {
         // Too large to keep after all: nothing was sent yet, so say so plainly.
         co_await out.write_simple(502, "text/plain", "relay: response exceeded cache.max_object_size\n");
         co_return outcome;
       }
     }
-    // A client that leaves aborts the origin transfer (the Transfer's destructor).
-    if (!answer_from_store && !co_await out.write_body(*chunk)) co_return outcome;
+    if (writer && plan.fill) (*plan.fill)->append(*chunk);
+    if (!answer_from_store && !client_gone && !co_await out.write_body(*chunk)) {
+      // Like Varnish, a fill that is being stored outlives its client (followers
+      // and later requests want it); anything else aborts the origin transfer.
+      if (!writer) co_return outcome;
+      client_gone = true;
+    }
   }
   if (writer) {
     if (auto committed = co_await writer->commit(); !committed) {
@@ -160,6 +198,8 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       log::debug("not stored ", req.target, ": ", committed.error().message());
     }
   }
+  if (plan.fill) (*plan.fill)->complete();
+  if (client_gone) co_return outcome;
   if (answer_from_store) {
     auto stored = co_await lookup(plan.lookup->primary, req);
     if (!stored.hit) {
@@ -185,10 +225,10 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   meta.response_time = sys::now();
   if (!plan.lookup->storage_key.empty()) {
     if (auto updated = co_await shared_.storage->update_meta(plan.lookup->storage_key, meta); !updated) {
-      shared_.metrics.record_storage_error();
       log::warn("storage update after 304 failed: ", updated.error().message());
     }
   }
+  if (plan.fill) (*plan.fill)->release(Release::Retry);  // followers find the freshened entry
   auto age = cache::current_age(meta.headers, meta.request_time, meta.response_time, sys::now());
   cache::CacheStatusInfo info;
   info.status = CacheStatus::Revalidated;
@@ -263,7 +303,6 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
       marker.response_time = response_time;
       auto marker_writer = co_await shared_.storage->put(found.primary, std::move(marker));
       if (!marker_writer || !co_await (*marker_writer)->commit()) {
-        shared_.metrics.record_storage_error();
         co_return nullptr;
       }
       found.vary_names = names;
@@ -271,10 +310,9 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
     found.storage_key = variant_key(found.primary, found.generation, *secondary);
   }
   storage::EntryMeta meta{head.status, head.reason, cache::storable_fields(head.headers, policy), request_time,
-                          response_time, 0};
+                          response_time, 0, keep_for(head, policy, cfg_.storage.keep_time)};
   auto put = co_await shared_.storage->put(found.storage_key, std::move(meta));
   if (!put) {
-    shared_.metrics.record_storage_error();
     log::warn("storage put failed, passing through: ", put.error().message());
     co_return nullptr;
   }
@@ -306,7 +344,8 @@ asio::awaitable<void> Handler::update_from_head(FetchPlan& plan, const http::Res
   meta.headers = cache::freshen(stored.headers, head.headers);
   meta.request_time = request_time;
   meta.response_time = sys::now();
-  if (!co_await shared_.storage->update_meta(key, std::move(meta))) shared_.metrics.record_storage_error();
+  // A failure is counted by the instrumented store; the stored copy simply stays as it was.
+  co_await shared_.storage->update_meta(key, std::move(meta));
 }
 
 asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const http::ResponseHead& head) {
@@ -319,7 +358,6 @@ asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const 
     auto key = cache::make_key(probe, rule.key);
     if (!key.ok) continue;
     if (auto removed = co_await shared_.storage->remove(key.key.primary); !removed) {
-      shared_.metrics.record_storage_error();
     } else if (*removed) {
       log::debug("invalidated ", target, " after ", req.method, " ", req.target);
     }

@@ -100,7 +100,8 @@ asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySo
 
 asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::RequestBodySource& body,
                                                  server::ResponseWriter& out) {
-  auto path = path_of(origin_form(req.target));
+  const std::string target = origin_form(req.target);
+  auto path = path_of(target);
   if (cfg_.metrics.enabled && path == cfg_.metrics.path && !req.has_body &&
       (req.method == "GET" || req.method == "HEAD")) {
     co_await serve_metrics(req, out);
@@ -122,46 +123,65 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
     co_return Outcome{};
   }
 
-  Lookup found = co_await lookup(key.key.primary, req);
   auto request_cc = cache::parse_cache_control(req.headers);
-  FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
-  if (found.hit) {
-    const auto& meta = found.hit->meta;
-    auto now = std::chrono::system_clock::now();
-    auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time},
-                                   rule.policy, now);
-    cache::CacheStatusInfo info;
-    info.ttl = (verdict.lifetime - verdict.age).count();
-    switch (verdict.verdict) {
-      case cache::Verdict::Fresh:
-        info.status = CacheStatus::Hit;
-        co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
-      case cache::Verdict::StaleAcceptable:
-        info.status = CacheStatus::Stale;
-        info.detail = "max-stale";
-        co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
-      case cache::Verdict::StaleWhileRevalidate:
-        revalidate_in_background(req, rule, found);
-        info.status = CacheStatus::Stale;
-        info.detail = "stale-while-revalidate";
-        co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
-      case cache::Verdict::MustValidate:
-        break;
+  // A follower whose writer updated the store (304, stale served) looks again.
+  for (int attempt = 0;; ++attempt) {
+    Lookup found = co_await lookup(key.key.primary, req);
+    FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
+    if (found.hit) {
+      const auto& meta = found.hit->meta;
+      auto now = std::chrono::system_clock::now();
+      auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time},
+                                     rule.policy, now);
+      cache::CacheStatusInfo info;
+      info.ttl = (verdict.lifetime - verdict.age).count();
+      switch (verdict.verdict) {
+        case cache::Verdict::Fresh:
+          info.status = CacheStatus::Hit;
+          co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+        case cache::Verdict::StaleAcceptable:
+          info.status = CacheStatus::Stale;
+          info.detail = "max-stale";
+          co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+        case cache::Verdict::StaleWhileRevalidate:
+          revalidate_in_background(req, rule, found);
+          info.status = CacheStatus::Stale;
+          info.detail = "stale-while-revalidate";
+          co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+        case cache::Verdict::MustValidate:
+          break;
+      }
+      plan.classification = verdict;
+      plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
     }
-    plan.classification = verdict;
-    plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
+    if (request_cc.only_if_cached) {
+      // RFC 9111 §5.2.1.7: nothing usable stored, and the origin may not be asked.
+      cache::CacheStatusInfo info;
+      info.status = CacheStatus::Miss;
+      info.fwd = plan.fwd;
+      http::Headers extra;
+      add_response_fields(extra, req, info);
+      co_await out.write_simple(504, "text/plain", "relay: not in cache (only-if-cached)\n", std::move(extra));
+      co_return Outcome{info};
+    }
+
+    // One origin fetch per key: the first request fills, the others follow it.
+    // Range requests that miss go to the origin as they are, so they do not share.
+    FillGuard guard;
+    if (req.method == "GET" && !req.headers.contains("range") && !found.storage_key.empty()) {
+      auto ticket = shared_.coalescer.join(found.storage_key);
+      if (ticket.replaced_old_fill) shared_.metrics.record_coalesce_timeout("fill_age");
+      if (ticket.role == Coalescer::Role::Follower) {
+        auto followed = co_await follow(req, ticket.fill, plan.fwd, out);
+        if (followed.kind == FollowResult::Answered) co_return followed.outcome;
+        if (followed.kind == FollowResult::Retry && attempt < 2) continue;
+      } else if (ticket.role == Coalescer::Role::Writer) {
+        guard = FillGuard(shared_.coalescer, std::move(ticket.fill));
+        plan.fill = &guard;
+      }
+    }
+    co_return co_await fetch(req, body, out, std::move(plan));
   }
-  if (request_cc.only_if_cached) {
-    // RFC 9111 §5.2.1.7: nothing usable stored, and the origin may not be asked.
-    cache::CacheStatusInfo info;
-    info.status = CacheStatus::Miss;
-    info.fwd = plan.fwd;
-    http::Headers extra;
-    add_response_fields(extra, req, info);
-    co_await out.write_simple(504, "text/plain", "relay: not in cache (only-if-cached)\n", std::move(extra));
-    co_return Outcome{info};
-  }
-  co_return co_await fetch(req, body, out, std::move(plan));
 }
 
 asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::Request& req) {
@@ -170,7 +190,6 @@ asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::
   found.storage_key = primary;
   auto got = co_await shared_.storage->get(primary);
   if (!got) {
-    shared_.metrics.record_storage_error();
     log::warn("storage lookup failed, passing through: ", got.error().message());
     co_return found;
   }
@@ -191,7 +210,6 @@ asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::
   found.storage_key = variant_key(primary, found.generation, *secondary);
   auto variant = co_await shared_.storage->get(found.storage_key);
   if (!variant) {
-    shared_.metrics.record_storage_error();
     log::warn("storage lookup failed, passing through: ", variant.error().message());
   } else if (variant->has_value()) {
     found.hit = std::move(**variant);
@@ -213,7 +231,10 @@ void Handler::add_response_fields(http::Headers& headers, const http::Request& r
   auto via = headers.get_combined("via");
   headers.set("Via", (via ? *via + ", " : std::string()) + "1.1 relay");
   headers.set("X-Cache", std::string(cache::header_value(info.status)));
-  headers.set("Cache-Status", cache::format_cache_status(cfg_.cache.status_name, info));
+  // RFC 9211 §2: caches nearer the origin come first; relay adds its member last.
+  auto upstream_status = headers.get_combined("cache-status");
+  auto own_status = cache::format_cache_status(cfg_.cache.status_name, info);
+  headers.set("Cache-Status", upstream_status ? *upstream_status + ", " + own_status : own_status);
   headers.set("X-Request-ID", req.request_id);
 }
 

@@ -4,7 +4,10 @@
 // for this, so failures are only logged and counted.
 #include <boost/asio/co_spawn.hpp>
 
+#include <charconv>
+
 #include "relay/cache/validation.hpp"
+#include "relay/cache/vary.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/util/log.hpp"
 
@@ -20,19 +23,14 @@ class NoBody final : public upstream::RequestBodySource {
 };
 }  // namespace
 
-bool RevalidationSet::try_begin(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  return running_.insert(key).second;
-}
-
-void RevalidationSet::end(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  running_.erase(key);
-}
-
 void Handler::revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule,
                                        const Lookup& found) {
-  if (found.storage_key.empty() || !shared_.revalidations.try_begin(found.storage_key)) return;
+  if (found.storage_key.empty()) return;
+  // Through the coalescer: one fetch per key, and requests arriving after
+  // the stale window follow this fill instead of starting another.
+  auto ticket = shared_.coalescer.join(found.storage_key);
+  if (ticket.role != Coalescer::Role::Writer) return;
+  FillGuard guard(shared_.coalescer, std::move(ticket.fill));
   Lookup copy;
   copy.primary = found.primary;
   copy.storage_key = found.storage_key;
@@ -45,7 +43,7 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
   background.content_length.reset();
   ++background_tasks_;
   auto key = found.storage_key;
-  asio::co_spawn(multi_.io(), background_revalidation(std::move(background), rule, std::move(copy)),
+  asio::co_spawn(multi_.io(), background_revalidation(std::move(background), rule, std::move(copy), std::move(guard)),
                  [this, key](std::exception_ptr failure) {
                    if (failure) {
                      try {
@@ -54,13 +52,13 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
                        log::error("background revalidation of ", key, " aborted: ", e.what());
                      }
                    }
-                   shared_.revalidations.end(key);
                    if (--background_tasks_ == 0 && on_background_idle) on_background_idle();
                  });
 }
 
-asio::awaitable<void> Handler::background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found) {
-  FetchPlan plan{&rule, &found, std::nullopt, "stale"};
+asio::awaitable<void> Handler::background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found,
+                                                       FillGuard fill) {
+  FetchPlan plan{&rule, &found, std::nullopt, "stale", &fill};
   NoBody no_body;
   auto request_time = sys::now();
   auto started = co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &no_body, plan));
@@ -81,9 +79,8 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
     meta.headers = cache::freshen(meta.headers, head.headers);
     meta.request_time = request_time;
     meta.response_time = response_time;
-    if (!co_await shared_.storage->update_meta(found.storage_key, std::move(meta))) {
-      shared_.metrics.record_storage_error();
-    }
+    co_await shared_.storage->update_meta(found.storage_key, std::move(meta));  // failures are counted there
+    fill->release(Release::Retry);
     co_return;
   }
   bool storable = false;
@@ -91,8 +88,17 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
   if (!writer) {
     // An error keeps the stale copy for stale-if-error; a final "do not store" removes it.
     if (!storable && head.status < 500) co_await shared_.storage->remove(found.storage_key);
+    fill->release(Release::FetchAlone);
     co_return;
   }
+  auto names = cache::vary_names(head.headers);
+  auto variant = names.empty() ? std::string() : cache::vary_key(names, req.headers).value_or("");
+  std::optional<std::uint64_t> content_length;
+  if (auto value = head.headers.get("content-length")) {
+    std::uint64_t n = 0;
+    if (std::from_chars(value->data(), value->data() + value->size(), n).ec == std::errc{}) content_length = n;
+  }
+  fill->publish_head(head, content_length, std::move(variant));
   for (;;) {
     auto chunk = co_await transfer.read();
     if (!chunk) {
@@ -101,8 +107,10 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
     }
     if (chunk->empty()) break;
     if (!co_await writer->write(*chunk)) co_return;
+    fill->append(*chunk);
   }
   co_await writer->commit();
+  fill->complete();
 }
 
 }  // namespace relay::proxy

@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "relay/metrics/instrumented_storage.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/access_log.hpp"
 #include "relay/proxy/handler.hpp"
@@ -134,11 +135,14 @@ class Worker final : public SessionHost {
 }  // namespace
 
 int run_server(const config::Config& cfg) {
-  auto storage = storage::make_storage(cfg);
-  metrics::Metrics metrics(storage);
+  metrics::Metrics metrics;
+  auto stack = storage::make_storage(cfg);
+  metrics.watch_storage(stack.levels);
+  auto storage = metrics::instrument(stack.top, metrics.registry());
   proxy::AccessLog access_log(cfg.log);
-  proxy::RevalidationSet revalidations;
-  proxy::Shared shared{cfg, storage, metrics, access_log, revalidations};
+  proxy::Coalescer coalescer(proxy::CoalescerSettings{cfg.cache.coalesce.enabled, cfg.cache.coalesce.follower_timeout,
+                                                     cfg.cache.coalesce.max_fill_age, cfg.cache.coalesce.hit_for_miss});
+  proxy::Shared shared{cfg, storage, metrics, access_log, coalescer};
 
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());

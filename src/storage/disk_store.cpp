@@ -1,0 +1,497 @@
+// Disk backend, the Storage face: the commit and lookup sequences over the
+// index and files of disk_files.hpp, the body reader and writer, and the
+// hops between the event loop and the I/O pool (all file I/O runs there).
+// Commit order, so that kill -9 at any point leaves no record naming a
+// partial body: body to tmp/, fsync, rename into objects/, fsync the
+// directory; then the record to tmp/, fsync, rename into meta/.
+#include "relay/storage/disk_store.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+
+#include "disk_files.hpp"
+#include "relay/util/log.hpp"
+
+namespace relay::storage {
+namespace {
+namespace asio = boost::asio;
+using namespace disk;
+using Clock = std::chrono::steady_clock;
+
+// A long write re-checks free space this often: a single large body must
+// not be what fills the disk.
+constexpr std::uint64_t space_check_every = 8ull << 20;
+// put() trusts a free-space answer this old, so puts need no thread hop.
+constexpr auto space_check_ttl = std::chrono::seconds(1);
+
+error_code unavailable() {
+  return make_error_code(Errc::storage_unavailable);
+}
+
+error_code io_failure(std::string_view what, const error_code& ec) {
+  log::warn("disk storage: ", what, ": ", ec.message());
+  return unavailable();
+}
+
+bool expired(const EntryMeta& m, SysTime now) {
+  return m.keep_for.count() > 0 && m.response_time + m.keep_for < now;
+}
+
+// Runs fn on the pool, then resumes the caller on its own executor. The
+// token is bound to the pool on purpose: post(pool, use_awaitable) alone
+// would dispatch the resumption back to the coroutine's executor and fn
+// would run on the event loop after all.
+template <class Fn>
+asio::awaitable<std::invoke_result_t<Fn&>> on_pool(asio::thread_pool& pool, Fn fn) {
+  auto home = co_await asio::this_coro::executor;
+  co_await asio::post(asio::bind_executor(pool.get_executor(), asio::use_awaitable));
+  std::optional<std::invoke_result_t<Fn&>> result;
+  std::exception_ptr failure;
+  try {
+    result.emplace(fn());
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_await asio::post(home, asio::use_awaitable);
+  if (failure) std::rethrow_exception(failure);
+  co_return std::move(*result);
+}
+
+// Closing can be the moment an unlinked body's blocks are freed: keep it
+// off the event loop too.
+void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path = {}) {
+  if (!fd && unlink_path.empty()) return;
+  asio::post(pool, [raw = fd.release(), path = std::move(unlink_path)] {
+    Fd closing(raw);
+    closing.reset();
+    if (!path.empty()) remove_file(path);
+  });
+}
+
+class DiskReader;
+class DiskWriter;
+
+class DiskStore final : public Storage, public std::enable_shared_from_this<DiskStore> {
+ public:
+  DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_object_size);
+  // Lets pending closes and unlinks finish; no coroutine can still be in
+  // the pool, since each one keeps the store alive.
+  ~DiskStore() override { pool_.join(); }
+
+  asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) override;
+  asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key, EntryMeta meta) override;
+  asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) override;
+  asio::awaitable<Result<bool>> remove(const std::string& key) override;
+  std::string_view backend_name() const noexcept override { return "disk"; }
+
+  Stats stats() const override {
+    std::lock_guard lock(index_.mutex);
+    return Stats{index_.entries.size(), index_.size, index_.evictions, index_.expirations,
+                 index_.integrity_failures};
+  }
+
+  // For the reader and writer; the blocking ones run on the pool.
+  asio::thread_pool& pool() noexcept { return pool_; }
+  const Layout& layout() const noexcept { return index_.layout; }
+  std::uint64_t max_object_size() const noexcept { return max_object_size_; }
+  std::uint64_t max_size() const noexcept { return cfg_.max_size; }
+  bool check_space();
+  error_code publish(const std::string& key, EntryMeta meta, const std::string& body_hex,
+                     const std::string& body_tmp);
+  void drop_corrupt(const std::string& name, const std::string& key, const std::string& body_hex,
+                    std::string_view why);
+
+ private:
+  using Entry = Index::Entry;
+
+  Result<std::optional<Hit>> load(const std::string& name, const std::string& key);
+  bool present(const std::string& name, const std::string& key) {
+    std::lock_guard lock(index_.mutex);
+    return index_.find_locked(name, key) != index_.entries.end();
+  }
+
+  config::DiskStorageConfig cfg_;
+  std::uint64_t max_object_size_;
+
+  Index index_;
+
+  std::atomic<bool> space_ok_{true};
+  std::atomic<Clock::rep> space_checked_{0};
+
+  asio::thread_pool pool_;  // last: its threads stop before the index goes
+};
+
+class DiskReader final : public BodyReader {
+ public:
+  DiskReader(std::shared_ptr<DiskStore> store, std::string name, std::string key, std::string body_hex,
+             std::uint64_t size, Fd fd)
+      : store_(std::move(store)),
+        name_(std::move(name)),
+        key_(std::move(key)),
+        body_hex_(std::move(body_hex)),
+        size_(size),
+        fd_(std::move(fd)),
+        buffer_(std::min<std::uint64_t>(size, chunk_size)) {}
+  ~DiskReader() override { close_later(store_->pool(), std::move(fd_)); }
+
+  // Blocking. Reads a small body whole, now, so that a corrupt one becomes
+  // a plain miss rather than a broken response. On error, corrupt() tells
+  // which of the two it was.
+  error_code preload() {
+    auto got = next_chunk();
+    preloaded_ = got.has_value();
+    return got ? error_code{} : got.error();
+  }
+  bool corrupt() const noexcept { return corrupt_; }
+
+  asio::awaitable<Result<std::span<const char>>> read() override {
+    if (failed_) co_return failed_;
+    if (preloaded_) {
+      preloaded_ = false;
+      co_return std::span<const char>(buffer_.data(), static_cast<std::size_t>(done_));
+    }
+    if (done_ >= size_) co_return std::span<const char>{};
+    auto got = co_await on_pool(store_->pool(), [this] { return next_chunk(); });
+    if (!got) co_return got.error();
+    co_return std::span<const char>(buffer_.data(), *got);
+  }
+
+ private:
+  // Blocking. The next chunk; once the last byte is in, the body must hash
+  // to its name or the entry is dropped and the read fails.
+  Result<std::size_t> next_chunk() {
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), size_ - done_));
+    auto got = read_some(fd_.get(), std::span<char>(buffer_.data(), want));
+    if (!got) return failed_ = io_failure("reading a body", got.error());
+    hash_.update(std::span<const char>(buffer_.data(), *got));
+    done_ += *got;
+    std::string_view fault;
+    if (*got < want) fault = "is shorter than its record";
+    if (fault.empty() && done_ == size_) {
+      fd_.reset();
+      if (to_hex(hash_.finish()) != body_hex_) fault = "does not match its hash";
+    }
+    if (fault.empty()) return *got;
+    store_->drop_corrupt(name_, key_, body_hex_, fault);
+    corrupt_ = true;
+    return failed_ = unavailable();
+  }
+
+  std::shared_ptr<DiskStore> store_;
+  std::string name_, key_, body_hex_;
+  std::uint64_t size_;
+  Fd fd_;
+  std::vector<char> buffer_;
+  Sha256 hash_;
+  std::uint64_t done_ = 0;
+  bool preloaded_ = false;
+  bool corrupt_ = false;
+  error_code failed_;
+};
+
+class DiskWriter final : public BodyWriter {
+ public:
+  DiskWriter(std::shared_ptr<DiskStore> store, std::string key, EntryMeta meta)
+      : store_(std::move(store)), key_(std::move(key)), meta_(std::move(meta)) {}
+  ~DiskWriter() override { discard(); }
+
+  asio::awaitable<Result<void>> write(std::span<const char> chunk) override {
+    if (failed_) co_return failed_;
+    auto total = size_ + chunk.size();
+    auto limit = store_->max_object_size();
+    // A body that can never fit the cache is as useless as one over the limit.
+    if ((limit != 0 && total > limit) || total > store_->max_size()) co_return fail(Errc::object_too_large);
+    size_ = total;
+    // Small chunks are gathered so a body costs one thread hop per 64 KiB.
+    if (buffer_.size() + chunk.size() < chunk_size) {
+      buffer_.append(chunk.data(), chunk.size());
+      co_return Result<void>{};
+    }
+    auto ec = co_await on_pool(store_->pool(), [this, chunk] { return flush(chunk); });
+    if (ec) co_return fail(ec);
+    co_return Result<void>{};
+  }
+
+  asio::awaitable<Result<void>> commit() override {
+    if (failed_) co_return failed_;
+    auto ec = co_await on_pool(store_->pool(), [this]() -> error_code {
+      if (auto e = flush({})) return e;
+      if (auto e = sync_fd(tmp_.fd.get())) return io_failure("syncing a body", e);
+      tmp_.fd.reset();
+      meta_.body_size = size_;
+      // From here publish() owns the temporary file, whatever happens.
+      return store_->publish(key_, std::move(meta_), to_hex(hash_.finish()), std::exchange(tmp_.path, {}));
+    });
+    if (ec) co_return fail(ec);
+    failed_ = unavailable();  // spent: a second commit is a caller bug
+    co_return Result<void>{};
+  }
+
+ private:
+  // Blocking. Appends the buffer, then more, to the temporary file.
+  error_code flush(std::span<const char> more) {
+    if (!tmp_.fd) {
+      auto tmp = create_tmp(store_->layout().tmp(), "b.");
+      if (!tmp) return io_failure("creating a temporary file", tmp.error());
+      tmp_ = std::move(*tmp);
+    }
+    if (written_ >= next_space_check_) {
+      next_space_check_ = written_ + space_check_every;
+      if (!store_->check_space()) return unavailable();
+    }
+    for (auto part : {std::span<const char>(buffer_), more}) {
+      hash_.update(part);
+      if (auto e = write_all(tmp_.fd.get(), part)) return io_failure("writing a body", e);
+      written_ += part.size();
+    }
+    buffer_.clear();
+    return {};
+  }
+
+  error_code fail(error_code ec) {
+    failed_ = ec;
+    discard();
+    return ec;
+  }
+
+  void discard() {
+    buffer_.clear();
+    close_later(store_->pool(), std::move(tmp_.fd), std::exchange(tmp_.path, {}));
+  }
+
+  std::shared_ptr<DiskStore> store_;
+  std::string key_;
+  EntryMeta meta_;
+  std::string buffer_;
+  Sha256 hash_;
+  TmpFile tmp_;  // created on the first flush
+  std::uint64_t size_ = 0;
+  std::uint64_t written_ = 0;
+  std::uint64_t next_space_check_ = space_check_every;
+  error_code failed_;
+};
+
+DiskStore::DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_object_size)
+    : cfg_(cfg),
+      max_object_size_(max_object_size),
+      index_{Layout{cfg.path}, cfg.max_size},
+      pool_(static_cast<std::size_t>(std::max(1, cfg.io_threads))) {
+  auto scan = recover(index_.layout, std::chrono::system_clock::now());
+  std::lock_guard lock(index_.mutex);
+  for (auto& [hex, size] : scan.objects) {
+    index_.objects.emplace(hex, Index::Object{size, 0, 0});
+    index_.size += size;
+  }
+  // Oldest first: without saved access times, record mtime is the order.
+  // set_entry_locked also evicts, in case max_size shrank since last run.
+  for (auto& r : scan.records) {
+    ++index_.objects[r.record.body_hex].refs;
+    index_.set_entry_locked(
+        r.name,
+        Entry{std::move(r.record.key), std::move(r.record.meta), r.record.body_hex, r.record_bytes, {}});
+  }
+  log::info("disk storage ", cfg.path, ": recovered ", index_.entries.size(), " entries (", index_.size,
+            " bytes); removed ", scan.orphans, " orphan bodies (", scan.orphan_bytes, " bytes), ",
+            scan.bad_records, " bad records, ", scan.expired, " expired, ", scan.tmp_removed,
+            " temporary files, ", index_.evictions, " over the size limit");
+}
+
+asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const std::string& key) {
+  auto name = sha256_hex(key);
+  // A miss is answered from memory, without a thread hop.
+  if (!present(name, key)) co_return std::optional<Hit>{};
+  co_return co_await on_pool(pool_, [&] { return load(name, key); });
+}
+
+Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::string& key) {
+  EntryMeta meta;
+  std::string body_hex;
+  {
+    std::lock_guard lock(index_.mutex);
+    auto it = index_.find_locked(name, key);
+    if (it == index_.entries.end()) return std::optional<Hit>{};
+    if (expired(it->second.meta, std::chrono::system_clock::now())) {
+      index_.erase_entry_locked(it, true);
+      ++index_.expirations;
+      return std::optional<Hit>{};
+    }
+    index_.lru.splice(index_.lru.begin(), index_.lru, it->second.lru);
+    meta = it->second.meta;
+    body_hex = it->second.body_hex;
+  }
+  auto fd = open_read(index_.layout.object_path(body_hex));
+  if (!fd && fd.error().value() != ENOENT) return io_failure("opening a body", fd.error());
+  auto size = fd ? file_size(fd->get()) : Result<std::uint64_t>(std::uint64_t{0});
+  if (!size) return io_failure("reading a body's size", size.error());
+  // A cheap stat catches truncated or missing bodies before anything is sent.
+  if (!fd || *size != meta.body_size) {
+    drop_corrupt(name, key, body_hex, fd ? "has the wrong size" : "is missing");
+    return std::optional<Hit>{};
+  }
+  auto reader =
+      std::make_unique<DiskReader>(shared_from_this(), name, key, body_hex, meta.body_size, std::move(*fd));
+  if (meta.body_size <= chunk_size) {
+    if (auto ec = reader->preload()) {
+      if (reader->corrupt()) return std::optional<Hit>{};
+      return ec;
+    }
+  }
+  return std::optional<Hit>{Hit{std::move(meta), std::move(reader)}};
+}
+
+asio::awaitable<Result<std::unique_ptr<BodyWriter>>> DiskStore::put(const std::string& key, EntryMeta meta) {
+  bool ok = space_ok_.load();
+  auto age = Clock::now().time_since_epoch().count() - space_checked_.load();
+  if (age > Clock::duration(space_check_ttl).count())
+    ok = co_await on_pool(pool_, [this] { return check_space(); });
+  if (!ok) co_return unavailable();
+  co_return std::unique_ptr<BodyWriter>(
+      std::make_unique<DiskWriter>(shared_from_this(), key, std::move(meta)));
+}
+
+bool DiskStore::check_space() {
+  bool ok = true;
+  if (cfg_.min_free_space != 0) {
+    auto free = free_space(index_.layout.root);
+    ok = free && *free >= cfg_.min_free_space;
+  }
+  space_checked_ = Clock::now().time_since_epoch().count();
+  if (space_ok_.exchange(ok) != ok) {
+    if (ok)
+      log::info("disk storage ", cfg_.path, ": free space recovered, storing again");
+    else
+      log::warn("disk storage ", cfg_.path, ": free space below ", cfg_.min_free_space,
+                " bytes, not storing");
+  }
+  return ok;
+}
+
+error_code DiskStore::publish(const std::string& key, EntryMeta meta, const std::string& body_hex,
+                              const std::string& body_tmp) {
+  auto name = sha256_hex(key);
+  auto bytes = encode_record(key, meta, body_hex);
+  auto record_tmp = meta.body_size + bytes.size() > cfg_.max_size
+                        ? Result<std::string>(make_error_code(Errc::object_too_large))
+                        : write_durable_tmp(index_.layout.tmp(), "m.", bytes);
+  if (!record_tmp) {
+    remove_file(body_tmp);
+    if (record_tmp.error() == Errc::object_too_large) return record_tmp.error();
+    return io_failure("writing a record", record_tmp.error());
+  }
+  // 1. Put the body in place, or find an identical one there, and pin it so
+  //    no removal can unlink it before our record names it.
+  bool duplicate = false;
+  error_code ec;
+  {
+    std::lock_guard lock(index_.mutex);
+    auto [it, fresh] = index_.objects.try_emplace(body_hex);
+    duplicate = !fresh;
+    if (fresh) ec = rename_file(body_tmp, index_.layout.object_path(body_hex));
+    if (fresh && ec) {
+      index_.objects.erase(it);
+    } else {
+      if (fresh) index_.size += it->second.size = meta.body_size;
+      ++it->second.pins;
+    }
+  }
+  if (duplicate || ec) remove_file(body_tmp);
+  if (ec) {
+    remove_file(*record_tmp);
+    return io_failure("placing a body", ec);
+  }
+  // The body's name must be durable before any durable record names it.
+  ec = sync_dir(index_.layout.object_dir(body_hex));
+  // 2. Publish the record and swap the index entry in one step.
+  {
+    std::lock_guard lock(index_.mutex);
+    if (!ec) ec = rename_file(*record_tmp, index_.layout.record_path(name));
+    if (!ec) ++index_.objects[body_hex].refs;
+    index_.release_object_locked(body_hex, true);
+    if (!ec) index_.set_entry_locked(name, Entry{key, std::move(meta), body_hex, bytes.size(), {}});
+  }
+  if (ec) {
+    remove_file(*record_tmp);
+    return io_failure("publishing a record", ec);
+  }
+  // Only durability is at stake here: the entry is already consistent.
+  if (auto e = sync_dir(index_.layout.record_dir(name)))
+    log::warn("disk storage: syncing meta/: ", e.message());
+  return {};
+}
+
+asio::awaitable<Result<void>> DiskStore::update_meta(const std::string& key, EntryMeta meta) {
+  auto name = sha256_hex(key);
+  if (!present(name, key)) co_return Result<void>{};
+  co_return co_await on_pool(pool_, [&]() -> Result<void> {
+    std::string body_hex;
+    {
+      std::lock_guard lock(index_.mutex);
+      auto it = index_.find_locked(name, key);
+      if (it == index_.entries.end()) return {};
+      body_hex = it->second.body_hex;
+      meta.body_size = it->second.meta.body_size;
+    }
+    auto bytes = encode_record(key, meta, body_hex);
+    auto tmp = write_durable_tmp(index_.layout.tmp(), "m.", bytes);
+    if (!tmp) return io_failure("writing a record", tmp.error());
+    error_code ec;
+    bool applied = false;
+    {
+      std::lock_guard lock(index_.mutex);
+      auto it = index_.find_locked(name, key);
+      // Replaced or removed meanwhile: the newer state wins.
+      if (it != index_.entries.end() && it->second.body_hex == body_hex) {
+        ec = rename_file(*tmp, index_.layout.record_path(name));
+        applied = !ec;
+      }
+      if (applied) {
+        ++index_.objects[body_hex].refs;  // the old entry's reference goes with it
+        index_.set_entry_locked(name, Entry{key, std::move(meta), body_hex, bytes.size(), {}});
+      }
+    }
+    if (!applied) remove_file(*tmp);
+    if (ec) return io_failure("replacing a record", ec);
+    if (applied) sync_dir(index_.layout.record_dir(name));
+    return {};
+  });
+}
+
+asio::awaitable<Result<bool>> DiskStore::remove(const std::string& key) {
+  auto name = sha256_hex(key);
+  if (!present(name, key)) co_return false;
+  co_return co_await on_pool(pool_, [&] {
+    std::lock_guard lock(index_.mutex);
+    auto it = index_.find_locked(name, key);
+    if (it == index_.entries.end()) return false;
+    index_.erase_entry_locked(it, true);
+    return true;
+  });
+}
+
+void DiskStore::drop_corrupt(const std::string& name, const std::string& key, const std::string& body_hex,
+                             std::string_view why) {
+  std::lock_guard lock(index_.mutex);
+  auto it = index_.find_locked(name, key);
+  // Replaced since the read started: the fault was in a body no longer served.
+  if (it == index_.entries.end() || it->second.body_hex != body_hex) return;
+  ++index_.integrity_failures;
+  log::warn("disk storage: body ", body_hex, " of ", key, " ", why, "; dropping every entry using it");
+  for (auto e = index_.entries.begin(); e != index_.entries.end();) {
+    e = e->second.body_hex == body_hex ? index_.erase_entry_locked(e, true) : std::next(e);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg,
+                                         std::uint64_t max_object_size) {
+  return std::make_shared<DiskStore>(cfg, max_object_size);
+}
+
+}  // namespace relay::storage

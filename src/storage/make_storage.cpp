@@ -1,13 +1,41 @@
-// Chooses the storage backend named in [storage].
+// Chooses the storage named in [storage]: the backend (or the lower level of
+// a tier), zstd at rest around it when asked, and a memory tier in front.
 #include "relay/storage/make_storage.hpp"
 
+#include "relay/storage/compressed_store.hpp"
+#include "relay/storage/disk_store.hpp"
 #include "relay/storage/memory_lru.hpp"
+#include "relay/storage/redis_store.hpp"
+#include "relay/storage/tiered_store.hpp"
 
 namespace relay::storage {
 
-std::shared_ptr<Storage> make_storage(const config::Config& cfg) {
-  // config validation admits only the backends built here.
-  return std::make_shared<MemoryLru>(cfg.storage.max_size, cfg.cache.max_object_size);
+StorageStack make_storage(const config::Config& cfg) {
+  const auto& sc = cfg.storage;
+  const auto max_object = cfg.cache.max_object_size;
+  // Validation guarantees tier is none or "memory+<backend>" consistent with backend.
+  std::string kind = sc.tier == "none" ? sc.backend : sc.tier.substr(sc.tier.find('+') + 1);
+
+  std::shared_ptr<Storage> base;
+  if (kind == "disk") {
+    base = make_disk_store(sc.disk, max_object);
+  } else if (kind == "redis") {
+    base = make_redis_store(sc.redis, max_object);
+  } else {
+    base = std::make_shared<MemoryLru>(sc.max_size, max_object, parse_eviction(sc.eviction));
+  }
+  if (sc.compression == "zstd") base = make_compressed_store(std::move(base), sc);
+
+  StorageStack stack;
+  if (sc.tier == "none") {
+    stack.top = base;
+    stack.levels = {base};
+    return stack;
+  }
+  auto upper = std::make_shared<MemoryLru>(sc.max_size, max_object, parse_eviction(sc.eviction));
+  stack.levels = {upper, base};
+  stack.top = make_tiered_store(std::move(upper), std::move(base));
+  return stack;
 }
 
 }  // namespace relay::storage

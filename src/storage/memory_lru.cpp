@@ -1,7 +1,11 @@
-// Memory backend: an LRU list plus a hash index under one mutex. Bodies are
-// kept as immutable chunks of up to 64 KiB so a hit streams without copying
-// the whole object, and a small object is a single chunk.
+// Memory backend: use-count buckets of recency lists plus a hash index under
+// one mutex (see memory_lru.hpp for the three policies). Bodies are kept as
+// immutable chunks of up to 64 KiB so a hit streams without copying the whole
+// object, and a small object is a single chunk.
 #include "relay/storage/memory_lru.hpp"
+
+#include <algorithm>
+#include <stdexcept>
 
 namespace relay::storage {
 namespace {
@@ -13,8 +17,9 @@ class MemoryReader final : public BodyReader {
   explicit MemoryReader(std::shared_ptr<const MemoryObject> object) : object_(std::move(object)) {}
 
   boost::asio::awaitable<Result<std::span<const char>>> read() override {
-    if (next_ >= object_->chunks.size()) co_return std::span<const char>{};
-    const auto& chunk = object_->chunks[next_++];
+    const auto& chunks = *object_->chunks;
+    if (next_ >= chunks.size()) co_return std::span<const char>{};
+    const auto& chunk = chunks[next_++];
     co_return std::span<const char>(chunk.data(), chunk.size());
   }
 
@@ -26,24 +31,22 @@ class MemoryReader final : public BodyReader {
 class MemoryWriter final : public BodyWriter {
  public:
   MemoryWriter(MemoryLru& store, std::string key, EntryMeta meta)
-      : store_(store), key_(std::move(key)), object_(std::make_shared<MemoryObject>()) {
-    object_->meta = std::move(meta);
-  }
+      : store_(store), key_(std::move(key)), meta_(std::move(meta)) {}
 
   boost::asio::awaitable<Result<void>> write(std::span<const char> chunk) override {
     auto limit = store_.max_object_size();
     if (failed_ || (limit != 0 && size_ + chunk.size() > limit)) {
       failed_ = true;
+      chunks_.clear();  // unusable from now on: give the memory back early
       co_return make_error_code(Errc::object_too_large);
     }
     size_ += chunk.size();
     while (!chunk.empty()) {
-      auto& chunks = object_->chunks;
-      if (chunks.empty() || chunks.back().size() >= block_size) {
-        chunks.emplace_back();
-        chunks.back().reserve(std::min(block_size, std::max(chunk.size(), std::size_t{4096})));
+      if (chunks_.empty() || chunks_.back().size() >= block_size) {
+        chunks_.emplace_back();
+        chunks_.back().reserve(std::min(block_size, std::max(chunk.size(), std::size_t{4096})));
       }
-      auto& last = chunks.back();
+      auto& last = chunks_.back();
       auto take = std::min(chunk.size(), block_size - last.size());
       last.append(chunk.data(), take);
       chunk = chunk.subspan(take);
@@ -53,22 +56,47 @@ class MemoryWriter final : public BodyWriter {
 
   boost::asio::awaitable<Result<void>> commit() override {
     if (failed_) co_return make_error_code(Errc::object_too_large);
-    for (auto& c : object_->chunks) c.shrink_to_fit();
-    object_->meta.body_size = size_;
-    object_->charge = meta_charge(key_, object_->meta) + size_;
-    if (!store_.insert(key_, std::move(object_))) co_return make_error_code(Errc::object_too_large);
+    for (auto& c : chunks_) c.shrink_to_fit();
+    auto object = std::make_shared<MemoryObject>();
+    object->meta = std::move(meta_);
+    object->meta.body_size = size_;
+    object->chunks = std::make_shared<const std::vector<std::string>>(std::move(chunks_));
+    object->charge = meta_charge(key_, object->meta) + size_;
+    failed_ = true;  // a writer publishes once
+    if (!store_.insert(key_, std::move(object))) co_return make_error_code(Errc::object_too_large);
     co_return Result<void>{};
   }
 
  private:
   MemoryLru& store_;
   std::string key_;
-  std::shared_ptr<MemoryObject> object_;
+  EntryMeta meta_;
+  std::vector<std::string> chunks_;
   std::uint64_t size_ = 0;
   bool failed_ = false;
 };
 
+bool expired(const EntryMeta& meta, SysTime now) {
+  return meta.keep_for.count() > 0 && meta.response_time + meta.keep_for < now;
+}
+
 }  // namespace
+
+Eviction parse_eviction(std::string_view name) {
+  if (name == "lru") return Eviction::lru;
+  if (name == "lfu") return Eviction::lfu;
+  if (name == "fifo") return Eviction::fifo;
+  throw std::invalid_argument("unknown eviction policy '" + std::string(name) + "' (lru, lfu or fifo)");
+}
+
+std::string_view to_string(Eviction eviction) noexcept {
+  switch (eviction) {
+    case Eviction::lfu: return "lfu";
+    case Eviction::fifo: return "fifo";
+    case Eviction::lru: break;
+  }
+  return "lru";
+}
 
 std::uint64_t meta_charge(const std::string& key, const EntryMeta& meta) {
   std::uint64_t bytes = MemoryLru::entry_overhead + key.size() + meta.reason.size();
@@ -76,36 +104,81 @@ std::uint64_t meta_charge(const std::string& key, const EntryMeta& meta) {
   return bytes;
 }
 
-MemoryLru::MemoryLru(std::uint64_t max_size, std::uint64_t max_object_size)
-    : max_size_(max_size), max_object_size_(max_object_size) {}
+MemoryLru::MemoryLru(std::uint64_t max_size, std::uint64_t max_object_size, Eviction eviction)
+    : max_size_(max_size), max_object_size_(max_object_size), eviction_(eviction) {}
 
 std::shared_ptr<const MemoryObject> MemoryLru::find(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto it = index_.find(key);
   if (it == index_.end()) return nullptr;
-  lru_.splice(lru_.begin(), lru_, it->second);
-  return it->second->object;
+  auto pos = it->second;
+  if (expired(pos->object->meta, std::chrono::system_clock::now())) {
+    erase_locked(pos);
+    ++expirations_;
+    return nullptr;
+  }
+  touch_locked(pos);
+  return pos->object;
 }
 
 bool MemoryLru::insert(const std::string& key, std::shared_ptr<MemoryObject> object) {
   std::lock_guard lock(mutex_);
-  if (auto old = index_.find(key); old != index_.end()) erase_locked(old->second);
+  std::uint64_t uses = 1;
+  if (auto old = index_.find(key); old != index_.end()) {
+    // A new version of a popular key stays popular: refreshing an entry must
+    // not make it the first lfu victim.
+    if (eviction_ == Eviction::lfu) uses = old->second->uses;
+    erase_locked(old->second);
+  }
   // An object that can never fit would only flush the whole cache.
   if (object->charge > max_size_) return false;
-  while (size_ + object->charge > max_size_ && !lru_.empty()) {
-    erase_locked(std::prev(lru_.end()));
-    ++evictions_;
-  }
-  size_ += object->charge;
-  lru_.push_front(Node{key, std::move(object)});
-  index_.emplace(key, lru_.begin());
+  while (size_ + object->charge > max_size_ && !index_.empty()) evict_one_locked();
+  link_locked(key, std::move(object), uses);
   return true;
 }
 
-void MemoryLru::erase_locked(std::list<Node>::iterator it) {
+void MemoryLru::link_locked(const std::string& key, std::shared_ptr<const MemoryObject> object,
+                            std::uint64_t uses) {
+  size_ += object->charge;
+  auto& bucket = buckets_[uses];
+  bucket.push_front(Node{key, std::move(object), uses});
+  index_.emplace(key, bucket.begin());
+}
+
+void MemoryLru::touch_locked(Position it) {
+  switch (eviction_) {
+    case Eviction::fifo:
+      return;
+    case Eviction::lru: {
+      auto& bucket = buckets_.find(it->uses)->second;
+      bucket.splice(bucket.begin(), bucket, it);
+      return;
+    }
+    case Eviction::lfu: {
+      // splice keeps the iterator (and so the index entry) valid across lists.
+      auto from = buckets_.find(it->uses);
+      auto& to = buckets_[it->uses + 1];
+      to.splice(to.begin(), from->second, it);
+      ++it->uses;
+      if (from->second.empty()) buckets_.erase(from);
+      return;
+    }
+  }
+}
+
+void MemoryLru::erase_locked(Position it) {
   size_ -= it->object->charge;
   index_.erase(it->key);
-  lru_.erase(it);
+  auto bucket = buckets_.find(it->uses);
+  bucket->second.erase(it);
+  if (bucket->second.empty()) buckets_.erase(bucket);
+}
+
+void MemoryLru::evict_one_locked() {
+  // Lowest use count first; within it, the least recently used (the back).
+  auto& bucket = buckets_.begin()->second;
+  erase_locked(std::prev(bucket.end()));
+  ++evictions_;
 }
 
 boost::asio::awaitable<Result<std::optional<Hit>>> MemoryLru::get(const std::string& key) {
@@ -121,14 +194,22 @@ boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> MemoryLru::put(const
 }
 
 boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const std::string& key, EntryMeta meta) {
-  auto current = find(key);
-  if (!current) co_return Result<void>{};
-  // Objects are immutable once published: swap in a copy with the new head.
-  auto updated = std::make_shared<MemoryObject>(*current);
-  meta.body_size = current->meta.body_size;
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(key);
+  if (it == index_.end()) co_return Result<void>{};
+  // Replaced in place: a revalidation is not a use (the get before it was)
+  // and must not move a fifo entry to the front. Objects are immutable once
+  // published, so a new object shares the body with the old one.
+  auto pos = it->second;
+  auto updated = std::make_shared<MemoryObject>();
+  meta.body_size = pos->object->meta.body_size;
   updated->meta = std::move(meta);
+  updated->chunks = pos->object->chunks;
   updated->charge = meta_charge(key, updated->meta) + updated->meta.body_size;
-  insert(key, std::move(updated));
+  size_ = size_ - pos->object->charge + updated->charge;
+  pos->object = std::move(updated);
+  // A larger head may need room; the entry itself may be the policy's victim.
+  while (size_ > max_size_ && !index_.empty()) evict_one_locked();
   co_return Result<void>{};
 }
 
@@ -142,7 +223,12 @@ boost::asio::awaitable<Result<bool>> MemoryLru::remove(const std::string& key) {
 
 Stats MemoryLru::stats() const {
   std::lock_guard lock(mutex_);
-  return Stats{index_.size(), size_, evictions_};
+  Stats s;
+  s.entries = index_.size();
+  s.size_bytes = size_;
+  s.evictions = evictions_;
+  s.expirations = expirations_;
+  return s;
 }
 
 }  // namespace relay::storage

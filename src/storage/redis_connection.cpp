@@ -1,0 +1,453 @@
+// hiredis async glue for Asio: the context's ev hooks arm waits on a
+// stream_descriptor over hiredis's own fd, readiness calls
+// redisAsyncHandleRead/Write, and each reply is copied into a Batch that a
+// coroutine waits on with a deadline. Also the url parser, connecting with
+// AUTH/SELECT, back-off, and closing everything with the io_context.
+#include "redis_connection.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/query.hpp>
+#include <charconv>
+#include <climits>
+#include <mutex>
+#include <stdexcept>
+
+#include "relay/util/log.hpp"
+
+namespace relay::storage::redis {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr milliseconds initial_backoff{100};
+constexpr milliseconds max_backoff{5000};
+
+bool parse_int(std::string_view s, int min, int max, int& out) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || n < min || n > max) return false;
+  out = n;
+  return true;
+}
+
+Reply copy_reply(const redisReply& r) {
+  Reply out;
+  switch (r.type) {
+    case REDIS_REPLY_STRING: out.type = Reply::Type::string; break;
+    case REDIS_REPLY_STATUS: out.type = Reply::Type::status; break;
+    case REDIS_REPLY_ERROR: out.type = Reply::Type::error; break;
+    case REDIS_REPLY_INTEGER: out.type = Reply::Type::integer; break;
+    case REDIS_REPLY_ARRAY: out.type = Reply::Type::array; break;
+    default: out.type = Reply::Type::nil; break;
+  }
+  if (r.type == REDIS_REPLY_STRING || r.type == REDIS_REPLY_STATUS || r.type == REDIS_REPLY_ERROR)
+    out.str.assign(r.str, r.len);
+  out.integer = r.integer;
+  out.elements.reserve(r.elements);
+  for (std::size_t i = 0; i < r.elements; ++i) out.elements.push_back(copy_reply(*r.element[i]));
+  return out;
+}
+
+// One per hiredis callback registration; hiredis calls each exactly once
+// (with NULL when the context goes away), which frees it.
+struct Slot {
+  std::shared_ptr<Batch> batch;
+  std::size_t index;
+};
+
+// Marks the last handshake command: its success means the server is usable.
+char last_handshake;
+
+// Closes a loop's connections when its io_context is destroyed: Asio objects
+// must not outlive their io_context, and the store may well do so.
+class LoopService final : public asio::execution_context::service {
+ public:
+  static asio::execution_context::id id;
+  explicit LoopService(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+  void add(const std::shared_ptr<Connection>& c) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(connections_, [](const auto& w) { return w.expired(); });
+    connections_.push_back(c);
+  }
+
+ private:
+  void shutdown() override {
+    std::vector<std::weak_ptr<Connection>> all;
+    {
+      std::lock_guard lock(mutex_);
+      all.swap(connections_);
+    }
+    for (auto& w : all)
+      if (auto c = w.lock()) c->close();
+  }
+
+  std::mutex mutex_;
+  std::vector<std::weak_ptr<Connection>> connections_;
+};
+
+asio::execution_context::id LoopService::id;
+
+}  // namespace
+
+Endpoint parse_url(std::string_view url) {
+  const auto bad = [](const std::string& why) -> Endpoint {
+    throw std::runtime_error("storage.redis.url: " + why + " (expected redis://[:password@]host[:port][/db])");
+  };
+  constexpr std::string_view scheme = "redis://";
+  if (!url.starts_with(scheme)) return bad("not a redis:// url");
+  Endpoint ep;
+  auto rest = url.substr(scheme.size());
+  // The last '@' ends the password, which may itself hold '@' or '/'.
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    if (at < 2 || rest.front() != ':') return bad("the part before '@' must be :password");
+    ep.password = std::string(rest.substr(1, at - 1));
+    rest.remove_prefix(at + 1);
+  }
+  const auto slash = rest.find('/');
+  if (slash != std::string_view::npos && !parse_int(rest.substr(slash + 1), 0, INT_MAX, ep.db))
+    return bad("the db must be a non-negative integer");
+  auto host = rest.substr(0, slash);
+  std::string_view port;
+  bool has_port = false;
+  if (host.starts_with('[')) {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return bad("unterminated [IPv6] host");
+    const auto after = host.substr(close + 1);
+    if (!after.empty() && !after.starts_with(':')) return bad("unexpected text after the host");
+    has_port = !after.empty();
+    port = has_port ? after.substr(1) : after;
+    host = host.substr(1, close - 1);
+  } else if (const auto colon = host.find(':'); colon != std::string_view::npos) {
+    has_port = true;
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  if (host.empty()) return bad("missing host");
+  if (has_port && !parse_int(port, 1, 65535, ep.port)) return bad("the port must be 1..65535");
+  ep.host = std::string(host);
+  return ep;
+}
+
+// The ev hooks' target. hiredis holds one reference (self) from attach to
+// its cleanup hook; pending waits hold others, so a handler that runs after
+// the context is gone finds gone = true instead of freed memory.
+struct Connection::Socket {
+  Socket(const asio::any_io_executor& ex, redisAsyncContext* ac) : descriptor(ex), ac(ac) {}
+
+  asio::posix::stream_descriptor descriptor;
+  redisAsyncContext* ac;
+  bool want_read = false;
+  bool want_write = false;
+  bool reading = false;
+  bool writing = false;
+  bool gone = false;
+  std::shared_ptr<Socket> self;
+
+  static Socket* of(void* p) { return static_cast<Socket*>(p); }
+
+  static void add_read(void* p) {
+    of(p)->want_read = true;
+    arm_read(of(p)->self);
+  }
+  static void del_read(void* p) { of(p)->want_read = false; }
+  static void add_write(void* p) {
+    of(p)->want_write = true;
+    arm_write(of(p)->self);
+  }
+  static void del_write(void* p) { of(p)->want_write = false; }
+
+  // hiredis is about to close the fd: give it back untouched.
+  static void cleanup(void* p) {
+    auto keep = std::move(of(p)->self);
+    keep->gone = true;
+    boost::system::error_code ignored;
+    keep->descriptor.cancel(ignored);
+    keep->descriptor.release();
+  }
+
+  // A wait left armed after del* is harmless: its handler checks want_*.
+  static void arm_read(const std::shared_ptr<Socket>& s) {
+    if (!s || s->gone || s->reading || !s->want_read) return;
+    s->reading = true;
+    s->descriptor.async_wait(asio::posix::stream_descriptor::wait_read, [s](const boost::system::error_code& ec) {
+      s->reading = false;
+      if (ec || s->gone) return;
+      if (s->want_read) redisAsyncHandleRead(s->ac);  // may free the context: gone says so
+      arm_read(s);
+    });
+  }
+
+  static void arm_write(const std::shared_ptr<Socket>& s) {
+    if (!s || s->gone || s->writing || !s->want_write) return;
+    s->writing = true;
+    s->descriptor.async_wait(asio::posix::stream_descriptor::wait_write, [s](const boost::system::error_code& ec) {
+      s->writing = false;
+      if (ec || s->gone) return;
+      if (s->want_write) redisAsyncHandleWrite(s->ac);
+      arm_write(s);
+    });
+  }
+};
+
+std::shared_ptr<Connection> Connection::create(const asio::any_io_executor& ex, Options options) {
+  auto& ctx = asio::query(ex, asio::execution::context);
+  std::shared_ptr<Connection> conn(new Connection(ex, std::move(options)));
+  asio::use_service<LoopService>(ctx).add(conn);
+  return conn;
+}
+
+Connection::Connection(const asio::any_io_executor& ex, Options options)
+    : ex_(ex),
+      options_(std::move(options)),
+      backoff_(initial_backoff),
+      connect_timer_(std::make_unique<asio::steady_timer>(ex)) {
+  const auto& ep = options_.endpoint;
+  where_ = ep.host + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
+}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (auto* ac = ac_) {
+    ac_ = nullptr;
+    ++generation_;
+    ac->data = nullptr;
+    redisAsyncFree(ac);  // pending batches fail now
+  }
+  connect_timer_.reset();
+}
+
+bool Connection::available() {
+  if (closed_) return false;
+  if (!ac_) return clock::now() >= retry_at_;
+  // Queue behind the very first connect; after a failure, fail fast until
+  // the new connection has proven itself.
+  return up_ || !failing_;
+}
+
+std::shared_ptr<Batch> Connection::send(std::vector<Command> commands) {
+  if (closed_) return nullptr;
+  if (!ac_) {
+    if (clock::now() < retry_at_) return nullptr;
+    start_connect();
+    if (!ac_) return nullptr;
+  }
+  if (!up_ && failing_) return nullptr;
+
+  auto batch = std::make_shared<Batch>(ex_);
+  batch->replies.resize(commands.size());
+  batch->generation = generation_;
+  batch->deadline = clock::now() + options_.command_timeout;
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    argv.clear();
+    lens.clear();
+    for (const auto& arg : commands[i]) {
+      argv.push_back(arg.data());
+      lens.push_back(arg.size());
+    }
+    auto* slot = new Slot{batch, i};
+    if (redisAsyncCommandArgv(ac_, &Connection::on_reply, slot, static_cast<int>(argv.size()), argv.data(),
+                              lens.data()) != REDIS_OK) {
+      delete slot;
+      batch->failed = true;
+      // Half a batch (a MULTI without its EXEC) must not stay on a shared connection.
+      drop("cannot queue a command");
+      break;
+    }
+    ++batch->remaining;
+  }
+  return batch;
+}
+
+asio::awaitable<Result<std::vector<Reply>>> Connection::wait(std::shared_ptr<Batch> batch) {
+  if (!batch) co_return make_error_code(Errc::storage_unavailable);
+  // Replies can only arrive while this coroutine is suspended (same thread),
+  // so checking before each wait loses no notify().
+  while (batch->remaining > 0 && clock::now() < batch->deadline) co_await batch->event.wait_until(batch->deadline);
+  if (batch->remaining > 0) {
+    // hiredis 0.14 cannot cancel a command: its reply would be matched with
+    // the next callback, so the connection goes. Before the handshake the
+    // connect timer is in charge.
+    if (batch->generation == generation_ && ac_ && up_)
+      drop("no reply within " + std::to_string(options_.command_timeout.count()) + " ms");
+    co_return make_error_code(Errc::storage_unavailable);
+  }
+  if (batch->failed) co_return make_error_code(Errc::storage_unavailable);
+  co_return std::move(batch->replies);
+}
+
+asio::awaitable<Result<std::vector<Reply>>> Connection::run(std::vector<Command> commands) {
+  co_return co_await wait(send(std::move(commands)));
+}
+
+asio::awaitable<Result<Reply>> Connection::command(Command command) {
+  std::vector<Command> one;
+  one.push_back(std::move(command));
+  auto replies = co_await run(std::move(one));
+  if (!replies) co_return replies.error();
+  co_return std::move(replies->front());
+}
+
+void Connection::start_connect() {
+  // Non-blocking connect (a host name is still resolved synchronously).
+  redisAsyncContext* ac = redisAsyncConnect(options_.endpoint.host.c_str(), options_.endpoint.port);
+  if (!ac) {
+    lost("out of memory");
+    return;
+  }
+  if (ac->err) {
+    std::string why = ac->errstr;
+    redisAsyncFree(ac);
+    lost(why);
+    return;
+  }
+  ac_ = ac;
+  ++generation_;
+  up_ = false;
+  ac->data = this;
+  attach(ac);
+  if (!ac_) return;
+  redisAsyncSetConnectCallback(ac, &Connection::on_connect);
+  redisAsyncSetDisconnectCallback(ac, &Connection::on_disconnect);
+  handshake();
+  connect_timer_->expires_after(options_.connect_timeout);
+  connect_timer_->async_wait([weak = weak_from_this(), gen = generation_](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->generation_ != gen || !self->ac_ || self->up_) return;
+    self->drop("not ready within " + std::to_string(self->options_.connect_timeout.count()) + " ms");
+  });
+}
+
+void Connection::attach(redisAsyncContext* ac) {
+  auto socket = std::make_shared<Socket>(ex_, ac);
+  boost::system::error_code ec;
+  socket->descriptor.assign(ac->c.fd, ec);
+  if (ec) {
+    drop("cannot watch the socket: " + ec.message());
+    return;
+  }
+  socket->self = socket;
+  ac->ev.data = socket.get();
+  ac->ev.addRead = &Socket::add_read;
+  ac->ev.delRead = &Socket::del_read;
+  ac->ev.addWrite = &Socket::add_write;
+  ac->ev.delWrite = &Socket::del_write;
+  ac->ev.cleanup = &Socket::cleanup;
+}
+
+void Connection::handshake() {
+  // Sent before the TCP connect completes: hiredis buffers them, so they
+  // precede every caller's command. PING when there is nothing else to ask,
+  // so that readiness is always proven by a reply.
+  std::vector<Command> commands;
+  const auto& ep = options_.endpoint;
+  if (!ep.password.empty()) commands.push_back({"AUTH", ep.password});
+  if (ep.db != 0) commands.push_back({"SELECT", std::to_string(ep.db)});
+  if (commands.empty()) commands.push_back({"PING"});
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& arg : commands[i]) {
+      argv.push_back(arg.data());
+      lens.push_back(arg.size());
+    }
+    void* privdata = i + 1 == commands.size() ? &last_handshake : nullptr;
+    redisAsyncCommandArgv(ac_, &Connection::on_handshake_reply, privdata, static_cast<int>(argv.size()),
+                          argv.data(), lens.data());
+  }
+}
+
+void Connection::drop(std::string_view why) {
+  auto* ac = ac_;
+  if (!ac) return;
+  lost(why);
+  // Inside a hiredis callback the free is deferred by hiredis until it returns.
+  ac->data = nullptr;
+  redisAsyncFree(ac);
+}
+
+void Connection::lost(std::string_view why) {
+  const bool was_up = up_;
+  ac_ = nullptr;
+  ++generation_;
+  up_ = false;
+  if (connect_timer_) connect_timer_->cancel();
+  if (closed_) return;
+  retry_at_ = clock::now() + backoff_;
+  // One line per outage and one per recovery, not one per attempt.
+  if (was_up) {
+    log::warn("redis ", where_, ": connection lost (", why, "); calls fail fast until it is back");
+  } else if (!failing_) {
+    log::warn("redis ", where_, ": cannot connect (", why, "); calls fail fast until it is reachable");
+  } else {
+    log::debug("redis ", where_, ": reconnect failed (", why, "); next attempt in ", backoff_.count(), " ms");
+  }
+  failing_ = true;
+  backoff_ = std::min(backoff_ * 2, max_backoff);
+}
+
+void Connection::answered() {
+  up_ = true;
+  backoff_ = initial_backoff;
+  if (connect_timer_) connect_timer_->cancel();
+  if (failing_) {
+    log::info("redis ", where_, ": connected again");
+  } else {
+    log::debug("redis ", where_, ": connected");
+  }
+  failing_ = false;
+}
+
+void Connection::on_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<Connection*>(ac->data);
+  // Success needs nothing: readiness is the handshake's reply.
+  if (!self || ac != self->ac_ || status == REDIS_OK) return;
+  // hiredis frees the context as soon as this returns.
+  const_cast<redisAsyncContext*>(ac)->data = nullptr;
+  self->lost(ac->errstr ? ac->errstr : "connect failed");
+}
+
+void Connection::on_disconnect(const redisAsyncContext* ac, int) {
+  auto* self = static_cast<Connection*>(ac->data);
+  if (!self || ac != self->ac_) return;
+  const_cast<redisAsyncContext*>(ac)->data = nullptr;
+  self->lost(ac->err && ac->errstr ? ac->errstr : "closed by the server");
+}
+
+void Connection::on_reply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Slot> slot(static_cast<Slot*>(privdata));
+  auto& batch = *slot->batch;
+  if (reply) {
+    // hiredis frees the reply when this returns.
+    batch.replies[slot->index] = copy_reply(*static_cast<redisReply*>(reply));
+  } else {
+    batch.failed = true;
+  }
+  if (--batch.remaining == 0) batch.event.notify();
+}
+
+void Connection::on_handshake_reply(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* self = static_cast<Connection*>(ac->data);
+  if (!self || ac != self->ac_ || !reply) return;
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (r->type == REDIS_REPLY_ERROR) {
+    self->drop("AUTH/SELECT refused: " + std::string(r->str, r->len));
+    return;
+  }
+  if (privdata == &last_handshake) self->answered();
+}
+
+}  // namespace relay::storage::redis

@@ -1,0 +1,486 @@
+// Redis backend: the stored format, one connection per event loop, and the
+// reader/writer that stream a body chunk by chunk.
+//
+// Format, version 1. It is the contract between every relay instance that
+// shares a url and key_prefix: change it only together with the version tag.
+//   <prefix>m:<cache key>      metadata string (below); TTL = keep_for
+//   <prefix>b:<body id>:<n>    body bytes, chunk n = 0..count-1 in order, each
+//                              non-empty; TTL = keep_for + 60 s
+// keep_for 0 means one day, so nothing lingers forever. The body id is 32
+// random hex digits, new for every put, so a replacement never overwrites a
+// body someone may be reading. Metadata:
+//   "relay-meta 1\n"
+//   "<status> <request_time> <response_time> <keep_for> <body_size>
+//    <chunk_count> <body id> <header_count>\n"   (one line, single spaces;
+//                                   times in ns since the Unix epoch, keep_for
+//                                   in seconds, all decimal)
+//   reason, then name and value of each header, each as "<length>:<bytes>\n"
+// Unreadable metadata (another version) is treated as a miss.
+//
+// Visibility: full chunks are written first with SET PX; commit() then
+// re-arms their TTLs and writes the last chunk and the metadata in one
+// MULTI/EXEC. Readers reach a
+// body only through committed metadata, so they never see half an entry. A
+// writer dropped before commit deletes its chunks best-effort; otherwise
+// they expire. The chunks of a replaced or removed entry are left to expire,
+// as a reader may still be streaming them; the 60 s grace past the metadata
+// TTL is for such readers too. A chunk missing mid-read (evicted) fails the
+// read with storage_unavailable.
+//
+// stats(): counting a shared Redis would cost a SCAN, so entries/size_bytes
+// are what this instance committed and whose TTL has not passed yet
+// (replacements, removals and other instances are not seen); evictions are 0.
+#include "relay/storage/redis_store.hpp"
+
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/query.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include "redis_connection.hpp"
+#include "relay/util/log.hpp"
+
+namespace relay::storage {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using redis::Command;
+using redis::Connection;
+using redis::Reply;
+
+constexpr std::chrono::milliseconds default_ttl = 24h;
+constexpr std::chrono::milliseconds max_ttl = 24h * 3650;
+constexpr std::chrono::milliseconds chunk_grace = 60s;
+constexpr std::string_view meta_tag = "relay-meta 1\n";
+
+error_code unavailable() { return make_error_code(Errc::storage_unavailable); }
+
+error_code note(const std::string& key, std::string_view what) {
+  log::debug("redis: ", key, ": ", what);
+  return unavailable();
+}
+
+std::chrono::milliseconds ttl_for(std::chrono::seconds keep_for) {
+  if (keep_for <= 0s) return default_ttl;
+  return std::min<std::chrono::milliseconds>(keep_for, max_ttl);
+}
+
+std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+
+std::string new_body_id() {
+  thread_local std::mt19937_64 rng = [] {
+    std::random_device rd;
+    std::seed_seq seed{rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seed);
+  }();
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id;
+  for (int word = 0; word < 2; ++word) {
+    auto bits = rng();
+    for (int i = 0; i < 16; ++i, bits >>= 4) id += hex[bits & 15];
+  }
+  return id;
+}
+
+// ---- metadata encoding ----
+
+struct Stored {
+  EntryMeta meta;
+  std::string body_id;
+  std::uint64_t chunks = 0;
+};
+
+std::int64_t to_ns(SysTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+SysTime from_ns(std::int64_t ns) {
+  return SysTime(std::chrono::duration_cast<SysTime::duration>(std::chrono::nanoseconds(ns)));
+}
+
+void put_string(std::string& out, std::string_view s) {
+  out += std::to_string(s.size());
+  out += ':';
+  out += s;
+  out += '\n';
+}
+
+std::string encode(const Stored& s) {
+  const auto& m = s.meta;
+  std::string out(meta_tag);
+  out += std::to_string(m.status) + ' ' + std::to_string(to_ns(m.request_time)) + ' ' +
+         std::to_string(to_ns(m.response_time)) + ' ' + std::to_string(m.keep_for.count()) + ' ' +
+         std::to_string(m.body_size) + ' ' + std::to_string(s.chunks) + ' ' + s.body_id + ' ' +
+         std::to_string(m.headers.size()) + '\n';
+  put_string(out, m.reason);
+  for (const auto& f : m.headers) {
+    put_string(out, f.name);
+    put_string(out, f.value);
+  }
+  return out;
+}
+
+// Reads what encode() wrote; every step fails on anything else.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view s) : s_(s) {}
+
+  bool literal(std::string_view l) {
+    if (!s_.starts_with(l)) return false;
+    s_.remove_prefix(l.size());
+    return true;
+  }
+  template <class T>
+  bool number(T& out, char end) {
+    auto [p, ec] = std::from_chars(s_.data(), s_.data() + s_.size(), out);
+    if (ec != std::errc{} || p == s_.data() + s_.size() || *p != end) return false;
+    s_.remove_prefix(static_cast<std::size_t>(p - s_.data()) + 1);
+    return true;
+  }
+  bool word(std::string& out, char end) {
+    auto stop = s_.find(end);
+    if (stop == 0 || stop == std::string_view::npos) return false;
+    out = s_.substr(0, stop);
+    s_.remove_prefix(stop + 1);
+    return true;
+  }
+  bool string(std::string& out) {
+    std::size_t len = 0;
+    if (!number(len, ':') || len >= s_.size() || s_[len] != '\n') return false;
+    out = s_.substr(0, len);
+    s_.remove_prefix(len + 1);
+    return true;
+  }
+  bool done() const { return s_.empty(); }
+
+ private:
+  std::string_view s_;
+};
+
+std::optional<Stored> decode(std::string_view blob) {
+  Stored s;
+  auto& m = s.meta;
+  Cursor c(blob);
+  std::int64_t request_ns = 0, response_ns = 0, keep_s = 0;
+  std::size_t header_count = 0;
+  if (!c.literal(meta_tag) || !c.number(m.status, ' ') || !c.number(request_ns, ' ') ||
+      !c.number(response_ns, ' ') || !c.number(keep_s, ' ') || !c.number(m.body_size, ' ') ||
+      !c.number(s.chunks, ' ') || !c.word(s.body_id, ' ') || !c.number(header_count, '\n') ||
+      !c.string(m.reason))
+    return std::nullopt;
+  m.request_time = from_ns(request_ns);
+  m.response_time = from_ns(response_ns);
+  m.keep_for = std::chrono::seconds(keep_s);
+  // header_count is not trusted for a reserve(): each field must parse.
+  for (std::size_t i = 0; i < header_count; ++i) {
+    std::string name, value;
+    if (!c.string(name) || !c.string(value)) return std::nullopt;
+    m.headers.add(std::move(name), std::move(value));
+  }
+  if (!c.done() || (s.chunks == 0) != (m.body_size == 0) || s.chunks > m.body_size) return std::nullopt;
+  return s;
+}
+
+// ---- the store ----
+
+class RedisStore final : public Storage, public std::enable_shared_from_this<RedisStore> {
+ public:
+  RedisStore(const config::RedisStorageConfig& cfg, redis::Options options, std::uint64_t max_object_size)
+      : prefix_(cfg.key_prefix),
+        chunk_size_(cfg.chunk_size > 0 ? cfg.chunk_size : 256 * 1024),
+        max_object_size_(max_object_size),
+        options_(std::move(options)) {}
+
+  boost::asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) override;
+  boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key, EntryMeta meta) override;
+  boost::asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) override;
+  boost::asio::awaitable<Result<bool>> remove(const std::string& key) override;
+  Stats stats() const override;
+  std::string_view backend_name() const noexcept override { return "redis"; }
+
+  std::string meta_key(const std::string& key) const { return prefix_ + "m:" + key; }
+  std::string chunk_key(const std::string& body_id, std::uint64_t n) const {
+    return prefix_ + "b:" + body_id + ":" + std::to_string(n);
+  }
+  std::uint64_t chunk_size() const { return chunk_size_; }
+  std::uint64_t max_object_size() const { return max_object_size_; }
+  void committed(std::chrono::milliseconds ttl, std::uint64_t bytes);
+
+ private:
+  std::shared_ptr<Connection> connection_for(const asio::any_io_executor& ex);
+  boost::asio::awaitable<Result<std::optional<Stored>>> load(Connection& conn, const std::string& key);
+
+  std::string prefix_;
+  std::uint64_t chunk_size_;
+  std::uint64_t max_object_size_;
+  redis::Options options_;
+  std::mutex mutex_;
+  std::unordered_map<const void*, std::shared_ptr<Connection>> connections_;  // by io_context
+  mutable std::mutex stats_mutex_;
+  mutable std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>> live_;  // expiry minute -> entries, bytes
+};
+
+// True when EXEC answered and every reply inside it is fine; a PEXPIRE that
+// found no key (0) means a chunk is already gone.
+bool exec_ok(const Result<std::vector<Reply>>& replies, bool& chunk_missing) {
+  if (!replies || replies->empty()) return false;
+  const auto& exec = replies->back();
+  if (exec.type != Reply::Type::array) return false;
+  for (const auto& r : exec.elements) {
+    if (r.is_error()) return false;
+    if (r.type == Reply::Type::integer && r.integer == 0) chunk_missing = true;  // only PEXPIREs answer integers
+  }
+  return true;
+}
+
+class RedisReader final : public BodyReader {
+ public:
+  RedisReader(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, Stored stored)
+      : store_(std::move(store)), conn_(std::move(conn)), stored_(std::move(stored)) {}
+
+  boost::asio::awaitable<Result<std::span<const char>>> read() override {
+    if (failed_) co_return unavailable();
+    if (next_ >= stored_.chunks) {
+      if (delivered_ != stored_.meta.body_size) co_return fail("body shorter than its metadata says");
+      co_return std::span<const char>{};
+    }
+    auto batch = std::move(prefetch_);
+    if (!batch) batch = conn_->send({{"GET", store_->chunk_key(stored_.body_id, next_)}});
+    auto replies = co_await conn_->wait(std::move(batch));
+    if (!replies) co_return fail("");
+    auto& reply = replies->front();
+    if (reply.type != Reply::Type::string || reply.str.empty()) co_return fail("chunk missing (expired or evicted)");
+    current_ = std::move(reply.str);
+    delivered_ += current_.size();
+    if (delivered_ > stored_.meta.body_size) co_return fail("body longer than its metadata says");
+    // Pipelining: the next chunk travels while the caller sends this one.
+    // Memory stays bounded by two chunks per reader.
+    if (++next_ < stored_.chunks) prefetch_ = conn_->send({{"GET", store_->chunk_key(stored_.body_id, next_)}});
+    co_return std::span<const char>(current_.data(), current_.size());
+  }
+
+ private:
+  error_code fail(std::string_view why) {
+    failed_ = true;
+    prefetch_.reset();
+    current_ = std::string();
+    if (!why.empty()) log::debug("redis: body ", stored_.body_id, ": ", why);
+    return unavailable();
+  }
+
+  std::shared_ptr<RedisStore> store_;
+  std::shared_ptr<Connection> conn_;
+  Stored stored_;
+  std::string current_;
+  std::shared_ptr<redis::Batch> prefetch_;
+  std::uint64_t next_ = 0;
+  std::uint64_t delivered_ = 0;
+  bool failed_ = false;
+};
+
+class RedisWriter final : public BodyWriter {
+ public:
+  RedisWriter(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, std::string key, EntryMeta meta)
+      : store_(std::move(store)), conn_(std::move(conn)), key_(std::move(key)), ttl_(ttl_for(meta.keep_for)) {
+    stored_.meta = std::move(meta);
+    stored_.body_id = new_body_id();
+  }
+
+  ~RedisWriter() override {
+    // Not committed: nothing refers to these chunks. Fire and forget; if
+    // Redis is unreachable they expire by themselves.
+    if (committed_ || stored_.chunks == 0) return;
+    Command del{"DEL"};
+    for (std::uint64_t n = 0; n < stored_.chunks; ++n) del.push_back(store_->chunk_key(stored_.body_id, n));
+    conn_->send({std::move(del)});
+  }
+
+  boost::asio::awaitable<Result<void>> write(std::span<const char> data) override {
+    if (error_) co_return error_;
+    if (committed_) co_return unavailable();
+    const auto limit = store_->max_object_size();
+    if (limit != 0 && size_ + data.size() > limit) {
+      error_ = make_error_code(Errc::object_too_large);
+      co_return error_;
+    }
+    size_ += data.size();
+    const auto chunk = store_->chunk_size();
+    while (!data.empty()) {
+      auto take = std::min<std::size_t>(data.size(), chunk - buffer_.size());
+      // Grow geometrically but never past one chunk.
+      if (buffer_.size() + take > buffer_.capacity())
+        buffer_.reserve(std::min<std::size_t>(chunk, std::max(buffer_.size() + take, 2 * buffer_.capacity())));
+      buffer_.append(data.data(), take);
+      data = data.subspan(take);
+      if (buffer_.size() == chunk) {
+        if (auto r = co_await flush(); !r) co_return r;
+      }
+    }
+    co_return Result<void>{};
+  }
+
+  boost::asio::awaitable<Result<void>> commit() override {
+    if (error_) co_return error_;
+    if (committed_) co_return Result<void>{};
+    const auto chunk_ttl = ms(ttl_ + chunk_grace);
+    std::vector<Command> commands;
+    commands.push_back({"MULTI"});
+    // The chunks' TTLs started at their SETs: align them with the metadata's.
+    for (std::uint64_t n = 0; n < stored_.chunks; ++n)
+      commands.push_back({"PEXPIRE", store_->chunk_key(stored_.body_id, n), chunk_ttl});
+    // The last, partial chunk rides in the same round trip (a small object
+    // costs one).
+    if (!buffer_.empty()) {
+      commands.push_back({"SET", store_->chunk_key(stored_.body_id, stored_.chunks++), std::move(buffer_), "PX",
+                          chunk_ttl});
+      buffer_ = std::string();
+    }
+    stored_.meta.body_size = size_;
+    commands.push_back({"SET", store_->meta_key(key_), encode(stored_), "PX", ms(ttl_)});
+    commands.push_back({"EXEC"});
+    auto replies = co_await conn_->run(std::move(commands));
+    bool chunk_missing = false;
+    if (!exec_ok(replies, chunk_missing)) co_return fail("commit failed");
+    if (chunk_missing) {
+      // Evicted while we wrote: the entry just published is broken.
+      conn_->send({{"DEL", store_->meta_key(key_)}});
+      co_return fail("a chunk vanished before commit");
+    }
+    committed_ = true;
+    store_->committed(ttl_, size_);
+    co_return Result<void>{};
+  }
+
+ private:
+  boost::asio::awaitable<Result<void>> flush() {
+    Command set{"SET", store_->chunk_key(stored_.body_id, stored_.chunks), std::move(buffer_), "PX",
+                ms(ttl_ + chunk_grace)};
+    buffer_ = std::string();
+    ++stored_.chunks;  // counted before the reply, so the destructor's DEL covers it
+    auto reply = co_await conn_->command(std::move(set));
+    if (!reply || reply->is_error()) co_return fail("chunk write failed");
+    co_return Result<void>{};
+  }
+
+  error_code fail(std::string_view why) {
+    error_ = unavailable();
+    log::debug("redis: put ", key_, ": ", why);
+    return error_;
+  }
+
+  std::shared_ptr<RedisStore> store_;
+  std::shared_ptr<Connection> conn_;
+  std::string key_;
+  std::chrono::milliseconds ttl_;
+  Stored stored_;
+  std::string buffer_;
+  std::uint64_t size_ = 0;
+  error_code error_;
+  bool committed_ = false;
+};
+
+std::shared_ptr<Connection> RedisStore::connection_for(const asio::any_io_executor& ex) {
+  const void* loop = &asio::query(ex, asio::execution::context);
+  std::lock_guard lock(mutex_);
+  auto& conn = connections_[loop];
+  // A closed one belonged to a destroyed io_context whose address was reused.
+  if (!conn || conn->closed()) conn = Connection::create(ex, options_);
+  return conn;
+}
+
+boost::asio::awaitable<Result<std::optional<Stored>>> RedisStore::load(Connection& conn, const std::string& key) {
+  // Built apart from the co_await: GCC 12 cannot keep an initializer_list's
+  // array alive across a suspension ("array used as initializer").
+  Command get{"GET", meta_key(key)};
+  auto reply = co_await conn.command(std::move(get));
+  if (!reply) co_return reply.error();
+  if (reply->type == Reply::Type::nil) co_return std::optional<Stored>{};
+  if (reply->type != Reply::Type::string) co_return note(meta_key(key), reply->str);
+  auto stored = decode(reply->str);
+  if (!stored) note(meta_key(key), "unreadable metadata, treated as a miss");
+  co_return stored;
+}
+
+boost::asio::awaitable<Result<std::optional<Hit>>> RedisStore::get(const std::string& key) {
+  auto conn = connection_for(co_await asio::this_coro::executor);
+  auto stored = co_await load(*conn, key);
+  if (!stored) co_return stored.error();
+  if (!*stored) co_return std::optional<Hit>{};
+  EntryMeta meta = (*stored)->meta;
+  Hit hit{std::move(meta), std::make_unique<RedisReader>(shared_from_this(), conn, std::move(**stored))};
+  co_return std::optional<Hit>{std::move(hit)};
+}
+
+boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> RedisStore::put(const std::string& key, EntryMeta meta) {
+  auto conn = connection_for(co_await asio::this_coro::executor);
+  // Fail now rather than after the caller has streamed a body into nowhere.
+  if (!conn->available()) co_return unavailable();
+  co_return std::unique_ptr<BodyWriter>(
+      std::make_unique<RedisWriter>(shared_from_this(), std::move(conn), key, std::move(meta)));
+}
+
+boost::asio::awaitable<Result<void>> RedisStore::update_meta(const std::string& key, EntryMeta meta) {
+  auto conn = connection_for(co_await asio::this_coro::executor);
+  auto loaded = co_await load(*conn, key);
+  if (!loaded) co_return loaded.error();
+  if (!*loaded) co_return Result<void>{};
+  Stored stored = std::move(**loaded);
+  meta.body_size = stored.meta.body_size;
+  stored.meta = std::move(meta);
+  const auto ttl = ttl_for(stored.meta.keep_for);
+  std::vector<Command> commands;
+  commands.push_back({"MULTI"});
+  // XX: an entry removed since the GET stays removed.
+  commands.push_back({"SET", meta_key(key), encode(stored), "PX", ms(ttl), "XX"});
+  for (std::uint64_t n = 0; n < stored.chunks; ++n)
+    commands.push_back({"PEXPIRE", chunk_key(stored.body_id, n), ms(ttl + chunk_grace)});
+  commands.push_back({"EXEC"});
+  auto replies = co_await conn->run(std::move(commands));
+  bool chunk_missing = false;
+  if (!exec_ok(replies, chunk_missing)) co_return unavailable();
+  // Its body is partly gone: better a miss than a read that fails midway.
+  if (chunk_missing) conn->send({{"DEL", meta_key(key)}});
+  co_return Result<void>{};
+}
+
+boost::asio::awaitable<Result<bool>> RedisStore::remove(const std::string& key) {
+  auto conn = connection_for(co_await asio::this_coro::executor);
+  Command del{"DEL", meta_key(key)};
+  auto reply = co_await conn->command(std::move(del));
+  if (!reply || reply->type != Reply::Type::integer)
+    co_return Result<bool>(boost::system::in_place_error, unavailable());
+  co_return reply->integer > 0;
+}
+
+void RedisStore::committed(std::chrono::milliseconds ttl, std::uint64_t bytes) {
+  const auto expiry = std::chrono::ceil<std::chrono::minutes>(std::chrono::steady_clock::now() + ttl);
+  std::lock_guard lock(stats_mutex_);
+  auto& [entries, size] = live_[expiry.time_since_epoch().count()];
+  ++entries;
+  size += bytes;
+}
+
+Stats RedisStore::stats() const {
+  const auto now = std::chrono::floor<std::chrono::minutes>(std::chrono::steady_clock::now());
+  std::lock_guard lock(stats_mutex_);
+  live_.erase(live_.begin(), live_.upper_bound(now.time_since_epoch().count()));
+  Stats s;
+  for (const auto& [minute, counts] : live_) {
+    s.entries += counts.first;
+    s.size_bytes += counts.second;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg, std::uint64_t max_object_size) {
+  redis::Options options{redis::parse_url(cfg.url), cfg.connect_timeout, cfg.command_timeout};
+  return std::make_shared<RedisStore>(cfg, std::move(options), max_object_size);
+}
+
+}  // namespace relay::storage

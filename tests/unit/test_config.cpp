@@ -61,6 +61,22 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.cache.key.headers == b.cache.key.headers);
   CHECK(a.storage.backend == b.storage.backend);
   CHECK(a.storage.max_size == b.storage.max_size);
+  CHECK(a.storage.eviction == b.storage.eviction);
+  CHECK(a.storage.tier == b.storage.tier);
+  CHECK(a.storage.keep_time == b.storage.keep_time);
+  CHECK(a.storage.compression == b.storage.compression);
+  CHECK(a.storage.compression_level == b.storage.compression_level);
+  CHECK(a.storage.compression_min_size == b.storage.compression_min_size);
+  CHECK(a.storage.compression_types == b.storage.compression_types);
+  CHECK(a.storage.disk.path == b.storage.disk.path);
+  CHECK(a.storage.disk.max_size == b.storage.disk.max_size);
+  CHECK(a.storage.disk.min_free_space == b.storage.disk.min_free_space);
+  CHECK(a.storage.disk.io_threads == b.storage.disk.io_threads);
+  CHECK(a.storage.redis.url == b.storage.redis.url);
+  CHECK(a.storage.redis.key_prefix == b.storage.redis.key_prefix);
+  CHECK(a.storage.redis.connect_timeout == b.storage.redis.connect_timeout);
+  CHECK(a.storage.redis.command_timeout == b.storage.redis.command_timeout);
+  CHECK(a.storage.redis.chunk_size == b.storage.redis.chunk_size);
   CHECK(a.metrics.enabled == b.metrics.enabled);
   CHECK(a.metrics.path == b.metrics.path);
   CHECK(a.log.level == b.log.level);
@@ -403,8 +419,6 @@ TEST_CASE("config: validation") {
       {"[server]\nheader_timeout = 0\n", {}, "relay.toml:2: server.header_timeout: must be greater than 0"},
       {"[upstream]\nfirst_byte_timeout = \"0ms\"\n", {},
        "relay.toml:2: upstream.first_byte_timeout: must be greater than 0"},
-      {"[storage]\nbackend = \"redis\"\n", {}, R"(relay.toml:2: storage.backend: expected "memory")"},
-      {"", {{"RELAY_STORAGE_BACKEND", "disk"}}, "environment RELAY_STORAGE_BACKEND: storage.backend"},
       {"[log]\nlevel = \"trace\"\n", {}, "relay.toml:2: log.level"},
       {"[log]\nformat = \"xml\"\n", {}, "relay.toml:2: log.format"},
       {"[metrics]\npath = \"metrics\"\n", {}, "relay.toml:2: metrics.path: must start with '/'"},
@@ -437,6 +451,246 @@ TEST_CASE("config: validation") {
   }
   CHECK(load("[cache]\ndefault_ttl = 0\n").cache.default_ttl == 0ms);
   CHECK(load("[cache]\nstatus_name = \"Relay.Edge_1~\"\n").cache.status_name == "Relay.Edge_1~");
+}
+
+TEST_CASE("config: every [storage] key parses from TOML") {
+  const auto c = load(R"([storage]
+backend = "disk"
+max_size = "64MiB"
+eviction = "lfu"
+tier = "memory+disk"
+keep_time = "2h"
+compression = "zstd"
+compression_level = 19
+compression_min_size = "4KiB"
+compression_types = ["text/html", "application/*", "image/svg+xml"]
+
+[storage.disk]
+path = "/srv/relay-cache"
+max_size = "20GiB"
+min_free_space = "5GiB"
+io_threads = 8
+
+[storage.redis]
+url = "redis://:s3cret@cache.internal:6380/2"
+key_prefix = "edge-eu:"
+connect_timeout = "250ms"
+command_timeout = "2s"
+chunk_size = "1MiB"
+)");
+  const auto& s = c.storage;
+  CHECK(s.backend == "disk");
+  CHECK(s.max_size == 64ull << 20);
+  CHECK(s.eviction == "lfu");
+  CHECK(s.tier == "memory+disk");
+  CHECK(s.keep_time == 2h);
+  CHECK(s.compression == "zstd");
+  CHECK(s.compression_level == 19);
+  CHECK(s.compression_min_size == 4096);
+  CHECK(s.compression_types == std::vector<std::string>{"text/html", "application/*", "image/svg+xml"});
+  CHECK(s.disk.path == "/srv/relay-cache");
+  CHECK(s.disk.max_size == 20ull << 30);
+  CHECK(s.disk.min_free_space == 5ull << 30);
+  CHECK(s.disk.io_threads == 8);
+  CHECK(s.redis.url == "redis://:s3cret@cache.internal:6380/2");
+  CHECK(s.redis.key_prefix == "edge-eu:");
+  CHECK(s.redis.connect_timeout == 250ms);
+  CHECK(s.redis.command_timeout == 2s);
+  CHECK(s.redis.chunk_size == 1ull << 20);
+  // Dotted and inline forms reach the nested tables too; integers are seconds / bytes.
+  const auto d = load("storage.disk.io_threads = 1\nstorage.redis = { chunk_size = 4096, connect_timeout = 3 }\n");
+  CHECK(d.storage.disk.io_threads == 1);
+  CHECK(d.storage.redis.chunk_size == 4096);
+  CHECK(d.storage.redis.connect_timeout == 3s);
+  // Other choices.
+  CHECK(load("[storage]\nbackend = \"redis\"\n").storage.backend == "redis");
+  CHECK(load("[storage]\ntier = \"memory+redis\"\nbackend = \"redis\"\n").storage.tier == "memory+redis");
+  CHECK(load("[storage]\neviction = \"fifo\"\n").storage.eviction == "fifo");
+  CHECK(load("[storage]\nkeep_time = 0\n").storage.keep_time == 0ms);
+  CHECK(load("[storage]\ncompression_types = []\n").storage.compression_types.empty());
+  CHECK(load("[storage.redis]\nkey_prefix = \"\"\n").storage.redis.key_prefix.empty());
+}
+
+TEST_CASE("config: every [storage] key from the environment") {
+  const auto c = load("[storage]\nbackend = \"disk\"\n[storage.disk]\npath = \"/from/file\"\n",
+                      {
+                          {"RELAY_STORAGE_BACKEND", "redis"},
+                          {"RELAY_STORAGE_MAX_SIZE", "32MiB"},
+                          {"RELAY_STORAGE_EVICTION", "fifo"},
+                          {"RELAY_STORAGE_TIER", "memory+redis"},
+                          {"RELAY_STORAGE_KEEP_TIME", "10m"},
+                          {"RELAY_STORAGE_COMPRESSION", "zstd"},
+                          {"RELAY_STORAGE_COMPRESSION_LEVEL", "1"},
+                          {"RELAY_STORAGE_COMPRESSION_MIN_SIZE", "0"},
+                          {"RELAY_STORAGE_COMPRESSION_TYPES", "text/*, application/json"},
+                          {"RELAY_STORAGE_DISK_PATH", "/from/env"},
+                          {"RELAY_STORAGE_DISK_MAX_SIZE", "2GiB"},
+                          {"RELAY_STORAGE_DISK_MIN_FREE_SPACE", "0"},
+                          {"RELAY_STORAGE_DISK_IO_THREADS", "64"},
+                          {"RELAY_STORAGE_REDIS_URL", "redis://10.0.0.5"},
+                          {"RELAY_STORAGE_REDIS_KEY_PREFIX", "shop:"},
+                          {"RELAY_STORAGE_REDIS_CONNECT_TIMEOUT", "5s"},
+                          {"RELAY_STORAGE_REDIS_COMMAND_TIMEOUT", "1ms"},
+                          {"RELAY_STORAGE_REDIS_CHUNK_SIZE", "4KiB"},
+                      });
+  const auto& s = c.storage;
+  CHECK(s.backend == "redis");
+  CHECK(s.max_size == 32ull << 20);
+  CHECK(s.eviction == "fifo");
+  CHECK(s.tier == "memory+redis");
+  CHECK(s.keep_time == 10min);
+  CHECK(s.compression == "zstd");
+  CHECK(s.compression_level == 1);
+  CHECK(s.compression_min_size == 0);
+  CHECK(s.compression_types == std::vector<std::string>{"text/*", "application/json"});
+  CHECK(s.disk.path == "/from/env");
+  CHECK(s.disk.max_size == 2ull << 30);
+  CHECK(s.disk.min_free_space == 0);
+  CHECK(s.disk.io_threads == 64);
+  CHECK(s.redis.url == "redis://10.0.0.5");
+  CHECK(s.redis.key_prefix == "shop:");
+  CHECK(s.redis.connect_timeout == 5s);
+  CHECK(s.redis.command_timeout == 1ms);
+  CHECK(s.redis.chunk_size == 4096);
+  // The nested tables are not variables themselves.
+  check_errors({
+      {"", {{"RELAY_STORAGE_DISK", "/x"}}, "environment RELAY_STORAGE_DISK: unknown variable"},
+      {"", {{"RELAY_STORAGE_REDIS", "redis://h"}}, "environment RELAY_STORAGE_REDIS: unknown variable"},
+      {"", {{"RELAY_STORAGE_DISK_IO_THREADS", "many"}},
+       R"(environment RELAY_STORAGE_DISK_IO_THREADS: expected an integer, got "many")"},
+      {"", {{"RELAY_STORAGE_REDIS_CHUNK_SIZE", "big"}},
+       R"(environment RELAY_STORAGE_REDIS_CHUNK_SIZE: expected a size like "64MiB", got "big")"},
+      {"", {{"RELAY_STORAGE_KEEP_TIME", "forever"}},
+       R"(environment RELAY_STORAGE_KEEP_TIME: expected a duration like "30s", got "forever")"},
+  });
+}
+
+TEST_CASE("config: [storage] validation") {
+  check_errors({
+      // backend, eviction, tier, compression: closed sets.
+      {"[storage]\nbackend = \"s3\"\n", {},
+       R"(relay.toml:2: storage.backend: expected memory, disk or redis, got "s3")"},
+      {"", {{"RELAY_STORAGE_BACKEND", "Disk"}},
+       R"(environment RELAY_STORAGE_BACKEND: storage.backend: expected memory, disk or redis, got "Disk")"},
+      {"[storage]\neviction = \"arc\"\n", {},
+       R"(relay.toml:2: storage.eviction: expected lru, lfu or fifo, got "arc")"},
+      {"", {{"RELAY_STORAGE_EVICTION", ""}}, "environment RELAY_STORAGE_EVICTION: storage.eviction: expected lru"},
+      {"[storage]\ntier = \"disk+memory\"\n", {},
+       R"(relay.toml:2: storage.tier: expected none, memory+disk or memory+redis, got "disk+memory")"},
+      {"", {{"RELAY_STORAGE_TIER", "memory"}}, "environment RELAY_STORAGE_TIER: storage.tier: expected none"},
+      {"[storage]\ncompression = \"gzip\"\n", {},
+       R"(relay.toml:2: storage.compression: expected none or zstd, got "gzip")"},
+      {"", {{"RELAY_STORAGE_COMPRESSION", "zstd:3"}},
+       "environment RELAY_STORAGE_COMPRESSION: storage.compression: expected none or zstd"},
+      // A tier's lower level must agree with backend.
+      {"[storage]\nbackend = \"redis\"\n\ntier = \"memory+disk\"\n", {},
+       "relay.toml:4: storage.tier: tier = \"memory+disk\" implies the disk backend (memory in front of disk), "
+       R"(so storage.backend must be "memory" (its default) or "disk", got "redis" (relay.toml:2))"},
+      {"[storage]\ntier = \"memory+redis\"\n", {{"RELAY_STORAGE_BACKEND", "disk"}},
+       "relay.toml:2: storage.tier: tier = \"memory+redis\" implies the redis backend (memory in front of "
+       R"(redis), so storage.backend must be "memory" (its default) or "redis", got "disk" )"
+       "(environment RELAY_STORAGE_BACKEND)"},
+      {"[storage]\nbackend = \"disk\"\n", {{"RELAY_STORAGE_TIER", "memory+redis"}},
+       "environment RELAY_STORAGE_TIER: storage.tier: tier = \"memory+redis\" implies the redis backend"},
+      // compression_level 1..19.
+      {"[storage]\ncompression_level = 0\n", {}, "relay.toml:2: storage.compression_level: must be 1..19, got 0"},
+      {"[storage]\ncompression_level = 20\n", {}, "relay.toml:2: storage.compression_level: must be 1..19, got 20"},
+      {"", {{"RELAY_STORAGE_COMPRESSION_LEVEL", "-1"}},
+       "environment RELAY_STORAGE_COMPRESSION_LEVEL: storage.compression_level: must be 1..19, got -1"},
+      {"[storage]\ncompression_level = \"3\"\n", {},
+       R"(relay.toml:2: storage.compression_level: expected an integer, got "3")"},
+      // compression_types: type/subtype, subtype may be '*'.
+      {"[storage]\ncompression_types = [\"text/*\", \"html\"]\n", {},
+       R"(relay.toml:2: storage.compression_types: expected media types like "text/html" or "text/*", got "html" at index 1)"},
+      {"[storage]\ncompression_types = [\"*/*\"]\n", {}, "relay.toml:2: storage.compression_types"},
+      {"[storage]\ncompression_types = [\"text/\"]\n", {}, "relay.toml:2: storage.compression_types"},
+      {"[storage]\ncompression_types = [\"/html\"]\n", {}, "relay.toml:2: storage.compression_types"},
+      {"[storage]\ncompression_types = [\"text/ht*\"]\n", {}, "relay.toml:2: storage.compression_types"},
+      {"[storage]\ncompression_types = [\"text/html; charset=utf-8\"]\n", {},
+       "relay.toml:2: storage.compression_types"},
+      {"[storage]\ncompression_types = [\"text/html/x\"]\n", {}, "relay.toml:2: storage.compression_types"},
+      {"[storage]\ncompression_types = [\"\"]\n", {}, "relay.toml:2: storage.compression_types"},
+      {"[storage]\ncompression_types = \"text/*\"\n", {},
+       "relay.toml:2: storage.compression_types: expected an array of strings"},
+      {"", {{"RELAY_STORAGE_COMPRESSION_TYPES", "text/*, json"}},
+       R"(environment RELAY_STORAGE_COMPRESSION_TYPES: storage.compression_types: expected media types like "text/html" or "text/*", got "json" at index 1)"},
+      {"[storage]\ncompression_min_size = -1\n", {}, "relay.toml:2: storage.compression_min_size: expected a size"},
+      // [storage.disk]
+      {"[storage.disk]\npath = \"\"\n", {}, "relay.toml:2: storage.disk.path: must not be empty"},
+      {"", {{"RELAY_STORAGE_DISK_PATH", ""}},
+       "environment RELAY_STORAGE_DISK_PATH: storage.disk.path: must not be empty"},
+      {"[storage.disk]\nio_threads = 0\n", {}, "relay.toml:2: storage.disk.io_threads: must be 1..64, got 0"},
+      {"[storage.disk]\nio_threads = 65\n", {}, "relay.toml:2: storage.disk.io_threads: must be 1..64, got 65"},
+      {"", {{"RELAY_STORAGE_DISK_IO_THREADS", "100"}},
+       "environment RELAY_STORAGE_DISK_IO_THREADS: storage.disk.io_threads: must be 1..64"},
+      {"[storage.disk]\nmax_size = \"huge\"\n", {},
+       R"(relay.toml:2: storage.disk.max_size: expected a size like "64MiB", got "huge")"},
+      {"[storage.disk]\nmin_free_space = -5\n", {}, "relay.toml:2: storage.disk.min_free_space: expected a size"},
+      {"[storage.disk]\npth = \"/x\"\n", {}, "relay.toml:2: storage.disk.pth: unknown key"},
+      {"[storage.dsk]\n", {}, "relay.toml:1: storage.dsk: unknown table"},
+      {"[storage]\ndisk = \"/x\"\n", {}, R"(relay.toml:2: storage.disk: expected a table, got "/x")"},
+      // [storage.redis]
+      {"[storage.redis]\nurl = \"http://cache:6379\"\n", {},
+       "relay.toml:2: storage.redis.url: expected redis://[:password@]host[:port][/db] with port 1..65535 and db "
+       R"(a non-negative integer, got "http://cache:6379")"},
+      {"", {{"RELAY_STORAGE_REDIS_URL", "cache:6379"}},
+       "environment RELAY_STORAGE_REDIS_URL: storage.redis.url: expected redis://"},
+      {"[storage.redis]\nurl = \"redis://\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://:6379\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h:0\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h:65536\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h:\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h:port\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h/-1\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h/one\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h/\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h/0?timeout=1\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://h h:6379\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://::1:6379\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://[::1\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://[]:6379\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://@h\"\n", {}, "relay.toml:2: storage.redis.url"},
+      {"[storage.redis]\nurl = \"redis://:@h\"\n", {}, "relay.toml:2: storage.redis.url"},
+      // The form is [:password@]; and a password never appears in the message.
+      {"[storage.redis]\nurl = \"redis://admin:hunter2@h:6379/0\"\n", {},
+       R"(relay.toml:2: storage.redis.url: expected redis://[:password@]host[:port][/db] with port 1..65535 and db a non-negative integer, got "redis://admin:***@h:6379/0")"},
+      {"[storage.redis]\nurl = \"redis://:hunter2@h:99999\"\n", {}, R"(got "redis://:***@h:99999")"},
+      {"[storage.redis]\nconnect_timeout = 0\n", {},
+       "relay.toml:2: storage.redis.connect_timeout: must be greater than 0"},
+      {"", {{"RELAY_STORAGE_REDIS_COMMAND_TIMEOUT", "0ms"}},
+       "environment RELAY_STORAGE_REDIS_COMMAND_TIMEOUT: storage.redis.command_timeout: must be greater than 0"},
+      {"[storage.redis]\ncommand_timeout = \"soon\"\n", {},
+       R"(relay.toml:2: storage.redis.command_timeout: expected a duration like "30s", got "soon")"},
+      {"[storage.redis]\nchunk_size = 4095\n", {},
+       "relay.toml:2: storage.redis.chunk_size: must be at least 4KiB, got 4095"},
+      {"", {{"RELAY_STORAGE_REDIS_CHUNK_SIZE", "1K"}},
+       "environment RELAY_STORAGE_REDIS_CHUNK_SIZE: storage.redis.chunk_size: must be at least 4KiB, got 1024"},
+      {"[storage.redis]\nkey_prefix = 5\n", {}, "relay.toml:2: storage.redis.key_prefix: expected a string, got 5"},
+  });
+  // Keys of the backend not in use are validated too.
+  CHECK(load_error("[storage]\nbackend = \"memory\"\n[storage.redis]\nurl = \"x\"\n")
+            .find("relay.toml:4: storage.redis.url") != std::string::npos);
+  // The boundaries and forms that are valid.
+  for (const std::string url :
+       {"redis://h", "redis://h:1", "redis://h:65535/0", "redis://127.0.0.1:6379/15", "redis://[::1]:6379/0",
+        "redis://[::1]", "redis://:p@ss/w0rd@cache.internal:6380/3", "redis://my-redis_1.svc/4294967295"}) {
+    CAPTURE(url);
+    CHECK(load_defaults({{"RELAY_STORAGE_REDIS_URL", url}}).storage.redis.url == url);
+  }
+  for (const std::string tier : {"none", "memory+disk", "memory+redis"}) {
+    CAPTURE(tier);
+    // backend = "memory" (the default) with any tier.
+    CHECK(load_defaults({{"RELAY_STORAGE_TIER", tier}}).storage.tier == tier);
+  }
+  CHECK(load("[storage]\ntier = \"memory+disk\"\nbackend = \"disk\"\n").storage.backend == "disk");
+  CHECK(load("[storage]\ntier = \"none\"\nbackend = \"redis\"\n").storage.backend == "redis");
+  CHECK(load("[storage]\ncompression_level = 1\n").storage.compression_level == 1);
+  CHECK(load("[storage]\ncompression_level = 19\n").storage.compression_level == 19);
+  CHECK(load("[storage.disk]\nio_threads = 64\n").storage.disk.io_threads == 64);
+  CHECK(load("[storage.redis]\nchunk_size = \"4KiB\"\n").storage.redis.chunk_size == 4096);
+  CHECK(load("[storage.redis]\ncommand_timeout = \"1ms\"\n").storage.redis.command_timeout == 1ms);
+  CHECK(load("[storage]\ncompression_types = [\"Text/HTML\", \"application/vnd.api+json\", \"font/*\"]\n")
+            .storage.compression_types.size() == 3);
 }
 
 TEST_CASE("config: [[cache.rules]] parse in file order with every field and their lines") {

@@ -1,13 +1,19 @@
 // Storage contract, run against the memory backend through the async
 // interface: miss, put/commit/get, abort invisibility, update_meta, remove,
-// readers surviving replacement, LRU order and byte accounting.
+// readers surviving replacement, lru/lfu/fifo order, expiry and byte
+// accounting; then the compressing and tiering decorators over memory.
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <random>
+#include <stdexcept>
+
+#include "relay/storage/compressed_store.hpp"
 #include "relay/storage/memory_lru.hpp"
+#include "relay/storage/tiered_store.hpp"
 
 namespace asio = boost::asio;
 using namespace relay;
@@ -31,15 +37,18 @@ EntryMeta meta_with(std::string header_value) {
   return meta;
 }
 
-asio::awaitable<bool> store(Storage& s, std::string key, std::string body, std::string tag = "v1") {
-  auto writer = co_await s.put(key, meta_with(std::move(tag)));
+asio::awaitable<bool> store_meta(Storage& s, std::string key, EntryMeta meta, std::string body) {
+  auto writer = co_await s.put(key, std::move(meta));
   if (!writer) co_return false;
-  // Several writes so multi-chunk bodies are exercised.
   for (std::size_t i = 0; i < body.size(); i += 50'000) {
     auto part = std::string_view(body).substr(i, 50'000);
     if (!co_await (*writer)->write(std::span(part.data(), part.size()))) co_return false;
   }
   co_return bool(co_await (*writer)->commit());
+}
+
+asio::awaitable<bool> store(Storage& s, std::string key, std::string body, std::string tag = "v1") {
+  return store_meta(s, std::move(key), meta_with(std::move(tag)), std::move(body));
 }
 
 asio::awaitable<std::optional<std::string>> fetch(Storage& s, std::string key) {
@@ -156,4 +165,296 @@ TEST_CASE("storage: objects over max_object_size or max_size are refused, the ca
   CHECK_FALSE(run(store(unlimited_objects, "huge", std::string(100'000, 'y'))));
   CHECK(run(fetch(unlimited_objects, "small")) == "x");
   CHECK(unlimited_objects.stats().evictions == 0);
+}
+
+// ---- eviction policies and expiry -------------------------------------------
+
+TEST_CASE("storage: parse_eviction names the three policies") {
+  CHECK(parse_eviction("lru") == Eviction::lru);
+  CHECK(parse_eviction("lfu") == Eviction::lfu);
+  CHECK(parse_eviction("fifo") == Eviction::fifo);
+  CHECK_THROWS_AS(parse_eviction("random"), std::invalid_argument);
+}
+
+TEST_CASE("storage: fifo evicts in insertion order whatever the hits") {
+  std::string body(100'000, 'b');
+  MemoryLru s(3 * (meta_charge("k1", meta_with("v1")) + body.size()) + 10, 0, Eviction::fifo);
+  for (auto key : {"k1", "k2", "k3"}) REQUIRE(run(store(s, key, body)));
+  CHECK(run(fetch(s, "k1")).has_value());  // a hit does not save k1
+  REQUIRE(run(store(s, "k4", body)));
+  CHECK_FALSE(run(fetch(s, "k1")).has_value());
+  for (auto key : {"k2", "k3", "k4"}) CHECK(run(fetch(s, key)).has_value());
+  CHECK(s.stats().evictions == 1);
+}
+
+TEST_CASE("storage: lfu evicts the least used, ties to the least recently used") {
+  std::string body(100'000, 'b');
+  auto charge = meta_charge("k1", meta_with("v1")) + body.size();
+  MemoryLru s(3 * charge + 10, 0, Eviction::lfu);
+  for (auto key : {"k1", "k2", "k3"}) REQUIRE(run(store(s, key, body)));
+  run(fetch(s, "k1"));
+  run(fetch(s, "k1"));
+  run(fetch(s, "k3"));  // uses: k1 3, k3 2, k2 1 (k2 the newest but least used)
+  REQUIRE(run(store(s, "k4", body)));
+  CHECK(s.find("k2") == nullptr);
+  CHECK(s.stats().evictions == 1);
+
+  // k4 (1 use) goes next even though k1 is older.
+  REQUIRE(run(store(s, "k5", body)));
+  CHECK(s.find("k4") == nullptr);
+
+  // Ties: every entry at the same count, the least recently used goes.
+  MemoryLru t(3 * charge + 10, 0, Eviction::lfu);
+  for (auto key : {"k1", "k2", "k3"}) REQUIRE(run(store(t, key, body)));
+  for (auto key : {"k2", "k1", "k3"}) run(fetch(t, key));
+  REQUIRE(run(store(t, "k4", body)));  // k4 has 1 use, the others 2: the victim is k2
+  CHECK(t.find("k2") == nullptr);
+  CHECK(t.find("k1") != nullptr);
+  CHECK(t.find("k3") != nullptr);
+  CHECK(t.find("k4") != nullptr);
+}
+
+TEST_CASE("storage: lfu keeps a key's count when it is stored again") {
+  std::string body(100'000, 'b');
+  MemoryLru s(2 * (meta_charge("k1", meta_with("v1")) + body.size()) + 10, 0, Eviction::lfu);
+  REQUIRE(run(store(s, "k1", body)));
+  run(fetch(s, "k1"));
+  run(fetch(s, "k1"));
+  REQUIRE(run(store(s, "k1", body, "v2")));  // a refresh of a popular entry
+  REQUIRE(run(store(s, "k2", body)));
+  REQUIRE(run(store(s, "k3", body)));
+  CHECK(s.find("k1") != nullptr);
+  CHECK(s.find("k2") == nullptr);
+}
+
+TEST_CASE("storage: entries past keep_for are dropped on lookup and counted") {
+  MemoryLru s(1 << 20, 0);
+  auto now = std::chrono::system_clock::now();
+  auto aged = [now](std::chrono::seconds age, std::chrono::seconds keep_for) {
+    auto meta = meta_with("v1");
+    meta.response_time = now - age;
+    meta.keep_for = keep_for;
+    return meta;
+  };
+  using std::chrono::seconds;
+  REQUIRE(run(store_meta(s, "old", aged(seconds(10), seconds(5)), "a")));
+  REQUIRE(run(store_meta(s, "young", aged(seconds(1), seconds(60)), "b")));
+  REQUIRE(run(store_meta(s, "forever", aged(seconds(100'000), seconds(0)), "c")));
+  CHECK(s.stats().entries == 3);
+  CHECK_FALSE(run(fetch(s, "old")).has_value());
+  CHECK(run(fetch(s, "young")).has_value());
+  CHECK(run(fetch(s, "forever")).has_value());
+  CHECK(s.stats().expirations == 1);
+  CHECK(s.stats().entries == 2);
+}
+
+// ---- compression at rest ----------------------------------------------------
+
+namespace {
+
+EntryMeta typed(std::string type, std::optional<std::size_t> length = std::nullopt) {
+  auto meta = meta_with("v1");
+  meta.headers.add("Content-Type", std::move(type));
+  if (length) meta.headers.add("Content-Length", std::to_string(*length));
+  return meta;
+}
+
+std::string text_body(std::size_t size) {
+  std::string body;
+  while (body.size() < size) body += "<p>relay caches " + std::to_string(body.size() % 97) + " things</p>\n";
+  body.resize(size);
+  return body;
+}
+
+std::string random_body(std::size_t size) {
+  std::mt19937 gen(42);
+  std::string body(size, '\0');
+  for (auto& c : body) c = static_cast<char>(gen());
+  return body;
+}
+
+// The whole body, or the error a read reported.
+asio::awaitable<Result<std::string>> read_all(Storage& s, std::string key) {
+  auto hit = co_await s.get(key);
+  if (!hit) co_return hit.error();
+  if (!*hit) co_return make_error_code(Errc::storage_unavailable);
+  std::string body;
+  for (;;) {
+    auto chunk = co_await (**hit).body->read();
+    if (!chunk) co_return chunk.error();
+    if (chunk->empty()) co_return body;
+    body.append(chunk->data(), chunk->size());
+  }
+}
+
+struct Compressed {
+  std::shared_ptr<MemoryLru> inner = std::make_shared<MemoryLru>(64 << 20, 0);
+  std::shared_ptr<Storage> store;
+  Compressed() {
+    config::StorageConfig cfg;
+    cfg.compression = "zstd";
+    store = make_compressed_store(inner, cfg);
+  }
+  bool stored_compressed(const std::string& key) {
+    auto object = inner->find(key);
+    return object && object->meta.headers.get("X-Relay-Stored-Encoding") == "zstd";
+  }
+};
+
+bool has_markers(const EntryMeta& meta) {
+  return meta.headers.contains("X-Relay-Stored-Encoding") || meta.headers.contains("X-Relay-Raw-Size");
+}
+
+}  // namespace
+
+TEST_CASE("compressed: text round-trips, stored smaller, markers invisible") {
+  Compressed c;
+  auto body = text_body(300'000);
+  for (bool known_length : {true, false}) {
+    CAPTURE(known_length);
+    auto meta = typed("text/html; charset=utf-8", known_length ? std::optional(body.size()) : std::nullopt);
+    REQUIRE(run(store_meta(*c.store, "k", std::move(meta), body)));
+    CHECK(c.stored_compressed("k"));
+    CHECK(c.inner->find("k")->meta.body_size < body.size() / 5);
+    CHECK(run(read_all(*c.store, "k")).value() == body);
+    auto hit = run(c.store->get("k"));
+    REQUIRE(hit->has_value());
+    CHECK((*hit)->meta.body_size == body.size());
+    CHECK_FALSE(has_markers((*hit)->meta));
+  }
+  auto stats = c.store->stats();
+  CHECK(stats.raw_bytes == 2 * body.size());
+  CHECK(stats.compressed_bytes < stats.raw_bytes / 5);
+  CHECK(stats.entries == 1);
+}
+
+TEST_CASE("compressed: incompressible bodies round-trip too") {
+  Compressed c;
+  auto body = random_body(200'000);
+  REQUIRE(run(store_meta(*c.store, "k", typed("application/json"), body)));
+  CHECK(c.stored_compressed("k"));
+  CHECK(run(read_all(*c.store, "k")).value() == body);
+}
+
+TEST_CASE("compressed: content type, encoding and min size decide") {
+  Compressed c;
+  auto body = text_body(5000);
+  REQUIRE(run(store_meta(*c.store, "small", typed("text/plain", 500), text_body(500))));
+  REQUIRE(run(store_meta(*c.store, "png", typed("image/png", 5000), body)));
+  REQUIRE(run(store_meta(*c.store, "svg", typed("IMAGE/SVG+XML", 5000), body)));
+  auto gzipped = typed("text/css", 5000);
+  gzipped.headers.add("Content-Encoding", "gzip");
+  REQUIRE(run(store_meta(*c.store, "gzip", std::move(gzipped), body)));
+  // An origin cannot forge the markers on a body stored as it came.
+  auto forged = typed("image/png", 5000);
+  forged.headers.add("X-Relay-Stored-Encoding", "zstd");
+  REQUIRE(run(store_meta(*c.store, "forged", std::move(forged), body)));
+
+  CHECK_FALSE(c.stored_compressed("small"));
+  CHECK_FALSE(c.stored_compressed("png"));
+  CHECK(c.stored_compressed("svg"));
+  CHECK_FALSE(c.stored_compressed("gzip"));
+  CHECK_FALSE(c.stored_compressed("forged"));
+  CHECK(run(read_all(*c.store, "small")).value() == text_body(500));
+  CHECK(run(read_all(*c.store, "forged")).value() == body);
+}
+
+TEST_CASE("compressed: a body other than its Content-Length is not stored") {
+  Compressed c;
+  CHECK_FALSE(run(store_meta(*c.store, "short", typed("text/plain", 3000), text_body(2000))));
+  CHECK_FALSE(run(store_meta(*c.store, "long", typed("text/plain", 3000), text_body(4000))));
+  CHECK(c.inner->stats().entries == 0);
+}
+
+TEST_CASE("compressed: update_meta keeps the entry readable") {
+  Compressed c;
+  auto body = text_body(100'000);
+  REQUIRE(run(store_meta(*c.store, "k", typed("text/plain"), body)));
+  auto hit = run(c.store->get("k"));
+  REQUIRE(hit->has_value());
+  auto meta = (*hit)->meta;
+  meta.headers.set("X-Tag", "v2");
+  REQUIRE(run(c.store->update_meta("k", meta)));
+  CHECK(c.stored_compressed("k"));
+  hit = run(c.store->get("k"));
+  REQUIRE(hit->has_value());
+  CHECK((*hit)->meta.headers.get("X-Tag") == "v2");
+  CHECK((*hit)->meta.body_size == body.size());
+  CHECK_FALSE(has_markers((*hit)->meta));
+  CHECK(run(read_all(*c.store, "k")).value() == body);
+}
+
+TEST_CASE("compressed: damaged stored bytes are a read error") {
+  Compressed c;
+  auto body = text_body(100'000);
+  REQUIRE(run(store_meta(*c.store, "k", typed("text/plain", body.size()), body)));
+  auto stored = c.inner->find("k");
+  std::string bytes;
+  for (const auto& chunk : *stored->chunks) bytes += chunk;
+
+  SUBCASE("garbage") { bytes = "definitely not a zstd frame"; }
+  SUBCASE("truncated") { bytes.resize(bytes.size() / 2); }
+  SUBCASE("flipped") { bytes[bytes.size() / 2] ^= 0x5a; }
+  REQUIRE(run(store_meta(*c.inner, "k", stored->meta, bytes)));
+  auto result = run(read_all(*c.store, "k"));
+  REQUIRE_FALSE(result.has_value());
+  CHECK(result.error() == make_error_code(Errc::storage_unavailable));
+}
+
+// ---- tiers ------------------------------------------------------------------
+
+TEST_CASE("tiered: a lower hit fills the upper store once read to the end") {
+  auto upper = std::make_shared<MemoryLru>(8 << 20, 0);
+  auto lower = std::make_shared<MemoryLru>(8 << 20, 0);
+  auto tiered = make_tiered_store(upper, lower);
+  CHECK(tiered->backend_name() == "memory+memory");
+  std::string body(150'000, 'q');
+  REQUIRE(run(store(*lower, "k", body)));
+
+  // A reader dropped halfway leaves nothing above.
+  auto hit = run(tiered->get("k"));
+  REQUIRE(hit->has_value());
+  REQUIRE(run((*hit)->body->read())->size() > 0);
+  hit->reset();
+  CHECK(upper->find("k") == nullptr);
+
+  CHECK(run(fetch(*tiered, "k")) == body);
+  REQUIRE(upper->find("k") != nullptr);
+  CHECK(run(fetch(*upper, "k")) == body);
+  CHECK(upper->find("k")->meta.headers.get("X-Tag") == "v1");
+}
+
+TEST_CASE("tiered: writes reach both, the lower store outlives upper eviction") {
+  std::string body(100'000, 'w');
+  auto upper = std::make_shared<MemoryLru>(meta_charge("k1", meta_with("v1")) + body.size() + 10, 0);
+  auto lower = std::make_shared<MemoryLru>(8 << 20, 0);
+  auto tiered = make_tiered_store(upper, lower);
+  REQUIRE(run(store(*tiered, "k1", body)));
+  CHECK(upper->find("k1") != nullptr);
+  CHECK(lower->find("k1") != nullptr);
+  REQUIRE(run(store(*tiered, "k2", body)));  // pushes k1 out of the upper store
+  CHECK(upper->find("k1") == nullptr);
+  CHECK(run(fetch(*tiered, "k1")) == body);
+  REQUIRE(upper->find("k1") != nullptr);  // filled back in, now pushing k2 out
+  CHECK(tiered->stats().entries == 2);     // the lower store's view
+
+  REQUIRE(run(tiered->update_meta("k1", meta_with("v2"))));
+  CHECK(upper->find("k1")->meta.headers.get("X-Tag") == "v2");
+  CHECK(lower->find("k1")->meta.headers.get("X-Tag") == "v2");
+  CHECK(run(tiered->remove("k1")).value());
+  CHECK(upper->find("k1") == nullptr);
+  CHECK(lower->find("k1") == nullptr);
+}
+
+TEST_CASE("tiered: a body too large for the upper store lives below only") {
+  auto upper = std::make_shared<MemoryLru>(8 << 20, 1000);
+  auto lower = std::make_shared<MemoryLru>(8 << 20, 0);
+  auto tiered = make_tiered_store(upper, lower);
+  REQUIRE(run(store(*tiered, "k", "small")));
+  REQUIRE(upper->find("k") != nullptr);
+  std::string big(50'000, 'B');
+  REQUIRE(run(store(*tiered, "k", big, "v2")));
+  CHECK(upper->find("k") == nullptr);  // the old small copy must not shadow it
+  CHECK(run(fetch(*tiered, "k")) == big);
+  CHECK(upper->find("k") == nullptr);
 }

@@ -16,10 +16,11 @@ enum class CacheStatus {
   Stale,        // served stale (stale-while-revalidate, stale-if-error, max-stale)
   Revalidated,  // stored response validated by the origin (304) and served
   Expired,      // stored response was stale; the origin sent a new one
+  Coalesced,    // followed another request's fill of the same key (streamed as it arrived)
 };
-inline constexpr std::size_t cache_status_count = 6;
+inline constexpr std::size_t cache_status_count = 7;
 
-// "HIT", "MISS", "BYPASS", "STALE", "REVALIDATED", "EXPIRED": the X-Cache value.
+// "HIT", "MISS", "BYPASS", "STALE", "REVALIDATED", "EXPIRED", "COALESCED": the X-Cache value.
 std::string_view header_value(CacheStatus s) noexcept;
 // "hit", "miss", "bypass", "stale", "revalidated", "expired": the metric label.
 std::string_view metric_label(CacheStatus s) noexcept;

@@ -58,6 +58,14 @@ struct CacheRule {
   int line = 0;                                     // where it was defined, for messages
 };
 
+// [cache.coalesce]: one origin fetch per key, shared by concurrent requests.
+struct CoalesceConfig {
+  bool enabled = true;
+  Duration follower_timeout{30'000};  // a follower waiting longer for the head goes to the origin itself
+  Duration max_fill_age{60'000};      // a fill older than this takes no new followers
+  Duration hit_for_miss{10'000};      // an uncacheable key skips coalescing for this long
+};
+
 struct CacheConfig {
   // Freshness for responses that carry none; 0 = such responses are not stored.
   Duration default_ttl{0};
@@ -76,6 +84,7 @@ struct CacheConfig {
   // The cache name in Cache-Status (RFC 9211).
   std::string status_name = "relay";
   CacheKeyConfig key;
+  CoalesceConfig coalesce;
   std::vector<CacheRule> rules;  // [[cache.rules]]
 };
 

@@ -1,12 +1,16 @@
 // Prometheus metrics: one registry (prometheus-cpp core), served as text by
 // relay's own server at [metrics] path. Counters used on the request path
 // are resolved once at start-up, so recording is a relaxed atomic add.
+// Storage levels are sampled when /metrics is scraped, not on every write.
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relay/cache/status.hpp"
 #include "relay/storage/storage.hpp"
@@ -17,13 +21,15 @@ class Registry;
 class Counter;
 class Gauge;
 class Histogram;
+template <typename T>
+class Family;
 }  // namespace prometheus
 
 namespace relay::metrics {
 
 class Metrics {
  public:
-  explicit Metrics(std::shared_ptr<storage::Storage> storage);
+  Metrics();
   ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
@@ -33,25 +39,41 @@ class Metrics {
   void record_upstream_response(int status);
   // The origin exchange failed; reason is derived from the error.
   void record_upstream_error(const error_code& error);
-  void record_storage_error();
   void record_client_error(int status);
+  // A request served from another request's fill, after waiting this long for its head.
+  void record_coalesced(double wait_seconds);
+  // kind: "follower" (waited too long for the head) or "fill_age" (a stale fill was replaced).
+  void record_coalesce_timeout(std::string_view kind);
+
+  // Storage levels (each labelled by its backend_name()) sampled at scrape time.
+  void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
 
   // The Prometheus text exposition of every metric.
   std::string render();
 
+  prometheus::Registry& registry() noexcept { return *registry_; }
+
  private:
-  std::shared_ptr<storage::Storage> storage_;
+  void sample_storage();
+
   std::shared_ptr<prometheus::Registry> registry_;
   std::array<prometheus::Counter*, cache::cache_status_count> requests_{};
   prometheus::Histogram* duration_ = nullptr;
   std::array<prometheus::Counter*, 6> upstream_outcomes_{};  // 1xx..5xx, error
   std::array<prometheus::Counter*, 5> upstream_errors_{};    // connect, timeout, reset, protocol, other
-  prometheus::Counter* storage_errors_ = nullptr;
   prometheus::Counter* client_errors_ = nullptr;
-  prometheus::Gauge* entries_ = nullptr;
-  prometheus::Gauge* size_bytes_ = nullptr;
-  prometheus::Counter* evictions_ = nullptr;
-  double evictions_reported_ = 0;
+  prometheus::Counter* coalesced_ = nullptr;
+  prometheus::Histogram* coalesce_wait_ = nullptr;
+  prometheus::Counter* coalesce_timeout_follower_ = nullptr;
+  prometheus::Counter* coalesce_timeout_fill_age_ = nullptr;
+
+  std::mutex storage_mutex_;
+  std::vector<std::shared_ptr<storage::Storage>> storage_levels_;
+  prometheus::Family<prometheus::Gauge>* entries_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* size_bytes_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* stored_bytes_ = nullptr;
+  prometheus::Family<prometheus::Counter>* evictions_ = nullptr;
+  std::map<std::string, double> evictions_reported_;  // "backend/reason" -> count already added
 };
 
 }  // namespace relay::metrics

@@ -1,12 +1,13 @@
 // The request path: one coroutine per request that decides between the
 // cache and the origin (RFC 9111). One Handler per event-loop thread (it
 // owns that loop's curl multi); storage, metrics, the access log and the
-// set of running background revalidations are shared by all threads.
+// coalescer (one origin fetch per key) are shared by all threads.
 //
 // The code is split by step: handler.cpp (route: the decision tree and the
 // lookup), deliver.cpp (answering from storage: conditionals, ranges),
 // fetch.cpp (going to the origin: validation outcomes, storing,
-// invalidation), revalidate.cpp (stale-while-revalidate in the background).
+// invalidation), follow.cpp (streaming another request's fill),
+// revalidate.cpp (stale-while-revalidate in the background).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -16,7 +17,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
 
 #include "relay/cache/policy.hpp"
 #include "relay/cache/status.hpp"
@@ -24,6 +24,7 @@
 #include "relay/http/request.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/access_log.hpp"
+#include "relay/proxy/coalescer.hpp"
 #include "relay/server/response_writer.hpp"
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
@@ -31,24 +32,12 @@
 
 namespace relay::proxy {
 
-// Keys with a background revalidation running, across all threads: at most
-// one per key, however many requests find it stale.
-class RevalidationSet {
- public:
-  bool try_begin(const std::string& key);
-  void end(const std::string& key);
-
- private:
-  std::mutex mutex_;
-  std::unordered_set<std::string> running_;
-};
-
 struct Shared {
   const config::Config& config;
   std::shared_ptr<storage::Storage> storage;
   metrics::Metrics& metrics;
   AccessLog& access_log;
-  RevalidationSet& revalidations;
+  Coalescer& coalescer;
 };
 
 // What storage holds for one request, after following a Vary marker.
@@ -85,12 +74,21 @@ class Handler {
     Lookup* lookup = nullptr;
     std::optional<cache::Classification> classification;  // when a stored response exists
     std::string_view fwd = "uri-miss";                      // Cache-Status fwd reason
+    FillGuard* fill = nullptr;                              // set when this request fills for followers
+  };
+  struct FollowResult {
+    enum Kind { Answered, Alone, Retry } kind = Alone;
+    Outcome outcome;
   };
 
   // handler.cpp
   boost::asio::awaitable<Outcome> route(http::Request& req, upstream::RequestBodySource& body,
                                         server::ResponseWriter& out);
   boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
+
+  // follow.cpp
+  boost::asio::awaitable<FollowResult> follow(const http::Request& req, std::shared_ptr<Fill> fill,
+                                              std::string_view fwd, server::ResponseWriter& out);
   boost::asio::awaitable<void> serve_metrics(const http::Request& req, server::ResponseWriter& out);
 
   // deliver.cpp
@@ -126,7 +124,8 @@ class Handler {
 
   // revalidate.cpp
   void revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule, const Lookup& found);
-  boost::asio::awaitable<void> background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found);
+  boost::asio::awaitable<void> background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found,
+                                                       FillGuard fill);
 
   void add_response_fields(http::Headers& headers, const http::Request& req,
                            const cache::CacheStatusInfo& info) const;

@@ -1,13 +1,21 @@
-// Builds the configured storage backend.
+// Builds the configured storage: backend, optional zstd at rest, optional
+// memory tier in front.
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "relay/config/config.hpp"
 #include "relay/storage/storage.hpp"
 
 namespace relay::storage {
 
-std::shared_ptr<Storage> make_storage(const config::Config& cfg);
+struct StorageStack {
+  std::shared_ptr<Storage> top;                  // what the proxy reads and writes
+  std::vector<std::shared_ptr<Storage>> levels;  // each level on its own, for per-backend metrics
+};
+
+// Throws std::runtime_error when a backend cannot start (e.g. unusable disk path).
+StorageStack make_storage(const config::Config& cfg);
 
 }  // namespace relay::storage

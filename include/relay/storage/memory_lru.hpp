@@ -1,13 +1,17 @@
-// In-memory storage bounded in bytes with least-recently-used eviction.
-// Committed objects are immutable and shared: a reader keeps its object
-// alive even if it is evicted or replaced meanwhile.
+// In-memory storage bounded in bytes, with the eviction policy chosen at
+// construction: lru (default), lfu or fifo. Committed objects are immutable
+// and shared: a reader keeps its object alive even if it is evicted or
+// replaced meanwhile. Entries whose keep_for has passed are dropped when
+// looked up (a miss), not by a background sweep.
 #pragma once
 
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -15,16 +19,27 @@
 
 namespace relay::storage {
 
+enum class Eviction {
+  lru,   // a hit moves the entry to the front; evict the least recently used
+  lfu,   // evict the least frequently used; ties go to the least recently used
+  fifo,  // evict in insertion order; hits don't reorder
+};
+
+// "lru", "lfu" or "fifo"; throws std::invalid_argument for anything else.
+Eviction parse_eviction(std::string_view name);
+std::string_view to_string(Eviction eviction) noexcept;
+
 struct MemoryObject {
   EntryMeta meta;
-  std::vector<std::string> chunks;
+  // Shared so update_meta can swap the head without copying the body.
+  std::shared_ptr<const std::vector<std::string>> chunks;
   std::uint64_t charge = 0;  // bytes accounted against max_size
 };
 
 class MemoryLru final : public Storage {
  public:
   // max_object_size 0 = only bounded by max_size.
-  MemoryLru(std::uint64_t max_size, std::uint64_t max_object_size);
+  MemoryLru(std::uint64_t max_size, std::uint64_t max_object_size, Eviction eviction = Eviction::lru);
 
   boost::asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) override;
   boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key,
@@ -35,9 +50,13 @@ class MemoryLru final : public Storage {
   std::string_view backend_name() const noexcept override { return "memory"; }
 
   // Synchronous core, shared by the awaitable methods and the unit tests.
+  // find() counts as a use (reorders under lru/lfu) and drops expired entries.
   std::shared_ptr<const MemoryObject> find(const std::string& key);
+  // Publishes object under key, evicting others to make room; false when the
+  // object alone exceeds max_size.
   bool insert(const std::string& key, std::shared_ptr<MemoryObject> object);
   std::uint64_t max_object_size() const noexcept { return max_object_size_; }
+  Eviction eviction() const noexcept { return eviction_; }
 
   // Bookkeeping bytes charged per entry besides key, headers and body.
   static constexpr std::uint64_t entry_overhead = 256;
@@ -46,16 +65,28 @@ class MemoryLru final : public Storage {
   struct Node {
     std::string key;
     std::shared_ptr<const MemoryObject> object;
+    std::uint64_t uses = 1;  // lfu: the bucket holding the node; others: always 1
   };
-  void erase_locked(std::list<Node>::iterator it);
+  // Nodes grouped by use count, each group ordered most recent first. lru and
+  // fifo keep everything in bucket 1, so one list serves all three policies
+  // and the victim is always the back of the lowest bucket.
+  using Bucket = std::list<Node>;
+  using Position = Bucket::iterator;
+
+  void touch_locked(Position it);
+  void erase_locked(Position it);
+  void evict_one_locked();
+  void link_locked(const std::string& key, std::shared_ptr<const MemoryObject> object, std::uint64_t uses);
 
   const std::uint64_t max_size_;
   const std::uint64_t max_object_size_;
+  const Eviction eviction_;
   mutable std::mutex mutex_;
-  std::list<Node> lru_;  // front = most recently used
-  std::unordered_map<std::string, std::list<Node>::iterator> index_;
+  std::map<std::uint64_t, Bucket> buckets_;  // use count -> nodes; no empty buckets kept
+  std::unordered_map<std::string, Position> index_;
   std::uint64_t size_ = 0;
   std::uint64_t evictions_ = 0;
+  std::uint64_t expirations_ = 0;
 };
 
 // Bytes an entry's metadata occupies, for byte-accurate accounting.

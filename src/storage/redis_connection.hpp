@@ -1,0 +1,127 @@
+// One hiredis async connection driven by one Asio event loop: the url
+// grammar, reply copies, pipelined commands with a deadline, connecting with
+// AUTH/SELECT, and reconnecting with back-off. Private to the Redis backend.
+//
+// A connection belongs to one io_context run by one thread: hiredis is not
+// thread-safe, and every callback runs on that loop.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relay/util/async_event.hpp"
+#include "relay/util/result.hpp"
+
+struct redisAsyncContext;
+
+namespace relay::storage::redis {
+
+// redis://[:password@]host[:port][/db], as config validation admits it.
+struct Endpoint {
+  std::string host;
+  int port = 6379;
+  std::string password;  // empty: no AUTH
+  int db = 0;            // 0: no SELECT
+};
+
+// Throws std::runtime_error on anything else (the message never holds the password).
+Endpoint parse_url(std::string_view url);
+
+// A deep copy of a redisReply: hiredis frees its own once the callback returns.
+struct Reply {
+  enum class Type { nil, string, status, error, integer, array };
+  Type type = Type::nil;
+  std::string str;  // string, status or error text
+  long long integer = 0;
+  std::vector<Reply> elements;
+
+  bool is_error() const noexcept { return type == Type::error; }
+};
+
+using Command = std::vector<std::string>;  // argv, binary-safe
+
+struct Options {
+  Endpoint endpoint;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{500};
+};
+
+// Commands sent together and answered together. Shared by the waiting
+// coroutine and hiredis's callbacks, so a caller that gave up leaves nothing
+// dangling.
+struct Batch {
+  explicit Batch(const boost::asio::any_io_executor& ex) : event(ex) {}
+  std::vector<Reply> replies;
+  std::size_t remaining = 0;
+  bool failed = false;  // the connection went away before every reply came
+  std::uint64_t generation = 0;
+  AsyncEvent::clock::time_point deadline{};
+  AsyncEvent event;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  // ex must belong to an io_context; the connection is closed when that
+  // io_context is destroyed, even if the connection outlives it.
+  static std::shared_ptr<Connection> create(const boost::asio::any_io_executor& ex, Options options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Writes the commands now, in order and not interleaved with anyone else's
+  // (a MULTI ... EXEC batch stays whole). Null when Redis is unreachable:
+  // in back-off, or a reconnect attempt after a failure is still under way.
+  std::shared_ptr<Batch> send(std::vector<Command> commands);
+  // The batch's replies, or storage_unavailable once command_timeout has
+  // passed since send() (the connection is then dropped: hiredis cannot
+  // cancel a command) or when the connection is lost. Error replies are
+  // replies: the caller decides what they mean.
+  boost::asio::awaitable<Result<std::vector<Reply>>> wait(std::shared_ptr<Batch> batch);
+  boost::asio::awaitable<Result<std::vector<Reply>>> run(std::vector<Command> commands);
+  boost::asio::awaitable<Result<Reply>> command(Command command);
+
+  // False while a call would fail fast.
+  bool available();
+  // For the loop's shutdown: frees hiredis and every Asio object; idempotent.
+  void close();
+  bool closed() const noexcept { return closed_; }
+
+ private:
+  struct Socket;
+  using clock = AsyncEvent::clock;
+
+  Connection(const boost::asio::any_io_executor& ex, Options options);
+
+  void start_connect();
+  void attach(redisAsyncContext* ac);
+  void handshake();
+  void drop(std::string_view why);
+  void lost(std::string_view why);
+  void answered();
+
+  static void on_connect(const redisAsyncContext* ac, int status);
+  static void on_disconnect(const redisAsyncContext* ac, int status);
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_handshake_reply(redisAsyncContext* ac, void* reply, void* privdata);
+
+  boost::asio::any_io_executor ex_;
+  Options options_;
+  std::string where_;  // host:port/db for log lines
+  redisAsyncContext* ac_ = nullptr;
+  std::uint64_t generation_ = 0;  // bumped per hiredis context
+  bool up_ = false;               // the server has answered since connecting
+  bool failing_ = false;          // the last attempt or connection failed
+  bool closed_ = false;
+  clock::time_point retry_at_{};
+  std::chrono::milliseconds backoff_;
+  std::unique_ptr<boost::asio::steady_timer> connect_timer_;
+};
+
+}  // namespace relay::storage::redis

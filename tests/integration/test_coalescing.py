@@ -1,0 +1,124 @@
+"""Stampede protection in one instance: concurrent misses for one key make
+one origin request, and every follower streams the body while it downloads."""
+import threading
+import time
+
+from client import RawConn, metric
+from harness import RelayTestCase, expected_body, target_for
+
+
+def fetch_all(port, target, n, results, first_byte=None, headers=None):
+    """n concurrent GETs on separate connections; results[i] = Response."""
+    def one(i):
+        try:
+            with RawConn(port, timeout=30) as c:
+                c.request("GET", target, headers=headers or {})
+                pieces = []
+
+                def hook(_so_far, i=i):
+                    if first_byte is not None and first_byte[i] is None:
+                        first_byte[i] = time.monotonic()
+                results[i] = c.read_response(piece_hook=hook)
+        except Exception as e:  # recorded, asserted by the test
+            results[i] = e
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+
+class CoalescingTest(RelayTestCase):
+    RELAY_CONFIG = {"cache": {"coalesce": {"follower_timeout": "20s"}}}
+
+    def test_burst_on_cold_key_makes_one_origin_request(self):
+        size = 200_000
+        target = target_for("/co/burst", cc="max-age=60", size=size, delay=0.5)
+        n = 100
+        results = [None] * n
+        fetch_all(self.relay.port, target, n, results)
+        want = expected_body("/co/burst", size)
+        for r in results:
+            self.assertNotIsInstance(r, Exception, r)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, want)
+        self.assertEqual(self.origin.count("/co/burst"), 1)
+        statuses = [r.header("X-Cache") for r in results]
+        self.assertEqual(statuses.count("MISS"), 1, statuses)
+        self.assertGreaterEqual(statuses.count("COALESCED") + statuses.count("HIT"), n - 1)
+        coalesced = [r for r in results if r.header("X-Cache") == "COALESCED"]
+        self.assertTrue(coalesced, "some requests must have followed the fill")
+        self.assertIn("collapsed", coalesced[0].header("Cache-Status"))
+        text = self.relay.metrics()
+        self.assertGreaterEqual(metric(text, "relay_coalesced_requests_total") or 0, len(coalesced))
+
+    def test_followers_stream_before_the_origin_finishes(self):
+        # The origin drips 64 pieces of 4 KiB every 50 ms: about 3.2 s to send.
+        size = 64 * 4096
+        target = target_for("/co/drip", cc="max-age=60", size=size, drip=0.05, drip_size=4096)
+        n = 10
+        results = [None] * n
+        first_byte = [None] * n
+        start = time.monotonic()
+        fetch_all(self.relay.port, target, n, results, first_byte=first_byte)
+        done = time.monotonic()
+        want = expected_body("/co/drip", size)
+        for r in results:
+            self.assertNotIsInstance(r, Exception, r)
+            self.assertEqual(r.body, want)
+        self.assertEqual(self.origin.count("/co/drip"), 1)
+        # Every client, followers included, saw its first body bytes long
+        # before the origin had sent the whole body.
+        for t in first_byte:
+            self.assertIsNotNone(t)
+            self.assertLess(t - start, (done - start) / 2, "first byte only after the fill ended")
+
+    def test_uncacheable_burst_goes_to_origin_without_waiting(self):
+        target = target_for("/co/nostore", cc="no-store", size=1000, delay=0.3)
+        n = 20
+        results = [None] * n
+        start = time.monotonic()
+        fetch_all(self.relay.port, target, n, results)
+        elapsed = time.monotonic() - start
+        for r in results:
+            self.assertNotIsInstance(r, Exception, r)
+            self.assertEqual(r.status, 200)
+        self.assertEqual(self.origin.count("/co/nostore"), n)
+        # Nobody sat out a follower timeout (20 s): released at once, or skipped
+        # coalescing entirely once the key was known to be uncacheable.
+        self.assertLess(elapsed, 10)
+
+    def test_writer_client_disconnect_does_not_stop_followers(self):
+        size = 32 * 4096
+        target = target_for("/co/leave", cc="max-age=60", size=size, drip=0.05, drip_size=4096)
+        writer = RawConn(self.relay.port, timeout=10)
+        writer.request("GET", target)
+        time.sleep(0.3)  # the writer's fill is under way
+        n = 5
+        results = [None] * n
+        follower_thread = threading.Thread(target=fetch_all, args=(self.relay.port, target, n, results))
+        follower_thread.start()
+        time.sleep(0.3)
+        writer.close()  # the first client leaves mid-body
+        follower_thread.join(60)
+        want = expected_body("/co/leave", size)
+        for r in results:
+            self.assertNotIsInstance(r, Exception, r)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, want)
+        self.assertEqual(self.origin.count("/co/leave"), 1)
+        # And the fill was stored: the next request is a HIT.
+        self.assertXCache(self.get(target), "HIT")
+
+
+class CoalescingDisabledTest(RelayTestCase):
+    RELAY_CONFIG = {"cache": {"coalesce": {"enabled": False}}}
+
+    def test_disabled_means_every_miss_goes_to_origin(self):
+        target = target_for("/co/off", cc="max-age=60", size=1000, delay=0.5)
+        n = 5
+        results = [None] * n
+        fetch_all(self.relay.port, target, n, results)
+        for r in results:
+            self.assertEqual(r.status, 200)
+        self.assertEqual(self.origin.count("/co/off"), n)
