@@ -11,7 +11,8 @@ namespace {
 namespace asio = boost::asio;
 
 // Streams a lower hit to the caller and copies it into an upper writer,
-// committed only once the caller has read the body to its end.
+// committed once the caller has read body_size bytes: callers that know the
+// size (deliver) stop there without asking for the end-of-body chunk.
 class FillingReader final : public BodyReader {
  public:
   FillingReader(std::unique_ptr<BodyReader> lower, std::unique_ptr<BodyWriter> upper, std::uint64_t size)
@@ -19,21 +20,23 @@ class FillingReader final : public BodyReader {
 
   asio::awaitable<Result<std::span<const char>>> read() override {
     auto chunk = co_await lower_->read();
-    if (!chunk) {
-      upper_.reset();  // a partial copy must never be published
-      co_return chunk;
-    }
     if (!upper_) co_return chunk;
-    if (chunk->empty()) {
-      // Only a complete body is worth publishing; the result concerns
-      // nobody but the upper store.
-      if (copied_ == expected_) co_await upper_->commit();
+    // A failed read or a body shorter or longer than recorded: a partial or
+    // inconsistent copy must never be published.
+    if (!chunk || chunk->empty() || chunk->size() > expected_ - copied_) {
       upper_.reset();
       co_return chunk;
     }
     copied_ += chunk->size();
     // The writer copies the bytes, so the chunk stays the caller's to read.
-    if (!co_await upper_->write(*chunk)) upper_.reset();  // e.g. too large for memory
+    if (!co_await upper_->write(*chunk)) {
+      upper_.reset();  // e.g. too large for memory
+      co_return chunk;
+    }
+    if (copied_ == expected_) {
+      co_await upper_->commit();  // its outcome concerns nobody but the upper store
+      upper_.reset();
+    }
     co_return chunk;
   }
 
@@ -92,7 +95,11 @@ class TieredStore final : public Storage {
     // Named copies, not temporaries, as coroutine arguments: GCC 12 mishandles
     // non-trivial temporaries inside co_await expressions.
     auto upper_meta = found.meta;
-    if (auto writer = co_await upper_->put(key, std::move(upper_meta)); writer) {
+    auto writer = co_await upper_->put(key, std::move(upper_meta));
+    if (!writer) co_return hit;
+    if (found.meta.body_size == 0) {
+      co_await (*writer)->commit();  // nothing to copy: the caller may never read
+    } else {
       found.body = std::make_unique<FillingReader>(std::move(found.body), std::move(*writer), found.meta.body_size);
     }
     co_return hit;

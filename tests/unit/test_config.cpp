@@ -847,3 +847,30 @@ TEST_CASE("config: the commented [[cache.rules]] example in relay.example.toml i
   CHECK(c.cache.rules[0].ttl.has_value());
   CHECK(c.cache.rules[1].bypass);
 }
+
+TEST_CASE("config: [cache.coalesce] keys from TOML and the environment") {
+  const auto defaults = load("");
+  CHECK(defaults.cache.coalesce.enabled);
+  CHECK(defaults.cache.coalesce.follower_timeout == std::chrono::seconds(30));
+  CHECK(defaults.cache.coalesce.max_fill_age == std::chrono::seconds(60));
+  CHECK(defaults.cache.coalesce.hit_for_miss == std::chrono::seconds(10));
+
+  const auto c = load(R"([cache.coalesce]
+enabled = false
+follower_timeout = "5s"
+max_fill_age = "2m"
+hit_for_miss = "500ms"
+)");
+  CHECK_FALSE(c.cache.coalesce.enabled);
+  CHECK(c.cache.coalesce.follower_timeout == std::chrono::seconds(5));
+  CHECK(c.cache.coalesce.max_fill_age == std::chrono::minutes(2));
+  CHECK(c.cache.coalesce.hit_for_miss == std::chrono::milliseconds(500));
+
+  const auto e = load("[cache.coalesce]\nenabled = false\n", {{"RELAY_CACHE_COALESCE_ENABLED", "true"},
+                                                               {"RELAY_CACHE_COALESCE_FOLLOWER_TIMEOUT", "7s"}});
+  CHECK(e.cache.coalesce.enabled);
+  CHECK(e.cache.coalesce.follower_timeout == std::chrono::seconds(7));
+
+  CHECK_THROWS_WITH_AS(load("[cache.coalesce]\nfollower_timeot = \"1s\"\n"),
+                       doctest::Contains("cache.coalesce.follower_timeot"), relay::config::ConfigError);
+}
