@@ -1,5 +1,6 @@
 // relay: command line -> Config -> server. Start-up errors (bad config,
 // address in use) are reported here and exit non-zero.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -79,6 +80,9 @@ int main(int argc, char** argv) {
   }
 
   relay::log::set_level(relay::log::parse_level(cfg.log.level));
+  // A peer that vanishes must be an error return, not a signal: hiredis and
+  // curl write to sockets with plain write().
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     return relay::server::run_server(cfg);
   } catch (const std::exception& e) {

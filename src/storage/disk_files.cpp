@@ -1,6 +1,6 @@
 // The disk backend's file-level pieces: SHA-256, the record format, POSIX
-// wrappers and the start-up scan. All of it blocks; see disk_store.cpp for
-// where it runs.
+// wrappers and the start-up scan (the index itself is in disk_files.hpp).
+// All of it blocks; disk_store.cpp decides where it runs.
 //
 // Record format (meta/ab/cdef..., one per key), all integers little-endian:
 //   "RLYM"  u16 version (1)  u16 flags (0)  u32 payload length

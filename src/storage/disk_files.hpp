@@ -1,9 +1,9 @@
 // Private to the disk backend: the blocking, file-level pieces (SHA-256,
 // the metadata record format, thin POSIX wrappers that report errno as
 // error_code, the start-up scan that brings the cache directory back to a
-// consistent state) and the in-memory index over those files. Nothing here
-// knows Asio: disk_store.cpp calls these from its I/O pool (or from its
-// constructor, before serving).
+// consistent state) and the in-memory index over those files with the
+// locked operations that change both. Nothing here knows Asio: disk_store.cpp
+// calls these from its I/O pool (or from its constructor, before serving).
 #pragma once
 
 #include <array>
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "relay/storage/storage.hpp"
+#include "relay/util/log.hpp"
 #include "relay/util/result.hpp"
 
 struct evp_md_ctx_st;
@@ -121,6 +122,16 @@ Result<std::string> write_durable_tmp(const std::filesystem::path& dir, std::str
 // Bytes available to unprivileged writers on the file system holding path.
 std::optional<std::uint64_t> free_space(const std::filesystem::path& path) noexcept;
 
+inline error_code unavailable() {
+  return make_error_code(Errc::storage_unavailable);
+}
+
+// Logs an I/O failure; the caller sees only storage_unavailable.
+inline error_code io_failure(std::string_view what, const error_code& ec) {
+  log::warn("disk storage: ", what, ": ", ec.message());
+  return unavailable();
+}
+
 // What the start-up scan found, already made consistent on disk: every
 // record listed names an existing body of the right size, and every body
 // left under objects/ is named by some record.
@@ -144,6 +155,11 @@ struct Scan {
 // Creates the directory tree, empties tmp/, loads meta/, deletes what is
 // unusable. Throws std::runtime_error when the root cannot be used at all.
 Scan recover(const Layout& layout, SysTime now);
+
+// keep_for has passed: the cache layer no longer wants the entry.
+inline bool expired(const EntryMeta& m, SysTime now) {
+  return m.keep_for.count() > 0 && m.response_time + m.keep_for < now;
+}
 
 // What meta/ and objects/ hold, in memory: key -> record, body -> users,
 // LRU order and sizes. One mutex guards it, and every rename or unlink that
@@ -177,6 +193,72 @@ struct Index {
   std::uint64_t size = 0;
   std::uint64_t evictions = 0, expirations = 0, integrity_failures = 0;
 
+  // Blocking. Publishes a committed body (fsynced, in tmp/) under key: the
+  // body is renamed into objects/ (or dropped for an identical one already
+  // there) and its directory synced before install() writes the record, so
+  // no durable record can name a body that is not durably complete.
+  error_code publish(const std::string& key, EntryMeta meta, const std::string& body_hex,
+                     const std::string& body_tmp) {
+    // Put the body in place, or find an identical one there, and pin it so no
+    // removal can unlink it before our record names it.
+    bool duplicate = false;
+    error_code ec;
+    {
+      std::lock_guard lock(mutex);
+      auto [it, fresh] = objects.try_emplace(body_hex);
+      duplicate = !fresh;
+      if (fresh) ec = rename_file(body_tmp, layout.object_path(body_hex));
+      if (fresh && ec) {
+        objects.erase(it);
+      } else {
+        if (fresh) size += it->second.size = meta.body_size;
+        ++it->second.pins;
+      }
+    }
+    if (duplicate || ec) remove_file(body_tmp);
+    if (ec) return io_failure("placing a body", ec);
+    // The body's name must be durable before any durable record names it.
+    if (auto e = sync_dir(layout.object_dir(body_hex))) {
+      std::lock_guard lock(mutex);
+      release_object_locked(body_hex, true);
+      return io_failure("syncing objects/", e);
+    }
+    return install(key, std::move(meta), body_hex, true);
+  }
+
+  // Blocking. Writes key's record naming body_hex and points the index at
+  // it; pinned = a commit's freshly placed body (the pin is released here).
+  error_code install(const std::string& key, EntryMeta meta, const std::string& body_hex, bool pinned) {
+    auto name = sha256_hex(key);
+    auto bytes = encode_record(key, meta, body_hex);
+    bool too_large = meta.body_size + bytes.size() > max_size;
+    auto tmp = too_large ? Result<std::string>(make_error_code(Errc::object_too_large))
+                         : write_durable_tmp(layout.tmp(), "m.", bytes);
+    error_code ec = tmp ? error_code{} : tmp.error();
+    bool applied = false;
+    {
+      std::lock_guard lock(mutex);
+      auto it = find_locked(name, key);
+      // A new body always lands; a head update only onto the entry it was
+      // made for (replaced or removed meanwhile, the newer state wins).
+      bool wanted = pinned || (it != entries.end() && it->second.body_hex == body_hex);
+      if (!ec && wanted) ec = rename_file(*tmp, layout.record_path(name));
+      applied = !ec && wanted;
+      if (applied) {
+        ++objects[body_hex].refs;  // an older entry's reference leaves with it
+        set_entry_locked(name, Entry{key, std::move(meta), body_hex, bytes.size(), {}});
+      }
+      if (pinned) release_object_locked(body_hex, true);
+    }
+    if (tmp && !applied) remove_file(*tmp);
+    if (too_large) return ec;
+    if (ec) return io_failure("storing a record", ec);
+    // Only durability is at stake here: the index is already consistent.
+    if (auto e = applied ? sync_dir(layout.record_dir(name)) : error_code{})
+      log::warn("disk storage: syncing meta/: ", e.message());
+    return {};
+  }
+
   // The entry at name if it is key's: another key there is a collision.
   EntryIt find_locked(const std::string& name, const std::string& key) {
     auto it = entries.find(name);
@@ -207,6 +289,34 @@ struct Index {
     auto next = entries.erase(it);
     release_object_locked(body_hex, false);
     return next;
+  }
+
+  // Every record naming a body that proved bad shares its fault.
+  void drop_body_locked(const std::string& body_hex) {
+    for (auto e = entries.begin(); e != entries.end();) {
+      e = e->second.body_hex == body_hex ? erase_entry_locked(e, true) : std::next(e);
+    }
+  }
+
+  // Takes in what the start-up scan found; records come oldest first, so
+  // record mtime is the LRU order (access times are not saved).
+  void adopt(Scan& scan) {
+    std::lock_guard lock(mutex);
+    for (auto& [hex, bytes] : scan.objects) {
+      objects.emplace(hex, Object{bytes, 0, 0});
+      size += bytes;
+    }
+    for (auto& r : scan.records) {
+      ++objects[r.record.body_hex].refs;
+      set_entry_locked(
+          r.name,
+          Entry{std::move(r.record.key), std::move(r.record.meta), r.record.body_hex, r.record_bytes, {}});
+    }
+  }
+
+  Stats stats() const {
+    std::lock_guard lock(mutex);
+    return Stats{entries.size(), size, evictions, expirations, integrity_failures};
   }
 
   // Drops a reference (or a commit's pin); the last one unlinks the body.

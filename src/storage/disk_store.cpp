@@ -1,6 +1,7 @@
-// Disk backend, the Storage face: the commit and lookup sequences over the
-// index and files of disk_files.hpp, the body reader and writer, and the
-// hops between the event loop and the I/O pool (all file I/O runs there).
+// Disk backend, the Storage face: start-up, lookups (expiry, the cheap size
+// check, hash verification while reading), the body writer up to the point
+// where Index::publish takes over, the free-space guard, and the hops
+// between the event loop and the I/O pool, where all file I/O runs.
 // Commit order, so that kill -9 at any point leaves no record naming a
 // partial body: body to tmp/, fsync, rename into objects/, fsync the
 // directory; then the record to tmp/, fsync, rename into meta/.
@@ -30,19 +31,6 @@ constexpr std::uint64_t space_check_every = 8ull << 20;
 // put() trusts a free-space answer this old, so puts need no thread hop.
 constexpr auto space_check_ttl = std::chrono::seconds(1);
 
-error_code unavailable() {
-  return make_error_code(Errc::storage_unavailable);
-}
-
-error_code io_failure(std::string_view what, const error_code& ec) {
-  log::warn("disk storage: ", what, ": ", ec.message());
-  return unavailable();
-}
-
-bool expired(const EntryMeta& m, SysTime now) {
-  return m.keep_for.count() > 0 && m.response_time + m.keep_for < now;
-}
-
 // Runs fn on the pool, then resumes the caller on its own executor. The
 // token is bound to the pool on purpose: post(pool, use_awaitable) alone
 // would dispatch the resumption back to the coroutine's executor and fn
@@ -63,8 +51,8 @@ asio::awaitable<std::invoke_result_t<Fn&>> on_pool(asio::thread_pool& pool, Fn f
   co_return std::move(*result);
 }
 
-// Closing can be the moment an unlinked body's blocks are freed: keep it
-// off the event loop too.
+// Closes (and unlinks a writer's leftover) on the pool: closing can be the
+// moment an unlinked body's blocks are freed, which is not event-loop work.
 void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path = {}) {
   if (!fd && unlink_path.empty()) return;
   asio::post(pool, [raw = fd.release(), path = std::move(unlink_path)] {
@@ -73,9 +61,6 @@ void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path = {}) {
     if (!path.empty()) remove_file(path);
   });
 }
-
-class DiskReader;
-class DiskWriter;
 
 class DiskStore final : public Storage, public std::enable_shared_from_this<DiskStore> {
  public:
@@ -90,11 +75,7 @@ class DiskStore final : public Storage, public std::enable_shared_from_this<Disk
   asio::awaitable<Result<bool>> remove(const std::string& key) override;
   std::string_view backend_name() const noexcept override { return "disk"; }
 
-  Stats stats() const override {
-    std::lock_guard lock(index_.mutex);
-    return Stats{index_.entries.size(), index_.size, index_.evictions, index_.expirations,
-                 index_.integrity_failures};
-  }
+  Stats stats() const override { return index_.stats(); }
 
   // For the reader and writer; the blocking ones run on the pool.
   asio::thread_pool& pool() noexcept { return pool_; }
@@ -102,14 +83,11 @@ class DiskStore final : public Storage, public std::enable_shared_from_this<Disk
   std::uint64_t max_object_size() const noexcept { return max_object_size_; }
   std::uint64_t max_size() const noexcept { return cfg_.max_size; }
   bool check_space();
-  error_code publish(const std::string& key, EntryMeta meta, const std::string& body_hex,
-                     const std::string& body_tmp);
+  Index& index() noexcept { return index_; }
   void drop_corrupt(const std::string& name, const std::string& key, const std::string& body_hex,
                     std::string_view why);
 
  private:
-  using Entry = Index::Entry;
-
   Result<std::optional<Hit>> load(const std::string& name, const std::string& key);
   bool present(const std::string& name, const std::string& key) {
     std::lock_guard lock(index_.mutex);
@@ -226,7 +204,8 @@ class DiskWriter final : public BodyWriter {
       tmp_.fd.reset();
       meta_.body_size = size_;
       // From here publish() owns the temporary file, whatever happens.
-      return store_->publish(key_, std::move(meta_), to_hex(hash_.finish()), std::exchange(tmp_.path, {}));
+      return store_->index().publish(key_, std::move(meta_), to_hex(hash_.finish()),
+                                     std::exchange(tmp_.path, {}));
     });
     if (ec) co_return fail(ec);
     failed_ = unavailable();  // spent: a second commit is a caller bug
@@ -283,23 +262,12 @@ DiskStore::DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_obj
       index_{Layout{cfg.path}, cfg.max_size},
       pool_(static_cast<std::size_t>(std::max(1, cfg.io_threads))) {
   auto scan = recover(index_.layout, std::chrono::system_clock::now());
-  std::lock_guard lock(index_.mutex);
-  for (auto& [hex, size] : scan.objects) {
-    index_.objects.emplace(hex, Index::Object{size, 0, 0});
-    index_.size += size;
-  }
-  // Oldest first: without saved access times, record mtime is the order.
-  // set_entry_locked also evicts, in case max_size shrank since last run.
-  for (auto& r : scan.records) {
-    ++index_.objects[r.record.body_hex].refs;
-    index_.set_entry_locked(
-        r.name,
-        Entry{std::move(r.record.key), std::move(r.record.meta), r.record.body_hex, r.record_bytes, {}});
-  }
-  log::info("disk storage ", cfg.path, ": recovered ", index_.entries.size(), " entries (", index_.size,
+  index_.adopt(scan);  // also evicts, in case max_size shrank since the last run
+  auto st = index_.stats();
+  log::info("disk storage ", cfg.path, ": recovered ", st.entries, " entries (", st.size_bytes,
             " bytes); removed ", scan.orphans, " orphan bodies (", scan.orphan_bytes, " bytes), ",
             scan.bad_records, " bad records, ", scan.expired, " expired, ", scan.tmp_removed,
-            " temporary files, ", index_.evictions, " over the size limit");
+            " temporary files, ", st.evictions, " over the size limit");
 }
 
 asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const std::string& key) {
@@ -372,63 +340,10 @@ bool DiskStore::check_space() {
   return ok;
 }
 
-error_code DiskStore::publish(const std::string& key, EntryMeta meta, const std::string& body_hex,
-                              const std::string& body_tmp) {
-  auto name = sha256_hex(key);
-  auto bytes = encode_record(key, meta, body_hex);
-  auto record_tmp = meta.body_size + bytes.size() > cfg_.max_size
-                        ? Result<std::string>(make_error_code(Errc::object_too_large))
-                        : write_durable_tmp(index_.layout.tmp(), "m.", bytes);
-  if (!record_tmp) {
-    remove_file(body_tmp);
-    if (record_tmp.error() == Errc::object_too_large) return record_tmp.error();
-    return io_failure("writing a record", record_tmp.error());
-  }
-  // 1. Put the body in place, or find an identical one there, and pin it so
-  //    no removal can unlink it before our record names it.
-  bool duplicate = false;
-  error_code ec;
-  {
-    std::lock_guard lock(index_.mutex);
-    auto [it, fresh] = index_.objects.try_emplace(body_hex);
-    duplicate = !fresh;
-    if (fresh) ec = rename_file(body_tmp, index_.layout.object_path(body_hex));
-    if (fresh && ec) {
-      index_.objects.erase(it);
-    } else {
-      if (fresh) index_.size += it->second.size = meta.body_size;
-      ++it->second.pins;
-    }
-  }
-  if (duplicate || ec) remove_file(body_tmp);
-  if (ec) {
-    remove_file(*record_tmp);
-    return io_failure("placing a body", ec);
-  }
-  // The body's name must be durable before any durable record names it.
-  ec = sync_dir(index_.layout.object_dir(body_hex));
-  // 2. Publish the record and swap the index entry in one step.
-  {
-    std::lock_guard lock(index_.mutex);
-    if (!ec) ec = rename_file(*record_tmp, index_.layout.record_path(name));
-    if (!ec) ++index_.objects[body_hex].refs;
-    index_.release_object_locked(body_hex, true);
-    if (!ec) index_.set_entry_locked(name, Entry{key, std::move(meta), body_hex, bytes.size(), {}});
-  }
-  if (ec) {
-    remove_file(*record_tmp);
-    return io_failure("publishing a record", ec);
-  }
-  // Only durability is at stake here: the entry is already consistent.
-  if (auto e = sync_dir(index_.layout.record_dir(name)))
-    log::warn("disk storage: syncing meta/: ", e.message());
-  return {};
-}
-
 asio::awaitable<Result<void>> DiskStore::update_meta(const std::string& key, EntryMeta meta) {
   auto name = sha256_hex(key);
   if (!present(name, key)) co_return Result<void>{};
-  co_return co_await on_pool(pool_, [&]() -> Result<void> {
+  auto ec = co_await on_pool(pool_, [&]() -> error_code {
     std::string body_hex;
     {
       std::lock_guard lock(index_.mutex);
@@ -437,29 +352,10 @@ asio::awaitable<Result<void>> DiskStore::update_meta(const std::string& key, Ent
       body_hex = it->second.body_hex;
       meta.body_size = it->second.meta.body_size;
     }
-    auto bytes = encode_record(key, meta, body_hex);
-    auto tmp = write_durable_tmp(index_.layout.tmp(), "m.", bytes);
-    if (!tmp) return io_failure("writing a record", tmp.error());
-    error_code ec;
-    bool applied = false;
-    {
-      std::lock_guard lock(index_.mutex);
-      auto it = index_.find_locked(name, key);
-      // Replaced or removed meanwhile: the newer state wins.
-      if (it != index_.entries.end() && it->second.body_hex == body_hex) {
-        ec = rename_file(*tmp, index_.layout.record_path(name));
-        applied = !ec;
-      }
-      if (applied) {
-        ++index_.objects[body_hex].refs;  // the old entry's reference goes with it
-        index_.set_entry_locked(name, Entry{key, std::move(meta), body_hex, bytes.size(), {}});
-      }
-    }
-    if (!applied) remove_file(*tmp);
-    if (ec) return io_failure("replacing a record", ec);
-    if (applied) sync_dir(index_.layout.record_dir(name));
-    return {};
+    return index_.install(key, std::move(meta), body_hex, false);
   });
+  if (ec) co_return ec;
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<bool>> DiskStore::remove(const std::string& key) {
@@ -482,9 +378,7 @@ void DiskStore::drop_corrupt(const std::string& name, const std::string& key, co
   if (it == index_.entries.end() || it->second.body_hex != body_hex) return;
   ++index_.integrity_failures;
   log::warn("disk storage: body ", body_hex, " of ", key, " ", why, "; dropping every entry using it");
-  for (auto e = index_.entries.begin(); e != index_.entries.end();) {
-    e = e->second.body_hex == body_hex ? index_.erase_entry_locked(e, true) : std::next(e);
-  }
+  index_.drop_body_locked(body_hex);
 }
 
 }  // namespace

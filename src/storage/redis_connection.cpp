@@ -7,6 +7,9 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <boost/asio/execution/context.hpp>
@@ -38,20 +41,18 @@ bool parse_int(std::string_view s, int min, int max, int& out) {
   return true;
 }
 
+static_assert(int(Reply::Type::string) == REDIS_REPLY_STRING &&
+              int(Reply::Type::array) == REDIS_REPLY_ARRAY &&
+              int(Reply::Type::integer) == REDIS_REPLY_INTEGER && int(Reply::Type::nil) == REDIS_REPLY_NIL &&
+              int(Reply::Type::status) == REDIS_REPLY_STATUS && int(Reply::Type::error) == REDIS_REPLY_ERROR);
+
 Reply copy_reply(const redisReply& r) {
   Reply out;
-  switch (r.type) {
-    case REDIS_REPLY_STRING: out.type = Reply::Type::string; break;
-    case REDIS_REPLY_STATUS: out.type = Reply::Type::status; break;
-    case REDIS_REPLY_ERROR: out.type = Reply::Type::error; break;
-    case REDIS_REPLY_INTEGER: out.type = Reply::Type::integer; break;
-    case REDIS_REPLY_ARRAY: out.type = Reply::Type::array; break;
-    default: out.type = Reply::Type::nil; break;
-  }
-  if (r.type == REDIS_REPLY_STRING || r.type == REDIS_REPLY_STATUS || r.type == REDIS_REPLY_ERROR)
+  out.type = r.type >= REDIS_REPLY_STRING && r.type <= REDIS_REPLY_ERROR ? static_cast<Reply::Type>(r.type)
+                                                                         : Reply::Type::nil;
+  if (out.type == Reply::Type::string || out.type == Reply::Type::status || out.type == Reply::Type::error)
     out.str.assign(r.str, r.len);
   out.integer = r.integer;
-  out.elements.reserve(r.elements);
   for (std::size_t i = 0; i < r.elements; ++i) out.elements.push_back(copy_reply(*r.element[i]));
   return out;
 }
@@ -65,6 +66,36 @@ struct Slot {
 
 // Marks the last handshake command: its success means the server is usable.
 char last_handshake;
+
+int queue(redisAsyncContext* ac, redisCallbackFn* fn, void* privdata, const Command& command) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto& arg : command) {
+    argv.push_back(arg.data());
+    lens.push_back(arg.size());
+  }
+  return redisAsyncCommandArgv(ac, fn, privdata, static_cast<int>(argv.size()), argv.data(), lens.data());
+}
+
+// hiredis writes with write(2), which raises SIGPIPE on a connection the
+// server has closed, and relay does not ignore SIGPIPE. Block it on this
+// thread for the call and consume one raised meanwhile; hiredis still sees
+// EPIPE and reports the disconnect.
+void handle_write(redisAsyncContext* ac) {
+  sigset_t pipe, pending, old;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  sigpending(&pending);
+  const bool already_pending = sigismember(&pending, SIGPIPE);
+  redisAsyncHandleWrite(ac);
+  sigpending(&pending);
+  if (!already_pending && sigismember(&pending, SIGPIPE)) {
+    const timespec zero{};
+    sigtimedwait(&pipe, nullptr, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
 
 // Closes a loop's connections when its io_context is destroyed: Asio objects
 // must not outlive their io_context, and the store may well do so.
@@ -100,7 +131,8 @@ asio::execution_context::id LoopService::id;
 
 Endpoint parse_url(std::string_view url) {
   const auto bad = [](const std::string& why) -> Endpoint {
-    throw std::runtime_error("storage.redis.url: " + why + " (expected redis://[:password@]host[:port][/db])");
+    throw std::runtime_error("storage.redis.url: " + why +
+                             " (expected redis://[:password@]host[:port][/db])");
   };
   constexpr std::string_view scheme = "redis://";
   if (!url.starts_with(scheme)) return bad("not a redis:// url");
@@ -109,31 +141,27 @@ Endpoint parse_url(std::string_view url) {
   // The last '@' ends the password, which may itself hold '@' or '/'.
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     if (at < 2 || rest.front() != ':') return bad("the part before '@' must be :password");
-    ep.password = std::string(rest.substr(1, at - 1));
+    ep.password = rest.substr(1, at - 1);
     rest.remove_prefix(at + 1);
   }
   const auto slash = rest.find('/');
   if (slash != std::string_view::npos && !parse_int(rest.substr(slash + 1), 0, INT_MAX, ep.db))
     return bad("the db must be a non-negative integer");
   auto host = rest.substr(0, slash);
-  std::string_view port;
-  bool has_port = false;
-  if (host.starts_with('[')) {
+  auto colon = host.find(':');
+  if (host.starts_with('[')) {  // [IPv6]: the port's ':' follows the ']'
     const auto close = host.find(']');
-    if (close == std::string_view::npos) return bad("unterminated [IPv6] host");
-    const auto after = host.substr(close + 1);
-    if (!after.empty() && !after.starts_with(':')) return bad("unexpected text after the host");
-    has_port = !after.empty();
-    port = has_port ? after.substr(1) : after;
-    host = host.substr(1, close - 1);
-  } else if (const auto colon = host.find(':'); colon != std::string_view::npos) {
-    has_port = true;
-    port = host.substr(colon + 1);
-    host = host.substr(0, colon);
+    colon = close + 1;
+    if (close == std::string_view::npos || (colon < host.size() && host[colon] != ':'))
+      return bad("malformed [IPv6] host");
+    if (colon == host.size()) colon = std::string_view::npos;
+    ep.host = host.substr(1, close - 1);
+  } else {
+    ep.host = host.substr(0, colon);
   }
-  if (host.empty()) return bad("missing host");
-  if (has_port && !parse_int(port, 1, 65535, ep.port)) return bad("the port must be 1..65535");
-  ep.host = std::string(host);
+  if (ep.host.empty()) return bad("missing host");
+  if (colon != std::string_view::npos && !parse_int(host.substr(colon + 1), 1, 65535, ep.port))
+    return bad("the port must be 1..65535");
   return ep;
 }
 
@@ -145,24 +173,15 @@ struct Connection::Socket {
 
   asio::posix::stream_descriptor descriptor;
   redisAsyncContext* ac;
-  bool want_read = false;
-  bool want_write = false;
-  bool reading = false;
-  bool writing = false;
-  bool gone = false;
+  bool want_read = false, want_write = false;  // what hiredis asked for
+  bool reading = false, writing = false;       // waits armed
+  bool gone = false;                           // cleanup ran: fd and ac are hiredis's again
   std::shared_ptr<Socket> self;
 
   static Socket* of(void* p) { return static_cast<Socket*>(p); }
-
-  static void add_read(void* p) {
-    of(p)->want_read = true;
-    arm_read(of(p)->self);
-  }
+  static void add_read(void* p) { of(p)->want_read = true, arm(of(p)->self, false); }
   static void del_read(void* p) { of(p)->want_read = false; }
-  static void add_write(void* p) {
-    of(p)->want_write = true;
-    arm_write(of(p)->self);
-  }
+  static void add_write(void* p) { of(p)->want_write = true, arm(of(p)->self, true); }
   static void del_write(void* p) { of(p)->want_write = false; }
 
   // hiredis is about to close the fd: give it back untouched.
@@ -175,26 +194,19 @@ struct Connection::Socket {
   }
 
   // A wait left armed after del* is harmless: its handler checks want_*.
-  static void arm_read(const std::shared_ptr<Socket>& s) {
-    if (!s || s->gone || s->reading || !s->want_read) return;
-    s->reading = true;
-    s->descriptor.async_wait(asio::posix::stream_descriptor::wait_read, [s](const boost::system::error_code& ec) {
-      s->reading = false;
-      if (ec || s->gone) return;
-      if (s->want_read) redisAsyncHandleRead(s->ac);  // may free the context: gone says so
-      arm_read(s);
-    });
-  }
-
-  static void arm_write(const std::shared_ptr<Socket>& s) {
-    if (!s || s->gone || s->writing || !s->want_write) return;
-    s->writing = true;
-    s->descriptor.async_wait(asio::posix::stream_descriptor::wait_write, [s](const boost::system::error_code& ec) {
-      s->writing = false;
-      if (ec || s->gone) return;
-      if (s->want_write) redisAsyncHandleWrite(s->ac);
-      arm_write(s);
-    });
+  static void arm(const std::shared_ptr<Socket>& s, bool write) {
+    if (!s || s->gone || (write ? s->writing : s->reading) || !(write ? s->want_write : s->want_read)) return;
+    (write ? s->writing : s->reading) = true;
+    using wait = asio::posix::stream_descriptor::wait_type;
+    s->descriptor.async_wait(write ? wait::wait_write : wait::wait_read,
+                             [s, write](const boost::system::error_code& ec) {
+                               (write ? s->writing : s->reading) = false;
+                               if (ec || s->gone) return;
+                               // Either may free the context: gone then says so.
+                               if (write && s->want_write) handle_write(s->ac);
+                               if (!write && s->want_read) redisAsyncHandleRead(s->ac);
+                               arm(s, write);
+                             });
   }
 };
 
@@ -213,8 +225,6 @@ Connection::Connection(const asio::any_io_executor& ex, Options options)
   const auto& ep = options_.endpoint;
   where_ = ep.host + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
 }
-
-Connection::~Connection() { close(); }
 
 void Connection::close() {
   if (closed_) return;
@@ -249,18 +259,9 @@ std::shared_ptr<Batch> Connection::send(std::vector<Command> commands) {
   batch->replies.resize(commands.size());
   batch->generation = generation_;
   batch->deadline = clock::now() + options_.command_timeout;
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
   for (std::size_t i = 0; i < commands.size(); ++i) {
-    argv.clear();
-    lens.clear();
-    for (const auto& arg : commands[i]) {
-      argv.push_back(arg.data());
-      lens.push_back(arg.size());
-    }
     auto* slot = new Slot{batch, i};
-    if (redisAsyncCommandArgv(ac_, &Connection::on_reply, slot, static_cast<int>(argv.size()), argv.data(),
-                              lens.data()) != REDIS_OK) {
+    if (queue(ac_, &Connection::on_reply, slot, commands[i]) != REDIS_OK) {
       delete slot;
       batch->failed = true;
       // Half a batch (a MULTI without its EXEC) must not stay on a shared connection.
@@ -276,12 +277,19 @@ asio::awaitable<Result<std::vector<Reply>>> Connection::wait(std::shared_ptr<Bat
   if (!batch) co_return make_error_code(Errc::storage_unavailable);
   // Replies can only arrive while this coroutine is suspended (same thread),
   // so checking before each wait loses no notify().
-  while (batch->remaining > 0 && clock::now() < batch->deadline) co_await batch->event.wait_until(batch->deadline);
+  while (batch->remaining > 0 && clock::now() < batch->deadline)
+    co_await batch->event.wait_until(batch->deadline);
+  // A loop busy with other work may run this timer before the read handler:
+  // take in what the server already sent before judging it.
+  while (batch->remaining > 0 && batch->generation == generation_ && ac_ && unread() > 0)
+    redisAsyncHandleRead(ac_);
   if (batch->remaining > 0) {
-    // hiredis 0.14 cannot cancel a command: its reply would be matched with
-    // the next callback, so the connection goes. Before the handshake the
-    // connect timer is in charge.
-    if (batch->generation == generation_ && ac_ && up_)
+    // Replies still flowing means the batch is queued behind others: only
+    // this call gives up (its reply will find the batch, unwatched). A
+    // silent server is dropped, as hiredis 0.14 cannot cancel a command.
+    // Before the handshake the connect timer is in charge.
+    if (batch->generation == generation_ && ac_ && up_ &&
+        clock::now() - last_reply_ >= options_.command_timeout)
       drop("no reply within " + std::to_string(options_.command_timeout.count()) + " ms");
     co_return make_error_code(Errc::storage_unavailable);
   }
@@ -289,14 +297,15 @@ asio::awaitable<Result<std::vector<Reply>>> Connection::wait(std::shared_ptr<Bat
   co_return std::move(batch->replies);
 }
 
-asio::awaitable<Result<std::vector<Reply>>> Connection::run(std::vector<Command> commands) {
-  co_return co_await wait(send(std::move(commands)));
+int Connection::unread() const {
+  int bytes = 0;
+  return ac_ && ::ioctl(ac_->c.fd, FIONREAD, &bytes) == 0 ? bytes : 0;
 }
 
 asio::awaitable<Result<Reply>> Connection::command(Command command) {
   std::vector<Command> one;
   one.push_back(std::move(command));
-  auto replies = co_await run(std::move(one));
+  auto replies = co_await wait(send(std::move(one)));
   if (!replies) co_return replies.error();
   co_return std::move(replies->front());
 }
@@ -324,11 +333,12 @@ void Connection::start_connect() {
   redisAsyncSetDisconnectCallback(ac, &Connection::on_disconnect);
   handshake();
   connect_timer_->expires_after(options_.connect_timeout);
-  connect_timer_->async_wait([weak = weak_from_this(), gen = generation_](const boost::system::error_code& ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->generation_ != gen || !self->ac_ || self->up_) return;
-    self->drop("not ready within " + std::to_string(self->options_.connect_timeout.count()) + " ms");
-  });
+  connect_timer_->async_wait(
+      [weak = weak_from_this(), gen = generation_](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->generation_ != gen || !self->ac_ || self->up_) return;
+        self->drop("not ready within " + std::to_string(self->options_.connect_timeout.count()) + " ms");
+      });
 }
 
 void Connection::attach(redisAsyncContext* ac) {
@@ -357,17 +367,9 @@ void Connection::handshake() {
   if (!ep.password.empty()) commands.push_back({"AUTH", ep.password});
   if (ep.db != 0) commands.push_back({"SELECT", std::to_string(ep.db)});
   if (commands.empty()) commands.push_back({"PING"});
-  for (std::size_t i = 0; i < commands.size(); ++i) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& arg : commands[i]) {
-      argv.push_back(arg.data());
-      lens.push_back(arg.size());
-    }
-    void* privdata = i + 1 == commands.size() ? &last_handshake : nullptr;
-    redisAsyncCommandArgv(ac_, &Connection::on_handshake_reply, privdata, static_cast<int>(argv.size()),
-                          argv.data(), lens.data());
-  }
+  for (std::size_t i = 0; i < commands.size(); ++i)
+    queue(ac_, &Connection::on_handshake_reply, i + 1 == commands.size() ? &last_handshake : nullptr,
+          commands[i]);
 }
 
 void Connection::drop(std::string_view why) {
@@ -401,6 +403,7 @@ void Connection::lost(std::string_view why) {
 
 void Connection::answered() {
   up_ = true;
+  last_reply_ = clock::now();
   backoff_ = initial_backoff;
   if (connect_timer_) connect_timer_->cancel();
   if (failing_) {
@@ -427,9 +430,10 @@ void Connection::on_disconnect(const redisAsyncContext* ac, int) {
   self->lost(ac->err && ac->errstr ? ac->errstr : "closed by the server");
 }
 
-void Connection::on_reply(redisAsyncContext*, void* reply, void* privdata) {
+void Connection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   std::unique_ptr<Slot> slot(static_cast<Slot*>(privdata));
   auto& batch = *slot->batch;
+  if (auto* self = static_cast<Connection*>(ac->data); self && reply) self->last_reply_ = clock::now();
   if (reply) {
     // hiredis frees the reply when this returns.
     batch.replies[slot->index] = copy_reply(*static_cast<redisReply*>(reply));
@@ -444,7 +448,7 @@ void Connection::on_handshake_reply(redisAsyncContext* ac, void* reply, void* pr
   if (!self || ac != self->ac_ || !reply) return;
   const auto* r = static_cast<const redisReply*>(reply);
   if (r->type == REDIS_REPLY_ERROR) {
-    self->drop("AUTH/SELECT refused: " + std::string(r->str, r->len));
+    self->drop("handshake (AUTH/SELECT/PING) refused: " + std::string(r->str, r->len));
     return;
   }
   if (privdata == &last_handshake) self->answered();

@@ -36,7 +36,7 @@ Endpoint parse_url(std::string_view url);
 
 // A deep copy of a redisReply: hiredis frees its own once the callback returns.
 struct Reply {
-  enum class Type { nil, string, status, error, integer, array };
+  enum class Type { string = 1, array, integer, nil, status, error };  // hiredis's REDIS_REPLY_* numbers
   Type type = Type::nil;
   std::string str;  // string, status or error text
   long long integer = 0;
@@ -71,7 +71,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // ex must belong to an io_context; the connection is closed when that
   // io_context is destroyed, even if the connection outlives it.
   static std::shared_ptr<Connection> create(const boost::asio::any_io_executor& ex, Options options);
-  ~Connection();
+  ~Connection() { close(); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -80,15 +80,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // in back-off, or a reconnect attempt after a failure is still under way.
   std::shared_ptr<Batch> send(std::vector<Command> commands);
   // The batch's replies, or storage_unavailable once command_timeout has
-  // passed since send() (the connection is then dropped: hiredis cannot
-  // cancel a command) or when the connection is lost. Error replies are
-  // replies: the caller decides what they mean.
+  // passed since send() or when the connection is lost. A timed-out call
+  // also drops the connection if the server has been silent for
+  // command_timeout (no reply, none waiting unread): hiredis cannot cancel
+  // a command, and a hung server must not hold later calls. A busy
+  // pipeline or a busy loop keeps its connection.
+  // Error replies are replies: the caller decides what they mean.
   boost::asio::awaitable<Result<std::vector<Reply>>> wait(std::shared_ptr<Batch> batch);
-  boost::asio::awaitable<Result<std::vector<Reply>>> run(std::vector<Command> commands);
   boost::asio::awaitable<Result<Reply>> command(Command command);
 
   // False while a call would fail fast.
   bool available();
+  // The loop's executor: how another thread hands the connection work.
+  const boost::asio::any_io_executor& executor() const noexcept { return ex_; }
   // For the loop's shutdown: frees hiredis and every Asio object; idempotent.
   void close();
   bool closed() const noexcept { return closed_; }
@@ -105,6 +109,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void drop(std::string_view why);
   void lost(std::string_view why);
   void answered();
+  int unread() const;  // bytes the server sent that hiredis has not read yet
 
   static void on_connect(const redisAsyncContext* ac, int status);
   static void on_disconnect(const redisAsyncContext* ac, int status);
@@ -120,6 +125,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool failing_ = false;          // the last attempt or connection failed
   bool closed_ = false;
   clock::time_point retry_at_{};
+  clock::time_point last_reply_{};  // progress, for telling hung from busy
   std::chrono::milliseconds backoff_;
   std::unique_ptr<boost::asio::steady_timer> connect_timer_;
 };

@@ -11,21 +11,19 @@
 // body someone may be reading. Metadata:
 //   "relay-meta 1\n"
 //   "<status> <request_time> <response_time> <keep_for> <body_size>
-//    <chunk_count> <body id> <header_count>\n"   (one line, single spaces;
-//                                   times in ns since the Unix epoch, keep_for
-//                                   in seconds, all decimal)
+//    <chunk_count> <body id> <header_count>\n"  (one line, single spaces,
+//                      decimal; times in ns since the Unix epoch, keep_for in s)
 //   reason, then name and value of each header, each as "<length>:<bytes>\n"
 // Unreadable metadata (another version) is treated as a miss.
 //
 // Visibility: full chunks are written first with SET PX; commit() then
 // re-arms their TTLs and writes the last chunk and the metadata in one
-// MULTI/EXEC. Readers reach a
-// body only through committed metadata, so they never see half an entry. A
-// writer dropped before commit deletes its chunks best-effort; otherwise
-// they expire. The chunks of a replaced or removed entry are left to expire,
-// as a reader may still be streaming them; the 60 s grace past the metadata
-// TTL is for such readers too. A chunk missing mid-read (evicted) fails the
-// read with storage_unavailable.
+// MULTI/EXEC. Readers reach a body only through committed metadata, so they
+// never see half an entry. A writer dropped before commit deletes its chunks
+// best-effort; otherwise they expire. The chunks of a replaced or removed
+// entry are left to expire, as a reader may still be streaming them (the
+// 60 s grace past the metadata TTL is for such readers too). A chunk missing
+// mid-read (evicted) fails the read with storage_unavailable.
 //
 // stats(): counting a shared Redis would cost a SCAN, so entries/size_bytes
 // are what this instance committed and whose TTL has not passed yet
@@ -33,6 +31,7 @@
 #include "relay/storage/redis_store.hpp"
 
 #include <boost/asio/execution/context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/query.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <charconv>
@@ -52,25 +51,30 @@ using namespace std::chrono_literals;
 using redis::Command;
 using redis::Connection;
 using redis::Reply;
+template <class T>
+using Task = asio::awaitable<Result<T>>;
 
 constexpr std::chrono::milliseconds default_ttl = 24h;
 constexpr std::chrono::milliseconds max_ttl = 24h * 3650;
 constexpr std::chrono::milliseconds chunk_grace = 60s;
 constexpr std::string_view meta_tag = "relay-meta 1\n";
 
-error_code unavailable() { return make_error_code(Errc::storage_unavailable); }
+error_code unavailable() {
+  return make_error_code(Errc::storage_unavailable);
+}
 
-error_code note(const std::string& key, std::string_view what) {
-  log::debug("redis: ", key, ": ", what);
+error_code note(const std::string& what, std::string_view why) {
+  log::debug("redis: ", what, ": ", why);
   return unavailable();
 }
 
 std::chrono::milliseconds ttl_for(std::chrono::seconds keep_for) {
-  if (keep_for <= 0s) return default_ttl;
-  return std::min<std::chrono::milliseconds>(keep_for, max_ttl);
+  return keep_for <= 0s ? default_ttl : std::min<std::chrono::milliseconds>(keep_for, max_ttl);
 }
 
-std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+std::string ms(std::chrono::milliseconds d) {
+  return std::to_string(d.count());
+}
 
 std::string new_body_id() {
   thread_local std::mt19937_64 rng = [] {
@@ -78,16 +82,15 @@ std::string new_body_id() {
     std::seed_seq seed{rd(), rd(), rd(), rd()};
     return std::mt19937_64(seed);
   }();
-  static constexpr char hex[] = "0123456789abcdef";
   std::string id;
   for (int word = 0; word < 2; ++word) {
     auto bits = rng();
-    for (int i = 0; i < 16; ++i, bits >>= 4) id += hex[bits & 15];
+    for (int i = 0; i < 16; ++i, bits >>= 4) id += "0123456789abcdef"[bits & 15];
   }
   return id;
 }
 
-// ---- metadata encoding ----
+// ---- metadata ----
 
 struct Stored {
   EntryMeta meta;
@@ -103,74 +106,56 @@ SysTime from_ns(std::int64_t ns) {
 }
 
 void put_string(std::string& out, std::string_view s) {
-  out += std::to_string(s.size());
-  out += ':';
-  out += s;
-  out += '\n';
+  out.append(std::to_string(s.size())).append(1, ':').append(s).append(1, '\n');
 }
 
 std::string encode(const Stored& s) {
   const auto& m = s.meta;
   std::string out(meta_tag);
-  out += std::to_string(m.status) + ' ' + std::to_string(to_ns(m.request_time)) + ' ' +
-         std::to_string(to_ns(m.response_time)) + ' ' + std::to_string(m.keep_for.count()) + ' ' +
-         std::to_string(m.body_size) + ' ' + std::to_string(s.chunks) + ' ' + s.body_id + ' ' +
-         std::to_string(m.headers.size()) + '\n';
+  for (auto n : {std::int64_t{m.status}, to_ns(m.request_time), to_ns(m.response_time),
+                 std::int64_t(m.keep_for.count()), std::int64_t(m.body_size), std::int64_t(s.chunks)})
+    out.append(std::to_string(n)).append(1, ' ');
+  out.append(s.body_id).append(1, ' ').append(std::to_string(m.headers.size())).append(1, '\n');
   put_string(out, m.reason);
-  for (const auto& f : m.headers) {
-    put_string(out, f.name);
-    put_string(out, f.value);
-  }
+  for (const auto& f : m.headers) put_string(out, f.name), put_string(out, f.value);
   return out;
 }
 
-// Reads what encode() wrote; every step fails on anything else.
-class Cursor {
- public:
-  explicit Cursor(std::string_view s) : s_(s) {}
+// The readers of what encode() wrote: each consumes its part of `in` and
+// fails on anything else.
+template <class T>
+bool take_number(std::string_view& in, T& out, char end) {
+  auto [p, ec] = std::from_chars(in.data(), in.data() + in.size(), out);
+  if (ec != std::errc{} || p == in.data() + in.size() || *p != end) return false;
+  in.remove_prefix(static_cast<std::size_t>(p - in.data()) + 1);
+  return true;
+}
+bool take_word(std::string_view& in, std::string& out) {
+  const auto len = in.find(' ');
+  if (len == 0 || len == std::string_view::npos) return false;
+  out = in.substr(0, len);
+  in.remove_prefix(len + 1);
+  return true;
+}
+bool take_string(std::string_view& in, std::string& out) {
+  std::size_t len = 0;
+  if (!take_number(in, len, ':') || len >= in.size() || in[len] != '\n') return false;
+  out = in.substr(0, len);
+  in.remove_prefix(len + 1);
+  return true;
+}
 
-  bool literal(std::string_view l) {
-    if (!s_.starts_with(l)) return false;
-    s_.remove_prefix(l.size());
-    return true;
-  }
-  template <class T>
-  bool number(T& out, char end) {
-    auto [p, ec] = std::from_chars(s_.data(), s_.data() + s_.size(), out);
-    if (ec != std::errc{} || p == s_.data() + s_.size() || *p != end) return false;
-    s_.remove_prefix(static_cast<std::size_t>(p - s_.data()) + 1);
-    return true;
-  }
-  bool word(std::string& out, char end) {
-    auto stop = s_.find(end);
-    if (stop == 0 || stop == std::string_view::npos) return false;
-    out = s_.substr(0, stop);
-    s_.remove_prefix(stop + 1);
-    return true;
-  }
-  bool string(std::string& out) {
-    std::size_t len = 0;
-    if (!number(len, ':') || len >= s_.size() || s_[len] != '\n') return false;
-    out = s_.substr(0, len);
-    s_.remove_prefix(len + 1);
-    return true;
-  }
-  bool done() const { return s_.empty(); }
-
- private:
-  std::string_view s_;
-};
-
-std::optional<Stored> decode(std::string_view blob) {
+std::optional<Stored> decode(std::string_view in) {
   Stored s;
   auto& m = s.meta;
-  Cursor c(blob);
   std::int64_t request_ns = 0, response_ns = 0, keep_s = 0;
   std::size_t header_count = 0;
-  if (!c.literal(meta_tag) || !c.number(m.status, ' ') || !c.number(request_ns, ' ') ||
-      !c.number(response_ns, ' ') || !c.number(keep_s, ' ') || !c.number(m.body_size, ' ') ||
-      !c.number(s.chunks, ' ') || !c.word(s.body_id, ' ') || !c.number(header_count, '\n') ||
-      !c.string(m.reason))
+  if (!in.starts_with(meta_tag)) return std::nullopt;
+  in.remove_prefix(meta_tag.size());
+  if (!take_number(in, m.status, ' ') || !take_number(in, request_ns, ' ') ||
+      !take_number(in, response_ns, ' ') || !take_number(in, keep_s, ' ') ||
+      !take_number(in, m.body_size, ' ') || !take_number(in, s.chunks, ' ') || !take_word(in, s.body_id) ||
+      !take_number(in, header_count, '\n') || !take_string(in, m.reason))
     return std::nullopt;
   m.request_time = from_ns(request_ns);
   m.response_time = from_ns(response_ns);
@@ -178,11 +163,22 @@ std::optional<Stored> decode(std::string_view blob) {
   // header_count is not trusted for a reserve(): each field must parse.
   for (std::size_t i = 0; i < header_count; ++i) {
     std::string name, value;
-    if (!c.string(name) || !c.string(value)) return std::nullopt;
+    if (!take_string(in, name) || !take_string(in, value)) return std::nullopt;
     m.headers.add(std::move(name), std::move(value));
   }
-  if (!c.done() || (s.chunks == 0) != (m.body_size == 0) || s.chunks > m.body_size) return std::nullopt;
+  if (!in.empty() || (s.chunks == 0) != (m.body_size == 0) || s.chunks > m.body_size) return std::nullopt;
   return s;
+}
+
+// True when EXEC answered and nothing inside failed; a PEXPIRE answering 0
+// (the only integer replies in our transactions) means a chunk is gone.
+bool exec_ok(const Result<std::vector<Reply>>& replies, bool& chunk_missing) {
+  if (!replies || replies->empty() || replies->back().type != Reply::Type::array) return false;
+  for (const auto& r : replies->back().elements) {
+    if (r.is_error()) return false;
+    chunk_missing |= r.type == Reply::Type::integer && r.integer == 0;
+  }
+  return true;
 }
 
 // ---- the store ----
@@ -195,24 +191,74 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
         max_object_size_(max_object_size),
         options_(std::move(options)) {}
 
-  boost::asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) override;
-  boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key, EntryMeta meta) override;
-  boost::asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) override;
-  boost::asio::awaitable<Result<bool>> remove(const std::string& key) override;
+  Task<std::optional<Hit>> get(const std::string& key) override;
+  Task<std::unique_ptr<BodyWriter>> put(const std::string& key, EntryMeta meta) override;
+  Task<void> update_meta(const std::string& key, EntryMeta meta) override;
+  Task<bool> remove(const std::string& key) override;
   Stats stats() const override;
   std::string_view backend_name() const noexcept override { return "redis"; }
 
   std::string meta_key(const std::string& key) const { return prefix_ + "m:" + key; }
-  std::string chunk_key(const std::string& body_id, std::uint64_t n) const {
-    return prefix_ + "b:" + body_id + ":" + std::to_string(n);
+  std::string chunk_key(const std::string& id, std::uint64_t n) const {
+    return prefix_ + "b:" + id + ":" + std::to_string(n);
   }
   std::uint64_t chunk_size() const { return chunk_size_; }
   std::uint64_t max_object_size() const { return max_object_size_; }
-  void committed(std::chrono::milliseconds ttl, std::uint64_t bytes);
+
+  // One MULTI/EXEC re-arms every chunk's TTL and writes the metadata, so a
+  // reader sees the entry whole or not at all. `first` (a new body's last
+  // chunk) joins the transaction; only_if_present (update_meta) keeps an
+  // entry that was removed since it was read removed.
+  Task<void> publish(Connection& conn, const std::string& key, const Stored& stored, Command first,
+                     bool only_if_present) {
+    const auto ttl = ttl_for(stored.meta.keep_for);
+    std::vector<Command> commands;
+    commands.push_back({"MULTI"});
+    if (!first.empty()) commands.push_back(std::move(first));
+    for (std::uint64_t n = 0; n < stored.chunks; ++n)
+      commands.push_back({"PEXPIRE", chunk_key(stored.body_id, n), ms(ttl + chunk_grace)});
+    commands.push_back({"SET", meta_key(key), encode(stored), "PX", ms(ttl)});
+    if (only_if_present) commands.back().push_back("XX");
+    commands.push_back({"EXEC"});
+    auto replies = co_await conn.wait(conn.send(std::move(commands)));
+    bool chunk_missing = false;
+    if (!exec_ok(replies, chunk_missing)) co_return note(meta_key(key), "MULTI/EXEC failed");
+    if (chunk_missing) {
+      // Evicted meanwhile: better a miss than a read that fails midway.
+      conn.send({{"DEL", meta_key(key)}});
+      co_return note(meta_key(key), "a body chunk vanished: entry dropped");
+    }
+    if (!only_if_present) {
+      const auto expiry = std::chrono::ceil<std::chrono::minutes>(std::chrono::steady_clock::now() + ttl);
+      std::lock_guard lock(stats_mutex_);
+      auto& [entries, bytes] = live_[expiry.time_since_epoch().count()];
+      ++entries, bytes += stored.meta.body_size;
+    }
+    co_return Result<void>{};
+  }
 
  private:
-  std::shared_ptr<Connection> connection_for(const asio::any_io_executor& ex);
-  boost::asio::awaitable<Result<std::optional<Stored>>> load(Connection& conn, const std::string& key);
+  std::shared_ptr<Connection> connection_for(const asio::any_io_executor& ex) {
+    const void* loop = &asio::query(ex, asio::execution::context);
+    std::lock_guard lock(mutex_);
+    auto& conn = connections_[loop];
+    // A closed one belonged to a destroyed io_context whose address was reused.
+    if (!conn || conn->closed()) conn = Connection::create(ex, options_);
+    return conn;
+  }
+
+  Task<std::optional<Stored>> load(Connection& conn, const std::string& key) {
+    // Built apart from the co_await: GCC 12 cannot keep an initializer_list's
+    // array alive across a suspension ("array used as initializer").
+    Command get{"GET", meta_key(key)};
+    auto reply = co_await conn.command(std::move(get));
+    if (!reply) co_return reply.error();
+    if (reply->type == Reply::Type::nil) co_return std::optional<Stored>{};
+    if (reply->type != Reply::Type::string) co_return note(meta_key(key), reply->str);
+    auto stored = decode(reply->str);
+    if (!stored) note(meta_key(key), "unreadable metadata, treated as a miss");
+    co_return stored;
+  }
 
   std::string prefix_;
   std::uint64_t chunk_size_;
@@ -221,55 +267,46 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
   std::mutex mutex_;
   std::unordered_map<const void*, std::shared_ptr<Connection>> connections_;  // by io_context
   mutable std::mutex stats_mutex_;
-  mutable std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>> live_;  // expiry minute -> entries, bytes
+  mutable std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>>
+      live_;  // expiry minute -> entries, bytes
 };
-
-// True when EXEC answered and every reply inside it is fine; a PEXPIRE that
-// found no key (0) means a chunk is already gone.
-bool exec_ok(const Result<std::vector<Reply>>& replies, bool& chunk_missing) {
-  if (!replies || replies->empty()) return false;
-  const auto& exec = replies->back();
-  if (exec.type != Reply::Type::array) return false;
-  for (const auto& r : exec.elements) {
-    if (r.is_error()) return false;
-    if (r.type == Reply::Type::integer && r.integer == 0) chunk_missing = true;  // only PEXPIREs answer integers
-  }
-  return true;
-}
 
 class RedisReader final : public BodyReader {
  public:
   RedisReader(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, Stored stored)
       : store_(std::move(store)), conn_(std::move(conn)), stored_(std::move(stored)) {}
 
-  boost::asio::awaitable<Result<std::span<const char>>> read() override {
+  Task<std::span<const char>> read() override {
     if (failed_) co_return unavailable();
     if (next_ >= stored_.chunks) {
       if (delivered_ != stored_.meta.body_size) co_return fail("body shorter than its metadata says");
       co_return std::span<const char>{};
     }
     auto batch = std::move(prefetch_);
-    if (!batch) batch = conn_->send({{"GET", store_->chunk_key(stored_.body_id, next_)}});
+    if (!batch) batch = fetch(next_);
     auto replies = co_await conn_->wait(std::move(batch));
-    if (!replies) co_return fail("");
+    if (!replies) co_return fail("chunk read failed");
     auto& reply = replies->front();
-    if (reply.type != Reply::Type::string || reply.str.empty()) co_return fail("chunk missing (expired or evicted)");
+    if (reply.type != Reply::Type::string || reply.str.empty())
+      co_return fail("chunk missing (expired or evicted)");
     current_ = std::move(reply.str);
     delivered_ += current_.size();
     if (delivered_ > stored_.meta.body_size) co_return fail("body longer than its metadata says");
     // Pipelining: the next chunk travels while the caller sends this one.
     // Memory stays bounded by two chunks per reader.
-    if (++next_ < stored_.chunks) prefetch_ = conn_->send({{"GET", store_->chunk_key(stored_.body_id, next_)}});
+    if (++next_ < stored_.chunks) prefetch_ = fetch(next_);
     co_return std::span<const char>(current_.data(), current_.size());
   }
 
  private:
+  std::shared_ptr<redis::Batch> fetch(std::uint64_t n) {
+    return conn_->send({{"GET", store_->chunk_key(stored_.body_id, n)}});
+  }
   error_code fail(std::string_view why) {
     failed_ = true;
     prefetch_.reset();
     current_ = std::string();
-    if (!why.empty()) log::debug("redis: body ", stored_.body_id, ": ", why);
-    return unavailable();
+    return note("body " + stored_.body_id, why);
   }
 
   std::shared_ptr<RedisStore> store_;
@@ -284,7 +321,8 @@ class RedisReader final : public BodyReader {
 
 class RedisWriter final : public BodyWriter {
  public:
-  RedisWriter(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, std::string key, EntryMeta meta)
+  RedisWriter(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, std::string key,
+              EntryMeta meta)
       : store_(std::move(store)), conn_(std::move(conn)), key_(std::move(key)), ttl_(ttl_for(meta.keep_for)) {
     stored_.meta = std::move(meta);
     stored_.body_id = new_body_id();
@@ -292,84 +330,62 @@ class RedisWriter final : public BodyWriter {
 
   ~RedisWriter() override {
     // Not committed: nothing refers to these chunks. Fire and forget; if
-    // Redis is unreachable they expire by themselves.
+    // Redis is unreachable they expire by themselves. Posted, as a writer
+    // may be dropped on another thread than its loop's; the weak pointer
+    // leaves the connection's lifetime to its owners.
     if (committed_ || stored_.chunks == 0) return;
     Command del{"DEL"};
     for (std::uint64_t n = 0; n < stored_.chunks; ++n) del.push_back(store_->chunk_key(stored_.body_id, n));
-    conn_->send({std::move(del)});
+    asio::post(conn_->executor(), [weak = std::weak_ptr<Connection>(conn_), del = std::move(del)]() mutable {
+      if (auto conn = weak.lock()) conn->send({std::move(del)});
+    });
   }
 
-  boost::asio::awaitable<Result<void>> write(std::span<const char> data) override {
+  Task<void> write(std::span<const char> data) override {
     if (error_) co_return error_;
     if (committed_) co_return unavailable();
     const auto limit = store_->max_object_size();
-    if (limit != 0 && size_ + data.size() > limit) {
-      error_ = make_error_code(Errc::object_too_large);
-      co_return error_;
-    }
+    if (limit != 0 && size_ + data.size() > limit) co_return error_ = make_error_code(Errc::object_too_large);
     size_ += data.size();
     const auto chunk = store_->chunk_size();
     while (!data.empty()) {
       auto take = std::min<std::size_t>(data.size(), chunk - buffer_.size());
       // Grow geometrically but never past one chunk.
       if (buffer_.size() + take > buffer_.capacity())
-        buffer_.reserve(std::min<std::size_t>(chunk, std::max(buffer_.size() + take, 2 * buffer_.capacity())));
+        buffer_.reserve(
+            std::min<std::size_t>(chunk, std::max(buffer_.size() + take, 2 * buffer_.capacity())));
       buffer_.append(data.data(), take);
       data = data.subspan(take);
-      if (buffer_.size() == chunk) {
-        if (auto r = co_await flush(); !r) co_return r;
-      }
+      if (buffer_.size() < chunk) continue;
+      auto set = chunk_set();
+      auto reply = co_await conn_->command(std::move(set));
+      if (!reply || reply->is_error()) co_return error_ = note("put " + key_, "chunk write failed");
     }
     co_return Result<void>{};
   }
 
-  boost::asio::awaitable<Result<void>> commit() override {
+  Task<void> commit() override {
     if (error_) co_return error_;
     if (committed_) co_return Result<void>{};
-    const auto chunk_ttl = ms(ttl_ + chunk_grace);
-    std::vector<Command> commands;
-    commands.push_back({"MULTI"});
-    // The chunks' TTLs started at their SETs: align them with the metadata's.
-    for (std::uint64_t n = 0; n < stored_.chunks; ++n)
-      commands.push_back({"PEXPIRE", store_->chunk_key(stored_.body_id, n), chunk_ttl});
-    // The last, partial chunk rides in the same round trip (a small object
-    // costs one).
-    if (!buffer_.empty()) {
-      commands.push_back({"SET", store_->chunk_key(stored_.body_id, stored_.chunks++), std::move(buffer_), "PX",
-                          chunk_ttl});
-      buffer_ = std::string();
-    }
+    // The last, partial chunk joins the publishing transaction: a small
+    // object costs one round trip.
+    Command last;
+    if (!buffer_.empty()) last = chunk_set();
     stored_.meta.body_size = size_;
-    commands.push_back({"SET", store_->meta_key(key_), encode(stored_), "PX", ms(ttl_)});
-    commands.push_back({"EXEC"});
-    auto replies = co_await conn_->run(std::move(commands));
-    bool chunk_missing = false;
-    if (!exec_ok(replies, chunk_missing)) co_return fail("commit failed");
-    if (chunk_missing) {
-      // Evicted while we wrote: the entry just published is broken.
-      conn_->send({{"DEL", store_->meta_key(key_)}});
-      co_return fail("a chunk vanished before commit");
-    }
+    auto published = co_await store_->publish(*conn_, key_, stored_, std::move(last), false);
+    if (!published) co_return error_ = published.error();
     committed_ = true;
-    store_->committed(ttl_, size_);
     co_return Result<void>{};
   }
 
  private:
-  boost::asio::awaitable<Result<void>> flush() {
-    Command set{"SET", store_->chunk_key(stored_.body_id, stored_.chunks), std::move(buffer_), "PX",
+  // The SET for the buffered chunk; counted at once, so that the
+  // destructor's DEL covers it whatever its reply.
+  Command chunk_set() {
+    Command set{"SET", store_->chunk_key(stored_.body_id, stored_.chunks++), std::move(buffer_), "PX",
                 ms(ttl_ + chunk_grace)};
     buffer_ = std::string();
-    ++stored_.chunks;  // counted before the reply, so the destructor's DEL covers it
-    auto reply = co_await conn_->command(std::move(set));
-    if (!reply || reply->is_error()) co_return fail("chunk write failed");
-    co_return Result<void>{};
-  }
-
-  error_code fail(std::string_view why) {
-    error_ = unavailable();
-    log::debug("redis: put ", key_, ": ", why);
-    return error_;
+    return set;
   }
 
   std::shared_ptr<RedisStore> store_;
@@ -383,29 +399,7 @@ class RedisWriter final : public BodyWriter {
   bool committed_ = false;
 };
 
-std::shared_ptr<Connection> RedisStore::connection_for(const asio::any_io_executor& ex) {
-  const void* loop = &asio::query(ex, asio::execution::context);
-  std::lock_guard lock(mutex_);
-  auto& conn = connections_[loop];
-  // A closed one belonged to a destroyed io_context whose address was reused.
-  if (!conn || conn->closed()) conn = Connection::create(ex, options_);
-  return conn;
-}
-
-boost::asio::awaitable<Result<std::optional<Stored>>> RedisStore::load(Connection& conn, const std::string& key) {
-  // Built apart from the co_await: GCC 12 cannot keep an initializer_list's
-  // array alive across a suspension ("array used as initializer").
-  Command get{"GET", meta_key(key)};
-  auto reply = co_await conn.command(std::move(get));
-  if (!reply) co_return reply.error();
-  if (reply->type == Reply::Type::nil) co_return std::optional<Stored>{};
-  if (reply->type != Reply::Type::string) co_return note(meta_key(key), reply->str);
-  auto stored = decode(reply->str);
-  if (!stored) note(meta_key(key), "unreadable metadata, treated as a miss");
-  co_return stored;
-}
-
-boost::asio::awaitable<Result<std::optional<Hit>>> RedisStore::get(const std::string& key) {
+Task<std::optional<Hit>> RedisStore::get(const std::string& key) {
   auto conn = connection_for(co_await asio::this_coro::executor);
   auto stored = co_await load(*conn, key);
   if (!stored) co_return stored.error();
@@ -415,7 +409,7 @@ boost::asio::awaitable<Result<std::optional<Hit>>> RedisStore::get(const std::st
   co_return std::optional<Hit>{std::move(hit)};
 }
 
-boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> RedisStore::put(const std::string& key, EntryMeta meta) {
+Task<std::unique_ptr<BodyWriter>> RedisStore::put(const std::string& key, EntryMeta meta) {
   auto conn = connection_for(co_await asio::this_coro::executor);
   // Fail now rather than after the caller has streamed a body into nowhere.
   if (!conn->available()) co_return unavailable();
@@ -423,7 +417,7 @@ boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> RedisStore::put(cons
       std::make_unique<RedisWriter>(shared_from_this(), std::move(conn), key, std::move(meta)));
 }
 
-boost::asio::awaitable<Result<void>> RedisStore::update_meta(const std::string& key, EntryMeta meta) {
+Task<void> RedisStore::update_meta(const std::string& key, EntryMeta meta) {
   auto conn = connection_for(co_await asio::this_coro::executor);
   auto loaded = co_await load(*conn, key);
   if (!loaded) co_return loaded.error();
@@ -431,23 +425,10 @@ boost::asio::awaitable<Result<void>> RedisStore::update_meta(const std::string& 
   Stored stored = std::move(**loaded);
   meta.body_size = stored.meta.body_size;
   stored.meta = std::move(meta);
-  const auto ttl = ttl_for(stored.meta.keep_for);
-  std::vector<Command> commands;
-  commands.push_back({"MULTI"});
-  // XX: an entry removed since the GET stays removed.
-  commands.push_back({"SET", meta_key(key), encode(stored), "PX", ms(ttl), "XX"});
-  for (std::uint64_t n = 0; n < stored.chunks; ++n)
-    commands.push_back({"PEXPIRE", chunk_key(stored.body_id, n), ms(ttl + chunk_grace)});
-  commands.push_back({"EXEC"});
-  auto replies = co_await conn->run(std::move(commands));
-  bool chunk_missing = false;
-  if (!exec_ok(replies, chunk_missing)) co_return unavailable();
-  // Its body is partly gone: better a miss than a read that fails midway.
-  if (chunk_missing) conn->send({{"DEL", meta_key(key)}});
-  co_return Result<void>{};
+  co_return co_await publish(*conn, key, stored, Command{}, true);
 }
 
-boost::asio::awaitable<Result<bool>> RedisStore::remove(const std::string& key) {
+Task<bool> RedisStore::remove(const std::string& key) {
   auto conn = connection_for(co_await asio::this_coro::executor);
   Command del{"DEL", meta_key(key)};
   auto reply = co_await conn->command(std::move(del));
@@ -456,29 +437,19 @@ boost::asio::awaitable<Result<bool>> RedisStore::remove(const std::string& key) 
   co_return reply->integer > 0;
 }
 
-void RedisStore::committed(std::chrono::milliseconds ttl, std::uint64_t bytes) {
-  const auto expiry = std::chrono::ceil<std::chrono::minutes>(std::chrono::steady_clock::now() + ttl);
-  std::lock_guard lock(stats_mutex_);
-  auto& [entries, size] = live_[expiry.time_since_epoch().count()];
-  ++entries;
-  size += bytes;
-}
-
 Stats RedisStore::stats() const {
   const auto now = std::chrono::floor<std::chrono::minutes>(std::chrono::steady_clock::now());
   std::lock_guard lock(stats_mutex_);
   live_.erase(live_.begin(), live_.upper_bound(now.time_since_epoch().count()));
   Stats s;
-  for (const auto& [minute, counts] : live_) {
-    s.entries += counts.first;
-    s.size_bytes += counts.second;
-  }
+  for (const auto& [minute, counts] : live_) s.entries += counts.first, s.size_bytes += counts.second;
   return s;
 }
 
 }  // namespace
 
-std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg, std::uint64_t max_object_size) {
+std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg,
+                                          std::uint64_t max_object_size) {
   redis::Options options{redis::parse_url(cfg.url), cfg.connect_timeout, cfg.command_timeout};
   return std::make_shared<RedisStore>(cfg, std::move(options), max_object_size);
 }

@@ -512,3 +512,166 @@ class RelayTestCase(unittest.TestCase):
     def assertBody(self, resp, path, size):
         self.assertEqual(len(resp.body), size, "body length")
         self.assertTrue(resp.body == expected_body(path, size), "body content differs")
+
+
+# --------------------------------------------------------------------------
+# Storage backends: restarting relay, redis-server, the disk cache layout
+
+
+def kill_relay(relay, timeout=5.0):
+    """SIGKILL relay (no drain, no cleanup: a crash) and reap it."""
+    if relay.alive():
+        relay.signal(signal.SIGKILL)
+        if relay.wait(timeout) is None:
+            raise AssertionError("relay did not die within %.1fs of SIGKILL" % timeout)
+
+
+def restart_relay(relay, kill=False, timeout=10.0):
+    """Stop relay (SIGTERM, or SIGKILL when kill=True) and start it again with
+    the same config file and port. Returns relay."""
+    if kill:
+        kill_relay(relay)
+    else:
+        relay.stop()
+    return relay.start(timeout=timeout)
+
+
+def files_under(root):
+    """Regular files below root (recursively), sorted; [] if root is missing."""
+    root = Path(root)
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def disk_object_path(cache_root, body):
+    """Where the disk backend keeps a body stored as it came (no compression):
+    objects/<first 2 hex digits of SHA-256>/<the other 62>."""
+    digest = hashlib.sha256(body).hexdigest()
+    return Path(cache_root) / "objects" / digest[:2] / digest[2:]
+
+
+def flip_bytes(path, offsets, mask=0x5A):
+    """XOR the bytes at offsets of a file in place (size unchanged)."""
+    with open(path, "r+b") as f:
+        for off in offsets:
+            f.seek(off)
+            b = f.read(1)
+            f.seek(off)
+            f.write(bytes([b[0] ^ mask]))
+
+
+def fetch_whole(port, target, headers=None, timeout=10.0):
+    """GET on a fresh connection: (Response, True) when the response arrived
+    complete, (None, False) when the connection was cut short or reset."""
+    with RawConn(port, timeout=timeout) as c:
+        c.request("GET", target, headers=headers)
+        try:
+            return c.read_response(), True
+        except (ConnectionError, OSError, ValueError):
+            return None, False
+
+
+def redis_server_bin():
+    return shutil.which("redis-server")
+
+
+def resp_command(port, *args, timeout=2.0):
+    """One Redis command over RESP on a fresh connection; the decoded reply
+    (str, int, None, list, or an Exception instance for an error reply)."""
+    payload = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        payload += b"$%d\r\n%s\r\n" % (len(a), a)
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(payload)
+        f = s.makefile("rb")
+
+        def read():
+            line = f.readline()
+            if not line:
+                raise ConnectionError("redis closed the connection")
+            kind, rest = line[:1], line[1:-2]
+            if kind == b"+":
+                return rest.decode()
+            if kind == b"-":
+                return Exception(rest.decode())
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                n = int(rest)
+                if n < 0:
+                    return None
+                data = f.read(n + 2)
+                return data[:-2].decode("latin-1")
+            if kind == b"*":
+                n = int(rest)
+                return None if n < 0 else [read() for _ in range(n)]
+            raise ValueError("bad RESP line %r" % line)
+
+        return read()
+
+
+class RedisServer(Process):
+    """redis-server on 127.0.0.1 without persistence. The first start() takes a
+    free port; later ones (after kill() or stop()) reuse it, so a relay
+    configured with .url finds the server again."""
+
+    def __init__(self, workdir, name="redis"):
+        super().__init__(name, workdir)
+        self.port = None
+
+    def start(self, timeout=10.0):
+        binary = redis_server_bin()
+        if not binary:
+            raise RuntimeError("redis-server not found on PATH")
+        self.port = self.port or free_port()
+        argv = [binary, "--port", str(self.port), "--bind", HOST, "--save", "",
+                "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir),
+                "--logfile", "", "--loglevel", "warning"]
+        self.spawn(argv, env=child_env())
+
+        def ready():
+            if not self.alive():
+                raise RuntimeError("redis-server exited early\n" + self.logs())
+            try:
+                return resp_command(self.port, "PING", timeout=0.5) == "PONG"
+            except OSError:
+                return False
+
+        wait_until(ready, timeout, interval=0.05, what="redis-server on %d" % self.port)
+        return self
+
+    @property
+    def url(self):
+        return "redis://%s:%d/0" % (HOST, self.port)
+
+    def kill(self, timeout=5.0):
+        """SIGKILL: every client connection breaks at once."""
+        if self.alive():
+            self.proc.kill()
+            self.wait(timeout)
+
+    def command(self, *args):
+        return resp_command(self.port, *args)
+
+
+def wait_stored(port, target, timeout=5.0, headers=None):
+    """Poll with Cache-Control: only-if-cached (never reaches the origin) until
+    relay answers target from its store: backends that commit after the
+    response has gone out (disk fsync, Redis) publish the entry a moment
+    later. Returns the HIT response; AssertionError after timeout."""
+    last = []
+
+    def stored():
+        r = get(port, target, headers=dict(headers or {}, **{"Cache-Control": "only-if-cached"}))
+        last[:] = [r]
+        return r if r.status == 200 and r.header("X-Cache") == "HIT" else None
+
+    try:
+        return wait_until(stored, timeout, interval=0.02, what="%s to be stored" % target)
+    except AssertionError:
+        r = last[0] if last else None
+        raise AssertionError("%s not stored within %.1fs (last only-if-cached answer: %s, X-Cache %s)"
+                             % (target, timeout, r.status if r else None,
+                                r.header("X-Cache") if r else None))

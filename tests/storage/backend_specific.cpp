@@ -694,7 +694,9 @@ TEST_CASE("redis: an outage fails fast, a restarted server is used again") {
   const auto sigpipes = sigpipe_count();
   RedisServer server;
   server.start();
-  Env env(Kind::redis, Options{.redis_url = server.url()});
+  Options options;
+  options.redis_url = server.url();
+  Env env(Kind::redis, options);
   const std::string body = random_body(100'000, 281);
   const std::string long_body = random_body(1'000'000, 282);  // 16 chunks of 64 KiB
   must_put(env, "k", text_meta("k", body.size()), body);
@@ -787,7 +789,9 @@ TEST_CASE("redis: a server that is not there fails fast") {
   nobody.start();
   const auto url = nobody.url();
   nobody.kill();
-  Env env(Kind::redis, Options{.redis_url = url});
+  Options options;
+  options.redis_url = url;
+  Env env(Kind::redis, options);
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
     for (const auto& [what, t] : try_everything(env, "body")) {

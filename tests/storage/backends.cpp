@@ -16,6 +16,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -26,6 +27,7 @@
 #include "relay/storage/memory_lru.hpp"
 #include "relay/storage/redis_store.hpp"
 #include "relay/storage/tiered_store.hpp"
+#include "relay/util/log.hpp"
 
 extern char** environ;
 
@@ -67,6 +69,9 @@ struct SignalSetup {
     sa.sa_handler = on_sigpipe;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGPIPE, &sa, nullptr);
+    // Backends log at info (recovery summaries); keep the report readable.
+    const char* level = std::getenv("RELAY_STEST_LOG");
+    log::set_level(log::parse_level(level != nullptr ? level : "warn"));
   }
 } const signal_setup;
 
@@ -309,10 +314,27 @@ Traits traits(Kind kind) noexcept {
   return {};
 }
 
-TempDir::TempDir() {
+namespace {
+
+// Where disk caches live: $RELAY_STEST_TMPDIR, else /dev/shm when it is a
+// roomy tmpfs (the disk backend creates 512 fan-out directories per store,
+// which takes seconds on some virtual disks), else the temp directory.
+fs::path temp_base() {
   std::error_code ec;
-  auto base = fs::temp_directory_path(ec);
-  if (ec) base = "/tmp";
+  if (const char* env = std::getenv("RELAY_STEST_TMPDIR"); env != nullptr && *env != '\0') return env;
+  const fs::path shm = "/dev/shm";
+  if (fs::is_directory(shm, ec) && ::access(shm.c_str(), W_OK) == 0) {
+    auto space = fs::space(shm, ec);
+    if (!ec && space.available >= 2048 * MiB) return shm;
+  }
+  auto tmp = fs::temp_directory_path(ec);
+  return ec ? fs::path("/tmp") : tmp;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  const auto base = temp_base();
   std::string pattern = (base / "relay-stest-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
   path_ = pattern;
@@ -607,6 +629,12 @@ std::vector<fs::path> files_under(const fs::path& dir) {
     if (it->is_regular_file(e2)) out.push_back(it->path());
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string numbered(std::string_view prefix, std::int64_t n) {
+  std::string out(prefix);
+  out += std::to_string(n);
   return out;
 }
 

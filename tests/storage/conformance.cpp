@@ -302,11 +302,13 @@ TEST_CASE_TEMPLATE("conformance: entries are evicted at capacity", T, STORAGE_EV
   constexpr std::uint64_t capacity = 450 * KiB;
   constexpr std::size_t each = 100'000;
   constexpr int count = 8;
-  Env env(T::kind, Options{.max_size = capacity});
+  Options options;
+  options.max_size = capacity;
+  Env env(T::kind, options);
 
   for (int i = 0; i < count; ++i) {
     auto body = random_body(each, 60 + i);  // incompressible: zstd cannot make room
-    must_put(env, "e" + std::to_string(i), text_meta("e", each), body);
+    must_put(env, numbered("e", i), text_meta("e", each), body);
   }
   auto stats = env.store().stats();
   CHECK(stats.evictions >= 1);
@@ -315,20 +317,22 @@ TEST_CASE_TEMPLATE("conformance: entries are evicted at capacity", T, STORAGE_EV
 
   int readable = 0;
   for (int i = 0; i < count; ++i) {
-    auto got = must_fetch(env, "e" + std::to_string(i));
+    auto got = must_fetch(env, numbered("e", i));
     if (!got) continue;
     ++readable;
     CHECK_BODY(got->body, random_body(each, 60 + i));
   }
   CHECK(is_miss(env, "e0"));  // the oldest went first
-  auto last = must_fetch(env, "e" + std::to_string(count - 1));
+  auto last = must_fetch(env, numbered("e", count - 1));
   CHECK(last.has_value());  // the newest is there
   CHECK(readable >= 2);     // eviction made room, it did not flush everything
   CHECK(readable < count);
 }
 
 TEST_CASE_TEMPLATE("conformance: objects over max_object_size are refused", T, STORAGE_ALL_BACKENDS) {
-  Env env(T::kind, Options{.max_object_size = 200 * KiB});
+  Options options;
+  options.max_object_size = 200 * KiB;
+  Env env(T::kind, options);
   const std::string big = random_body(300'000, 71);
   auto r = env.run(put_body(env.store(), "big", text_meta("big", big.size()), big));
   REQUIRE_FALSE(r.has_value());
@@ -359,7 +363,7 @@ TEST_CASE_TEMPLATE("conformance: a 64 MiB object streams in and out with bounded
     stored = env.run(put_stream(env.store(), "big", text_meta("big", size), size, 81), 120s);
     if (stored) check = env.run(read_stream(env.store(), "big", 81), 120s);
   });
-  MESSAGE(kind_name(T::kind) << ": 64 MiB written and read in " << seconds_since(start) << " s, peak RSS growth "
+  MESSAGE(std::string(kind_name(T::kind)) << ": 64 MiB written and read in " << seconds_since(start) << " s, peak RSS growth "
                              << growth / MiB << " MiB");
   REQUIRE_MESSAGE(stored.has_value(), "storing 64 MiB failed: " << stored.error().message());
   REQUIRE_MESSAGE(check.has_value(), "reading 64 MiB failed: " << check.error().message());
@@ -427,8 +431,8 @@ TEST_CASE_TEMPLATE("conformance: two event loops use one store at once", T, STOR
       if (out.first_error.empty()) out.first_error = what;
     };
     for (int i = 0; i < rounds; ++i) {
-      const std::string own = "own-" + std::to_string(who) + "-" + std::to_string(i % 3);
-      const std::string tag = "w" + std::to_string(who) + "-" + std::to_string(i);
+      const std::string own = numbered(numbered("own-", who) + "-", i % 3);
+      const std::string tag = numbered(numbered("w", who) + "-", i);
       const std::string body = body_for(tag);
       if (auto r = co_await put_body(env.store(), own, text_meta(tag, body.size()), body, 3'000); !r) {
         ++out.errors;

@@ -12,6 +12,12 @@
 //   torn down (store, loops, temp dir) at the end of the test.
 // - Bodies that are generated, not held: the 64 MiB test never keeps the
 //   whole body in memory, so RSS growth measures the backend alone.
+//
+// Environment: RELAY_STEST_TMPDIR puts the disk caches there (default
+// /dev/shm when it is a roomy tmpfs, else the temp directory; a real disk
+// is slower: the disk backend creates 512 directories per store);
+// RELAY_STEST_LOG=debug|info|warn|error sets relay's log level (warn).
+// redis-server must be on PATH.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -274,6 +280,9 @@ std::uint64_t peak_rss_growth(const std::function<void()>& fn);
 
 // Regular files under dir, recursively (0 if it does not exist).
 std::vector<std::filesystem::path> files_under(const std::filesystem::path& dir);
+
+// prefix + decimal n, out of line (GCC 12 -O3 warns falsely on "x" + to_string).
+std::string numbered(std::string_view prefix, std::int64_t n);
 
 double seconds_since(std::chrono::steady_clock::time_point start);
 

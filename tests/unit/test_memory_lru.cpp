@@ -401,6 +401,15 @@ TEST_CASE("compressed: damaged stored bytes are a read error") {
   CHECK(result.error() == make_error_code(Errc::storage_unavailable));
 }
 
+TEST_CASE("compressed: an entry whose raw size is not yet published is a miss") {
+  Compressed c;
+  auto meta = typed("text/plain");
+  meta.headers.add("X-Relay-Stored-Encoding", "zstd");
+  meta.headers.add("X-Relay-Raw-Size", "pending 1");
+  REQUIRE(run(store_meta(*c.inner, "k", std::move(meta), "x")));
+  CHECK_FALSE(run(c.store->get("k"))->has_value());
+}
+
 // ---- tiers ------------------------------------------------------------------
 
 TEST_CASE("tiered: a lower hit fills the upper store once read to the end") {

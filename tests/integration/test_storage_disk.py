@@ -1,0 +1,168 @@
+"""Disk storage through relay: entries survive restarts (graceful and kill -9),
+a fill cut by a crash leaves no partial entry, damaged body files are never
+served, and the memory+disk tier keeps its lower level across restarts."""
+import time
+
+from harness import (KiB, RawConn, RelayTestCase, disk_object_path, expected_body,
+                     fetch_whole, files_under, flip_bytes, kill_relay, restart_relay, wait_stored)
+
+
+def disk_storage(cache_dir, **extra):
+    storage = {"backend": "disk",
+               "disk": {"path": str(cache_dir), "max_size": "256MiB", "min_free_space": "0"}}
+    storage.update(extra)
+    return {"storage": storage}
+
+
+def cached_target(path, size, **params):
+    query = "size=%d&cc=max-age%%3D600" % size
+    for k, v in params.items():
+        query += "&%s=%s" % (k, v)
+    return "%s?%s" % (path, query)
+
+
+class DiskTestCase(RelayTestCase):
+    STORAGE_EXTRA = {}
+
+    @classmethod
+    def relay_config(cls):
+        cls.cache_dir = cls.workdir / "cache"
+        return disk_storage(cls.cache_dir, **cls.STORAGE_EXTRA)
+
+    def fetch_ok(self, target, path, size, want_cache=None):
+        r = self.get(target)
+        self.assertEqual(r.status, 200, r)
+        self.assertBody(r, path, size)
+        if want_cache is not None:
+            self.assertXCache(r, want_cache)
+        return r
+
+    def fill_and_wait(self, target, path, size):
+        """A MISS, then wait until the entry is committed (the disk commit
+        may finish just after the response went out)."""
+        self.fetch_ok(target, path, size, "MISS")
+        wait_stored(self.port, target)
+
+
+class DiskRestartTest(DiskTestCase):
+    def test_hit_after_graceful_restart(self):
+        path, size = "/disk/restart", 50_000
+        target = cached_target(path, size)
+        self.fill_and_wait(target, path, size)
+        self.fetch_ok(target, path, size, "HIT")
+        restart_relay(self.relay)
+        self.fetch_ok(target, path, size, "HIT")
+        self.assertEqual(self.origin.count(path), 1)
+
+    def test_hit_after_kill9_restart(self):
+        path, size = "/disk/crash-restart", 120_000
+        target = cached_target(path, size)
+        self.fill_and_wait(target, path, size)
+        self.fetch_ok(target, path, size, "HIT")
+        # A committed entry is durable: a crash right after does not lose it.
+        restart_relay(self.relay, kill=True)
+        self.fetch_ok(target, path, size, "HIT")
+        self.assertEqual(self.origin.count(path), 1)
+
+
+class DiskCrashDuringFillTest(DiskTestCase):
+    def test_kill9_during_slow_fill_leaves_no_partial_entry(self):
+        keep_path, keep_size = "/disk/kept", 20_000
+        keep = cached_target(keep_path, keep_size)
+        self.fill_and_wait(keep, keep_path, keep_size)
+        self.fetch_ok(keep, keep_path, keep_size, "HIT")
+
+        # The origin drips 200 KB over ~1.2 s; relay is killed a few pieces in.
+        slow_path, slow_size = "/disk/slow", 200_000
+        slow = cached_target(slow_path, slow_size, drip="0.05", drip_size=8192)
+        with RawConn(self.port, timeout=10) as c:
+            c.request("GET", slow)
+            c.read_head()
+            c.read_exact(3 * 8 * KiB, lambda _data: None)  # the fill is under way
+            kill_relay(self.relay)
+        self.assertEqual(self.origin.count(slow_path), 1)
+
+        self.relay.start()
+        self.assertEqual(files_under(self.cache_dir / "tmp"), [],
+                         "tmp/ debris left after the restart")
+        r = self.fetch_ok(slow, slow_path, slow_size)
+        self.assertNotEqual(r.header("X-Cache"), "HIT", "a partial fill was served from the cache")
+        self.assertEqual(self.origin.count(slow_path), 2)
+        # The complete fetch is stored normally.
+        wait_stored(self.port, slow)
+        self.fetch_ok(slow, slow_path, slow_size, "HIT")
+        self.assertEqual(self.origin.count(slow_path), 2)
+
+        self.fetch_ok(keep, keep_path, keep_size, "HIT")
+        self.assertEqual(self.origin.count(keep_path), 1)
+
+
+class DiskCorruptionTest(DiskTestCase):
+    def damage(self, path, size):
+        body = expected_body(path, size)
+        obj = disk_object_path(self.cache_dir, body)
+        self.assertTrue(obj.exists(), "no body file at %s (objects/ holds %s)"
+                        % (obj, files_under(self.cache_dir / "objects")))
+        flip_bytes(obj, [size // 3, size // 2])
+        return obj
+
+    def test_damaged_body_is_never_served_whole(self):
+        path, size = "/disk/damaged", 200_000
+        target = cached_target(path, size)
+        self.fill_and_wait(target, path, size)
+        self.fetch_ok(target, path, size, "HIT")
+        self.damage(path, size)
+
+        good = False
+        for attempt in range(3):
+            r, complete = fetch_whole(self.port, target)
+            if complete:
+                self.assertEqual(r.status, 200, r)
+                self.assertTrue(r.body == expected_body(path, size),
+                                "attempt %d: a damaged body was served as a complete response "
+                                "(X-Cache %s)" % (attempt, r.header("X-Cache")))
+                good = True
+                break
+        self.assertTrue(good, "no complete, correct response within 3 requests")
+        self.assertEqual(self.origin.count(path), 2, "the origin was not asked for a fresh copy")
+        self.assertTrue(self.relay.alive())
+
+    def test_damaged_small_body_is_refetched_at_once(self):
+        # The body fits in one read chunk: the store can check it before the
+        # response head is sent, so the very next request gets a correct body.
+        path, size = "/disk/damaged-small", 30_000
+        target = cached_target(path, size)
+        self.fill_and_wait(target, path, size)
+        self.fetch_ok(target, path, size, "HIT")
+        self.damage(path, size)
+
+        r, complete = fetch_whole(self.port, target)
+        self.assertTrue(complete, "the response was cut short: the damage was found only after "
+                                  "the head was sent (a MISS with a correct body was expected)")
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.body == expected_body(path, size), "a damaged body was served")
+        self.assertNotEqual(r.header("X-Cache"), "HIT")
+        self.assertEqual(self.origin.count(path), 2)
+        # The fresh copy is stored again and served.
+        wait_stored(self.port, target)
+        self.fetch_ok(target, path, size, "HIT")
+        self.assertEqual(self.origin.count(path), 2)
+
+
+class TierRestartTest(DiskTestCase):
+    STORAGE_EXTRA = {"tier": "memory+disk"}
+
+    def test_memory_disk_tier_hits_after_restart(self):
+        path, size = "/tier/restart", 40_000
+        target = cached_target(path, size)
+        self.fill_and_wait(target, path, size)
+        self.fetch_ok(target, path, size, "HIT")
+        restart_relay(self.relay)
+        # The memory level starts empty; the disk level answers (and refills it).
+        self.fetch_ok(target, path, size, "HIT")
+        self.fetch_ok(target, path, size, "HIT")
+        self.assertEqual(self.origin.count(path), 1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not files_under(self.cache_dir / "meta"):
+            time.sleep(0.05)
+        self.assertTrue(files_under(self.cache_dir / "meta"), "nothing written to the disk level")
