@@ -136,6 +136,8 @@ constexpr Field kFields[] = {
         "cache.coalesce.follower_timeout"),
     row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::max_fill_age>("cache.coalesce.max_fill_age"),
     row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::hit_for_miss>("cache.coalesce.hit_for_miss"),
+    row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::distributed>("cache.coalesce.distributed"),
+    row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::degraded>("cache.coalesce.degraded"),
     row<K::String, &C::storage, &StorageConfig::backend>("storage.backend"),
     row<K::Size, &C::storage, &StorageConfig::max_size>("storage.max_size"),
     row<K::String, &C::storage, &StorageConfig::eviction>("storage.eviction"),
@@ -578,6 +580,8 @@ struct Loader {
     validate_storage(c.storage, one_of);
     if (c.metrics.path.empty() || c.metrics.path.front() != '/')
       fail("metrics.path", "must start with '/', got \"" + c.metrics.path + "\"");
+    if (!one_of(c.cache.coalesce.degraded, {"local", "fail-open"}))
+      fail("cache.coalesce.degraded", "expected local or fail-open, got \"" + c.cache.coalesce.degraded + "\"");
     if (!one_of(c.log.level, {"error", "warn", "info", "debug"}))
       fail("log.level", "expected error, warn, info or debug, got \"" + c.log.level + "\"");
     if (!one_of(c.log.format, {"text", "json"}))

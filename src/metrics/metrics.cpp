@@ -78,6 +78,27 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                 .Register(*registry_);
   coalesce_timeout_follower_ = &coalesce_timeouts.Add({{"kind", "follower"}});
   coalesce_timeout_fill_age_ = &coalesce_timeouts.Add({{"kind", "fill_age"}});
+  auto& locks = BuildCounter()
+                    .Name("relay_lock_acquisitions_total")
+                    .Help("Attempts to take a cross-instance fill lock in Redis")
+                    .Register(*registry_);
+  const char* lock_results[] = {"acquired", "contended", "error"};
+  for (std::size_t i = 0; i < lock_results_.size(); ++i) {
+    lock_results_[i] = &locks.Add({{"scope", "redis"}, {"result", lock_results[i]}});
+  }
+  auto& lock_failures = BuildCounter()
+                            .Name("relay_lock_failures_total")
+                            .Help("Cross-instance locking given up: Redis away, lock lost, waited too long")
+                            .Register(*registry_);
+  const char* failure_reasons[] = {"unavailable", "lost", "timeout"};
+  for (std::size_t i = 0; i < lock_failures_.size(); ++i) {
+    lock_failures_[i] = &lock_failures.Add({{"reason", failure_reasons[i]}});
+  }
+  lock_wait_ = &BuildHistogram()
+                    .Name("relay_lock_wait_seconds")
+                    .Help("Time spent waiting for another instance's fill")
+                    .Register(*registry_)
+                    .Add({}, Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
   entries_ = &BuildGauge().Name("relay_cache_entries").Help("Objects in the cache").Register(*registry_);
   size_bytes_ = &BuildGauge()
                      .Name("relay_cache_size_bytes")
@@ -115,6 +136,16 @@ void Metrics::record_client_error(int) { client_errors_->Increment(); }
 void Metrics::record_coalesced(double wait_seconds) {
   coalesced_->Increment();
   coalesce_wait_->Observe(wait_seconds);
+}
+
+void Metrics::record_lock(std::string_view result) {
+  lock_results_[result == "acquired" ? 0 : result == "contended" ? 1 : 2]->Increment();
+}
+
+void Metrics::record_lock_wait(double seconds) { lock_wait_->Observe(seconds); }
+
+void Metrics::record_lock_failure(std::string_view reason) {
+  lock_failures_[reason == "unavailable" ? 0 : reason == "lost" ? 1 : 2]->Increment();
 }
 
 void Metrics::record_coalesce_timeout(std::string_view kind) {

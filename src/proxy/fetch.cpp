@@ -159,7 +159,10 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
     add_response_fields(client_head.headers, req, info);
     if (!co_await out.write_head(std::move(client_head), content_length)) co_return outcome;
   }
+  auto lock_due = steady::now() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      cfg_.cache.coalesce.max_fill_age) / 3;
   for (;;) {
+    co_await keep_lock(plan, lock_due);  // a long fill keeps other instances waiting, not fetching
     auto chunk = co_await transfer.read();
     if (!chunk) {
       if (plan.fill) (*plan.fill)->fail();

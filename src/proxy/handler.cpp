@@ -180,7 +180,23 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
         plan.fill = &guard;
       }
     }
-    co_return co_await fetch(req, body, out, std::move(plan));
+    std::optional<storage::DistributedLock::Held> held;
+    if (plan.fill && shared_.lock) {
+      auto peers = co_await wait_for_peers(req, found, rule, held);
+      if (peers == Peer::Stored && attempt < 2) {
+        guard->release(Release::Retry);  // local followers find it in the store too
+        continue;
+      }
+      if (peers == Peer::Degraded) {
+        guard->release(Release::FetchAlone);
+        guard.finish();
+        plan.fill = nullptr;
+      }
+      if (held) plan.lock = &*held;
+    }
+    auto outcome = co_await fetch(req, body, out, std::move(plan));
+    if (held) co_await shared_.lock->release(*held);
+    co_return outcome;
   }
 }
 

@@ -142,7 +142,7 @@ int run_server(const config::Config& cfg) {
   proxy::AccessLog access_log(cfg.log);
   proxy::Coalescer coalescer(proxy::CoalescerSettings{cfg.cache.coalesce.enabled, cfg.cache.coalesce.follower_timeout,
                                                      cfg.cache.coalesce.max_fill_age, cfg.cache.coalesce.hit_for_miss});
-  proxy::Shared shared{cfg, storage, metrics, access_log, coalescer};
+  proxy::Shared shared{cfg, storage, metrics, access_log, coalescer, stack.lock};
 
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());

@@ -27,6 +27,9 @@ StorageStack make_storage(const config::Config& cfg) {
   if (sc.compression == "zstd") base = make_compressed_store(std::move(base), sc);
 
   StorageStack stack;
+  if (kind == "redis" && cfg.cache.coalesce.enabled && cfg.cache.coalesce.distributed) {
+    stack.lock = make_redis_lock(sc.redis);
+  }
   if (sc.tier == "none") {
     stack.top = base;
     stack.levels = {base};

@@ -454,4 +454,13 @@ void Connection::on_handshake_reply(redisAsyncContext* ac, void* reply, void* pr
   if (privdata == &last_handshake) self->answered();
 }
 
+std::shared_ptr<Connection> ConnectionPool::for_executor(const boost::asio::any_io_executor& ex) {
+  const void* loop = &boost::asio::query(ex, boost::asio::execution::context);
+  std::lock_guard lock(mutex_);
+  auto& conn = connections_[loop];
+  // A closed one belonged to a destroyed io_context whose address was reused.
+  if (!conn || conn->closed()) conn = Connection::create(ex, options_);
+  return conn;
+}
+
 }  // namespace relay::storage::redis

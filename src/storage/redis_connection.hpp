@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -128,6 +130,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   clock::time_point last_reply_{};  // progress, for telling hung from busy
   std::chrono::milliseconds backoff_;
   std::unique_ptr<boost::asio::steady_timer> connect_timer_;
+};
+
+// One connection per event loop, created on first use from that loop: a
+// hiredis context must stay on the thread that drives it.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(Options options) : options_(std::move(options)) {}
+  std::shared_ptr<Connection> for_executor(const boost::asio::any_io_executor& ex);
+
+ private:
+  Options options_;
+  std::mutex mutex_;
+  std::unordered_map<const void*, std::shared_ptr<Connection>> connections_;  // by io_context
 };
 
 }  // namespace relay::storage::redis

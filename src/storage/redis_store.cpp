@@ -189,7 +189,7 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
       : prefix_(cfg.key_prefix),
         chunk_size_(cfg.chunk_size > 0 ? cfg.chunk_size : 256 * 1024),
         max_object_size_(max_object_size),
-        options_(std::move(options)) {}
+        pool_(std::move(options)) {}
 
   Task<std::optional<Hit>> get(const std::string& key) override;
   Task<std::unique_ptr<BodyWriter>> put(const std::string& key, EntryMeta meta) override;
@@ -238,14 +238,7 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
   }
 
  private:
-  std::shared_ptr<Connection> connection_for(const asio::any_io_executor& ex) {
-    const void* loop = &asio::query(ex, asio::execution::context);
-    std::lock_guard lock(mutex_);
-    auto& conn = connections_[loop];
-    // A closed one belonged to a destroyed io_context whose address was reused.
-    if (!conn || conn->closed()) conn = Connection::create(ex, options_);
-    return conn;
-  }
+  std::shared_ptr<Connection> connection_for(const asio::any_io_executor& ex) { return pool_.for_executor(ex); }
 
   Task<std::optional<Stored>> load(Connection& conn, const std::string& key) {
     // Built apart from the co_await: GCC 12 cannot keep an initializer_list's
@@ -263,9 +256,7 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
   std::string prefix_;
   std::uint64_t chunk_size_;
   std::uint64_t max_object_size_;
-  redis::Options options_;
-  std::mutex mutex_;
-  std::unordered_map<const void*, std::shared_ptr<Connection>> connections_;  // by io_context
+  redis::ConnectionPool pool_;
   mutable std::mutex stats_mutex_;
   mutable std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>>
       live_;  // expiry minute -> entries, bytes

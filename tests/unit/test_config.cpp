@@ -871,6 +871,12 @@ hit_for_miss = "500ms"
   CHECK(e.cache.coalesce.enabled);
   CHECK(e.cache.coalesce.follower_timeout == std::chrono::seconds(7));
 
+  CHECK(defaults.cache.coalesce.distributed);
+  CHECK(defaults.cache.coalesce.degraded == "local");
+  CHECK(load("[cache.coalesce]\ndegraded = \"fail-open\"\ndistributed = false\n").cache.coalesce.degraded ==
+        "fail-open");
+  CHECK_THROWS_WITH_AS(load("[cache.coalesce]\ndegraded = \"panic\"\n"), doctest::Contains("cache.coalesce.degraded"),
+                       relay::config::ConfigError);
   CHECK_THROWS_WITH_AS(load("[cache.coalesce]\nfollower_timeot = \"1s\"\n"),
                        doctest::Contains("cache.coalesce.follower_timeot"), relay::config::ConfigError);
 }

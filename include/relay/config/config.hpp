@@ -64,6 +64,9 @@ struct CoalesceConfig {
   Duration follower_timeout{30'000};  // a follower waiting longer for the head goes to the origin itself
   Duration max_fill_age{60'000};      // a fill older than this takes no new followers
   Duration hit_for_miss{10'000};      // an uncacheable key skips coalescing for this long
+  // With storage = redis: one fetch per key across every instance sharing it.
+  bool distributed = true;
+  std::string degraded = "local";     // Redis away: "local" coalescing only, or "fail-open" (none)
 };
 
 struct CacheConfig {

@@ -45,6 +45,12 @@ class Metrics {
   // kind: "follower" (waited too long for the head) or "fill_age" (a stale fill was replaced).
   void record_coalesce_timeout(std::string_view kind);
 
+  // Cross-instance (Redis) fill locks. result: acquired | contended | error.
+  void record_lock(std::string_view result);
+  void record_lock_wait(double seconds);
+  // reason: unavailable | lost | timeout
+  void record_lock_failure(std::string_view reason);
+
   // Storage levels (each labelled by its backend_name()) sampled at scrape time.
   void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
 
@@ -66,6 +72,9 @@ class Metrics {
   prometheus::Histogram* coalesce_wait_ = nullptr;
   prometheus::Counter* coalesce_timeout_follower_ = nullptr;
   prometheus::Counter* coalesce_timeout_fill_age_ = nullptr;
+  std::array<prometheus::Counter*, 3> lock_results_{};   // acquired, contended, error
+  std::array<prometheus::Counter*, 3> lock_failures_{};  // unavailable, lost, timeout
+  prometheus::Histogram* lock_wait_ = nullptr;
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;

@@ -26,6 +26,7 @@
 #include "relay/proxy/access_log.hpp"
 #include "relay/proxy/coalescer.hpp"
 #include "relay/server/response_writer.hpp"
+#include "relay/storage/distributed_lock.hpp"
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/upstream/transfer.hpp"
@@ -38,6 +39,7 @@ struct Shared {
   metrics::Metrics& metrics;
   AccessLog& access_log;
   Coalescer& coalescer;
+  std::shared_ptr<storage::DistributedLock> lock;  // null: coalescing stays within this instance
 };
 
 // What storage holds for one request, after following a Vary marker.
@@ -75,7 +77,10 @@ class Handler {
     std::optional<cache::Classification> classification;  // when a stored response exists
     std::string_view fwd = "uri-miss";                      // Cache-Status fwd reason
     FillGuard* fill = nullptr;                              // set when this request fills for followers
+    const storage::DistributedLock::Held* lock = nullptr;   // the cross-instance lock this fill holds
   };
+  // What the cross-instance lock says about a fill this instance wants to make.
+  enum class Peer { Fill, Stored, Degraded };
   struct FollowResult {
     enum Kind { Answered, Alone, Retry } kind = Alone;
     Outcome outcome;
@@ -85,6 +90,12 @@ class Handler {
   boost::asio::awaitable<Outcome> route(http::Request& req, upstream::RequestBodySource& body,
                                         server::ResponseWriter& out);
   boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
+
+  // distributed.cpp
+  boost::asio::awaitable<Peer> wait_for_peers(const http::Request& req, const Lookup& found,
+                                              const cache::ResolvedRule& rule,
+                                              std::optional<storage::DistributedLock::Held>& held);
+  boost::asio::awaitable<void> keep_lock(const FetchPlan& plan, std::chrono::steady_clock::time_point& next);
 
   // follow.cpp
   boost::asio::awaitable<FollowResult> follow(const http::Request& req, std::shared_ptr<Fill> fill,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "relay/config/config.hpp"
+#include "relay/storage/distributed_lock.hpp"
 #include "relay/storage/storage.hpp"
 
 namespace relay::storage {
@@ -13,6 +14,7 @@ namespace relay::storage {
 struct StorageStack {
   std::shared_ptr<Storage> top;                  // what the proxy reads and writes
   std::vector<std::shared_ptr<Storage>> levels;  // each level on its own, for per-backend metrics
+  std::shared_ptr<DistributedLock> lock;         // cross-instance fill lock (Redis), or null
 };
 
 // Throws std::runtime_error when a backend cannot start (e.g. unusable disk path).

@@ -1,0 +1,74 @@
+// DistributedLock on Redis (see distributed_lock.hpp). Tokens are random
+// per acquisition, so a holder whose lock expired can never release or
+// extend the lock another instance took over.
+#include <boost/asio/this_coro.hpp>
+#include <random>
+
+#include "redis_connection.hpp"
+#include "relay/storage/distributed_lock.hpp"
+
+namespace relay::storage {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* release_script =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+constexpr const char* extend_script =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+
+std::string new_token() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    auto value = rng();
+    for (int i = 0; i < 16; ++i, value >>= 4) out[half * 16 + i] = hex[value & 0xf];
+  }
+  return out;
+}
+
+class RedisLock final : public DistributedLock {
+ public:
+  RedisLock(std::string prefix, redis::Options options) : prefix_(std::move(prefix)), pool_(std::move(options)) {}
+
+  asio::awaitable<Result<std::optional<Held>>> try_acquire(const std::string& name,
+                                                           std::chrono::milliseconds ttl) override {
+    auto conn = pool_.for_executor(co_await asio::this_coro::executor);
+    Held held{prefix_ + "lock:" + name, new_token()};
+    redis::Command set{"SET", held.name, held.token, "NX", "PX", std::to_string(ttl.count())};
+    auto reply = co_await conn->command(std::move(set));
+    if (!reply) co_return reply.error();
+    if (reply->is_error()) co_return make_error_code(Errc::storage_unavailable);
+    if (reply->type == redis::Reply::Type::nil) co_return std::optional<Held>{};
+    co_return std::optional<Held>{std::move(held)};
+  }
+
+  asio::awaitable<Result<bool>> extend(const Held& held, std::chrono::milliseconds ttl) override {
+    auto conn = pool_.for_executor(co_await asio::this_coro::executor);
+    redis::Command eval{"EVAL", extend_script, "1", held.name, held.token, std::to_string(ttl.count())};
+    auto reply = co_await conn->command(std::move(eval));
+    if (!reply) co_return Result<bool>(boost::system::in_place_error, reply.error());
+    co_return reply->type == redis::Reply::Type::integer && reply->integer == 1;
+  }
+
+  asio::awaitable<void> release(const Held& held) override {
+    auto conn = pool_.for_executor(co_await asio::this_coro::executor);
+    redis::Command eval{"EVAL", release_script, "1", held.name, held.token};
+    co_await conn->command(std::move(eval));
+  }
+
+ private:
+  std::string prefix_;
+  redis::ConnectionPool pool_;
+};
+
+}  // namespace
+
+std::shared_ptr<DistributedLock> make_redis_lock(const config::RedisStorageConfig& cfg) {
+  redis::Options options{redis::parse_url(cfg.url), cfg.connect_timeout, cfg.command_timeout};
+  return std::make_shared<RedisLock>(cfg.key_prefix, std::move(options));
+}
+
+}  // namespace relay::storage
