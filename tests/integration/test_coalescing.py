@@ -34,7 +34,7 @@ class CoalescingTest(RelayTestCase):
     def test_burst_on_cold_key_makes_one_origin_request(self):
         size = 200_000
         target = target_for("/co/burst", cc="max-age=60", size=size, delay=0.5)
-        n = 100
+        n = 200
         results = [None] * n
         fetch_all(self.relay.port, target, n, results)
         want = expected_body("/co/burst", size)
