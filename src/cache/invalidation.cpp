@@ -3,6 +3,7 @@
 // Content-Location are only honoured on the request's own origin, so one
 // site cannot evict another's entries through a shared cache.
 #include "relay/cache/invalidation.hpp"
+#include "relay/cache/key.hpp"
 
 #include <algorithm>
 #include <array>
@@ -31,17 +32,6 @@ struct Origin {
   bool operator==(const Origin&) const = default;
 };
 
-std::optional<std::string> normalized_port(std::string_view port, std::string_view scheme) {
-  if (port.empty()) return std::string();
-  unsigned long n = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<unsigned long>(c - '0');
-    if (n > 65535) return std::nullopt;
-  }
-  if ((scheme == "http" && n == 80) || (scheme == "https" && n == 443)) return std::string();
-  return std::to_string(n);
-}
 
 bool is_http_scheme(std::string_view scheme) noexcept {
   return http::iequals(scheme, "http") || http::iequals(scheme, "https");
@@ -52,7 +42,7 @@ std::optional<Origin> origin_of(const urls::url_view_base& u) {
   if (!is_http_scheme(u.scheme()) || !u.has_authority() || u.encoded_host().empty()) {
     return std::nullopt;
   }
-  auto port = normalized_port(u.port(), http::to_lower(u.scheme()));
+  auto port = key_port(u.port(), http::to_lower(u.scheme()));
   if (!port) return std::nullopt;
   return Origin{http::to_lower(u.encoded_host()), *port};
 }

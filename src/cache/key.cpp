@@ -117,19 +117,6 @@ std::string lower_host(std::string_view host) {
   return out;
 }
 
-// The port as it belongs in the key: empty when absent, empty or the scheme
-// default (RFC 3986 §6.2.3), leading zeros removed. nullopt when invalid.
-std::optional<std::string> key_port(std::string_view port, std::string_view scheme) {
-  if (port.empty()) return std::string();
-  unsigned long n = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<unsigned long>(c - '0');
-    if (n > 65535) return std::nullopt;
-  }
-  if ((scheme == "http" && n == 80) || (scheme == "https" && n == 443)) return std::string();
-  return std::to_string(n);
-}
 
 // Header values are free text: escape the separators so that two different
 // header combinations can never produce the same key.
@@ -201,6 +188,18 @@ std::string header_value(const http::Headers& headers, std::string_view name) {
 
 }  // namespace
 
+std::optional<std::string> key_port(std::string_view port, std::string_view scheme) {
+  if (port.empty()) return std::string();
+  unsigned long n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<unsigned long>(c - '0');
+    if (n > 65535) return std::nullopt;
+  }
+  if ((scheme == "http" && n == 80) || (scheme == "https" && n == 443)) return std::string();
+  return std::to_string(n);
+}
+
 KeyResult make_key(const http::Request& req, const config::CacheKeyConfig& cfg,
                    std::string_view scheme) {
   // A fragment is never part of a request-target (RFC 9110 §4.2.1); drop
@@ -265,7 +264,7 @@ KeyResult make_key(const http::Request& req, const config::CacheKeyConfig& cfg,
   return r;
 }
 
-bool glob_match(std::string_view pattern, std::string_view text) noexcept {
+bool glob_match(std::string_view pattern, std::string_view text, bool ignore_case) noexcept {
   // Greedy match with a single backtrack point: the classic linear-ish
   // algorithm, enough for short parameter names.
   std::size_t p = 0, t = 0;
@@ -274,7 +273,8 @@ bool glob_match(std::string_view pattern, std::string_view text) noexcept {
     if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
       resume = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
+    } else if (p < pattern.size() &&
+               (ignore_case ? http::iequals(pattern.substr(p, 1), text.substr(t, 1)) : pattern[p] == text[t])) {
       ++p;
       ++t;
     } else if (star != std::string_view::npos) {

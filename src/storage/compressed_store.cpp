@@ -26,6 +26,8 @@
 // as they are count in neither, so the ratio is that of compression itself).
 #include "relay/storage/compressed_store.hpp"
 
+#include "relay/cache/key.hpp"
+
 #include <atomic>
 #include <charconv>
 #include <random>
@@ -56,33 +58,13 @@ void strip_markers(http::Headers& headers) {
   headers.remove(raw_size_field);
 }
 
-// Case-insensitive glob where '*' matches any run of characters.
-bool glob_match(std::string_view pattern, std::string_view text) {
-  std::size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (p < pattern.size() && http::iequals(pattern.substr(p, 1), text.substr(t, 1))) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
 
 bool compressible_type(const http::Headers& headers, const std::vector<std::string>& types) {
   auto value = headers.get("content-type");
   if (!value) return false;
   auto media = http::trim(value->substr(0, value->find(';')));
   for (const auto& pattern : types)
-    if (glob_match(pattern, media)) return true;
+    if (cache::glob_match(pattern, media, /*ignore_case=*/true)) return true;
   return false;
 }
 

@@ -2,6 +2,7 @@
 // Pure: no I/O, no Asio.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "relay/config/config.hpp"
@@ -31,6 +32,11 @@ KeyResult make_key(const http::Request& req, const config::CacheKeyConfig& cfg,
                    std::string_view scheme = "http");
 
 // Shell-style match where '*' matches any run of characters.
-bool glob_match(std::string_view pattern, std::string_view text) noexcept;
+bool glob_match(std::string_view pattern, std::string_view text, bool ignore_case = false) noexcept;
+
+// The port as it belongs in a key or an origin comparison: empty when absent
+// or the scheme's default (RFC 3986 §6.2.3), leading zeros removed; nullopt
+// when invalid.
+std::optional<std::string> key_port(std::string_view port, std::string_view scheme);
 
 }  // namespace relay::cache
