@@ -174,6 +174,7 @@ struct Index {
     std::string body_hex;
     std::uint64_t record_bytes = 0;
     std::list<std::string>::iterator lru{};
+    std::chrono::steady_clock::time_point touched{};  // last time the record's mtime was bumped
   };
   struct Object {
     std::uint64_t size = 0;
@@ -299,7 +300,7 @@ struct Index {
   }
 
   // Takes in what the start-up scan found; records come oldest first, so
-  // record mtime is the LRU order (access times are not saved).
+  // record mtime is the LRU order (hits bump it lazily: see DiskStore::load).
   void adopt(Scan& scan) {
     std::lock_guard lock(mutex);
     for (auto& [hex, bytes] : scan.objects) {

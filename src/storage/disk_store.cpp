@@ -7,6 +7,9 @@
 // directory; then the record to tmp/, fsync, rename into meta/.
 #include "relay/storage/disk_store.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
@@ -280,6 +283,7 @@ asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const std::string& ke
 Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::string& key) {
   EntryMeta meta;
   std::string body_hex;
+  bool touch = false;
   {
     std::lock_guard lock(index_.mutex);
     auto it = index_.find_locked(name, key);
@@ -292,7 +296,15 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
     index_.lru.splice(index_.lru.begin(), index_.lru, it->second.lru);
     meta = it->second.meta;
     body_hex = it->second.body_hex;
+    // Access order survives a restart through record mtimes, bumped at most
+    // once a minute per entry so a hot object costs no extra I/O per hit.
+    auto now = std::chrono::steady_clock::now();
+    if (now - it->second.touched > std::chrono::minutes(1)) {
+      it->second.touched = now;
+      touch = true;
+    }
   }
+  if (touch) ::utimensat(AT_FDCWD, index_.layout.record_path(name).c_str(), nullptr, 0);
   auto fd = open_read(index_.layout.object_path(body_hex));
   if (!fd && fd.error().value() != ENOENT) return io_failure("opening a body", fd.error());
   auto size = fd ? file_size(fd->get()) : Result<std::uint64_t>(std::uint64_t{0});

@@ -801,3 +801,26 @@ TEST_CASE("redis: a server that is not there fails fast") {
     }
   }
 }
+
+TEST_CASE("disk: access order survives a restart (LRU persisted through record mtimes)") {
+  Env env(Kind::disk);
+  const std::string a = random_body(100'000, 201), b = random_body(100'000, 202), c = random_body(100'000, 203);
+  must_put(env, "a", text_meta("a", a.size()), a);
+  std::this_thread::sleep_for(20ms);
+  must_put(env, "b", text_meta("b", b.size()), b);
+  std::this_thread::sleep_for(20ms);
+  must_put(env, "c", text_meta("c", c.size()), c);
+  std::this_thread::sleep_for(20ms);
+  REQUIRE(must_fetch(env, "a").has_value());  // "a" is now the most recently used
+
+  // Restart with room for the three plus half of a fourth: one must go.
+  Options tight;
+  tight.max_size = env.store().stats().size_bytes + 50'000;
+  env.reopen(tight);
+  const std::string d = random_body(100'000, 204);
+  must_put(env, "d", text_meta("d", d.size()), d);
+  CHECK_MESSAGE(is_miss(env, "b"), "the least recently used entry before the restart is evicted first");
+  CHECK(must_fetch(env, "a").has_value());
+  CHECK(must_fetch(env, "c").has_value());
+  CHECK(must_fetch(env, "d").has_value());
+}
