@@ -650,4 +650,20 @@ std::string body_diff(const std::string& got, const std::string& want) {
   return out.str();
 }
 
+void must_put(Env& env, const std::string& key, EntryMeta meta, const std::string& body) {
+  auto r = env.run(put_body(env.store(), key, std::move(meta), body));
+  REQUIRE_MESSAGE(r.has_value(), "storing " << key << " failed: " << r.error().message());
+}
+
+std::optional<Fetched> must_fetch(Env& env, const std::string& key) {
+  auto r = env.run(get_body(env.store(), key));
+  REQUIRE_MESSAGE(r.has_value(), "reading " << key << " failed: " << r.error().message());
+  return std::move(*r);
+}
+
+bool is_miss(Env& env, const std::string& key) {
+  auto r = env.run(get_body(env.store(), key));
+  return r.has_value() && !r->has_value();
+}
+
 }  // namespace relay::storage::test

@@ -12,21 +12,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-void must_put(Env& env, const std::string& key, EntryMeta meta, const std::string& body) {
-  auto r = env.run(put_body(env.store(), key, std::move(meta), body));
-  REQUIRE_MESSAGE(r.has_value(), "storing " << key << " failed: " << r.error().message());
-}
-
-std::optional<Fetched> must_fetch(Env& env, const std::string& key) {
-  auto r = env.run(get_body(env.store(), key));
-  REQUIRE_MESSAGE(r.has_value(), "reading " << key << " failed: " << r.error().message());
-  return std::move(*r);
-}
-
-bool is_miss(Env& env, const std::string& key) {
-  auto r = env.run(get_body(env.store(), key));
-  return r.has_value() && !r->has_value();
-}
 
 std::vector<std::pair<std::string, std::string>> fields(const http::Headers& h) {
   std::vector<std::pair<std::string, std::string>> out;

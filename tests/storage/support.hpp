@@ -290,6 +290,12 @@ double seconds_since(std::chrono::steady_clock::time_point start);
 // large to print).
 std::string body_diff(const std::string& got, const std::string& want);
 
+// Synchronous steps for test bodies: a failed put or get fails the test.
+void must_put(Env& env, const std::string& key, EntryMeta meta, const std::string& body);
+std::optional<Fetched> must_fetch(Env& env, const std::string& key);
+// True for a clean miss (no entry, no error).
+bool is_miss(Env& env, const std::string& key);
+
 }  // namespace relay::storage::test
 
 // Compares bodies without printing them.
