@@ -203,19 +203,6 @@ std::optional<Seconds> heuristic_lifetime(const http::Headers& h, int status) {
   return chr::floor<Seconds>(*date - *lm) / 10;
 }
 
-std::optional<std::uint64_t> content_length(const http::Headers& h) {
-  auto v = h.get("Content-Length");
-  if (!v) return std::nullopt;
-  auto text = http::trim(*v);
-  if (text.empty() || text.size() > 19) return std::nullopt;
-  std::uint64_t n = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return n;
-}
-
 Seconds non_negative(Seconds s) noexcept { return std::max(s, Seconds{0}); }
 
 }  // namespace
@@ -313,7 +300,7 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
   if (response_headers.has_token("Vary", "*")) return StoreDecision::VaryStar;
 
   if (policy.max_object_size > 0) {
-    auto len = content_length(response_headers);
+    auto len = http::content_length(response_headers);
     if (len && *len > policy.max_object_size) return StoreDecision::TooLarge;
   }
   // §4.2.2: heuristic freshness is freshness, even when it rounds to 0 (the

@@ -82,6 +82,23 @@ std::optional<RangeSpec> parse_range_header(std::string_view value) {
   return only;
 }
 
+// The stored Last-Modified, when it may serve as a strong validator.
+std::optional<std::chrono::system_clock::time_point> strong_last_modified(const http::Headers& stored) {
+  auto lm_text = stored.get("Last-Modified");
+  if (!lm_text) return std::nullopt;
+  auto last_modified = parse_http_date(http::trim(*lm_text));
+  if (!last_modified) return std::nullopt;
+  // §13.1.5 step 1 and §8.8.2.2: a cache may treat the stored Last-Modified
+  // as a strong validator only when the stored Date is at least one second
+  // later; otherwise the resource could have changed twice within that
+  // second and the client would splice bytes of two different bodies.
+  auto date_text = stored.get("Date");
+  if (!date_text) return std::nullopt;
+  auto stored_date = parse_http_date(http::trim(*date_text));
+  if (!stored_date || *stored_date - *last_modified < std::chrono::seconds(1)) return std::nullopt;
+  return last_modified;
+}
+
 // RFC 9110 §13.1.5. True when the Range may be honoured.
 bool if_range_holds(std::string_view value, const http::Headers& stored) {
   value = http::trim(value);
@@ -95,21 +112,20 @@ bool if_range_holds(std::string_view value, const http::Headers& stored) {
   }
   auto date = parse_http_date(value);
   if (!date) return false;
-  auto lm_text = stored.get("Last-Modified");
-  if (!lm_text) return false;
-  auto last_modified = parse_http_date(http::trim(*lm_text));
-  if (!last_modified || *last_modified != *date) return false;
-  // §13.1.5 step 1 and §8.8.2.2: a cache may treat the stored Last-Modified
-  // as a strong validator only when the stored Date is at least one second
-  // later; otherwise the resource could have changed twice within that
-  // second and the client would splice bytes of two different bodies.
-  auto date_text = stored.get("Date");
-  if (!date_text) return false;
-  auto stored_date = parse_http_date(http::trim(*date_text));
-  return stored_date && *stored_date - *last_modified >= std::chrono::seconds(1);
+  auto last_modified = strong_last_modified(stored);
+  return last_modified && *last_modified == *date;
 }
 
 }  // namespace
+
+std::optional<std::string> strong_validator(const http::Headers& headers) {
+  if (auto etag = headers.get("ETag")) {
+    auto tag = parse_entity_tag(*etag);
+    if (tag && !tag->weak) return std::string(tag->opaque);
+  }
+  if (strong_last_modified(headers)) return std::string(http::trim(*headers.get("Last-Modified")));
+  return std::nullopt;
+}
 
 RangeDecision evaluate_range(const http::Headers& request, const http::Headers& stored,
                              std::uint64_t size) {

@@ -121,6 +121,19 @@ bool is_hop_by_hop(std::string_view name) noexcept {
                      [&](std::string_view h) { return iequals(h, name); });
 }
 
+std::optional<std::uint64_t> content_length(const Headers& h) {
+  auto v = h.get("Content-Length");
+  if (!v) return std::nullopt;
+  auto text = trim(*v);
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
+}
+
 void strip_hop_by_hop(Headers& headers) {
   // Collect the Connection-listed names first: removing Connection itself
   // would lose them (RFC 9110 §7.6.1).

@@ -166,6 +166,14 @@ class InstrumentedStorage final : public storage::Storage {
     co_return r;
   }
 
+  // Uncounted as an operation (it is a waiter's poll, not a lookup), but
+  // the bytes it reads count like any other read.
+  asio::awaitable<Result<std::optional<storage::Hit>>> get_in_progress(const std::string& key) override {
+    auto r = co_await inner_->get_in_progress(key);
+    if (r && r->has_value()) (*r)->body = std::make_unique<CountingReader>(std::move((*r)->body), m_);
+    co_return r;
+  }
+
   storage::Stats stats() const override { return inner_->stats(); }
   std::string_view backend_name() const noexcept override { return inner_->backend_name(); }
 

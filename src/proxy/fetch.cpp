@@ -5,8 +5,6 @@
 //   storable response          -> stream to the client and into storage (MISS / EXPIRED)
 //   anything else              -> stream to the client only (BYPASS)
 // Unsafe methods that succeed invalidate what they touched (§4.4).
-#include <charconv>
-
 #include "relay/cache/invalidation.hpp"
 #include "relay/cache/cache_control.hpp"
 #include "relay/cache/key.hpp"
@@ -24,15 +22,6 @@ using steady = std::chrono::steady_clock;
 using sys = std::chrono::system_clock;
 
 namespace {
-
-std::optional<std::uint64_t> parse_content_length(const http::Headers& headers) {
-  auto value = headers.get("content-length");
-  if (!value) return std::nullopt;
-  std::uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
-  if (ec != std::errc{} || ptr != value->data() + value->size()) return std::nullopt;
-  return n;
-}
 
 bool is_timeout(const error_code& e) {
   return e == Errc::upstream_timeout || e == Errc::upstream_first_byte_timeout ||
@@ -126,7 +115,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       if (plan.fill && writer) {
         auto names = cache::vary_names(head.headers);
         auto variant = names.empty() ? std::string() : cache::vary_key(names, req.headers).value_or("");
-        (*plan.fill)->publish_head(head, parse_content_length(head.headers), std::move(variant));
+        (*plan.fill)->publish_head(head, http::content_length(head.headers), std::move(variant));
       } else if (plan.fill) {
         (*plan.fill)->release(Release::FetchAlone);
       }
@@ -151,7 +140,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       writer && head.status == 200 &&
       (cache::answer_not_modified(req.headers, head.headers, 200) || (had_stored && req.headers.contains("range")));
 
-  auto content_length = parse_content_length(head.headers);
+  auto content_length = http::content_length(head.headers);
   bool client_gone = false;
   if (!answer_from_store) {
     http::ResponseHead client_head = head;

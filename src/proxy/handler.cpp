@@ -3,7 +3,9 @@
 //   lookup -> Fresh                 -> deliver (HIT)
 //          -> stale, max-stale ok   -> deliver (STALE)
 //          -> stale, SWR window     -> deliver (STALE) + one background revalidation
-//          -> must validate / miss  -> fetch: conditional or plain request to the origin
+//          -> must validate / miss  -> coalesce: follow a fill running here, or
+//                                      stream one running in another instance
+//                                   -> fetch: conditional or plain request to the origin
 // Storage failures never fail a request: they count and fall through to the
 // origin. Bodies stream chunk by chunk in both directions.
 #include "relay/proxy/handler.hpp"
@@ -182,7 +184,9 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
     }
     std::optional<storage::DistributedLock::Held> held;
     if (plan.fill && shared_.lock) {
-      auto peers = co_await wait_for_peers(req, found, rule, held);
+      std::optional<storage::Hit> in_progress;
+      auto peers = co_await wait_for_peers(req, found, rule, held, in_progress);
+      if (peers == Peer::Streaming) co_return co_await stream_peer_fill(req, std::move(*in_progress), plan, out);
       if (peers == Peer::Stored && attempt < 2) {
         guard->release(Release::Retry);  // local followers find it in the store too
         continue;

@@ -83,7 +83,9 @@ struct Counters {
 
 class DecompressingReader final : public BodyReader {
  public:
-  DecompressingReader(std::unique_ptr<BodyReader> inner, std::uint64_t raw_size)
+  // raw_size unknown: an entry still being written without a Content-Length;
+  // the zstd frame's own end is then the only check.
+  DecompressingReader(std::unique_ptr<BodyReader> inner, std::optional<std::uint64_t> raw_size)
       : inner_(std::move(inner)), expected_(raw_size) {}
 
   asio::awaitable<Result<std::span<const char>>> read() override {
@@ -93,13 +95,13 @@ class DecompressingReader final : public BodyReader {
         auto out = decoder_.next();
         if (!out) co_return fail(out.error());
         produced_ += out->size();
-        if (produced_ > expected_) co_return fail(unreadable());
+        if (expected_ && produced_ > *expected_) co_return fail(unreadable());
         if (!out->empty()) co_return *out;
         continue;
       }
       if (inner_done_) {
         // A cut frame or a size other than recorded is damage, not an end.
-        if (!decoder_.at_frame_end() || produced_ != expected_) co_return fail(unreadable());
+        if (!decoder_.at_frame_end() || (expected_ && produced_ != *expected_)) co_return fail(unreadable());
         co_return std::span<const char>{};
       }
       // The inner chunk stays valid until the next inner read, which only
@@ -121,7 +123,7 @@ class DecompressingReader final : public BodyReader {
 
   std::unique_ptr<BodyReader> inner_;
   compress::ZstdDecompressor decoder_;
-  std::uint64_t expected_;
+  std::optional<std::uint64_t> expected_;
   std::uint64_t produced_ = 0;
   bool inner_done_ = false;
   bool failed_ = false;
@@ -229,6 +231,21 @@ class CompressedStore final : public Storage {
     strip_markers(meta.headers);
     meta.body_size = *raw_size;
     (*hit)->body = std::make_unique<DecompressingReader>(std::move((*hit)->body), *raw_size);
+    co_return hit;
+  }
+
+  // As get(), but a pending raw size is expected: the writer has not finished.
+  asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const std::string& key) override {
+    auto hit = co_await inner_->get_in_progress(key);
+    if (!hit || !*hit) co_return hit;
+    auto& meta = (*hit)->meta;
+    auto encoding = meta.headers.get(encoding_field);
+    if (!encoding) co_return hit;
+    if (*encoding != "zstd") co_return unreadable();
+    auto raw = meta.headers.get(raw_size_field);
+    auto raw_size = raw ? parse_size(*raw) : std::nullopt;
+    strip_markers(meta.headers);
+    (*hit)->body = std::make_unique<DecompressingReader>(std::move((*hit)->body), raw_size);
     co_return hit;
   }
 

@@ -14,6 +14,9 @@
 //    <chunk_count> <body id> <header_count>\n"  (one line, single spaces,
 //                      decimal; times in ns since the Unix epoch, keep_for in s)
 //   reason, then name and value of each header, each as "<length>:<bytes>\n"
+//   <prefix>f:<cache key>      a fill in progress: metadata as above with
+//                              body_size and chunk_count 0; TTL 3 s, re-armed
+//                              every second by its live writer
 // Unreadable metadata (another version) is treated as a miss.
 //
 // Visibility: full chunks are written first with SET PX; commit() then
@@ -25,13 +28,29 @@
 // 60 s grace past the metadata TTL is for such readers too). A chunk missing
 // mid-read (evicted) fails the read with storage_unavailable.
 //
+// Fills in progress, for other instances to stream (get_in_progress): a
+// writer announces itself under f: with its first chunk and flushes a
+// partial chunk when the origin trickles (every 100 ms at most), so a reader
+// elsewhere is never more than one chunk or 100 ms behind. commit() deletes
+// the announcement in its transaction; a writer dropped before commit
+// deletes it at once; a writer killed with its process stops re-arming it
+// and it expires within 3 s. A progress reader polls chunk n and, while it
+// is not there, asks whether the same body id is still announced, has been
+// committed (then the chunk count is final) or neither (the fill failed).
+//
 // stats(): counting a shared Redis would cost a SCAN, so entries/size_bytes
 // are what this instance committed and whose TTL has not passed yet
 // (replacements, removals and other instances are not seen); evictions are 0.
 #include "relay/storage/redis_store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <boost/asio/query.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <charconv>
@@ -58,6 +77,14 @@ constexpr std::chrono::milliseconds default_ttl = 24h;
 constexpr std::chrono::milliseconds max_ttl = 24h * 3650;
 constexpr std::chrono::milliseconds chunk_grace = 60s;
 constexpr std::string_view meta_tag = "relay-meta 1\n";
+// A fill's announcement outlives its writer's last sign of life by this much.
+constexpr std::chrono::milliseconds progress_ttl = 3s;
+constexpr std::chrono::milliseconds progress_heartbeat = 1s;
+// A trickling origin's bytes reach other instances at least this often.
+constexpr std::chrono::milliseconds trickle_flush = 100ms;
+// Deletes an announcement only if it is still this writer's.
+constexpr const char* withdraw_script =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end return 'OK'";
 
 error_code unavailable() {
   return make_error_code(Errc::storage_unavailable);
@@ -198,7 +225,10 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
   Stats stats() const override;
   std::string_view backend_name() const noexcept override { return "redis"; }
 
+  Task<std::optional<Hit>> get_in_progress(const std::string& key) override;
+
   std::string meta_key(const std::string& key) const { return prefix_ + "m:" + key; }
+  std::string progress_key(const std::string& key) const { return prefix_ + "f:" + key; }
   std::string chunk_key(const std::string& id, std::uint64_t n) const {
     return prefix_ + "b:" + id + ":" + std::to_string(n);
   }
@@ -209,8 +239,11 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
   // reader sees the entry whole or not at all. `first` (a new body's last
   // chunk) joins the transaction; only_if_present (update_meta) keeps an
   // entry that was removed since it was read removed.
+  // `withdraw` (a new body's announcement, if it made one) is deleted in the
+  // same transaction, so a progress reader sees the fill announced or
+  // committed, never neither.
   Task<void> publish(Connection& conn, const std::string& key, const Stored& stored, Command first,
-                     bool only_if_present) {
+                     bool only_if_present, Command withdraw = {}) {
     const auto ttl = ttl_for(stored.meta.keep_for);
     std::vector<Command> commands;
     commands.push_back({"MULTI"});
@@ -219,6 +252,7 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
       commands.push_back({"PEXPIRE", chunk_key(stored.body_id, n), ms(ttl + chunk_grace)});
     commands.push_back({"SET", meta_key(key), encode(stored), "PX", ms(ttl)});
     if (only_if_present) commands.back().push_back("XX");
+    if (!withdraw.empty()) commands.push_back(std::move(withdraw));
     commands.push_back({"EXEC"});
     auto replies = co_await conn.wait(conn.send(std::move(commands)));
     bool chunk_missing = false;
@@ -310,25 +344,48 @@ class RedisReader final : public BodyReader {
   bool failed_ = false;
 };
 
+// Keeps a fill's announcement alive while its writer lives, so readers on
+// other instances can tell a slow origin from a dead writer.
+asio::awaitable<void> keep_announced(std::weak_ptr<Connection> weak, std::string progress_key,
+                                     std::shared_ptr<std::atomic<bool>> alive) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(progress_heartbeat);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto conn = weak.lock();
+    if (!conn || !alive->load(std::memory_order_relaxed)) co_return;
+    conn->send({{"PEXPIRE", progress_key, ms(progress_ttl)}});
+  }
+}
+
 class RedisWriter final : public BodyWriter {
  public:
   RedisWriter(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, std::string key,
               EntryMeta meta)
-      : store_(std::move(store)), conn_(std::move(conn)), key_(std::move(key)), ttl_(ttl_for(meta.keep_for)) {
+      : store_(std::move(store)),
+        conn_(std::move(conn)),
+        key_(std::move(key)),
+        ttl_(ttl_for(meta.keep_for)),
+        last_flush_(std::chrono::steady_clock::now()) {
     stored_.meta = std::move(meta);
+    stored_.meta.body_size = 0;
     stored_.body_id = new_body_id();
   }
 
   ~RedisWriter() override {
+    alive_->store(false, std::memory_order_relaxed);
     // Not committed: nothing refers to these chunks. Fire and forget; if
     // Redis is unreachable they expire by themselves. Posted, as a writer
     // may be dropped on another thread than its loop's; the weak pointer
     // leaves the connection's lifetime to its owners.
     if (committed_ || stored_.chunks == 0) return;
+    std::vector<Command> cleanup;
+    if (!announcement_.empty()) cleanup.push_back(withdraw());
     Command del{"DEL"};
     for (std::uint64_t n = 0; n < stored_.chunks; ++n) del.push_back(store_->chunk_key(stored_.body_id, n));
-    asio::post(conn_->executor(), [weak = std::weak_ptr<Connection>(conn_), del = std::move(del)]() mutable {
-      if (auto conn = weak.lock()) conn->send({std::move(del)});
+    cleanup.push_back(std::move(del));
+    asio::post(conn_->executor(), [weak = std::weak_ptr<Connection>(conn_), cleanup = std::move(cleanup)]() mutable {
+      if (auto conn = weak.lock()) conn->send(std::move(cleanup));
     });
   }
 
@@ -348,9 +405,12 @@ class RedisWriter final : public BodyWriter {
       buffer_.append(data.data(), take);
       data = data.subspan(take);
       if (buffer_.size() < chunk) continue;
-      auto set = chunk_set();
-      auto reply = co_await conn_->command(std::move(set));
-      if (!reply || reply->is_error()) co_return error_ = note("put " + key_, "chunk write failed");
+      if (auto flushed = co_await flush(); !flushed) co_return flushed;
+    }
+    // A slow origin's bytes should not wait for a full chunk to reach
+    // readers on other instances.
+    if (!buffer_.empty() && std::chrono::steady_clock::now() - last_flush_ >= trickle_flush) {
+      if (auto flushed = co_await flush(); !flushed) co_return flushed;
     }
     co_return Result<void>{};
   }
@@ -363,13 +423,40 @@ class RedisWriter final : public BodyWriter {
     Command last;
     if (!buffer_.empty()) last = chunk_set();
     stored_.meta.body_size = size_;
-    auto published = co_await store_->publish(*conn_, key_, stored_, std::move(last), false);
+    Command withdrawal;
+    if (!announcement_.empty()) withdrawal = withdraw();
+    auto published = co_await store_->publish(*conn_, key_, stored_, std::move(last), false, std::move(withdrawal));
     if (!published) co_return error_ = published.error();
     committed_ = true;
+    alive_->store(false, std::memory_order_relaxed);
     co_return Result<void>{};
   }
 
  private:
+  // Stores the buffered bytes as the next chunk; the first one also
+  // announces the fill to other instances.
+  Task<void> flush() {
+    std::vector<Command> commands;
+    if (announcement_.empty()) {
+      announcement_ = encode(stored_);
+      commands.push_back({"SET", store_->progress_key(key_), announcement_, "PX", ms(progress_ttl)});
+      asio::co_spawn(conn_->executor(),
+                     keep_announced(conn_, store_->progress_key(key_), alive_), asio::detached);
+    }
+    commands.push_back(chunk_set());
+    last_flush_ = std::chrono::steady_clock::now();
+    auto replies = co_await conn_->wait(conn_->send(std::move(commands)));
+    bool failed = !replies;
+    if (replies)
+      for (const auto& reply : *replies) failed |= reply.is_error();
+    if (failed) co_return error_ = note("put " + key_, "chunk write failed");
+    co_return Result<void>{};
+  }
+
+  Command withdraw() const {
+    return {"EVAL", withdraw_script, "1", store_->progress_key(key_), announcement_};
+  }
+
   // The SET for the buffered chunk; counted at once, so that the
   // destructor's DEL covers it whatever its reply.
   Command chunk_set() {
@@ -385,9 +472,85 @@ class RedisWriter final : public BodyWriter {
   std::chrono::milliseconds ttl_;
   Stored stored_;
   std::string buffer_;
+  std::string announcement_;  // the f: record's value, once announced
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+  std::chrono::steady_clock::time_point last_flush_;
   std::uint64_t size_ = 0;
   error_code error_;
   bool committed_ = false;
+};
+
+// Reads a body while its writer (maybe in another instance) still writes it.
+class ProgressReader final : public BodyReader {
+ public:
+  ProgressReader(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, std::string key,
+                 Stored announced)
+      : store_(std::move(store)), conn_(std::move(conn)), key_(std::move(key)), body_id_(std::move(announced.body_id)) {}
+
+  Task<std::span<const char>> read() override {
+    if (failed_) co_return unavailable();
+    auto backoff = 2ms;
+    for (;;) {
+      if (final_chunks_ && next_ >= *final_chunks_) {
+        if (delivered_ != final_size_) co_return fail("body shorter than its metadata says");
+        co_return std::span<const char>{};
+      }
+      // While the fill runs, one round trip asks for the chunk and, should
+      // it not be there yet, whether the fill still runs or has ended.
+      std::vector<Command> ask;
+      ask.push_back({"GET", store_->chunk_key(body_id_, next_)});
+      if (!final_chunks_) {
+        ask.push_back({"GET", store_->progress_key(key_)});
+        ask.push_back({"GET", store_->meta_key(key_)});
+      }
+      auto replies = co_await conn_->wait(conn_->send(std::move(ask)));
+      if (!replies || replies->empty()) co_return fail("poll failed");
+      auto& chunk = replies->front();
+      if (chunk.type == Reply::Type::string && !chunk.str.empty()) {
+        current_ = std::move(chunk.str);
+        delivered_ += current_.size();
+        ++next_;
+        co_return std::span<const char>(current_.data(), current_.size());
+      }
+      if (final_chunks_) co_return fail("chunk missing (expired or evicted)");
+      if (ours((*replies)[1])) {
+        asio::steady_timer timer(co_await asio::this_coro::executor, backoff);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 50ms);
+        continue;
+      }
+      // Not announced any more: committed (the count is final; look again,
+      // the chunk may have come with the commit) or given up.
+      auto& meta = (*replies)[2];
+      auto committed = meta.type == Reply::Type::string ? decode(meta.str) : std::nullopt;
+      if (!committed || committed->body_id != body_id_) co_return fail("the fill was abandoned");
+      final_chunks_ = committed->chunks;
+      final_size_ = committed->meta.body_size;
+    }
+  }
+
+ private:
+  bool ours(const Reply& reply) const {
+    if (reply.type != Reply::Type::string) return false;
+    auto announced = decode(reply.str);
+    return announced && announced->body_id == body_id_;
+  }
+  error_code fail(std::string_view why) {
+    failed_ = true;
+    current_ = std::string();
+    return note("fill " + body_id_, why);
+  }
+
+  std::shared_ptr<RedisStore> store_;
+  std::shared_ptr<Connection> conn_;
+  std::string key_;
+  std::string body_id_;
+  std::string current_;
+  std::optional<std::uint64_t> final_chunks_;
+  std::uint64_t final_size_ = 0;
+  std::uint64_t next_ = 0;
+  std::uint64_t delivered_ = 0;
+  bool failed_ = false;
 };
 
 Task<std::optional<Hit>> RedisStore::get(const std::string& key) {
@@ -397,6 +560,19 @@ Task<std::optional<Hit>> RedisStore::get(const std::string& key) {
   if (!*stored) co_return std::optional<Hit>{};
   EntryMeta meta = (*stored)->meta;
   Hit hit{std::move(meta), std::make_unique<RedisReader>(shared_from_this(), conn, std::move(**stored))};
+  co_return std::optional<Hit>{std::move(hit)};
+}
+
+Task<std::optional<Hit>> RedisStore::get_in_progress(const std::string& key) {
+  auto conn = connection_for(co_await asio::this_coro::executor);
+  Command get{"GET", progress_key(key)};
+  auto reply = co_await conn->command(std::move(get));
+  if (!reply) co_return reply.error();
+  if (reply->type != Reply::Type::string) co_return std::optional<Hit>{};
+  auto announced = decode(reply->str);
+  if (!announced) co_return std::optional<Hit>{};
+  EntryMeta meta = announced->meta;
+  Hit hit{std::move(meta), std::make_unique<ProgressReader>(shared_from_this(), conn, key, std::move(*announced))};
   co_return std::optional<Hit>{std::move(hit)};
 }
 

@@ -134,6 +134,12 @@ class TieredStore final : public Storage {
     co_return *lower || (upper && *upper);
   }
 
+  // The shared level is the lower one: an upper (memory) tier is this
+  // instance's alone and its fills are followed in-process.
+  asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const std::string& key) override {
+    co_return co_await lower_->get_in_progress(key);
+  }
+
   Stats stats() const override { return lower_->stats(); }
   std::string_view backend_name() const noexcept override { return name_; }
 

@@ -621,6 +621,131 @@ TEST_CASE("redis: an aborted write leaves no readable entry") {
                "chunks of an aborted write stay in Redis until their TTL");
 }
 
+// Reads from `reader` until `want` bytes have come (or it ends or fails).
+asio::awaitable<Result<std::string>> read_at_least(BodyReader& reader, std::size_t want) {
+  std::string got;
+  while (got.size() < want) {
+    auto chunk = co_await reader.read();
+    if (!chunk) co_return chunk.error();
+    if (chunk->empty()) break;
+    got.append(chunk->data(), chunk->size());
+  }
+  co_return got;
+}
+
+TEST_CASE("backends not shared between instances offer no fill in progress") {
+  for (auto kind : {Kind::memory, Kind::disk, Kind::memory_disk, Kind::zstd_disk}) {
+    CAPTURE(kind_name(kind));
+    Env env(kind);
+    const std::string body = random_body(200'000, 311);
+    auto writer = env.run([&]() -> asio::awaitable<Result<std::unique_ptr<BodyWriter>>> {
+      auto w = co_await env.store().put("k", text_meta("fill", body.size()));
+      if (!w) co_return w.error();
+      if (auto r = co_await (*w)->write(std::span<const char>(body.data(), body.size())); !r) co_return r.error();
+      co_return w;
+    }());
+    REQUIRE(writer.has_value());
+    auto partial = env.run(env.store().get_in_progress("k"));
+    REQUIRE(partial.has_value());
+    CHECK_FALSE(partial->has_value());
+  }
+}
+
+TEST_CASE("redis: another instance streams a fill while it is written") {
+  Env env(Kind::redis, {}, 2);
+  auto a = env.shared();
+  auto b = env.open_another();
+  auto& la = env.loop(0);
+  auto& lb = env.loop(1);
+  const std::string body = random_body(200'000, 281);  // chunks of 64 KiB: 3 full, then 8 KiB
+  const std::size_t first = 150'000;
+
+  // Nothing is announced before the first chunk is stored.
+  auto writer = la.run([&]() -> asio::awaitable<Result<std::unique_ptr<BodyWriter>>> {
+    co_return co_await a->put("k", text_meta("fill", body.size()));
+  }());
+  REQUIRE(writer.has_value());
+  auto early = lb.run(b->get_in_progress("k"));
+  REQUIRE(early.has_value());
+  CHECK_FALSE(early->has_value());
+
+  auto wrote = la.run((*writer)->write(std::span<const char>(body.data(), first)));
+  REQUIRE_MESSAGE(wrote.has_value(), wrote.error().message());
+  auto partial = lb.run(b->get_in_progress("k"));
+  REQUIRE_MESSAGE(partial.has_value(), partial.error().message());
+  REQUIRE_MESSAGE(partial->has_value(), "the fill is not announced to other instances");
+  CHECK(tag_of((*partial)->meta) == "fill");
+  CHECK(is_miss(env, "k"));  // not committed: a plain get still misses
+  auto& reader = *(*partial)->body;
+  auto head = lb.run(read_at_least(reader, 128 * KiB));
+  REQUIRE_MESSAGE(head.has_value(), head.error().message());
+  CHECK(*head == body.substr(0, head->size()));
+
+  // The reader waits for the rest and ends exactly when the writer commits.
+  auto rest = std::async(std::launch::async, [&] { return lb.run(drain(reader)); });
+  CHECK(rest.wait_for(300ms) == std::future_status::timeout);
+  auto committed = la.run([&]() -> asio::awaitable<Result<void>> {
+    auto more = co_await (*writer)->write(std::span<const char>(body.data() + first, body.size() - first));
+    if (!more) co_return more.error();
+    co_return co_await (*writer)->commit();
+  }());
+  REQUIRE_MESSAGE(committed.has_value(), committed.error().message());
+  auto tail = rest.get();
+  REQUIRE_MESSAGE(tail.has_value(), tail.error().message());
+  CHECK_BODY(*head + *tail, body);
+  auto after = lb.run(b->get_in_progress("k"));
+  REQUIRE(after.has_value());
+  CHECK_FALSE_MESSAGE(after->has_value(), "a committed fill is still announced");
+}
+
+// A fill written halfway on the first loop's instance, and another
+// instance's reader that has streamed its first 128 KiB.
+struct HalfWrittenFill {
+  std::unique_ptr<BodyWriter> writer;
+  std::optional<Hit> partial;
+};
+HalfWrittenFill half_written_fill(Env& env, std::uint64_t seed) {
+  auto a = env.shared();
+  auto b = env.open_another();
+  const std::string body = random_body(150'000, seed);
+  auto writer = env.loop(0).run([&]() -> asio::awaitable<Result<std::unique_ptr<BodyWriter>>> {
+    auto w = co_await a->put("k", text_meta("fill", 400'000));
+    if (!w) co_return w.error();
+    if (auto r = co_await (*w)->write(std::span<const char>(body.data(), body.size())); !r) co_return r.error();
+    co_return w;
+  }());
+  REQUIRE(writer.has_value());
+  auto partial = env.loop(1).run(b->get_in_progress("k"));
+  REQUIRE(partial.has_value());
+  REQUIRE(partial->has_value());
+  auto head = env.loop(1).run(read_at_least(*(*partial)->body, 128 * KiB));
+  REQUIRE(head.has_value());
+  CHECK(*head == body.substr(0, head->size()));
+  return {std::move(*writer), std::move(*partial)};
+}
+
+TEST_CASE("redis: a fill abandoned midway fails its streaming readers") {
+  Env env(Kind::redis, {}, 2);
+  auto fill = half_written_fill(env, 291);
+  fill.writer.reset();  // dropped before commit: the writer gave up
+  auto rest = env.loop(1).run(drain(*fill.partial->body), 10s);
+  CHECK_FALSE_MESSAGE(rest.has_value(), "a reader of an abandoned fill must fail, not end cleanly");
+  CHECK(is_miss(env, "k"));
+}
+
+TEST_CASE("redis: a fill whose writer stops living is given up within seconds") {
+  Env env(Kind::redis, {}, 2);
+  auto fill = half_written_fill(env, 301);
+  // The writer's loop stops, as in a process killed mid-fill: no cleanup,
+  // no more heartbeats.
+  env.loop(0).stop();
+  auto start = std::chrono::steady_clock::now();
+  auto rest = env.loop(1).run(drain(*fill.partial->body), 15s);
+  CHECK_FALSE(rest.has_value());
+  CHECK(seconds_since(start) < 8.0);
+  fill.writer.reset();  // its cleanup is posted to the stopped loop and never runs, as in a crash
+}
+
 TEST_CASE("redis: an invalid url is refused") {
   config::RedisStorageConfig cfg;
   cfg.url = "http://127.0.0.1:6379/0";

@@ -245,3 +245,23 @@ TEST_CASE("range: Content-Range field values (RFC 9110 14.4)") {
   CHECK(ByteRange{0, 99}.length() == 100);
   CHECK(ByteRange{5, 5}.length() == 1);
 }
+
+TEST_CASE("range: the strong validator that lets one response continue another (RFC 9110 8.8, 13.1.5)") {
+  using relay::cache::strong_validator;
+  CHECK(strong_validator(headers({{"ETag", "\"v1\""}})) == "\"v1\"");
+  CHECK(strong_validator(headers({{"ETag", " \"v1\" "}})) == "\"v1\"");
+  // Weak tags name a meaning, not these bytes.
+  CHECK_FALSE(strong_validator(headers({{"ETag", "W/\"v1\""}})));
+  CHECK_FALSE(strong_validator(headers({{"ETag", "v1"}})));
+  // Last-Modified is strong only when Date is a second or more later (8.8.2.2).
+  const char* modified = "Sun, 06 Nov 1994 08:49:37 GMT";
+  CHECK(strong_validator(headers({{"Last-Modified", modified}, {"Date", "Sun, 06 Nov 1994 08:49:38 GMT"}})) ==
+        modified);
+  CHECK_FALSE(strong_validator(headers({{"Last-Modified", modified}, {"Date", modified}})));
+  CHECK_FALSE(strong_validator(headers({{"Last-Modified", modified}})));
+  // A weak ETag does not hide a strong Last-Modified.
+  CHECK(strong_validator(headers({{"ETag", "W/\"v1\""},
+                                  {"Last-Modified", modified},
+                                  {"Date", "Mon, 07 Nov 1994 08:49:37 GMT"}})) == modified);
+  CHECK_FALSE(strong_validator(Headers{}));
+}

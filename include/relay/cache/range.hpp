@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "relay/http/headers.hpp"
@@ -30,6 +31,12 @@ struct RangeDecision {
 // Single byte ranges including "bytes=N-", "bytes=N-M" and suffix "bytes=-N";
 // If-Range (§13.1.5) compares a strong ETag or an exact Last-Modified date.
 RangeDecision evaluate_range(const http::Headers& request, const http::Headers& stored, std::uint64_t size);
+
+// The If-Range value that names exactly this representation (§13.1.5): its
+// strong ETag, else its Last-Modified when Date is at least a second later
+// (§8.8.2.2); nullopt when it has neither. Two responses with the same
+// strong validator have the same bytes, so one may continue the other.
+std::optional<std::string> strong_validator(const http::Headers& headers);
 
 // "bytes 0-99/1000"
 std::string content_range(const ByteRange& range, std::uint64_t size);

@@ -3,6 +3,7 @@
 // (RFC 9110 §5.1).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,6 +69,9 @@ void for_each_list_element(std::string_view value, Fn&& fn) {
     start = i + 1;
   }
 }
+
+// A valid Content-Length (digits only, RFC 9110 §8.6), else nullopt.
+std::optional<std::uint64_t> content_length(const Headers& headers);
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) including those named in Connection.
 bool is_hop_by_hop(std::string_view name) noexcept;

@@ -7,6 +7,7 @@
 // lookup), deliver.cpp (answering from storage: conditionals, ranges),
 // fetch.cpp (going to the origin: validation outcomes, storing,
 // invalidation), follow.cpp (streaming another request's fill),
+// distributed.cpp and peer_fill.cpp (another instance's fill, through Redis),
 // revalidate.cpp (stale-while-revalidate in the background).
 #pragma once
 
@@ -80,7 +81,7 @@ class Handler {
     const storage::DistributedLock::Held* lock = nullptr;   // the cross-instance lock this fill holds
   };
   // What the cross-instance lock says about a fill this instance wants to make.
-  enum class Peer { Fill, Stored, Degraded };
+  enum class Peer { Fill, Stored, Streaming, Degraded };
   struct FollowResult {
     enum Kind { Answered, Alone, Retry } kind = Alone;
     Outcome outcome;
@@ -94,13 +95,21 @@ class Handler {
   // distributed.cpp
   boost::asio::awaitable<Peer> wait_for_peers(const http::Request& req, const Lookup& found,
                                               const cache::ResolvedRule& rule,
-                                              std::optional<storage::DistributedLock::Held>& held);
+                                              std::optional<storage::DistributedLock::Held>& held,
+                                              std::optional<storage::Hit>& in_progress);
   boost::asio::awaitable<void> keep_lock(const FetchPlan& plan, std::chrono::steady_clock::time_point& next);
 
   // follow.cpp
   boost::asio::awaitable<FollowResult> follow(const http::Request& req, std::shared_ptr<Fill> fill,
                                               std::string_view fwd, server::ResponseWriter& out);
   boost::asio::awaitable<void> serve_metrics(const http::Request& req, server::ResponseWriter& out);
+
+  // peer_fill.cpp
+  boost::asio::awaitable<Outcome> stream_peer_fill(const http::Request& req, storage::Hit partial, FetchPlan& plan,
+                                                   server::ResponseWriter& out);
+  boost::asio::awaitable<bool> resume_from_origin(const http::Request& req, const FetchPlan& plan,
+                                                  const http::Headers& stored, std::uint64_t offset,
+                                                  server::ResponseWriter& out, bool& client_gone);
 
   // deliver.cpp
   boost::asio::awaitable<Outcome> deliver(const http::Request& req, storage::Hit hit,

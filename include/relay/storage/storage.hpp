@@ -79,9 +79,20 @@ class Storage {
                                                                           EntryMeta meta) = 0;
   virtual boost::asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) = 0;
   virtual boost::asio::awaitable<Result<bool>> remove(const std::string& key) = 0;
+  // An entry a writer is still writing, possibly in another relay instance
+  // sharing this backend: meta as the writer put it (body_size 0: unknown
+  // yet), and a reader that yields chunks as the writer stores them, ends
+  // when it commits, and fails if it gives up or dies. Only a backend shared
+  // between instances (Redis) has anything to offer here: the others answer
+  // nullopt, as their in-flight fills are followed in-process (Coalescer).
+  virtual boost::asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const std::string& key);
   virtual Stats stats() const = 0;
   // "memory", "disk", "redis", ...: the metric label.
   virtual std::string_view backend_name() const noexcept = 0;
 };
+
+inline boost::asio::awaitable<Result<std::optional<Hit>>> Storage::get_in_progress(const std::string&) {
+  co_return std::optional<Hit>{};
+}
 
 }  // namespace relay::storage
