@@ -33,6 +33,7 @@ StorageStack make_storage(const config::Config& cfg) {
   if (kind == "redis" && cfg.cache.coalesce.enabled && cfg.cache.coalesce.distributed) {
     stack.lock = make_redis_lock(sc.redis);
   }
+  if (cfg.maintenance.lock == "redis") stack.maintenance_lock = stack.lock ? stack.lock : make_redis_lock(sc.redis);
   if (sc.tier == "none") {
     stack.top = base;
     stack.levels = {base};

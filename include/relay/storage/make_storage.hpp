@@ -19,6 +19,10 @@ struct StorageStack {
   // Backends with scheduled cleanup (the disk store), reached directly: the
   // decorators in front of them do not forward it.
   std::vector<std::shared_ptr<Maintainable>> maintenance;
+  // Guards each maintenance round across instances with [maintenance]
+  // lock = "redis" (the fill lock when there is one, else a lock of its own
+  // on [storage.redis]); null: every instance runs every round.
+  std::shared_ptr<DistributedLock> maintenance_lock;
 };
 
 // Throws std::runtime_error when a backend cannot start (e.g. unusable disk path).
