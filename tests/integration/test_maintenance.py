@@ -7,8 +7,9 @@ import os
 import time
 
 from client import metric
-from harness import RedisServer, RelayTestCase, files_under, redis_server_bin, wait_stored, wait_until
+from harness import RelayTestCase, files_under, merge, wait_stored, wait_until
 from test_storage_disk import cached_target, disk_storage
+from test_storage_redis import RedisRelayTestCase
 
 TASK = "disk_sweep"
 
@@ -70,42 +71,20 @@ class DiskSweepTest(RelayTestCase):
         self.assertIn("maintenance: disk_sweep", self.relay.logs(200))
 
 
-class SweepLockTest(RelayTestCase):
+class SweepLockTest(RedisRelayTestCase):
     """Two relays, one redis-server, a cache directory each."""
 
-    START_RELAY = False
+    RELAYS = 2
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.redis = None
-        cls.relays = []
-        try:
-            if not redis_server_bin():
-                raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-            cls.redis = RedisServer(cls.workdir).start()
-            cls.prefix = "it:%d:%s:" % (os.getpid(), cls.__name__)
-            for name in ("relay1", "relay2"):
-                config = disk_storage(cls.workdir / name / "cache")
-                config["storage"]["redis"] = {"url": cls.redis.url, "key_prefix": cls.prefix}
-                config.update(maintenance("1s", "redis"))
-                cls.relays.append(cls.make_relay(config, name=name).start())
-            cls.relay = cls.relays[0]
-        except BaseException:
-            cls.tearDownClass()
-            raise
+    def make_relay(cls, config=None, name="relay", **kw):
+        # The base class hands over Redis storage settings: their [storage.redis]
+        # is kept for the round lock, the cache itself goes on disk.
+        own = merge(disk_storage(cls.workdir / name / "cache"), maintenance("1s", "redis"))
+        return super().make_relay(merge(config or {}, own), name=name, **kw)
 
-    @classmethod
-    def tearDownClass(cls):
-        for relay in getattr(cls, "relays", [])[1:]:
-            relay.stop()
-        if getattr(cls, "redis", None):
-            cls.redis.stop()
-        super().tearDownClass()
-
-    def diagnostics(self):
-        return "\n".join([super().diagnostics()] + [r.logs() for r in self.relays[1:]] +
-                         ([self.redis.logs()] if self.redis else []))
+    def cache_dir_of(self, name):
+        return str((self.workdir / name / "cache").resolve())
 
     def lock_keys(self):
         return sorted(self.redis.command("KEYS", self.prefix + "lock:maintenance:%s:*" % TASK) or [])
@@ -119,14 +98,14 @@ class SweepLockTest(RelayTestCase):
         self.assertEqual(runs(second, "skipped"), 0)
         keys = self.lock_keys()
         self.assertEqual(len(keys), 2, keys)
-        for relay, name in ((first, "relay1"), (second, "relay2")):
-            mine = [k for k in keys if k.endswith(str((self.workdir / name / "cache").resolve()))]
+        for name in ("relay1", "relay2"):
+            mine = [k for k in keys if k.endswith(self.cache_dir_of(name))]
             self.assertEqual(len(mine), 1, "no lock scoped to %s's directory in %r" % (name, keys))
 
         # Now another instance with first's scope holds the round (as a relay
         # on first's directory would): first must skip, second carry on. The
         # key is free between first's rounds (its lock lives 90% of the interval).
-        key = next(k for k in keys if k.endswith(str((self.workdir / "relay1" / "cache").resolve())))
+        key = next(k for k in keys if k.endswith(self.cache_dir_of("relay1")))
         wait_until(lambda: self.redis.command("SET", key, "another-instance", "NX", "PX", "6000") == "OK",
                    3, interval=0.005, what="the round lock between two of first's rounds")
         ran1, skipped1, ran2 = runs(first, "ran"), runs(first, "skipped"), runs(second, "ran")
