@@ -160,6 +160,8 @@ constexpr Field kFields[] = {
     row<K::Duration, &C::storage, &StorageConfig::redis, &RedisStorageConfig::command_timeout>(
         "storage.redis.command_timeout"),
     row<K::Size, &C::storage, &StorageConfig::redis, &RedisStorageConfig::chunk_size>("storage.redis.chunk_size"),
+    row<K::Duration, &C::maintenance, &MaintenanceConfig::interval>("maintenance.interval"),
+    row<K::String, &C::maintenance, &MaintenanceConfig::lock>("maintenance.lock"),
     row<K::Bool, &C::metrics, &MetricsConfig::enabled>("metrics.enabled"),
     row<K::String, &C::metrics, &MetricsConfig::path>("metrics.path"),
     row<K::String, &C::log, &LogConfig::level>("log.level"),
@@ -552,8 +554,8 @@ struct Loader {
       fail("upstream.url",
            "expected http://host[:port][/path] or https://..., got \"" + c.upstream.url + "\"");
     if (c.upstream.max_connections < 1) fail("upstream.max_connections", "must be >= 1");
-    // default_ttl, heuristic_max and the stale windows are absent on purpose:
-    // 0 turns each off.
+    // default_ttl, heuristic_max, the stale windows and maintenance.interval
+    // are absent on purpose: 0 turns each off.
     const std::pair<std::string_view, Duration> timeouts[] = {
         {"server.header_timeout", c.server.header_timeout},
         {"server.idle_timeout", c.server.idle_timeout},
@@ -582,6 +584,12 @@ struct Loader {
       fail("metrics.path", "must start with '/', got \"" + c.metrics.path + "\"");
     if (!one_of(c.cache.coalesce.degraded, {"local", "fail-open"}))
       fail("cache.coalesce.degraded", "expected local or fail-open, got \"" + c.cache.coalesce.degraded + "\"");
+    // A round's lock lives a little less than the interval: it needs room.
+    if (c.maintenance.interval.count() != 0 && c.maintenance.interval < Duration(100))
+      fail("maintenance.interval", "must be 0 (off) or at least 100ms, got " +
+                                       std::to_string(c.maintenance.interval.count()) + "ms");
+    if (!one_of(c.maintenance.lock, {"none", "redis"}))
+      fail("maintenance.lock", "expected none or redis, got \"" + c.maintenance.lock + "\"");
     if (!one_of(c.log.level, {"error", "warn", "info", "debug"}))
       fail("log.level", "expected error, warn, info or debug, got \"" + c.log.level + "\"");
     if (!one_of(c.log.format, {"text", "json"}))

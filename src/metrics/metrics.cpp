@@ -99,6 +99,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Help("Time spent waiting for another instance's fill")
                     .Register(*registry_)
                     .Add({}, Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
+  maintenance_runs_ = &BuildCounter()
+                           .Name("relay_maintenance_runs_total")
+                           .Help("Scheduled maintenance rounds: ran, skipped (another instance ran it), failed")
+                           .Register(*registry_);
+  maintenance_removed_ = &BuildCounter()
+                              .Name("relay_maintenance_removed_total")
+                              .Help("Entries and abandoned files removed by scheduled maintenance")
+                              .Register(*registry_);
   entries_ = &BuildGauge().Name("relay_cache_entries").Help("Objects in the cache").Register(*registry_);
   size_bytes_ = &BuildGauge()
                      .Name("relay_cache_size_bytes")
@@ -150,6 +158,17 @@ void Metrics::record_lock_failure(std::string_view reason) {
 
 void Metrics::record_coalesce_timeout(std::string_view kind) {
   (kind == "follower" ? coalesce_timeout_follower_ : coalesce_timeout_fill_age_)->Increment();
+}
+
+// Tasks are few and rounds minutes apart: the label lookups per call are cheap.
+void Metrics::record_maintenance(std::string_view task, std::string_view result, std::uint64_t removed) {
+  std::string name(task);
+  // Every result is exported from the first round on, 0 until it happens.
+  for (const char* r : {"ran", "skipped", "failed"}) {
+    auto& counter = maintenance_runs_->Add({{"task", name}, {"result", r}});
+    if (result == r) counter.Increment();
+  }
+  maintenance_removed_->Add({{"task", name}}).Increment(static_cast<double>(removed));
 }
 
 void Metrics::watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels) {

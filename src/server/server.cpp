@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "relay/maintenance/scheduler.hpp"
 #include "relay/metrics/instrumented_storage.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/access_log.hpp"
@@ -157,6 +158,15 @@ int run_server(const config::Config& cfg) {
       throw std::runtime_error("server.listen: cannot listen on " + cfg.server.listen + ": " + e.code().message());
     }
   }
+  std::vector<maintenance::Task> tasks;
+  for (auto& target : stack.maintenance) tasks.push_back(maintenance::sweep_task(target));
+  maintenance::Scheduler scheduler(std::move(tasks), stack.maintenance_lock, cfg.maintenance.interval,
+                                   [&metrics](const maintenance::Task& task, const maintenance::Round& round) {
+                                     metrics.record_maintenance(task.name, maintenance::outcome_name(round.outcome),
+                                                                round.removed);
+                                   });
+  scheduler.start();
+
   log::info("relay ", RELAY_VERSION, " listening on ", cfg.server.listen, " (", threads,
             threads == 1 ? " thread" : " threads", "), origin ", cfg.upstream.url);
 
@@ -198,6 +208,7 @@ int run_server(const config::Config& cfg) {
     }
   }
   for (auto& t : pool) t.join();
+  scheduler.stop();
   signal_io.stop();
   signal_thread.join();
   log::info("relay stopped");

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "relay/storage/maintenance.hpp"
 #include "relay/storage/storage.hpp"
 #include "relay/util/log.hpp"
 #include "relay/util/result.hpp"
@@ -332,5 +333,12 @@ struct Index {
     objects.erase(it);
   }
 };
+
+// Blocking. Removes every entry whose keep_for has passed (a body goes with
+// its last record, through the index's reference counts) and every file in
+// tmp/ last written before tmp_cutoff. Takes the index mutex in short
+// batches, so event-loop threads looking entries up are never held for
+// long; an entry replaced by a fresh commit meanwhile is left alone.
+SweepReport sweep(Index& index, SysTime now, std::filesystem::file_time_type tmp_cutoff);
 
 }  // namespace relay::storage::disk

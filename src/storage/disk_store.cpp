@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,7 +18,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <climits>
 #include <exception>
+#include <filesystem>
 
 #include "disk_files.hpp"
 #include "relay/util/log.hpp"
@@ -33,6 +36,9 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint64_t space_check_every = 8ull << 20;
 // put() trusts a free-space answer this old, so puts need no thread hop.
 constexpr auto space_check_ttl = std::chrono::seconds(1);
+// The sweep removes tmp/ files untouched this long: far past the gap between
+// two chunk writes of any live body (see disk_sweep.cpp).
+constexpr auto tmp_max_age = std::chrono::hours(1);
 
 // Runs fn on the pool, then resumes the caller on its own executor. The
 // token is bound to the pool on purpose: post(pool, use_awaitable) alone
@@ -65,7 +71,17 @@ void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path = {}) {
   });
 }
 
-class DiskStore final : public Storage, public std::enable_shared_from_this<DiskStore> {
+// "host:/absolute/cache/path": instances on separate machines each sweep
+// their own directory; two processes on one directory share the scope.
+std::string sweep_scope(const std::string& path) {
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::error_code ec;
+  auto where = std::filesystem::weakly_canonical(std::filesystem::absolute(path), ec);
+  return std::string(host) + ":" + (ec ? path : where.string());
+}
+
+class DiskStore final : public Storage, public Maintainable, public std::enable_shared_from_this<DiskStore> {
  public:
   DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_object_size);
   // Lets pending closes and unlinks finish; no coroutine can still be in
@@ -79,6 +95,10 @@ class DiskStore final : public Storage, public std::enable_shared_from_this<Disk
   std::string_view backend_name() const noexcept override { return "disk"; }
 
   Stats stats() const override { return index_.stats(); }
+
+  asio::awaitable<Result<SweepReport>> sweep() override;
+  std::string maintenance_task() const override { return "disk_sweep"; }
+  std::string maintenance_scope() const override { return scope_; }
 
   // For the reader and writer; the blocking ones run on the pool.
   asio::thread_pool& pool() noexcept { return pool_; }
@@ -99,6 +119,7 @@ class DiskStore final : public Storage, public std::enable_shared_from_this<Disk
 
   config::DiskStorageConfig cfg_;
   std::uint64_t max_object_size_;
+  std::string scope_;
 
   Index index_;
 
@@ -262,6 +283,7 @@ class DiskWriter final : public BodyWriter {
 DiskStore::DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_object_size)
     : cfg_(cfg),
       max_object_size_(max_object_size),
+      scope_(sweep_scope(cfg.path)),
       index_{Layout{cfg.path}, cfg.max_size},
       pool_(static_cast<std::size_t>(std::max(1, cfg.io_threads))) {
   auto scan = recover(index_.layout, std::chrono::system_clock::now());
@@ -379,6 +401,16 @@ asio::awaitable<Result<bool>> DiskStore::remove(const std::string& key) {
     if (it == index_.entries.end()) return false;
     index_.erase_entry_locked(it, true);
     return true;
+  });
+}
+
+asio::awaitable<Result<SweepReport>> DiskStore::sweep() {
+  // The store, and the pool the sweep runs on, outlive the sweep whoever
+  // drops their reference meanwhile.
+  auto self = shared_from_this();
+  co_return co_await on_pool(pool_, [this]() -> Result<SweepReport> {
+    auto cutoff = std::filesystem::file_time_type::clock::now() - tmp_max_age;
+    return disk::sweep(index_, std::chrono::system_clock::now(), cutoff);
   });
 }
 

@@ -24,12 +24,16 @@ StorageStack make_storage(const config::Config& cfg) {
   } else {
     base = std::make_shared<MemoryLru>(sc.max_size, max_object, parse_eviction(sc.eviction));
   }
-  if (sc.compression == "zstd") base = make_compressed_store(std::move(base), sc);
 
   StorageStack stack;
+  // Taken before compression wraps the backend: decorators hide it.
+  if (auto m = std::dynamic_pointer_cast<Maintainable>(base)) stack.maintenance.push_back(std::move(m));
+  if (sc.compression == "zstd") base = make_compressed_store(std::move(base), sc);
+
   if (kind == "redis" && cfg.cache.coalesce.enabled && cfg.cache.coalesce.distributed) {
     stack.lock = make_redis_lock(sc.redis);
   }
+  if (cfg.maintenance.lock == "redis") stack.maintenance_lock = stack.lock ? stack.lock : make_redis_lock(sc.redis);
   if (sc.tier == "none") {
     stack.top = base;
     stack.levels = {base};

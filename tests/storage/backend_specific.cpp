@@ -22,9 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 
-std::string tag_of(const EntryMeta& meta) { return std::string(meta.headers.get("x-tag").value_or("<none>")); }
-
-std::size_t count_files(const fs::path& dir) { return files_under(dir).size(); }
 
 std::uint64_t total_size(const fs::path& dir) {
   std::uint64_t total = 0;

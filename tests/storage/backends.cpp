@@ -269,6 +269,8 @@ std::vector<std::string> RedisServer::keys(const std::string& pattern) const {
   return out;
 }
 
+std::size_t count_files(const fs::path& dir) { return files_under(dir).size(); }
+
 long long RedisServer::pttl(const std::string& key) const {
   SideConnection side(port_);
   auto* reply = side.command({"PTTL", key});
@@ -440,6 +442,19 @@ EntryMeta text_meta(const std::string& tag, std::optional<std::uint64_t> length,
   meta.response_time = meta.request_time;
   meta.keep_for = keep_for;
   return meta;
+}
+
+EntryMeta expired_meta(const std::string& tag, std::uint64_t length) {
+  auto meta = text_meta(tag, length, 1s);
+  meta.request_time = std::chrono::system_clock::now() - 60s;
+  meta.response_time = meta.request_time;
+  return meta;
+}
+
+std::shared_ptr<Maintainable> maintainable(Env& env) {
+  auto m = std::dynamic_pointer_cast<Maintainable>(env.shared());
+  REQUIRE_MESSAGE(m != nullptr, "the " << kind_name(env.kind()) << " store offers no sweep");
+  return m;
 }
 
 namespace {
@@ -660,6 +675,8 @@ std::optional<Fetched> must_fetch(Env& env, const std::string& key) {
   REQUIRE_MESSAGE(r.has_value(), "reading " << key << " failed: " << r.error().message());
   return std::move(*r);
 }
+
+std::string tag_of(const EntryMeta& meta) { return std::string(meta.headers.get("x-tag").value_or("<none>")); }
 
 bool is_miss(Env& env, const std::string& key) {
   auto r = env.run(get_body(env.store(), key));

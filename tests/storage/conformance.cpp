@@ -19,8 +19,6 @@ std::vector<std::pair<std::string, std::string>> fields(const http::Headers& h) 
   return out;
 }
 
-std::string tag_of(const EntryMeta& meta) { return std::string(meta.headers.get("x-tag").value_or("<none>")); }
-
 // Times may be stored at any precision down to a second.
 bool close_in_time(SysTime a, SysTime b) {
   auto d = a > b ? a - b : b - a;

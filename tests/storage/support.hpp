@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "relay/config/config.hpp"
+#include "relay/storage/maintenance.hpp"
 #include "relay/storage/storage.hpp"
 
 namespace relay::storage::test {
@@ -232,6 +233,13 @@ using ZstdDisk = B<Kind::zstd_disk>;
 EntryMeta text_meta(const std::string& tag, std::optional<std::uint64_t> length = std::nullopt,
                     std::chrono::seconds keep_for = 0s);
 
+// text_meta() whose keep_for (1 s) passed a minute ago.
+EntryMeta expired_meta(const std::string& tag, std::uint64_t length);
+
+// The store's sweep (disk and what wraps nothing around it); fails the test
+// when the backend offers none.
+std::shared_ptr<Maintainable> maintainable(Env& env);
+
 // Deterministic bodies: random-looking bytes (incompressible, any byte
 // value) or printable text (compressible).
 std::string random_body(std::size_t size, std::uint64_t seed);
@@ -280,6 +288,7 @@ std::uint64_t peak_rss_growth(const std::function<void()>& fn);
 
 // Regular files under dir, recursively (0 if it does not exist).
 std::vector<std::filesystem::path> files_under(const std::filesystem::path& dir);
+std::size_t count_files(const std::filesystem::path& dir);
 
 // prefix + decimal n, out of line (GCC 12 -O3 warns falsely on "x" + to_string).
 std::string numbered(std::string_view prefix, std::int64_t n);
@@ -289,6 +298,9 @@ double seconds_since(std::chrono::steady_clock::time_point start);
 // "got 12 bytes, expected 13; first difference at byte 4" (bodies are too
 // large to print).
 std::string body_diff(const std::string& got, const std::string& want);
+
+// The X-Tag that text_meta() set, or "<none>".
+std::string tag_of(const EntryMeta& meta);
 
 // Synchronous steps for test bodies: a failed put or get fails the test.
 void must_put(Env& env, const std::string& key, EntryMeta meta, const std::string& body);

@@ -77,6 +77,8 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.storage.redis.connect_timeout == b.storage.redis.connect_timeout);
   CHECK(a.storage.redis.command_timeout == b.storage.redis.command_timeout);
   CHECK(a.storage.redis.chunk_size == b.storage.redis.chunk_size);
+  CHECK(a.maintenance.interval == b.maintenance.interval);
+  CHECK(a.maintenance.lock == b.maintenance.lock);
   CHECK(a.metrics.enabled == b.metrics.enabled);
   CHECK(a.metrics.path == b.metrics.path);
   CHECK(a.log.level == b.log.level);
@@ -879,4 +881,29 @@ hit_for_miss = "500ms"
                        relay::config::ConfigError);
   CHECK_THROWS_WITH_AS(load("[cache.coalesce]\nfollower_timeot = \"1s\"\n"),
                        doctest::Contains("cache.coalesce.follower_timeot"), relay::config::ConfigError);
+}
+
+TEST_CASE("config: [maintenance] keys from TOML and the environment, and their errors") {
+  const auto defaults = load("");
+  CHECK(defaults.maintenance.interval == std::chrono::minutes(5));
+  CHECK(defaults.maintenance.lock == "none");
+
+  const auto c = load("[maintenance]\ninterval = \"1s\"\nlock = \"redis\"\n");
+  CHECK(c.maintenance.interval == std::chrono::seconds(1));
+  CHECK(c.maintenance.lock == "redis");
+  CHECK(load("[maintenance]\ninterval = 0\n").maintenance.interval.count() == 0);
+
+  const auto e = load("", {{"RELAY_MAINTENANCE_INTERVAL", "250ms"}, {"RELAY_MAINTENANCE_LOCK", "redis"}});
+  CHECK(e.maintenance.interval == std::chrono::milliseconds(250));
+  CHECK(e.maintenance.lock == "redis");
+
+  check_errors({
+      {"[maintenance]\nlock = \"zookeeper\"\n", {},
+       "relay.toml:2: maintenance.lock: expected none or redis, got \"zookeeper\""},
+      {"[maintenance]\n\ninterval = \"50ms\"\n", {},
+       "relay.toml:3: maintenance.interval: must be 0 (off) or at least 100ms, got 50ms"},
+      {"[maintenance]\ninterval = true\n", {}, "relay.toml:2: maintenance.interval: expected a duration"},
+      {"", {{"RELAY_MAINTENANCE_INTERVAL", "soon"}}, "environment RELAY_MAINTENANCE_INTERVAL: expected a duration"},
+      {"[maintenance]\nintreval = \"1s\"\n", {}, "relay.toml:2: maintenance.intreval: unknown key"},
+  });
 }

@@ -121,6 +121,15 @@ struct StorageConfig {
   RedisStorageConfig redis;                         // [storage.redis]
 };
 
+// [maintenance]: scheduled cleanup (today the disk store's sweep), one
+// instance at a time per scope when a Redis lock guards the rounds.
+struct MaintenanceConfig {
+  Duration interval{300'000};  // between rounds of each task; 0 = no scheduled cleanup
+  // none: every instance runs its own rounds. redis: each round takes a lock
+  // in [storage.redis]'s server first; the instances that miss it skip the round.
+  std::string lock = "none";
+};
+
 struct MetricsConfig {
   bool enabled = true;
   std::string path = "/metrics";
@@ -137,6 +146,7 @@ struct Config {
   UpstreamConfig upstream;
   CacheConfig cache;
   StorageConfig storage;
+  MaintenanceConfig maintenance;
   MetricsConfig metrics;
   LogConfig log;
 };

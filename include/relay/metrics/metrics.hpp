@@ -51,6 +51,11 @@ class Metrics {
   // reason: unavailable | lost | timeout
   void record_lock_failure(std::string_view reason);
 
+  // One round of a scheduled maintenance task (maintenance/scheduler.hpp).
+  // result: ran | skipped (another instance holds the round) | failed;
+  // removed: entries (and files) the round removed.
+  void record_maintenance(std::string_view task, std::string_view result, std::uint64_t removed);
+
   // Storage levels (each labelled by its backend_name()) sampled at scrape time.
   void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
 
@@ -75,6 +80,8 @@ class Metrics {
   std::array<prometheus::Counter*, 3> lock_results_{};   // acquired, contended, error
   std::array<prometheus::Counter*, 3> lock_failures_{};  // unavailable, lost, timeout
   prometheus::Histogram* lock_wait_ = nullptr;
+  prometheus::Family<prometheus::Counter>* maintenance_runs_ = nullptr;
+  prometheus::Family<prometheus::Counter>* maintenance_removed_ = nullptr;
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;

@@ -12,6 +12,9 @@
 // body whose bytes no longer hash to its name is never served. On start the
 // index is rebuilt from meta/, orphans and tmp/ are deleted.
 // All file I/O runs on a small thread pool, never on an event-loop thread.
+// The store is also Maintainable (maintenance.hpp): a periodic sweep removes
+// entries whose keep_for has passed, their unshared bodies and abandoned
+// tmp/ files, instead of leaving them until size pressure evicts them.
 #pragma once
 
 #include <memory>
