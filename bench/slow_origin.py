@@ -2,8 +2,9 @@
 """Slow origin for bench/stampede.sh (Python standard library only).
 
 Every GET waits --delay seconds before sending the response head, then drips
-a --size byte body (Content-Length, Cache-Control: max-age=3600) in --chunks
-equal pieces spread over --drip seconds. One thread per connection, so a
+a --size byte body (Content-Length, Cache-Control: max-age=3600, a strong
+ETag as static-file servers send) in --chunks equal pieces spread over
+--drip seconds. One thread per connection, so a
 proxy that does not coalesce gets every request answered in parallel.
 
 It counts the requests it receives per path:
@@ -15,6 +16,7 @@ import argparse
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -62,6 +64,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(opts.size))
         self.send_header("Cache-Control", "max-age=3600")
+        self.send_header("ETag", '"%08x-%x"' % (zlib.crc32(url.path.encode()), opts.size))
         self.end_headers()
         self.wfile.flush()
         chunks = max(1, opts.chunks)

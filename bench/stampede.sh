@@ -5,6 +5,10 @@
 # 1 s). Reports how many requests reached the origin and each client's time
 # to first byte and total time. See bench/README.md.
 #
+# With BENCH_INSTANCES=N the clients are spread over a fleet of N instances
+# of each: N relays sharing one redis-server (storage and fill lock), and N
+# nginx, each with its own cache (nginx has no cache shared across hosts).
+#
 # Usage: bench/stampede.sh       (needs build/relay, nginx, python3, curl)
 #
 # Settings (environment variables, defaults in brackets):
@@ -15,10 +19,12 @@
 #   BENCH_BODY_SIZE    origin: body bytes [102400]
 #   BENCH_TIMEOUT      client: seconds allowed per connect / per exchange [60]
 #   BENCH_THREADS      worker threads/processes for relay and nginx [1]
+#   BENCH_INSTANCES    instances of each server; >1 needs redis-server [1]
 #   BENCH_TARGETS      "relay nginx", "relay" or "nginx" [relay nginx]
 #   BENCH_PIN          auto | 1 | 0: pin servers to the first BENCH_THREADS CPUs
 #                      and the client to the rest (needs taskset) [auto]
-#   BENCH_PORT_BASE    fixed ports: origin=BASE, relay=BASE+1, nginx=BASE+2 [random]
+#   BENCH_PORT_BASE    fixed ports: origin=BASE, redis=BASE+1, relay i=BASE+2i,
+#                      nginx i=BASE+2i+1 (i = 1..BENCH_INSTANCES) [random]
 #   BENCH_RELAY_BIN    relay binary [<repo>/build/relay]
 #   BENCH_PYTHON       Python 3 interpreter for the origin and client [python3]
 #   BENCH_TMPDIR       where the run's temp dir goes [$TMPDIR or /tmp]
@@ -41,6 +47,7 @@ DRIP=${BENCH_DRIP:-1.0}
 BODY_SIZE=${BENCH_BODY_SIZE:-102400}
 CLIENT_TIMEOUT=${BENCH_TIMEOUT:-60}
 TARGETS=${BENCH_TARGETS:-relay nginx}
+INSTANCES=${BENCH_INSTANCES:-1}
 PYTHON=${BENCH_PYTHON:-python3}
 
 # shellcheck source=bench/lib.sh
@@ -50,6 +57,7 @@ need_pos_int BENCH_CLIENTS "$CLIENTS"
 need_pos_int BENCH_ROUNDS "$ROUNDS"
 need_pos_int BENCH_BODY_SIZE "$BODY_SIZE"
 need_pos_int BENCH_TIMEOUT "$CLIENT_TIMEOUT"
+need_pos_int BENCH_INSTANCES "$INSTANCES"
 is_num "$DELAY" || die 2 "BENCH_DELAY must be a number of seconds (got '$DELAY')"
 is_num "$DRIP" || die 2 "BENCH_DRIP must be a number of seconds (got '$DRIP')"
 read -r -a ORDER <<<"$TARGETS"
@@ -63,6 +71,10 @@ command -v "$PYTHON" >/dev/null || die 2 "$PYTHON not found (set BENCH_PYTHON)"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null || die 2 "$PYTHON is not Python 3.8 or newer"
 want nginx && need_nginx
 want relay && need_relay
+if want relay && ((INSTANCES > 1)); then
+  REDIS_SERVER=$(command -v redis-server || true)
+  [[ -n $REDIS_SERVER ]] || die 2 "redis-server not found (BENCH_INSTANCES > 1 shares one between the relays); install it with scripts/install-deps.sh"
+fi
 # One socket per client plus a few for the script itself.
 if (($(ulimit -n) < CLIENTS + 64)); then
   ulimit -n $((CLIENTS + 64)) 2>/dev/null || die 2 "open-file limit $(ulimit -n) is too low for $CLIENTS clients"
@@ -71,20 +83,35 @@ fi
 # ------------------------------------------------------------------ servers
 
 pick_port origin 0; ORIGIN_PORT=$PORT
-pick_port relay 1;  RELAY_PORT=$PORT
-pick_port nginx 2;  NGINX_PORT=$PORT
+pick_port redis 1;  REDIS_PORT=$PORT
 
 start_server origin "$PYTHON" -u "$BENCH_DIR/slow_origin.py" --port "$ORIGIN_PORT" \
   --delay "$DELAY" --drip "$DRIP" --size "$BODY_SIZE" --chunks 10
 ORIGIN_PID=${SERVER_PIDS[-1]}
 wait_listening origin "$ORIGIN_PID" "$ORIGIN_PORT"
 
-declare -A PORT_OF PID
-if want relay; then
-  mkdir -p "$TMP/relay"
-  cat >"$TMP/relay/relay.toml" <<EOF
+# A fleet of relays shares one Redis: storage and the per-key fill lock.
+STORAGE='backend = "memory"'
+if want relay && ((INSTANCES > 1)); then
+  start_server redis "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no
+  wait_listening redis "${SERVER_PIDS[-1]}" "$REDIS_PORT"
+  STORAGE="backend = \"redis\"
+
+[storage.redis]
+url = \"redis://127.0.0.1:$REDIS_PORT/0\"
+key_prefix = \"bench:$$:\""
+fi
+
+declare -A PORT_OF PID   # per target: comma-separated ports, space-separated pids
+for ((i = 1; i <= INSTANCES; i++)); do
+  suffix=""
+  ((INSTANCES > 1)) && suffix=$i
+  if want relay; then
+    pick_port "relay$suffix" $((2 * i)); port=$PORT
+    mkdir -p "$TMP/relay$suffix"
+    cat >"$TMP/relay$suffix/relay.toml" <<EOF
 [server]
-listen = "127.0.0.1:$RELAY_PORT"
+listen = "127.0.0.1:$port"
 threads = $THREADS
 
 [upstream]
@@ -98,21 +125,27 @@ follower_timeout = "30s"
 max_fill_age = "30s"
 
 [storage]
-backend = "memory"
+$STORAGE
 
 [log]
 access_log = "off"
 EOF
-  start_server relay "$RELAY_BIN" --config "$TMP/relay/relay.toml"
-  PID[relay]=${SERVER_PIDS[-1]}
-  wait_listening relay "${PID[relay]}" "$RELAY_PORT"
-  PORT_OF[relay]=$RELAY_PORT
-fi
-if want nginx; then
-  start_nginx nginx "$BENCH_DIR/nginx-stampede.conf.in" "$NGINX_PORT" "$ORIGIN_PORT"
-  PID[nginx]=${SERVER_PIDS[-1]}
-  PORT_OF[nginx]=$NGINX_PORT
-fi
+    start_server "relay$suffix" "$RELAY_BIN" --config "$TMP/relay$suffix/relay.toml"
+    wait_listening "relay$suffix" "${SERVER_PIDS[-1]}" "$port"
+    PID[relay]+="${SERVER_PIDS[-1]} "
+    PORT_OF[relay]+="${PORT_OF[relay]:+,}$port"
+  fi
+  if want nginx; then
+    pick_port "nginx$suffix" $((2 * i + 1)); port=$PORT
+    start_nginx "nginx$suffix" "$BENCH_DIR/nginx-stampede.conf.in" "$port" "$ORIGIN_PORT"
+    PID[nginx]+="${SERVER_PIDS[-1]} "
+    PORT_OF[nginx]+="${PORT_OF[nginx]:+,}$port"
+  fi
+done
+fleet_alive() { # TARGET: every instance still running?
+  local p
+  for p in ${PID[$1]}; do proc_alive "$p" || return 1; done
+}
 
 origin_count() { # PATH -> requests the origin has seen for PATH
   curl -sS --max-time 5 "http://127.0.0.1:$ORIGIN_PORT/__count?path=$1" | tr -d '[:space:]'
@@ -125,7 +158,8 @@ kv() { sed -nE "s/.*(^| )$2=([^ ]*).*/\2/p" <<<"$1"; }   # kv LINE NAME
 
 info "relay stampede benchmark: $CLIENTS clients request one cold key at once, ${ROUNDS} round(s), a fresh key per target and round"
 info "origin: ${DELAY}s to the response head, then ${BODY_SIZE} bytes dripped over ${DRIP}s (one fill takes about $(awk -v a="$DELAY" -v b="$DRIP" 'BEGIN { print a + b }')s)"
-info "servers: $THREADS worker(s) each; ${NCPU} CPU(s), $PIN_NOTE"
+info "servers: $INSTANCES instance(s) of each, $THREADS worker(s) each; ${NCPU} CPU(s), $PIN_NOTE"
+((INSTANCES > 1)) && info "fleet: clients spread round-robin; the relays share one redis-server, each nginx has its own cache"
 info "versions: $(want nginx && "$NGINX" -v 2>&1 | sed 's/^nginx version: //')$(want nginx && want relay && printf ', ')$(want relay && relay_version), $("$PYTHON" -V 2>&1)"
 info ""
 info "times in seconds, measured by each client from the moment it sent its request"
@@ -145,10 +179,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
          --clients "$CLIENTS" --timeout "$CLIENT_TIMEOUT" --expect-bytes "$BODY_SIZE" --out "$out" \
          >"$TMP/runs/round$r-$t.txt" 2>&1; then
       cat "$TMP/runs/round$r-$t.txt" >&2
-      proc_alive "${PID[$t]}" || server_failed "$t" "died during the run"
+      fleet_alive "$t" || server_failed "$t" "died during the run"
       die 3 "the stampede client failed against $t"
     fi
-    proc_alive "${PID[$t]}" || server_failed "$t" "died during the run"
+    fleet_alive "$t" || server_failed "$t" "died during the run"
     proc_alive "$ORIGIN_PID" || server_failed origin "died during the run"
     grep -v '^STAMPEDE_RESULT' "$TMP/runs/round$r-$t.txt" >&2 || true
     line=$(grep '^STAMPEDE_RESULT ' "$TMP/runs/round$r-$t.txt" | tail -n 1) ||
@@ -197,7 +231,7 @@ for t in "${ORDER[@]}"; do failed=$((failed + $(kv "${S[$t]}" failed))); done
 info "(spread = time between the first and the last client sending its request)"
 
 env_line=""
-for kv_ in "BENCH_CLIENTS=$CLIENTS" "BENCH_ROUNDS=$ROUNDS" "BENCH_DELAY=$DELAY" "BENCH_DRIP=$DRIP" \
+for kv_ in "BENCH_CLIENTS=$CLIENTS" "BENCH_ROUNDS=$ROUNDS" "BENCH_INSTANCES=$INSTANCES" "BENCH_DELAY=$DELAY" "BENCH_DRIP=$DRIP" \
            "BENCH_BODY_SIZE=$BODY_SIZE" "BENCH_THREADS=$THREADS" "BENCH_TARGETS='${ORDER[*]}'" "BENCH_PIN=$PIN"; do
   env_line+="$kv_ "
 done

@@ -9,6 +9,9 @@ Writes one TSV row per client to --out and prints a one-line summary.
 
   stampede_client.py --port P --path /key --clients 200 --out run.tsv
 
+--port P1,P2,... spreads the clients over several servers (client i asks
+the (i mod n)-th), as a load balancer in front of a fleet would.
+
 Summary mode: pool the rows of several run files and print percentiles as
 "name=value" pairs (times in seconds), for the script's summary table.
 
@@ -91,14 +94,19 @@ async def read_response(reader, rec, t_send):
 
 
 async def run(opts):
-    request = (f"GET {opts.path} HTTP/1.1\r\nHost: {opts.host}:{opts.port}\r\n"
+    ports = [int(p) for p in opts.port.split(",")]
+
+    # One site name for the whole fleet, as a load balancer passes it on: the
+    # Host is part of the cache key.
+    request = (f"GET {opts.path} HTTP/1.1\r\nHost: {opts.host}:{ports[0]}\r\n"
                f"User-Agent: relay-bench-stampede\r\nAccept: */*\r\nConnection: close\r\n\r\n").encode()
     recs = [dict(client=i, ok=0, status=0, cache="-", bytes=0, send_offset_s=None,
                  ttfb_s=None, total_s=None, error="") for i in range(opts.clients)]
 
     async def connect(rec):
         try:
-            return await asyncio.wait_for(asyncio.open_connection(opts.host, opts.port), opts.timeout)
+            port = ports[rec["client"] % len(ports)]
+            return await asyncio.wait_for(asyncio.open_connection(opts.host, port), opts.timeout)
         except Exception as e:  # noqa: BLE001 - every failure is a result here
             rec["error"] = f"connect: {type(e).__name__}: {e}".replace("\t", " ")
             return None
@@ -166,7 +174,7 @@ def read_rows(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int)
+    ap.add_argument("--port", help="port, or ports separated by commas")
     ap.add_argument("--path")
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per client, connect and exchange each [60]")

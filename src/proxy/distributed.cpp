@@ -100,7 +100,10 @@ asio::awaitable<Handler::Peer> Handler::wait_for_peers(const http::Request& req,
     }
     timer.expires_after(jittered(backoff));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(250));
+    // Capped low: only one request per key and instance polls (the others
+    // follow it in-process), and the cap is how late a waiting instance may
+    // notice the fill it could stream.
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
   }
 }
 
