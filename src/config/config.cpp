@@ -138,6 +138,8 @@ constexpr Field kFields[] = {
     row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::hit_for_miss>("cache.coalesce.hit_for_miss"),
     row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::distributed>("cache.coalesce.distributed"),
     row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::degraded>("cache.coalesce.degraded"),
+    row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_dir>("cache.coalesce.spool_dir"),
+    row<K::Size, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_memory>("cache.coalesce.spool_memory"),
     row<K::String, &C::storage, &StorageConfig::backend>("storage.backend"),
     row<K::Size, &C::storage, &StorageConfig::max_size>("storage.max_size"),
     row<K::String, &C::storage, &StorageConfig::eviction>("storage.eviction"),

@@ -17,9 +17,10 @@ void Fill::publish_head(http::ResponseHead head, std::optional<std::uint64_t> co
 }
 
 void Fill::append(std::span<const char> chunk) {
-  auto copy = std::make_shared<const std::string>(chunk.data(), chunk.size());
+  // Outside the fill's lock: followers keep reading what is there meanwhile.
+  bool kept = spool_.append(chunk);
   std::lock_guard lock(mutex_);
-  chunks_.push_back(std::move(copy));
+  if (!kept && (state_ == FillState::Pending || state_ == FillState::Streaming)) state_ = FillState::Failed;
   notify_locked();
 }
 
@@ -43,10 +44,29 @@ void Fill::release(Release why) {
   notify_locked();
 }
 
-Fill::Snapshot Fill::at(std::size_t index) const {
+FillState Fill::state() const {
   std::lock_guard lock(mutex_);
-  Snapshot s{state_, release_, nullptr};
-  if (index < chunks_.size()) s.chunk = chunks_[index];
+  return state_;
+}
+
+Release Fill::release_reason() const {
+  std::lock_guard lock(mutex_);
+  return release_;
+}
+
+Fill::Snapshot Fill::read(std::uint64_t offset, std::string& buffer, std::shared_ptr<const std::string>& hold) const {
+  Snapshot s;
+  {
+    std::lock_guard lock(mutex_);
+    s.state = state_;
+    s.release = release_;
+  }
+  // The state is taken first: bytes appended after it only make a Complete
+  // snapshot look unfinished for one more round, never the reverse.
+  if (offset < spool_.size()) {
+    s.data = spool_.read(offset, buffer, hold);
+    s.unreadable = s.data.empty();
+  }
   return s;
 }
 
@@ -81,7 +101,7 @@ Coalescer::Ticket Coalescer::join(const std::string& key) {
   // No fill, or one too old to wait for: this request fills (the old one
   // carries on for the followers it has).
   bool replaced = slot != nullptr;
-  slot = std::make_shared<Fill>(key);
+  slot = std::make_shared<Fill>(key, settings_.spool_dir, settings_.spool_memory);
   return {Role::Writer, slot, replaced};
 }
 

@@ -1,6 +1,7 @@
 // A follower: a request for a key that another request is already fetching.
 // It waits for the writer's response head (bounded by follower_timeout),
-// then streams the body from the fill's spool as the writer receives it.
+// then streams the body from the fill's spool as the writer receives it,
+// at its own pace (a slow client holds back no one).
 // A fill that turns out unshareable sends the follower to the origin on its
 // own (Alone) or back to the store (Retry).
 #include <boost/asio/this_coro.hpp>
@@ -23,13 +24,13 @@ asio::awaitable<Handler::FollowResult> Handler::follow(const http::Request& req,
   auto deadline = started + shared_.coalescer.settings().follower_timeout;
 
   for (;;) {
-    auto snapshot = fill->at(0);
-    if (snapshot.state == FillState::Streaming || snapshot.state == FillState::Complete) break;
-    if (snapshot.state == FillState::Failed) co_return FollowResult{};
-    if (snapshot.state == FillState::Released) {
-      co_return FollowResult{snapshot.release == Release::Retry ? FollowResult::Retry : FollowResult::Alone, {}};
+    auto state = fill->state();
+    if (state == FillState::Streaming || state == FillState::Complete) break;
+    if (state == FillState::Failed) co_return FollowResult{};
+    if (state == FillState::Released) {
+      co_return FollowResult{fill->release_reason() == Release::Retry ? FollowResult::Retry : FollowResult::Alone, {}};
     }
-    if (!co_await event->wait_until(deadline) && fill->at(0).state == FillState::Pending) {
+    if (!co_await event->wait_until(deadline) && fill->state() == FillState::Pending) {
       shared_.metrics.record_coalesce_timeout("follower");
       log::info("coalescing: waited ", shared_.coalescer.settings().follower_timeout.count(), " ms for ", req.target,
                 ", fetching it alone");
@@ -57,23 +58,24 @@ asio::awaitable<Handler::FollowResult> Handler::follow(const http::Request& req,
     co_await out.finish();
     co_return result;
   }
-  for (std::size_t index = 0;;) {
-    auto snapshot = fill->at(index);
-    if (snapshot.chunk) {
-      if (!co_await out.write_body(std::span<const char>(snapshot.chunk->data(), snapshot.chunk->size()))) {
-        co_return result;
-      }
-      ++index;
+  std::string buffer;                       // spool bytes read from its file
+  std::shared_ptr<const std::string> hold;  // or the in-memory chunk they are in
+  for (std::uint64_t offset = 0;;) {
+    auto snapshot = fill->read(offset, buffer, hold);
+    if (!snapshot.data.empty()) {
+      if (!co_await out.write_body(snapshot.data)) co_return result;
+      offset += snapshot.data.size();
       continue;
     }
-    if (snapshot.state == FillState::Complete) break;
-    if (snapshot.state == FillState::Failed) {
-      // The writer lost the origin mid-body: like it, this client gets a short response.
+    if (snapshot.state == FillState::Complete && !snapshot.unreadable) break;
+    if (snapshot.state == FillState::Failed || snapshot.unreadable) {
+      // The writer lost the origin mid-body (or the spool failed): like it,
+      // this client gets a short response.
       out.force_close();
       co_return result;
     }
-    if (!co_await event->wait_until(steady::now() + cfg_.upstream.idle_timeout) && !fill->at(index).chunk &&
-        fill->at(index).state == FillState::Streaming) {
+    if (!co_await event->wait_until(steady::now() + cfg_.upstream.idle_timeout) &&
+        fill->read(offset, buffer, hold).data.empty() && fill->state() == FillState::Streaming) {
       log::warn("coalescing: fill of ", req.target, " stalled, closing a follower");
       out.force_close();
       co_return result;

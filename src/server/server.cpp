@@ -24,6 +24,7 @@
 #include "relay/metrics/instrumented_storage.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/access_log.hpp"
+#include "relay/proxy/spool.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/server/session.hpp"
 #include "relay/storage/make_storage.hpp"
@@ -141,8 +142,11 @@ int run_server(const config::Config& cfg) {
   metrics.watch_storage(stack.levels);
   auto storage = metrics::instrument(stack.top, metrics.registry());
   proxy::AccessLog access_log(cfg.log);
-  proxy::Coalescer coalescer(proxy::CoalescerSettings{cfg.cache.coalesce.enabled, cfg.cache.coalesce.follower_timeout,
-                                                     cfg.cache.coalesce.max_fill_age, cfg.cache.coalesce.hit_for_miss});
+  const auto& coalesce = cfg.cache.coalesce;
+  proxy::Coalescer coalescer(proxy::CoalescerSettings{coalesce.enabled, coalesce.follower_timeout,
+                                                     coalesce.max_fill_age, coalesce.hit_for_miss,
+                                                     proxy::usable_spool_dir(coalesce.spool_dir),
+                                                     coalesce.spool_memory});
   proxy::Shared shared{cfg, storage, metrics, access_log, coalescer, stack.lock};
 
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)

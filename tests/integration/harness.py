@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -55,6 +56,23 @@ def port_open(port, timeout=0.2):
             return True
     except OSError:
         return False
+
+
+def run_concurrently(fn, n, timeout=60):
+    """fn(0) .. fn(n-1) on n threads at once; returns [result or exception]."""
+    results = [None] * n
+
+    def one(i):
+        try:
+            results[i] = fn(i)
+        except Exception as e:  # recorded, asserted by the caller
+            results[i] = e
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return results
 
 
 def wait_until(pred, timeout, interval=0.02, what="condition"):

@@ -4,28 +4,20 @@ import threading
 import time
 
 from client import RawConn, metric
-from harness import RelayTestCase, expected_body, target_for
+from harness import RelayTestCase, expected_body, run_concurrently, target_for
 
 
 def fetch_all(port, target, n, results, first_byte=None, headers=None):
     """n concurrent GETs on separate connections; results[i] = Response."""
     def one(i):
-        try:
-            with RawConn(port, timeout=30) as c:
-                c.request("GET", target, headers=headers or {})
-                pieces = []
+        with RawConn(port, timeout=30) as c:
+            c.request("GET", target, headers=headers or {})
 
-                def hook(_so_far, i=i):
-                    if first_byte is not None and first_byte[i] is None:
-                        first_byte[i] = time.monotonic()
-                results[i] = c.read_response(piece_hook=hook)
-        except Exception as e:  # recorded, asserted by the test
-            results[i] = e
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+            def hook(_so_far):
+                if first_byte is not None and first_byte[i] is None:
+                    first_byte[i] = time.monotonic()
+            return c.read_response(piece_hook=hook)
+    results[:] = run_concurrently(one, n)
 
 
 class CoalescingTest(RelayTestCase):

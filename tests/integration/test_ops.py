@@ -140,6 +140,13 @@ class CliTest(RelayTestCase):
         self.assertIn("server.listn", p.stderr)
         self.assertRegex(p.stderr, r":3\b|line 3\b", "line number of the bad key")
 
+    def test_unusable_spool_dir_is_refused_at_start_naming_the_key(self):
+        relay = self.make_relay({"cache": {"coalesce": {"spool_dir": str(self.workdir / "no-such-dir")}}},
+                                name="spool")
+        with self.assertRaises(RuntimeError) as caught:
+            relay.start(timeout=5)
+        self.assertIn("cache.coalesce.spool_dir", str(caught.exception))
+
     def test_env_overrides_listen(self):
         file_port, env_port = free_port(), free_port()
         relay = self.make_relay(env={"RELAY_SERVER_LISTEN": "127.0.0.1:%d" % env_port},

@@ -5,7 +5,7 @@ import time
 import unittest
 
 from harness import (KiB, MiB, RawConn, RelayTestCase, expected_sha, metric, read_rss,
-                     wait_until)
+                     run_concurrently, wait_until)
 
 BIG = 64 * MiB
 RSS_BUDGET = 48 * MiB      # peak RSS growth allowed while streaming BIG
@@ -17,6 +17,24 @@ def big_sha(path):
     if path not in _SHA:
         _SHA[path] = expected_sha(path, BIG)
     return _SHA[path]
+
+
+class RssWatch:
+    """Peak RSS growth of a process from now: sample() as bytes flow, then growth()."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.base = read_rss(pid)["VmRSS"]
+        self.peak = self.base
+
+    def sample(self, _got=None):
+        self.peak = max(self.peak, read_rss(self.pid)["VmRSS"])
+
+    def check(self, test, budget):
+        hwm = read_rss(self.pid)["VmHWM"]
+        growth = max(self.peak, hwm) - self.base
+        test.assertLess(growth, budget, "RSS grew %.1f MiB (sampled peak %.1f MiB, VmHWM %.1f MiB, base %.1f MiB)"
+                        % (growth / MiB, (self.peak - self.base) / MiB, hwm / MiB, self.base / MiB))
 
 
 def fetch(port, target, rate=None, on_piece=None):
@@ -48,22 +66,13 @@ class StreamThroughTest(RelayTestCase):
 
     def test_64mib_body_streams_with_bounded_rss(self):
         self.assertEqual(self.get("/warm?size=1000").status, 200)
-        base = read_rss(self.relay.pid)["VmRSS"]
-        peak = [base]
-
-        def sample(_got):
-            peak[0] = max(peak[0], read_rss(self.relay.pid)["VmRSS"])
-
+        rss = RssWatch(self.relay.pid)
         target = "/big/stream?size=%d&cc=max-age%%3D60" % BIG
-        r, length, sha = fetch(self.port, target, rate=CLIENT_RATE, on_piece=sample)
-        hwm = read_rss(self.relay.pid)["VmHWM"]
+        r, length, sha = fetch(self.port, target, rate=CLIENT_RATE, on_piece=rss.sample)
         self.assertEqual(r.status, 200)
         self.assertEqual(length, BIG)
         self.assertEqual(sha, big_sha("/big/stream"))
-        growth = max(peak[0], hwm) - base
-        self.assertLess(growth, RSS_BUDGET,
-                        "RSS grew %.1f MiB (sampled peak %.1f MiB, VmHWM %.1f MiB, base %.1f MiB)"
-                        % (growth / MiB, (peak[0] - base) / MiB, hwm / MiB, base / MiB))
+        rss.check(self, RSS_BUDGET)
 
         # Larger than max_object_size: not stored, so the origin sees it again.
         self.assertNotEqual(r.header("X-Cache"), "HIT")
@@ -92,3 +101,37 @@ class StoreLargeTest(RelayTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CoalescedLargeTest(RelayTestCase):
+    """Many clients of one large cold object: one origin fetch, every client
+    streams at its own pace, and the fill's spool spills to a file instead
+    of holding the body in memory."""
+
+    @classmethod
+    def relay_config(cls):
+        # Disk storage, so the stored copy is not in relay's memory either.
+        return {"cache": {"max_object_size": "128MiB",
+                          "coalesce": {"spool_memory": "1MiB", "spool_dir": str(cls.workdir),
+                                       "follower_timeout": "30s"}},
+                "storage": {"backend": "disk",
+                            "disk": {"path": str(cls.workdir / "cache"), "max_size": "256MiB",
+                                     "min_free_space": "0"}}}
+
+    def test_followers_of_a_64mib_fill_stream_with_bounded_rss(self):
+        self.assertEqual(self.get("/warm?size=1000").status, 200)
+        rss = RssWatch(self.relay.pid)
+        target = "/big/coalesced?size=%d&cc=max-age%%3D60" % BIG
+        # Different paces: the slowest holds back no one.
+        results = run_concurrently(
+            lambda i: fetch(self.port, target, rate=CLIENT_RATE * (1 + i % 3), on_piece=rss.sample), 6)
+        for res in results:
+            self.assertNotIsInstance(res, Exception, res)
+            r, length, sha = res
+            self.assertEqual(r.status, 200)
+            self.assertEqual((length, sha), (BIG, big_sha("/big/coalesced")))
+        self.assertEqual(self.origin.count("/big/coalesced"), 1)
+        caches = sorted(res[0].header("X-Cache") for res in results)
+        self.assertEqual(caches.count("MISS"), 1, caches)
+        # One copy of a 64 MiB body in memory would blow this alone.
+        rss.check(self, RSS_BUDGET)

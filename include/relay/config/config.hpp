@@ -67,6 +67,10 @@ struct CoalesceConfig {
   // With storage = redis: one fetch per key across every instance sharing it.
   bool distributed = true;
   std::string degraded = "local";     // Redis away: "local" coalescing only, or "fail-open" (none)
+  // A fill's body past spool_memory waits for its followers in an unlinked
+  // file in spool_dir ("" = the system temporary directory).
+  std::string spool_dir;
+  std::uint64_t spool_memory = 1024 * 1024;
 };
 
 struct CacheConfig {

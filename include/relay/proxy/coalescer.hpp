@@ -7,8 +7,9 @@
 // (uncacheable, validated, stale served). The writer publishes the response
 // head and body chunks into the Fill's spool; followers on any thread read
 // the spool at their own pace and are woken by a post to their own loop.
-// The spool holds one copy of a storable body (bounded by max_object_size),
-// however many followers read it.
+// The spool (spool.hpp) holds one copy of the body, however many followers
+// read it: its head in memory, the rest in a temporary file, so memory stays
+// bounded whatever the object size.
 //
 // Invariants: every Fill reaches a terminal state (the writer's guard fails
 // it if the writer goes away), so no key is ever stuck; a fill older than
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "relay/http/response.hpp"
+#include "relay/proxy/spool.hpp"
 #include "relay/util/async_event.hpp"
 
 namespace relay::proxy {
@@ -42,7 +44,8 @@ class Fill {
  public:
   using clock = std::chrono::steady_clock;
 
-  explicit Fill(std::string key) : key_(std::move(key)), started_(clock::now()) {}
+  Fill(std::string key, std::string spool_dir, std::uint64_t spool_memory)
+      : key_(std::move(key)), started_(clock::now()), spool_(std::move(spool_dir), spool_memory) {}
 
   const std::string& key() const noexcept { return key_; }
   clock::time_point started() const noexcept { return started_; }
@@ -60,10 +63,14 @@ class Fill {
   struct Snapshot {
     FillState state = FillState::Pending;
     Release release = Release::FetchAlone;
-    std::shared_ptr<const std::string> chunk;  // chunk `index`, when available
+    std::span<const char> data;  // body bytes from the offset asked for, when there are any
+    bool unreadable = false;     // the spool could not be read: give up on this fill
   };
-  // The state and, when present, chunk number `index` of the body.
-  Snapshot at(std::size_t index) const;
+  FillState state() const;
+  // The state and the body bytes available from `offset` (see Spool::read
+  // for `buffer` and `hold`, which keep them valid).
+  Snapshot read(std::uint64_t offset, std::string& buffer, std::shared_ptr<const std::string>& hold) const;
+  Release release_reason() const;
   const http::ResponseHead& head() const noexcept { return head_; }  // valid once Streaming
   std::optional<std::uint64_t> content_length() const noexcept { return content_length_; }
   const std::string& variant() const noexcept { return variant_; }
@@ -82,7 +89,7 @@ class Fill {
   http::ResponseHead head_;
   std::optional<std::uint64_t> content_length_;
   std::string variant_;
-  std::vector<std::shared_ptr<const std::string>> chunks_;
+  Spool spool_;
   struct Subscriber {
     boost::asio::any_io_executor executor;
     std::weak_ptr<AsyncEvent> event;
@@ -95,6 +102,8 @@ struct CoalescerSettings {
   std::chrono::milliseconds follower_timeout{30'000};  // wait for the head before going alone
   std::chrono::milliseconds max_fill_age{60'000};      // older fills take no new followers
   std::chrono::milliseconds hit_for_miss{10'000};      // uncacheable keys skip coalescing this long
+  std::string spool_dir = "/tmp";                        // where bodies past spool_memory go
+  std::uint64_t spool_memory = 1024 * 1024;             // per fill
 };
 
 class Coalescer {

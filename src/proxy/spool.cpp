@@ -1,0 +1,126 @@
+// Spool (see spool.hpp): memory first, then an unlinked temporary file.
+#include "relay/proxy/spool.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include "relay/util/log.hpp"
+
+namespace relay::proxy {
+
+namespace {
+constexpr std::size_t file_read_size = 64 * 1024;
+}
+
+std::string usable_spool_dir(const std::string& configured) {
+  std::error_code ec;
+  std::string dir = configured.empty() ? std::filesystem::temp_directory_path(ec).string() : configured;
+  if (dir.empty()) dir = "/tmp";
+  Spool probe(dir, 0);
+  if (!probe.append(std::span<const char>("x", 1)))
+    throw std::runtime_error("cache.coalesce.spool_dir: cannot create a temporary file in " + dir + ": " +
+                             std::strerror(errno));
+  return dir;
+}
+
+Spool::~Spool() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool Spool::open_file_locked() {
+  // O_TMPFILE: the file has no name, so nothing is left behind by a crash.
+  fd_ = ::open(dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd_ < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string path = dir_ + "/relay-spool-XXXXXX";
+    fd_ = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd_ >= 0) ::unlink(path.c_str());
+  }
+  if (fd_ < 0) {
+    log::warn("coalescing spool: cannot create a temporary file in ", dir_, ": ", std::strerror(errno),
+              "; followers of this fill are cut short");
+    return false;
+  }
+  return true;
+}
+
+bool Spool::append(std::span<const char> bytes) {
+  if (bytes.empty()) return true;
+  std::unique_lock lock(mutex_);
+  if (broken_) return false;
+  if (fd_ < 0 && memory_size_ + bytes.size() <= memory_budget_) {
+    starts_.push_back(memory_size_);
+    chunks_.push_back(std::make_shared<const std::string>(bytes.data(), bytes.size()));
+    memory_size_ += bytes.size();
+    size_ += bytes.size();
+    return true;
+  }
+  if (fd_ < 0 && !open_file_locked()) {
+    broken_ = true;
+    return false;
+  }
+  // Only this writer appends, and readers never read past size_: the write
+  // itself needs no lock.
+  const int fd = fd_;
+  const auto file_offset = static_cast<off_t>(size_ - memory_size_);
+  lock.unlock();
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    auto n = ::pwrite(fd, bytes.data() + done, bytes.size() - done, file_offset + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      log::warn("coalescing spool: writing in ", dir_, " failed: ", n < 0 ? std::strerror(errno) : "no space",
+                "; followers of this fill are cut short");
+      std::lock_guard relock(mutex_);
+      broken_ = true;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  lock.lock();
+  size_ += bytes.size();
+  return true;
+}
+
+std::uint64_t Spool::size() const {
+  std::lock_guard lock(mutex_);
+  return size_;
+}
+
+bool Spool::spilled() const {
+  std::lock_guard lock(mutex_);
+  return fd_ >= 0;
+}
+
+std::span<const char> Spool::read(std::uint64_t offset, std::string& buffer,
+                                  std::shared_ptr<const std::string>& hold) const {
+  std::unique_lock lock(mutex_);
+  if (offset >= size_) return {};
+  if (offset < memory_size_) {
+    auto i = static_cast<std::size_t>(std::upper_bound(starts_.begin(), starts_.end(), offset) - starts_.begin()) - 1;
+    hold = chunks_[i];
+    auto skip = static_cast<std::size_t>(offset - starts_[i]);
+    return std::span<const char>(hold->data() + skip, hold->size() - skip);
+  }
+  const int fd = fd_;
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_read_size, size_ - offset));
+  const auto file_offset = static_cast<off_t>(offset - memory_size_);
+  lock.unlock();
+  buffer.resize(want);
+  for (;;) {
+    auto n = ::pread(fd, buffer.data(), want, file_offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      log::warn("coalescing spool: reading in ", dir_, " failed: ", n < 0 ? std::strerror(errno) : "short file");
+      return {};
+    }
+    return std::span<const char>(buffer.data(), static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace relay::proxy
