@@ -105,19 +105,24 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
   if (req.method == "HEAD" && had_stored && head.status == 200) co_await update_from_head(plan, head, request_time);
 
   std::unique_ptr<storage::BodyWriter> writer;
+  // Followers get the response through the fill's spool whenever it is one
+  // a shared cache may hand out, stored or not (too large to keep, storage
+  // down): one origin fetch either way.
+  bool sharing = false;
   if (plan.rule && req.method == "GET") {
     bool storable = false;
     writer = co_await open_store(req, plan, head, request_time, response_time, storable);
-    if (storable) {
-      info.status = had_stored ? CacheStatus::Expired : CacheStatus::Miss;
+    const bool too_large = !storable && cache::may_store("GET", req.headers, head.status, head.headers,
+                                                         plan.rule->policy) == cache::StoreDecision::TooLarge;
+    if (storable || too_large) {
+      info.status = storable ? (had_stored ? CacheStatus::Expired : CacheStatus::Miss) : CacheStatus::Bypass;
       info.stored = writer != nullptr;
       info.ttl = cache::freshness_lifetime(head.headers, plan.rule->policy).count();
-      if (plan.fill && writer) {
+      if (plan.fill) {
         auto names = cache::vary_names(head.headers);
         auto variant = names.empty() ? std::string() : cache::vary_key(names, req.headers).value_or("");
         (*plan.fill)->publish_head(head, http::content_length(head.headers), std::move(variant));
-      } else if (plan.fill) {
-        (*plan.fill)->release(Release::FetchAlone);
+        sharing = true;
       }
     } else {
       if (plan.fill) {
@@ -166,21 +171,23 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
     }
     if (chunk->empty()) break;
     if (writer && !co_await writer->write(*chunk)) {
+      // Too large (or the store failed) after all: it is no longer stored,
+      // but followers keep streaming it from the spool.
       writer.reset();
       info.stored = false;
-      // Too large after all: followers already streaming are cut short with the store.
-      if (plan.fill) (*plan.fill)->fail();
       if (answer_from_store) {
         // Too large to keep after all: nothing was sent yet, so say so plainly.
+        if (plan.fill) (*plan.fill)->fail();
         co_await out.write_simple(502, "text/plain", "relay: response exceeded cache.max_object_size\n");
         co_return outcome;
       }
     }
-    if (writer && plan.fill) (*plan.fill)->append(*chunk);
+    if (sharing) (*plan.fill)->append(*chunk);
     if (!answer_from_store && !client_gone && !co_await out.write_body(*chunk)) {
-      // Like Varnish, a fill that is being stored outlives its client (followers
-      // and later requests want it); anything else aborts the origin transfer.
-      if (!writer) co_return outcome;
+      // Like Varnish, a fill that is being stored or followed outlives its
+      // client (followers and later requests want it); anything else aborts
+      // the origin transfer.
+      if (!writer && !(sharing && (*plan.fill)->followers() > 0)) co_return outcome;
       client_gone = true;
     }
   }

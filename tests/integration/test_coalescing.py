@@ -21,7 +21,7 @@ def fetch_all(port, target, n, results, first_byte=None, headers=None):
 
 
 class CoalescingTest(RelayTestCase):
-    RELAY_CONFIG = {"cache": {"coalesce": {"follower_timeout": "20s"}}}
+    RELAY_CONFIG = {"cache": {"max_object_size": "1MiB", "coalesce": {"follower_timeout": "20s"}}}
 
     def test_burst_on_cold_key_makes_one_origin_request(self):
         size = 200_000
@@ -79,6 +79,27 @@ class CoalescingTest(RelayTestCase):
         # Nobody sat out a follower timeout (20 s): released at once, or skipped
         # coalescing entirely once the key was known to be uncacheable.
         self.assertLess(elapsed, 10)
+
+    def test_too_large_to_store_is_still_fetched_once_for_a_burst(self):
+        # Over max_object_size (1 MiB here): never stored, but a cacheable
+        # response all the same, so a burst shares one fetch through the
+        # spool. Once with Content-Length (refused up front), once chunked
+        # (the store gives up mid-body).
+        for path, extra in (("/co/huge", {}), ("/co/huge-chunked", {"chunked": 1})):
+            with self.subTest(path=path):
+                size = 3 * 1024 * 1024
+                target = target_for(path, cc="max-age=60", size=size, delay=0.5, **extra)
+                n = 20
+                results = [None] * n
+                fetch_all(self.relay.port, target, n, results)
+                want = expected_body(path, size)
+                for r in results:
+                    self.assertNotIsInstance(r, Exception, r)
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(r.body, want)
+                self.assertEqual(self.origin.count(path), 1)
+                statuses = sorted(r.header("X-Cache") for r in results)
+                self.assertEqual(statuses.count("COALESCED"), n - 1, statuses)
 
     def test_writer_client_disconnect_does_not_stop_followers(self):
         size = 32 * 4096
