@@ -2,7 +2,6 @@
 // depending on the client's conditionals (RFC 9110 §13) and Range (§14),
 // with Age, X-Cache and Cache-Status. The body streams from the store; a
 // range is cut out of the stream without reading more than it needs.
-#include <charconv>
 
 #include "relay/cache/range.hpp"
 #include "relay/cache/validation.hpp"

@@ -110,10 +110,10 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
   // down): one origin fetch either way.
   bool sharing = false;
   if (plan.rule && req.method == "GET") {
-    bool storable = false;
-    writer = co_await open_store(req, plan, head, request_time, response_time, storable);
-    const bool too_large = !storable && cache::may_store("GET", req.headers, head.status, head.headers,
-                                                         plan.rule->policy) == cache::StoreDecision::TooLarge;
+    auto decision = cache::StoreDecision::Store;
+    writer = co_await open_store(req, plan, head, request_time, response_time, decision);
+    const bool storable = decision == cache::StoreDecision::Store;
+    const bool too_large = decision == cache::StoreDecision::TooLarge;
     if (storable || too_large) {
       info.status = storable ? (had_stored ? CacheStatus::Expired : CacheStatus::Miss) : CacheStatus::Bypass;
       info.stored = writer != nullptr;
@@ -273,11 +273,10 @@ asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, 
 
 asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
     const http::Request& req, FetchPlan& plan, const http::ResponseHead& head, sys::time_point request_time,
-    sys::time_point response_time, bool& storable) {
+    sys::time_point response_time, cache::StoreDecision& decision) {
   const auto& policy = plan.rule->policy;
-  auto decision = cache::may_store("GET", req.headers, head.status, head.headers, policy);
-  storable = decision == cache::StoreDecision::Store;
-  if (!storable) {
+  decision = cache::may_store("GET", req.headers, head.status, head.headers, policy);
+  if (decision != cache::StoreDecision::Store) {
     log::debug("not storing ", req.target, ": ", cache::to_string(decision));
     co_return nullptr;
   }
@@ -288,7 +287,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
   } else {
     auto secondary = cache::vary_key(names, req.headers);
     if (!secondary) {
-      storable = false;
+      decision = cache::StoreDecision::VaryStar;  // the only Vary without a key
       co_return nullptr;
     }
     if (found.vary_names != names || found.generation.empty()) {

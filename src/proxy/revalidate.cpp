@@ -4,7 +4,6 @@
 // for this, so failures are only logged and counted.
 #include <boost/asio/co_spawn.hpp>
 
-#include <charconv>
 
 #include "relay/cache/validation.hpp"
 #include "relay/cache/vary.hpp"
@@ -83,21 +82,17 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
     fill->release(Release::Retry);
     co_return;
   }
-  bool storable = false;
-  auto writer = co_await open_store(req, plan, head, request_time, response_time, storable);
+  auto decision = cache::StoreDecision::Store;
+  auto writer = co_await open_store(req, plan, head, request_time, response_time, decision);
   if (!writer) {
     // An error keeps the stale copy for stale-if-error; a final "do not store" removes it.
-    if (!storable && head.status < 500) co_await shared_.storage->remove(found.storage_key);
+    if (decision != cache::StoreDecision::Store && head.status < 500) co_await shared_.storage->remove(found.storage_key);
     fill->release(Release::FetchAlone);
     co_return;
   }
   auto names = cache::vary_names(head.headers);
   auto variant = names.empty() ? std::string() : cache::vary_key(names, req.headers).value_or("");
-  std::optional<std::uint64_t> content_length;
-  if (auto value = head.headers.get("content-length")) {
-    std::uint64_t n = 0;
-    if (std::from_chars(value->data(), value->data() + value->size(), n).ec == std::errc{}) content_length = n;
-  }
+  auto content_length = http::content_length(head.headers);
   fill->publish_head(head, content_length, std::move(variant));
   for (;;) {
     auto chunk = co_await transfer.read();

@@ -131,11 +131,11 @@ class Handler {
                                                       server::ResponseWriter& out);
   // Opens a writer for a storable response (writing a Vary marker first when
   // needed); null when not stored. Sets `key_out` to where it goes.
-  // `storable` tells a refusal by policy (false) from a storage failure.
+  // `decision` tells a refusal by policy (not Store) from a storage failure.
   boost::asio::awaitable<std::unique_ptr<storage::BodyWriter>> open_store(
       const http::Request& req, FetchPlan& plan, const http::ResponseHead& head,
       std::chrono::system_clock::time_point request_time, std::chrono::system_clock::time_point response_time,
-      bool& storable);
+      cache::StoreDecision& decision);
   boost::asio::awaitable<void> invalidate_after(const http::Request& req, const http::ResponseHead& head);
   boost::asio::awaitable<void> update_from_head(FetchPlan& plan, const http::ResponseHead& head,
                                                 std::chrono::system_clock::time_point request_time);
