@@ -203,6 +203,14 @@ std::optional<Seconds> heuristic_lifetime(const http::Headers& h, int status) {
   return chr::floor<Seconds>(*date - *lm) / 10;
 }
 
+bool is_set_cookie(std::string_view name) noexcept {
+  return http::iequals(name, "Set-Cookie") || http::iequals(name, "Set-Cookie2");
+}
+
+bool has_set_cookie(const http::Headers& h) {
+  return std::any_of(h.begin(), h.end(), [](const http::Field& f) { return is_set_cookie(f.name); });
+}
+
 Seconds non_negative(Seconds s) noexcept { return std::max(s, Seconds{0}); }
 
 }  // namespace
@@ -258,6 +266,8 @@ std::string_view to_string(StoreDecision d) noexcept {
     case StoreDecision::NoFreshness: return "no-freshness";
     case StoreDecision::TooLarge: return "too-large";
     case StoreDecision::VaryStar: return "vary-star";
+    case StoreDecision::SetCookie: return "set-cookie";
+    case StoreDecision::Cookie: return "cookie";
   }
   return "unknown";
 }
@@ -299,6 +309,23 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
   // §4.1: "Vary: *" never matches a later request, so storing is waste.
   if (response_headers.has_token("Vary", "*")) return StoreDecision::VaryStar;
 
+  // A shared cache replaying one user's Set-Cookie to everyone leaks a
+  // session; RFC 9111 §7.1 permits storing it, so only an explicit opt-in
+  // does, and never on a lifetime relay guessed.
+  const bool operator_ttl = policy.ttl_override.has_value();
+  if (has_set_cookie(response_headers)) {
+    if (policy.set_cookie == SetCookiePolicy::Pass) return StoreDecision::SetCookie;
+    if (policy.set_cookie == SetCookiePolicy::Store && !explicit_fresh && !operator_ttl) {
+      return StoreDecision::SetCookie;
+    }
+  }
+  // A response to a request with Cookie may be personalised; only the
+  // origin (public, s-maxage, max-age, Expires) or the operator (a rule
+  // ttl) can say it is not, so no heuristic or default lifetime applies.
+  if (request_headers.contains("Cookie") && !explicit_fresh && !res.is_public && !operator_ttl) {
+    return StoreDecision::Cookie;
+  }
+
   if (policy.max_object_size > 0) {
     auto len = http::content_length(response_headers);
     if (len && *len > policy.max_object_size) return StoreDecision::TooLarge;
@@ -328,6 +355,7 @@ http::Headers storable_fields(const http::Headers& response_headers, const Polic
         (listed(eff.cc.no_cache_fields, f.name) || listed(eff.cc.private_fields, f.name))) {
       continue;
     }
+    if (policy.set_cookie != SetCookiePolicy::Store && is_set_cookie(f.name)) continue;
     out.add(f.name, f.value);
   }
   return out;

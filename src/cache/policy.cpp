@@ -4,6 +4,7 @@
 // §4.2, §5.2; RFC 5861; RFC 9213). Pure: `now` is always a parameter.
 #include "relay/cache/policy.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "relay/cache/cache_control.hpp"
@@ -17,6 +18,13 @@ namespace {
 // (delta-seconds, RFC 9111 §1.2.2), so sub-second parts are dropped.
 Seconds whole_seconds(config::Duration d) {
   return std::chrono::duration_cast<Seconds>(d);
+}
+
+// The config loader accepts only these three words.
+SetCookiePolicy set_cookie_policy(std::string_view word) {
+  if (word == "store") return SetCookiePolicy::Store;
+  if (word == "strip") return SetCookiePolicy::Strip;
+  return SetCookiePolicy::Pass;
 }
 
 // The request side: Cache-Control only, except that Pragma: no-cache means
@@ -80,7 +88,9 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path)
   out.policy.stale_while_revalidate = whole_seconds(cfg.stale_while_revalidate);
   out.policy.stale_if_error = whole_seconds(cfg.stale_if_error);
   out.policy.targeted_fields = cfg.targeted_fields;
+  out.policy.set_cookie = set_cookie_policy(cfg.set_cookie);
   out.key = cfg.key;
+  out.strip_request_headers = cfg.strip_request_headers;
 
   // Rules are an ordered list: the first match applies, later ones are
   // never merged in, so the file reads top to bottom like a routing table.
@@ -96,9 +106,19 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path)
     if (rule.stale_if_error) out.policy.stale_if_error = whole_seconds(*rule.stale_if_error);
     if (rule.ignore_params) out.key.ignore_params = *rule.ignore_params;
     if (rule.key_headers) out.key.headers = *rule.key_headers;
+    if (rule.set_cookie) out.policy.set_cookie = set_cookie_policy(*rule.set_cookie);
+    if (rule.strip_request_headers) out.strip_request_headers = *rule.strip_request_headers;
     break;
   }
   return out;
+}
+
+void strip_request_headers(http::Headers& request_headers, const ResolvedRule& rule) {
+  for (const auto& name : rule.strip_request_headers) {
+    const bool keyed = std::any_of(rule.key.headers.begin(), rule.key.headers.end(),
+                                   [&](const std::string& k) { return http::iequals(k, name); });
+    if (!keyed) request_headers.remove(name);
+  }
 }
 
 Classification classify(const http::Headers& request_headers, const StoredFacts& stored,

@@ -127,6 +127,8 @@ constexpr Field kFields[] = {
     row<K::StringList, &C::cache, &CacheConfig::targeted_fields>("cache.targeted_fields"),
     row<K::Bool, &C::cache, &CacheConfig::strip_targeted_fields>("cache.strip_targeted_fields"),
     row<K::String, &C::cache, &CacheConfig::status_name>("cache.status_name"),
+    row<K::String, &C::cache, &CacheConfig::set_cookie>("cache.set_cookie"),
+    row<K::StringList, &C::cache, &CacheConfig::strip_request_headers>("cache.strip_request_headers"),
     row<K::Bool, &C::cache, &CacheConfig::key, &CacheKeyConfig::sort_query>("cache.key.sort_query"),
     row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::ignore_params>(
         "cache.key.ignore_params"),
@@ -182,6 +184,8 @@ constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::Bool, &R::bypass>("bypass"),
     row<K::StringList, &R::ignore_params>("ignore_params"),
     row<K::StringList, &R::key_headers>("key_headers"),
+    row<K::String, &R::set_cookie>("set_cookie"),
+    row<K::StringList, &R::strip_request_headers>("strip_request_headers"),
 };
 constexpr std::string_view kRules = "cache.rules";
 
@@ -347,6 +351,16 @@ bool is_token(std::string_view s) {
   });
 }
 
+bool valid_set_cookie(std::string_view v) { return v == "pass" || v == "strip" || v == "store"; }
+
+// Throws naming the first entry that is not a header field name.
+void check_field_names(const std::vector<std::string>& names, const std::string& where) {
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (!is_token(names[i]))
+      throw ConfigError(where + "expected header field names, got \"" + names[i] + "\" at index " +
+                        std::to_string(i));
+}
+
 // A media type to match Content-Type against: "type/subtype", where the
 // subtype may be '*' ("text/*"). No parameters, no other wildcards.
 bool is_media_range(std::string_view s) {
@@ -470,6 +484,9 @@ struct Loader {
         }
         if (key.str() == "path" && !rule.path.starts_with('/') && !rule.path.starts_with('*'))
           throw ConfigError(here + "must start with '/' or '*', got \"" + rule.path + "\"");
+        if (key.str() == "set_cookie" && !valid_set_cookie(*rule.set_cookie))
+          throw ConfigError(here + "expected pass, strip or store, got \"" + *rule.set_cookie + "\"");
+        if (key.str() == "strip_request_headers") check_field_names(*rule.strip_request_headers, here);
       }
       if (!t->contains("path")) throw ConfigError(at + ": missing required key \"path\"");
       cfg.cache.rules.push_back(std::move(rule));
@@ -574,10 +591,16 @@ struct Loader {
     if (!is_token(c.cache.status_name))
       fail("cache.status_name", "expected a non-empty token (letters, digits, !#$%&'*+-.^_`|~), got \"" +
                                     c.cache.status_name + "\"");
-    for (std::size_t i = 0; i < c.cache.targeted_fields.size(); ++i)
-      if (!is_token(c.cache.targeted_fields[i]))
-        fail("cache.targeted_fields", "expected header field names, got \"" + c.cache.targeted_fields[i] +
-                                          "\" at index " + std::to_string(i));
+    for (std::string_view path : {"cache.targeted_fields", "cache.strip_request_headers"}) {
+      try {
+        check_field_names(path == "cache.targeted_fields" ? c.cache.targeted_fields : c.cache.strip_request_headers,
+                          "");
+      } catch (const ConfigError& e) {
+        fail(path, e.what());
+      }
+    }
+    if (!valid_set_cookie(c.cache.set_cookie))
+      fail("cache.set_cookie", "expected pass, strip or store, got \"" + c.cache.set_cookie + "\"");
     const auto one_of = [](const std::string& v, std::initializer_list<std::string_view> ok) {
       return std::find(ok.begin(), ok.end(), v) != ok.end();
     };

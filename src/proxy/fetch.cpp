@@ -8,10 +8,11 @@
 #include "relay/cache/invalidation.hpp"
 #include "relay/cache/cache_control.hpp"
 #include "relay/cache/key.hpp"
+#include "relay/cache/target.hpp"
 #include "relay/cache/validation.hpp"
 #include "relay/cache/vary.hpp"
 #include "relay/proxy/handler.hpp"
-#include "relay/proxy/target.hpp"
+#include "relay/proxy/vary_marker.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -121,7 +122,9 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       if (plan.fill) {
         auto names = cache::vary_names(head.headers);
         auto variant = names.empty() ? std::string() : cache::vary_key(names, req.headers).value_or("");
-        (*plan.fill)->publish_head(head, http::content_length(head.headers), std::move(variant));
+        // Followers get what a stored copy would hold: no Set-Cookie or private fields.
+        http::ResponseHead shared{head.status, head.reason, cache::storable_fields(head.headers, plan.rule->policy)};
+        (*plan.fill)->publish_head(std::move(shared), http::content_length(head.headers), std::move(variant));
         sharing = true;
       }
     } else {
@@ -219,7 +222,8 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
                                                                server::ResponseWriter& out) {
   auto& hit = *plan.lookup->hit;
   storage::EntryMeta meta = hit.meta;
-  meta.headers = cache::freshen(hit.meta.headers, not_modified.headers);
+  const auto& policy = plan.rule->policy;
+  meta.headers = cache::freshen(hit.meta.headers, cache::storable_fields(not_modified.headers, policy));
   meta.request_time = request_time;
   meta.response_time = sys::now();
   if (!plan.lookup->storage_key.empty()) {
@@ -235,6 +239,10 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   info.fwd_status = 304;
   info.ttl = (cache::freshness_lifetime(meta.headers, plan.rule->policy) - age).count();
   hit.meta = std::move(meta);
+  // A cookie set on this 304 is for this client only: delivered, never stored.
+  for (const auto& field : not_modified.headers) {
+    if (http::iequals(field.name, "set-cookie")) hit.meta.headers.add(field.name, field.value);
+  }
   co_return co_await deliver(req, std::move(hit), info, age, out);
 }
 
@@ -339,7 +347,7 @@ asio::awaitable<void> Handler::update_from_head(FetchPlan& plan, const http::Res
     co_return;
   }
   storage::EntryMeta meta = stored;
-  meta.headers = cache::freshen(stored.headers, head.headers);
+  meta.headers = cache::freshen(stored.headers, cache::storable_fields(head.headers, plan.rule->policy));
   meta.request_time = request_time;
   meta.response_time = sys::now();
   // A failure is counted by the instrumented store; the stored copy simply stays as it was.
@@ -348,15 +356,11 @@ asio::awaitable<void> Handler::update_from_head(FetchPlan& plan, const http::Res
 
 asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const http::ResponseHead& head) {
   for (const auto& target : cache::invalidation_targets(req, head.headers)) {
-    http::Request probe;
-    probe.method = "GET";
-    probe.target = target;
-    probe.headers = req.headers;
-    auto rule = cache::resolve_rule(cfg_.cache, path_of(target));
-    auto key = cache::make_key(probe, rule.key);
-    if (!key.ok) continue;
-    if (auto removed = co_await shared_.storage->remove(key.key.primary); !removed) {
-    } else if (*removed) {
+    auto normalized = cache::normalize_target(target, req.headers);
+    if (!normalized.ok) continue;
+    auto rule = cache::resolve_rule(cfg_.cache, normalized.target.path);
+    auto key = cache::make_key(normalized.target, req.headers, rule.key);
+    if (auto removed = co_await shared_.storage->remove(key.primary); removed && *removed) {
       log::debug("invalidated ", target, " after ", req.method, " ", req.target);
     }
   }
@@ -367,7 +371,7 @@ upstream::UpstreamRequest Handler::upstream_request(const http::Request& req, up
   upstream::UpstreamRequest up;
   up.method = req.method;
   up.url = upstream_base_ + "/";
-  up.target = origin_form(req.target);
+  up.target = req.target;  // normalised by route(): what was keyed is what is forwarded
   if (up.target.starts_with('/')) up.target.insert(0, upstream_prefix_);
   up.headers = req.headers;
   http::strip_hop_by_hop(up.headers);

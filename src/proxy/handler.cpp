@@ -14,8 +14,9 @@
 
 #include "relay/cache/cache_control.hpp"
 #include "relay/cache/key.hpp"
+#include "relay/cache/target.hpp"
 #include "relay/cache/vary.hpp"
-#include "relay/proxy/target.hpp"
+#include "relay/proxy/vary_marker.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -80,13 +81,14 @@ asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySo
   Outcome outcome = co_await route(req, body, out);
   // A path that ended without answering (client gone): nothing more to say.
   if (!out.head_sent()) out.force_close();
+  if (!outcome.cache_traffic) co_return;
   double elapsed = std::chrono::duration<double>(steady::now() - start).count();
   shared_.metrics.record_request(outcome.info.status, elapsed);
   if (shared_.access_log.enabled()) {
     AccessRecord record;
     record.client = req.client_address;
     record.method = req.method;
-    record.target = req.target;
+    record.target = req.received_target.empty() ? req.target : req.received_target;
     record.version_minor = req.version_minor;
     record.status = out.status();
     record.cache = outcome.info.status;
@@ -102,35 +104,54 @@ asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySo
 
 asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::RequestBodySource& body,
                                                  server::ResponseWriter& out) {
-  const std::string target = origin_form(req.target);
-  auto path = path_of(target);
-  if (cfg_.metrics.enabled && path == cfg_.metrics.path && !req.has_body &&
+  // OPTIONS * names the server, not a resource: forwarded as it is.
+  if (req.method == "OPTIONS" && req.target == "*") {
+    co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
+  }
+  // One normalised target: the rules match it, the key is built from it and
+  // the origin receives it, so none of them can disagree (cache poisoning).
+  if (req.version_minor == 0 && !req.headers.contains("host")) req.headers.add("Host", upstream_host_);
+  auto normalized = cache::normalize_target(req.target, req.headers);
+  if (!normalized.ok) {
+    log::info("rejecting request ", req.method, " ", req.target, " from ", req.client_address, ": ",
+              normalized.error);
+    shared_.metrics.record_client_error(400);
+    co_await out.write_simple(400, "text/plain", "relay: " + normalized.error + "\n");
+    out.force_close();
+    Outcome refused;
+    refused.info.status = CacheStatus::Bypass;
+    co_return refused;
+  }
+  const auto& target = normalized.target;
+  if (cfg_.metrics.enabled && target.path == cfg_.metrics.path && !req.has_body &&
       (req.method == "GET" || req.method == "HEAD")) {
     co_await serve_metrics(req, out);
-    co_return Outcome{};
+    Outcome own;
+    own.cache_traffic = false;
+    co_return own;
   }
+  auto rule = cache::resolve_rule(cfg_.cache, target.path);
+  forward_as(req, target, rule);
+
   if (req.method != "GET" && req.method != "HEAD") {
     co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
   }
-  auto rule = cache::resolve_rule(cfg_.cache, path);
-  if (rule.bypass || !cache::request_may_use_cache(req.method, req.headers)) {
+  // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an
+  // origin may still reflect it: such a request never touches the cache.
+  if (rule.bypass || req.has_body || !cache::request_may_use_cache(req.method, req.headers)) {
     co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
   }
-  auto key = cache::make_key(req, rule.key);
-  if (!key.ok) {
-    log::info("rejecting request target ", req.target, ": ", key.error);
-    shared_.metrics.record_client_error(400);
-    co_await out.write_simple(400, "text/plain", "relay: invalid request target\n");
-    out.force_close();
-    co_return Outcome{};
-  }
+  const auto key = cache::make_key(target, req.headers, rule.key);
 
   auto request_cc = cache::parse_cache_control(req.headers);
   // A follower whose writer updated the store (304, stale served) looks again.
   for (int attempt = 0;; ++attempt) {
-    Lookup found = co_await lookup(key.key.primary, req);
+    Lookup found = co_await lookup(key.primary, req);
     FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
     if (found.hit) {
+      // Entries stored before Set-Cookie was withheld (or under another
+      // rule) must not replay one user's cookie either.
+      if (rule.policy.set_cookie != cache::SetCookiePolicy::Store) found.hit->meta.headers.remove("set-cookie");
       const auto& meta = found.hit->meta;
       auto now = std::chrono::system_clock::now();
       auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time},
@@ -202,6 +223,14 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
     if (held) co_await shared_.lock->release(*held);
     co_return outcome;
   }
+}
+
+void Handler::forward_as(http::Request& req, const cache::Target& target, const cache::ResolvedRule& rule) const {
+  // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host.
+  req.headers.set("Host", target.authority);
+  cache::strip_request_headers(req.headers, rule);
+  req.received_target = std::move(req.target);
+  req.target = cache::forwarded_target(target, rule.key);
 }
 
 asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::Request& req) {

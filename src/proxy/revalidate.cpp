@@ -75,7 +75,7 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
 
   if (head.status == 304) {
     storage::EntryMeta meta = found.hit->meta;
-    meta.headers = cache::freshen(meta.headers, head.headers);
+    meta.headers = cache::freshen(meta.headers, cache::storable_fields(head.headers, rule.policy));
     meta.request_time = request_time;
     meta.response_time = response_time;
     co_await shared_.storage->update_meta(found.storage_key, std::move(meta));  // failures are counted there
@@ -93,7 +93,8 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
   auto names = cache::vary_names(head.headers);
   auto variant = names.empty() ? std::string() : cache::vary_key(names, req.headers).value_or("");
   auto content_length = http::content_length(head.headers);
-  fill->publish_head(head, content_length, std::move(variant));
+  http::ResponseHead shared{head.status, head.reason, cache::storable_fields(head.headers, rule.policy)};
+  fill->publish_head(std::move(shared), content_length, std::move(variant));
   for (;;) {
     auto chunk = co_await transfer.read();
     if (!chunk) {

@@ -55,6 +55,8 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.cache.targeted_fields == b.cache.targeted_fields);
   CHECK(a.cache.strip_targeted_fields == b.cache.strip_targeted_fields);
   CHECK(a.cache.status_name == b.cache.status_name);
+  CHECK(a.cache.set_cookie == b.cache.set_cookie);
+  CHECK(a.cache.strip_request_headers == b.cache.strip_request_headers);
   CHECK(a.cache.rules.size() == b.cache.rules.size());
   CHECK(a.cache.key.sort_query == b.cache.key.sort_query);
   CHECK(a.cache.key.ignore_params == b.cache.key.ignore_params);
@@ -395,6 +397,34 @@ TEST_CASE("config: relay_environment collects only RELAY_ variables") {
   REQUIRE(env.count("RELAY_TEST_CONFIG_PROBE") == 1);
   CHECK(env.at("RELAY_TEST_CONFIG_PROBE") == "a=b");
   for (const auto& [name, value] : env) CHECK(name.rfind("RELAY_", 0) == 0);
+}
+
+TEST_CASE("config: set_cookie and strip_request_headers, in [cache] and in rules") {
+  const auto c = load(R"([cache]
+set_cookie = "strip"
+strip_request_headers = ["X-Debug"]
+
+[[cache.rules]]
+path = "/a/*"
+set_cookie = "store"
+strip_request_headers = []
+)");
+  CHECK(c.cache.set_cookie == "strip");
+  CHECK(c.cache.strip_request_headers == std::vector<std::string>{"X-Debug"});
+  REQUIRE(c.cache.rules.size() == 1);
+  CHECK(c.cache.rules[0].set_cookie == "store");
+  CHECK(c.cache.rules[0].strip_request_headers == std::vector<std::string>{});
+  CHECK(load("").cache.set_cookie == "pass");
+  CHECK(load("", {{"RELAY_CACHE_SET_COOKIE", "store"}}).cache.set_cookie == "store");
+  check_errors({
+      {"[cache]\nset_cookie = \"keep\"\n", {}, "relay.toml:2: cache.set_cookie: expected pass, strip or store"},
+      {"[cache]\nstrip_request_headers = [\"X Bad\"]\n", {},
+       "relay.toml:2: cache.strip_request_headers: expected header field names, got \"X Bad\" at index 0"},
+      {"[[cache.rules]]\npath = \"/\"\nset_cookie = \"yes\"\n", {},
+       "relay.toml:3: cache.rules[1].set_cookie: expected pass, strip or store"},
+      {"[[cache.rules]]\npath = \"/\"\nstrip_request_headers = [\"a:b\"]\n", {},
+       "relay.toml:3: cache.rules[1].strip_request_headers: expected header field names"},
+  });
 }
 
 TEST_CASE("config: validation") {

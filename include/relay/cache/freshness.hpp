@@ -16,6 +16,13 @@ namespace relay::cache {
 using SysTime = std::chrono::system_clock::time_point;
 using Seconds = std::chrono::seconds;
 
+// What a shared cache does with a response carrying Set-Cookie.
+enum class SetCookiePolicy {
+  Pass,   // not stored (Varnish's and nginx's default); the key skips coalescing for a while
+  Strip,  // stored without its Set-Cookie fields; only the client that fetched it gets them
+  Store,  // stored and replayed (RFC 9111 §3 allows it), only with explicit freshness or a rule ttl
+};
+
 struct Policy {
   Seconds default_ttl{0};             // used when the response carries no freshness
   std::uint64_t max_object_size = 0;  // 0 = unlimited
@@ -28,6 +35,7 @@ struct Policy {
   // RFC 9213 targeted fields in precedence order; the first one present with
   // a valid value is used instead of Cache-Control and Expires.
   std::vector<std::string> targeted_fields{"CDN-Cache-Control"};
+  SetCookiePolicy set_cookie = SetCookiePolicy::Pass;
 };
 
 // RFC 9110 §5.6.7 HTTP-date in any of its three formats.
@@ -51,6 +59,8 @@ enum class StoreDecision {
   NoFreshness,  // nothing explicit, no heuristic, no rule ttl and default_ttl = 0
   TooLarge,
   VaryStar,     // Vary: * never matches a later request (RFC 9111 §4.1)
+  SetCookie,    // carries Set-Cookie and the policy does not allow storing it
+  Cookie,       // a response to a request with Cookie, with only heuristic freshness
 };
 std::string_view to_string(StoreDecision d) noexcept;
 
@@ -59,9 +69,10 @@ std::string_view to_string(StoreDecision d) noexcept;
 StoreDecision may_store(std::string_view method, const http::Headers& request_headers, int status,
                         const http::Headers& response_headers, const Policy& policy);
 
-// The response fields to store: those named by no-cache="..." or
-// private="..." (RFC 9111 §5.2.2.4, §5.2.2.7) are dropped, since a shared
-// cache may not reuse them without revalidation.
+// The response fields to store or share with other clients: those named by
+// no-cache="..." or private="..." (RFC 9111 §5.2.2.4, §5.2.2.7) are dropped,
+// since a shared cache may not reuse them without revalidation, and so is
+// Set-Cookie unless the policy is SetCookiePolicy::Store.
 http::Headers storable_fields(const http::Headers& response_headers, const Policy& policy);
 
 // RFC 9111 §4.2.1/§4.2.2: freshness lifetime. policy.ttl_override wins;

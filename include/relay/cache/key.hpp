@@ -6,6 +6,7 @@
 #include <string>
 
 #include "relay/config/config.hpp"
+#include "relay/cache/target.hpp"
 #include "relay/http/request.hpp"
 
 namespace relay::cache {
@@ -13,7 +14,7 @@ namespace relay::cache {
 struct CacheKey {
   // "http://host[:port]/path?sorted&query" plus "|name=value" per configured
   // header. Scheme and host lower-cased, default port dropped, path
-  // percent-encoding and dot segments normalized, ignored parameters dropped.
+  // normalized as in target.hpp, ignored parameters dropped.
   std::string primary;
 
   bool operator==(const CacheKey&) const = default;
@@ -28,6 +29,9 @@ struct KeyResult {
   std::string error;
 };
 
+// The key of a normalised target: what the request path uses.
+CacheKey make_key(const Target& target, const http::Headers& headers, const config::CacheKeyConfig& cfg);
+// Normalises the request's target first (for probes such as invalidation).
 KeyResult make_key(const http::Request& req, const config::CacheKeyConfig& cfg,
                    std::string_view scheme = "http");
 

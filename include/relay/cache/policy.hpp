@@ -15,9 +15,16 @@ struct ResolvedRule {
   bool bypass = false;
   Policy policy;
   config::CacheKeyConfig key;
+  // Request fields removed before forwarding (those the key names are kept).
+  std::vector<std::string> strip_request_headers;
   const config::CacheRule* rule = nullptr;  // the matching rule, if any
 };
+// `path` is the normalised path (Target::path): rules see what is keyed and forwarded.
 ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path);
+
+// Removes the rule's strip_request_headers from a request about to be
+// forwarded, except fields the key names (an operator who needs one keys it).
+void strip_request_headers(http::Headers& request_headers, const ResolvedRule& rule);
 
 enum class Verdict {
   Fresh,                 // serve it (HIT)

@@ -55,6 +55,8 @@ struct CacheRule {
   bool bypass = false;                              // never look up or store
   std::optional<std::vector<std::string>> ignore_params;  // replaces [cache.key] ignore_params
   std::optional<std::vector<std::string>> key_headers;    // replaces [cache.key] headers
+  std::optional<std::string> set_cookie;                  // replaces [cache] set_cookie
+  std::optional<std::vector<std::string>> strip_request_headers;  // replaces [cache] strip_request_headers
   int line = 0;                                     // where it was defined, for messages
 };
 
@@ -90,6 +92,15 @@ struct CacheConfig {
   bool strip_targeted_fields = true;
   // The cache name in Cache-Status (RFC 9211).
   std::string status_name = "relay";
+  // Responses carrying Set-Cookie: "pass" (never stored, like Varnish and
+  // nginx), "strip" (stored without their Set-Cookie) or "store" (stored
+  // and replayed, as RFC 9111 permits, but only with explicit freshness).
+  std::string set_cookie = "pass";
+  // Request fields removed before forwarding, because origins change the
+  // response on them while the key does not name them (cache poisoning).
+  // A field that is also in the key's headers is kept.
+  std::vector<std::string> strip_request_headers = {"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override",
+                                                    "X-Forwarded-Host"};
   CacheKeyConfig key;
   CoalesceConfig coalesce;
   std::vector<CacheRule> rules;  // [[cache.rules]]

@@ -12,7 +12,10 @@ namespace relay::http {
 
 struct Request {
   std::string method;   // upper-case token as received
-  std::string target;   // request-target as received (origin-form normally)
+  // request-target: as received until the request path normalises it, then
+  // the origin-form target forwarded to the origin (cache::forwarded_target)
+  std::string target;
+  std::string received_target;  // as received, for the access log; set when target is normalised
   int version_major = 1;
   int version_minor = 1;
   Headers headers;

@@ -21,6 +21,7 @@
 
 #include "relay/cache/policy.hpp"
 #include "relay/cache/status.hpp"
+#include "relay/cache/target.hpp"
 #include "relay/config/config.hpp"
 #include "relay/http/request.hpp"
 #include "relay/metrics/metrics.hpp"
@@ -70,6 +71,9 @@ class Handler {
   struct Outcome {
     cache::CacheStatusInfo info;
     double upstream_seconds = -1;
+    // false for relay's own endpoints (/metrics): not counted in
+    // relay_requests_total nor written to the access log.
+    bool cache_traffic = true;
   };
   // The cache's view of a request that goes to the origin.
   struct FetchPlan {
@@ -91,6 +95,9 @@ class Handler {
   boost::asio::awaitable<Outcome> route(http::Request& req, upstream::RequestBodySource& body,
                                         server::ResponseWriter& out);
   boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
+  // Rewrites the request into what the origin receives: Host from the
+  // normalised authority, the rule's stripped fields gone, the normalised target.
+  void forward_as(http::Request& req, const cache::Target& target, const cache::ResolvedRule& rule) const;
 
   // distributed.cpp
   boost::asio::awaitable<Peer> wait_for_peers(const http::Request& req, const Lookup& found,
