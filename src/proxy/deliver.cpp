@@ -18,7 +18,8 @@ namespace relay::proxy {
 namespace asio = boost::asio;
 
 asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Request& req, storage::Hit hit,
-                                                                  cache::CacheStatusInfo info, cache::Seconds age,
+                                                                  cache::CacheStatusInfo info,
+                                                                  cache::Seconds age,
                                                                   server::ResponseWriter& out) {
   Outcome outcome{info};
   const auto& meta = hit.meta;
@@ -67,8 +68,8 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
     offset = hit.body->start_at(begin);
     chunk = co_await hit.body->read();
     if (!chunk || chunk->empty()) {
-      log::warn("stored body of ", req.target, " unreadable, nothing sent: ",
-                chunk ? std::string("it is empty") : chunk.error().message());
+      log::warn("stored body of ", req.target,
+                " unreadable, nothing sent: ", chunk ? std::string("it is empty") : chunk.error().message());
       co_return std::nullopt;
     }
   }

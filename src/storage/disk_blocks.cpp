@@ -106,8 +106,8 @@ Result<std::span<const char>> BlockReader::next() {
   auto got = read_some(fd_.get(), std::span<char>(buffer_.data(), want), position_);
   if (!got) return failed_ = io_failure("reading a body", got.error());
   auto block = [&](std::string_view what) {
-    return std::string(what) + " block " + std::to_string(index) + " (bytes " + std::to_string(position_) + "-" +
-           std::to_string(position_ + want - 1) + ")";
+    return std::string(what) + " block " + std::to_string(index) + " (bytes " + std::to_string(position_) +
+           "-" + std::to_string(position_ + want - 1) + ")";
   };
   if (*got < want) return corrupt(block("ends inside"));
   hash_.update(std::span<const char>(buffer_.data(), want));

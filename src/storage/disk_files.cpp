@@ -18,8 +18,6 @@
 // rather than serve bodies whose blocks cannot be checked.
 #include "disk_files.hpp"
 
-#include "disk_blocks.hpp"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -32,6 +30,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "disk_blocks.hpp"
+
 namespace relay::storage::disk {
 namespace fs = std::filesystem;
 
@@ -39,7 +39,6 @@ namespace {
 
 constexpr char magic[4] = {'R', 'L', 'Y', 'M'};
 constexpr std::size_t record_head = 12;             // magic, version, flags, length
-constexpr std::size_t max_record_bytes = 16 << 20;  // far above any real header block
 
 error_code last_error() {
   return error_code(errno, boost::system::system_category());

@@ -39,6 +39,14 @@ inline constexpr std::size_t block_size = 64 * 1024;
 
 using Digest = std::array<unsigned char, 32>;
 
+// A record is read whole at start, so its size is bounded. What grows with
+// the body is its block list (32 bytes per block): bodies are limited so the
+// list takes at most half a record, 32 MiB for a 64 GiB body. The rest is
+// far above any real header block.
+inline constexpr std::size_t max_record_bytes = 64 << 20;
+inline constexpr std::uint64_t max_body_size =
+    std::uint64_t{max_record_bytes / 2 / std::tuple_size_v<Digest>} * block_size;
+
 // The SHA-256 of each block of a body, concatenated in body order (32 bytes
 // per block, none for an empty body). Immutable once made, so the index and
 // every reader of the entry share one copy.
@@ -331,8 +339,12 @@ struct Index {
     for (auto& r : scan.records) {
       ++objects[r.record.body_hex].refs;
       auto blocks = std::make_shared<const std::string>(std::move(r.record.blocks));
-      set_entry_locked(r.name, Entry{std::move(r.record.key), std::move(r.record.meta), r.record.body_hex,
-                                     std::move(blocks), r.record_bytes, {}});
+      set_entry_locked(r.name, Entry{std::move(r.record.key),
+                                     std::move(r.record.meta),
+                                     r.record.body_hex,
+                                     std::move(blocks),
+                                     r.record_bytes,
+                                     {}});
     }
   }
 

@@ -199,8 +199,10 @@ class DiskWriter final : public BodyWriter {
     if (failed_) co_return failed_;
     auto total = size_ + chunk.size();
     auto limit = store_->max_object_size();
-    // A body that can never fit the cache is as useless as one over the limit.
-    if ((limit != 0 && total > limit) || total > store_->max_size()) co_return fail(Errc::object_too_large);
+    // A body that can never fit the cache is as useless as one over the limit
+    // (or one whose block list would not fit a record).
+    if ((limit != 0 && total > limit) || total > store_->max_size() || total > max_body_size)
+      co_return fail(Errc::object_too_large);
     size_ = total;
     // Small chunks are gathered so a body costs one thread hop per 64 KiB.
     if (buffer_.size() + chunk.size() < block_size) {
@@ -268,7 +270,7 @@ class DiskWriter final : public BodyWriter {
   std::string buffer_;
   Sha256 hash_;         // the whole body: its name under objects/
   BlockHasher blocks_;  // each block: what readers verify
-  TmpFile tmp_;  // created on the first flush
+  TmpFile tmp_;         // created on the first flush
   std::uint64_t size_ = 0;
   std::uint64_t written_ = 0;
   std::uint64_t next_space_check_ = space_check_every;
@@ -287,8 +289,7 @@ DiskStore::DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_obj
   log::info("disk storage ", cfg.path, ": recovered ", st.entries, " entries (", st.size_bytes,
             " bytes); removed ", scan.orphans, " orphan bodies (", scan.orphan_bytes, " bytes), ",
             scan.bad_records, " bad records (", scan.old_records, " of an older format), ", scan.expired,
-            " expired, ", scan.tmp_removed,
-            " temporary files, ", st.evictions, " over the size limit");
+            " expired, ", scan.tmp_removed, " temporary files, ", st.evictions, " over the size limit");
 }
 
 asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const std::string& key) {
