@@ -1,6 +1,7 @@
 // relay_storage_operations_total{backend,op,result}, relay_storage_operation_seconds{backend,op}
-// and relay_storage_errors_total{backend,reason}. Body reads and writes are
-// counted per failure, not per chunk, to keep the hot path cheap.
+// and relay_storage_errors_total{backend,reason} (unavailable, too_large,
+// integrity: a body read that failed its hash check, other). Body reads and
+// writes are counted per failure, not per chunk, to keep the hot path cheap.
 #include "relay/metrics/instrumented_storage.hpp"
 
 #include <prometheus/counter.h>
@@ -26,6 +27,7 @@ struct Instruments {
   std::array<prometheus::Histogram*, 4> seconds{};  // get, put, update_meta, remove
   prometheus::Counter* unavailable = nullptr;
   prometheus::Counter* too_large = nullptr;
+  prometheus::Counter* integrity = nullptr;
   prometheus::Counter* other = nullptr;
 
   void failure(Op op, const error_code& e) {
@@ -34,6 +36,8 @@ struct Instruments {
       unavailable->Increment();
     } else if (e == Errc::object_too_large) {
       too_large->Increment();
+    } else if (e == Errc::storage_corrupt) {
+      integrity->Increment();
     } else {
       other->Increment();
     }
@@ -59,6 +63,7 @@ class CountingReader final : public storage::BodyReader {
     if (!r) m_.failure(op_read, r.error());
     co_return r;
   }
+  std::uint64_t start_at(std::uint64_t offset) override { return inner_->start_at(offset); }
 
  private:
   std::unique_ptr<storage::BodyReader> inner_;
@@ -115,6 +120,7 @@ class InstrumentedStorage final : public storage::Storage {
                        .Register(registry);
     m_.unavailable = &errors.Add({{"backend", backend}, {"reason", "unavailable"}});
     m_.too_large = &errors.Add({{"backend", backend}, {"reason", "too_large"}});
+    m_.integrity = &errors.Add({{"backend", backend}, {"reason", "integrity"}});
     m_.other = &errors.Add({{"backend", backend}, {"reason", "other"}});
   }
 

@@ -1,7 +1,12 @@
 // Answering from storage: a stored response becomes a 200/206/304/416
 // depending on the client's conditionals (RFC 9110 §13) and Range (§14),
 // with Age, X-Cache and Cache-Status. The body streams from the store; a
-// range is cut out of the stream without reading more than it needs.
+// range is cut out of the stream without reading more than it needs, and
+// the reader may skip what lies before it (BodyReader::start_at).
+// The first chunk is read before the head is sent: a stored body that fails
+// there (a damaged block, an I/O error) has cost the client nothing, and the
+// caller answers otherwise (deliver returns nullopt). A later failure can
+// only cut the response short; the store never hands out unverified bytes.
 
 #include "relay/cache/range.hpp"
 #include "relay/cache/validation.hpp"
@@ -12,9 +17,10 @@ namespace relay::proxy {
 
 namespace asio = boost::asio;
 
-asio::awaitable<Handler::Outcome> Handler::deliver(const http::Request& req, storage::Hit hit,
-                                                   cache::CacheStatusInfo info, cache::Seconds age,
-                                                   server::ResponseWriter& out) {
+asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Request& req, storage::Hit hit,
+                                                                  cache::CacheStatusInfo info,
+                                                                  cache::Seconds age,
+                                                                  server::ResponseWriter& out) {
   Outcome outcome{info};
   const auto& meta = hit.meta;
   http::ResponseHead head{meta.status, meta.reason, meta.headers};
@@ -54,12 +60,23 @@ asio::awaitable<Handler::Outcome> Handler::deliver(const http::Request& req, sto
   }
   add_response_fields(head.headers, req, info);
   head.headers.set("Content-Length", std::to_string(end - begin));
+
+  const bool body = !req.is_head() && end > begin;
+  std::uint64_t offset = 0;  // position of the next chunk within the stored body
+  Result<std::span<const char>> chunk = std::span<const char>{};
+  if (body) {
+    offset = hit.body->start_at(begin);
+    chunk = co_await hit.body->read();
+    if (!chunk || chunk->empty()) {
+      log::warn("stored body of ", req.target,
+                " unreadable, nothing sent: ", chunk ? std::string("it is empty") : chunk.error().message());
+      co_return std::nullopt;
+    }
+  }
   co_await out.write_head(std::move(head), end - begin);
 
-  if (!req.is_head() && end > begin) {
-    std::uint64_t offset = 0;  // position of the next chunk within the stored body
+  if (body) {
     while (offset < end) {
-      auto chunk = co_await hit.body->read();
       if (!chunk) {
         // Headers are out: the only honest signal left is a short body.
         log::warn("storage read failed mid-body for ", req.target, ": ", chunk.error().message());
@@ -74,6 +91,7 @@ asio::awaitable<Handler::Outcome> Handler::deliver(const http::Request& req, sto
         if (!co_await out.write_body(chunk->subspan(from, to - from))) co_return outcome;
       }
       offset = chunk_end;
+      if (offset < end) chunk = co_await hit.body->read();
     }
     if (offset < end) {
       log::warn("stored body of ", req.target, " shorter than recorded: ", offset, " < ", end);
@@ -83,6 +101,17 @@ asio::awaitable<Handler::Outcome> Handler::deliver(const http::Request& req, sto
   }
   co_await out.finish();
   co_return outcome;
+}
+
+asio::awaitable<Handler::Outcome> Handler::deliver_or_fail(const http::Request& req, storage::Hit hit,
+                                                           cache::CacheStatusInfo info, cache::Seconds age,
+                                                           server::ResponseWriter& out) {
+  if (auto answered = co_await deliver(req, std::move(hit), info, age, out)) co_return *answered;
+  http::Headers extra;
+  add_response_fields(extra, req, info);
+  co_await out.write_simple(503, "text/plain", "relay: the stored response could not be read; retry\n",
+                            std::move(extra));
+  co_return Outcome{info};
 }
 
 }  // namespace relay::proxy

@@ -208,7 +208,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       co_await out.write_simple(503, "text/plain", "relay: stored response was evicted at once; retry\n");
       co_return outcome;
     }
-    auto answered = co_await deliver(req, std::move(*stored.hit), info, cache::Seconds(0), out);
+    auto answered = co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), out);
     answered.upstream_seconds = outcome.upstream_seconds;
     co_return answered;
   }
@@ -243,7 +243,7 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   for (const auto& field : not_modified.headers) {
     if (http::iequals(field.name, "set-cookie")) hit.meta.headers.add(field.name, field.value);
   }
-  co_return co_await deliver(req, std::move(hit), info, age, out);
+  co_return co_await deliver_or_fail(req, std::move(hit), info, age, out);
 }
 
 asio::awaitable<Handler::Outcome> Handler::serve_stale_on_error(const http::Request& req, FetchPlan& plan,
@@ -258,7 +258,7 @@ asio::awaitable<Handler::Outcome> Handler::serve_stale_on_error(const http::Requ
   info.detail = "stale-if-error";
   log::info("origin failed for ", req.target, " (", origin_status ? std::to_string(*origin_status) : "unreachable",
             "): serving the stored response (stale-if-error)");
-  co_return co_await deliver(req, std::move(*plan.lookup->hit), info, verdict.age, out);
+  co_return co_await deliver_or_fail(req, std::move(*plan.lookup->hit), info, verdict.age, out);
 }
 
 asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, const error_code& error,

@@ -158,24 +158,33 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
                                      rule.policy, now);
       cache::CacheStatusInfo info;
       info.ttl = (verdict.lifetime - verdict.age).count();
+      bool serve = true;
       switch (verdict.verdict) {
         case cache::Verdict::Fresh:
           info.status = CacheStatus::Hit;
-          co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+          break;
         case cache::Verdict::StaleAcceptable:
           info.status = CacheStatus::Stale;
           info.detail = "max-stale";
-          co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+          break;
         case cache::Verdict::StaleWhileRevalidate:
           revalidate_in_background(req, rule, found);
           info.status = CacheStatus::Stale;
           info.detail = "stale-while-revalidate";
-          co_return co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+          break;
         case cache::Verdict::MustValidate:
+          serve = false;
           break;
       }
-      plan.classification = verdict;
-      plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
+      if (serve) {
+        auto answered = co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+        if (answered) co_return *answered;
+        // The stored body failed before anything was sent: go on as a miss.
+        found.hit.reset();
+      } else {
+        plan.classification = verdict;
+        plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
+      }
     }
     if (request_cc.only_if_cached) {
       // RFC 9111 §5.2.1.7: nothing usable stored, and the origin may not be asked.

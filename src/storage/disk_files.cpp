@@ -1,21 +1,24 @@
-// The disk backend's file-level pieces: SHA-256, the record format, POSIX
-// wrappers and the start-up scan (the index itself is in disk_files.hpp).
-// All of it blocks; disk_store.cpp decides where it runs.
+// The disk backend's file-level pieces: the record format, POSIX wrappers
+// and the start-up scan (the index itself is in disk_files.hpp; hashing in
+// disk_blocks.cpp). All of it blocks; disk_store.cpp decides where it runs.
 //
 // Record format (meta/ab/cdef..., one per key), all integers little-endian:
-//   "RLYM"  u16 version (1)  u16 flags (0)  u32 payload length
+//   "RLYM"  u16 version (2)  u16 flags (0)  u32 payload length
 //   payload: str key, u32 status, str reason, u32 field count,
 //            count x (str name, str value), i64 request_time (ns since epoch),
 //            i64 response_time (ns), i64 keep_for (s), u64 body size,
-//            str body hash (64 hex digits)
+//            str body hash (64 hex digits),
+//            str block hashes (32-byte SHA-256 of each 64 KiB block, in order)
 //   32 bytes: SHA-256 of everything before it
 // where str = u32 length + bytes. The key is inside so the index can be
 // rebuilt from the files alone and a file-name collision is detectable; the
-// trailing checksum catches bit rot a rename cannot.
+// trailing checksum catches bit rot a rename cannot. Version 1 (no block
+// hashes) is not read: such records are removed at start like any debris,
+// and their bodies with them, so an upgrade starts from an empty cache
+// rather than serve bodies whose blocks cannot be checked.
 #include "disk_files.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -27,15 +30,15 @@
 #include <unordered_set>
 #include <utility>
 
+#include "disk_blocks.hpp"
+
 namespace relay::storage::disk {
 namespace fs = std::filesystem;
 
 namespace {
 
 constexpr char magic[4] = {'R', 'L', 'Y', 'M'};
-constexpr std::uint16_t record_version = 1;
 constexpr std::size_t record_head = 12;             // magic, version, flags, length
-constexpr std::size_t max_record_bytes = 16 << 20;  // far above any real header block
 
 error_code last_error() {
   return error_code(errno, boost::system::system_category());
@@ -83,52 +86,8 @@ struct Cursor {
 
 }  // namespace
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
-    EVP_MD_CTX_free(ctx_);
-    throw std::runtime_error("disk storage: SHA-256 unavailable");
-  }
-}
-
-Sha256::~Sha256() {
-  EVP_MD_CTX_free(ctx_);
-}
-
-void Sha256::update(std::span<const char> data) {
-  if (!data.empty()) EVP_DigestUpdate(ctx_, data.data(), data.size());
-}
-
-Digest Sha256::finish() {
-  Digest out{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx_, out.data(), &len);
-  return out;
-}
-
-std::string to_hex(const Digest& digest) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(digest.size() * 2);
-  for (unsigned char b : digest) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0xf]);
-  }
-  return out;
-}
-
-std::string sha256_hex(std::string_view data) {
-  Sha256 h;
-  h.update(data);
-  return to_hex(h.finish());
-}
-
-bool is_digest_hex(std::string_view name) noexcept {
-  return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-std::string encode_record(const std::string& key, const EntryMeta& meta, const std::string& body_hex) {
+std::string encode_record(const std::string& key, const EntryMeta& meta, const std::string& body_hex,
+                          std::string_view blocks) {
   std::string payload;
   payload.reserve(128 + key.size() + meta.reason.size());
   put_str(payload, key);
@@ -144,9 +103,10 @@ std::string encode_record(const std::string& key, const EntryMeta& meta, const s
   put_u(payload, static_cast<std::uint64_t>(meta.keep_for.count()), 8);
   put_u(payload, meta.body_size, 8);
   put_str(payload, body_hex);
+  put_str(payload, blocks);
 
   std::string out(magic, sizeof magic);
-  put_u(out, record_version, 2);
+  put_u(out, current_record_version, 2);
   put_u(out, 0, 2);
   put_u(out, payload.size(), 4);
   out += payload;
@@ -164,7 +124,7 @@ std::optional<Record> decode_record(std::string_view bytes) {
   auto version = head.u(2);
   head.u(2);  // flags: none defined yet
   auto length = head.u(4);
-  if (version != record_version || bytes.size() != record_head + length + 32) return std::nullopt;
+  if (version != current_record_version || bytes.size() != record_head + length + 32) return std::nullopt;
   Sha256 sum;
   sum.update(bytes.substr(0, record_head + length));
   auto digest = sum.finish();
@@ -193,8 +153,16 @@ std::optional<Record> decode_record(std::string_view bytes) {
   r.meta.keep_for = std::chrono::seconds(static_cast<std::int64_t>(in.u(8)));
   r.meta.body_size = in.u(8);
   r.body_hex = in.str();
-  if (in.failed || !in.rest.empty() || !is_digest_hex(r.body_hex)) return std::nullopt;
+  r.blocks = in.str();
+  if (in.failed || !in.rest.empty() || !is_digest_hex(r.body_hex) || !blocks_fit(r.blocks, r.meta.body_size))
+    return std::nullopt;
   return r;
+}
+
+std::optional<std::uint16_t> record_version(std::string_view bytes) {
+  if (bytes.size() < record_head || bytes.substr(0, 4) != std::string_view(magic, 4)) return std::nullopt;
+  Cursor head{bytes.substr(4, 2)};
+  return static_cast<std::uint16_t>(head.u(2));
 }
 
 void Fd::reset(int fd) noexcept {
@@ -227,10 +195,10 @@ error_code write_all(int fd, std::span<const char> data) {
   return {};
 }
 
-Result<std::size_t> read_some(int fd, std::span<char> into) {
+Result<std::size_t> read_some(int fd, std::span<char> into, std::uint64_t offset) {
   std::size_t got = 0;
   while (got < into.size()) {
-    auto n = ::read(fd, into.data() + got, into.size() - got);
+    auto n = ::pread(fd, into.data() + got, into.size() - got, static_cast<off_t>(offset + got));
     if (n < 0) {
       if (errno == EINTR) continue;
       return last_error();
@@ -296,7 +264,7 @@ std::optional<std::string> read_small_file(const fs::path& path) {
   auto size = file_size(fd->get());
   if (!size || *size > max_record_bytes) return std::nullopt;
   std::string bytes(*size, '\0');
-  auto got = read_some(fd->get(), bytes);
+  auto got = read_some(fd->get(), bytes, 0);
   if (!got || *got != bytes.size()) return std::nullopt;
   return bytes;
 }
@@ -377,6 +345,8 @@ Scan recover(const Layout& layout, SysTime now) {
             body->second != record->meta.body_size) {
           remove_any(e.path());
           ++scan.bad_records;
+          if (auto v = bytes ? record_version(*bytes) : std::nullopt; v && *v < current_record_version)
+            ++scan.old_records;
           return;
         }
         const auto& m = record->meta;

@@ -4,6 +4,7 @@
 // consistent state) and the in-memory index over those files with the
 // locked operations that change both. Nothing here knows Asio: disk_store.cpp
 // calls these from its I/O pool (or from its constructor, before serving).
+// Hashing and the per-block verification of bodies are in disk_blocks.hpp.
 #pragma once
 
 #include <array>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -29,13 +31,28 @@ struct evp_md_ctx_st;
 
 namespace relay::storage::disk {
 
-// Bodies are written and read in pieces of this size: it bounds memory per
-// reader and writer whatever the object size.
-inline constexpr std::size_t chunk_size = 64 * 1024;
+// Bodies are written, hashed and read in blocks of this size: it bounds
+// memory per reader and writer whatever the object size, and it is the unit
+// of verification (disk_blocks.hpp): block i is bytes [i * block_size,
+// (i + 1) * block_size) of the body, the last one possibly shorter.
+inline constexpr std::size_t block_size = 64 * 1024;
 
 using Digest = std::array<unsigned char, 32>;
 
-// Incremental SHA-256 (OpenSSL EVP). One instance per body; not shared.
+// A record is read whole at start, so its size is bounded. What grows with
+// the body is its block list (32 bytes per block): bodies are limited so the
+// list takes at most half a record, 32 MiB for a 64 GiB body. The rest is
+// far above any real header block.
+inline constexpr std::size_t max_record_bytes = 64 << 20;
+inline constexpr std::uint64_t max_body_size =
+    std::uint64_t{max_record_bytes / 2 / std::tuple_size_v<Digest>} * block_size;
+
+// The SHA-256 of each block of a body, concatenated in body order (32 bytes
+// per block, none for an empty body). Immutable once made, so the index and
+// every reader of the entry share one copy.
+using BlockList = std::shared_ptr<const std::string>;
+
+// Incremental SHA-256 (OpenSSL EVP; disk_blocks.cpp). Not shared between threads.
 class Sha256 {
  public:
   Sha256();
@@ -43,7 +60,7 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
   void update(std::span<const char> data);
-  Digest finish();  // the object is spent afterwards
+  Digest finish();  // and starts over: the object hashes the next message
 
  private:
   evp_md_ctx_st* ctx_;
@@ -71,12 +88,17 @@ struct Record {
   std::string key;
   EntryMeta meta;        // meta.body_size is the body's size
   std::string body_hex;  // SHA-256 of the body: its name under objects/
+  std::string blocks;    // the body's BlockList
 };
 
-std::string encode_record(const std::string& key, const EntryMeta& meta, const std::string& body_hex);
+std::string encode_record(const std::string& key, const EntryMeta& meta, const std::string& body_hex,
+                          std::string_view blocks);
 // nullopt for anything malformed: wrong magic or version, truncation, a bad
-// checksum, trailing bytes.
+// checksum, trailing bytes, a block list that does not fit the body size.
 std::optional<Record> decode_record(std::string_view bytes);
+// The format version of something that starts like a record, else nullopt.
+std::optional<std::uint16_t> record_version(std::string_view bytes);
+inline constexpr std::uint16_t current_record_version = 2;
 
 // An owned file descriptor.
 class Fd {
@@ -110,8 +132,8 @@ struct TmpFile {
 Result<TmpFile> create_tmp(const std::filesystem::path& dir, std::string_view prefix);
 Result<Fd> open_read(const std::filesystem::path& path);
 error_code write_all(int fd, std::span<const char> data);
-// Fills as much of into as the file allows; 0 at end of file.
-Result<std::size_t> read_some(int fd, std::span<char> into);
+// Fills as much of into as the file allows from offset on; 0 at end of file.
+Result<std::size_t> read_some(int fd, std::span<char> into, std::uint64_t offset);
 Result<std::uint64_t> file_size(int fd);
 error_code sync_fd(int fd);
 error_code sync_dir(const std::filesystem::path& dir);
@@ -148,6 +170,7 @@ struct Scan {
   std::unordered_map<std::string, std::uint64_t> objects;  // body hex -> size
   std::uint64_t tmp_removed = 0;
   std::uint64_t bad_records = 0;  // unreadable, corrupt, misplaced or bodiless
+  std::uint64_t old_records = 0;  // of those, written in an older format
   std::uint64_t expired = 0;      // keep_for already passed
   std::uint64_t orphans = 0;      // bodies no record named
   std::uint64_t orphan_bytes = 0;
@@ -169,10 +192,13 @@ inline bool expired(const EntryMeta& m, SysTime now) {
 // body is there, drop my copy" and its record naming it). Slow work —
 // writing, fsync, reading — happens outside. *_locked expect the mutex held.
 struct Index {
+  // The block list is kept too: 32 bytes per 64 KiB of body (0.05% of the
+  // cache size in memory), so a hit reads nothing but the body it serves.
   struct Entry {
     std::string key;
     EntryMeta meta;  // cached: headers are small and it saves a read per hit
     std::string body_hex;
+    BlockList blocks;
     std::uint64_t record_bytes = 0;
     std::list<std::string>::iterator lru{};
     std::chrono::steady_clock::time_point touched{};  // last time the record's mtime was bumped
@@ -199,7 +225,7 @@ struct Index {
   // body is renamed into objects/ (or dropped for an identical one already
   // there) and its directory synced before install() writes the record, so
   // no durable record can name a body that is not durably complete.
-  error_code publish(const std::string& key, EntryMeta meta, const std::string& body_hex,
+  error_code publish(const std::string& key, EntryMeta meta, const std::string& body_hex, BlockList blocks,
                      const std::string& body_tmp) {
     // Put the body in place, or find an identical one there, and pin it so no
     // removal can unlink it before our record names it.
@@ -225,14 +251,16 @@ struct Index {
       release_object_locked(body_hex, true);
       return io_failure("syncing objects/", e);
     }
-    return install(key, std::move(meta), body_hex, true);
+    return install(key, std::move(meta), body_hex, std::move(blocks), true);
   }
 
-  // Blocking. Writes key's record naming body_hex and points the index at
-  // it; pinned = a commit's freshly placed body (the pin is released here).
-  error_code install(const std::string& key, EntryMeta meta, const std::string& body_hex, bool pinned) {
+  // Blocking. Writes key's record naming body_hex (whose blocks hash to
+  // blocks) and points the index at it; pinned = a commit's freshly placed
+  // body (the pin is released here).
+  error_code install(const std::string& key, EntryMeta meta, const std::string& body_hex, BlockList blocks,
+                     bool pinned) {
     auto name = sha256_hex(key);
-    auto bytes = encode_record(key, meta, body_hex);
+    auto bytes = encode_record(key, meta, body_hex, *blocks);
     bool too_large = meta.body_size + bytes.size() > max_size;
     auto tmp = too_large ? Result<std::string>(make_error_code(Errc::object_too_large))
                          : write_durable_tmp(layout.tmp(), "m.", bytes);
@@ -248,7 +276,7 @@ struct Index {
       applied = !ec && wanted;
       if (applied) {
         ++objects[body_hex].refs;  // an older entry's reference leaves with it
-        set_entry_locked(name, Entry{key, std::move(meta), body_hex, bytes.size(), {}});
+        set_entry_locked(name, Entry{key, std::move(meta), body_hex, std::move(blocks), bytes.size(), {}});
       }
       if (pinned) release_object_locked(body_hex, true);
     }
@@ -310,9 +338,13 @@ struct Index {
     }
     for (auto& r : scan.records) {
       ++objects[r.record.body_hex].refs;
-      set_entry_locked(
-          r.name,
-          Entry{std::move(r.record.key), std::move(r.record.meta), r.record.body_hex, r.record_bytes, {}});
+      auto blocks = std::make_shared<const std::string>(std::move(r.record.blocks));
+      set_entry_locked(r.name, Entry{std::move(r.record.key),
+                                     std::move(r.record.meta),
+                                     r.record.body_hex,
+                                     std::move(blocks),
+                                     r.record_bytes,
+                                     {}});
     }
   }
 

@@ -1,7 +1,8 @@
 // Disk backend, the Storage face: start-up, lookups (expiry, the cheap size
-// check, hash verification while reading), the body writer up to the point
-// where Index::publish takes over, the free-space guard, and the hops
-// between the event loop and the I/O pool, where all file I/O runs.
+// check, then a reader that verifies every block before releasing a byte of
+// it: disk_blocks.hpp), the body writer up to the point where Index::publish
+// takes over, the free-space guard, and the hops between the event loop and
+// the I/O pool, where all file I/O runs.
 // Commit order, so that kill -9 at any point leaves no record naming a
 // partial body: body to tmp/, fsync, rename into objects/, fsync the
 // directory; then the record to tmp/, fsync, rename into meta/.
@@ -22,6 +23,7 @@
 #include <exception>
 #include <filesystem>
 
+#include "disk_blocks.hpp"
 #include "disk_files.hpp"
 #include "relay/util/log.hpp"
 
@@ -129,70 +131,60 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
   asio::thread_pool pool_;  // last: its threads stop before the index goes
 };
 
+// Yields the body a verified block at a time (BlockReader): a block that
+// fails its hash drops the entry and fails the read before any of its bytes
+// is handed out. One block in memory; a Range skips the blocks before it.
 class DiskReader final : public BodyReader {
  public:
-  DiskReader(std::shared_ptr<DiskStore> store, std::string name, std::string key, std::string body_hex,
-             std::uint64_t size, Fd fd)
+  DiskReader(std::shared_ptr<DiskStore> store, std::string name, std::string key, std::string body_hex, Fd fd,
+             std::uint64_t size, BlockList blocks)
       : store_(std::move(store)),
         name_(std::move(name)),
         key_(std::move(key)),
         body_hex_(std::move(body_hex)),
-        size_(size),
-        fd_(std::move(fd)),
-        buffer_(std::min<std::uint64_t>(size, chunk_size)) {}
-  ~DiskReader() override { close_later(store_->pool(), std::move(fd_)); }
+        blocks_(std::move(fd), size, std::move(blocks)) {}
+  ~DiskReader() override { close_later(store_->pool(), blocks_.release()); }
 
-  // Blocking. Reads a small body whole, now, so that a corrupt one becomes
-  // a plain miss rather than a broken response. On error, corrupt() tells
-  // which of the two it was.
+  // Blocking. Reads the first block now (a body of one block: all of it), so
+  // that a damaged one becomes a plain miss rather than a failed response.
+  // On error, corrupt() tells which of the two it was.
   error_code preload() {
-    auto got = next_chunk();
-    preloaded_ = got.has_value();
-    return got ? error_code{} : got.error();
+    auto got = next_block();
+    if (!got) return got.error();
+    preloaded_ = *got;
+    return {};
   }
   bool corrupt() const noexcept { return corrupt_; }
 
+  std::uint64_t start_at(std::uint64_t offset) override {
+    // A preloaded block is block 0, already read.
+    return preloaded_ ? 0 : blocks_.start_at(offset);
+  }
+
   asio::awaitable<Result<std::span<const char>>> read() override {
+    if (preloaded_) co_return std::exchange(preloaded_, std::nullopt).value();
     if (failed_) co_return failed_;
-    if (preloaded_) {
-      preloaded_ = false;
-      co_return std::span<const char>(buffer_.data(), static_cast<std::size_t>(done_));
-    }
-    if (done_ >= size_) co_return std::span<const char>{};
-    auto got = co_await on_pool(store_->pool(), [this] { return next_chunk(); });
-    if (!got) co_return got.error();
-    co_return std::span<const char>(buffer_.data(), *got);
+    if (blocks_.done()) co_return std::span<const char>{};
+    co_return co_await on_pool(store_->pool(), [this] { return next_block(); });
   }
 
  private:
-  // Blocking. The next chunk; once the last byte is in, the body must hash
-  // to its name or the entry is dropped and the read fails.
-  Result<std::size_t> next_chunk() {
-    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer_.size(), size_ - done_));
-    auto got = read_some(fd_.get(), std::span<char>(buffer_.data(), want));
-    if (!got) return failed_ = io_failure("reading a body", got.error());
-    hash_.update(std::span<const char>(buffer_.data(), *got));
-    done_ += *got;
-    std::string_view fault;
-    if (*got < want) fault = "is shorter than its record";
-    if (fault.empty() && done_ == size_) {
-      fd_.reset();
-      if (to_hex(hash_.finish()) != body_hex_) fault = "does not match its hash";
+  // Blocking.
+  Result<std::span<const char>> next_block() {
+    auto got = blocks_.next();
+    if (got) return got;
+    failed_ = got.error();
+    if (failed_ == Errc::storage_corrupt) {
+      store_->drop_corrupt(name_, key_, body_hex_, blocks_.fault());
+      corrupt_ = true;
     }
-    if (fault.empty()) return *got;
-    store_->drop_corrupt(name_, key_, body_hex_, fault);
-    corrupt_ = true;
-    return failed_ = unavailable();
+    return failed_;
   }
 
   std::shared_ptr<DiskStore> store_;
   std::string name_, key_, body_hex_;
-  std::uint64_t size_;
-  Fd fd_;
-  std::vector<char> buffer_;
-  Sha256 hash_;
-  std::uint64_t done_ = 0;
-  bool preloaded_ = false;
+  BlockReader blocks_;
+  std::optional<std::span<const char>> preloaded_;
   bool corrupt_ = false;
   error_code failed_;
 };
@@ -207,11 +199,13 @@ class DiskWriter final : public BodyWriter {
     if (failed_) co_return failed_;
     auto total = size_ + chunk.size();
     auto limit = store_->max_object_size();
-    // A body that can never fit the cache is as useless as one over the limit.
-    if ((limit != 0 && total > limit) || total > store_->max_size()) co_return fail(Errc::object_too_large);
+    // A body that can never fit the cache is as useless as one over the limit
+    // (or one whose block list would not fit a record).
+    if ((limit != 0 && total > limit) || total > store_->max_size() || total > max_body_size)
+      co_return fail(Errc::object_too_large);
     size_ = total;
     // Small chunks are gathered so a body costs one thread hop per 64 KiB.
-    if (buffer_.size() + chunk.size() < chunk_size) {
+    if (buffer_.size() + chunk.size() < block_size) {
       buffer_.append(chunk.data(), chunk.size());
       co_return Result<void>{};
     }
@@ -228,7 +222,8 @@ class DiskWriter final : public BodyWriter {
       tmp_.fd.reset();
       meta_.body_size = size_;
       // From here publish() owns the temporary file, whatever happens.
-      return store_->index().publish(key_, std::move(meta_), to_hex(hash_.finish()),
+      auto blocks = std::make_shared<const std::string>(blocks_.finish());
+      return store_->index().publish(key_, std::move(meta_), to_hex(hash_.finish()), std::move(blocks),
                                      std::exchange(tmp_.path, {}));
     });
     if (ec) co_return fail(ec);
@@ -250,6 +245,7 @@ class DiskWriter final : public BodyWriter {
     }
     for (auto part : {std::span<const char>(buffer_), more}) {
       hash_.update(part);
+      blocks_.update(part);
       if (auto e = write_all(tmp_.fd.get(), part)) return io_failure("writing a body", e);
       written_ += part.size();
     }
@@ -272,8 +268,9 @@ class DiskWriter final : public BodyWriter {
   std::string key_;
   EntryMeta meta_;
   std::string buffer_;
-  Sha256 hash_;
-  TmpFile tmp_;  // created on the first flush
+  Sha256 hash_;         // the whole body: its name under objects/
+  BlockHasher blocks_;  // each block: what readers verify
+  TmpFile tmp_;         // created on the first flush
   std::uint64_t size_ = 0;
   std::uint64_t written_ = 0;
   std::uint64_t next_space_check_ = space_check_every;
@@ -291,8 +288,8 @@ DiskStore::DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_obj
   auto st = index_.stats();
   log::info("disk storage ", cfg.path, ": recovered ", st.entries, " entries (", st.size_bytes,
             " bytes); removed ", scan.orphans, " orphan bodies (", scan.orphan_bytes, " bytes), ",
-            scan.bad_records, " bad records, ", scan.expired, " expired, ", scan.tmp_removed,
-            " temporary files, ", st.evictions, " over the size limit");
+            scan.bad_records, " bad records (", scan.old_records, " of an older format), ", scan.expired,
+            " expired, ", scan.tmp_removed, " temporary files, ", st.evictions, " over the size limit");
 }
 
 asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const std::string& key) {
@@ -305,6 +302,7 @@ asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const std::string& ke
 Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::string& key) {
   EntryMeta meta;
   std::string body_hex;
+  BlockList blocks;
   bool touch = false;
   {
     std::lock_guard lock(index_.mutex);
@@ -318,6 +316,7 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
     index_.lru.splice(index_.lru.begin(), index_.lru, it->second.lru);
     meta = it->second.meta;
     body_hex = it->second.body_hex;
+    blocks = it->second.blocks;
     // Access order survives a restart through record mtimes, bumped at most
     // once a minute per entry so a hot object costs no extra I/O per hit.
     auto now = std::chrono::steady_clock::now();
@@ -336,9 +335,9 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
     drop_corrupt(name, key, body_hex, fd ? "has the wrong size" : "is missing");
     return std::optional<Hit>{};
   }
-  auto reader =
-      std::make_unique<DiskReader>(shared_from_this(), name, key, body_hex, meta.body_size, std::move(*fd));
-  if (meta.body_size <= chunk_size) {
+  auto reader = std::make_unique<DiskReader>(shared_from_this(), name, key, body_hex, std::move(*fd),
+                                             meta.body_size, std::move(blocks));
+  if (meta.body_size <= block_size) {
     if (auto ec = reader->preload()) {
       if (reader->corrupt()) return std::optional<Hit>{};
       return ec;
@@ -379,14 +378,16 @@ asio::awaitable<Result<void>> DiskStore::update_meta(const std::string& key, Ent
   if (!present(name, key)) co_return Result<void>{};
   auto ec = co_await on_pool(pool_, [&]() -> error_code {
     std::string body_hex;
+    BlockList blocks;
     {
       std::lock_guard lock(index_.mutex);
       auto it = index_.find_locked(name, key);
       if (it == index_.entries.end()) return {};
       body_hex = it->second.body_hex;
+      blocks = it->second.blocks;
       meta.body_size = it->second.meta.body_size;
     }
-    return index_.install(key, std::move(meta), body_hex, false);
+    return index_.install(key, std::move(meta), body_hex, std::move(blocks), false);
   });
   if (ec) co_return ec;
   co_return Result<void>{};

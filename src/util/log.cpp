@@ -71,6 +71,7 @@ class RelayCategory final : public boost::system::error_category {
       case Errc::bad_request: return "bad request";
       case Errc::object_too_large: return "object larger than max_object_size";
       case Errc::storage_unavailable: return "storage unavailable";
+      case Errc::storage_corrupt: return "stored body failed its integrity check";
     }
     return "unknown relay error";
   }

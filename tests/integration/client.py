@@ -41,6 +41,20 @@ class Response:
                                                        self.headers, len(self.body or b""))
 
 
+def parse_head(raw):
+    """A response head (status line and fields, up to the blank line) as a
+    Response without a body."""
+    lines = raw.decode("latin-1").split("\r\n")
+    version, _, rest = lines[0].partition(" ")
+    code, _, reason = rest.partition(" ")
+    headers = []
+    for line in lines[1:]:
+        if line:
+            k, _, v = line.partition(":")
+            headers.append((k.strip(), v.strip()))
+    return Response(version, int(code), reason, headers, None, raw)
+
+
 class RawConn:
     """One TCP connection with byte-exact control and a small HTTP/1.1 reader."""
 
@@ -128,16 +142,7 @@ class RawConn:
         """Read one response (a 1xx is returned on its own). Chunked bodies are
         decoded. Body pieces go to sink(bytes) if given (then .body is None),
         and piece_hook(bytes_so_far) is called after each piece."""
-        raw = self.read_head()
-        lines = raw.decode("latin-1").split("\r\n")
-        version, _, rest = lines[0].partition(" ")
-        code, _, reason = rest.partition(" ")
-        headers = []
-        for line in lines[1:]:
-            if line:
-                k, _, v = line.partition(":")
-                headers.append((k.strip(), v.strip()))
-        resp = Response(version, int(code), reason, headers, None, raw)
+        resp = parse_head(self.read_head())
         parts, got = [], [0]
 
         def put(data):

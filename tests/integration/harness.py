@@ -27,7 +27,7 @@ REPO_ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 # Re-exported so tests import everything from harness.
 from client import (HOST, RawConn, Response, get, metric, parse_cache_status,  # noqa: E402,F401
-                    parse_metrics, request)
+                    parse_head, parse_metrics, request)
 from origin import body_bytes, body_pieces  # noqa: E402  (shared body pattern)
 
 KiB, MiB = 1024, 1024 * 1024
@@ -588,6 +588,31 @@ def fetch_whole(port, target, headers=None, timeout=10.0):
             return c.read_response(), True
         except (ConnectionError, OSError, ValueError):
             return None, False
+
+
+def fetch_partial(port, target, headers=None, timeout=10.0):
+    """GET on a fresh connection that keeps whatever arrived, even from a
+    response cut short: (Response with .body = the bytes received, complete),
+    or (None, False) when not even the head arrived. Reads a Content-Length
+    body, or to the end of the connection without one."""
+    parts = []
+    with RawConn(port, timeout=timeout) as c:
+        c.request("GET", target, headers=headers)
+        try:
+            resp = parse_head(c.read_head())
+        except (ConnectionError, OSError, ValueError):
+            return None, False
+        length = resp.header("content-length")
+        try:
+            if length is None:
+                c.read_to_eof(parts.append)
+            else:
+                c.read_exact(int(length), parts.append)
+            complete = length is not None
+        except (ConnectionError, OSError, ValueError):
+            complete = False
+        resp.body = b"".join(parts)
+        return resp, complete
 
 
 def redis_server_bin():

@@ -1,10 +1,13 @@
 """Disk storage through relay: entries survive restarts (graceful and kill -9),
 a fill cut by a crash leaves no partial entry, damaged body files are never
-served, and the memory+disk tier keeps its lower level across restarts."""
+served (neither whole nor as a Range: every 64 KiB block is verified before
+any of its bytes leaves), and the memory+disk tier keeps its lower level
+across restarts."""
 import time
 
-from harness import (KiB, RawConn, RelayTestCase, disk_object_path, expected_body,
-                     fetch_whole, files_under, flip_bytes, kill_relay, restart_relay, wait_stored)
+from harness import (KiB, MiB, RawConn, RelayTestCase, disk_object_path, expected_body,
+                     fetch_partial, fetch_whole, files_under, flip_bytes, kill_relay, metric,
+                     restart_relay, wait_stored)
 
 
 def disk_storage(cache_dir, **extra):
@@ -147,6 +150,122 @@ class DiskCorruptionTest(DiskTestCase):
         wait_stored(self.port, target)
         self.fetch_ok(target, path, size, "HIT")
         self.assertEqual(self.origin.count(path), 2)
+
+
+BLOCK = 64 * KiB  # the disk store's verification unit
+
+
+class DiskBlockIntegrityTest(DiskTestCase):
+    """A body file damaged in place (bytes flipped, size unchanged) in its
+    middle: no response, whole or Range, may carry a damaged byte, and the
+    entry is dropped so the next request fetches a correct copy."""
+
+    SIZE = 1 * MiB
+    DAMAGED = 9  # the block that gets damaged, of 16
+
+    def stored_big(self, path):
+        target = cached_target(path, self.SIZE, ranges=1)
+        self.fill_and_wait(target, path, self.SIZE)
+        self.fetch_ok(target, path, self.SIZE, "HIT")
+        body = expected_body(path, self.SIZE)
+        obj = disk_object_path(self.cache_dir, body)
+        self.assertTrue(obj.exists(), "no body file at %s (objects/ holds %s)"
+                        % (obj, files_under(self.cache_dir / "objects")))
+        return target, body, obj
+
+    def damage_block(self, obj, block):
+        """Flips two bytes inside block `block`; returns their offsets."""
+        offsets = [block * BLOCK + 1234, block * BLOCK + 40_000]
+        size = obj.stat().st_size
+        flip_bytes(obj, offsets)
+        self.assertEqual(obj.stat().st_size, size)
+        return offsets
+
+    def assertNoDamagedByte(self, resp, body, first, what):
+        """Every byte received (from offset `first` of the body on) is the origin's."""
+        self.assertIsNotNone(resp, "%s: not even a response head" % what)
+        got = resp.body
+        want = body[first:first + len(got)]
+        if got != want:
+            at = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+            self.fail("%s: body offset %d differs from the origin's: a damaged byte was sent "
+                      "(status %d, X-Cache %s, %d bytes received)"
+                      % (what, first + at, resp.status, resp.header("X-Cache"), len(got)))
+        self.assertLessEqual(len(got), len(body) - first)
+
+    def assertRefetched(self, target, path, fetches):
+        """The damaged entry is gone: a MISS with the right bytes, then a HIT."""
+        r = self.fetch_ok(target, path, self.SIZE)
+        self.assertNotEqual(r.header("X-Cache"), "HIT", "the damaged entry is still served")
+        self.assertEqual(self.origin.count(path), fetches + 1)
+        wait_stored(self.port, target)
+        self.fetch_ok(target, path, self.SIZE, "HIT")
+
+    def test_range_inside_a_damaged_block_is_answered_from_the_origin(self):
+        path = "/disk/blocks/range-inside"
+        target, body, obj = self.stored_big(path)
+        offsets = self.damage_block(obj, self.DAMAGED)
+        first, last = offsets[0] - 100, offsets[1] + 100
+        r, complete = fetch_partial(self.port, target, {"Range": "bytes=%d-%d" % (first, last)})
+        self.assertNoDamagedByte(r, body, first, "Range over the damaged block")
+        # Nothing was sent when the block failed: the origin answers instead.
+        self.assertTrue(complete, "the Range answer was cut short")
+        self.assertEqual(r.status, 206, r)
+        self.assertEqual(r.header("Content-Range"), "bytes %d-%d/%d" % (first, last, self.SIZE))
+        self.assertTrue(r.body == body[first:last + 1])
+        self.assertNotEqual(r.header("X-Cache"), "HIT")
+        self.assertEqual(self.origin.count(path), 2, "the Range was not fetched from the origin")
+        self.assertRefetched(target, path, 2)
+
+    def test_range_into_a_damaged_block_stops_before_it(self):
+        path = "/disk/blocks/range-across"
+        target, body, obj = self.stored_big(path)
+        self.damage_block(obj, self.DAMAGED)
+        first, last = 5 * BLOCK + 77, 12 * BLOCK
+        r, complete = fetch_partial(self.port, target, {"Range": "bytes=%d-%d" % (first, last)})
+        self.assertNoDamagedByte(r, body, first, "Range across the damaged block")
+        if complete:
+            self.assertTrue(r.body == body[first:last + 1])
+        else:
+            # The verified blocks before the damaged one went out, then the cut.
+            self.assertEqual(r.status, 206, r)
+            self.assertLessEqual(first + len(r.body), self.DAMAGED * BLOCK)
+        self.assertRefetched(target, path, self.origin.count(path))
+
+    def test_full_get_stops_before_a_damaged_block(self):
+        path = "/disk/blocks/full"
+        target, body, obj = self.stored_big(path)
+        self.damage_block(obj, self.DAMAGED)
+        before = self.get("/metrics").body.decode()
+        r, complete = fetch_partial(self.port, target)
+        self.assertNoDamagedByte(r, body, 0, "full GET of a damaged body")
+        self.assertFalse(complete and r.header("X-Cache") == "HIT",
+                         "a damaged entry was served as a complete HIT")
+        if not complete:
+            self.assertEqual(len(r.body), self.DAMAGED * BLOCK,
+                             "the verified blocks before the damaged one should all have been sent")
+        after = self.get("/metrics").body.decode()
+        for name, labels in (("relay_storage_errors_total", {"backend": "disk", "reason": "integrity"}),
+                             ("relay_cache_evictions_total", {"backend": "disk", "reason": "integrity"})):
+            self.assertGreater(metric(after, name, **labels) or 0, metric(before, name, **labels) or 0,
+                               "%s%s did not count the damaged block" % (name, labels))
+        self.assertRefetched(target, path, 1)
+
+    def test_damaged_first_block_is_found_before_the_head(self):
+        # The first block is read and verified before the head is sent, so a
+        # full GET still gets a complete, correct answer from the origin.
+        path = "/disk/blocks/first"
+        target, body, obj = self.stored_big(path)
+        self.damage_block(obj, 0)
+        r, complete = fetch_partial(self.port, target)
+        self.assertNoDamagedByte(r, body, 0, "full GET with a damaged first block")
+        self.assertTrue(complete, "the response was cut short: the first block was checked too late")
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.body == body)
+        self.assertNotEqual(r.header("X-Cache"), "HIT")
+        self.assertEqual(self.origin.count(path), 2)
+        wait_stored(self.port, target)
+        self.fetch_ok(target, path, self.SIZE, "HIT")
 
 
 class TierRestartTest(DiskTestCase):

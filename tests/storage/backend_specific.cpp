@@ -82,12 +82,15 @@ asio::awaitable<Attempt> attempt_read(Storage& s, std::string key) {
 }
 
 // A successful, complete read must be the original bytes: damage may show
-// as a miss or a failed read, never as a body that reads to its end.
+// as a miss or a failed read, never as a body that reads to its end. And
+// since every block is verified before it is handed out, whatever a failed
+// read delivered before failing is the original too.
 void check_never_served_damaged(const Attempt& a, const std::string& original) {
   INFO("get_failed=" << a.get_failed << " hit=" << a.hit << " read_failed=" << a.read_failed << " error="
                      << a.error << " delivered=" << a.body.size() << " bytes");
   const bool complete = a.hit && !a.read_failed;
   CHECK_MESSAGE(!(complete && a.body != original), "a damaged body was served as a complete, successful read");
+  CHECK_MESSAGE(original.compare(0, a.body.size(), a.body) == 0, "a failed read delivered damaged bytes first");
 }
 
 }  // namespace

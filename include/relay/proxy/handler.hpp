@@ -119,9 +119,15 @@ class Handler {
                                                   server::ResponseWriter& out, bool& client_gone);
 
   // deliver.cpp
-  boost::asio::awaitable<Outcome> deliver(const http::Request& req, storage::Hit hit,
-                                          cache::CacheStatusInfo info, cache::Seconds age,
-                                          server::ResponseWriter& out);
+  // nullopt: the stored body failed before anything was sent (a damaged
+  // entry is dropped by then); the caller answers the request otherwise.
+  boost::asio::awaitable<std::optional<Outcome>> deliver(const http::Request& req, storage::Hit hit,
+                                                         cache::CacheStatusInfo info, cache::Seconds age,
+                                                         server::ResponseWriter& out);
+  // deliver for callers with no other answer at hand: such a failure is a 503.
+  boost::asio::awaitable<Outcome> deliver_or_fail(const http::Request& req, storage::Hit hit,
+                                                  cache::CacheStatusInfo info, cache::Seconds age,
+                                                  server::ResponseWriter& out);
 
   // fetch.cpp
   boost::asio::awaitable<Outcome> fetch(const http::Request& req, upstream::RequestBodySource& body,

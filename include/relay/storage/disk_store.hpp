@@ -5,12 +5,15 @@
 //                        file per distinct body, shared by every key with it
 //   meta/ab/cdef...      one record per cache key (named by the SHA-256 of
 //                        the key): key, status, headers, times, keep_for,
-//                        body hash, body size
+//                        body hash, body size, the SHA-256 of each 64 KiB
+//                        block of the body
 //   tmp/                 files being written; anything here at start is debris
 // Invariants: a body file is complete before any record names it (write to
-// tmp/, fsync, rename); a record is replaced atomically (tmp + rename); a
-// body whose bytes no longer hash to its name is never served. On start the
-// index is rebuilt from meta/, orphans and tmp/ are deleted.
+// tmp/, fsync, rename); a record is replaced atomically (tmp + rename); no
+// byte of a block that no longer matches its hash is ever read out, whether
+// the body is read whole or from an offset (BodyReader::start_at), and such
+// a body is dropped. On start the index is rebuilt from meta/, orphans,
+// tmp/ and records of an older format are deleted.
 // All file I/O runs on a small thread pool, never on an event-loop thread.
 // The store is also Maintainable (maintenance.hpp): a periodic sweep removes
 // entries whose keep_for has passed, their unshared bodies and abandoned

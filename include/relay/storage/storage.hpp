@@ -45,6 +45,12 @@ class BodyReader {
   // The next chunk; an empty span means the end of the body. The span stays
   // valid until the next call.
   virtual boost::asio::awaitable<Result<std::span<const char>>> read() = 0;
+  // Called before the first read() by a caller that wants only the bytes
+  // from `offset` on (a Range): the reader may skip what lies before it.
+  // Returns the body offset the first read() starts at, at most `offset`;
+  // the caller drops the bytes before `offset` itself. A reader that cannot
+  // skip starts at 0, the default.
+  virtual std::uint64_t start_at(std::uint64_t /*offset*/) { return 0; }
 };
 
 class BodyWriter {

@@ -26,6 +26,7 @@ enum class Errc {
   bad_request,
   object_too_large,
   storage_unavailable,
+  storage_corrupt,  // a stored body that no longer matches its hashes (dropped by the backend)
 };
 
 const boost::system::error_category& relay_category() noexcept;
