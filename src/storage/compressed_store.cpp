@@ -159,13 +159,20 @@ class CompressingWriter final : public BodyWriter {
     out_.clear();
     if (auto r = encoder_.finish(out_); !r) co_return r.error();
     if (auto r = co_await flush(); !r) co_return r.error();
-    if (auto r = co_await writer_->commit(); !r) co_return r.error();
+    // Counted before the inner commit publishes the entry, so a scrape taken
+    // after the first HIT already includes it; taken back if the commit fails.
+    counters_->raw_bytes.fetch_add(raw_, std::memory_order_relaxed);
+    counters_->compressed_bytes.fetch_add(compressed_, std::memory_order_relaxed);
+    auto committed = co_await writer_->commit();
+    if (!committed) {
+      counters_->raw_bytes.fetch_sub(raw_, std::memory_order_relaxed);
+      counters_->compressed_bytes.fetch_sub(compressed_, std::memory_order_relaxed);
+      co_return committed.error();
+    }
     writer_.reset();
     if (!length_) {
       if (auto r = co_await publish_size(); !r) co_return r.error();
     }
-    counters_->raw_bytes.fetch_add(raw_, std::memory_order_relaxed);
-    counters_->compressed_bytes.fetch_add(compressed_, std::memory_order_relaxed);
     co_return Result<void>{};
   }
 

@@ -57,9 +57,10 @@ class DiskSweepTest(RelayTestCase):
         fresh.write_bytes(b"still being written")
         age_file(abandoned, 2 * 3600)
 
-        wait_until(lambda: len(files_under(meta)) == 1 and not abandoned.exists(), 8,
-                   what="the sweep to remove the expired entry and the abandoned tmp file")
-        self.assertEqual(len(files_under(objects)), 1, "the expired entry's body is still on disk")
+        # The sweep unlinks a record and then its body: wait for both.
+        wait_until(lambda: len(files_under(meta)) == 1 and len(files_under(objects)) == 1
+                   and not abandoned.exists(), 8,
+                   what="the sweep to remove the expired entry, its body and the abandoned tmp file")
         self.assertTrue(fresh.exists(), "a fresh tmp/ file was removed")
         self.assertEqual(self.origin.count(short_path), 1)
         text = self.relay.metrics()
