@@ -27,7 +27,8 @@ template <std::size_t N>
 int index_of(const std::array<std::string_view, N>& names, std::string_view s) noexcept {
   for (std::size_t i = 0; i < N; ++i) {
     // The grammar is case-sensitive, but a miscased date is unambiguous and
-    // rejecting it would only make the response look expired.
+    // rejecting it would only make the response look expired. The same
+    // goes for the zone name (see gmt_then_end).
     if (http::iequals(names[i], s)) return static_cast<int>(i);
   }
   return -1;
@@ -47,12 +48,9 @@ struct Scanner {
     }
     return false;
   }
-  bool spaces() noexcept {  // one or more SP
-    std::size_t start = i;
-    while (eat(' ')) {
-    }
-    return i > start;
-  }
+  // Exactly one SP: the grammar has no runs of whitespace, and a date with
+  // them is not an HTTP-date (RFC 9110 §5.6.7), however readable.
+  bool sp() noexcept { return eat(' '); }
   std::string_view word() noexcept {
     std::size_t start = i;
     while (i < s.size() && ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z'))) ++i;
@@ -100,17 +98,17 @@ std::optional<SysTime> make_time(int y, int mon, int d, TimeOfDay t) noexcept {
 }
 
 bool gmt_then_end(Scanner& sc) noexcept {
-  return sc.spaces() && sc.word() == "GMT" && sc.done();
+  return sc.sp() && http::iequals(sc.word(), "GMT") && sc.done();
 }
 
 // IMF-fixdate after "Sun, ": "06 Nov 1994 08:49:37 GMT".
 std::optional<SysTime> imf_fixdate(Scanner& sc) noexcept {
   auto d = sc.number(2, 2);
-  if (!d || !sc.spaces()) return std::nullopt;
+  if (!d || !sc.sp()) return std::nullopt;
   auto mon = sc.month();
-  if (!mon || !sc.spaces()) return std::nullopt;
+  if (!mon || !sc.sp()) return std::nullopt;
   auto y = sc.number(4, 4);
-  if (!y || !sc.spaces()) return std::nullopt;
+  if (!y || !sc.sp()) return std::nullopt;
   auto t = time_of_day(sc);
   if (!t || !gmt_then_end(sc)) return std::nullopt;
   return make_time(*y, *mon, *d, *t);
@@ -123,7 +121,7 @@ std::optional<SysTime> rfc850_date(Scanner& sc, SysTime now) noexcept {
   auto mon = sc.month();
   if (!mon || !sc.eat('-')) return std::nullopt;
   auto yy = sc.number(2, 2);
-  if (!yy || !sc.spaces()) return std::nullopt;
+  if (!yy || !sc.sp()) return std::nullopt;
   auto t = time_of_day(sc);
   if (!t || !gmt_then_end(sc)) return std::nullopt;
   // RFC 9110 §5.6.7: a two-digit year that would put the date more than 50
@@ -142,11 +140,13 @@ std::optional<SysTime> rfc850_date(Scanner& sc, SysTime now) noexcept {
 // asctime-date after "Sun ": "Nov  6 08:49:37 1994".
 std::optional<SysTime> asctime_date(Scanner& sc) noexcept {
   auto mon = sc.month();
-  if (!mon || !sc.spaces()) return std::nullopt;
-  auto d = sc.number(1, 2);  // "( 2DIGIT / ( SP DIGIT ) )": spaces already eaten
-  if (!d || !sc.spaces()) return std::nullopt;
+  if (!mon || !sc.sp()) return std::nullopt;
+  // date3 = month SP ( 2DIGIT / ( SP DIGIT ) ): the day's padding is the
+  // one place where two spaces are right.
+  auto d = sc.sp() ? sc.number(1, 1) : sc.number(2, 2);
+  if (!d || !sc.sp()) return std::nullopt;
   auto t = time_of_day(sc);
-  if (!t || !sc.spaces()) return std::nullopt;
+  if (!t || !sc.sp()) return std::nullopt;
   auto y = sc.number(4, 4);
   if (!y || !sc.done()) return std::nullopt;
   return make_time(*y, *mon, *d, *t);
@@ -211,12 +211,12 @@ std::optional<SysTime> parse_http_date(std::string_view text, SysTime now) noexc
   Scanner sc{http::trim(text)};
   auto name = sc.word();
   if (sc.eat(',')) {
-    if (!sc.spaces()) return std::nullopt;
+    if (!sc.sp()) return std::nullopt;
     if (index_of(kDayShort, name) >= 0) return imf_fixdate(sc);
     if (index_of(kDayLong, name) >= 0) return rfc850_date(sc, now);
     return std::nullopt;
   }
-  if (index_of(kDayShort, name) >= 0 && sc.spaces()) return asctime_date(sc);
+  if (index_of(kDayShort, name) >= 0 && sc.sp()) return asctime_date(sc);
   return std::nullopt;
 }
 
@@ -239,6 +239,12 @@ std::string format_http_date(SysTime t) {
                 static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
                 static_cast<int>(hms.seconds().count()));
   return buf;
+}
+
+void stamp_date(http::Headers& response_headers, SysTime received) {
+  auto date = response_headers.get_combined("Date");
+  if (date && parse_http_date(*date, received)) return;
+  response_headers.set("Date", format_http_date(received));
 }
 
 bool request_may_use_cache(std::string_view method, const http::Headers& request_headers) {

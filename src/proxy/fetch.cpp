@@ -51,12 +51,12 @@ std::chrono::seconds keep_for(const http::ResponseHead& head, const cache::Polic
          std::chrono::duration_cast<std::chrono::seconds>(keep_time);
 }
 
+}  // namespace
+
 void prepare_head(http::ResponseHead& head, sys::time_point response_time) {
   http::strip_hop_by_hop(head.headers);
-  if (!head.headers.contains("date")) head.headers.add("Date", cache::format_http_date(response_time));
+  cache::stamp_date(head.headers, response_time);
 }
-
-}  // namespace
 
 asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstream::RequestBodySource& body,
                                                  server::ResponseWriter& out, FetchPlan plan) {

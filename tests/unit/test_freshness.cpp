@@ -72,6 +72,24 @@ TEST_CASE("freshness: HTTP-date in all three formats (RFC 9110 5.6.7)") {
       {"Sun Nov  6 08:49:37 94", std::nullopt},
       {"Funday, 06-Nov-94 08:49:37 GMT", std::nullopt},
       {"2024-01-15T12:00:00Z", std::nullopt},
+      // The zone name is matched like day and month names: case-insensitively.
+      {"Sun, 06 Nov 1994 08:49:37 gmt", kRfcExample},
+      {"Sunday, 06-Nov-94 08:49:37 Gmt", kRfcExample},
+      // The grammar has exactly one SP between parts; runs are invalid.
+      {"Sun,  06 Nov 1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06  Nov 1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06 Nov  1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06 Nov 1994  08:49:37 GMT", std::nullopt},
+      {"Sun, 06 Nov 1994 08:49:37  GMT", std::nullopt},
+      {"Sunday,  06-Nov-94 08:49:37 GMT", std::nullopt},
+      {"Sunday, 06-Nov-94  08:49:37 GMT", std::nullopt},
+      {"Sun  Nov  6 08:49:37 1994", std::nullopt},
+      {"Sun Nov   6 08:49:37 1994", std::nullopt},
+      {"Sun Nov  06 08:49:37 1994", std::nullopt},  // SP DIGIT, or 2DIGIT, not both
+      {"Sun Nov 6 08:49:37 1994", std::nullopt},
+      {"Sun Nov  6  08:49:37 1994", std::nullopt},
+      {"Sun Nov  6 08:49:37  1994", std::nullopt},
+      {"Sun,\t06 Nov 1994 08:49:37 GMT", std::nullopt},
   };
   for (const auto& r : rows) {
     const std::string label = r.text;
@@ -108,6 +126,40 @@ TEST_CASE("freshness: rfc850 two-digit years, >50 years ahead means past (RFC 91
     std::chrono::year_month_day ymd{std::chrono::floor<std::chrono::days>(*t)};
     CHECK(static_cast<int>(ymd.year()) == r.expected_year);
   }
+}
+
+TEST_CASE("freshness: stamp_date adds or replaces an invalid Date (RFC 9110 6.6.1)") {
+  const SysTime received = at(kRfcExample);
+  const std::string stamped = "Sun, 06 Nov 1994 08:49:37 GMT";
+  struct Row {
+    const char* what;
+    Pairs before;
+    std::vector<std::string> dates;  // the Date lines after
+  };
+  const std::vector<Row> rows = {
+      {"missing", {{"ETag", "\"x\""}}, {stamped}},
+      {"valid is kept as sent", {{"Date", "Sunday, 15-Jan-24 12:00:00 GMT"}}, {"Sunday, 15-Jan-24 12:00:00 GMT"}},
+      {"invalid", {{"Date", "yesterday"}}, {stamped}},
+      {"runs of spaces", {{"Date", "Mon,  15 Jan 2024 12:00:00 GMT"}}, {stamped}},
+      {"empty", {{"Date", ""}}, {stamped}},
+      {"two lines", {{"Date", kDate}, {"date", kDate}}, {stamped}},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    Headers h = make_headers(r.before);
+    relay::cache::stamp_date(h, received);
+    std::vector<std::string> dates;
+    for (const auto& f : h) {
+      if (relay::http::iequals(f.name, "Date")) dates.push_back(f.value);
+    }
+    CHECK(dates == r.dates);
+    CHECK(h.get("ETag") == make_headers(r.before).get("ETag"));
+  }
+  // With a stamped Date an Expires has its reference again.
+  Headers h = make_headers({{"Date", "tomorrow"}, {"Expires", "Mon, 15 Jan 2024 12:01:00 GMT"}});
+  relay::cache::stamp_date(h, kNow);
+  CHECK(relay::cache::freshness_lifetime(h, Policy{}).count() == 60);
 }
 
 TEST_CASE("freshness: format_http_date writes IMF-fixdate (RFC 9110 5.6.7)") {
