@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "relay/cache/cache_control.hpp"
+#include "relay/util/time.hpp"
 
 namespace relay::cache {
 
@@ -89,12 +90,15 @@ std::optional<TimeOfDay> time_of_day(Scanner& sc) noexcept {
   return TimeOfDay{*h, *m, *s};
 }
 
+// Computed in whole seconds, which reach any four-digit year, then clamped
+// to what SysTime holds (years 1677 to 2262): an Expires in 9999 is the
+// farthest future relay can express, not a date in the past.
 std::optional<SysTime> make_time(int y, int mon, int d, TimeOfDay t) noexcept {
   chr::year_month_day ymd{chr::year{y}, chr::month{static_cast<unsigned>(mon)},
                           chr::day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
-  return SysTime{chr::sys_days{ymd}} + chr::hours{t.h} + chr::minutes{t.m} +
-         chr::seconds{t.s};
+  return to_sys_time(chr::sys_seconds{chr::sys_days{ymd}} + chr::hours{t.h} + chr::minutes{t.m} +
+                     chr::seconds{t.s});
 }
 
 bool gmt_then_end(Scanner& sc) noexcept {
@@ -128,7 +132,7 @@ std::optional<SysTime> rfc850_date(Scanner& sc, SysTime now) noexcept {
   // years in the future means the most recent past year with those digits.
   int now_year = static_cast<int>(chr::year_month_day{chr::floor<chr::days>(now)}.year());
   int y = now_year / 100 * 100 + *yy + 100;
-  const SysTime limit = now + chr::years{50};
+  const SysTime limit = saturating_add(now, chr::duration_cast<Seconds>(chr::years{50}));
   for (; y >= 0; y -= 100) {
     auto when = make_time(y, *mon, *d, *t);
     if (!when) return std::nullopt;
@@ -200,7 +204,7 @@ std::optional<Seconds> heuristic_lifetime(const http::Headers& h, int status) {
   auto lm = date_field(h, "Last-Modified");
   auto date = date_field(h, "Date");
   if (!lm || !date || *lm >= *date) return std::nullopt;
-  return chr::floor<Seconds>(*date - *lm) / 10;
+  return seconds_between(*lm, *date) / 10;
 }
 
 Seconds non_negative(Seconds s) noexcept { return std::max(s, Seconds{0}); }
@@ -356,7 +360,7 @@ Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& 
     auto exp = parse_http_date(*expires);
     auto date = date_field(response_headers, "Date");
     if (!exp || !date) return Seconds{0};
-    return non_negative(chr::floor<Seconds>(*exp - *date));
+    return non_negative(seconds_between(*date, *exp));
   }
   if (auto h = heuristic_lifetime(response_headers, status)) {
     return std::min(*h, non_negative(policy.heuristic_max));
@@ -377,7 +381,7 @@ Seconds current_age(const http::Headers& response_headers, SysTime request_time,
   Seconds apparent_age{0};
   if (auto date_text = response_headers.get("Date")) {
     if (auto date = parse_http_date(*date_text, now)) {
-      apparent_age = non_negative(chr::floor<Seconds>(response_time - *date));
+      apparent_age = non_negative(seconds_between(*date, response_time));
     }
   }
 
@@ -390,10 +394,10 @@ Seconds current_age(const http::Headers& response_headers, SysTime request_time,
     });
   }
 
-  const Seconds response_delay = non_negative(chr::floor<Seconds>(response_time - request_time));
+  const Seconds response_delay = non_negative(seconds_between(request_time, response_time));
   const Seconds corrected_age_value = Seconds{age_value.value_or(0)} + response_delay;
   const Seconds corrected_initial_age = std::max(apparent_age, corrected_age_value);
-  const Seconds resident_time = non_negative(chr::floor<Seconds>(now - response_time));
+  const Seconds resident_time = non_negative(seconds_between(response_time, now));
   return corrected_initial_age + resident_time;
 }
 

@@ -13,6 +13,7 @@
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/target.hpp"
 #include "relay/util/log.hpp"
+#include "relay/util/time.hpp"
 
 namespace relay::proxy {
 
@@ -47,8 +48,10 @@ std::chrono::seconds keep_for(const http::ResponseHead& head, const cache::Polic
   };
   auto stale = std::max(window(cc.stale_while_revalidate, policy.stale_while_revalidate),
                         window(cc.stale_if_error, policy.stale_if_error));
-  return cache::freshness_lifetime(head.headers, policy, head.status) + stale +
-         std::chrono::duration_cast<std::chrono::seconds>(keep_time);
+  // Saturating: a lifetime reaching past what the clock holds must keep
+  // the entry "forever", not wrap into a negative keep time.
+  return saturating_sum(saturating_sum(cache::freshness_lifetime(head.headers, policy, head.status), stale),
+                        std::chrono::duration_cast<std::chrono::seconds>(keep_time));
 }
 
 }  // namespace

@@ -272,6 +272,20 @@ class HttpDateTest(RelayTestCase):
         self.assertIsNotNone(parse_http_date(r.header("Date") or ""), "Date %r" % r.header("Date"))
         self.assertEqual(self.origin.count(path), 2)
 
+    def test_expires_past_2262_is_stored_and_found(self):
+        # The clock ends in April 2262: a later Expires saturates instead of
+        # wrapping, so an entry reported stored is found again.
+        for year in ("2300", "9999"):
+            with self.subTest(year=year):
+                path = "/hd/far/" + year
+                t = T(path, hdr="Expires: Sat, 01 Jan %s 00:00:00 GMT" % year)
+                first = self.get(t)
+                self.assertXCache(first, "MISS")
+                self.assertCacheStatus(first, stored=True)
+                r = self.get(t)
+                self.assertXCache(r, "HIT")
+                self.assertCacheStatus(r, hit=True, ttl=(200 * 365 * 86400, 2 ** 63))
+                self.assertEqual(self.origin.count(path), 1)
 
 
 def wait_for_hit(case, target, timeout=5.0):

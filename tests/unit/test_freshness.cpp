@@ -128,6 +128,24 @@ TEST_CASE("freshness: rfc850 two-digit years, >50 years ahead means past (RFC 91
   }
 }
 
+TEST_CASE("freshness: dates beyond the clock's range saturate instead of wrapping") {
+  // SysTime counts nanoseconds in 64 bits: it ends in April 2262.
+  CHECK(relay::cache::parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT", kNow) == SysTime::max());
+  CHECK(relay::cache::parse_http_date("Sat, 01 Jan 2300 00:00:00 GMT", kNow) == SysTime::max());
+  CHECK(relay::cache::parse_http_date("Sat, 01 Jan 1000 00:00:00 GMT", kNow) == SysTime::min());
+  // The last whole second SysTime holds is still exact.
+  CHECK(relay::cache::parse_http_date("Fri, 11 Apr 2262 23:47:16 GMT", kNow) == at(9223372036));
+
+  // An Expires past 2262 is a very long lifetime, not a negative one.
+  const Headers far = make_headers({{"Date", kDate}, {"Expires", "Sat, 01 Jan 2300 00:00:00 GMT"}});
+  const auto lifetime = relay::cache::freshness_lifetime(far, Policy{});
+  CHECK(lifetime > Seconds{200LL * 365 * 86400});
+  CHECK(relay::cache::is_fresh(far, Policy{}, kNow, kNow, kNow + 24h * 365 * 100));
+  // A Date before 1677 makes a huge apparent age, not an overflow.
+  const Headers ancient = make_headers({{"Date", "Sat, 01 Jan 1000 00:00:00 GMT"}});
+  CHECK(relay::cache::current_age(ancient, kNow, kNow, kNow) > Seconds{300LL * 365 * 86400});
+}
+
 TEST_CASE("freshness: stamp_date adds or replaces an invalid Date (RFC 9110 6.6.1)") {
   const SysTime received = at(kRfcExample);
   const std::string stamped = "Sun, 06 Nov 1994 08:49:37 GMT";
