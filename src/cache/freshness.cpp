@@ -196,11 +196,19 @@ bool understood_status(int status) noexcept {
   return heuristically_cacheable(status) || status == 302 || status == 303 || status == 307;
 }
 
+// RFC 9111 §4.2.2: heuristics apply to a heuristically cacheable status
+// and to any response "marked explicitly cacheable (e.g., with a public
+// response directive)", whatever its final status (§3: public makes it
+// storable too).
+bool heuristic_allowed(int status, const CacheControl& cc) noexcept {
+  return heuristically_cacheable(status) || cc.is_public;
+}
+
 // RFC 9111 §4.2.2: 10% of Date - Last-Modified, the classic heuristic.
 // Only when both parse and Last-Modified is strictly earlier: a
 // modification time at or after Date tells nothing about stability.
-std::optional<Seconds> heuristic_lifetime(const http::Headers& h, int status) {
-  if (!heuristically_cacheable(status)) return std::nullopt;
+std::optional<Seconds> heuristic_lifetime(const http::Headers& h, int status, const CacheControl& cc) {
+  if (!heuristic_allowed(status, cc)) return std::nullopt;
   auto lm = date_field(h, "Last-Modified");
   auto date = date_field(h, "Date");
   if (!lm || !date || *lm >= *date) return std::nullopt;
@@ -301,9 +309,9 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
     return StoreDecision::NotCacheableStatus;
   }
   const bool explicit_fresh = eff.explicit_freshness(response_headers);
-  // Other codes are storable only when the origin said for how long; a rule
-  // ttl does not make error responses cacheable.
-  if (!heuristically_cacheable(status) && !explicit_fresh) {
+  // Other codes are storable only when the origin said for how long or
+  // marked them public; a rule ttl does not make error responses cacheable.
+  if (!heuristic_allowed(status, res) && !explicit_fresh) {
     return StoreDecision::NotCacheableStatus;
   }
   // §4.1: "Vary: *" never matches a later request, so storing is waste.
@@ -316,7 +324,7 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
   // §4.2.2: heuristic freshness is freshness, even when it rounds to 0 (the
   // stored copy still carries a validator worth revalidating).
   if (!explicit_fresh && !policy.ttl_override && policy.default_ttl <= Seconds{0} &&
-      !heuristic_lifetime(response_headers, status)) {
+      !heuristic_lifetime(response_headers, status, res)) {
     return StoreDecision::NoFreshness;
   }
   return StoreDecision::Store;
@@ -362,7 +370,7 @@ Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& 
     if (!exp || !date) return Seconds{0};
     return non_negative(seconds_between(*date, *exp));
   }
-  if (auto h = heuristic_lifetime(response_headers, status)) {
+  if (auto h = heuristic_lifetime(response_headers, status, eff.cc)) {
     return std::min(*h, non_negative(policy.heuristic_max));
   }
   return non_negative(policy.default_ttl);
@@ -370,7 +378,8 @@ Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& 
 
 Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy) {
   // 200 stands for "a status may_store accepted": any other code was stored
-  // only with explicit freshness, which is decided before the heuristic.
+  // only with explicit freshness, decided before the heuristic, or with
+  // public, which allows the heuristic for every status.
   return freshness_lifetime(response_headers, policy, 200);
 }
 

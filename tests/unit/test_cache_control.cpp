@@ -392,8 +392,10 @@ TEST_CASE("cache-control: targeted field governs lifetime, storage, validation (
        {{"Cache-Control", "private"}, {"CDN-Cache-Control", "max-age=60"}}, StoreDecision::Store},
       {"targeted public allows Authorization", {{"Authorization", "Bearer x"}}, 200,
        {{"CDN-Cache-Control", "public, max-age=60"}}, StoreDecision::Store},
-      {"Expires ignored: 500 has no freshness", {}, 500, {{"CDN-Cache-Control", "public"}},
-       StoreDecision::NotCacheableStatus},
+      {"Expires ignored: a public 500 has no freshness", {}, 500, {{"CDN-Cache-Control", "public"}},
+       StoreDecision::NoFreshness},
+      {"Expires ignored: a 500 without public is refused for its status", {}, 500,
+       {{"CDN-Cache-Control", "none"}}, StoreDecision::NotCacheableStatus},
       {"without one, Expires makes 500 storable", {}, 500, {}, StoreDecision::Store},
   };
   for (const auto& r : stores) {

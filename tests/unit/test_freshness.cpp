@@ -289,6 +289,22 @@ TEST_CASE("freshness: may_store decision matrix (RFC 9111 3)") {
       {"rule ttl does not make errors cacheable", "GET", {}, 500, {}, rule_ttl,
        StoreDecision::NotCacheableStatus},
       {"206 even with heuristic", "GET", {}, 206, heur, no_ttl, StoreDecision::NotCacheableStatus},
+      // §4.2.2: public marks any final status explicitly cacheable, so the
+      // heuristic applies to it too.
+      {"public 599 with Last-Modified", "GET", {}, 599, {{"Cache-Control", "public"}, heur[0], heur[1]},
+       no_ttl, StoreDecision::Store},
+      {"public 302 with Last-Modified", "GET", {}, 302, {{"Cache-Control", "public"}, heur[0], heur[1]},
+       no_ttl, StoreDecision::Store},
+      {"599 with Last-Modified, not public", "GET", {}, 599, heur, no_ttl,
+       StoreDecision::NotCacheableStatus},
+      {"public 500 without Last-Modified", "GET", {}, 500, {{"Cache-Control", "public"}, heur[0]}, no_ttl,
+       StoreDecision::NoFreshness},
+      {"public 500, default ttl as the heuristic", "GET", {}, 500, {{"Cache-Control", "public"}}, ttl,
+       StoreDecision::Store},
+      {"public 206 still refused", "GET", {}, 206, {{"Cache-Control", "public"}, heur[0], heur[1]}, no_ttl,
+       StoreDecision::NotCacheableStatus},
+      {"public 1xx still refused", "GET", {}, 103, {{"Cache-Control", "public"}, heur[0], heur[1]}, no_ttl,
+       StoreDecision::NotCacheableStatus},
       // §4.1: Vary: * never matches.
       {"Vary: *", "GET", {}, 200, {{"Cache-Control", "max-age=60"}, {"Vary", "*"}}, no_ttl,
        StoreDecision::VaryStar},
@@ -353,6 +369,26 @@ TEST_CASE("freshness: lifetime precedence s-maxage > max-age > Expires (RFC 9111
     CAPTURE(label);
     CHECK(relay::cache::freshness_lifetime(make_headers(r.res), r.policy).count() == r.lifetime);
   }
+}
+
+TEST_CASE("freshness: public allows heuristic freshness for any final status (RFC 9111 4.2.2)") {
+  // Last-Modified five days before Date: 10% is 12 hours.
+  const Pairs heur = {{"Date", kDate}, {"Last-Modified", kLm5d}};
+  auto with = [&](const char* cc) {
+    Pairs h = heur;
+    if (cc) h.emplace_back("Cache-Control", cc);
+    return make_headers(h);
+  };
+  const Policy p{.default_ttl = Seconds{7}};
+  CHECK(relay::cache::freshness_lifetime(with("public"), p, 599).count() == 43200);
+  CHECK(relay::cache::freshness_lifetime(with("public"), p, 500).count() == 43200);
+  CHECK(relay::cache::freshness_lifetime(with(nullptr), p, 200).count() == 43200);
+  // Without public a 599 gets no heuristic (it would not have been stored).
+  CHECK(relay::cache::freshness_lifetime(with(nullptr), p, 599).count() == 7);
+  // Explicit freshness still wins over the heuristic.
+  CHECK(relay::cache::freshness_lifetime(with("public, max-age=5"), p, 599).count() == 5);
+  // The stored-response overload agrees.
+  CHECK(relay::cache::freshness_lifetime(with("public"), p).count() == 43200);
 }
 
 TEST_CASE("freshness: current_age with Age, Date and delays (RFC 9111 4.2.3)") {
