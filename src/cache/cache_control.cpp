@@ -1,9 +1,13 @@
 // Cache-Control parsing (RFC 9111 §5.2). Origins and clients send sloppy
 // values, so the parser never throws: unknown directives are ignored and
 // malformed values fall back to the reading least likely to serve stale or
-// private content.
+// private content. Targeted fields (RFC 9213) are the exception: they are
+// Structured Fields, parsed strictly, and an invalid one is ignored whole.
 #include "relay/cache/cache_control.hpp"
 
+#include <algorithm>
+
+#include "relay/cache/structured_field.hpp"
 
 namespace relay::cache {
 
@@ -66,10 +70,6 @@ struct Parser {
   DeltaSlot min_fresh{&cc.min_fresh};
   DeltaSlot swr{&cc.stale_while_revalidate};
   DeltaSlot sie{&cc.stale_if_error};
-  // Whether any directive name was recognized: RFC 9213 targeted fields
-  // count as present only when they say something relay understands.
-  bool recognized = false;
-
   void directive(std::string_view element) {
     // Split at the first '=' only: a quoted value may contain more.
     std::string_view name = element;
@@ -116,10 +116,8 @@ struct Parser {
       cc.only_if_cached = true;
     } else if (iequals(name, "no-transform")) {
       cc.no_transform = true;
-    } else {
-      return;  // RFC 9111 §5.2.3: unrecognized extension directives are ignored.
     }
-    recognized = true;
+    // Anything else is an extension directive, ignored (RFC 9111 §5.2.3).
   }
 
   static void field_list_or_flag(const std::optional<std::string>& value, bool& flag,
@@ -139,6 +137,87 @@ struct Parser {
     http::for_each_list_element(value, [&](std::string_view e) { directive(e); });
   }
 };
+
+// RFC 9213 §2.1: a targeted field is an RFC 8941 Dictionary whose members
+// are the response directives, their arguments mapped to Structured Field
+// types: delta-seconds are Integers, value-less directives the Boolean true,
+// the field-name lists of no-cache and private Strings. A directive of
+// relay's with any other type (max-age="60", max-age=1.5, no-store=?0)
+// makes the whole field invalid: the RFC asks implementations not to
+// consume such values, and falling back to Cache-Control is the reading
+// that never loses a restriction the origin stated there (the cache-tests
+// suite, cdn-cc-invalid-sh-type-wrong, expects the same). Unknown members
+// are ignored whatever their type, and so are parameters.
+class TargetedMapper {
+ public:
+  std::optional<CacheControl> map(const sf::Dictionary& dict) {
+    for (const auto& [key, member] : dict) {
+      const auto* item = std::get_if<sf::Item>(&member);
+      if (!directive(key, item ? &item->value : nullptr)) return std::nullopt;
+    }
+    return std::move(cc_);
+  }
+
+ private:
+  CacheControl cc_;
+
+  // False when `key` is a directive relay knows and `value` (null for an
+  // inner list) is not of its type.
+  bool directive(std::string_view key, const sf::BareItem* value) {
+    if (key == "max-age") return delta(value, cc_.max_age);
+    if (key == "s-maxage") return delta(value, cc_.s_maxage);
+    if (key == "stale-while-revalidate") return delta(value, cc_.stale_while_revalidate);
+    if (key == "stale-if-error") return delta(value, cc_.stale_if_error);
+    if (key == "no-store") return flag(value, cc_.no_store);
+    if (key == "public") return flag(value, cc_.is_public);
+    if (key == "must-revalidate") return flag(value, cc_.must_revalidate);
+    if (key == "proxy-revalidate") return flag(value, cc_.proxy_revalidate);
+    if (key == "must-understand") return flag(value, cc_.must_understand);
+    if (key == "immutable") return flag(value, cc_.immutable);
+    if (key == "no-transform") return flag(value, cc_.no_transform);
+    if (key == "no-cache") return field_list(value, cc_.no_cache, cc_.no_cache_fields);
+    if (key == "private") return field_list(value, cc_.is_private, cc_.private_fields);
+    // Request directives (max-stale, min-fresh, only-if-cached) mean nothing
+    // in a response field; like extensions they are ignored.
+    return true;
+  }
+
+  static bool delta(const sf::BareItem* value, std::optional<std::int64_t>& out) {
+    const auto* n = value ? std::get_if<std::int64_t>(value) : nullptr;
+    if (!n || *n < 0) return false;
+    out = std::min(*n, kDeltaMax);  // §1.2.2 of RFC 9111, like delta-seconds
+    return true;
+  }
+
+  static bool flag(const sf::BareItem* value, bool& out) {
+    const auto* b = value ? std::get_if<bool>(value) : nullptr;
+    if (!b || !*b) return false;
+    out = true;
+    return true;
+  }
+
+  static bool field_list(const sf::BareItem* value, bool& flag_out, std::vector<std::string>& fields) {
+    if (const auto* s = value ? std::get_if<std::string>(value) : nullptr) {
+      std::size_t before = fields.size();
+      append_field_names(fields, *s);
+      if (fields.size() == before) flag_out = true;  // an empty list names nothing: unqualified
+      return true;
+    }
+    return flag(value, flag_out);
+  }
+};
+
+// The directives of the targeted field `name`, nullopt when it is absent,
+// empty or invalid. Its field lines are combined first (RFC 8941 §4.2).
+std::optional<CacheControl> targeted_directives(const http::Headers& response, std::string_view name) {
+  auto combined = response.get_combined(name);
+  if (!combined) return std::nullopt;
+  auto dict = sf::parse_dictionary(*combined);
+  // An empty field is ignored like an invalid one (§2.1); RFC 9213's own
+  // example sends "none" to avoid exactly that.
+  if (!dict || dict->empty()) return std::nullopt;
+  return TargetedMapper{}.map(*dict);
+}
 
 }  // namespace
 
@@ -172,17 +251,13 @@ CacheControl effective_cache_control(const http::Headers& response,
                                      const std::vector<std::string>& targeted_fields,
                                      bool* targeted_used) {
   // RFC 9213 §2.2: the first targeted field (in the configured order) that
-  // is present and valid replaces Cache-Control. An empty or unintelligible
-  // one is ignored as if absent (§2.1), so a typo cannot strip the
-  // origin's ordinary policy.
+  // is present and valid replaces Cache-Control; an empty or invalid one is
+  // ignored as if absent (§2.1), so a typo cannot strip the origin's
+  // ordinary policy.
   for (const auto& name : targeted_fields) {
-    Parser p;
-    for (const auto& f : response) {
-      if (http::iequals(f.name, name)) p.line(f.value);
-    }
-    if (p.recognized) {
+    if (auto cc = targeted_directives(response, name)) {
       if (targeted_used) *targeted_used = true;
-      return p.cc;
+      return std::move(*cc);
     }
   }
   if (targeted_used) *targeted_used = false;

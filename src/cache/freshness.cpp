@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "relay/cache/cache_control.hpp"
+#include "relay/util/time.hpp"
 
 namespace relay::cache {
 
@@ -27,7 +28,8 @@ template <std::size_t N>
 int index_of(const std::array<std::string_view, N>& names, std::string_view s) noexcept {
   for (std::size_t i = 0; i < N; ++i) {
     // The grammar is case-sensitive, but a miscased date is unambiguous and
-    // rejecting it would only make the response look expired.
+    // rejecting it would only make the response look expired. The same
+    // goes for the zone name (see gmt_then_end).
     if (http::iequals(names[i], s)) return static_cast<int>(i);
   }
   return -1;
@@ -47,12 +49,9 @@ struct Scanner {
     }
     return false;
   }
-  bool spaces() noexcept {  // one or more SP
-    std::size_t start = i;
-    while (eat(' ')) {
-    }
-    return i > start;
-  }
+  // Exactly one SP: the grammar has no runs of whitespace, and a date with
+  // them is not an HTTP-date (RFC 9110 §5.6.7), however readable.
+  bool sp() noexcept { return eat(' '); }
   std::string_view word() noexcept {
     std::size_t start = i;
     while (i < s.size() && ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z'))) ++i;
@@ -91,26 +90,29 @@ std::optional<TimeOfDay> time_of_day(Scanner& sc) noexcept {
   return TimeOfDay{*h, *m, *s};
 }
 
+// Computed in whole seconds, which reach any four-digit year, then clamped
+// to what SysTime holds (years 1677 to 2262): an Expires in 9999 is the
+// farthest future relay can express, not a date in the past.
 std::optional<SysTime> make_time(int y, int mon, int d, TimeOfDay t) noexcept {
   chr::year_month_day ymd{chr::year{y}, chr::month{static_cast<unsigned>(mon)},
                           chr::day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
-  return SysTime{chr::sys_days{ymd}} + chr::hours{t.h} + chr::minutes{t.m} +
-         chr::seconds{t.s};
+  return to_sys_time(chr::sys_seconds{chr::sys_days{ymd}} + chr::hours{t.h} + chr::minutes{t.m} +
+                     chr::seconds{t.s});
 }
 
 bool gmt_then_end(Scanner& sc) noexcept {
-  return sc.spaces() && sc.word() == "GMT" && sc.done();
+  return sc.sp() && http::iequals(sc.word(), "GMT") && sc.done();
 }
 
 // IMF-fixdate after "Sun, ": "06 Nov 1994 08:49:37 GMT".
 std::optional<SysTime> imf_fixdate(Scanner& sc) noexcept {
   auto d = sc.number(2, 2);
-  if (!d || !sc.spaces()) return std::nullopt;
+  if (!d || !sc.sp()) return std::nullopt;
   auto mon = sc.month();
-  if (!mon || !sc.spaces()) return std::nullopt;
+  if (!mon || !sc.sp()) return std::nullopt;
   auto y = sc.number(4, 4);
-  if (!y || !sc.spaces()) return std::nullopt;
+  if (!y || !sc.sp()) return std::nullopt;
   auto t = time_of_day(sc);
   if (!t || !gmt_then_end(sc)) return std::nullopt;
   return make_time(*y, *mon, *d, *t);
@@ -123,14 +125,14 @@ std::optional<SysTime> rfc850_date(Scanner& sc, SysTime now) noexcept {
   auto mon = sc.month();
   if (!mon || !sc.eat('-')) return std::nullopt;
   auto yy = sc.number(2, 2);
-  if (!yy || !sc.spaces()) return std::nullopt;
+  if (!yy || !sc.sp()) return std::nullopt;
   auto t = time_of_day(sc);
   if (!t || !gmt_then_end(sc)) return std::nullopt;
   // RFC 9110 §5.6.7: a two-digit year that would put the date more than 50
   // years in the future means the most recent past year with those digits.
   int now_year = static_cast<int>(chr::year_month_day{chr::floor<chr::days>(now)}.year());
   int y = now_year / 100 * 100 + *yy + 100;
-  const SysTime limit = now + chr::years{50};
+  const SysTime limit = saturating_add(now, chr::duration_cast<Seconds>(chr::years{50}));
   for (; y >= 0; y -= 100) {
     auto when = make_time(y, *mon, *d, *t);
     if (!when) return std::nullopt;
@@ -142,11 +144,13 @@ std::optional<SysTime> rfc850_date(Scanner& sc, SysTime now) noexcept {
 // asctime-date after "Sun ": "Nov  6 08:49:37 1994".
 std::optional<SysTime> asctime_date(Scanner& sc) noexcept {
   auto mon = sc.month();
-  if (!mon || !sc.spaces()) return std::nullopt;
-  auto d = sc.number(1, 2);  // "( 2DIGIT / ( SP DIGIT ) )": spaces already eaten
-  if (!d || !sc.spaces()) return std::nullopt;
+  if (!mon || !sc.sp()) return std::nullopt;
+  // date3 = month SP ( 2DIGIT / ( SP DIGIT ) ): the day's padding is the
+  // one place where two spaces are right.
+  auto d = sc.sp() ? sc.number(1, 1) : sc.number(2, 2);
+  if (!d || !sc.sp()) return std::nullopt;
   auto t = time_of_day(sc);
-  if (!t || !sc.spaces()) return std::nullopt;
+  if (!t || !sc.sp()) return std::nullopt;
   auto y = sc.number(4, 4);
   if (!y || !sc.done()) return std::nullopt;
   return make_time(*y, *mon, *d, *t);
@@ -192,15 +196,23 @@ bool understood_status(int status) noexcept {
   return heuristically_cacheable(status) || status == 302 || status == 303 || status == 307;
 }
 
+// RFC 9111 §4.2.2: heuristics apply to a heuristically cacheable status
+// and to any response "marked explicitly cacheable (e.g., with a public
+// response directive)", whatever its final status (§3: public makes it
+// storable too).
+bool heuristic_allowed(int status, const CacheControl& cc) noexcept {
+  return heuristically_cacheable(status) || cc.is_public;
+}
+
 // RFC 9111 §4.2.2: 10% of Date - Last-Modified, the classic heuristic.
 // Only when both parse and Last-Modified is strictly earlier: a
 // modification time at or after Date tells nothing about stability.
-std::optional<Seconds> heuristic_lifetime(const http::Headers& h, int status) {
-  if (!heuristically_cacheable(status)) return std::nullopt;
+std::optional<Seconds> heuristic_lifetime(const http::Headers& h, int status, const CacheControl& cc) {
+  if (!heuristic_allowed(status, cc)) return std::nullopt;
   auto lm = date_field(h, "Last-Modified");
   auto date = date_field(h, "Date");
   if (!lm || !date || *lm >= *date) return std::nullopt;
-  return chr::floor<Seconds>(*date - *lm) / 10;
+  return seconds_between(*lm, *date) / 10;
 }
 
 bool is_set_cookie(std::string_view name) noexcept {
@@ -219,12 +231,12 @@ std::optional<SysTime> parse_http_date(std::string_view text, SysTime now) noexc
   Scanner sc{http::trim(text)};
   auto name = sc.word();
   if (sc.eat(',')) {
-    if (!sc.spaces()) return std::nullopt;
+    if (!sc.sp()) return std::nullopt;
     if (index_of(kDayShort, name) >= 0) return imf_fixdate(sc);
     if (index_of(kDayLong, name) >= 0) return rfc850_date(sc, now);
     return std::nullopt;
   }
-  if (index_of(kDayShort, name) >= 0 && sc.spaces()) return asctime_date(sc);
+  if (index_of(kDayShort, name) >= 0 && sc.sp()) return asctime_date(sc);
   return std::nullopt;
 }
 
@@ -247,6 +259,12 @@ std::string format_http_date(SysTime t) {
                 static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
                 static_cast<int>(hms.seconds().count()));
   return buf;
+}
+
+void stamp_date(http::Headers& response_headers, SysTime received) {
+  auto date = response_headers.get_combined("Date");
+  if (date && parse_http_date(*date, received)) return;
+  response_headers.set("Date", format_http_date(received));
 }
 
 bool request_may_use_cache(std::string_view method, const http::Headers& request_headers) {
@@ -301,9 +319,9 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
     return StoreDecision::NotCacheableStatus;
   }
   const bool explicit_fresh = eff.explicit_freshness(response_headers);
-  // Other codes are storable only when the origin said for how long; a rule
-  // ttl does not make error responses cacheable.
-  if (!heuristically_cacheable(status) && !explicit_fresh) {
+  // Other codes are storable only when the origin said for how long or
+  // marked them public; a rule ttl does not make error responses cacheable.
+  if (!heuristic_allowed(status, res) && !explicit_fresh) {
     return StoreDecision::NotCacheableStatus;
   }
   // §4.1: "Vary: *" never matches a later request, so storing is waste.
@@ -333,7 +351,7 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
   // §4.2.2: heuristic freshness is freshness, even when it rounds to 0 (the
   // stored copy still carries a validator worth revalidating).
   if (!explicit_fresh && !policy.ttl_override && policy.default_ttl <= Seconds{0} &&
-      !heuristic_lifetime(response_headers, status)) {
+      !heuristic_lifetime(response_headers, status, res)) {
     return StoreDecision::NoFreshness;
   }
   return StoreDecision::Store;
@@ -378,9 +396,9 @@ Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& 
     auto exp = parse_http_date(*expires);
     auto date = date_field(response_headers, "Date");
     if (!exp || !date) return Seconds{0};
-    return non_negative(chr::floor<Seconds>(*exp - *date));
+    return non_negative(seconds_between(*date, *exp));
   }
-  if (auto h = heuristic_lifetime(response_headers, status)) {
+  if (auto h = heuristic_lifetime(response_headers, status, eff.cc)) {
     return std::min(*h, non_negative(policy.heuristic_max));
   }
   return non_negative(policy.default_ttl);
@@ -388,7 +406,8 @@ Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& 
 
 Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy) {
   // 200 stands for "a status may_store accepted": any other code was stored
-  // only with explicit freshness, which is decided before the heuristic.
+  // only with explicit freshness, decided before the heuristic, or with
+  // public, which allows the heuristic for every status.
   return freshness_lifetime(response_headers, policy, 200);
 }
 
@@ -399,7 +418,7 @@ Seconds current_age(const http::Headers& response_headers, SysTime request_time,
   Seconds apparent_age{0};
   if (auto date_text = response_headers.get("Date")) {
     if (auto date = parse_http_date(*date_text, now)) {
-      apparent_age = non_negative(chr::floor<Seconds>(response_time - *date));
+      apparent_age = non_negative(seconds_between(*date, response_time));
     }
   }
 
@@ -412,10 +431,10 @@ Seconds current_age(const http::Headers& response_headers, SysTime request_time,
     });
   }
 
-  const Seconds response_delay = non_negative(chr::floor<Seconds>(response_time - request_time));
+  const Seconds response_delay = non_negative(seconds_between(request_time, response_time));
   const Seconds corrected_age_value = Seconds{age_value.value_or(0)} + response_delay;
   const Seconds corrected_initial_age = std::max(apparent_age, corrected_age_value);
-  const Seconds resident_time = non_negative(chr::floor<Seconds>(now - response_time));
+  const Seconds resident_time = non_negative(seconds_between(response_time, now));
   return corrected_initial_age + resident_time;
 }
 

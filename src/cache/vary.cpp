@@ -1,6 +1,11 @@
 // Vary (RFC 9111 §4.1): the normalized list of request fields a response
 // varies on, and the secondary key a request yields under that list. Two
 // requests select the same stored variant exactly when their keys are equal.
+//
+// §4.1 lets a cache normalize nominated values "when it is known not to
+// change their meaning". Every field gets whitespace normalization; the
+// preference lists Accept-Encoding and Accept-Language also get case
+// folding and a canonical order (see normalize_preferences).
 #include "relay/cache/vary.hpp"
 
 #include <algorithm>
@@ -25,6 +30,99 @@ std::vector<std::string> normalized_names(std::string_view list) {
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
   return names;
+}
+
+bool is_tchar(char c) noexcept {
+  static constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         extra.find(c) != std::string_view::npos;
+}
+
+// qvalue (RFC 9110 §12.4.2) in thousandths: "0" ["." 0*3DIGIT] or
+// "1" ["." 0*3"0"].
+std::optional<int> parse_qvalue(std::string_view text) noexcept {
+  if (text.empty() || (text[0] != '0' && text[0] != '1')) return std::nullopt;
+  int q = (text[0] - '0') * 1000;
+  if (text.size() == 1) return q;
+  if (text[1] != '.' || text.size() > 5) return std::nullopt;
+  int scale = 100;
+  for (char c : text.substr(2)) {
+    if (c < '0' || c > '9' || (q == 1000 && c != '0')) return std::nullopt;
+    q += (c - '0') * scale;
+    scale /= 10;
+  }
+  return q;
+}
+
+// Accept-Encoding and Accept-Language (RFC 9110 §12.5.3, §12.5.4) are lists
+// of case-insensitive tokens (content-codings, language ranges), each with
+// an optional weight ";q=". Their canonical form lower-cases the tokens,
+// drops q=1 and whitespace, and orders the elements by descending q, then
+// alphabetically: so "en, de", "EN,DE" and "de;q=1, en" share a variant,
+// while "en;q=0.5, de" (a different preference) does not share it with
+// "en, de".
+//
+// The alphabetical tie-break is a deliberate choice. RFC 9110 defines
+// preference by weight only and gives elements of equal weight no order;
+// an origin that does break ties by position could serve "en, de" and
+// "de, en" differently, and relay would then answer one with the other's
+// variant. Caches that split on every byte order instead store one copy per
+// browser's header spelling. A value outside this grammar (a parameter other
+// than q, a quoted string, a bad qvalue) keeps the plain normalization, so
+// it is never merged with anything it might differ from.
+std::optional<std::string> normalize_preferences(std::string_view value) {
+  struct Preference {
+    std::string token;
+    int q;
+  };
+  std::vector<Preference> prefs;
+  bool valid = true;
+  http::for_each_list_element(value, [&](std::string_view element) {
+    if (!valid) return;
+    const auto semi = element.find(';');
+    const auto token = http::trim(element.substr(0, semi));
+    int q = 1000;
+    if (semi != std::string_view::npos) {
+      // weight = OWS ";" OWS "q=" qvalue; "q" is case-insensitive.
+      const auto weight = http::trim(element.substr(semi + 1));
+      std::optional<int> parsed;
+      if (weight.size() > 2 && (weight[0] == 'q' || weight[0] == 'Q') && weight[1] == '=') {
+        parsed = parse_qvalue(weight.substr(2));
+      }
+      if (!parsed) {
+        valid = false;
+        return;
+      }
+      q = *parsed;
+    }
+    if (token.empty() || !std::all_of(token.begin(), token.end(), is_tchar)) {
+      valid = false;
+      return;
+    }
+    prefs.push_back({http::to_lower(token), q});
+  });
+  if (!valid) return std::nullopt;
+  std::sort(prefs.begin(), prefs.end(), [](const Preference& a, const Preference& b) {
+    return a.q != b.q ? a.q > b.q : a.token < b.token;
+  });
+  prefs.erase(std::unique(prefs.begin(), prefs.end(),
+                          [](const Preference& a, const Preference& b) {
+                            return a.q == b.q && a.token == b.token;
+                          }),
+              prefs.end());
+  std::string out;
+  for (const auto& p : prefs) {
+    if (!out.empty()) out += ',';
+    out += p.token;
+    if (p.q == 1000) continue;
+    out += ";q=0";
+    if (p.q == 0) continue;
+    std::string digits = std::to_string(p.q + 1000).substr(1);  // three digits
+    while (digits.back() == '0') digits.pop_back();
+    out += '.';
+    out += digits;
+  }
+  return out;
 }
 
 // RFC 9111 §4.1 allows normalizing nominated values when it is known not to
@@ -93,7 +191,9 @@ std::optional<std::string> vary_key(const std::string& names, const http::Header
     // no '='.
     if (auto value = request.get_combined(name)) {
       key += '=';
-      key += normalize_value(*value);
+      std::optional<std::string> canonical;
+      if (name == "accept-encoding" || name == "accept-language") canonical = normalize_preferences(*value);
+      key += normalize_value(canonical ? *canonical : *value);
     }
   }
   return key;

@@ -14,6 +14,7 @@
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/vary_marker.hpp"
 #include "relay/util/log.hpp"
+#include "relay/util/time.hpp"
 
 namespace relay::proxy {
 
@@ -48,16 +49,18 @@ std::chrono::seconds keep_for(const http::ResponseHead& head, const cache::Polic
   };
   auto stale = std::max(window(cc.stale_while_revalidate, policy.stale_while_revalidate),
                         window(cc.stale_if_error, policy.stale_if_error));
-  return cache::freshness_lifetime(head.headers, policy, head.status) + stale +
-         std::chrono::duration_cast<std::chrono::seconds>(keep_time);
-}
-
-void prepare_head(http::ResponseHead& head, sys::time_point response_time) {
-  http::strip_hop_by_hop(head.headers);
-  if (!head.headers.contains("date")) head.headers.add("Date", cache::format_http_date(response_time));
+  // Saturating: a lifetime reaching past what the clock holds must keep
+  // the entry "forever", not wrap into a negative keep time.
+  return saturating_sum(saturating_sum(cache::freshness_lifetime(head.headers, policy, head.status), stale),
+                        std::chrono::duration_cast<std::chrono::seconds>(keep_time));
 }
 
 }  // namespace
+
+void prepare_head(http::ResponseHead& head, sys::time_point response_time) {
+  http::strip_hop_by_hop(head.headers);
+  cache::stamp_date(head.headers, response_time);
+}
 
 asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstream::RequestBodySource& body,
                                                  server::ResponseWriter& out, FetchPlan plan) {

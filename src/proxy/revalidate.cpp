@@ -70,8 +70,7 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
   shared_.metrics.record_upstream_response(transfer.head().status);
   http::ResponseHead head = transfer.head();
   auto response_time = sys::now();
-  http::strip_hop_by_hop(head.headers);
-  if (!head.headers.contains("date")) head.headers.add("Date", cache::format_http_date(response_time));
+  prepare_head(head, response_time);
 
   if (head.status == 304) {
     storage::EntryMeta meta = found.hit->meta;

@@ -350,7 +350,7 @@ Scan recover(const Layout& layout, SysTime now) {
           return;
         }
         const auto& m = record->meta;
-        if (m.keep_for.count() > 0 && m.response_time + m.keep_for < now) {
+        if (expired(m, now)) {
           remove_file(e.path());
           ++scan.expired;
           return;

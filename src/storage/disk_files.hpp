@@ -180,11 +180,6 @@ struct Scan {
 // unusable. Throws std::runtime_error when the root cannot be used at all.
 Scan recover(const Layout& layout, SysTime now);
 
-// keep_for has passed: the cache layer no longer wants the entry.
-inline bool expired(const EntryMeta& m, SysTime now) {
-  return m.keep_for.count() > 0 && m.response_time + m.keep_for < now;
-}
-
 // What meta/ and objects/ hold, in memory: key -> record, body -> users,
 // LRU order and sizes. One mutex guards it, and every rename or unlink that
 // changes what it describes happens under that mutex, so index and files

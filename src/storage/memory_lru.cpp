@@ -76,10 +76,6 @@ class MemoryWriter final : public BodyWriter {
   bool failed_ = false;
 };
 
-bool expired(const EntryMeta& meta, SysTime now) {
-  return meta.keep_for.count() > 0 && meta.response_time + meta.keep_for < now;
-}
-
 }  // namespace
 
 Eviction parse_eviction(std::string_view name) {

@@ -95,8 +95,12 @@ error_code note(const std::string& what, std::string_view why) {
   return unavailable();
 }
 
+// Compared in seconds first: a saturated keep_for (seconds::max()) would
+// overflow in milliseconds.
 std::chrono::milliseconds ttl_for(std::chrono::seconds keep_for) {
-  return keep_for <= 0s ? default_ttl : std::min<std::chrono::milliseconds>(keep_for, max_ttl);
+  if (keep_for <= 0s) return default_ttl;
+  if (keep_for >= std::chrono::duration_cast<std::chrono::seconds>(max_ttl)) return max_ttl;
+  return keep_for;
 }
 
 std::string ms(std::chrono::milliseconds d) {

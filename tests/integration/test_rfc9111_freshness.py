@@ -7,7 +7,7 @@ relay rounds down); "fresh" assertions use lifetimes of 30 s or more."""
 import time
 import unittest
 
-from harness import RelayTestCase, parse_http_date, request_header, target_for as T
+from harness import RelayTestCase, http_date, parse_http_date, request_header, wait_until, target_for as T
 
 LONG_AGO = 1_000_000_000  # a Last-Modified in 2001
 STALE_SLEEP = 1.3         # makes a max-age=1 entry stale
@@ -210,6 +210,94 @@ class FreshnessTest(RelayTestCase):
         self.assertBody(r, "/fr/oic/stale", 33)
         self.assertEqual(self.origin.count("/fr/oic/fresh"), 1)
         self.assertEqual(self.origin.count("/fr/oic/stale"), 1)
+
+
+class HttpDateTest(RelayTestCase):
+    """RFC 9110 §5.6.7 HTTP-date as relay reads it, §6.6.1 Date replacement,
+    and times past the clock's range (years after 2262)."""
+
+    def test_invalid_date_is_replaced_by_the_receipt_time(self):
+        # §6.6.1: an invalid Date is replaced by the time the response was
+        # received, so Expires - Date is a lifetime again instead of 0.
+        path = "/hd/invalid"
+        self.script(path, {"no_date": True, "headers": [["Date", "not a date"],
+                                                        ["Expires", http_date(time.time() + 60)]]})
+        first = self.get(path)
+        self.assertXCache(first, "MISS")
+        received = parse_http_date(first.header("Date") or "")
+        self.assertIsNotNone(received, "Date %r is not an HTTP-date" % first.header("Date"))
+        self.assertLess(abs(received - time.time()), 5)
+        r = self.get(path)
+        self.assertXCache(r, "HIT")
+        self.assertCacheStatus(r, hit=True, ttl=(50, 60))
+        self.assertEqual(r.header("Date"), first.header("Date"))
+        self.assertEqual(self.origin.count(path), 1)
+
+    def test_runs_of_spaces_make_a_date_invalid(self):
+        # An hour-old Date with a doubled space is no HTTP-date: it is
+        # replaced, so the response is not an hour old on arrival.
+        path = "/hd/spaces"
+        old = http_date(time.time() - 3600).replace(", ", ",  ", 1)
+        self.script(path, {"no_date": True, "headers": [["Date", old], ["Cache-Control", "max-age=60"]]})
+        first = self.get(path)
+        self.assertXCache(first, "MISS")
+        self.assertNotEqual(first.header("Date"), old)
+        r = self.get(path)
+        self.assertXCache(r, "HIT")
+        self.assertLess(int(r.header("Age")), 10)
+        self.assertEqual(self.origin.count(path), 1)
+
+    def test_zone_name_is_case_insensitive(self):
+        t = T("/hd/gmt", hdr="Expires: " + http_date(time.time() + 60).replace("GMT", "gmt"))
+        self.assertXCache(self.get(t), "MISS")
+        r = self.get(t)
+        self.assertXCache(r, "HIT")
+        self.assertCacheStatus(r, hit=True, ttl=(50, 60))
+        self.assertEqual(self.origin.count("/hd/gmt"), 1)
+
+    def test_background_revalidation_replaces_an_invalid_date_too(self):
+        # The response of a stale-while-revalidate fetch goes through the same
+        # step: its unparsable Date does not make the new copy stale at once.
+        path = "/hd/swr"
+        self.script(path,
+                    {"headers": [["Cache-Control", "max-age=1, stale-while-revalidate=30"]]},
+                    {"no_date": True, "headers": [["Date", "yesterday"],
+                                                  ["Expires", http_date(time.time() + 60)]]})
+        self.assertXCache(self.get(path), "MISS")
+        time.sleep(STALE_SLEEP)
+        self.assertXCache(self.get(path), "STALE")
+        wait_until(lambda: self.origin.count(path) == 2, 5, what="the background revalidation")
+        r = wait_for_hit(self, path)
+        self.assertCacheStatus(r, hit=True, ttl=(40, 60))
+        self.assertIsNotNone(parse_http_date(r.header("Date") or ""), "Date %r" % r.header("Date"))
+        self.assertEqual(self.origin.count(path), 2)
+
+    def test_expires_past_2262_is_stored_and_found(self):
+        # The clock ends in April 2262: a later Expires saturates instead of
+        # wrapping, so an entry reported stored is found again.
+        for year in ("2300", "9999"):
+            with self.subTest(year=year):
+                path = "/hd/far/" + year
+                t = T(path, hdr="Expires: Sat, 01 Jan %s 00:00:00 GMT" % year)
+                first = self.get(t)
+                self.assertXCache(first, "MISS")
+                self.assertCacheStatus(first, stored=True)
+                r = self.get(t)
+                self.assertXCache(r, "HIT")
+                self.assertCacheStatus(r, hit=True, ttl=(200 * 365 * 86400, 2 ** 63))
+                self.assertEqual(self.origin.count(path), 1)
+
+
+def wait_for_hit(case, target, timeout=5.0):
+    """GET target until it is a HIT (the background fill may still be
+    committing); returns that response."""
+    deadline = time.time() + timeout
+    while True:
+        r = case.get(target)
+        if r.header("X-Cache") == "HIT" or time.time() > deadline:
+            case.assertXCache(r, "HIT")
+            return r
+        time.sleep(0.05)
 
 
 class DefaultTtlFreshnessTest(RelayTestCase):

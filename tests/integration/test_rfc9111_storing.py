@@ -138,6 +138,27 @@ class StoringTest(RelayTestCase):
                 self.assertXCache(second, "BYPASS")
                 self.assertEqual(self.origin.count(path), 2)
 
+    def test_public_enables_heuristic_freshness_for_any_status(self):
+        # RFC 9111 §4.2.2: a response "marked explicitly cacheable (e.g., with
+        # a public response directive)" gets heuristic freshness whatever its
+        # final status; §3 lets public make it storable.
+        for status in (302, 500, 599):
+            with self.subTest(status=status):
+                path = "/st/public/%d" % status
+                first, second = self.get_twice(T(path, status=status, cc="public", lm=LONG_AGO))
+                self.assertEqual((first.status, second.status), (status, status))
+                self.assertXCache(first, "MISS")
+                self.assertCacheStatus(first, stored=True)
+                self.assertXCache(second, "HIT")
+                # 10% of Last-Modified's age, capped by heuristic_max (1 day).
+                self.assertCacheStatus(second, hit=True, ttl=(86390, 86400))
+                self.assertEqual(self.origin.count(path), 1)
+        # public without Last-Modified has no freshness to go on.
+        path = "/st/public/nolm"
+        first, second = self.get_twice(T(path, status=599, cc="public"))
+        self.assertXCache(second, "BYPASS")
+        self.assertEqual(self.origin.count(path), 2)
+
     def test_302_and_500_with_explicit_freshness_are_stored(self):
         for status in (302, 500):
             with self.subTest(status=status):

@@ -57,6 +57,30 @@ class VaryTest(RelayTestCase):
         self.assertXCache(self.get(t, headers={"Accept-Encoding": "identity"}), "MISS")
         self.assertEqual(self.origin.count("/echo/vary/norm"), 2)
 
+    def test_equivalent_preference_lists_share_a_variant(self):
+        # §4.1 normalization of Accept-Language / Accept-Encoding: case,
+        # whitespace, q=1 and the order of equally weighted entries carry no
+        # meaning; a different weight does.
+        t = T("/echo/vary/langs", cc="max-age=60", hdr="Vary: Accept-Language")
+        first = self.lang(t, "en, de")
+        self.assertXCache(first, "MISS")
+        for same in ("EN,DE", "de;q=1, en", "de, en", " en ,de;Q=1.0"):
+            with self.subTest(value=same):
+                r = self.lang(t, same)
+                self.assertXCache(r, "HIT")
+                self.assertEqual(echoed(r, "Accept-Language"), ["en, de"])
+        r = self.lang(t, "en;q=0.5, de")
+        self.assertXCache(r, "MISS")
+        self.assertEqual(echoed(r, "Accept-Language"), ["en;q=0.5, de"])
+        self.assertXCache(self.lang(t, "de, en;q=0.50"), "HIT")
+        self.assertEqual(self.origin.count("/echo/vary/langs"), 2)
+
+        t = T("/echo/vary/encodings", cc="max-age=60", hdr="Vary: Accept-Encoding")
+        self.assertXCache(self.get(t, headers={"Accept-Encoding": "gzip, br"}), "MISS")
+        self.assertXCache(self.get(t, headers={"Accept-Encoding": "BR,gzip"}), "HIT")
+        self.assertXCache(self.get(t, headers={"Accept-Encoding": "gzip, br;q=0"}), "MISS")
+        self.assertEqual(self.origin.count("/echo/vary/encodings"), 2)
+
     def test_several_vary_fields(self):
         t = T("/echo/vary/multi", cc="max-age=60", hdr="Vary: Accept-Language, X-Device")
         combos = (("en", "mobile", "MISS"), ("en", "desktop", "MISS"), ("fr", "mobile", "MISS"),

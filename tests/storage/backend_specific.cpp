@@ -320,6 +320,16 @@ TEST_CASE("disk: an aborted write leaves nothing behind") {
   CHECK(count_files(root / "meta") == 0);
 }
 
+TEST_CASE("disk: far-future entries survive a restart") {
+  Env env(Kind::disk);
+  const std::string body = random_body(10'000, 163);
+  must_put(env, "far", text_meta("far", body.size(), std::chrono::seconds(300LL * 365 * 86400)), body);
+  env.reopen();
+  auto got = must_fetch(env, "far");
+  REQUIRE_MESSAGE(got.has_value(), "recovery dropped a far-future entry as expired");
+  CHECK_BODY(got->body, body);
+}
+
 TEST_CASE("disk: expired entries are dropped at start") {
   Env env(Kind::disk);
   const std::string body = random_body(10'000, 161);
@@ -603,6 +613,19 @@ TEST_CASE("redis: every key carries a TTL bounded by keep_for") {
     auto ttl = server.pttl(key);
     CHECK_MESSAGE(ttl > 0, "a key without TTL would outlive keep_for forever");
     CHECK(ttl <= (100 + 120) * 1000);
+  }
+}
+
+TEST_CASE("redis: a saturated keep_for is capped, not overflowed into a negative TTL") {
+  Env env(Kind::redis);
+  auto& server = shared_redis();
+  const std::string body = random_body(1'000, 263);
+  must_put(env, "k", text_meta("k", body.size(), std::chrono::seconds::max()), body);
+  auto keys = server.keys(env.redis_prefix() + "*");
+  REQUIRE_FALSE(keys.empty());
+  for (const auto& key : keys) {
+    CAPTURE(key);
+    CHECK(server.pttl(key) > 3650LL * 86400 * 1000 - 60'000);
   }
 }
 

@@ -394,6 +394,25 @@ TEST_CASE_TEMPLATE("conformance: keep_for is respected", T, STORAGE_ALL_BACKENDS
   if (traits(T::kind).local_stats) CHECK(env.store().stats().entries == 2);
 }
 
+TEST_CASE_TEMPLATE("conformance: a keep_for beyond the clock's range keeps the entry", T, STORAGE_ALL_BACKENDS) {
+  // An Expires past 2262 gives lifetimes that overflow the clock's
+  // nanoseconds when added to a time: the entry must be kept, not
+  // reported stored and then treated as long expired (nor refused).
+  Env env(T::kind);
+  const std::string body = random_body(20'000, 93);
+  const auto centuries = std::chrono::seconds(300LL * 365 * 86400);
+  must_put(env, "centuries", text_meta("c", body.size(), centuries), body);
+  must_put(env, "max", text_meta("m", body.size(), std::chrono::seconds::max()), body);
+  for (const char* key : {"centuries", "max"}) {
+    CAPTURE(key);
+    auto got = must_fetch(env, key);
+    REQUIRE_MESSAGE(got.has_value(), "a far-future entry is not found");
+    CHECK_BODY(got->body, body);
+  }
+  CHECK(must_fetch(env, "centuries")->meta.keep_for == centuries);
+  if (traits(T::kind).counts_expiry) CHECK(env.store().stats().expirations == 0);
+}
+
 TEST_CASE_TEMPLATE("conformance: two event loops use one store at once", T, STORAGE_ALL_BACKENDS) {
   Env env(T::kind, {}, 2);
   constexpr int rounds = 25;

@@ -220,18 +220,62 @@ TEST_CASE("cache-control: first valid targeted field replaces Cache-Control (RFC
       {"absent: Cache-Control", {{"Cache-Control", "max-age=10"}}, cdn, false, 10, false},
       {"empty value is not valid",
        {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", ""}}, cdn, false, 10, false},
-      {"all-unknown value is not valid",
-       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "foo, bar=1"}}, cdn, false, 10,
+      {"a valid field without known directives still replaces Cache-Control",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "foo, bar=1"}}, cdn, true,
+       std::nullopt, false},
+      {"\"none\" (RFC 9213 3.1)", {{"Cache-Control", "no-store"}, {"CDN-Cache-Control", "none"}}, cdn,
+       true, std::nullopt, false},
+      {"a syntax error anywhere invalidates the field",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=10000, &&&&&"}}, cdn, false,
+       10, false},
+      {"a String max-age is not an Integer: the field is invalid",
+       {{"Cache-Control", "no-store"}, {"CDN-Cache-Control", "max-age=\"10000\""}}, cdn, false,
+       std::nullopt, true},
+      {"a Token max-age is not an Integer",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=soon"}}, cdn, false, 10,
        false},
-      {"a known name with a bad value still counts",
-       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=soon"}}, cdn, true, 0,
+      {"a Decimal max-age is not an Integer",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=1.5"}}, cdn, false, 10,
        false},
+      {"a negative max-age is no delta-seconds",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=-1"}}, cdn, false, 10,
+       false},
+      {"a value-less max-age is the Boolean true, not an Integer",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age"}}, cdn, false, 10, false},
+      {"an inner-list max-age",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=(60)"}}, cdn, false, 10,
+       false},
+      {"no-store=?0 is not the Boolean true",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "no-store=?0"}}, cdn, false, 10,
+       false},
+      {"keys are case-sensitive: MaX-aGe is no key at all",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "MaX-aGe=60"}}, cdn, false, 10,
+       false},
+      {"no whitespace before '='",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age =100"}}, cdn, false, 10,
+       false},
+      {"no whitespace after '='",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age= 100"}}, cdn, false, 10,
+       false},
+      {"parameters are ignored",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60;foo=bar"}}, cdn, true, 60,
+       false},
+      {"unknown members of any type are ignored",
+       {{"CDN-Cache-Control", "x=\"1\", y=(1 2), z=:AAA=:, max-age=60"}}, cdn, true, 60, false},
+      {"request directives are no response directives", {{"CDN-Cache-Control", "max-stale=\"x\""}},
+       cdn, true, std::nullopt, false},
+      {"Integers saturate like delta-seconds (RFC 9111 1.2.2)",
+       {{"CDN-Cache-Control", "max-age=99999999999"}}, cdn, true, std::int64_t{1} << 31, false},
       {"field names are case-insensitive",
        {{"Cache-Control", "max-age=10"}, {"cdn-cache-control", "max-age=60"}}, cdn, true, 60,
        false},
       {"lines of the targeted field combine",
        {{"CDN-Cache-Control", "public"}, {"CDN-Cache-Control", "max-age=60"}}, cdn, true, 60,
        false},
+      {"one bad line spoils the combined field",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60"},
+        {"CDN-Cache-Control", "&"}},
+       cdn, false, 10, false},
       {"targeted no-store, nothing inherited from Cache-Control",
        {{"Cache-Control", "public, max-age=10"}, {"CDN-Cache-Control", "no-store"}}, cdn, true,
        std::nullopt, true},
@@ -242,7 +286,7 @@ TEST_CASE("cache-control: first valid targeted field replaces Cache-Control (RFC
        {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60"}}, relay_first, true,
        60, false},
       {"list order: later entry when the first is invalid",
-       {{"Relay-CC", "junk"}, {"CDN-Cache-Control", "max-age=60"}}, relay_first, true, 60, false},
+       {{"Relay-CC", "Junk"}, {"CDN-Cache-Control", "max-age=60"}}, relay_first, true, 60, false},
       {"empty list: targeted fields are ordinary fields",
        {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60"}}, {}, false, 10,
        false},
@@ -259,6 +303,41 @@ TEST_CASE("cache-control: first valid targeted field replaces Cache-Control (RFC
     // The out-parameter is optional.
     CHECK(relay::cache::effective_cache_control(h, r.targeted).max_age == r.max_age);
   }
+}
+
+TEST_CASE("cache-control: targeted directives map from Structured Field types (RFC 9213 2.1)") {
+  const std::vector<std::string> cdn = {"CDN-Cache-Control"};
+  auto parse = [&](const char* value) {
+    bool used = false;
+    auto cc = relay::cache::effective_cache_control(make_headers({{"CDN-Cache-Control", value}}), cdn, &used);
+    CHECK(used);
+    return cc;
+  };
+  auto cc = parse(R"(private="X-User, x-token", no-cache="Set-Cookie", s-maxage=5, stale-while-revalidate=7, )"
+                  R"(stale-if-error=9, must-revalidate, proxy-revalidate, public, immutable, no-transform)");
+  CHECK(cc.private_fields == std::vector<std::string>{"x-user", "x-token"});
+  CHECK_FALSE(cc.is_private);
+  CHECK(cc.no_cache_fields == std::vector<std::string>{"set-cookie"});
+  CHECK_FALSE(cc.no_cache);
+  CHECK(cc.s_maxage == 5);
+  CHECK(cc.stale_while_revalidate == 7);
+  CHECK(cc.stale_if_error == 9);
+  CHECK(cc.must_revalidate);
+  CHECK(cc.proxy_revalidate);
+  CHECK(cc.is_public);
+  CHECK(cc.immutable);
+  CHECK(cc.no_transform);
+  CHECK_FALSE(cc.max_age.has_value());
+
+  cc = parse("private, no-cache, must-understand, no-store");
+  CHECK(cc.is_private);
+  CHECK(cc.no_cache);
+  CHECK(cc.must_understand);
+  CHECK(cc.no_store);
+  // An empty list names nothing: the unqualified directive, as in Cache-Control.
+  CHECK(parse(R"(no-cache="")").no_cache);
+  // A repeated key: the last value (RFC 8941 4.2.2).
+  CHECK(parse("max-age=5, max-age=60").max_age == 60);
 }
 
 TEST_CASE("cache-control: targeted field governs lifetime, storage, validation (RFC 9213 2.2)") {
@@ -286,7 +365,9 @@ TEST_CASE("cache-control: targeted field governs lifetime, storage, validation (
       {"targeted beats Cache-Control",
        {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "max-age=60"}}, p, 60},
       {"a used targeted field hides Expires", {{"CDN-Cache-Control", "public"}}, p, 0},
-      {"an invalid one falls back to Expires", {{"CDN-Cache-Control", "junk"}}, p, 3600},
+      {"an invalid one falls back to Expires", {{"CDN-Cache-Control", "max-age=\"60\""}}, p, 3600},
+      {"\"none\" hides Cache-Control and Expires",
+       {{"Cache-Control", "max-age=10"}, {"CDN-Cache-Control", "none"}}, p, 0},
       {"not configured: ordinary field", {{"CDN-Cache-Control", "max-age=60"}}, none, 3600},
       {"configured order", {{"CDN-Cache-Control", "max-age=60"}, {"Relay-CC", "max-age=5"}},
        custom, 5},
@@ -311,8 +392,10 @@ TEST_CASE("cache-control: targeted field governs lifetime, storage, validation (
        {{"Cache-Control", "private"}, {"CDN-Cache-Control", "max-age=60"}}, StoreDecision::Store},
       {"targeted public allows Authorization", {{"Authorization", "Bearer x"}}, 200,
        {{"CDN-Cache-Control", "public, max-age=60"}}, StoreDecision::Store},
-      {"Expires ignored: 500 has no freshness", {}, 500, {{"CDN-Cache-Control", "public"}},
-       StoreDecision::NotCacheableStatus},
+      {"Expires ignored: a public 500 has no freshness", {}, 500, {{"CDN-Cache-Control", "public"}},
+       StoreDecision::NoFreshness},
+      {"Expires ignored: a 500 without public is refused for its status", {}, 500,
+       {{"CDN-Cache-Control", "none"}}, StoreDecision::NotCacheableStatus},
       {"without one, Expires makes 500 storable", {}, 500, {}, StoreDecision::Store},
   };
   for (const auto& r : stores) {
@@ -347,7 +430,7 @@ TEST_CASE("cache-control: fields named by no-cache/private are not stored (RFC 9
         {"Content-Type", "text/plain"}},
        {"Cache-Control", "Content-Type"}},
       {"the targeted field's lists apply",
-       {{"Cache-Control", "max-age=60"}, {"CDN-Cache-Control", "no-cache=x-a, max-age=60"},
+       {{"Cache-Control", "max-age=60"}, {"CDN-Cache-Control", "no-cache=\"x-a\", max-age=60"},
         {"X-A", "1"}, {"X-B", "2"}},
        {"Cache-Control", "CDN-Cache-Control", "X-B"}},
       {"the directives themselves stay",

@@ -139,7 +139,7 @@ heuristic_max = "2h"
 stale_while_revalidate = "30s"
 stale_if_error = 600
 targeted_fields = ["Relay-Cache-Control", "CDN-Cache-Control"]
-strip_targeted_fields = false
+strip_targeted_fields = true
 status_name = "edge-1.example"
 
 [cache.key]
@@ -180,7 +180,7 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.cache.stale_while_revalidate == 30s);
   CHECK(c.cache.stale_if_error == 10min);
   CHECK(c.cache.targeted_fields == std::vector<std::string>{"Relay-Cache-Control", "CDN-Cache-Control"});
-  CHECK_FALSE(c.cache.strip_targeted_fields);
+  CHECK(c.cache.strip_targeted_fields);
   CHECK(c.cache.status_name == "edge-1.example");
   CHECK_FALSE(c.cache.key.sort_query);
   CHECK(c.cache.key.ignore_params.empty());
@@ -338,14 +338,14 @@ TEST_CASE("config: environment overrides") {
                             {"RELAY_CACHE_STALE_WHILE_REVALIDATE", "45s"},
                             {"RELAY_CACHE_STALE_IF_ERROR", "5m"},
                             {"RELAY_CACHE_TARGETED_FIELDS", "Relay-Cache-Control, CDN-Cache-Control"},
-                            {"RELAY_CACHE_STRIP_TARGETED_FIELDS", "no"},
+                            {"RELAY_CACHE_STRIP_TARGETED_FIELDS", "yes"},
                             {"RELAY_CACHE_STATUS_NAME", "env"},
                         });
     CHECK(c.cache.heuristic_max == 0ms);
     CHECK(c.cache.stale_while_revalidate == 45s);
     CHECK(c.cache.stale_if_error == 5min);
     CHECK(c.cache.targeted_fields == std::vector<std::string>{"Relay-Cache-Control", "CDN-Cache-Control"});
-    CHECK_FALSE(c.cache.strip_targeted_fields);
+    CHECK(c.cache.strip_targeted_fields);
     CHECK(c.cache.status_name == "env");
     // An empty list turns targeted fields off.
     CHECK(load_defaults({{"RELAY_CACHE_TARGETED_FIELDS", ""}}).cache.targeted_fields.empty());

@@ -72,6 +72,24 @@ TEST_CASE("freshness: HTTP-date in all three formats (RFC 9110 5.6.7)") {
       {"Sun Nov  6 08:49:37 94", std::nullopt},
       {"Funday, 06-Nov-94 08:49:37 GMT", std::nullopt},
       {"2024-01-15T12:00:00Z", std::nullopt},
+      // The zone name is matched like day and month names: case-insensitively.
+      {"Sun, 06 Nov 1994 08:49:37 gmt", kRfcExample},
+      {"Sunday, 06-Nov-94 08:49:37 Gmt", kRfcExample},
+      // The grammar has exactly one SP between parts; runs are invalid.
+      {"Sun,  06 Nov 1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06  Nov 1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06 Nov  1994 08:49:37 GMT", std::nullopt},
+      {"Sun, 06 Nov 1994  08:49:37 GMT", std::nullopt},
+      {"Sun, 06 Nov 1994 08:49:37  GMT", std::nullopt},
+      {"Sunday,  06-Nov-94 08:49:37 GMT", std::nullopt},
+      {"Sunday, 06-Nov-94  08:49:37 GMT", std::nullopt},
+      {"Sun  Nov  6 08:49:37 1994", std::nullopt},
+      {"Sun Nov   6 08:49:37 1994", std::nullopt},
+      {"Sun Nov  06 08:49:37 1994", std::nullopt},  // SP DIGIT, or 2DIGIT, not both
+      {"Sun Nov 6 08:49:37 1994", std::nullopt},
+      {"Sun Nov  6  08:49:37 1994", std::nullopt},
+      {"Sun Nov  6 08:49:37  1994", std::nullopt},
+      {"Sun,\t06 Nov 1994 08:49:37 GMT", std::nullopt},
   };
   for (const auto& r : rows) {
     const std::string label = r.text;
@@ -108,6 +126,58 @@ TEST_CASE("freshness: rfc850 two-digit years, >50 years ahead means past (RFC 91
     std::chrono::year_month_day ymd{std::chrono::floor<std::chrono::days>(*t)};
     CHECK(static_cast<int>(ymd.year()) == r.expected_year);
   }
+}
+
+TEST_CASE("freshness: dates beyond the clock's range saturate instead of wrapping") {
+  // SysTime counts nanoseconds in 64 bits: it ends in April 2262.
+  CHECK(relay::cache::parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT", kNow) == SysTime::max());
+  CHECK(relay::cache::parse_http_date("Sat, 01 Jan 2300 00:00:00 GMT", kNow) == SysTime::max());
+  CHECK(relay::cache::parse_http_date("Sat, 01 Jan 1000 00:00:00 GMT", kNow) == SysTime::min());
+  // The last whole second SysTime holds is still exact.
+  CHECK(relay::cache::parse_http_date("Fri, 11 Apr 2262 23:47:16 GMT", kNow) == at(9223372036));
+
+  // An Expires past 2262 is a very long lifetime, not a negative one.
+  const Headers far = make_headers({{"Date", kDate}, {"Expires", "Sat, 01 Jan 2300 00:00:00 GMT"}});
+  const auto lifetime = relay::cache::freshness_lifetime(far, Policy{});
+  CHECK(lifetime > Seconds{200LL * 365 * 86400});
+  CHECK(relay::cache::is_fresh(far, Policy{}, kNow, kNow, kNow + 24h * 365 * 100));
+  // A Date before 1677 makes a huge apparent age, not an overflow.
+  const Headers ancient = make_headers({{"Date", "Sat, 01 Jan 1000 00:00:00 GMT"}});
+  CHECK(relay::cache::current_age(ancient, kNow, kNow, kNow) > Seconds{300LL * 365 * 86400});
+}
+
+TEST_CASE("freshness: stamp_date adds or replaces an invalid Date (RFC 9110 6.6.1)") {
+  const SysTime received = at(kRfcExample);
+  const std::string stamped = "Sun, 06 Nov 1994 08:49:37 GMT";
+  struct Row {
+    const char* what;
+    Pairs before;
+    std::vector<std::string> dates;  // the Date lines after
+  };
+  const std::vector<Row> rows = {
+      {"missing", {{"ETag", "\"x\""}}, {stamped}},
+      {"valid is kept as sent", {{"Date", "Sunday, 15-Jan-24 12:00:00 GMT"}}, {"Sunday, 15-Jan-24 12:00:00 GMT"}},
+      {"invalid", {{"Date", "yesterday"}}, {stamped}},
+      {"runs of spaces", {{"Date", "Mon,  15 Jan 2024 12:00:00 GMT"}}, {stamped}},
+      {"empty", {{"Date", ""}}, {stamped}},
+      {"two lines", {{"Date", kDate}, {"date", kDate}}, {stamped}},
+  };
+  for (const auto& r : rows) {
+    const std::string label = r.what;
+    CAPTURE(label);
+    Headers h = make_headers(r.before);
+    relay::cache::stamp_date(h, received);
+    std::vector<std::string> dates;
+    for (const auto& f : h) {
+      if (relay::http::iequals(f.name, "Date")) dates.push_back(f.value);
+    }
+    CHECK(dates == r.dates);
+    CHECK(h.get("ETag") == make_headers(r.before).get("ETag"));
+  }
+  // With a stamped Date an Expires has its reference again.
+  Headers h = make_headers({{"Date", "tomorrow"}, {"Expires", "Mon, 15 Jan 2024 12:01:00 GMT"}});
+  relay::cache::stamp_date(h, kNow);
+  CHECK(relay::cache::freshness_lifetime(h, Policy{}).count() == 60);
 }
 
 TEST_CASE("freshness: format_http_date writes IMF-fixdate (RFC 9110 5.6.7)") {
@@ -219,6 +289,22 @@ TEST_CASE("freshness: may_store decision matrix (RFC 9111 3)") {
       {"rule ttl does not make errors cacheable", "GET", {}, 500, {}, rule_ttl,
        StoreDecision::NotCacheableStatus},
       {"206 even with heuristic", "GET", {}, 206, heur, no_ttl, StoreDecision::NotCacheableStatus},
+      // §4.2.2: public marks any final status explicitly cacheable, so the
+      // heuristic applies to it too.
+      {"public 599 with Last-Modified", "GET", {}, 599, {{"Cache-Control", "public"}, heur[0], heur[1]},
+       no_ttl, StoreDecision::Store},
+      {"public 302 with Last-Modified", "GET", {}, 302, {{"Cache-Control", "public"}, heur[0], heur[1]},
+       no_ttl, StoreDecision::Store},
+      {"599 with Last-Modified, not public", "GET", {}, 599, heur, no_ttl,
+       StoreDecision::NotCacheableStatus},
+      {"public 500 without Last-Modified", "GET", {}, 500, {{"Cache-Control", "public"}, heur[0]}, no_ttl,
+       StoreDecision::NoFreshness},
+      {"public 500, default ttl as the heuristic", "GET", {}, 500, {{"Cache-Control", "public"}}, ttl,
+       StoreDecision::Store},
+      {"public 206 still refused", "GET", {}, 206, {{"Cache-Control", "public"}, heur[0], heur[1]}, no_ttl,
+       StoreDecision::NotCacheableStatus},
+      {"public 1xx still refused", "GET", {}, 103, {{"Cache-Control", "public"}, heur[0], heur[1]}, no_ttl,
+       StoreDecision::NotCacheableStatus},
       // §4.1: Vary: * never matches.
       {"Vary: *", "GET", {}, 200, {{"Cache-Control", "max-age=60"}, {"Vary", "*"}}, no_ttl,
        StoreDecision::VaryStar},
@@ -283,6 +369,26 @@ TEST_CASE("freshness: lifetime precedence s-maxage > max-age > Expires (RFC 9111
     CAPTURE(label);
     CHECK(relay::cache::freshness_lifetime(make_headers(r.res), r.policy).count() == r.lifetime);
   }
+}
+
+TEST_CASE("freshness: public allows heuristic freshness for any final status (RFC 9111 4.2.2)") {
+  // Last-Modified five days before Date: 10% is 12 hours.
+  const Pairs heur = {{"Date", kDate}, {"Last-Modified", kLm5d}};
+  auto with = [&](const char* cc) {
+    Pairs h = heur;
+    if (cc) h.emplace_back("Cache-Control", cc);
+    return make_headers(h);
+  };
+  const Policy p{.default_ttl = Seconds{7}};
+  CHECK(relay::cache::freshness_lifetime(with("public"), p, 599).count() == 43200);
+  CHECK(relay::cache::freshness_lifetime(with("public"), p, 500).count() == 43200);
+  CHECK(relay::cache::freshness_lifetime(with(nullptr), p, 200).count() == 43200);
+  // Without public a 599 gets no heuristic (it would not have been stored).
+  CHECK(relay::cache::freshness_lifetime(with(nullptr), p, 599).count() == 7);
+  // Explicit freshness still wins over the heuristic.
+  CHECK(relay::cache::freshness_lifetime(with("public, max-age=5"), p, 599).count() == 5);
+  // The stored-response overload agrees.
+  CHECK(relay::cache::freshness_lifetime(with("public"), p).count() == 43200);
 }
 
 TEST_CASE("freshness: current_age with Age, Date and delays (RFC 9111 4.2.3)") {

@@ -248,6 +248,25 @@ TEST_CASE("storage: entries past keep_for are dropped on lookup and counted") {
   CHECK(s.stats().entries == 2);
 }
 
+TEST_CASE("storage: a keep_for beyond the clock's range keeps the entry instead of wrapping") {
+  MemoryLru s(1 << 20, 0);
+  auto now = std::chrono::system_clock::now();
+  auto kept = [now](std::chrono::seconds keep_for) {
+    auto meta = meta_with("v1");
+    meta.response_time = now;
+    meta.keep_for = keep_for;
+    return meta;
+  };
+  // 300 years of seconds do not fit in the clock's nanoseconds after now.
+  REQUIRE(run(store_meta(s, "centuries", kept(std::chrono::seconds(300LL * 365 * 86400)), "a")));
+  REQUIRE(run(store_meta(s, "max", kept(std::chrono::seconds::max()), "b")));
+  CHECK(run(fetch(s, "centuries")) == std::optional<std::string>("a"));
+  CHECK(run(fetch(s, "max")) == std::optional<std::string>("b"));
+  CHECK(s.stats().expirations == 0);
+  CHECK(expired(kept(std::chrono::seconds::max()), std::chrono::system_clock::time_point::max()) == false);
+  CHECK(expired(kept(std::chrono::seconds(10)), now + std::chrono::seconds(11)));
+}
+
 // ---- compression at rest ----------------------------------------------------
 
 namespace {

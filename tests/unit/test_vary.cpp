@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "relay/cache/vary.hpp"
 
@@ -95,27 +96,75 @@ TEST_CASE("vary: values are normalized for whitespace and field lines (RFC 9111 
     const char* key;
   };
   const Row rows[] = {
-      {"plain", headers({{"Accept-Encoding", "gzip, br"}}), "accept-encoding=gzip,br"},
-      {"no spaces", headers({{"Accept-Encoding", "gzip,br"}}), "accept-encoding=gzip,br"},
-      {"spaces around commas", headers({{"Accept-Encoding", "gzip ,\t br"}}),
-       "accept-encoding=gzip,br"},
-      {"leading and trailing", headers({{"Accept-Encoding", " \tgzip, br \t"}}),
-       "accept-encoding=gzip,br"},
-      {"two lines", headers({{"Accept-Encoding", "gzip"}, {"accept-encoding", "br"}}),
-       "accept-encoding=gzip,br"},
-      {"runs inside a value collapse", headers({{"Accept-Encoding", "gzip;q=1,  br  ;  q=0.5"}}),
-       "accept-encoding=gzip;q=1,br ; q=0.5"},
-      {"tab run", headers({{"Accept-Encoding", "a\t \tb"}}), "accept-encoding=a b"},
-      {"case of values is kept", headers({{"Accept-Encoding", "GZIP"}}),
-       "accept-encoding=GZIP"},
+      {"plain", headers({{"X-List", "a, b"}}), "x-list=a,b"},
+      {"no spaces", headers({{"X-List", "a,b"}}), "x-list=a,b"},
+      {"spaces around commas", headers({{"X-List", "a ,\t b"}}), "x-list=a,b"},
+      {"leading and trailing", headers({{"X-List", " \ta, b \t"}}), "x-list=a,b"},
+      {"two lines", headers({{"X-List", "a"}, {"x-list", "b"}}), "x-list=a,b"},
+      {"runs inside a value collapse", headers({{"X-List", "a;q=1,  b  ;  q=0.5"}}), "x-list=a;q=1,b ; q=0.5"},
+      {"tab run", headers({{"X-List", "a\t \tb"}}), "x-list=a b"},
+      {"case and order of values are kept", headers({{"X-List", "B, A"}}), "x-list=B,A"},
   };
   for (const auto& r : rows) {
     CAPTURE(std::string(r.label));
-    CHECK(vary_key("accept-encoding", r.request) == std::string(r.key));
+    CHECK(vary_key("x-list", r.request) == std::string(r.key));
   }
   // Different values stay different.
-  CHECK(vary_key("accept-encoding", headers({{"Accept-Encoding", "gzip"}})) !=
-        vary_key("accept-encoding", headers({{"Accept-Encoding", "br"}})));
+  CHECK(vary_key("x-list", headers({{"X-List", "a"}})) != vary_key("x-list", headers({{"X-List", "b"}})));
+}
+
+TEST_CASE("vary: Accept-Encoding and Accept-Language in canonical form (RFC 9111 4.1, RFC 9110 12.5.3, 12.5.4)") {
+  auto key = [](const char* name, const std::vector<const char*>& lines) {
+    Headers h;
+    for (const char* line : lines) h.add(name, line);
+    return vary_key(name, h);
+  };
+  struct Row {
+    const char* label;
+    std::vector<const char*> lines;
+    const char* language;  // the canonical value
+  };
+  const Row rows[] = {
+      {"plain", {"en, de"}, "de,en"},
+      {"case and no spaces", {"EN,DE"}, "de,en"},
+      {"order among equal weights", {"de, en"}, "de,en"},
+      {"q=1 is the default", {"de;q=1, en"}, "de,en"},
+      {"q=1.000 and Q=1", {"en;Q=1.000, de"}, "de,en"},
+      {"whitespace around ';'", {"en ; q=0.5 ,de"}, "de,en;q=0.5"},
+      {"by weight first", {"en;q=0.5, de"}, "de,en;q=0.5"},
+      {"weight order", {"fr;q=0.2, de;q=0.9, en-US, en;q=0.90"}, "en-us,de;q=0.9,en;q=0.9,fr;q=0.2"},
+      {"trailing zeros", {"fr;q=0.250"}, "fr;q=0.25"},
+      {"q=0 is kept", {"*;q=0, en"}, "en,*;q=0"},
+      {"q=0.000 is q=0", {"en;q=0.000"}, "en;q=0"},
+      {"duplicates", {"en, EN, en;q=1"}, "en"},
+      {"field lines combine", {"en", "de"}, "de,en"},
+      {"empty elements", {", en,, de ,"}, "de,en"},
+      {"empty", {""}, ""},
+  };
+  for (const auto& r : rows) {
+    CAPTURE(std::string(r.label));
+    CHECK(key("Accept-Language", r.lines) == "accept-language=" + std::string(r.language));
+    CHECK(key("Accept-Encoding", r.lines) == "accept-encoding=" + std::string(r.language));
+  }
+  CHECK(key("Accept-Encoding", {"gzip, br"}) == key("Accept-Encoding", {"BR,gzip"}));
+  CHECK(key("Accept-Encoding", {"gzip, br;q=0.5"}) != key("Accept-Encoding", {"gzip, br"}));
+  CHECK(key("Accept-Encoding", {"gzip;q=0"}) != key("Accept-Encoding", {"gzip"}));
+
+  // Outside the grammar: only whitespace is normalized, nothing is merged.
+  const Row kept[] = {
+      {"another parameter", {"en;level=1, de"}, "en;level=1,de"},
+      {"a q above 1", {"en;q=1.5, de"}, "en;q=1.5,de"},
+      {"four decimals", {"en;q=0.1234"}, "en;q=0.1234"},
+      {"q without value", {"en;q=, de"}, "en;q=,de"},
+      {"space in a token", {"E n, de"}, "E n,de"},
+      {"quoted", {"\"en\", de"}, "\"en\",de"},
+  };
+  for (const auto& r : kept) {
+    CAPTURE(std::string(r.label));
+    CHECK(key("Accept-Language", r.lines) == "accept-language=" + std::string(r.language));
+  }
+  // Other fields keep their order and case.
+  CHECK(key("Accept", {"text/html, application/json"}) != key("Accept", {"application/json, text/html"}));
 }
 
 TEST_CASE("vary: a crafted value cannot forge another header combination (RFC 9111 4.1)") {

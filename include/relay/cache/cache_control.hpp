@@ -44,9 +44,12 @@ CacheControl parse_cache_control(std::string_view value);
 
 // The Cache-Control that governs this cache's own handling of a response
 // (RFC 9213 §2.2): the first of targeted_fields (names, in precedence order)
-// present with at least one recognized directive is parsed instead of
-// Cache-Control; an empty or all-unknown value does not count. When one is
-// used, *targeted_used is set and the caller must ignore Expires as well.
+// that is present and valid is used instead of Cache-Control. Valid means an
+// RFC 8941 Dictionary (case-sensitive keys, strict syntax) whose known
+// directives have their types (§2.1: max-age=60, not max-age="60"); a
+// valid field with no known directive ("none") still counts, an empty or
+// invalid one is ignored as if absent. When one is used, *targeted_used is
+// set and the caller must ignore Expires as well.
 CacheControl effective_cache_control(const http::Headers& response,
                                      const std::vector<std::string>& targeted_fields,
                                      bool* targeted_used = nullptr);

@@ -44,6 +44,12 @@ std::optional<SysTime> parse_http_date(std::string_view text) noexcept;
 // relative to `now` (a year more than 50 years ahead means the past).
 std::optional<SysTime> parse_http_date(std::string_view text, SysTime now) noexcept;
 std::string format_http_date(SysTime t);
+// RFC 9110 §6.6.1: a response without a Date gets one with the time it was
+// received, and so does one whose Date is invalid (the MAY of that section:
+// an unparsable Date would otherwise leave age and Expires without a
+// reference and the response stale on arrival). Several Date lines count as
+// invalid. Whatever relay stores or forwards went through this.
+void stamp_date(http::Headers& response_headers, SysTime received);
 
 // Whether the request may be answered from (and fill) the cache at all.
 // GET and HEAD only; Cache-Control: no-store on the request bypasses.

@@ -15,8 +15,11 @@ std::string vary_names(const http::Headers& response);
 
 // The secondary key for a request under a vary_names() list: each nominated
 // request header's combined field lines with whitespace around commas and
-// runs of spaces normalized, as "name=value" joined by '\x1f'. nullopt for
-// "*" (never matches). "" for an empty list.
+// runs of spaces normalized, as "name=value" joined by '\x1f'.
+// Accept-Encoding and Accept-Language are put in a canonical form first
+// (lower case, no q=1, by descending q then alphabetically), so equivalent
+// preference lists select one variant. nullopt for "*" (never matches). ""
+// for an empty list.
 std::optional<std::string> vary_key(const std::string& names, const http::Headers& request);
 
 }  // namespace relay::cache

@@ -85,11 +85,13 @@ struct CacheConfig {
   // when must-revalidate, proxy-revalidate, s-maxage or no-cache forbid it.
   Duration stale_while_revalidate{0};
   Duration stale_if_error{0};
-  // Targeted cache-control fields (RFC 9213), first present one wins over
-  // Cache-Control and Expires for relay's own decisions.
+  // Targeted cache-control fields (RFC 9213), first present and valid one
+  // wins over Cache-Control and Expires for relay's own decisions.
   std::vector<std::string> targeted_fields = {"CDN-Cache-Control"};
-  // Remove the targeted fields from responses sent to clients.
-  bool strip_targeted_fields = true;
+  // Remove the targeted fields from responses sent to clients. Off by
+  // default: RFC 9213 does not ask for removal, and caches further
+  // downstream (another CDN tier) act on them too.
+  bool strip_targeted_fields = false;
   // The cache name in Cache-Status (RFC 9211).
   std::string status_name = "relay";
   // Responses carrying Set-Cookie: "pass" (never stored, like Varnish and

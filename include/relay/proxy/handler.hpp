@@ -176,6 +176,11 @@ class Handler {
 // The client's X-Request-ID when it is sane, else a fresh random one.
 std::string request_id_for(const http::Request& req);
 
+// What every origin response head goes through before relay looks at it,
+// stores it or forwards it: hop-by-hop fields removed, a missing or invalid
+// Date replaced by the time it was received (RFC 9110 §6.6.1). fetch.cpp.
+void prepare_head(http::ResponseHead& head, std::chrono::system_clock::time_point response_time);
+
 // Storage layout of Vary: the URL's key holds a marker naming the Vary
 // fields and a generation; each variant lives under its own key. A new
 // marker (new generation) orphans every older variant at once.

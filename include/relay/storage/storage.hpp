@@ -21,6 +21,7 @@
 
 #include "relay/http/headers.hpp"
 #include "relay/util/result.hpp"
+#include "relay/util/time.hpp"
 
 namespace relay::storage {
 
@@ -38,6 +39,13 @@ struct EntryMeta {
   // entries by themselves (Redis) use it as the TTL; 0 = no limit.
   std::chrono::seconds keep_for{0};
 };
+
+// keep_for has passed: the cache layer no longer wants the entry. The sum
+// saturates, so a keep time reaching past the clock's range (an Expires in
+// 2300) keeps the entry instead of wrapping into the past.
+inline bool expired(const EntryMeta& meta, SysTime now) noexcept {
+  return meta.keep_for.count() > 0 && saturating_add(meta.response_time, meta.keep_for) < now;
+}
 
 class BodyReader {
  public:
