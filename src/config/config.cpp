@@ -111,6 +111,8 @@ constexpr Field kFields[] = {
     row<K::Size, &C::server, &ServerConfig::max_url_length>("server.max_url_length"),
     row<K::Duration, &C::server, &ServerConfig::header_timeout>("server.header_timeout"),
     row<K::Duration, &C::server, &ServerConfig::idle_timeout>("server.idle_timeout"),
+    row<K::Duration, &C::server, &ServerConfig::body_timeout>("server.body_timeout"),
+    row<K::Size, &C::server, &ServerConfig::min_body_rate>("server.min_body_rate"),
     row<K::Duration, &C::server, &ServerConfig::shutdown_grace>("server.shutdown_grace"),
     row<K::Int, &C::server, &ServerConfig::max_connections>("server.max_connections"),
     row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
@@ -578,6 +580,7 @@ struct Loader {
     const std::pair<std::string_view, Duration> timeouts[] = {
         {"server.header_timeout", c.server.header_timeout},
         {"server.idle_timeout", c.server.idle_timeout},
+        {"server.body_timeout", c.server.body_timeout},
         {"server.shutdown_grace", c.server.shutdown_grace},
         {"upstream.connect_timeout", c.upstream.connect_timeout},
         {"upstream.first_byte_timeout", c.upstream.first_byte_timeout},

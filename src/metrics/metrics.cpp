@@ -62,6 +62,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Help("Requests rejected as malformed, too large or too slow")
                         .Register(*registry_)
                         .Add({});
+  auto& client_timeouts = BuildCounter()
+                              .Name("relay_client_timeouts_total")
+                              .Help("Requests cut off because the client sent its head or body too slowly (408)")
+                              .Register(*registry_);
+  client_timeout_head_ = &client_timeouts.Add({{"phase", "head"}});
+  client_timeout_body_ = &client_timeouts.Add({{"phase", "body"}});
   coalesced_ = &BuildCounter()
                     .Name("relay_coalesced_requests_total")
                     .Help("Requests that followed another request's origin fetch instead of making their own")
@@ -140,6 +146,10 @@ void Metrics::record_upstream_error(const error_code& error) {
 }
 
 void Metrics::record_client_error(int) { client_errors_->Increment(); }
+
+void Metrics::record_client_timeout(std::string_view phase) {
+  (phase == "head" ? client_timeout_head_ : client_timeout_body_)->Increment();
+}
 
 void Metrics::record_coalesced(double wait_seconds) {
   coalesced_->Increment();

@@ -39,6 +39,8 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.server.max_url_length == b.server.max_url_length);
   CHECK(a.server.header_timeout == b.server.header_timeout);
   CHECK(a.server.idle_timeout == b.server.idle_timeout);
+  CHECK(a.server.body_timeout == b.server.body_timeout);
+  CHECK(a.server.min_body_rate == b.server.min_body_rate);
   CHECK(a.server.shutdown_grace == b.server.shutdown_grace);
   CHECK(a.server.max_connections == b.server.max_connections);
   CHECK(a.upstream.url == b.upstream.url);
@@ -121,6 +123,8 @@ max_header_size = "32KiB"
 max_url_length = 2048
 header_timeout = "250ms"
 idle_timeout = 5
+body_timeout = "90s"
+min_body_rate = "4KiB"
 shutdown_grace = "1m"
 max_connections = 42
 
@@ -166,6 +170,8 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.server.max_url_length == 2048);
   CHECK(c.server.header_timeout == 250ms);
   CHECK(c.server.idle_timeout == 5s);
+  CHECK(c.server.body_timeout == 90s);
+  CHECK(c.server.min_body_rate == 4096);
   CHECK(c.server.shutdown_grace == 1min);
   CHECK(c.server.max_connections == 42);
   CHECK(c.upstream.url == "https://origin.example:8443/base");
@@ -191,6 +197,26 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.log.level == "debug");
   CHECK(c.log.format == "json");
   CHECK(c.log.access_log == "/var/log/relay/access.log");
+}
+
+TEST_CASE("config: request body limits") {
+  const Config defaults;
+  CHECK(defaults.server.body_timeout == 60s);
+  CHECK(defaults.server.min_body_rate == 1024);
+
+  // min_body_rate = 0 turns the extension off: body_timeout is a hard total.
+  CHECK(load("[server]\nmin_body_rate = 0\n").server.min_body_rate == 0);
+  const auto env = load_defaults({{"RELAY_SERVER_BODY_TIMEOUT", "2m"},
+                                  {"RELAY_SERVER_MIN_BODY_RATE", "512"}});
+  CHECK(env.server.body_timeout == 2min);
+  CHECK(env.server.min_body_rate == 512);
+
+  check_errors({
+      {"[server]\nbody_timeout = \"0s\"\n", {}, "relay.toml:2: server.body_timeout: must be greater than 0"},
+      {"[server]\nbody_timeout = \"soon\"\n", {}, "relay.toml:2: server.body_timeout"},
+      {"[server]\nmin_body_rate = -1\n", {}, "relay.toml:2: server.min_body_rate: expected a size"},
+      {"[server]\nmin_body_rate = \"fast\"\n", {}, "relay.toml:2: server.min_body_rate"},
+  });
 }
 
 TEST_CASE("config: inline and dotted tables reach the same keys") {

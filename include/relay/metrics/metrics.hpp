@@ -40,6 +40,9 @@ class Metrics {
   // The origin exchange failed; reason is derived from the error.
   void record_upstream_error(const error_code& error);
   void record_client_error(int status);
+  // A client too slow: phase "head" (server.header_timeout) or "body"
+  // (server.body_timeout, server.min_body_rate, or a gap of server.idle_timeout).
+  void record_client_timeout(std::string_view phase);
   // A request served from another request's fill, after waiting this long for its head.
   void record_coalesced(double wait_seconds);
   // kind: "follower" (waited too long for the head) or "fill_age" (a stale fill was replaced).
@@ -73,6 +76,8 @@ class Metrics {
   std::array<prometheus::Counter*, 6> upstream_outcomes_{};  // 1xx..5xx, error
   std::array<prometheus::Counter*, 5> upstream_errors_{};    // connect, timeout, reset, protocol, other
   prometheus::Counter* client_errors_ = nullptr;
+  prometheus::Counter* client_timeout_head_ = nullptr;
+  prometheus::Counter* client_timeout_body_ = nullptr;
   prometheus::Counter* coalesced_ = nullptr;
   prometheus::Histogram* coalesce_wait_ = nullptr;
   prometheus::Counter* coalesce_timeout_follower_ = nullptr;
