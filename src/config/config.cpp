@@ -120,6 +120,7 @@ constexpr Field kFields[] = {
     row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),
     row<K::Duration, &C::upstream, &UpstreamConfig::idle_timeout>("upstream.idle_timeout"),
     row<K::Int, &C::upstream, &UpstreamConfig::max_connections>("upstream.max_connections"),
+    row<K::Duration, &C::upstream, &UpstreamConfig::queue_timeout>("upstream.queue_timeout"),
     row<K::Bool, &C::upstream, &UpstreamConfig::preserve_host>("upstream.preserve_host"),
     row<K::Duration, &C::cache, &CacheConfig::default_ttl>("cache.default_ttl"),
     row<K::Size, &C::cache, &CacheConfig::max_object_size>("cache.max_object_size"),
@@ -585,6 +586,7 @@ struct Loader {
         {"upstream.connect_timeout", c.upstream.connect_timeout},
         {"upstream.first_byte_timeout", c.upstream.first_byte_timeout},
         {"upstream.idle_timeout", c.upstream.idle_timeout},
+        {"upstream.queue_timeout", c.upstream.queue_timeout},
         {"storage.redis.connect_timeout", c.storage.redis.connect_timeout},
         {"storage.redis.command_timeout", c.storage.redis.command_timeout},
     };

@@ -270,7 +270,9 @@ asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, 
   }
   shared_.metrics.record_upstream_error(error);
   // RFC 9111 §5.2.2.2: a response that must be revalidated but cannot be gets a 504.
-  int status = (stale_forbidden || is_timeout(error)) ? 504 : 502;
+  // Every origin connection busy for upstream.queue_timeout: relay is the
+  // one overloaded: 503, as haproxy/haproxy doc/configuration.txt gives for `timeout queue`.
+  int status = (stale_forbidden || is_timeout(error)) ? 504 : error == Errc::upstream_queue_timeout ? 503 : 502;
   log::warn("origin request failed for ", req.method, " ", req.target, ": ", error.message(), " -> ", status);
   http::Headers extra;
   add_response_fields(extra, req, info);

@@ -53,15 +53,18 @@ bool parse_status_line(std::string_view line, http::ResponseHead& head) {
 
 }  // namespace
 
-Transfer::Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request)
+Transfer::Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request,
+                   CurlMulti::Slot slot)
     : multi_(multi),
       cfg_(cfg),
       request_(std::move(request)),
+      slot_(std::move(slot)),
       easy_(multi.acquire_easy()),
       event_(multi.io().get_executor()) {}
 
 Transfer::~Transfer() {
-  if (!done_) multi_.remove(easy_);
+  if (!done_) multi_.remove(easy_);  // curl closes or pools the connection here...
+  slot_.release();                    // ...so the next request finds it free
   curl_slist_free_all(header_list_);
   multi_.release_easy(easy_);
 }
@@ -111,7 +114,9 @@ void Transfer::configure() {
 
 boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
     CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request) {
-  std::unique_ptr<Transfer> t(new Transfer(multi, cfg, std::move(request)));
+  auto slot = co_await multi.acquire_slot();
+  if (!slot) co_return slot.error();
+  std::unique_ptr<Transfer> t(new Transfer(multi, cfg, std::move(request), std::move(*slot)));
   t->configure();
   multi.add(t->easy_);
 
@@ -189,6 +194,7 @@ void Transfer::apply_pause_state() {
 void Transfer::on_done(int curl_code) {
   done_ = true;
   curl_code_ = curl_code;
+  slot_.release();  // the connection is back in curl's pool, or closed
   if (curl_code != CURLE_OK) detail_ = error_buffer_[0] ? error_buffer_ : curl_easy_strerror(static_cast<CURLcode>(curl_code));
   event_.notify();
 }

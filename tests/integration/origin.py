@@ -43,6 +43,12 @@ ENTRY for that path, /__stats?target=/x%3Fa%3D1 the ENTRY for that exact
 target (count 0 and last null when never seen). /__reset clears everything
 (scripts too).
 
+/__connections returns {"open": N, "max": M}: origin connections that have
+carried a request (control requests aside) and are still open, and the most
+open at once since the start or the last /__reset. A connection counts as
+closed as soon as its peer has closed it (POLLRDHUP), even while its handler
+is still blocked reading.
+
 /__requests?path=/x returns the requests seen for that path (query ignored),
 oldest first (at most the last 1000): a list of {"seq", "time", "method",
 "target", "headers": [[name, value], ...], "status"} where status is what the
@@ -75,6 +81,7 @@ import email.utils
 import hashlib
 import json
 import os
+import select
 import signal
 import socketserver
 import sys
@@ -170,7 +177,52 @@ class Stats:
             return {"total": self.total, "targets": self.targets, "paths": self.paths}
 
 
+class Connections:
+    """Counts origin connections that carried a non-control request. Before
+    each new one is counted, connections whose peer has already closed them
+    are dropped, so a handler still blocked in a read is not counted twice."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.open = {}  # id(handler) -> socket
+        self.max = 0
+
+    @staticmethod
+    def peer_closed(sock):
+        poller = select.poll()
+        try:
+            poller.register(sock, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
+
+    def add(self, handler):
+        with self.lock:
+            for key, sock in list(self.open.items()):
+                if self.peer_closed(sock):
+                    del self.open[key]
+            self.open[id(handler)] = handler.connection
+            self.max = max(self.max, len(self.open))
+
+    def remove(self, handler):
+        with self.lock:
+            self.open.pop(id(handler), None)
+
+    def snapshot(self):
+        with self.lock:
+            for key, sock in list(self.open.items()):
+                if self.peer_closed(sock):
+                    del self.open[key]
+            return {"open": len(self.open), "max": self.max}
+
+    def reset(self):
+        with self.lock:
+            self.max = len(self.open)
+
+
 STATS = Stats()
+CONNECTIONS = Connections()
+CONTROL_PATHS = ("/__reset", "/__stats", "/__requests", "/__script", "/__connections")
 SEQ = [0]
 SEQ_LOCK = threading.Lock()
 VERBOSE = [False]
@@ -274,6 +326,8 @@ class Handler(socketserver.StreamRequestHandler):
                     break
         except (ConnectionError, OSError, BadRequest) as e:
             self.log("connection ended: %r" % (e,))
+        finally:
+            CONNECTIONS.remove(self)
 
     # -- request parsing -------------------------------------------------
     def readline(self):
@@ -352,6 +406,8 @@ class Handler(socketserver.StreamRequestHandler):
             lower[key] = lower[key] + ", " + value if key in lower else value
         hget = lower.get
         self.log("%s %s" % (method, target))
+        if urlsplit(target).path not in CONTROL_PATHS:
+            CONNECTIONS.add(self)
 
         if "100-continue" in hget("expect", "").lower():
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -369,7 +425,10 @@ class Handler(socketserver.StreamRequestHandler):
 
         if path == "/__reset":
             STATS.reset()
+            CONNECTIONS.reset()
             return self.send_simple(200, b'{"ok": true}\n', keep_alive)
+        if path == "/__connections":
+            return self.send_simple(200, json.dumps(CONNECTIONS.snapshot()).encode(), keep_alive)
         if path == "/__stats":
             snap = STATS.snapshot(path=qget("path"), target=qget("target"))
             return self.send_simple(200, json.dumps(snap).encode(), keep_alive)

@@ -48,6 +48,7 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.upstream.first_byte_timeout == b.upstream.first_byte_timeout);
   CHECK(a.upstream.idle_timeout == b.upstream.idle_timeout);
   CHECK(a.upstream.max_connections == b.upstream.max_connections);
+  CHECK(a.upstream.queue_timeout == b.upstream.queue_timeout);
   CHECK(a.upstream.preserve_host == b.upstream.preserve_host);
   CHECK(a.cache.default_ttl == b.cache.default_ttl);
   CHECK(a.cache.max_object_size == b.cache.max_object_size);
@@ -134,6 +135,7 @@ connect_timeout = "2s"
 first_byte_timeout = "1h"
 idle_timeout = "2d"
 max_connections = 8
+queue_timeout = "1500ms"
 preserve_host = false
 
 [cache]
@@ -179,6 +181,7 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.upstream.first_byte_timeout == 1h);
   CHECK(c.upstream.idle_timeout == 48h);
   CHECK(c.upstream.max_connections == 8);
+  CHECK(c.upstream.queue_timeout == 1500ms);
   CHECK_FALSE(c.upstream.preserve_host);
   CHECK(c.cache.default_ttl == 30s);
   CHECK(c.cache.max_object_size == 10ull << 20);
@@ -199,23 +202,30 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.log.access_log == "/var/log/relay/access.log");
 }
 
-TEST_CASE("config: request body limits") {
+TEST_CASE("config: request body limits and the origin connection queue") {
   const Config defaults;
   CHECK(defaults.server.body_timeout == 60s);
   CHECK(defaults.server.min_body_rate == 1024);
+  CHECK(defaults.upstream.queue_timeout == 10s);
+  CHECK(defaults.upstream.max_connections == 64);
 
   // min_body_rate = 0 turns the extension off: body_timeout is a hard total.
   CHECK(load("[server]\nmin_body_rate = 0\n").server.min_body_rate == 0);
   const auto env = load_defaults({{"RELAY_SERVER_BODY_TIMEOUT", "2m"},
-                                  {"RELAY_SERVER_MIN_BODY_RATE", "512"}});
+                                  {"RELAY_SERVER_MIN_BODY_RATE", "512"},
+                                  {"RELAY_UPSTREAM_QUEUE_TIMEOUT", "250ms"}});
   CHECK(env.server.body_timeout == 2min);
   CHECK(env.server.min_body_rate == 512);
+  CHECK(env.upstream.queue_timeout == 250ms);
 
   check_errors({
       {"[server]\nbody_timeout = \"0s\"\n", {}, "relay.toml:2: server.body_timeout: must be greater than 0"},
       {"[server]\nbody_timeout = \"soon\"\n", {}, "relay.toml:2: server.body_timeout"},
       {"[server]\nmin_body_rate = -1\n", {}, "relay.toml:2: server.min_body_rate: expected a size"},
       {"[server]\nmin_body_rate = \"fast\"\n", {}, "relay.toml:2: server.min_body_rate"},
+      {"[upstream]\nqueue_timeout = 0\n", {}, "relay.toml:2: upstream.queue_timeout: must be greater than 0"},
+      {"", {{"RELAY_UPSTREAM_QUEUE_TIMEOUT", "-1s"}}, "RELAY_UPSTREAM_QUEUE_TIMEOUT"},
+      {"[upstream]\nmax_connections = 0\n", {}, "relay.toml:2: upstream.max_connections: must be >= 1"},
   });
 }
 

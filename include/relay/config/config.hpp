@@ -37,7 +37,11 @@ struct UpstreamConfig {
   Duration connect_timeout{5'000};
   Duration first_byte_timeout{30'000};  // request sent -> response head
   Duration idle_timeout{30'000};        // silence while receiving a body
-  int max_connections = 64;             // pooled keep-alive connections
+  // Origin connections open at once (in use and idle), for the whole
+  // process: each event-loop thread gets an equal share. A request finding
+  // none free waits, at most queue_timeout (then 503).
+  int max_connections = 64;
+  Duration queue_timeout{10'000};
   bool preserve_host = true;            // forward the client's Host header
 };
 

@@ -1,6 +1,7 @@
-// One request to the origin as a coroutine-friendly object: start() sends
-// the request (streaming its body from a RequestBodySource) and returns once
-// the response head is in; read() then yields the body as it arrives.
+// One request to the origin as a coroutine-friendly object: start() waits
+// for a connection slot, sends the request (streaming its body from a
+// RequestBodySource) and returns once the response head is in; read() then
+// yields the body as it arrives.
 // Back-pressure: at most `high_water` bytes are buffered, then curl is
 // paused until the reader catches up. Destroying a Transfer aborts it.
 #pragma once
@@ -56,7 +57,7 @@ class Transfer final : public TransferSink {
   static constexpr std::size_t high_water = 256 * 1024;
 
  private:
-  Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request);
+  Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, CurlMulti::Slot slot);
   void configure();
   void on_done(int curl_code) override;
   // Feeds the upload if curl waits for request-body bytes; false on failure.
@@ -71,6 +72,7 @@ class Transfer final : public TransferSink {
   CurlMulti& multi_;
   const config::UpstreamConfig& cfg_;
   UpstreamRequest request_;
+  CurlMulti::Slot slot_;  // held until curl is done with the connection
   CURL* easy_;
   curl_slist* header_list_ = nullptr;
   AsyncEvent event_;
