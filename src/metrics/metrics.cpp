@@ -20,7 +20,7 @@ std::size_t upstream_error_index(const error_code& e) {
       e == Errc::upstream_idle_timeout)
     return 1;
   if (e == Errc::upstream_reset) return 2;
-  if (e == Errc::upstream_protocol) return 3;
+  if (e == Errc::upstream_protocol || e == Errc::upstream_transfer_coding) return 3;
   if (e == Errc::upstream_queue_timeout) return 5;
   return 4;
 }

@@ -136,6 +136,22 @@ boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
   co_return std::move(t);
 }
 
+// RFC 9112 §6.1: chunked is the only transfer coding relay decodes; any other
+// (or chunked not alone) leaves the body's framing unknown. Like nginx
+// (nginx/nginx src/http/modules/ngx_http_proxy_module.c: "upstream sent
+// unknown Transfer-Encoding"), such a response is refused, not forwarded.
+bool Transfer::accept_framing() {
+  if (request_.method == "HEAD" || head_.status == 204 || head_.status == 304) return true;
+  auto codings = head_.headers.get_combined("transfer-encoding");
+  if (!codings) return true;
+  if (http::iequals(http::trim(*codings), "chunked")) return true;
+  bad_framing_ = true;
+  detail_ = "Transfer-Encoding: " + *codings;
+  log::warn("origin answered ", request_.method, " ", request_.target, " with Transfer-Encoding \"", *codings,
+            "\": relay decodes only the chunked transfer coding");
+  return false;
+}
+
 boost::asio::awaitable<Result<std::span<const char>>> Transfer::read() {
   if (!current_.empty()) {
     received_bytes_ -= current_.size();
@@ -195,11 +211,14 @@ void Transfer::on_done(int curl_code) {
   done_ = true;
   curl_code_ = curl_code;
   slot_.release();  // the connection is back in curl's pool, or closed
-  if (curl_code != CURLE_OK) detail_ = error_buffer_[0] ? error_buffer_ : curl_easy_strerror(static_cast<CURLcode>(curl_code));
+  if (curl_code != CURLE_OK && !bad_framing_) {
+    detail_ = error_buffer_[0] ? error_buffer_ : curl_easy_strerror(static_cast<CURLcode>(curl_code));
+  }
   event_.notify();
 }
 
 error_code Transfer::failure() const {
+  if (bad_framing_) return make_error_code(Errc::upstream_transfer_coding);
   if (curl_code_ == CURLE_OK) return make_error_code(Errc::upstream_protocol);
   return map_curl_error(curl_code_);
 }
@@ -216,10 +235,10 @@ std::size_t Transfer::on_header(char* data, std::size_t size, std::size_t count,
   }
   if (line.empty()) {
     // 1xx interim responses are followed by the real one.
-    if (t->head_.status >= 200) {
-      t->head_ready_ = true;
-      t->event_.notify();
-    }
+    if (t->head_.status < 200) return n;
+    if (!t->accept_framing()) return 0;  // aborts: CURLE_WRITE_ERROR
+    t->head_ready_ = true;
+    t->event_.notify();
     return n;
   }
   if ((line.front() == ' ' || line.front() == '\t') && !t->head_.headers.empty()) {

@@ -27,6 +27,10 @@ Each request is driven by its query parameters (all optional):
   date_ago=N          send a Date N seconds in the past
   nodate=1            send no Date at all
   ranges=1            honour a single "Range: bytes=..." on a 200 (206 / 416)
+  te=gzip,%20chunked  send this Transfer-Encoding value instead of Content-Length
+                      (the body is chunk-framed when the last coding is chunked,
+                      else delimited by closing the connection; nothing is
+                      actually compressed)
 Every response carries X-Origin-Seq (a global request counter), X-Origin-Path
 and Content-Type: application/octet-stream (or application/json for /echo).
 
@@ -515,7 +519,13 @@ class Handler(socketserver.StreamRequestHandler):
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         chunked = qget("chunked") == "1" and not no_body
         nolength = qget("nolength") == "1" and not no_body
-        if chunked:
+        te = qget("te")
+        if te is not None and not no_body:
+            codings = [c.strip().lower() for c in te.split(",")]
+            chunked = codings[-1] == "chunked"
+            nolength = not chunked
+            resp.append(("Transfer-Encoding", te))
+        elif chunked:
             resp.append(("Transfer-Encoding", "chunked"))
         elif nolength:
             keep_alive = False

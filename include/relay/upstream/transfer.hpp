@@ -1,7 +1,9 @@
 // One request to the origin as a coroutine-friendly object: start() waits
 // for a connection slot, sends the request (streaming its body from a
 // RequestBodySource) and returns once the response head is in; read() then
-// yields the body as it arrives.
+// yields the body as it arrives. A body framed with a transfer coding other
+// than chunked fails start() (upstream_transfer_coding): relay could not
+// frame it.
 // Back-pressure: at most `high_water` bytes are buffered, then curl is
 // paused until the reader catches up. Destroying a Transfer aborts it.
 #pragma once
@@ -59,6 +61,9 @@ class Transfer final : public TransferSink {
  private:
   Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, CurlMulti::Slot slot);
   void configure();
+  // The final head is complete: false (and the transfer fails) when its body
+  // is framed in a way relay cannot decode.
+  bool accept_framing();
   void on_done(int curl_code) override;
   // Feeds the upload if curl waits for request-body bytes; false on failure.
   boost::asio::awaitable<bool> feed_upload();
@@ -81,6 +86,7 @@ class Transfer final : public TransferSink {
 
   http::ResponseHead head_;
   bool head_ready_ = false;
+  bool bad_framing_ = false;
   bool done_ = false;
   int curl_code_ = 0;
   bool timed_out_waiting_ = false;

@@ -29,6 +29,8 @@ enum class Errc {
   storage_corrupt,  // a stored body that no longer matches its hashes (dropped by the backend)
   // Every origin connection stayed busy for upstream.queue_timeout.
   upstream_queue_timeout,
+  // The origin framed its body with a transfer coding other than chunked.
+  upstream_transfer_coding,
 };
 
 const boost::system::error_category& relay_category() noexcept;
