@@ -70,7 +70,9 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
 
   auto started_at = steady::now();
   auto request_time = sys::now();
-  auto started = co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &body, plan));
+  // Interim (1xx) responses reach this client only: never followers, never storage.
+  auto started =
+      co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &body, plan), &out);
   outcome.upstream_seconds = std::chrono::duration<double>(steady::now() - started_at).count();
   if (!started) {
     if (started.error() != Errc::client_closed && plan.classification && plan.classification->stale_if_error) {

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <utility>
 
 #include "relay/util/log.hpp"
 
@@ -113,7 +114,7 @@ void Transfer::configure() {
 }
 
 boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
-    CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request) {
+    CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, InterimSink* interim) {
   auto slot = co_await multi.acquire_slot();
   if (!slot) co_return slot.error();
   std::unique_ptr<Transfer> t(new Transfer(multi, cfg, std::move(request), std::move(*slot)));
@@ -122,6 +123,10 @@ boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
 
   auto deadline = clock::now() + cfg.first_byte_timeout;
   while (!t->head_ready_ && !t->done_) {
+    if (!t->interim_.empty()) {
+      co_await t->forward_interim(interim);
+      continue;
+    }
     if (t->upload_wanted_ && !t->upload_eof_) {
       if (!co_await t->feed_upload()) co_return make_error_code(Errc::client_closed);
       // The clock for the origin's answer starts once it has the whole request.
@@ -132,8 +137,18 @@ boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
       co_return make_error_code(Errc::upstream_first_byte_timeout);
     }
   }
+  // Interim responses that came in the same read as the final head go first.
+  co_await t->forward_interim(interim);
   if (!t->head_ready_) co_return t->failure();
   co_return std::move(t);
+}
+
+boost::asio::awaitable<void> Transfer::forward_interim(InterimSink* sink) {
+  while (!interim_.empty()) {
+    auto head = std::move(interim_.front());
+    interim_.pop_front();
+    if (sink) co_await sink->interim(head);
+  }
 }
 
 // RFC 9112 §6.1: chunked is the only transfer coding relay decodes; any other
@@ -234,8 +249,14 @@ std::size_t Transfer::on_header(char* data, std::size_t size, std::size_t count,
     return n;
   }
   if (line.empty()) {
-    // 1xx interim responses are followed by the real one.
-    if (t->head_.status < 200) return n;
+    if (t->head_.status < 200) {
+      // An interim response, followed by more: kept apart from the final
+      // head, whose headers start afresh at its status line. 101 would be
+      // a protocol switch relay never asks for.
+      if (t->head_.status != 101) t->interim_.push_back(std::exchange(t->head_, http::ResponseHead{}));
+      t->event_.notify();
+      return n;
+    }
     if (!t->accept_framing()) return 0;  // aborts: CURLE_WRITE_ERROR
     t->head_ready_ = true;
     t->event_.notify();

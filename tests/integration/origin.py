@@ -77,6 +77,9 @@ last step repeats). DELETE /__script?path=/x removes it. A step is an object:
   date_offset   seconds added to Date (e.g. -100);  "no_date": true sends none
   ranges        true: honour a single byte Range on a 200 (206 / 416)
   close         true: Connection: close
+  interim       [{"status": 103, "headers": [[name, value], ...], "after": 0.2}, ...]:
+                interim (1xx) responses sent before `delay` and the final head,
+                each followed by a pause of `after` seconds
 A 304 carries no body, no Content-Type and no Content-Length (unless headers_304
 names them).
 """
@@ -613,6 +616,14 @@ class Handler(socketserver.StreamRequestHandler):
             keep_alive = False
         if not keep_alive:
             resp.append(("Connection", "close"))
+        for interim in step.get("interim", []):
+            code = int(interim.get("status", 103))
+            lines = "".join("%s: %s\r\n" % tuple(kv) for kv in interim.get("headers", []))
+            self.wfile.write(("HTTP/1.1 %d %s\r\n%s\r\n" % (code, REASONS.get(code, "Status"), lines))
+                             .encode("latin-1"))
+            self.wfile.flush()
+            if float(interim.get("after", 0)) > 0:
+                time.sleep(float(interim["after"]))
         delay = float(step.get("delay", 0))
         if delay > 0:
             time.sleep(delay)
@@ -650,7 +661,7 @@ class Keeper:
         return self.digest.hexdigest()
 
 
-REASONS = {100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
+REASONS = {100: "Continue", 102: "Processing", 103: "Early Hints", 200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
            203: "Non-Authoritative Information", 300: "Multiple Choices",
            301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
            307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request",

@@ -1,9 +1,9 @@
 // One request to the origin as a coroutine-friendly object: start() waits
 // for a connection slot, sends the request (streaming its body from a
-// RequestBodySource) and returns once the response head is in; read() then
-// yields the body as it arrives. A body framed with a transfer coding other
-// than chunked fails start() (upstream_transfer_coding): relay could not
-// frame it.
+// RequestBodySource), hands interim (1xx) responses to an InterimSink as they
+// come, and returns once the final response head is in; read() then yields
+// the body as it arrives. A body framed with a transfer coding other than
+// chunked fails start() (upstream_transfer_coding): relay could not frame it.
 // Back-pressure: at most `high_water` bytes are buffered, then curl is
 // paused until the reader catches up. Destroying a Transfer aborts it.
 #pragma once
@@ -20,6 +20,7 @@
 #include "relay/config/config.hpp"
 #include "relay/http/response.hpp"
 #include "relay/upstream/curl_multi.hpp"
+#include "relay/upstream/interim.hpp"
 #include "relay/util/async_event.hpp"
 #include "relay/util/result.hpp"
 
@@ -43,8 +44,10 @@ struct UpstreamRequest {
 
 class Transfer final : public TransferSink {
  public:
+  // interim: where 1xx responses go (null: they are dropped).
   static boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> start(
-      CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request);
+      CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request,
+      InterimSink* interim = nullptr);
 
   ~Transfer() override;
   Transfer(const Transfer&) = delete;
@@ -61,6 +64,7 @@ class Transfer final : public TransferSink {
  private:
   Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, CurlMulti::Slot slot);
   void configure();
+  boost::asio::awaitable<void> forward_interim(InterimSink* sink);
   // The final head is complete: false (and the transfer fails) when its body
   // is framed in a way relay cannot decode.
   bool accept_framing();
@@ -85,6 +89,7 @@ class Transfer final : public TransferSink {
   std::string detail_;
 
   http::ResponseHead head_;
+  std::deque<http::ResponseHead> interim_;  // complete 1xx heads not yet forwarded
   bool head_ready_ = false;
   bool bad_framing_ = false;
   bool done_ = false;
