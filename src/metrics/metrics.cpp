@@ -20,7 +20,8 @@ std::size_t upstream_error_index(const error_code& e) {
       e == Errc::upstream_idle_timeout)
     return 1;
   if (e == Errc::upstream_reset) return 2;
-  if (e == Errc::upstream_protocol) return 3;
+  if (e == Errc::upstream_protocol || e == Errc::upstream_transfer_coding) return 3;
+  if (e == Errc::upstream_queue_timeout) return 5;
   return 4;
 }
 }  // namespace
@@ -53,7 +54,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Name("relay_upstream_errors_total")
                      .Help("Failed origin exchanges by reason")
                      .Register(*registry_);
-  const char* reasons[] = {"connect", "timeout", "reset", "protocol", "other"};
+  const char* reasons[] = {"connect", "timeout", "reset", "protocol", "other", "queue"};
   for (std::size_t i = 0; i < upstream_errors_.size(); ++i) {
     upstream_errors_[i] = &errors.Add({{"reason", reasons[i]}});
   }
@@ -62,6 +63,22 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Help("Requests rejected as malformed, too large or too slow")
                         .Register(*registry_)
                         .Add({});
+  auto& client_timeouts = BuildCounter()
+                              .Name("relay_client_timeouts_total")
+                              .Help("Requests cut off because the client sent its head or body too slowly (408)")
+                              .Register(*registry_);
+  client_timeout_head_ = &client_timeouts.Add({{"phase", "head"}});
+  client_timeout_body_ = &client_timeouts.Add({{"phase", "body"}});
+  upstream_queued_ = &BuildGauge()
+                          .Name("relay_upstream_queued_requests")
+                          .Help("Requests now waiting for a free origin connection (upstream.max_connections)")
+                          .Register(*registry_)
+                          .Add({});
+  upstream_queued_total_ = &BuildCounter()
+                                .Name("relay_upstream_queued_requests_total")
+                                .Help("Requests that had to wait for a free origin connection")
+                                .Register(*registry_)
+                                .Add({});
   coalesced_ = &BuildCounter()
                     .Name("relay_coalesced_requests_total")
                     .Help("Requests that followed another request's origin fetch instead of making their own")
@@ -140,6 +157,19 @@ void Metrics::record_upstream_error(const error_code& error) {
 }
 
 void Metrics::record_client_error(int) { client_errors_->Increment(); }
+
+void Metrics::record_client_timeout(std::string_view phase) {
+  (phase == "head" ? client_timeout_head_ : client_timeout_body_)->Increment();
+}
+
+void Metrics::record_upstream_queue(bool entering) {
+  if (entering) {
+    upstream_queued_->Increment();
+    upstream_queued_total_->Increment();
+  } else {
+    upstream_queued_->Decrement();
+  }
+}
 
 void Metrics::record_coalesced(double wait_seconds) {
   coalesced_->Increment();

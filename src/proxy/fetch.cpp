@@ -73,7 +73,9 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
 
   auto started_at = steady::now();
   auto request_time = sys::now();
-  auto started = co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &body, plan));
+  // Interim (1xx) responses reach this client only: never followers, never storage.
+  auto started =
+      co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &body, plan), &out);
   outcome.upstream_seconds = std::chrono::duration<double>(steady::now() - started_at).count();
   if (!started) {
     if (started.error() != Errc::client_closed && plan.classification && plan.classification->stale_if_error) {
@@ -273,7 +275,9 @@ asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, 
   }
   shared_.metrics.record_upstream_error(error);
   // RFC 9111 §5.2.2.2: a response that must be revalidated but cannot be gets a 504.
-  int status = (stale_forbidden || is_timeout(error)) ? 504 : 502;
+  // Every origin connection busy for upstream.queue_timeout: relay is the
+  // one overloaded: 503, as haproxy/haproxy doc/configuration.txt gives for `timeout queue`.
+  int status = (stale_forbidden || is_timeout(error)) ? 504 : error == Errc::upstream_queue_timeout ? 503 : 502;
   log::warn("origin request failed for ", req.method, " ", req.target, ": ", error.message(), " -> ", status);
   http::Headers extra;
   add_response_fields(extra, req, info);

@@ -72,6 +72,30 @@ asio::awaitable<Result<void>> ResponseWriter::write_head(http::ResponseHead head
   co_return Result<void>{};
 }
 
+asio::awaitable<Result<void>> ResponseWriter::write_interim(const http::ResponseHead& head) {
+  // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client.
+  const bool http11 = request_.version_major > 1 || (request_.version_major == 1 && request_.version_minor >= 1);
+  if (!http11 || head_started_ || head.status < 102 || head.status > 199) co_return Result<void>{};
+  http::Headers fields = head.headers;
+  http::strip_hop_by_hop(fields);
+  std::string bytes;
+  bytes.reserve(256);
+  bytes.append("HTTP/1.1 ");
+  append_number(bytes, static_cast<std::uint64_t>(head.status));
+  bytes.push_back(' ');
+  bytes.append(head.reason.empty() ? http::reason_phrase(head.status) : std::string_view(head.reason));
+  bytes.append("\r\n");
+  for (const auto& f : fields) bytes.append(f.name).append(": ").append(f.value).append("\r\n");
+  bytes.append("\r\n");
+  std::array<asio::const_buffer, 1> buffers{asio::buffer(bytes)};
+  co_return co_await send(buffers);
+}
+
+asio::awaitable<void> ResponseWriter::interim(const http::ResponseHead& head) {
+  // A client that is gone shows up again at the final head.
+  co_await write_interim(head);
+}
+
 asio::awaitable<Result<void>> ResponseWriter::send(std::span<const asio::const_buffer> buffers) {
   watchdog_.expire_after(send_timeout_);
   auto [ec, n] = co_await asio::async_write(socket_, buffers, asio::as_tuple(asio::use_awaitable));

@@ -50,14 +50,16 @@ tcp::endpoint parse_listen(const std::string& listen) {
 
 class Worker final : public SessionHost {
  public:
-  Worker(const config::Config& cfg, proxy::Shared shared, std::size_t max_sessions)
+  Worker(const config::Config& cfg, proxy::Shared shared, std::size_t max_sessions, std::size_t origin_connections)
       : cfg_(cfg),
-        multi_(io_, cfg.upstream),
+        multi_(io_, cfg.upstream, origin_connections),
         handler_(shared, multi_),
         metrics_(shared.metrics),
         acceptor_(io_),
         max_sessions_(max_sessions) {
     handler_.on_background_idle = [this] { stop_if_drained(); };
+    multi_.on_queue_enter = [this] { metrics_.record_upstream_queue(true); };
+    multi_.on_queue_leave = [this](bool) { metrics_.record_upstream_queue(false); };
   }
 
   void listen(const tcp::endpoint& endpoint, bool reuse_port) {
@@ -153,9 +155,17 @@ int run_server(const config::Config& cfg) {
                                                : std::max(1u, std::thread::hardware_concurrency());
   auto endpoint = parse_listen(cfg.server.listen);
   std::size_t per_worker = std::max<std::size_t>(1, cfg.server.max_connections / threads);
+  // upstream.max_connections holds for the process: each thread's curl multi
+  // gets its share (a connection cannot move between threads' pools).
+  auto origin_total = static_cast<std::size_t>(cfg.upstream.max_connections);
+  if (origin_total < threads) {
+    log::warn("upstream.max_connections (", origin_total, ") is below the ", threads,
+              " event-loop threads: each thread keeps one origin connection, ", threads, " in all");
+  }
   std::vector<std::unique_ptr<Worker>> workers;
   for (std::size_t i = 0; i < threads; ++i) {
-    workers.push_back(std::make_unique<Worker>(cfg, shared, per_worker));
+    std::size_t origin_share = std::max<std::size_t>(1, origin_total / threads + (i < origin_total % threads ? 1 : 0));
+    workers.push_back(std::make_unique<Worker>(cfg, shared, per_worker, origin_share));
     try {
       workers.back()->listen(endpoint, threads > 1);
     } catch (const boost::system::system_error& e) {

@@ -1,6 +1,7 @@
 // Per-connection loop. Deadlines: idle_timeout while waiting for the next
 // request, header_timeout from its first byte until its head is complete,
-// idle_timeout for each body read and response write.
+// idle_timeout for each body read and response write, body_timeout (with
+// min_body_rate) for the whole request body.
 #include "relay/server/session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -21,23 +22,65 @@ namespace asio = boost::asio;
 
 namespace {
 
-// The request body as the upstream transfer pulls it, under a read deadline.
+using steady = std::chrono::steady_clock;
+
+// One request's body as the upstream transfer pulls it. A read may wait at
+// most idle_timeout; all reads together at most body_timeout, plus a second
+// for every min_body_rate bytes received (Apache's RequestReadTimeout
+// body=...,MinRate=..., apache/httpd modules/filters/mod_reqtimeout.c), so a
+// trickle is cut while a steady upload of any size is not. Only time spent
+// waiting for the client counts: while relay waits for an origin connection
+// or for the origin to take more, the clock stands still. Too slow: 408 when
+// no response has started, else the connection just closes.
 class ParserBodySource final : public upstream::RequestBodySource {
  public:
-  ParserBodySource(RequestParser& parser, Watchdog& watchdog, std::chrono::milliseconds timeout)
-      : parser_(parser), watchdog_(watchdog), timeout_(timeout) {}
+  ParserBodySource(RequestParser& parser, Watchdog& watchdog, const config::ServerConfig& cfg,
+                   metrics::Metrics& metrics, const std::string& peer, ResponseWriter& out)
+      : parser_(parser), watchdog_(watchdog), cfg_(cfg), metrics_(metrics), peer_(peer), out_(out) {}
 
   asio::awaitable<Result<std::span<const char>>> read() override {
-    watchdog_.expire_after(timeout_);
+    if (timed_out_) co_return make_error_code(Errc::client_timeout);
+    steady::duration earned{};
+    if (cfg_.min_body_rate > 0) earned = std::chrono::milliseconds(received_ * 1000 / cfg_.min_body_rate);
+    auto budget = steady::duration(cfg_.body_timeout) + earned - waited_;
+    if (budget <= steady::duration::zero()) co_return co_await time_out(false);
+    auto wait = std::min(budget, steady::duration(cfg_.idle_timeout));
+    auto began = steady::now();
+    watchdog_.interrupt_at(began + wait);
     auto chunk = co_await parser_.read_body();
-    watchdog_.disarm();
+    bool interrupted = watchdog_.clear_interrupt();
+    waited_ += steady::now() - began;
+    if (chunk) {
+      received_ += chunk->size();
+      co_return chunk;
+    }
+    if (interrupted) co_return co_await time_out(wait < budget);
     co_return chunk;
   }
 
  private:
+  asio::awaitable<Result<std::span<const char>>> time_out(bool stalled) {
+    timed_out_ = true;
+    log::info("client ", peer_, ": request body ",
+              stalled ? "stalled for server.idle_timeout" : "not received within server.body_timeout", " (",
+              received_, " bytes in ", std::chrono::duration_cast<std::chrono::milliseconds>(waited_).count(),
+              " ms of waiting)", out_.head_sent() ? ": closing" : ": 408");
+    metrics_.record_client_timeout("body");
+    metrics_.record_client_error(408);
+    out_.force_close();
+    if (!out_.head_sent()) co_await out_.write_simple(408, "text/plain", "relay: request body not received in time\n");
+    co_return make_error_code(Errc::client_timeout);
+  }
+
   RequestParser& parser_;
   Watchdog& watchdog_;
-  std::chrono::milliseconds timeout_;
+  const config::ServerConfig& cfg_;
+  metrics::Metrics& metrics_;
+  const std::string& peer_;
+  ResponseWriter& out_;
+  steady::duration waited_{};
+  std::uint64_t received_ = 0;
+  bool timed_out_ = false;
 };
 
 // Reads what is left of a request body the handler did not consume, so the
@@ -102,7 +145,6 @@ asio::awaitable<void> Session::serve_requests() {
     idle_ = false;
     watchdog_->expire_after(cfg_.header_timeout);
   };
-  ParserBodySource body(parser, *watchdog_, cfg_.idle_timeout);
   bool first = true;
 
   while (!host_.draining()) {
@@ -119,6 +161,7 @@ asio::awaitable<void> Session::serve_requests() {
     if (outcome == HeadOutcome::Incomplete) {
       if (watchdog_->fired()) {
         log::info("client ", peer, ": request head not received within server.header_timeout");
+        metrics_.record_client_timeout("head");
         metrics_.record_client_error(408);
         static constexpr std::string_view timeout_response =
             "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -138,6 +181,7 @@ asio::awaitable<void> Session::serve_requests() {
 
     req.client_address = peer;
     ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, req, !host_.draining());
+    ParserBodySource body(parser, *watchdog_, cfg_, metrics_, peer, out);
     co_await handler_.serve(req, body, out);
     if (!out.keep_alive()) co_return;
     if (!parser.message_complete() && !co_await discard_body(body)) co_return;

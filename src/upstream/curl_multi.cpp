@@ -5,9 +5,30 @@
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 
+#include <algorithm>
+
+#include "relay/util/async_event.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::upstream {
+
+// One request waiting for a slot; it leaves the line when granted, when its
+// wait times out, or when its coroutine goes away.
+struct CurlMulti::Waiter {
+  explicit Waiter(CurlMulti& multi) : multi(multi), event(multi.io_.get_executor()) {}
+  ~Waiter() {
+    auto& line = multi.waiters_;
+    line.erase(std::remove(line.begin(), line.end(), this), line.end());
+    if (granted && !taken) multi.release_slot();  // granted to a coroutine that is gone
+  }
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+
+  CurlMulti& multi;
+  AsyncEvent event;
+  bool granted = false;
+  bool taken = false;
+};
 
 struct CurlMulti::Watch {
   Watch(boost::asio::io_context& io, int fd) : fd(fd), descriptor(io, fd) {}
@@ -25,15 +46,48 @@ struct GlobalInit {
 };
 }  // namespace
 
-CurlMulti::CurlMulti(boost::asio::io_context& io, const config::UpstreamConfig& cfg)
-    : io_(io), timer_(io) {
+CurlMulti::CurlMulti(boost::asio::io_context& io, const config::UpstreamConfig& cfg, std::size_t connections)
+    : io_(io), cfg_(cfg), slots_(std::max<std::size_t>(1, connections)), timer_(io) {
   static GlobalInit init;
   multi_ = curl_multi_init();
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::on_timer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(cfg.max_connections));
+  // MAXCONNECTS alone only sizes the idle cache; MAX_TOTAL_CONNECTIONS caps
+  // what is open, in use or idle, so the origin never sees more than the share.
+  curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(slots_));
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(slots_));
+}
+
+boost::asio::awaitable<Result<CurlMulti::Slot>> CurlMulti::acquire_slot() {
+  if (in_use_ < slots_ && waiters_.empty()) {
+    ++in_use_;
+    co_return Slot(this);
+  }
+  Waiter waiter(*this);
+  waiters_.push_back(&waiter);
+  if (on_queue_enter) on_queue_enter();
+  auto deadline = AsyncEvent::clock::now() + cfg_.queue_timeout;
+  while (!waiter.granted) {
+    if (!co_await waiter.event.wait_until(deadline) && !waiter.granted) break;
+  }
+  if (on_queue_leave) on_queue_leave(waiter.granted);
+  if (!waiter.granted) co_return make_error_code(Errc::upstream_queue_timeout);
+  waiter.taken = true;
+  co_return Slot(this);
+}
+
+void CurlMulti::release_slot() {
+  if (waiters_.empty()) {
+    --in_use_;
+    return;
+  }
+  // Handed straight to the first in line: in_use_ stays, nobody overtakes it.
+  Waiter* next = waiters_.front();
+  waiters_.pop_front();
+  next->granted = true;
+  next->event.notify();
 }
 
 CurlMulti::~CurlMulti() {

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <utility>
 
 #include "relay/util/log.hpp"
 
@@ -53,15 +54,18 @@ bool parse_status_line(std::string_view line, http::ResponseHead& head) {
 
 }  // namespace
 
-Transfer::Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request)
+Transfer::Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request,
+                   CurlMulti::Slot slot)
     : multi_(multi),
       cfg_(cfg),
       request_(std::move(request)),
+      slot_(std::move(slot)),
       easy_(multi.acquire_easy()),
       event_(multi.io().get_executor()) {}
 
 Transfer::~Transfer() {
-  if (!done_) multi_.remove(easy_);
+  if (!done_) multi_.remove(easy_);  // curl closes or pools the connection here...
+  slot_.release();                    // ...so the next request finds it free
   curl_slist_free_all(header_list_);
   multi_.release_easy(easy_);
 }
@@ -110,13 +114,19 @@ void Transfer::configure() {
 }
 
 boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
-    CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request) {
-  std::unique_ptr<Transfer> t(new Transfer(multi, cfg, std::move(request)));
+    CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, InterimSink* interim) {
+  auto slot = co_await multi.acquire_slot();
+  if (!slot) co_return slot.error();
+  std::unique_ptr<Transfer> t(new Transfer(multi, cfg, std::move(request), std::move(*slot)));
   t->configure();
   multi.add(t->easy_);
 
   auto deadline = clock::now() + cfg.first_byte_timeout;
   while (!t->head_ready_ && !t->done_) {
+    if (!t->interim_.empty()) {
+      co_await t->forward_interim(interim);
+      continue;
+    }
     if (t->upload_wanted_ && !t->upload_eof_) {
       if (!co_await t->feed_upload()) co_return make_error_code(Errc::client_closed);
       // The clock for the origin's answer starts once it has the whole request.
@@ -127,8 +137,34 @@ boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
       co_return make_error_code(Errc::upstream_first_byte_timeout);
     }
   }
+  // Interim responses that came in the same read as the final head go first.
+  co_await t->forward_interim(interim);
   if (!t->head_ready_) co_return t->failure();
   co_return std::move(t);
+}
+
+boost::asio::awaitable<void> Transfer::forward_interim(InterimSink* sink) {
+  while (!interim_.empty()) {
+    auto head = std::move(interim_.front());
+    interim_.pop_front();
+    if (sink) co_await sink->interim(head);
+  }
+}
+
+// RFC 9112 §6.1: chunked is the only transfer coding relay decodes; any other
+// (or chunked not alone) leaves the body's framing unknown. Like nginx
+// (nginx/nginx src/http/modules/ngx_http_proxy_module.c: "upstream sent
+// unknown Transfer-Encoding"), such a response is refused, not forwarded.
+bool Transfer::accept_framing() {
+  if (request_.method == "HEAD" || head_.status == 204 || head_.status == 304) return true;
+  auto codings = head_.headers.get_combined("transfer-encoding");
+  if (!codings) return true;
+  if (http::iequals(http::trim(*codings), "chunked")) return true;
+  bad_framing_ = true;
+  detail_ = "Transfer-Encoding: " + *codings;
+  log::warn("origin answered ", request_.method, " ", request_.target, " with Transfer-Encoding \"", *codings,
+            "\": relay decodes only the chunked transfer coding");
+  return false;
 }
 
 boost::asio::awaitable<Result<std::span<const char>>> Transfer::read() {
@@ -189,11 +225,15 @@ void Transfer::apply_pause_state() {
 void Transfer::on_done(int curl_code) {
   done_ = true;
   curl_code_ = curl_code;
-  if (curl_code != CURLE_OK) detail_ = error_buffer_[0] ? error_buffer_ : curl_easy_strerror(static_cast<CURLcode>(curl_code));
+  slot_.release();  // the connection is back in curl's pool, or closed
+  if (curl_code != CURLE_OK && !bad_framing_) {
+    detail_ = error_buffer_[0] ? error_buffer_ : curl_easy_strerror(static_cast<CURLcode>(curl_code));
+  }
   event_.notify();
 }
 
 error_code Transfer::failure() const {
+  if (bad_framing_) return make_error_code(Errc::upstream_transfer_coding);
   if (curl_code_ == CURLE_OK) return make_error_code(Errc::upstream_protocol);
   return map_curl_error(curl_code_);
 }
@@ -209,11 +249,17 @@ std::size_t Transfer::on_header(char* data, std::size_t size, std::size_t count,
     return n;
   }
   if (line.empty()) {
-    // 1xx interim responses are followed by the real one.
-    if (t->head_.status >= 200) {
-      t->head_ready_ = true;
+    if (t->head_.status < 200) {
+      // An interim response, followed by more: kept apart from the final
+      // head, whose headers start afresh at its status line. 101 would be
+      // a protocol switch relay never asks for.
+      if (t->head_.status != 101) t->interim_.push_back(std::exchange(t->head_, http::ResponseHead{}));
       t->event_.notify();
+      return n;
     }
+    if (!t->accept_framing()) return 0;  // aborts: CURLE_WRITE_ERROR
+    t->head_ready_ = true;
+    t->event_.notify();
     return n;
   }
   if ((line.front() == ' ' || line.front() == '\t') && !t->head_.headers.empty()) {

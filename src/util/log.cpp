@@ -72,6 +72,9 @@ class RelayCategory final : public boost::system::error_category {
       case Errc::object_too_large: return "object larger than max_object_size";
       case Errc::storage_unavailable: return "storage unavailable";
       case Errc::storage_corrupt: return "stored body failed its integrity check";
+      case Errc::upstream_queue_timeout:
+        return "no origin connection free within upstream.queue_timeout (upstream.max_connections reached)";
+      case Errc::upstream_transfer_coding: return "origin response uses a transfer coding relay cannot decode";
     }
     return "unknown relay error";
   }

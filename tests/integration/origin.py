@@ -27,6 +27,10 @@ Each request is driven by its query parameters (all optional):
   date_ago=N          send a Date N seconds in the past
   nodate=1            send no Date at all
   ranges=1            honour a single "Range: bytes=..." on a 200 (206 / 416)
+  te=gzip,%20chunked  send this Transfer-Encoding value instead of Content-Length
+                      (the body is chunk-framed when the last coding is chunked,
+                      else delimited by closing the connection; nothing is
+                      actually compressed)
 Every response carries X-Origin-Seq (a global request counter), X-Origin-Path
 and Content-Type: application/octet-stream (or application/json for /echo).
 
@@ -42,6 +46,12 @@ the target without its query; ENTRY = {"count", "last": {"method", "target",
 ENTRY for that path, /__stats?target=/x%3Fa%3D1 the ENTRY for that exact
 target (count 0 and last null when never seen). /__reset clears everything
 (scripts too).
+
+/__connections returns {"open": N, "max": M}: origin connections that have
+carried a request (control requests aside) and are still open, and the most
+open at once since the start or the last /__reset. A connection counts as
+closed as soon as its peer has closed it (POLLRDHUP), even while its handler
+is still blocked reading.
 
 /__requests?path=/x returns the requests seen for that path (query ignored),
 oldest first (at most the last 1000): a list of {"seq", "time", "method",
@@ -67,6 +77,9 @@ last step repeats). DELETE /__script?path=/x removes it. A step is an object:
   date_offset   seconds added to Date (e.g. -100);  "no_date": true sends none
   ranges        true: honour a single byte Range on a 200 (206 / 416)
   close         true: Connection: close
+  interim       [{"status": 103, "headers": [[name, value], ...], "after": 0.2}, ...]:
+                interim (1xx) responses sent before `delay` and the final head,
+                each followed by a pause of `after` seconds
 A 304 carries no body, no Content-Type and no Content-Length (unless headers_304
 names them).
 """
@@ -75,6 +88,7 @@ import email.utils
 import hashlib
 import json
 import os
+import select
 import signal
 import socketserver
 import sys
@@ -170,7 +184,52 @@ class Stats:
             return {"total": self.total, "targets": self.targets, "paths": self.paths}
 
 
+class Connections:
+    """Counts origin connections that carried a non-control request. Before
+    each new one is counted, connections whose peer has already closed them
+    are dropped, so a handler still blocked in a read is not counted twice."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.open = {}  # id(handler) -> socket
+        self.max = 0
+
+    @staticmethod
+    def peer_closed(sock):
+        poller = select.poll()
+        try:
+            poller.register(sock, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
+
+    def add(self, handler):
+        with self.lock:
+            for key, sock in list(self.open.items()):
+                if self.peer_closed(sock):
+                    del self.open[key]
+            self.open[id(handler)] = handler.connection
+            self.max = max(self.max, len(self.open))
+
+    def remove(self, handler):
+        with self.lock:
+            self.open.pop(id(handler), None)
+
+    def snapshot(self):
+        with self.lock:
+            for key, sock in list(self.open.items()):
+                if self.peer_closed(sock):
+                    del self.open[key]
+            return {"open": len(self.open), "max": self.max}
+
+    def reset(self):
+        with self.lock:
+            self.max = len(self.open)
+
+
 STATS = Stats()
+CONNECTIONS = Connections()
+CONTROL_PATHS = ("/__reset", "/__stats", "/__requests", "/__script", "/__connections")
 SEQ = [0]
 SEQ_LOCK = threading.Lock()
 VERBOSE = [False]
@@ -274,6 +333,8 @@ class Handler(socketserver.StreamRequestHandler):
                     break
         except (ConnectionError, OSError, BadRequest) as e:
             self.log("connection ended: %r" % (e,))
+        finally:
+            CONNECTIONS.remove(self)
 
     # -- request parsing -------------------------------------------------
     def readline(self):
@@ -352,6 +413,8 @@ class Handler(socketserver.StreamRequestHandler):
             lower[key] = lower[key] + ", " + value if key in lower else value
         hget = lower.get
         self.log("%s %s" % (method, target))
+        if urlsplit(target).path not in CONTROL_PATHS:
+            CONNECTIONS.add(self)
 
         if "100-continue" in hget("expect", "").lower():
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -369,7 +432,10 @@ class Handler(socketserver.StreamRequestHandler):
 
         if path == "/__reset":
             STATS.reset()
+            CONNECTIONS.reset()
             return self.send_simple(200, b'{"ok": true}\n', keep_alive)
+        if path == "/__connections":
+            return self.send_simple(200, json.dumps(CONNECTIONS.snapshot()).encode(), keep_alive)
         if path == "/__stats":
             snap = STATS.snapshot(path=qget("path"), target=qget("target"))
             return self.send_simple(200, json.dumps(snap).encode(), keep_alive)
@@ -456,7 +522,13 @@ class Handler(socketserver.StreamRequestHandler):
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         chunked = qget("chunked") == "1" and not no_body
         nolength = qget("nolength") == "1" and not no_body
-        if chunked:
+        te = qget("te")
+        if te is not None and not no_body:
+            codings = [c.strip().lower() for c in te.split(",")]
+            chunked = codings[-1] == "chunked"
+            nolength = not chunked
+            resp.append(("Transfer-Encoding", te))
+        elif chunked:
             resp.append(("Transfer-Encoding", "chunked"))
         elif nolength:
             keep_alive = False
@@ -544,6 +616,14 @@ class Handler(socketserver.StreamRequestHandler):
             keep_alive = False
         if not keep_alive:
             resp.append(("Connection", "close"))
+        for interim in step.get("interim", []):
+            code = int(interim.get("status", 103))
+            lines = "".join("%s: %s\r\n" % tuple(kv) for kv in interim.get("headers", []))
+            self.wfile.write(("HTTP/1.1 %d %s\r\n%s\r\n" % (code, REASONS.get(code, "Status"), lines))
+                             .encode("latin-1"))
+            self.wfile.flush()
+            if float(interim.get("after", 0)) > 0:
+                time.sleep(float(interim["after"]))
         delay = float(step.get("delay", 0))
         if delay > 0:
             time.sleep(delay)
@@ -581,7 +661,7 @@ class Keeper:
         return self.digest.hexdigest()
 
 
-REASONS = {100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
+REASONS = {100: "Continue", 102: "Processing", 103: "Early Hints", 200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content",
            203: "Non-Authoritative Information", 300: "Multiple Choices",
            301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
            307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request",

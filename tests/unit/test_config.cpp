@@ -39,6 +39,8 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.server.max_url_length == b.server.max_url_length);
   CHECK(a.server.header_timeout == b.server.header_timeout);
   CHECK(a.server.idle_timeout == b.server.idle_timeout);
+  CHECK(a.server.body_timeout == b.server.body_timeout);
+  CHECK(a.server.min_body_rate == b.server.min_body_rate);
   CHECK(a.server.shutdown_grace == b.server.shutdown_grace);
   CHECK(a.server.max_connections == b.server.max_connections);
   CHECK(a.upstream.url == b.upstream.url);
@@ -46,6 +48,7 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.upstream.first_byte_timeout == b.upstream.first_byte_timeout);
   CHECK(a.upstream.idle_timeout == b.upstream.idle_timeout);
   CHECK(a.upstream.max_connections == b.upstream.max_connections);
+  CHECK(a.upstream.queue_timeout == b.upstream.queue_timeout);
   CHECK(a.upstream.preserve_host == b.upstream.preserve_host);
   CHECK(a.cache.default_ttl == b.cache.default_ttl);
   CHECK(a.cache.max_object_size == b.cache.max_object_size);
@@ -121,6 +124,8 @@ max_header_size = "32KiB"
 max_url_length = 2048
 header_timeout = "250ms"
 idle_timeout = 5
+body_timeout = "90s"
+min_body_rate = "4KiB"
 shutdown_grace = "1m"
 max_connections = 42
 
@@ -130,6 +135,7 @@ connect_timeout = "2s"
 first_byte_timeout = "1h"
 idle_timeout = "2d"
 max_connections = 8
+queue_timeout = "1500ms"
 preserve_host = false
 
 [cache]
@@ -166,6 +172,8 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.server.max_url_length == 2048);
   CHECK(c.server.header_timeout == 250ms);
   CHECK(c.server.idle_timeout == 5s);
+  CHECK(c.server.body_timeout == 90s);
+  CHECK(c.server.min_body_rate == 4096);
   CHECK(c.server.shutdown_grace == 1min);
   CHECK(c.server.max_connections == 42);
   CHECK(c.upstream.url == "https://origin.example:8443/base");
@@ -173,6 +181,7 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.upstream.first_byte_timeout == 1h);
   CHECK(c.upstream.idle_timeout == 48h);
   CHECK(c.upstream.max_connections == 8);
+  CHECK(c.upstream.queue_timeout == 1500ms);
   CHECK_FALSE(c.upstream.preserve_host);
   CHECK(c.cache.default_ttl == 30s);
   CHECK(c.cache.max_object_size == 10ull << 20);
@@ -191,6 +200,33 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.log.level == "debug");
   CHECK(c.log.format == "json");
   CHECK(c.log.access_log == "/var/log/relay/access.log");
+}
+
+TEST_CASE("config: request body limits and the origin connection queue") {
+  const Config defaults;
+  CHECK(defaults.server.body_timeout == 60s);
+  CHECK(defaults.server.min_body_rate == 1024);
+  CHECK(defaults.upstream.queue_timeout == 10s);
+  CHECK(defaults.upstream.max_connections == 64);
+
+  // min_body_rate = 0 turns the extension off: body_timeout is a hard total.
+  CHECK(load("[server]\nmin_body_rate = 0\n").server.min_body_rate == 0);
+  const auto env = load_defaults({{"RELAY_SERVER_BODY_TIMEOUT", "2m"},
+                                  {"RELAY_SERVER_MIN_BODY_RATE", "512"},
+                                  {"RELAY_UPSTREAM_QUEUE_TIMEOUT", "250ms"}});
+  CHECK(env.server.body_timeout == 2min);
+  CHECK(env.server.min_body_rate == 512);
+  CHECK(env.upstream.queue_timeout == 250ms);
+
+  check_errors({
+      {"[server]\nbody_timeout = \"0s\"\n", {}, "relay.toml:2: server.body_timeout: must be greater than 0"},
+      {"[server]\nbody_timeout = \"soon\"\n", {}, "relay.toml:2: server.body_timeout"},
+      {"[server]\nmin_body_rate = -1\n", {}, "relay.toml:2: server.min_body_rate: expected a size"},
+      {"[server]\nmin_body_rate = \"fast\"\n", {}, "relay.toml:2: server.min_body_rate"},
+      {"[upstream]\nqueue_timeout = 0\n", {}, "relay.toml:2: upstream.queue_timeout: must be greater than 0"},
+      {"", {{"RELAY_UPSTREAM_QUEUE_TIMEOUT", "-1s"}}, "RELAY_UPSTREAM_QUEUE_TIMEOUT"},
+      {"[upstream]\nmax_connections = 0\n", {}, "relay.toml:2: upstream.max_connections: must be >= 1"},
+  });
 }
 
 TEST_CASE("config: inline and dotted tables reach the same keys") {

@@ -22,7 +22,12 @@ struct ServerConfig {
   std::uint64_t max_header_size = 16 * 1024;  // bytes of request head -> 431
   std::uint64_t max_url_length = 8 * 1024;    // bytes of request-target -> 414
   Duration header_timeout{10'000};           // to receive a full request head
-  Duration idle_timeout{60'000};             // keep-alive idle between requests
+  Duration idle_timeout{60'000};             // keep-alive idle between requests; longest gap in a request body
+  // Time a client gets to send a request body, counting only the time relay
+  // waits for it; each min_body_rate bytes received add one second
+  // (0 = no extension: body_timeout is then a hard total). -> 408
+  Duration body_timeout{60'000};
+  std::uint64_t min_body_rate = 1024;        // bytes per second
   Duration shutdown_grace{10'000};           // drain time on SIGTERM/SIGINT
   std::uint64_t max_connections = 10'000;    // concurrent client connections
 };
@@ -32,7 +37,11 @@ struct UpstreamConfig {
   Duration connect_timeout{5'000};
   Duration first_byte_timeout{30'000};  // request sent -> response head
   Duration idle_timeout{30'000};        // silence while receiving a body
-  int max_connections = 64;             // pooled keep-alive connections
+  // Origin connections open at once (in use and idle), for the whole
+  // process: each event-loop thread gets an equal share. A request finding
+  // none free waits, at most queue_timeout (then 503).
+  int max_connections = 64;
+  Duration queue_timeout{10'000};
   bool preserve_host = true;            // forward the client's Host header
 };
 

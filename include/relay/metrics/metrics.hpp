@@ -40,6 +40,12 @@ class Metrics {
   // The origin exchange failed; reason is derived from the error.
   void record_upstream_error(const error_code& error);
   void record_client_error(int status);
+  // A client too slow: phase "head" (server.header_timeout) or "body"
+  // (server.body_timeout, server.min_body_rate, or a gap of server.idle_timeout).
+  void record_client_timeout(std::string_view phase);
+  // A request started (true) or stopped (false) waiting for a free origin
+  // connection (upstream.max_connections).
+  void record_upstream_queue(bool entering);
   // A request served from another request's fill, after waiting this long for its head.
   void record_coalesced(double wait_seconds);
   // kind: "follower" (waited too long for the head) or "fill_age" (a stale fill was replaced).
@@ -71,8 +77,12 @@ class Metrics {
   std::array<prometheus::Counter*, cache::cache_status_count> requests_{};
   prometheus::Histogram* duration_ = nullptr;
   std::array<prometheus::Counter*, 6> upstream_outcomes_{};  // 1xx..5xx, error
-  std::array<prometheus::Counter*, 5> upstream_errors_{};    // connect, timeout, reset, protocol, other
+  std::array<prometheus::Counter*, 6> upstream_errors_{};    // connect, timeout, reset, protocol, other, queue
   prometheus::Counter* client_errors_ = nullptr;
+  prometheus::Counter* client_timeout_head_ = nullptr;
+  prometheus::Counter* client_timeout_body_ = nullptr;
+  prometheus::Gauge* upstream_queued_ = nullptr;
+  prometheus::Counter* upstream_queued_total_ = nullptr;
   prometheus::Counter* coalesced_ = nullptr;
   prometheus::Histogram* coalesce_wait_ = nullptr;
   prometheus::Counter* coalesce_timeout_follower_ = nullptr;

@@ -1,6 +1,7 @@
 // Writes one response to the client: chooses the framing (Content-Length,
 // chunked, or close-delimited for HTTP/1.0), adds Connection as needed, and
-// coalesces the head with the first body chunk into one write.
+// coalesces the head with the first body chunk into one write. Interim (1xx)
+// responses the origin sends ahead of it go out at once, each on its own.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -13,13 +14,14 @@
 
 #include "relay/http/request.hpp"
 #include "relay/http/response.hpp"
+#include "relay/upstream/interim.hpp"
 #include "relay/util/result.hpp"
 
 namespace relay::server {
 
 class Watchdog;
 
-class ResponseWriter {
+class ResponseWriter final : public upstream::InterimSink {
  public:
   ResponseWriter(boost::asio::ip::tcp::socket& socket, Watchdog& watchdog,
                  std::chrono::milliseconds send_timeout, const http::Request& request,
@@ -29,6 +31,11 @@ class ResponseWriter {
   // chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
   boost::asio::awaitable<Result<void>> write_head(http::ResponseHead head,
                                                   std::optional<std::uint64_t> content_length);
+  // An origin's interim response, sent before the head (RFC 9110 §15.2).
+  // Nothing is sent to an HTTP/1.0 client, once the head has started, for
+  // 101, or for 100 (relay answers Expect: 100-continue itself).
+  boost::asio::awaitable<Result<void>> write_interim(const http::ResponseHead& head);
+  boost::asio::awaitable<void> interim(const http::ResponseHead& head) override;
   boost::asio::awaitable<Result<void>> write_body(std::span<const char> chunk);
   boost::asio::awaitable<Result<void>> finish();
 

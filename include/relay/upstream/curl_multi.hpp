@@ -3,20 +3,34 @@
 // wake it; Asio waits; we call curl_multi_socket_action. No thread per
 // request, and curl's connection cache gives pooled keep-alive connections.
 //
+// Origin connections are capped per loop: the loop's share of
+// upstream.max_connections is both curl's CURLMOPT_MAX_TOTAL_CONNECTIONS
+// (in use + idle) and the number of Slots; a transfer holds a Slot from
+// before it is added until curl is done with it, so curl never has to queue
+// one itself. Requests beyond that wait here, first come first served, for
+// at most upstream.queue_timeout.
+//
 // Invariants: every curl call happens on this loop's thread; curl's sockets
 // are watched through descriptors that are released, never closed, by us;
-// curl_multi_socket_action is never called from inside a curl callback.
+// curl_multi_socket_action is never called from inside a curl callback;
+// slots in use <= share, and a waiter is queued only while none is free.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstddef>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <curl/curl.h>
 
 #include "relay/config/config.hpp"
+#include "relay/util/result.hpp"
 
 namespace relay::upstream {
 
@@ -30,10 +44,45 @@ class TransferSink {
 
 class CurlMulti {
  public:
-  CurlMulti(boost::asio::io_context& io, const config::UpstreamConfig& cfg);
+  // connections: this loop's share of upstream.max_connections (>= 1).
+  CurlMulti(boost::asio::io_context& io, const config::UpstreamConfig& cfg, std::size_t connections);
   ~CurlMulti();
   CurlMulti(const CurlMulti&) = delete;
   CurlMulti& operator=(const CurlMulti&) = delete;
+
+  // The right to use one origin connection; released when destroyed.
+  class Slot {
+   public:
+    Slot() = default;
+    Slot(Slot&& other) noexcept : multi_(std::exchange(other.multi_, nullptr)) {}
+    Slot& operator=(Slot&& other) noexcept {
+      if (this != &other) {
+        release();
+        multi_ = std::exchange(other.multi_, nullptr);
+      }
+      return *this;
+    }
+    ~Slot() { release(); }
+    void release() {
+      if (multi_) std::exchange(multi_, nullptr)->release_slot();
+    }
+
+   private:
+    friend class CurlMulti;
+    explicit Slot(CurlMulti* multi) : multi_(multi) {}
+    CurlMulti* multi_ = nullptr;
+  };
+
+  // A free slot at once, or after waiting in line; upstream_queue_timeout
+  // when none came within upstream.queue_timeout.
+  boost::asio::awaitable<Result<Slot>> acquire_slot();
+  std::size_t slots_in_use() const noexcept { return in_use_; }
+  std::size_t queued() const noexcept { return waiters_.size(); }
+
+  // Told when a request starts waiting for a slot, and when it stops
+  // (granted or timed out), e.g. for metrics. Called on this loop's thread.
+  std::function<void()> on_queue_enter;
+  std::function<void(bool granted)> on_queue_leave;
 
   // The easy handle's CURLOPT_PRIVATE must point at its TransferSink.
   void add(CURL* easy);
@@ -55,7 +104,14 @@ class CurlMulti {
   void socket_action(int fd, int events);
   void drain_messages();
 
+  struct Waiter;
+  void release_slot();
+
   boost::asio::io_context& io_;
+  const config::UpstreamConfig& cfg_;
+  std::size_t slots_;
+  std::size_t in_use_ = 0;
+  std::deque<Waiter*> waiters_;
   CURLM* multi_;
   boost::asio::steady_timer timer_;
   std::unordered_map<int, std::shared_ptr<Watch>> watches_;

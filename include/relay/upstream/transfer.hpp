@@ -1,6 +1,9 @@
-// One request to the origin as a coroutine-friendly object: start() sends
-// the request (streaming its body from a RequestBodySource) and returns once
-// the response head is in; read() then yields the body as it arrives.
+// One request to the origin as a coroutine-friendly object: start() waits
+// for a connection slot, sends the request (streaming its body from a
+// RequestBodySource), hands interim (1xx) responses to an InterimSink as they
+// come, and returns once the final response head is in; read() then yields
+// the body as it arrives. A body framed with a transfer coding other than
+// chunked fails start() (upstream_transfer_coding): relay could not frame it.
 // Back-pressure: at most `high_water` bytes are buffered, then curl is
 // paused until the reader catches up. Destroying a Transfer aborts it.
 #pragma once
@@ -17,6 +20,7 @@
 #include "relay/config/config.hpp"
 #include "relay/http/response.hpp"
 #include "relay/upstream/curl_multi.hpp"
+#include "relay/upstream/interim.hpp"
 #include "relay/util/async_event.hpp"
 #include "relay/util/result.hpp"
 
@@ -40,8 +44,10 @@ struct UpstreamRequest {
 
 class Transfer final : public TransferSink {
  public:
+  // interim: where 1xx responses go (null: they are dropped).
   static boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> start(
-      CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request);
+      CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request,
+      InterimSink* interim = nullptr);
 
   ~Transfer() override;
   Transfer(const Transfer&) = delete;
@@ -56,8 +62,12 @@ class Transfer final : public TransferSink {
   static constexpr std::size_t high_water = 256 * 1024;
 
  private:
-  Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request);
+  Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, CurlMulti::Slot slot);
   void configure();
+  boost::asio::awaitable<void> forward_interim(InterimSink* sink);
+  // The final head is complete: false (and the transfer fails) when its body
+  // is framed in a way relay cannot decode.
+  bool accept_framing();
   void on_done(int curl_code) override;
   // Feeds the upload if curl waits for request-body bytes; false on failure.
   boost::asio::awaitable<bool> feed_upload();
@@ -71,6 +81,7 @@ class Transfer final : public TransferSink {
   CurlMulti& multi_;
   const config::UpstreamConfig& cfg_;
   UpstreamRequest request_;
+  CurlMulti::Slot slot_;  // held until curl is done with the connection
   CURL* easy_;
   curl_slist* header_list_ = nullptr;
   AsyncEvent event_;
@@ -78,7 +89,9 @@ class Transfer final : public TransferSink {
   std::string detail_;
 
   http::ResponseHead head_;
+  std::deque<http::ResponseHead> interim_;  // complete 1xx heads not yet forwarded
   bool head_ready_ = false;
+  bool bad_framing_ = false;
   bool done_ = false;
   int curl_code_ = 0;
   bool timed_out_waiting_ = false;

@@ -27,6 +27,10 @@ enum class Errc {
   object_too_large,
   storage_unavailable,
   storage_corrupt,  // a stored body that no longer matches its hashes (dropped by the backend)
+  // Every origin connection stayed busy for upstream.queue_timeout.
+  upstream_queue_timeout,
+  // The origin framed its body with a transfer coding other than chunked.
+  upstream_transfer_coding,
 };
 
 const boost::system::error_category& relay_category() noexcept;
