@@ -21,22 +21,21 @@ constexpr std::string_view usage = R"(relay - an HTTP caching reverse proxy
 
 Usage:
   relay [--config FILE]          run the proxy (no FILE: built-in defaults)
-  relay --check-config [FILE]    validate the configuration and exit (nginx -t)
-  relay --print-config [FILE]    print the effective configuration as TOML, each
-                                 value with its source; loads back with --config
-                                 (nginx -T)
+  relay --check-config [FILE]    validate the configuration, exit (nginx -t)
+  relay --print-config [FILE]    print the configuration in force as TOML, each
+                                 value with its source (nginx -T)
   relay --version | --help
 
 Flags:
-  -c, --config FILE         the TOML configuration file
-  -t, --check-config        with FILE or --config: check it, print nothing else
-  -T, --print-config        defaults < FILE < RELAY_* environment; secrets masked
-  -V, --version             print the version
-  -h, --help                print this help
+  -c, --config FILE      the TOML configuration file
+  -t, --check-config     check FILE (or --config FILE) and exit: 0 valid, 1 not
+  -T, --print-config     defaults < FILE < RELAY_* environment; secrets masked
+  -V, --version          print the version
+  -h, --help             print this help
 
-Configuration: any key can also be set from the environment as
-RELAY_<SECTION>_<KEY>, e.g. RELAY_UPSTREAM_URL=http://127.0.0.1:9000.
-Every key, its default and its nginx/Varnish counterpart: relay.example.toml.
+Any key can also be set from the environment as RELAY_<SECTION>_<KEY>,
+e.g. RELAY_UPSTREAM_URL=http://127.0.0.1:9000 (the environment wins).
+Every key, its default and its nginx/Varnish name: relay.example.toml.
 Docs: README.md (operating), docs/caching.md (HTTP caching rules).
 SIGTERM or SIGINT: stop accepting, drain in-flight requests, exit 0.
 )";
