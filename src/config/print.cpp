@@ -54,10 +54,18 @@ std::string shown(std::string_view path, const std::string& v, bool& masked) {
 Printed toml_value(std::string_view path, const KeyValue& kv) {
   Printed p;
   switch (kv.kind) {
-    case Kind::String: p.text = quoted(shown(path, std::get<std::string>(kv.value), p.masked)); break;
-    case Kind::Int: p.text = std::to_string(std::get<std::int64_t>(kv.value)); break;
-    case Kind::Bool: p.text = std::get<bool>(kv.value) ? "true" : "false"; break;
-    case Kind::Duration: p.text = quoted(format_duration(std::get<Duration>(kv.value))); break;
+    case Kind::String:
+      p.text = quoted(shown(path, std::get<std::string>(kv.value), p.masked));
+      break;
+    case Kind::Int:
+      p.text = std::to_string(std::get<std::int64_t>(kv.value));
+      break;
+    case Kind::Bool:
+      p.text = std::get<bool>(kv.value) ? "true" : "false";
+      break;
+    case Kind::Duration:
+      p.text = quoted(format_duration(std::get<Duration>(kv.value)));
+      break;
     case Kind::Size: {
       // Bytes that fit a TOML integer are written as one; the rest as a string.
       const auto bytes = std::get<std::uint64_t>(kv.value);
@@ -89,7 +97,7 @@ std::string line(std::string_view key, const Printed& value, const Source& sourc
 }
 
 struct Table {
-  std::string name;                 // "" for keys outside any table
+  std::string name;  // "" for keys outside any table
   std::vector<const KeyValue*> keys;
 };
 
@@ -104,7 +112,8 @@ std::string print_rules(const LoadResult& loaded, bool& masked) {
   if (rules.empty()) return "# no [[" + name + "]]  # default\n\n";
   std::string out;
   for (std::size_t i = 0; i < rules.size(); ++i) {
-    out += "[[" + name + "]]  # " + source_comment(loaded.source_of(rule_source_key(i))) + ", rule " + std::to_string(i + 1) + "\n";
+    out += "[[" + name + "]]  # " + source_comment(loaded.source_of(rule_source_key(i))) + ", rule " +
+           std::to_string(i + 1) + "\n";
     for (const auto& kv : key_values(rules[i])) {
       const auto value = toml_value(name + "." + std::string(kv.path), kv);
       masked = masked || value.masked;
@@ -164,9 +173,12 @@ std::string mask_url_password(std::string_view url) {
 
 std::string source_comment(const Source& s) {
   switch (s.from) {
-    case Source::From::File: return s.name + ":" + std::to_string(s.line);
-    case Source::From::Environment: return "env " + s.name;
-    case Source::From::Default: break;
+    case Source::From::File:
+      return s.name + ":" + std::to_string(s.line);
+    case Source::From::Environment:
+      return "env " + s.name;
+    case Source::From::Default:
+      break;
   }
   return "default";
 }
@@ -206,7 +218,8 @@ std::string print_config(const LoadResult& loaded) {
 
   std::string head =
       "# The configuration relay runs with (relay --print-config): built-in defaults,\n"
-      "# then " + (loaded.file.empty() ? std::string("no config file") : loaded.file) +
+      "# then " +
+      (loaded.file.empty() ? std::string("no config file") : loaded.file) +
       ", then RELAY_* environment variables, the later winning.\n"
       "# After each value, where it came from: default, FILE:LINE or env RELAY_<KEY>.\n"
       "# This is a valid config file: relay --config FILE loads it unchanged.\n";

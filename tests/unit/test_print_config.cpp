@@ -27,11 +27,14 @@ std::string line_in(const std::string& text, const std::string& header, const st
   }
   const auto end = text.find("\n[", at + 1);
   const auto k = text.find("\n" + key + " = ", at);
-  if (k == std::string::npos || (end != std::string::npos && k > end)) return "<no " + key + " in " + header + ">";
+  if (k == std::string::npos || (end != std::string::npos && k > end))
+    return "<no " + key + " in " + header + ">";
   return text.substr(k + 1, text.find('\n', k + 1) - k - 1);
 }
 
-bool ends_with(const std::string& s, const std::string& tail) { return s.ends_with(tail); }
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.ends_with(tail);
+}
 
 void check_same_values(const std::vector<KeyValue>& a, const std::vector<KeyValue>& b) {
   REQUIRE(a.size() == b.size());
@@ -91,8 +94,8 @@ const Environment kEnv = {
 
 TEST_CASE("print-config: durations and sizes use the loader's notation and read back unchanged") {
   const std::vector<std::pair<Duration, std::string>> durations = {
-      {0ms, "0s"},   {250ms, "250ms"}, {1500ms, "1500ms"}, {30s, "30s"},   {90s, "90s"},
-      {5min, "5m"},  {1h, "1h"},       {25h, "25h"},       {48h, "2d"},    {61001ms, "61001ms"},
+      {0ms, "0s"},  {250ms, "250ms"}, {1500ms, "1500ms"}, {30s, "30s"}, {90s, "90s"},
+      {5min, "5m"}, {1h, "1h"},       {25h, "25h"},       {48h, "2d"},  {61001ms, "61001ms"},
   };
   for (const auto& [d, text] : durations) {
     CAPTURE(text);
@@ -122,7 +125,8 @@ TEST_CASE("print-config: sources are recorded per key: default, file line, envir
   CHECK(loaded.source_of("server.listen") == Source{Source::From::File, "relay.toml", 3});
   CHECK(loaded.source_of("server.idle_timeout") == Source{});
   // Set in the file and in the environment: the environment wins.
-  CHECK(loaded.source_of("cache.default_ttl") == Source{Source::From::Environment, "RELAY_CACHE_DEFAULT_TTL", 0});
+  CHECK(loaded.source_of("cache.default_ttl") ==
+        Source{Source::From::Environment, "RELAY_CACHE_DEFAULT_TTL", 0});
   CHECK(loaded.source_of("cache.rules[1]") == Source{Source::From::File, "relay.toml", 14});
   CHECK(loaded.source_of("cache.rules[1].ttl") == Source{Source::From::File, "relay.toml", 16});
   CHECK(loaded.source_of("cache.rules[2].bypass") == Source{Source::From::File, "relay.toml", 21});
@@ -187,14 +191,15 @@ TEST_CASE("print-config: defaults alone and the shipped relay.example.toml round
   const std::string example = RELAY_SOURCE_ROOT "/relay.example.toml";
   const auto shipped = load_file_with_sources(example, {});
   const auto printed = print_config(shipped);
-  CHECK(ends_with(line_in(printed, "[upstream]", "url"), "relay.example.toml:" +
-                                                             std::to_string(shipped.source_of("upstream.url").line)));
+  CHECK(ends_with(line_in(printed, "[upstream]", "url"),
+                  "relay.example.toml:" + std::to_string(shipped.source_of("upstream.url").line)));
   check_same_config(load_from_string(printed, "printed.toml", {}), shipped.config);
 }
 
 TEST_CASE("print-config: secrets are masked, and the header says so") {
-  const auto loaded = load_with_sources("[storage.redis]\nurl = \"redis://:s3cr/et@@redis.internal:6380/2\"\n",
-                                        "relay.toml", {{"RELAY_UPSTREAM_URL", "https://deploy:hunter2@origin:8443/x"}});
+  const auto loaded =
+      load_with_sources("[storage.redis]\nurl = \"redis://:s3cr/et@@redis.internal:6380/2\"\n", "relay.toml",
+                        {{"RELAY_UPSTREAM_URL", "https://deploy:hunter2@origin:8443/x"}});
   const auto text = print_config(loaded);
   CAPTURE(text);
   CHECK(text.find("s3cr") == std::string::npos);

@@ -19,7 +19,8 @@ namespace relay::config {
 // What a key holds. Order matters to config.cpp (its messages index by it).
 enum class Kind { String, Int, Bool, Duration, Size, StringList };
 // Int keys hold std::int64_t, Size keys std::uint64_t.
-using Value = std::variant<std::string, std::int64_t, bool, Duration, std::uint64_t, std::vector<std::string>>;
+using Value =
+    std::variant<std::string, std::int64_t, bool, Duration, std::uint64_t, std::vector<std::string>>;
 
 // One key and its value. For a rule, path is the key inside the rule ("ttl").
 struct KeyValue {
@@ -67,7 +68,8 @@ struct LoadResult {
 
 // load_from_string / load_from_file / load_defaults, keeping the sources.
 // Throw ConfigError like them.
-LoadResult load_with_sources(std::string_view toml_text, const std::string& source_name, const Environment& env);
+LoadResult load_with_sources(std::string_view toml_text, const std::string& source_name,
+                             const Environment& env);
 LoadResult load_file_with_sources(const std::string& path, const Environment& env);
 LoadResult load_defaults_with_sources(const Environment& env);
 
