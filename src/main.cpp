@@ -1,5 +1,6 @@
-// relay: command line -> Config -> server. Start-up errors (bad config,
-// address in use) are reported here and exit non-zero.
+// relay: command line -> Config -> server (or --check-config, --print-config).
+// Start-up errors (bad config, address in use) are reported here and exit
+// non-zero.
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -8,22 +9,35 @@
 #include <string_view>
 
 #include "relay/config/config.hpp"
+#include "relay/config/print.hpp"
+#include "relay/config/schema.hpp"
 #include "relay/server/server.hpp"
 #include "relay/util/log.hpp"
 
 namespace {
 
+// One screen: what to run, the flags, and where to read further.
 constexpr std::string_view usage = R"(relay - an HTTP caching reverse proxy
 
 Usage:
-  relay [--config FILE]        run the proxy (default: built-in defaults + RELAY_* environment)
-  relay --check-config FILE    validate a configuration file and exit (also: -c FILE -t)
-  relay --version              print the version
-  relay --help                 print this help
+  relay [--config FILE]          run the proxy (no FILE: built-in defaults)
+  relay --check-config [FILE]    validate the configuration, exit (nginx -t)
+  relay --print-config [FILE]    print the configuration in force as TOML, each
+                                 value with its source (nginx -T)
+  relay --version | --help
 
-Every configuration key can be overridden from the environment as
-RELAY_<SECTION>_<KEY>, e.g. RELAY_SERVER_LISTEN=127.0.0.1:8080 or
-RELAY_UPSTREAM_URL=http://127.0.0.1:9000. See relay.example.toml.
+Flags:
+  -c, --config FILE      the TOML configuration file
+  -t, --check-config     check FILE (or --config FILE) and exit: 0 valid, 1 not
+  -T, --print-config     defaults < FILE < RELAY_* environment; secrets masked
+  -V, --version          print the version
+  -h, --help             print this help
+
+Any key can also be set from the environment as RELAY_<SECTION>_<KEY>,
+e.g. RELAY_UPSTREAM_URL=http://127.0.0.1:9000 (the environment wins).
+Every key, its default and its nginx/Varnish name: relay.example.toml.
+Docs: README.md (operating), docs/caching.md (HTTP caching rules).
+SIGTERM or SIGINT: stop accepting, drain in-flight requests, exit 0.
 )";
 
 int fail_usage(const std::string& message) {
@@ -36,6 +50,7 @@ int fail_usage(const std::string& message) {
 int main(int argc, char** argv) {
   std::string config_path;
   bool check_only = false;
+  bool print_config = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -52,6 +67,11 @@ int main(int argc, char** argv) {
       if (i + 1 < argc && argv[i + 1][0] != '-') config_path = argv[++i];
       continue;
     }
+    if (arg == "--print-config" || arg == "-T") {
+      print_config = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') config_path = argv[++i];
+      continue;
+    }
     if (arg == "--config" || arg == "-c") {
       if (i + 1 >= argc) return fail_usage(std::string(arg) + " needs a file name");
       config_path = argv[++i];
@@ -64,12 +84,13 @@ int main(int argc, char** argv) {
     return fail_usage("unknown argument '" + std::string(arg) + "'");
   }
 
+  if (check_only && print_config) return fail_usage("--check-config and --print-config exclude each other");
   if (check_only && config_path.empty()) return fail_usage("--check-config needs a file name");
-  relay::config::Config cfg;
+  relay::config::LoadResult loaded;
   try {
     auto env = relay::config::relay_environment();
-    cfg = config_path.empty() ? relay::config::load_defaults(env)
-                              : relay::config::load_from_file(config_path, env);
+    loaded = config_path.empty() ? relay::config::load_defaults_with_sources(env)
+                                 : relay::config::load_file_with_sources(config_path, env);
   } catch (const relay::config::ConfigError& e) {
     std::fprintf(stderr, "relay: invalid configuration: %s\n", e.what());
     return 1;
@@ -78,6 +99,12 @@ int main(int argc, char** argv) {
     std::printf("relay: %s is valid\n", config_path.c_str());
     return 0;
   }
+  if (print_config) {
+    const auto text = relay::config::print_config(loaded);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
+  const relay::config::Config& cfg = loaded.config;
 
   relay::log::set_level(relay::log::parse_level(cfg.log.level));
   // A peer that vanishes must be an error return, not a signal: hiredis and

@@ -5,8 +5,10 @@
 // [[cache.rules]] entries are read through rows of their own (kRuleFields),
 // with the same value parsers, and come from the file only.
 // Every error carries where the value came from ("file:line" or
-// "environment RELAY_X") and the full dotted key.
+// "environment RELAY_X") and the full dotted key; the same record of sources
+// is returned with the config (LoadResult) for --print-config.
 #include "relay/config/config.hpp"
+#include "relay/config/schema.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -30,16 +32,16 @@ extern char** environ;  // POSIX; <unistd.h> only declares it under _GNU_SOURCE
 namespace relay::config {
 namespace {
 
-// Order matters: mismatch() indexes its "expected ..." texts by Kind.
-enum class Kind { String, Int, Bool, Duration, Size, StringList };
-using Value = std::variant<std::string, std::int64_t, bool, Duration, std::uint64_t,
-                           std::vector<std::string>>;
-// A row sets one member of Root: Config for the sections, CacheRule for rules.
+// Kind and Value come from schema.hpp; mismatch() indexes its "expected ..."
+// texts by Kind.
+// A row sets one member of Root (Config for the sections, CacheRule for
+// rules) and reads it back; get gives nullopt for a rule's unset override.
 template <typename Root>
 struct FieldOf {
   std::string_view path;
   Kind kind;
   void (*set)(Root&, Value&&);
+  std::optional<Value> (*get)(const Root&);
 };
 using Field = FieldOf<Config>;
 
@@ -87,6 +89,19 @@ T convert(Value&& v) {
   }
 }
 
+// The member's value as the Value its Kind holds (an int as std::int64_t).
+template <Kind K, typename T>
+std::optional<Value> to_value(const T& v) {
+  if constexpr (requires { v.has_value(); }) {
+    if (!v) return std::nullopt;
+    return to_value<K>(*v);
+  } else if constexpr (K == Kind::Int) {
+    return Value(std::in_place_type<std::int64_t>, static_cast<std::int64_t>(v));
+  } else {
+    return Value(std::in_place_type<T>, v);
+  }
+}
+
 // Members is a chain of pointers-to-member from the root down to the field
 // (e.g. &Config::cache, &CacheConfig::key, &CacheKeyConfig::headers); the
 // static_assert catches a row whose Kind doesn't fit the member's type.
@@ -96,10 +111,12 @@ constexpr auto row(std::string_view path) {
   using T = typename Unwrap<
       std::remove_cvref_t<decltype(((std::declval<Root&>() .* First) .* ... .* Members))>>::type;
   static_assert(kCompatible<K, T>, "Kind does not match the member's type");
-  return FieldOf<Root>{path, K, [](Root& c, Value&& v) {
-            auto& slot = ((c .* First) .* ... .* Members);
-            slot = convert<T>(std::move(v));
-          }};
+  return FieldOf<Root>{path, K,
+                       [](Root& c, Value&& v) {
+                         auto& slot = ((c .* First) .* ... .* Members);
+                         slot = convert<T>(std::move(v));
+                       },
+                       [](const Root& c) { return to_value<K>(((c .* First) .* ... .* Members)); }};
 }
 
 using C = Config;
@@ -423,22 +440,22 @@ std::string without_password(const std::string& url) {
 }
 
 // A key's line, falling back to its value's (toml++ may not record both).
-std::string line_of(const toml::key& key, const toml::node& node) {
-  return std::to_string(key.source().begin.line ? key.source().begin.line : node.source().begin.line);
+int line_of(const toml::key& key, const toml::node& node) {
+  return static_cast<int>(key.source().begin.line ? key.source().begin.line : node.source().begin.line);
 }
-
-// Where each key's current value came from, for error messages.
-using Origins = std::map<std::string, std::string, std::less<>>;
 
 struct Loader {
   Config cfg;
-  Origins origin;
+  Sources origin;  // where each key's current value came from
   std::string source;
+
+  Source in_file(int line) const { return {Source::From::File, source, line}; }
 
   void apply_table(const toml::table& t, const std::string& prefix) {
     for (const auto& [key, node] : t) {
       const std::string path = (prefix.empty() ? "" : prefix + ".") + std::string(key.str());
-      const std::string at = source + ":" + line_of(key, node);
+      const Source here = in_file(line_of(key, node));
+      const std::string at = describe(here);
       const std::string where = at + ": " + path + ": ";
       // A quoted key like "server.listen" is not the dotted key server.listen.
       const bool plain = key.str().find('.') == std::string_view::npos;
@@ -450,7 +467,7 @@ struct Loader {
         } catch (const std::invalid_argument& e) {
           throw ConfigError(where + e.what());
         }
-        origin[path] = at;
+        origin[path] = here;
       } else if (plain && is_section(path)) {
         if (const auto* sub = node.as_table())
           apply_table(*sub, path);
@@ -468,16 +485,17 @@ struct Loader {
     const auto* list = node.as_array();
     if (!list) throw ConfigError(where + "expected an array of tables ([[cache.rules]]), got " + shown(node));
     for (const auto& entry : *list) {
-      const std::string name = std::string(kRules) + "[" + std::to_string(cfg.cache.rules.size() + 1) + "]";
+      const std::size_t index = cfg.cache.rules.size();
+      const std::string name = rule_source_key(index);
       const int line = static_cast<int>(entry.source().begin.line);
-      const std::string at = source + ":" + std::to_string(line) + ": " + name;
+      const std::string at = describe(in_file(line)) + ": " + name;
       const auto* t = entry.as_table();
       if (!t) throw ConfigError(at + ": expected a table ([[cache.rules]]), got " + shown(entry));
       CacheRule rule;
       rule.line = line;
       for (const auto& [key, value] : *t) {
-        const std::string here =
-            source + ":" + line_of(key, value) + ": " + name + "." + std::string(key.str()) + ": ";
+        const int key_line = line_of(key, value);
+        const std::string here = describe(in_file(key_line)) + ": " + name + "." + std::string(key.str()) + ": ";
         const auto* f = find_field(kRuleFields, key.str());
         if (!f) throw ConfigError(here + (value.is_table() ? "unknown table" : "unknown key"));
         try {
@@ -490,8 +508,10 @@ struct Loader {
         if (key.str() == "set_cookie" && !valid_set_cookie(*rule.set_cookie))
           throw ConfigError(here + "expected pass, strip or store, got \"" + *rule.set_cookie + "\"");
         if (key.str() == "strip_request_headers") check_field_names(*rule.strip_request_headers, here);
+        origin[rule_source_key(index, key.str())] = in_file(key_line);
       }
       if (!t->contains("path")) throw ConfigError(at + ": missing required key \"path\"");
+      origin[name] = in_file(line);
       cfg.cache.rules.push_back(std::move(rule));
     }
   }
@@ -515,13 +535,13 @@ struct Loader {
       } catch (const std::invalid_argument& e) {
         throw ConfigError("environment " + name + ": " + e.what());
       }
-      origin[std::string(f->path)] = "environment " + name;
+      origin[std::string(f->path)] = Source{Source::From::Environment, name, 0};
     }
   }
 
   [[noreturn]] void fail(std::string_view path, const std::string& msg) const {
     const auto it = origin.find(path);
-    throw ConfigError((it == origin.end() ? "" : it->second + ": ") + std::string(path) + ": " + msg);
+    throw ConfigError((it == origin.end() ? "" : describe(it->second) + ": ") + std::string(path) + ": " + msg);
   }
 
   // Every storage key is checked whichever backend is chosen, so a typo in
@@ -544,7 +564,7 @@ struct Loader {
         fail("storage.tier", "tier = \"" + s.tier + "\" implies the " + lower +
                                  " backend (memory in front of " + lower + "), so storage.backend must be " +
                                  "\"memory\" (its default) or \"" + lower + "\", got \"" + s.backend + "\"" +
-                                 (it == origin.end() ? "" : " (" + it->second + ")"));
+                                 (it == origin.end() ? "" : " (" + describe(it->second) + ")"));
       }
     }
     if (!one_of(s.compression, {"none", "zstd"}))
@@ -640,7 +660,7 @@ Environment relay_environment() {
   return env;
 }
 
-Config load_from_string(std::string_view toml_text, const std::string& source_name, const Environment& env) {
+LoadResult load_with_sources(std::string_view toml_text, const std::string& source_name, const Environment& env) {
   Loader ld;
   ld.source = source_name;
   toml::table doc;
@@ -653,10 +673,10 @@ Config load_from_string(std::string_view toml_text, const std::string& source_na
   ld.apply_table(doc, "");
   ld.apply_env(env);
   ld.validate();
-  return ld.cfg;
+  return {std::move(ld.cfg), std::move(ld.origin), source_name};
 }
 
-Config load_from_file(const std::string& path, const Environment& env) {
+LoadResult load_file_with_sources(const std::string& path, const Environment& env) {
   std::ifstream in(path, std::ios::binary);
   std::string text;
   try {
@@ -666,14 +686,61 @@ Config load_from_file(const std::string& path, const Environment& env) {
     in.setstate(std::ios::badbit);
   }
   if (!in || in.bad()) throw ConfigError(path + ": cannot read config file: " + std::strerror(errno));
-  return load_from_string(text, path, env);
+  return load_with_sources(text, path, env);
 }
 
-Config load_defaults(const Environment& env) {
+LoadResult load_defaults_with_sources(const Environment& env) {
   Loader ld;
   ld.apply_env(env);
   ld.validate();
-  return ld.cfg;
+  return {std::move(ld.cfg), std::move(ld.origin), {}};
+}
+
+Config load_from_string(std::string_view toml_text, const std::string& source_name, const Environment& env) {
+  return load_with_sources(toml_text, source_name, env).config;
+}
+
+Config load_from_file(const std::string& path, const Environment& env) {
+  return load_file_with_sources(path, env).config;
+}
+
+Config load_defaults(const Environment& env) { return load_defaults_with_sources(env).config; }
+
+std::vector<KeyValue> key_values(const Config& cfg) {
+  std::vector<KeyValue> out;
+  for (const auto& f : kFields) out.push_back({f.path, f.kind, *f.get(cfg)});
+  return out;
+}
+
+std::vector<KeyValue> key_values(const CacheRule& rule) {
+  std::vector<KeyValue> out;
+  for (const auto& f : kRuleFields)
+    if (auto v = f.get(rule)) out.push_back({f.path, f.kind, std::move(*v)});
+  return out;
+}
+
+std::string env_variable(std::string_view path) { return env_name(path); }
+
+std::string_view rules_path() { return kRules; }
+
+std::string rule_source_key(std::size_t index_from_0, std::string_view key) {
+  std::string out = std::string(kRules) + "[" + std::to_string(index_from_0 + 1) + "]";
+  if (!key.empty()) out.append(".").append(key);
+  return out;
+}
+
+std::string describe(const Source& s) {
+  switch (s.from) {
+    case Source::From::File: return s.name + ":" + std::to_string(s.line);
+    case Source::From::Environment: return "environment " + s.name;
+    case Source::From::Default: break;
+  }
+  return "default";
+}
+
+Source LoadResult::source_of(std::string_view path) const {
+  const auto it = sources.find(path);
+  return it == sources.end() ? Source{} : it->second;
 }
 
 // Bare numbers are seconds, matching what a TOML integer means for a duration.

@@ -1,0 +1,233 @@
+// Owns `relay --print-config`: the effective configuration written as TOML,
+// one line per key of the schema (schema.hpp key_values, so a key added to
+// kFields is printed with no change here), with its source in a comment.
+// Invariant: for a configuration without secrets, loading the output gives
+// the same values (tests/unit/test_print_config.cpp checks it for every key).
+// Values use the loader's notations: "30s", "64MiB", bytes, plain TOML.
+#include "relay/config/print.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <limits>
+#include <utility>
+#include <vector>
+
+namespace relay::config {
+namespace {
+
+// A TOML basic string: quotes, backslashes and control characters escaped.
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(u));
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+struct Printed {
+  std::string text;
+  bool masked = false;
+};
+
+// A string value as it may be shown: whole secrets and URL passwords masked.
+std::string shown(std::string_view path, const std::string& v, bool& masked) {
+  std::string out = is_secret_key(path) && !v.empty() ? std::string(kMask) : mask_url_password(v);
+  masked = masked || out != v;
+  return out;
+}
+
+Printed toml_value(std::string_view path, const KeyValue& kv) {
+  Printed p;
+  switch (kv.kind) {
+    case Kind::String:
+      p.text = quoted(shown(path, std::get<std::string>(kv.value), p.masked));
+      break;
+    case Kind::Int:
+      p.text = std::to_string(std::get<std::int64_t>(kv.value));
+      break;
+    case Kind::Bool:
+      p.text = std::get<bool>(kv.value) ? "true" : "false";
+      break;
+    case Kind::Duration:
+      p.text = quoted(format_duration(std::get<Duration>(kv.value)));
+      break;
+    case Kind::Size: {
+      // Bytes that fit a TOML integer are written as one; the rest as a string.
+      const auto bytes = std::get<std::uint64_t>(kv.value);
+      const auto text = format_size(bytes);
+      const bool integer = text == std::to_string(bytes) &&
+                           bytes <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+      p.text = integer ? text : quoted(text);
+      break;
+    }
+    case Kind::StringList: {
+      std::string items;
+      for (const auto& item : std::get<std::vector<std::string>>(kv.value))
+        items += (items.empty() ? "" : ", ") + quoted(shown(path, item, p.masked));
+      p.text = '[' + items + ']';
+      break;
+    }
+  }
+  return p;
+}
+
+// `key = value` with its source comment, comments aligned where lines allow.
+std::string line(std::string_view key, const Printed& value, const Source& source) {
+  std::string out = std::string(key) + " = " + value.text;
+  constexpr std::size_t kCommentColumn = 44;
+  out.append(out.size() < kCommentColumn ? kCommentColumn - out.size() : 2, ' ');
+  out += "# " + source_comment(source);
+  if (value.masked) out += " (masked)";
+  return out + "\n";
+}
+
+struct Table {
+  std::string name;  // "" for keys outside any table
+  std::vector<const KeyValue*> keys;
+};
+
+std::string_view parent_of(std::string_view path) {
+  const auto dot = path.rfind('.');
+  return dot == std::string_view::npos ? std::string_view{} : path.substr(0, dot);
+}
+
+std::string print_rules(const LoadResult& loaded, bool& masked) {
+  const auto& rules = loaded.config.cache.rules;
+  const std::string name(rules_path());
+  if (rules.empty()) return "# no [[" + name + "]]  # default\n\n";
+  std::string out;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    out += "[[" + name + "]]  # " + source_comment(loaded.source_of(rule_source_key(i))) + ", rule " +
+           std::to_string(i + 1) + "\n";
+    for (const auto& kv : key_values(rules[i])) {
+      const auto value = toml_value(name + "." + std::string(kv.path), kv);
+      masked = masked || value.masked;
+      out += line(kv.path, value, loaded.source_of(rule_source_key(i, kv.path)));
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string format_duration(Duration d) {
+  const auto ms = d.count();
+  constexpr std::pair<std::int64_t, const char*> kUnits[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1'000, "s"}};
+  if (ms == 0) return "0s";
+  for (const auto& [per, unit] : kUnits)
+    if (ms % per == 0) return std::to_string(ms / per) + unit;
+  return std::to_string(ms) + "ms";
+}
+
+std::string format_size(std::uint64_t bytes) {
+  constexpr const char* kUnits[] = {"TiB", "GiB", "MiB", "KiB"};
+  if (bytes == 0) return "0";
+  for (int i = 0; i < 4; ++i) {
+    const std::uint64_t per = std::uint64_t{1} << (10 * (4 - i));
+    if (bytes % per == 0) return std::to_string(bytes / per) + kUnits[i];
+  }
+  return std::to_string(bytes);
+}
+
+bool is_secret_key(std::string_view path) {
+  std::string last(path.substr(path.rfind('.') == std::string_view::npos ? 0 : path.rfind('.') + 1));
+  for (char& ch : last) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (std::string_view word : {"password", "token", "secret"})
+    if (last.find(word) != std::string::npos) return true;
+  return false;
+}
+
+std::string mask_url_password(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const auto rest_at = scheme_end + 3;
+  auto authority = url.substr(rest_at);
+  // For http(s) the authority ends at the path; a Redis password may itself
+  // hold '/' or '@', so there the last '@' ends it (as the loader reads it).
+  const auto scheme = url.substr(0, scheme_end);
+  if (scheme == "http" || scheme == "https") authority = authority.substr(0, authority.find_first_of("/?#"));
+  const auto at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  const auto colon = authority.substr(0, at).find(':');
+  if (colon == std::string_view::npos || colon + 1 == at) return std::string(url);
+  return std::string(url.substr(0, rest_at + colon + 1)) + std::string(kMask) +
+         std::string(url.substr(rest_at + at));
+}
+
+std::string source_comment(const Source& s) {
+  switch (s.from) {
+    case Source::From::File:
+      return s.name + ":" + std::to_string(s.line);
+    case Source::From::Environment:
+      return "env " + s.name;
+    case Source::From::Default:
+      break;
+  }
+  return "default";
+}
+
+std::string print_config(const LoadResult& loaded) {
+  const auto values = key_values(loaded.config);
+  std::vector<Table> tables;
+  for (const auto& kv : values) {
+    const auto parent = parent_of(kv.path);
+    auto it = std::find_if(tables.begin(), tables.end(), [&](const Table& t) { return t.name == parent; });
+    if (it == tables.end()) it = tables.insert(it, Table{std::string(parent), {}});
+    it->keys.push_back(&kv);
+  }
+  // Keys outside any table must come before the first [table].
+  std::stable_partition(tables.begin(), tables.end(), [](const Table& t) { return t.name.empty(); });
+  // [[cache.rules]] goes after the last table of its parent's family.
+  const std::string rules_parent(parent_of(rules_path()));
+  std::size_t rules_after = tables.size();
+  for (std::size_t i = 0; i < tables.size(); ++i)
+    if (tables[i].name == rules_parent || tables[i].name.starts_with(rules_parent + ".")) rules_after = i + 1;
+
+  bool masked = false;
+  std::string body;
+  for (std::size_t i = 0; i <= tables.size(); ++i) {
+    if (i == rules_after) body += print_rules(loaded, masked);
+    if (i == tables.size()) break;
+    const auto& t = tables[i];
+    if (!t.name.empty()) body += "[" + t.name + "]\n";
+    for (const KeyValue* kv : t.keys) {
+      const auto value = toml_value(kv->path, *kv);
+      masked = masked || value.masked;
+      const auto key = t.name.empty() ? kv->path : kv->path.substr(t.name.size() + 1);
+      body += line(key, value, loaded.source_of(kv->path));
+    }
+    body += "\n";
+  }
+
+  std::string head =
+      "# The configuration relay runs with (relay --print-config): built-in defaults,\n"
+      "# then " +
+      (loaded.file.empty() ? std::string("no config file") : loaded.file) +
+      ", then RELAY_* environment variables, the later winning.\n"
+      "# After each value, where it came from: default, FILE:LINE or env RELAY_<KEY>.\n"
+      "# This is a valid config file: relay --config FILE loads it unchanged.\n";
+  if (masked)
+    head += "# Secrets are printed as " + std::string(kMask) +
+            " (marked \"masked\"): put the real values back before loading it.\n";
+  while (body.ends_with("\n\n")) body.pop_back();
+  return head + "\n" + body;
+}
+
+}  // namespace relay::config

@@ -1,0 +1,83 @@
+"""The README as a newcomer reads it: the quick start is on its first screen,
+and every command in its ```sh blocks is run by an integration test (named
+below, and checked to exist) or by scripts/test.sh itself. A command added to
+the README without either fails here."""
+import importlib
+import re
+import unittest
+
+from harness import REPO_ROOT
+
+FIRST_SCREEN = 40  # lines
+
+# README command -> the test that runs it ("module.Class.test").
+TESTED = {
+    "scripts/run.sh":
+        "test_quickstart.QuickStartTest."
+        "test_without_an_origin_the_printed_curls_show_miss_then_hit_and_ctrl_c_stops_both",
+    "curl -i http://127.0.0.1:8080/":
+        "test_quickstart.QuickStartTest."
+        "test_without_an_origin_the_printed_curls_show_miss_then_hit_and_ctrl_c_stops_both",
+    "RELAY_UPSTREAM_URL=http://127.0.0.1:3000 scripts/run.sh":
+        "test_quickstart.QuickStartTest.test_with_relay_upstream_url_it_fronts_that_origin_and_no_demo",
+    "relay --config relay.toml":
+        "test_print_config.PrintConfigTest.test_sources_of_file_and_environment_and_the_round_trip",
+    "relay --check-config relay.toml":
+        "test_print_config.PrintConfigTest.test_sources_of_file_and_environment_and_the_round_trip",
+    "relay --print-config --config relay.toml":
+        "test_print_config.PrintConfigTest.test_sources_of_file_and_environment_and_the_round_trip",
+    "relay --version": "test_ops.CliTest.test_version",
+    "relay --help": "test_print_config.HelpTest.test_help_fits_one_screen_and_says_where_to_look",
+}
+# Commands scripts/test.sh (which .ci/run executes) runs as written.
+TEST_SCRIPTS = ("scripts/test.sh", ".ci/run")
+
+
+def readme():
+    return (REPO_ROOT / "README.md").read_text()
+
+
+def sh_commands(text):
+    """Every command line of the ```sh blocks, comments removed, in order."""
+    out, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            inside = line.strip() == "```sh" if not inside else False
+            continue
+        if inside:
+            command = re.sub(r"\s+#.*$", "", line).strip()
+            if command and not command.startswith("#"):
+                out.append(command)
+    return out
+
+
+class ReadmeTest(unittest.TestCase):
+    def test_the_quick_start_is_on_the_first_screen(self):
+        first = "\n".join(readme().splitlines()[:FIRST_SCREEN])
+        for needle in ("## Quick start", "scripts/run.sh", "curl -i http://127.0.0.1:8080/",
+                       "X-Cache: MISS", "X-Cache: HIT", "Age"):
+            self.assertIn(needle, first, "%r not in the README's first %d lines" % (needle, FIRST_SCREEN))
+
+    def test_every_command_is_exercised(self):
+        commands = sh_commands(readme())
+        self.assertIn("scripts/run.sh", commands)
+        scripts = "\n".join((REPO_ROOT / p).read_text() for p in TEST_SCRIPTS)
+        for command in commands:
+            with self.subTest(command=command):
+                if command in TESTED:
+                    module, cls, test = TESTED[command].split(".")
+                    self.assertTrue(hasattr(getattr(importlib.import_module(module), cls), test),
+                                    "%s names a missing test" % TESTED[command])
+                else:
+                    self.assertIn(command, scripts,
+                                  "README command %r is run by no test and not by %s: add a test to "
+                                  "TESTED in %s" % (command, " or ".join(TEST_SCRIPTS), __file__))
+
+    def test_the_rfc_detail_lives_in_docs_caching_md(self):
+        self.assertTrue((REPO_ROOT / "docs" / "caching.md").is_file())
+        self.assertIn("docs/caching.md", readme())
+        self.assertIn("## Security model", readme())
+
+
+if __name__ == "__main__":
+    unittest.main()
