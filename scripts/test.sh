@@ -51,6 +51,7 @@ run_integration() {
 
 run_doctest "unit tests" build/tests/unit_tests
 run_doctest "storage tests" build/tests/storage_tests
+run_doctest "request path tests" build/tests/request_path_tests
 run_integration "integration tests" build/relay
 
 if [[ ${RELAY_TEST_SANITIZERS:-1} != 0 ]]; then
@@ -60,6 +61,7 @@ if [[ ${RELAY_TEST_SANITIZERS:-1} != 0 ]]; then
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     run_doctest "unit tests (address,undefined sanitizers)" build-asan/tests/unit_tests
     run_doctest "storage tests (address,undefined sanitizers)" build-asan/tests/storage_tests
+    run_doctest "request path tests (address,undefined sanitizers)" build-asan/tests/request_path_tests
     run_integration "integration tests (address,undefined sanitizers)" build-asan/relay
   else
     echo "sanitizer build failed"

@@ -11,6 +11,7 @@
 #include "relay/cache/range.hpp"
 #include "relay/cache/validation.hpp"
 #include "relay/proxy/handler.hpp"
+#include "relay/proxy/pump.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -20,7 +21,7 @@ namespace asio = boost::asio;
 asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Request& req, storage::Hit hit,
                                                                   cache::CacheStatusInfo info,
                                                                   cache::Seconds age,
-                                                                  server::ResponseWriter& out) {
+                                                                  http::ResponseSink& out) {
   Outcome outcome{info};
   const auto& meta = hit.meta;
   http::ResponseHead head{meta.status, meta.reason, meta.headers};
@@ -62,50 +63,31 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
   head.headers.set("Content-Length", std::to_string(end - begin));
 
   const bool body = !req.is_head() && end > begin;
-  std::uint64_t offset = 0;  // position of the next chunk within the stored body
-  Result<std::span<const char>> chunk = std::span<const char>{};
-  if (body) {
-    offset = hit.body->start_at(begin);
-    chunk = co_await hit.body->read();
-    if (!chunk || chunk->empty()) {
-      log::warn("stored body of ", req.target,
-                " unreadable, nothing sent: ", chunk ? std::string("it is empty") : chunk.error().message());
-      co_return std::nullopt;
-    }
+  if (!body) {
+    co_await out.write_head(std::move(head), end - begin);
+    co_await out.finish();
+    co_return outcome;
+  }
+  const std::uint64_t offset = hit.body->start_at(begin);  // where the reader's first chunk starts
+  auto first = co_await hit.body->read();
+  if (!first || first->empty()) {
+    log::warn("stored body of ", req.target,
+              " unreadable, nothing sent: ", first ? std::string("it is empty") : first.error().message());
+    co_return std::nullopt;
   }
   co_await out.write_head(std::move(head), end - begin);
-
-  if (body) {
-    while (offset < end) {
-      if (!chunk) {
-        // Headers are out: the only honest signal left is a short body.
-        log::warn("storage read failed mid-body for ", req.target, ": ", chunk.error().message());
-        out.force_close();
-        co_return outcome;
-      }
-      if (chunk->empty()) break;
-      std::uint64_t chunk_end = offset + chunk->size();
-      if (chunk_end > begin) {
-        auto from = begin > offset ? begin - offset : 0;
-        auto to = std::min<std::uint64_t>(chunk->size(), end - offset);
-        if (!co_await out.write_body(chunk->subspan(from, to - from))) co_return outcome;
-      }
-      offset = chunk_end;
-      if (offset < end) chunk = co_await hit.body->read();
-    }
-    if (offset < end) {
-      log::warn("stored body of ", req.target, " shorter than recorded: ", offset, " < ", end);
-      out.force_close();
-      co_return outcome;
-    }
+  PrimedSource source(*first, *hit.body);
+  auto pumped = co_await pump(
+      source, PumpTargets{.client = &out, .source_offset = offset, .window_begin = begin, .window_end = end});
+  if (pumped.source_error) {
+    log::warn("storage read failed mid-body for ", req.target, ": ", pumped.source_error.message());
   }
-  co_await out.finish();
   co_return outcome;
 }
 
 asio::awaitable<Handler::Outcome> Handler::deliver_or_fail(const http::Request& req, storage::Hit hit,
                                                            cache::CacheStatusInfo info, cache::Seconds age,
-                                                           server::ResponseWriter& out) {
+                                                           http::ResponseSink& out) {
   if (auto answered = co_await deliver(req, std::move(hit), info, age, out)) co_return *answered;
   http::Headers extra;
   add_response_fields(extra, req, info);

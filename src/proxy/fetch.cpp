@@ -12,6 +12,7 @@
 #include "relay/cache/validation.hpp"
 #include "relay/cache/vary.hpp"
 #include "relay/proxy/handler.hpp"
+#include "relay/proxy/pump.hpp"
 #include "relay/proxy/vary_marker.hpp"
 #include "relay/util/log.hpp"
 #include "relay/util/time.hpp"
@@ -62,8 +63,8 @@ void prepare_head(http::ResponseHead& head, sys::time_point response_time) {
   cache::stamp_date(head.headers, response_time);
 }
 
-asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstream::RequestBodySource& body,
-                                                 server::ResponseWriter& out, FetchPlan plan) {
+asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http::BodySource& body,
+                                                 http::ResponseSink& out, FetchPlan plan) {
   Outcome outcome;
   auto& info = outcome.info;
   info.fwd = plan.fwd;
@@ -136,7 +137,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       if (plan.fill) {
         // Followers fetch for themselves, and the key skips coalescing for a while (hit-for-miss).
         (*plan.fill)->release(Release::FetchAlone);
-        plan.fill->finish(true);
+        plan.fill->finish(WritePermit::Outcome::Uncacheable);
         plan.fill = nullptr;
       }
       info.status = CacheStatus::Bypass;
@@ -154,77 +155,52 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       (cache::answer_not_modified(req.headers, head.headers, 200) || (had_stored && req.headers.contains("range")));
 
   auto content_length = http::content_length(head.headers);
-  bool client_gone = false;
   if (!answer_from_store) {
     http::ResponseHead client_head = head;
     strip_targeted(client_head.headers);
     add_response_fields(client_head.headers, req, info);
     if (!co_await out.write_head(std::move(client_head), content_length)) co_return outcome;
   }
-  auto lock_due = steady::now() + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      cfg_.cache.coalesce.max_fill_age) / 3;
-  for (;;) {
-    co_await keep_lock(plan, lock_due);  // a long fill keeps other instances waiting, not fetching
-    auto chunk = co_await transfer.read();
-    if (!chunk) {
-      if (plan.fill) (*plan.fill)->fail();
-      shared_.metrics.record_upstream_error(chunk.error());
-      log::warn("origin failed mid-body for ", req.method, " ", req.target, ": ", chunk.error().message(), " (",
-                transfer.error_detail(), ")");
-      if (!out.head_sent()) {
-        co_await respond_upstream_error(req, chunk.error(), false, info, out);
-      }
-      out.force_close();
-      co_return outcome;
-    }
-    if (chunk->empty()) break;
-    if (writer && !co_await writer->write(*chunk)) {
-      // Too large (or the store failed) after all: it is no longer stored,
-      // but followers keep streaming it from the spool.
-      writer.reset();
-      info.stored = false;
-      if (answer_from_store) {
-        // Too large to keep after all: nothing was sent yet, so say so plainly.
-        if (plan.fill) (*plan.fill)->fail();
-        co_await out.write_simple(502, "text/plain", "relay: response exceeded cache.max_object_size\n");
-        co_return outcome;
-      }
-    }
-    if (sharing) (*plan.fill)->append(*chunk);
-    if (!answer_from_store && !client_gone && !co_await out.write_body(*chunk)) {
-      // Like Varnish, a fill that is being stored or followed outlives its
-      // client (followers and later requests want it); anything else aborts
-      // the origin transfer.
-      if (!writer && !(sharing && (*plan.fill)->followers() > 0)) co_return outcome;
-      client_gone = true;
-    }
+  PumpTargets targets{.client = answer_from_store ? nullptr : &out,
+                      .store = writer.get(),
+                      .fill = sharing ? &plan.fill->fill() : nullptr};
+  // A long fill keeps other instances waiting, not fetching.
+  if (plan.fill && plan.fill->lock()) targets.between_chunks = [&plan] { return plan.fill->keep_lock(); };
+  auto pumped = co_await pump(transfer, targets);
+  info.stored = pumped.stored;
+  if (pumped.source_error) {
+    if (plan.fill) (*plan.fill)->fail();
+    shared_.metrics.record_upstream_error(pumped.source_error);
+    log::warn("origin failed mid-body for ", req.method, " ", req.target, ": ", pumped.source_error.message(), " (",
+              transfer.error_detail(), ")");
+    if (!out.head_sent()) co_await respond_upstream_error(req, pumped.source_error, false, info, out);
+    out.abort();
+    co_return outcome;
   }
-  if (writer) {
-    if (auto committed = co_await writer->commit(); !committed) {
-      info.stored = false;
-      log::debug("not stored ", req.target, ": ", committed.error().message());
-    }
+  if (writer && !pumped.stored && pumped.store_error) {
+    log::debug("not stored ", req.target, ": ", pumped.store_error.message());
   }
-  if (plan.fill) (*plan.fill)->complete();
-  if (client_gone) co_return outcome;
-  if (answer_from_store) {
-    auto stored = co_await lookup(plan.lookup->primary, req);
-    if (!stored.hit) {
-      co_await out.write_simple(503, "text/plain", "relay: stored response was evicted at once; retry\n");
-      co_return outcome;
-    }
-    auto answered = co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), out);
-    answered.upstream_seconds = outcome.upstream_seconds;
-    co_return answered;
+  if (!answer_from_store) co_return outcome;
+  if (!pumped.stored) {
+    // Too large to keep after all (or the store failed): nothing was sent
+    // yet, so say so plainly.
+    co_await out.write_simple(502, "text/plain", "relay: response exceeded cache.max_object_size\n");
+    co_return outcome;
   }
-  co_await out.finish();
-  co_return outcome;
+  auto stored = co_await lookup(plan.lookup->primary, req);
+  if (!stored.hit) {
+    co_await out.write_simple(503, "text/plain", "relay: stored response was evicted at once; retry\n");
+    co_return outcome;
+  }
+  auto answered = co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), out);
+  answered.upstream_seconds = outcome.upstream_seconds;
+  co_return answered;
 }
 
 asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Request& req, FetchPlan& plan,
                                                                const http::ResponseHead& not_modified,
                                                                sys::time_point request_time,
-                                                               server::ResponseWriter& out) {
+                                                               http::ResponseSink& out) {
   auto& hit = *plan.lookup->hit;
   storage::EntryMeta meta = hit.meta;
   const auto& policy = plan.rule->policy;
@@ -253,7 +229,7 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
 
 asio::awaitable<Handler::Outcome> Handler::serve_stale_on_error(const http::Request& req, FetchPlan& plan,
                                                                 std::optional<int> origin_status,
-                                                                server::ResponseWriter& out) {
+                                                                http::ResponseSink& out) {
   const auto& verdict = *plan.classification;
   cache::CacheStatusInfo info;
   info.status = CacheStatus::Stale;
@@ -268,9 +244,9 @@ asio::awaitable<Handler::Outcome> Handler::serve_stale_on_error(const http::Requ
 
 asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, const error_code& error,
                                                       bool stale_forbidden, cache::CacheStatusInfo& info,
-                                                      server::ResponseWriter& out) {
+                                                      http::ResponseSink& out) {
   if (error == Errc::client_closed) {
-    out.force_close();
+    out.abort();
     co_return;
   }
   shared_.metrics.record_upstream_error(error);
@@ -283,7 +259,7 @@ asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, 
   add_response_fields(extra, req, info);
   co_await out.write_simple(status, "text/plain", "relay: " + error.message() + "\n", std::move(extra));
   // A request body may be half-read: this connection cannot carry another request.
-  if (req.has_body) out.force_close();
+  if (req.has_body) out.abort();
 }
 
 asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
@@ -373,7 +349,7 @@ asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const 
   }
 }
 
-upstream::UpstreamRequest Handler::upstream_request(const http::Request& req, upstream::RequestBodySource* body,
+upstream::UpstreamRequest Handler::upstream_request(const http::Request& req, http::BodySource* body,
                                                     const FetchPlan& plan) const {
   upstream::UpstreamRequest up;
   up.method = req.method;

@@ -74,13 +74,13 @@ Handler::Handler(Shared shared, upstream::CurlMulti& multi)
   while (upstream_prefix_.ends_with('/')) upstream_prefix_.pop_back();
 }
 
-asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySource& body,
-                                     server::ResponseWriter& out) {
+asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
+                                     http::ResponseSink& out) {
   auto start = steady::now();
   req.request_id = request_id_for(req);
   Outcome outcome = co_await route(req, body, out);
   // A path that ended without answering (client gone): nothing more to say.
-  if (!out.head_sent()) out.force_close();
+  if (!out.head_sent()) out.abort();
   if (!outcome.cache_traffic) co_return;
   double elapsed = std::chrono::duration<double>(steady::now() - start).count();
   shared_.metrics.record_request(outcome.info.status, elapsed);
@@ -102,8 +102,8 @@ asio::awaitable<void> Handler::serve(http::Request& req, upstream::RequestBodySo
   }
 }
 
-asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::RequestBodySource& body,
-                                                 server::ResponseWriter& out) {
+asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodySource& body,
+                                                 http::ResponseSink& out) {
   // OPTIONS * names the server, not a resource: forwarded as it is.
   if (req.method == "OPTIONS" && req.target == "*") {
     co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
@@ -117,7 +117,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
               normalized.error);
     shared_.metrics.record_client_error(400);
     co_await out.write_simple(400, "text/plain", "relay: " + normalized.error + "\n");
-    out.force_close();
+    out.abort();
     Outcome refused;
     refused.info.status = CacheStatus::Bypass;
     co_return refused;
@@ -199,37 +199,32 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
 
     // One origin fetch per key: the first request fills, the others follow it.
     // Range requests that miss go to the origin as they are, so they do not share.
-    FillGuard guard;
+    KeySessions::Acquired session;
     if (req.method == "GET" && !req.headers.contains("range") && !found.storage_key.empty()) {
-      auto ticket = shared_.coalescer.join(found.storage_key);
-      if (ticket.replaced_old_fill) shared_.metrics.record_coalesce_timeout("fill_age");
-      if (ticket.role == Coalescer::Role::Follower) {
-        auto followed = co_await follow(req, ticket.fill, plan.fwd, out);
+      session = co_await shared_.sessions.acquire(found.storage_key, peer_probe(req, found, rule));
+    }
+    using Kind = KeySessions::Acquired::Kind;
+    switch (session.kind) {
+      case Kind::Follow: {
+        auto followed = co_await follow(req, std::move(session.follow), plan.fwd, out);
         if (followed.kind == FollowResult::Answered) co_return followed.outcome;
         if (followed.kind == FollowResult::Retry && attempt < 2) continue;
-      } else if (ticket.role == Coalescer::Role::Writer) {
-        guard = FillGuard(shared_.coalescer, std::move(ticket.fill));
-        plan.fill = &guard;
+        break;  // alone
       }
-    }
-    std::optional<storage::DistributedLock::Held> held;
-    if (plan.fill && shared_.lock) {
-      std::optional<storage::Hit> in_progress;
-      auto peers = co_await wait_for_peers(req, found, rule, held, in_progress);
-      if (peers == Peer::Streaming) co_return co_await stream_peer_fill(req, std::move(*in_progress), plan, out);
-      if (peers == Peer::Stored && attempt < 2) {
-        guard->release(Release::Retry);  // local followers find it in the store too
-        continue;
-      }
-      if (peers == Peer::Degraded) {
-        guard->release(Release::FetchAlone);
-        guard.finish();
-        plan.fill = nullptr;
-      }
-      if (held) plan.lock = &*held;
+      case Kind::Stored:
+        if (attempt < 2) continue;
+        break;
+      case Kind::PeerStream:
+        plan.fill = &session.permit;
+        co_return co_await stream_peer_fill(req, std::move(*session.in_progress), plan, out);
+      case Kind::Fill:
+        plan.fill = &session.permit;
+        break;
+      case Kind::Alone:
+        break;
     }
     auto outcome = co_await fetch(req, body, out, std::move(plan));
-    if (held) co_await shared_.lock->release(*held);
+    if (session.permit) co_await session.permit.release_lock();
     co_return outcome;
   }
 }
@@ -276,7 +271,7 @@ asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::
   co_return found;
 }
 
-asio::awaitable<void> Handler::serve_metrics(const http::Request& req, server::ResponseWriter& out) {
+asio::awaitable<void> Handler::serve_metrics(const http::Request& req, http::ResponseSink& out) {
   http::Headers extra;
   extra.add("Cache-Control", "no-store");
   extra.add("X-Request-ID", req.request_id);

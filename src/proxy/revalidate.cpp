@@ -4,10 +4,10 @@
 // for this, so failures are only logged and counted.
 #include <boost/asio/co_spawn.hpp>
 
-
 #include "relay/cache/validation.hpp"
 #include "relay/cache/vary.hpp"
 #include "relay/proxy/handler.hpp"
+#include "relay/proxy/pump.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 using sys = std::chrono::system_clock;
 
 namespace {
-class NoBody final : public upstream::RequestBodySource {
+class NoBody final : public http::BodySource {
  public:
   asio::awaitable<Result<std::span<const char>>> read() override { co_return std::span<const char>{}; }
 };
@@ -25,11 +25,10 @@ class NoBody final : public upstream::RequestBodySource {
 void Handler::revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule,
                                        const Lookup& found) {
   if (found.storage_key.empty()) return;
-  // Through the coalescer: one fetch per key, and requests arriving after
-  // the stale window follow this fill instead of starting another.
-  auto ticket = shared_.coalescer.join(found.storage_key);
-  if (ticket.role != Coalescer::Role::Writer) return;
-  FillGuard guard(shared_.coalescer, std::move(ticket.fill));
+  // Through the key's session: one fetch per key, and requests arriving
+  // after the stale window follow this fill instead of starting another.
+  auto permit = shared_.sessions.try_fill(found.storage_key);
+  if (!permit) return;
   Lookup copy;
   copy.primary = found.primary;
   copy.storage_key = found.storage_key;
@@ -42,7 +41,7 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
   background.content_length.reset();
   ++background_tasks_;
   auto key = found.storage_key;
-  asio::co_spawn(multi_.io(), background_revalidation(std::move(background), rule, std::move(copy), std::move(guard)),
+  asio::co_spawn(multi_.io(), background_revalidation(std::move(background), rule, std::move(copy), std::move(*permit)),
                  [this, key](std::exception_ptr failure) {
                    if (failure) {
                      try {
@@ -56,7 +55,7 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
 }
 
 asio::awaitable<void> Handler::background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found,
-                                                       FillGuard fill) {
+                                                       WritePermit fill) {
   FetchPlan plan{&rule, &found, std::nullopt, "stale", &fill};
   NoBody no_body;
   auto request_time = sys::now();
@@ -94,18 +93,9 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
   auto content_length = http::content_length(head.headers);
   http::ResponseHead shared{head.status, head.reason, cache::storable_fields(head.headers, rule.policy)};
   fill->publish_head(std::move(shared), content_length, std::move(variant));
-  for (;;) {
-    auto chunk = co_await transfer.read();
-    if (!chunk) {
-      shared_.metrics.record_upstream_error(chunk.error());
-      co_return;  // the writer is dropped: nothing half-written becomes visible
-    }
-    if (chunk->empty()) break;
-    if (!co_await writer->write(*chunk)) co_return;
-    fill->append(*chunk);
-  }
-  co_await writer->commit();
-  fill->complete();
+  // Nobody waits for this but the followers: the store is what it is for.
+  auto pumped = co_await pump(transfer, PumpTargets{.store = writer.get(), .fill = &fill.fill()});
+  if (pumped.source_error) shared_.metrics.record_upstream_error(pumped.source_error);
 }
 
 }  // namespace relay::proxy

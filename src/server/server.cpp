@@ -145,11 +145,12 @@ int run_server(const config::Config& cfg) {
   auto storage = metrics::instrument(stack.top, metrics.registry());
   proxy::AccessLog access_log(cfg.log);
   const auto& coalesce = cfg.cache.coalesce;
-  proxy::Coalescer coalescer(proxy::CoalescerSettings{coalesce.enabled, coalesce.follower_timeout,
-                                                     coalesce.max_fill_age, coalesce.hit_for_miss,
-                                                     proxy::usable_spool_dir(coalesce.spool_dir),
-                                                     coalesce.spool_memory});
-  proxy::Shared shared{cfg, storage, metrics, access_log, coalescer, stack.lock};
+  proxy::KeySessions sessions(
+      proxy::CoalescerSettings{coalesce.enabled, coalesce.follower_timeout, coalesce.max_fill_age,
+                               coalesce.hit_for_miss, proxy::usable_spool_dir(coalesce.spool_dir),
+                               coalesce.spool_memory, coalesce.degraded == "fail-open"},
+      stack.lock, &metrics);
+  proxy::Shared shared{cfg, storage, metrics, access_log, sessions};
 
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());

@@ -32,7 +32,7 @@ using steady = std::chrono::steady_clock;
 // waiting for the client counts: while relay waits for an origin connection
 // or for the origin to take more, the clock stands still. Too slow: 408 when
 // no response has started, else the connection just closes.
-class ParserBodySource final : public upstream::RequestBodySource {
+class ParserBodySource final : public http::BodySource {
  public:
   ParserBodySource(RequestParser& parser, Watchdog& watchdog, const config::ServerConfig& cfg,
                    metrics::Metrics& metrics, const std::string& peer, ResponseWriter& out)
@@ -85,7 +85,7 @@ class ParserBodySource final : public upstream::RequestBodySource {
 
 // Reads what is left of a request body the handler did not consume, so the
 // connection can carry the next request; false when it is too much to bother.
-asio::awaitable<bool> discard_body(upstream::RequestBodySource& body) {
+asio::awaitable<bool> discard_body(http::BodySource& body) {
   constexpr std::size_t max_discard = 1 << 20;
   std::size_t discarded = 0;
   for (;;) {

@@ -114,7 +114,7 @@ void Transfer::configure() {
 }
 
 boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
-    CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, InterimSink* interim) {
+    CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, http::ResponseSink* interim) {
   auto slot = co_await multi.acquire_slot();
   if (!slot) co_return slot.error();
   std::unique_ptr<Transfer> t(new Transfer(multi, cfg, std::move(request), std::move(*slot)));
@@ -143,7 +143,7 @@ boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
   co_return std::move(t);
 }
 
-boost::asio::awaitable<void> Transfer::forward_interim(InterimSink* sink) {
+boost::asio::awaitable<void> Transfer::forward_interim(http::ResponseSink* sink) {
   while (!interim_.empty()) {
     auto head = std::move(interim_.front());
     interim_.pop_front();

@@ -5,7 +5,7 @@ import re
 import unittest
 
 from harness import (Process, RelayTestCase, child_env, free_port, get, port_open, relay_bin,
-                     run_relay_cli, wait_until)
+                     run_relay_cli, wait_stored, wait_until)
 
 CONFIG = """\
 [server]
@@ -101,6 +101,8 @@ class PrintConfigTest(RelayTestCase):
         relay.spawn([relay_bin(), "--config", str(printed)], env=child_env())
         wait_until(lambda: port_open(port), 10, what="relay from the printed config")
         self.assertEqual(get(port, "/static/a.css?size=10").header("X-Cache"), "MISS")
+        # The entry is committed just after the last byte went out.
+        wait_stored(port, "/static/a.css?size=10")
         hit = get(port, "/static/a.css?size=10")
         self.assertEqual(hit.header("X-Cache"), "HIT")
         ttl = re.search(r"ttl=(\d+)", hit.header("Cache-Status") or "")

@@ -7,8 +7,10 @@
 // lookup), deliver.cpp (answering from storage: conditionals, ranges),
 // fetch.cpp (going to the origin: validation outcomes, storing,
 // invalidation), follow.cpp (streaming another request's fill),
-// distributed.cpp and peer_fill.cpp (another instance's fill, through Redis),
-// revalidate.cpp (stale-while-revalidate in the background).
+// peer_fill.cpp (another instance's fill, through Redis), revalidate.cpp
+// (stale-while-revalidate in the background). Who fills a key is decided by
+// key_session.hpp; every body moves through pump.hpp. The handler speaks
+// http::ResponseSink and http::BodySource only: no socket, no wire format.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -25,10 +27,9 @@
 #include "relay/config/config.hpp"
 #include "relay/http/request.hpp"
 #include "relay/metrics/metrics.hpp"
+#include "relay/http/body.hpp"
 #include "relay/proxy/access_log.hpp"
-#include "relay/proxy/coalescer.hpp"
-#include "relay/server/response_writer.hpp"
-#include "relay/storage/distributed_lock.hpp"
+#include "relay/proxy/key_session.hpp"
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/upstream/transfer.hpp"
@@ -40,8 +41,7 @@ struct Shared {
   std::shared_ptr<storage::Storage> storage;
   metrics::Metrics& metrics;
   AccessLog& access_log;
-  Coalescer& coalescer;
-  std::shared_ptr<storage::DistributedLock> lock;  // null: coalescing stays within this instance
+  KeySessions& sessions;  // who fills which key, here and across the fleet
 };
 
 // What storage holds for one request, after following a Vary marker.
@@ -60,8 +60,8 @@ class Handler {
 
   // Answers one request completely (or leaves out.keep_alive() false when
   // the connection cannot carry another request), then logs it.
-  boost::asio::awaitable<void> serve(http::Request& req, upstream::RequestBodySource& body,
-                                     server::ResponseWriter& out);
+  boost::asio::awaitable<void> serve(http::Request& req, http::BodySource& body,
+                                     http::ResponseSink& out);
 
   std::size_t background_tasks() const noexcept { return background_tasks_; }
   // Called on this handler's thread when the last background task ends.
@@ -81,67 +81,56 @@ class Handler {
     Lookup* lookup = nullptr;
     std::optional<cache::Classification> classification;  // when a stored response exists
     std::string_view fwd = "uri-miss";                      // Cache-Status fwd reason
-    FillGuard* fill = nullptr;                              // set when this request fills for followers
-    const storage::DistributedLock::Held* lock = nullptr;   // the cross-instance lock this fill holds
+    WritePermit* fill = nullptr;                            // set when this request fills for followers
   };
-  // What the cross-instance lock says about a fill this instance wants to make.
-  enum class Peer { Fill, Stored, Streaming, Degraded };
   struct FollowResult {
     enum Kind { Answered, Alone, Retry } kind = Alone;
     Outcome outcome;
   };
 
   // handler.cpp
-  boost::asio::awaitable<Outcome> route(http::Request& req, upstream::RequestBodySource& body,
-                                        server::ResponseWriter& out);
+  boost::asio::awaitable<Outcome> route(http::Request& req, http::BodySource& body,
+                                        http::ResponseSink& out);
   boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
   // Rewrites the request into what the origin receives: Host from the
   // normalised authority, the rule's stripped fields gone, the normalised target.
   void forward_as(http::Request& req, const cache::Target& target, const cache::ResolvedRule& rule) const;
 
-  // distributed.cpp
-  boost::asio::awaitable<Peer> wait_for_peers(const http::Request& req, const Lookup& found,
-                                              const cache::ResolvedRule& rule,
-                                              std::optional<storage::DistributedLock::Held>& held,
-                                              std::optional<storage::Hit>& in_progress);
-  boost::asio::awaitable<void> keep_lock(const FetchPlan& plan, std::chrono::steady_clock::time_point& next);
-
   // follow.cpp
-  boost::asio::awaitable<FollowResult> follow(const http::Request& req, std::shared_ptr<Fill> fill,
-                                              std::string_view fwd, server::ResponseWriter& out);
-  boost::asio::awaitable<void> serve_metrics(const http::Request& req, server::ResponseWriter& out);
+  boost::asio::awaitable<FollowResult> follow(const http::Request& req, Subscription fill, std::string_view fwd,
+                                              http::ResponseSink& out);
+  boost::asio::awaitable<void> serve_metrics(const http::Request& req, http::ResponseSink& out);
 
   // peer_fill.cpp
+  // What the shared store shows of another instance's fill of this request's key.
+  PeerProbe peer_probe(const http::Request& req, const Lookup& found, const cache::ResolvedRule& rule);
   boost::asio::awaitable<Outcome> stream_peer_fill(const http::Request& req, storage::Hit partial, FetchPlan& plan,
-                                                   server::ResponseWriter& out);
-  boost::asio::awaitable<bool> resume_from_origin(const http::Request& req, const FetchPlan& plan,
-                                                  const http::Headers& stored, std::uint64_t offset,
-                                                  server::ResponseWriter& out, bool& client_gone);
+                                                   http::ResponseSink& out);
 
   // deliver.cpp
   // nullopt: the stored body failed before anything was sent (a damaged
   // entry is dropped by then); the caller answers the request otherwise.
   boost::asio::awaitable<std::optional<Outcome>> deliver(const http::Request& req, storage::Hit hit,
                                                          cache::CacheStatusInfo info, cache::Seconds age,
-                                                         server::ResponseWriter& out);
+                                                         http::ResponseSink& out);
   // deliver for callers with no other answer at hand: such a failure is a 503.
   boost::asio::awaitable<Outcome> deliver_or_fail(const http::Request& req, storage::Hit hit,
                                                   cache::CacheStatusInfo info, cache::Seconds age,
-                                                  server::ResponseWriter& out);
+                                                  http::ResponseSink& out);
 
   // fetch.cpp
-  boost::asio::awaitable<Outcome> fetch(const http::Request& req, upstream::RequestBodySource& body,
-                                        server::ResponseWriter& out, FetchPlan plan);
+  boost::asio::awaitable<Outcome> fetch(const http::Request& req, http::BodySource& body,
+                                        http::ResponseSink& out, FetchPlan plan);
   boost::asio::awaitable<Outcome> serve_stale_on_error(const http::Request& req, FetchPlan& plan,
                                                        std::optional<int> origin_status,
-                                                       server::ResponseWriter& out);
+                                                       http::ResponseSink& out);
   boost::asio::awaitable<void> respond_upstream_error(const http::Request& req, const error_code& error,
                                                       bool stale_forbidden, cache::CacheStatusInfo& info,
-                                                      server::ResponseWriter& out);
+                                                      http::ResponseSink& out);
   boost::asio::awaitable<Outcome> finish_revalidation(const http::Request& req, FetchPlan& plan,
                                                       const http::ResponseHead& not_modified,
                                                       std::chrono::system_clock::time_point request_time,
-                                                      server::ResponseWriter& out);
+                                                      http::ResponseSink& out);
   // Opens a writer for a storable response (writing a Vary marker first when
   // needed); null when not stored. Sets `key_out` to where it goes.
   // `decision` tells a refusal by policy (not Store) from a storage failure.
@@ -152,13 +141,13 @@ class Handler {
   boost::asio::awaitable<void> invalidate_after(const http::Request& req, const http::ResponseHead& head);
   boost::asio::awaitable<void> update_from_head(FetchPlan& plan, const http::ResponseHead& head,
                                                 std::chrono::system_clock::time_point request_time);
-  upstream::UpstreamRequest upstream_request(const http::Request& req, upstream::RequestBodySource* body,
+  upstream::UpstreamRequest upstream_request(const http::Request& req, http::BodySource* body,
                                              const FetchPlan& plan) const;
 
   // revalidate.cpp
   void revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule, const Lookup& found);
   boost::asio::awaitable<void> background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found,
-                                                       FillGuard fill);
+                                                       WritePermit fill);
 
   void add_response_fields(http::Headers& headers, const http::Request& req,
                            const cache::CacheStatusInfo& info) const;

@@ -1,5 +1,5 @@
 // The body of one fill, written once by its writer and read by every
-// follower at its own pace (coalescer.hpp). The first `memory_budget` bytes
+// follower at its own pace (key_session.hpp). The first `memory_budget` bytes
 // stay in memory, where most objects fit whole; the rest goes to an
 // unlinked temporary file under `dir`, so a fill of any size costs the
 // process at most the budget plus one read buffer per follower, however many

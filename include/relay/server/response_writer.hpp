@@ -12,16 +12,16 @@
 #include <span>
 #include <string>
 
+#include "relay/http/body.hpp"
 #include "relay/http/request.hpp"
 #include "relay/http/response.hpp"
-#include "relay/upstream/interim.hpp"
 #include "relay/util/result.hpp"
 
 namespace relay::server {
 
 class Watchdog;
 
-class ResponseWriter final : public upstream::InterimSink {
+class ResponseWriter final : public http::ResponseSink {
  public:
   ResponseWriter(boost::asio::ip::tcp::socket& socket, Watchdog& watchdog,
                  std::chrono::milliseconds send_timeout, const http::Request& request,
@@ -30,26 +30,27 @@ class ResponseWriter final : public upstream::InterimSink {
   // content_length: the exact body size when known; otherwise the body is
   // chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
   boost::asio::awaitable<Result<void>> write_head(http::ResponseHead head,
-                                                  std::optional<std::uint64_t> content_length);
+                                                  std::optional<std::uint64_t> content_length) override;
   // An origin's interim response, sent before the head (RFC 9110 §15.2).
   // Nothing is sent to an HTTP/1.0 client, once the head has started, for
   // 101, or for 100 (relay answers Expect: 100-continue itself).
   boost::asio::awaitable<Result<void>> write_interim(const http::ResponseHead& head);
   boost::asio::awaitable<void> interim(const http::ResponseHead& head) override;
-  boost::asio::awaitable<Result<void>> write_body(std::span<const char> chunk);
-  boost::asio::awaitable<Result<void>> finish();
+  boost::asio::awaitable<Result<void>> write_body(std::span<const char> chunk) override;
+  boost::asio::awaitable<Result<void>> finish() override;
+  void abort() noexcept override { force_close(); }
 
   // A complete small response in one call (errors, /metrics).
   boost::asio::awaitable<Result<void>> write_simple(int status, std::string_view content_type,
                                                     std::string_view body,
-                                                    http::Headers extra = {});
+                                                    http::Headers extra = {}) override;
 
-  bool head_sent() const noexcept { return head_started_; }
+  bool head_sent() const noexcept override { return head_started_; }
   bool keep_alive() const noexcept { return keep_alive_; }
   // Must the connection close before the next request (framing or failure)?
   void force_close() noexcept { keep_alive_ = false; }
-  int status() const noexcept { return status_; }
-  std::uint64_t body_bytes() const noexcept { return body_bytes_; }
+  int status() const noexcept override { return status_; }
+  std::uint64_t body_bytes() const noexcept override { return body_bytes_; }
 
  private:
   boost::asio::awaitable<Result<void>> send(std::span<const boost::asio::const_buffer> buffers);

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "relay/http/body.hpp"
 #include "relay/http/headers.hpp"
 #include "relay/util/result.hpp"
 #include "relay/util/time.hpp"
@@ -47,12 +48,9 @@ inline bool expired(const EntryMeta& meta, SysTime now) noexcept {
   return meta.keep_for.count() > 0 && saturating_add(meta.response_time, meta.keep_for) < now;
 }
 
-class BodyReader {
+// A stored body: a BodySource (http/body.hpp) that may skip ahead.
+class BodyReader : public http::BodySource {
  public:
-  virtual ~BodyReader() = default;
-  // The next chunk; an empty span means the end of the body. The span stays
-  // valid until the next call.
-  virtual boost::asio::awaitable<Result<std::span<const char>>> read() = 0;
   // Called before the first read() by a caller that wants only the bytes
   // from `offset` on (a Range): the reader may skip what lies before it.
   // Returns the body offset the first read() starts at, at most `offset`;
@@ -98,7 +96,7 @@ class Storage {
   // yet), and a reader that yields chunks as the writer stores them, ends
   // when it commits, and fails if it gives up or dies. Only a backend shared
   // between instances (Redis) has anything to offer here: the others answer
-  // nullopt, as their in-flight fills are followed in-process (Coalescer).
+  // nullopt, as their in-flight fills are followed in-process (proxy/key_session.hpp).
   virtual boost::asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const std::string& key);
   virtual Stats stats() const = 0;
   // "memory", "disk", "redis", ...: the metric label.

@@ -1,6 +1,6 @@
 // One request to the origin as a coroutine-friendly object: start() waits
 // for a connection slot, sends the request (streaming its body from a
-// RequestBodySource), hands interim (1xx) responses to an InterimSink as they
+// http::BodySource), hands interim (1xx) responses to a ResponseSink as they
 // come, and returns once the final response head is in; read() then yields
 // the body as it arrives. A body framed with a transfer coding other than
 // chunked fails start() (upstream_transfer_coding): relay could not frame it.
@@ -18,36 +18,29 @@
 #include <string>
 
 #include "relay/config/config.hpp"
+#include "relay/http/body.hpp"
 #include "relay/http/response.hpp"
 #include "relay/upstream/curl_multi.hpp"
-#include "relay/upstream/interim.hpp"
 #include "relay/util/async_event.hpp"
 #include "relay/util/result.hpp"
 
 namespace relay::upstream {
-
-class RequestBodySource {
- public:
-  virtual ~RequestBodySource() = default;
-  // Next chunk of the client's request body; empty span = end.
-  virtual boost::asio::awaitable<Result<std::span<const char>>> read() = 0;
-};
 
 struct UpstreamRequest {
   std::string method;
   std::string url;     // scheme://authority/ of the origin
   std::string target;  // request-target sent as is (origin-form, or "*")
   http::Headers headers;  // already end-to-end only, with proxy fields added
-  RequestBodySource* body = nullptr;
+  http::BodySource* body = nullptr;  // the client's request body
   std::optional<std::uint64_t> body_length;  // nullopt with a body = chunked
 };
 
-class Transfer final : public TransferSink {
+class Transfer final : public TransferSink, public http::BodySource {
  public:
   // interim: where 1xx responses go (null: they are dropped).
   static boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> start(
       CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request,
-      InterimSink* interim = nullptr);
+      http::ResponseSink* interim = nullptr);
 
   ~Transfer() override;
   Transfer(const Transfer&) = delete;
@@ -55,7 +48,7 @@ class Transfer final : public TransferSink {
 
   const http::ResponseHead& head() const noexcept { return head_; }
   // Next body chunk; an empty span is the end. Valid until the next call.
-  boost::asio::awaitable<Result<std::span<const char>>> read();
+  boost::asio::awaitable<Result<std::span<const char>>> read() override;
   // curl's own words on the last failure, for logs.
   const std::string& error_detail() const noexcept { return detail_; }
 
@@ -64,7 +57,7 @@ class Transfer final : public TransferSink {
  private:
   Transfer(CurlMulti& multi, const config::UpstreamConfig& cfg, UpstreamRequest request, CurlMulti::Slot slot);
   void configure();
-  boost::asio::awaitable<void> forward_interim(InterimSink* sink);
+  boost::asio::awaitable<void> forward_interim(http::ResponseSink* sink);
   // The final head is complete: false (and the transfer fails) when its body
   // is framed in a way relay cannot decode.
   bool accept_framing();

@@ -1,0 +1,58 @@
+// The one streaming vocabulary of the request path. Everything that yields
+// body bytes is a BodySource (the client's request body, an origin
+// response, a stored body, a fill's spool, another instance's fill in
+// Redis); everything that answers a client is a ResponseSink (HTTP/1.1
+// today, HTTP/2 next). proxy/ speaks only these two, so it never sees a
+// socket or a wire format; proxy/pump.hpp joins a source to its sinks.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "relay/http/response.hpp"
+#include "relay/util/result.hpp"
+
+namespace relay::http {
+
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // The next chunk; an empty span is the end of the body. The span stays
+  // valid until the next call. After an error the source is spent.
+  virtual boost::asio::awaitable<Result<std::span<const char>>> read() = 0;
+};
+
+// One response to one client request. Calls come in order: any number of
+// interim(), then write_head(), write_body()..., then finish() — or abort()
+// at any point when the response cannot be completed. A failed write means
+// the client is gone: later writes fail too and cost nothing.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  // An origin's 1xx response, before the final head (RFC 9110 §15.2); the
+  // sink drops those its client may not receive.
+  virtual boost::asio::awaitable<void> interim(const ResponseHead& head) = 0;
+  // content_length: the exact body size when known, else the sink frames
+  // the body itself (chunked, or the end of the stream).
+  virtual boost::asio::awaitable<Result<void>> write_head(ResponseHead head,
+                                                          std::optional<std::uint64_t> content_length) = 0;
+  virtual boost::asio::awaitable<Result<void>> write_body(std::span<const char> chunk) = 0;
+  virtual boost::asio::awaitable<Result<void>> finish() = 0;
+  // The exchange failed: a response cut short (the head is out, the body is
+  // not complete), or a request whose body was left half-read. The client
+  // must see it as incomplete and the transport must not carry another
+  // exchange as if nothing happened (HTTP/1.1: the connection closes).
+  virtual void abort() noexcept = 0;
+  // A complete small response in one call (errors, relay's own endpoints).
+  virtual boost::asio::awaitable<Result<void>> write_simple(int status, std::string_view content_type,
+                                                            std::string_view body, Headers extra = {}) = 0;
+
+  virtual bool head_sent() const noexcept = 0;
+  virtual int status() const noexcept = 0;              // of the final head, 0 before it
+  virtual std::uint64_t body_bytes() const noexcept = 0;  // body bytes written so far
+};
+
+}  // namespace relay::http

@@ -1,0 +1,120 @@
+// The fleet strategy of KeySessions: coalescing across instances that share
+// one Redis. A local writer also takes the key's Redis lock; an instance
+// that finds it taken waits (jittered back-off) for the other instance's
+// response: it streams it while it is being written (peer_fill.cpp) as soon
+// as the holder announces it in the store, or answers from the store once
+// it is committed, so the origin sees one request per object for the fleet.
+// If the holder dies, its lock expires and a waiter takes over; if Redis is
+// away, each instance falls back to its local coalescing or, with
+// degraded = "fail-open", to none.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+
+#include "relay/metrics/metrics.hpp"
+#include "relay/proxy/key_session.hpp"
+#include "relay/util/log.hpp"
+
+namespace relay::proxy {
+
+namespace asio = boost::asio;
+using steady = std::chrono::steady_clock;
+
+namespace {
+std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<long> spread(base.count() / 2, base.count() * 3 / 2);
+  return std::chrono::milliseconds(spread(rng));
+}
+}  // namespace
+
+asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const std::string& key, WritePermit permit,
+                                                                         const PeerProbe& probe) {
+  Acquired acquired;
+  auto fill_here = [&] {
+    acquired.kind = Acquired::Kind::Fill;
+    acquired.permit = std::move(permit);
+    return std::move(acquired);
+  };
+  // The key is found in the shared store: local followers look there too.
+  auto stored = [&] {
+    permit->release(Release::Retry);
+    acquired.kind = Acquired::Kind::Stored;
+    return std::move(acquired);
+  };
+  auto ttl = settings_.max_fill_age;
+  auto started = clock_();
+  auto deadline = started + settings_.follower_timeout;
+  auto backoff = std::chrono::milliseconds(20);
+  bool contended = false;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto waited = [&] { return std::chrono::duration<double>(clock_() - started).count(); };
+  auto record = [&](auto method, auto... args) {
+    if (metrics_) (metrics_->*method)(args...);
+  };
+
+  for (;;) {
+    auto attempt = co_await lock_->try_acquire(key, ttl);
+    if (!attempt) {
+      record(&metrics::Metrics::record_lock, "error");
+      record(&metrics::Metrics::record_lock_failure, "unavailable");
+      log::debug("fill lock for ", key, " unavailable: ", attempt.error().message());
+      if (!settings_.fleet_fail_open) co_return fill_here();
+      // No coalescing at all: local followers go to the origin too.
+      permit->release(Release::FetchAlone);
+      permit.finish();
+      co_return std::move(acquired);  // Alone
+    }
+    if (*attempt) {
+      record(&metrics::Metrics::record_lock, "acquired");
+      permit.hold_lock(std::move(**attempt));
+      if (!contended) co_return fill_here();
+      record(&metrics::Metrics::record_lock_wait, waited());
+      // The holder released the lock because it finished: its response is stored.
+      PeerView now_seen;
+      if (probe) now_seen = co_await probe();
+      if (now_seen.kind == PeerView::Stored) {
+        co_await permit.release_lock();
+        co_return stored();
+      }
+      co_return fill_here();
+    }
+    if (!contended) record(&metrics::Metrics::record_lock, "contended");
+    contended = true;
+
+    // Another instance is fetching: has its response reached the shared
+    // store, or started to?
+    // (Not a conditional expression around co_await: GCC 12 mishandles
+    // the temporaries of one.)
+    PeerView seen;
+    if (probe) seen = co_await probe();
+    if (seen.kind == PeerView::Stored) {
+      record(&metrics::Metrics::record_lock_wait, waited());
+      co_return stored();
+    }
+    if (seen.kind == PeerView::Streaming) {
+      record(&metrics::Metrics::record_lock_wait, waited());
+      record(&metrics::Metrics::record_coalesced, waited());
+      acquired.kind = Acquired::Kind::PeerStream;
+      acquired.in_progress = std::move(seen.in_progress);
+      acquired.permit = std::move(permit);
+      co_return std::move(acquired);
+    }
+    if (clock_() >= deadline) {
+      record(&metrics::Metrics::record_lock_failure, "timeout");
+      log::info("waited ", settings_.follower_timeout.count(), " ms for another instance to fetch ", key,
+                ": fetching it here");
+      co_return fill_here();
+    }
+    timer.expires_after(jittered(backoff));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    // Capped low: only one request per key and instance polls (the others
+    // follow it in-process), and the cap is how late a waiting instance may
+    // notice the fill it could stream.
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace relay::proxy

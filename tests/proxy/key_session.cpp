@@ -1,0 +1,264 @@
+// The per-key session's state machine (key_session.hpp) with a fake clock
+// and a scripted fleet lock: who fills, who follows, what a dropped permit,
+// a slow writer, an old fill, an uncacheable key or a Redis away mean.
+#include <doctest/doctest.h>
+
+#include "relay/cache/vary.hpp"
+#include "relay/proxy/key_session.hpp"
+#include "support.hpp"
+
+using namespace relay;
+using namespace relay::proxy;
+using relay::test::ScriptedLock;
+using Kind = KeySessions::Acquired::Kind;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakeClock {
+  std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now();
+  SteadyClock fn() {
+    return [this] { return now; };
+  }
+};
+
+CoalescerSettings settings() {
+  CoalescerSettings s;
+  s.follower_timeout = 50ms;
+  s.max_fill_age = 60s;
+  s.hit_for_miss = 10s;
+  s.spool_dir = "";
+  s.spool_memory = 1 << 20;
+  return s;
+}
+
+KeySessions::Acquired acquire(boost::asio::io_context& io, KeySessions& sessions, const std::string& key,
+                              PeerProbe probe = {}) {
+  return test::run(io, sessions.acquire(key, probe));
+}
+
+std::span<const char> bytes(const std::string& s) { return {s.data(), s.size()}; }
+
+http::ResponseHead ok_head() { return {200, "OK", {}}; }
+
+}  // namespace
+
+TEST_CASE("key session: the first request fills, the next follows and streams the body as it arrives") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto writer = acquire(io, sessions, "k");
+  REQUIRE(writer.kind == Kind::Fill);
+  auto follower = acquire(io, sessions, "k");
+  REQUIRE(follower.kind == Kind::Follow);
+  CHECK(writer.permit->followers() == 1);
+
+  writer.permit->publish_head(ok_head(), 6, "");
+  writer.permit->append(bytes("abc"));
+  CHECK(test::run(io, follower.follow.wait_for_head(std::chrono::steady_clock::now() + 1s)) == FillState::Streaming);
+  auto first = test::run(io, follower.follow.read());
+  REQUIRE(first.has_value());
+  CHECK(std::string(first->data(), first->size()) == "abc");
+  writer.permit->append(bytes("def"));
+  writer.permit->complete();
+  auto second = test::run(io, follower.follow.read());
+  REQUIRE(second.has_value());
+  CHECK(std::string(second->data(), second->size()) == "def");
+  auto end = test::run(io, follower.follow.read());
+  REQUIRE(end.has_value());
+  CHECK(end->empty());
+  writer.permit.finish();
+  // The key is free again: the next request fills.
+  CHECK(acquire(io, sessions, "k").kind == Kind::Fill);
+}
+
+TEST_CASE("key session: a permit dropped before its head fails the fill and frees the key") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto follower = [&] {
+    auto writer = acquire(io, sessions, "k");
+    REQUIRE(writer.kind == Kind::Fill);
+    return acquire(io, sessions, "k");
+  }();  // the writer's permit is gone here, without an outcome
+  REQUIRE(follower.kind == Kind::Follow);
+  CHECK(test::run(io, follower.follow.wait_for_head(std::chrono::steady_clock::now() + 1s)) == FillState::Failed);
+  // The followers compete again: one of them fills now.
+  CHECK(acquire(io, sessions, "k").kind == Kind::Fill);
+}
+
+TEST_CASE("key session: a writer that dies mid-body fails its followers' reads") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto writer = acquire(io, sessions, "k");
+  auto follower = acquire(io, sessions, "k");
+  writer.permit->publish_head(ok_head(), 100, "");
+  writer.permit->append(bytes("partial"));
+  writer.permit = WritePermit();  // dropped: abandoned mid-body
+  auto first = test::run(io, follower.follow.read());
+  REQUIRE(first.has_value());
+  CHECK(first->size() == 7);
+  auto next = test::run(io, follower.follow.read());
+  CHECK_FALSE(next.has_value());
+}
+
+TEST_CASE("key session: a follower waits at most follower_timeout for the head") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto writer = acquire(io, sessions, "k");
+  auto follower = acquire(io, sessions, "k");
+  auto started = std::chrono::steady_clock::now();
+  auto state = test::run(io, follower.follow.wait_for_head(started + sessions.settings().follower_timeout));
+  CHECK(state == FillState::Pending);
+  CHECK(std::chrono::steady_clock::now() - started >= 50ms);
+}
+
+TEST_CASE("key session: a stalled fill ends a follower's read after the idle timeout") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto writer = acquire(io, sessions, "k");
+  auto follower = acquire(io, sessions, "k");
+  writer.permit->publish_head(ok_head(), std::nullopt, "");
+  follower.follow.set_idle_timeout(30ms);
+  auto read = test::run(io, follower.follow.read());
+  REQUIRE_FALSE(read.has_value());
+  CHECK(read.error() == Errc::upstream_idle_timeout);
+}
+
+TEST_CASE("key session: a fill older than max_fill_age takes no new followers") {
+  boost::asio::io_context io;
+  FakeClock clock;
+  KeySessions sessions(settings(), nullptr, nullptr, clock.fn());
+  auto old_writer = acquire(io, sessions, "k");
+  clock.now += 59s;
+  CHECK(acquire(io, sessions, "k").kind == Kind::Follow);
+  clock.now += 2s;
+  auto new_writer = acquire(io, sessions, "k");
+  CHECK(new_writer.kind == Kind::Fill);
+  // The old fill ending does not free the key the new one holds.
+  old_writer.permit.finish();
+  CHECK(acquire(io, sessions, "k").kind == Kind::Follow);
+}
+
+TEST_CASE("key session: an uncacheable key skips coalescing for hit_for_miss") {
+  boost::asio::io_context io;
+  FakeClock clock;
+  KeySessions sessions(settings(), nullptr, nullptr, clock.fn());
+  auto writer = acquire(io, sessions, "k");
+  auto follower = acquire(io, sessions, "k");
+  writer.permit->release(Release::FetchAlone);
+  writer.permit.finish(WritePermit::Outcome::Uncacheable);
+  CHECK(test::run(io, follower.follow.wait_for_head(std::chrono::steady_clock::now() + 1s)) == FillState::Released);
+  CHECK(follower.follow.fill().release_reason() == Release::FetchAlone);
+  CHECK(acquire(io, sessions, "k").kind == Kind::Alone);
+  clock.now += 11s;
+  CHECK(acquire(io, sessions, "k").kind == Kind::Fill);
+}
+
+TEST_CASE("key session: a follower of another variant can tell (Vary)") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto writer = acquire(io, sessions, "k");
+  auto follower = acquire(io, sessions, "k");
+  http::Headers writer_request, follower_request;
+  writer_request.add("Accept-Language", "en");
+  follower_request.add("Accept-Language", "de");
+  http::ResponseHead head = ok_head();
+  head.headers.add("Vary", "Accept-Language");
+  writer.permit->publish_head(head, 0, *cache::vary_key("accept-language", writer_request));
+  REQUIRE(test::run(io, follower.follow.wait_for_head(std::chrono::steady_clock::now() + 1s)) ==
+          FillState::Streaming);
+  auto names = cache::vary_names(follower.follow.fill().head().headers);
+  CHECK(cache::vary_key(names, follower_request) != follower.follow.fill().variant());
+  CHECK(cache::vary_key(names, writer_request) == follower.follow.fill().variant());
+}
+
+TEST_CASE("key session: a follower that leaves stops counting at once") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto writer = acquire(io, sessions, "k");
+  {
+    auto a = acquire(io, sessions, "k");
+    auto b = acquire(io, sessions, "k");
+    CHECK(writer.permit->followers() == 2);
+  }
+  CHECK(writer.permit->followers() == 0);
+}
+
+TEST_CASE("key session: with coalescing off every request goes alone") {
+  boost::asio::io_context io;
+  auto s = settings();
+  s.enabled = false;
+  KeySessions sessions(s, nullptr, nullptr);
+  CHECK(acquire(io, sessions, "k").kind == Kind::Alone);
+  CHECK(acquire(io, sessions, "k").kind == Kind::Alone);
+}
+
+TEST_CASE("key session (fleet): Redis away degrades to local coalescing, or to none with fail-open") {
+  boost::asio::io_context io;
+  auto lock = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Unavailable});
+  KeySessions local(settings(), lock, nullptr);
+  auto writer = acquire(io, local, "k");
+  CHECK(writer.kind == Kind::Fill);
+  CHECK(writer.permit.lock() == nullptr);
+  CHECK(acquire(io, local, "k").kind == Kind::Follow);
+
+  auto s = settings();
+  s.fleet_fail_open = true;
+  KeySessions open(s, lock, nullptr);
+  CHECK(acquire(io, open, "k").kind == Kind::Alone);
+  CHECK(acquire(io, open, "k").kind == Kind::Alone);  // nothing held the key
+}
+
+TEST_CASE("key session (fleet): the lock holder fills; a waiter answers from the store once it is there") {
+  boost::asio::io_context io;
+  auto free_lock = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Acquired});
+  KeySessions holder(settings(), free_lock, nullptr);
+  auto filled = acquire(io, holder, "k");
+  REQUIRE(filled.kind == Kind::Fill);
+  REQUIRE(filled.permit.lock() != nullptr);
+  test::run(io, filled.permit.release_lock());
+  CHECK(free_lock->releases == 1);
+
+  auto taken = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Taken});
+  KeySessions waiter(settings(), taken, nullptr);
+  int probes = 0;
+  PeerProbe probe = [&probes]() -> boost::asio::awaitable<PeerView> {
+    ++probes;
+    co_return PeerView{probes < 3 ? PeerView::Nothing : PeerView::Stored, std::nullopt};
+  };
+  CHECK(acquire(io, waiter, "k", probe).kind == Kind::Stored);
+  CHECK(probes == 3);
+  CHECK(taken->attempts == 3);
+}
+
+TEST_CASE("key session (fleet): a waiter streams a fill another instance announces") {
+  boost::asio::io_context io;
+  auto taken = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Taken});
+  KeySessions waiter(settings(), taken, nullptr);
+  PeerProbe probe = []() -> boost::asio::awaitable<PeerView> {
+    storage::Hit partial;
+    partial.meta.status = 200;
+    co_return PeerView{PeerView::Streaming, std::move(partial)};
+  };
+  auto got = acquire(io, waiter, "k", probe);
+  REQUIRE(got.kind == Kind::PeerStream);
+  REQUIRE(got.in_progress);
+  CHECK(got.in_progress->meta.status == 200);
+  // It feeds this instance's followers: it holds the local permit.
+  REQUIRE(got.permit);
+  CHECK(acquire(io, waiter, "k").kind == Kind::Follow);
+}
+
+TEST_CASE("key session (fleet): a waiter past follower_timeout fills itself") {
+  boost::asio::io_context io;
+  FakeClock clock;
+  auto taken = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Taken});
+  KeySessions waiter(settings(), taken, nullptr, clock.fn());
+  PeerProbe probe = [&clock]() -> boost::asio::awaitable<PeerView> {
+    clock.now += 30ms;
+    co_return PeerView{};
+  };
+  auto got = acquire(io, waiter, "k", probe);
+  CHECK(got.kind == Kind::Fill);
+  CHECK(got.permit.lock() == nullptr);
+  CHECK(taken->attempts == 2);
+}
