@@ -141,50 +141,20 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   if (rule.bypass || req.has_body || !cache::request_may_use_cache(req.method, req.headers)) {
     co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
   }
-  const auto key = cache::make_key(target, req.headers, rule.key);
+  co_return co_await serve_cacheable(req, body, out, rule, cache::make_key(target, req.headers, rule.key));
+}
 
+asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, http::BodySource& body,
+                                                           http::ResponseSink& out, const cache::ResolvedRule& rule,
+                                                           const cache::CacheKey& key) {
   auto request_cc = cache::parse_cache_control(req.headers);
   // A follower whose writer updated the store (304, stale served) looks again.
   for (int attempt = 0;; ++attempt) {
     Lookup found = co_await lookup(key.primary, req);
     FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
     if (found.hit) {
-      // Entries stored before Set-Cookie was withheld (or under another
-      // rule) must not replay one user's cookie either.
-      if (rule.policy.set_cookie != cache::SetCookiePolicy::Store) found.hit->meta.headers.remove("set-cookie");
-      const auto& meta = found.hit->meta;
-      auto now = std::chrono::system_clock::now();
-      auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time},
-                                     rule.policy, now);
-      cache::CacheStatusInfo info;
-      info.ttl = (verdict.lifetime - verdict.age).count();
-      bool serve = true;
-      switch (verdict.verdict) {
-        case cache::Verdict::Fresh:
-          info.status = CacheStatus::Hit;
-          break;
-        case cache::Verdict::StaleAcceptable:
-          info.status = CacheStatus::Stale;
-          info.detail = "max-stale";
-          break;
-        case cache::Verdict::StaleWhileRevalidate:
-          revalidate_in_background(req, rule, found);
-          info.status = CacheStatus::Stale;
-          info.detail = "stale-while-revalidate";
-          break;
-        case cache::Verdict::MustValidate:
-          serve = false;
-          break;
-      }
-      if (serve) {
-        auto answered = co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
-        if (answered) co_return *answered;
-        // The stored body failed before anything was sent: go on as a miss.
-        found.hit.reset();
-      } else {
-        plan.classification = verdict;
-        plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
-      }
+      if (auto answered = co_await answer_stored(req, rule, found, plan, out)) co_return *answered;
+      if (plan.classification) plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
     }
     if (request_cc.only_if_cached) {
       // RFC 9111 §5.2.1.7: nothing usable stored, and the origin may not be asked.
@@ -227,6 +197,40 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
     if (session.permit) co_await session.permit.release_lock();
     co_return outcome;
   }
+}
+
+asio::awaitable<std::optional<Handler::Outcome>> Handler::answer_stored(const http::Request& req,
+                                                                       const cache::ResolvedRule& rule, Lookup& found,
+                                                                       FetchPlan& plan, http::ResponseSink& out) {
+  // Entries stored before Set-Cookie was withheld (or under another rule)
+  // must not replay one user's cookie either.
+  if (rule.policy.set_cookie != cache::SetCookiePolicy::Store) found.hit->meta.headers.remove("set-cookie");
+  const auto& meta = found.hit->meta;
+  auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time}, rule.policy,
+                                 std::chrono::system_clock::now());
+  cache::CacheStatusInfo info;
+  info.ttl = (verdict.lifetime - verdict.age).count();
+  switch (verdict.verdict) {
+    case cache::Verdict::Fresh:
+      info.status = CacheStatus::Hit;
+      break;
+    case cache::Verdict::StaleAcceptable:
+      info.status = CacheStatus::Stale;
+      info.detail = "max-stale";
+      break;
+    case cache::Verdict::StaleWhileRevalidate:
+      revalidate_in_background(req, rule, found);
+      info.status = CacheStatus::Stale;
+      info.detail = "stale-while-revalidate";
+      break;
+    case cache::Verdict::MustValidate:
+      plan.classification = verdict;
+      co_return std::nullopt;
+  }
+  auto answered = co_await deliver(req, std::move(*found.hit), info, verdict.age, out);
+  // The stored body failed before anything was sent: go on as a miss.
+  if (!answered) found.hit.reset();
+  co_return answered;
 }
 
 void Handler::forward_as(http::Request& req, const cache::Target& target, const cache::ResolvedRule& rule) const {

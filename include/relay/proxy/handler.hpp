@@ -1,7 +1,7 @@
 // The request path: one coroutine per request that decides between the
 // cache and the origin (RFC 9111). One Handler per event-loop thread (it
 // owns that loop's curl multi); storage, metrics, the access log and the
-// coalescer (one origin fetch per key) are shared by all threads.
+// key sessions (one origin fetch per key) are shared by all threads.
 //
 // The code is split by step: handler.cpp (route: the decision tree and the
 // lookup), deliver.cpp (answering from storage: conditionals, ranges),
@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 
+#include "relay/cache/key.hpp"
 #include "relay/cache/policy.hpp"
 #include "relay/cache/status.hpp"
 #include "relay/cache/target.hpp"
@@ -91,6 +92,18 @@ class Handler {
   // handler.cpp
   boost::asio::awaitable<Outcome> route(http::Request& req, http::BodySource& body,
                                         http::ResponseSink& out);
+  // A GET/HEAD the cache may answer: the stored response, another
+  // request's fill, or the origin through the key's session.
+  boost::asio::awaitable<Outcome> serve_cacheable(http::Request& req, http::BodySource& body,
+                                                  http::ResponseSink& out, const cache::ResolvedRule& rule,
+                                                  const cache::CacheKey& key);
+  // Serves a stored response the request may have as it is (fresh, or stale
+  // where allowed). nullopt when it must be validated first (its verdict is
+  // then in plan.classification), or when its body failed before anything
+  // was sent (then `found.hit` is reset).
+  boost::asio::awaitable<std::optional<Outcome>> answer_stored(const http::Request& req,
+                                                               const cache::ResolvedRule& rule, Lookup& found,
+                                                               FetchPlan& plan, http::ResponseSink& out);
   boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
   // Rewrites the request into what the origin receives: Host from the
   // normalised authority, the rule's stripped fields gone, the normalised target.
