@@ -27,6 +27,13 @@ std::size_t upstream_error_index(const error_code& e) {
 }  // namespace
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  register_request_metrics();
+  register_upstream_metrics();
+  register_coalescing_metrics();
+  register_storage_metrics();
+}
+
+void Metrics::register_request_metrics() {
   using namespace prometheus;
   auto& requests = BuildCounter()
                        .Name("relay_requests_total")
@@ -42,6 +49,21 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                    .Register(*registry_)
                    .Add({}, Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                         0.25, 0.5, 1, 2.5, 5, 10, 30});
+  client_errors_ = &BuildCounter()
+                        .Name("relay_client_errors_total")
+                        .Help("Requests rejected as malformed, too large or too slow")
+                        .Register(*registry_)
+                        .Add({});
+  auto& client_timeouts = BuildCounter()
+                              .Name("relay_client_timeouts_total")
+                              .Help("Requests cut off because the client sent its head or body too slowly (408)")
+                              .Register(*registry_);
+  client_timeout_head_ = &client_timeouts.Add({{"phase", "head"}});
+  client_timeout_body_ = &client_timeouts.Add({{"phase", "body"}});
+}
+
+void Metrics::register_upstream_metrics() {
+  using namespace prometheus;
   auto& outcomes = BuildCounter()
                        .Name("relay_upstream_requests_total")
                        .Help("Requests sent to the origin by outcome")
@@ -58,17 +80,6 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   for (std::size_t i = 0; i < upstream_errors_.size(); ++i) {
     upstream_errors_[i] = &errors.Add({{"reason", reasons[i]}});
   }
-  client_errors_ = &BuildCounter()
-                        .Name("relay_client_errors_total")
-                        .Help("Requests rejected as malformed, too large or too slow")
-                        .Register(*registry_)
-                        .Add({});
-  auto& client_timeouts = BuildCounter()
-                              .Name("relay_client_timeouts_total")
-                              .Help("Requests cut off because the client sent its head or body too slowly (408)")
-                              .Register(*registry_);
-  client_timeout_head_ = &client_timeouts.Add({{"phase", "head"}});
-  client_timeout_body_ = &client_timeouts.Add({{"phase", "body"}});
   upstream_queued_ = &BuildGauge()
                           .Name("relay_upstream_queued_requests")
                           .Help("Requests now waiting for a free origin connection (upstream.max_connections)")
@@ -79,6 +90,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                 .Help("Requests that had to wait for a free origin connection")
                                 .Register(*registry_)
                                 .Add({});
+}
+
+void Metrics::register_coalescing_metrics() {
+  using namespace prometheus;
   coalesced_ = &BuildCounter()
                     .Name("relay_coalesced_requests_total")
                     .Help("Requests that followed another request's origin fetch instead of making their own")
@@ -116,6 +131,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Help("Time spent waiting for another instance's fill")
                     .Register(*registry_)
                     .Add({}, Histogram::BucketBoundaries{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
+}
+
+void Metrics::register_storage_metrics() {
+  using namespace prometheus;
   maintenance_runs_ = &BuildCounter()
                            .Name("relay_maintenance_runs_total")
                            .Help("Scheduled maintenance rounds: ran, skipped (another instance ran it), failed")

@@ -71,6 +71,10 @@ class Metrics {
   prometheus::Registry& registry() noexcept { return *registry_; }
 
  private:
+  void register_request_metrics();
+  void register_upstream_metrics();
+  void register_coalescing_metrics();
+  void register_storage_metrics();
   void sample_storage();
 
   std::shared_ptr<prometheus::Registry> registry_;
