@@ -12,7 +12,7 @@
 
 #include <random>
 
-#include "relay/cache/cache_control.hpp"
+#include "relay/cache/facts.hpp"
 #include "relay/cache/key.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/cache/vary.hpp"
@@ -37,10 +37,10 @@ std::string random_hex() {
   return out;
 }
 
-// Did the client itself ask to skip the stored response (RFC 9111 §5.2.1)?
-bool client_asked_for_origin(const cache::CacheControl& cc, const http::Headers& headers) {
-  if (!headers.contains("cache-control")) return headers.has_token("pragma", "no-cache");
-  return cc.no_cache || cc.max_age || cc.min_fresh;
+// Did the client itself ask to skip the stored response (RFC 9111 §5.2.1,
+// Pragma folded in by request_facts, §5.4)?
+bool client_asked_for_origin(const cache::RequestFacts& request) {
+  return request.cc.no_cache || request.cc.max_age || request.cc.min_fresh;
 }
 }  // namespace
 
@@ -132,30 +132,31 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
   }
   auto rule = cache::resolve_rule(cfg_.cache, target.path);
   forward_as(req, target, rule);
+  const auto request = cache::request_facts(req.method, req.headers);
 
   if (req.method != "GET" && req.method != "HEAD") {
     co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
   }
   // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an
   // origin may still reflect it: such a request never touches the cache.
-  if (rule.bypass || req.has_body || !cache::request_may_use_cache(req.method, req.headers)) {
+  if (rule.bypass || req.has_body || !cache::request_may_use_cache(request)) {
     co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
   }
   const auto key = cache::make_key(target, req.headers, rule.key);
 
-  auto request_cc = cache::parse_cache_control(req.headers);
   // A follower whose writer updated the store (304, stale served) looks again.
   for (int attempt = 0;; ++attempt) {
     Lookup found = co_await lookup(key.primary, req);
     FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
+    plan.request = &request;
     if (found.hit) {
       // Entries stored before Set-Cookie was withheld (or under another
       // rule) must not replay one user's cookie either.
       if (rule.policy.set_cookie != cache::SetCookiePolicy::Store) found.hit->meta.headers.remove("set-cookie");
       const auto& meta = found.hit->meta;
       auto now = std::chrono::system_clock::now();
-      auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time},
-                                     rule.policy, now);
+      const auto stored = cache::response_facts(meta.status, meta.headers, rule.policy.targeted_fields, now);
+      auto verdict = cache::classify(request, {stored, meta.request_time, meta.response_time}, rule.policy, now);
       cache::CacheStatusInfo info;
       info.ttl = (verdict.lifetime - verdict.age).count();
       bool serve = true;
@@ -183,10 +184,10 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
         found.hit.reset();
       } else {
         plan.classification = verdict;
-        plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
+        plan.fwd = client_asked_for_origin(request) ? "request" : "stale";
       }
     }
-    if (request_cc.only_if_cached) {
+    if (request.cc.only_if_cached) {
       // RFC 9111 §5.2.1.7: nothing usable stored, and the origin may not be asked.
       cache::CacheStatusInfo info;
       info.status = CacheStatus::Miss;

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "relay/cache/origin_verdict.hpp"
 #include "relay/cache/policy.hpp"
 #include "relay/cache/status.hpp"
 #include "relay/cache/target.hpp"
@@ -83,6 +84,7 @@ class Handler {
     std::string_view fwd = "uri-miss";                      // Cache-Status fwd reason
     FillGuard* fill = nullptr;                              // set when this request fills for followers
     const storage::DistributedLock::Held* lock = nullptr;   // the cross-instance lock this fill holds
+    const cache::RequestFacts* request = nullptr;           // parsed once by route; null: no cache
   };
   // What the cross-instance lock says about a fill this instance wants to make.
   enum class Peer { Fill, Stored, Streaming, Degraded };
@@ -136,22 +138,23 @@ class Handler {
                                                        std::optional<int> origin_status,
                                                        server::ResponseWriter& out);
   boost::asio::awaitable<void> respond_upstream_error(const http::Request& req, const error_code& error,
-                                                      bool stale_forbidden, cache::CacheStatusInfo& info,
+                                                      int status, cache::CacheStatusInfo& info,
                                                       server::ResponseWriter& out);
   boost::asio::awaitable<Outcome> finish_revalidation(const http::Request& req, FetchPlan& plan,
-                                                      const http::ResponseHead& not_modified,
+                                                      const http::ResponseHead& not_modified, http::Headers freshened,
                                                       std::chrono::system_clock::time_point request_time,
                                                       server::ResponseWriter& out);
-  // Opens a writer for a storable response (writing a Vary marker first when
-  // needed); null when not stored. Sets `key_out` to where it goes.
-  // `decision` tells a refusal by policy (not Store) from a storage failure.
+  // Opens a writer for a response the verdict stores (writing a Vary marker
+  // first when needed); null when storage fails. Sets the lookup's
+  // storage_key to where it goes.
   boost::asio::awaitable<std::unique_ptr<storage::BodyWriter>> open_store(
-      const http::Request& req, FetchPlan& plan, const http::ResponseHead& head,
+      const http::Request& req, FetchPlan& plan, const http::ResponseHead& head, const cache::ResponseFacts& facts,
       std::chrono::system_clock::time_point request_time, std::chrono::system_clock::time_point response_time,
-      cache::StoreDecision& decision);
+      cache::Seconds keep_for);
   boost::asio::awaitable<void> invalidate_after(const http::Request& req, const http::ResponseHead& head);
-  boost::asio::awaitable<void> update_from_head(FetchPlan& plan, const http::ResponseHead& head,
-                                                std::chrono::system_clock::time_point request_time);
+  boost::asio::awaitable<void> apply_stored_update(FetchPlan& plan, cache::StoredUpdate update,
+                                                   http::Headers freshened,
+                                                   std::chrono::system_clock::time_point request_time);
   upstream::UpstreamRequest upstream_request(const http::Request& req, upstream::RequestBodySource* body,
                                              const FetchPlan& plan) const;
 
