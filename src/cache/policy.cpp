@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "relay/cache/cache_control.hpp"
+#include "relay/cache/facts.hpp"
 #include "relay/cache/key.hpp"
 
 namespace relay::cache {
@@ -27,23 +28,9 @@ SetCookiePolicy set_cookie_policy(std::string_view word) {
   return SetCookiePolicy::Pass;
 }
 
-// The request side: Cache-Control only, except that Pragma: no-cache means
-// no-cache when the request carries no Cache-Control at all (RFC 9111 §5.4).
-CacheControl request_directives(const http::Headers& request_headers) {
-  CacheControl cc = parse_cache_control(request_headers);
-  if (!request_headers.contains("Cache-Control") &&
-      request_headers.has_token("Pragma", "no-cache")) {
-    cc.no_cache = true;
-  }
-  return cc;
-}
-
-// RFC 9111 §4.2.4: a cache must not serve stale when a directive forbids
-// it: must-revalidate (§5.2.2.2), proxy-revalidate (§5.2.2.8), s-maxage,
-// which implies proxy-revalidate for shared caches (§5.2.2.10), and
-// no-cache (§5.2.2.4, which forbids even fresh reuse without validation).
-bool stale_forbidden(const CacheControl& res) {
-  return res.must_revalidate || res.proxy_revalidate || res.s_maxage.has_value() || res.no_cache;
+// RFC 5861 §3, §4: the response's own window, else the configured default.
+Seconds window(const std::optional<std::int64_t>& directive, Seconds fallback) {
+  return directive ? Seconds{*directive} : fallback;
 }
 
 struct Facts {
@@ -53,8 +40,9 @@ struct Facts {
   bool fresh;
 };
 
-Verdict decide(const CacheControl& req, const CacheControl& res, const Facts& f,
+Verdict decide(const CacheControl& req, const ResponseFacts& stored, const Facts& f,
                const Policy& policy) {
+  const CacheControl& res = stored.cc;
   // §5.2.2.4, §5.2.1.4: no-cache on either side; max-age=0 is how browsers
   // ask for a reload, so it is treated the same way.
   if (res.no_cache || req.no_cache) return Verdict::MustValidate;
@@ -66,14 +54,12 @@ Verdict decide(const CacheControl& req, const CacheControl& res, const Facts& f,
   if (req.min_fresh && f.remaining < Seconds{*req.min_fresh}) return Verdict::MustValidate;
   if (f.fresh) return Verdict::Fresh;
 
-  if (stale_forbidden(res)) return Verdict::MustValidate;
+  if (stale_forbidden(stored)) return Verdict::MustValidate;
   // §5.2.1.2: the client accepts staleness, any (value-less) or up to N.
   if (req.max_stale_any || (req.max_stale && f.staleness <= Seconds{*req.max_stale})) {
     return Verdict::StaleAcceptable;
   }
-  // RFC 5861 §3: the response's own window, else the configured default.
-  const Seconds swr = res.stale_while_revalidate ? Seconds{*res.stale_while_revalidate}
-                                                 : policy.stale_while_revalidate;
+  const Seconds swr = stale_while_revalidate_window(stored, policy);
   if (swr > Seconds{0} && f.staleness <= swr) return Verdict::StaleWhileRevalidate;
   return Verdict::MustValidate;
 }
@@ -121,11 +107,24 @@ void strip_request_headers(http::Headers& request_headers, const ResolvedRule& r
   }
 }
 
-Classification classify(const http::Headers& request_headers, const StoredFacts& stored,
+bool stale_forbidden(const ResponseFacts& stored) noexcept {
+  const CacheControl& res = stored.cc;
+  return res.must_revalidate || res.proxy_revalidate || res.s_maxage.has_value() || res.no_cache;
+}
+
+Seconds stale_while_revalidate_window(const ResponseFacts& response, const Policy& policy) {
+  return window(response.cc.stale_while_revalidate, policy.stale_while_revalidate);
+}
+
+Seconds stale_if_error_window(const ResponseFacts& response, const Policy& policy) {
+  return window(response.cc.stale_if_error, policy.stale_if_error);
+}
+
+Classification classify(const RequestFacts& request, const StoredResponse& stored,
                         const Policy& policy, SysTime now) {
   Classification out;
-  out.age = current_age(stored.headers, stored.request_time, stored.response_time, now);
-  out.lifetime = freshness_lifetime(stored.headers, policy);
+  out.age = current_age(stored.facts, stored.request_time, stored.response_time, now);
+  out.lifetime = freshness_lifetime(stored.facts, policy);
 
   Facts f;
   f.age = out.age;
@@ -133,22 +132,26 @@ Classification classify(const http::Headers& request_headers, const StoredFacts&
   f.fresh = f.remaining > Seconds{0};
   f.staleness = f.fresh ? Seconds{0} : out.age - out.lifetime;
 
-  const CacheControl res = effective_cache_control(stored.headers, policy.targeted_fields);
-  const CacheControl req = request_directives(request_headers);
-  out.verdict = decide(req, res, f, policy);
+  const CacheControl& req = request.cc;
+  out.verdict = decide(req, stored.facts, f, policy);
 
   // RFC 5861 §4: the response's stale-if-error, else the request's, else
   // the configured default. A zero window still allows a fresh response:
   // serving it on an origin failure is no staleness at all.
-  Seconds sie = policy.stale_if_error;
-  if (res.stale_if_error) {
-    sie = Seconds{*res.stale_if_error};
-  } else if (req.stale_if_error) {
-    sie = Seconds{*req.stale_if_error};
-  }
+  const Seconds sie = !stored.facts.cc.stale_if_error && req.stale_if_error
+                          ? Seconds{*req.stale_if_error}
+                          : stale_if_error_window(stored.facts, policy);
   out.stale_if_error =
-      !stale_forbidden(res) && (f.fresh || (sie > Seconds{0} && f.staleness <= sie));
+      !stale_forbidden(stored.facts) && (f.fresh || (sie > Seconds{0} && f.staleness <= sie));
   return out;
+}
+
+Classification classify(const http::Headers& request_headers, const StoredFacts& stored,
+                        const Policy& policy, SysTime now) {
+  // The stored status passed may_store: 200 stands for it (see freshness_lifetime).
+  const ResponseFacts facts = response_facts(200, stored.headers, policy.targeted_fields, now);
+  return classify(request_facts("GET", request_headers),
+                  StoredResponse{facts, stored.request_time, stored.response_time}, policy, now);
 }
 
 }  // namespace relay::cache

@@ -199,4 +199,8 @@ std::optional<std::string> vary_key(const std::string& names, const http::Header
   return key;
 }
 
+std::string variant_for(const std::string& names, const http::Headers& request) {
+  return names.empty() ? std::string() : vary_key(names, request).value_or("");
+}
+
 }  // namespace relay::cache

@@ -1,13 +1,16 @@
-// Going to the origin. For a cacheable request the outcome decides what
-// the cache does (RFC 9111 §4.3, RFC 5861):
-//   304 to our validators      -> freshen the stored response, serve it (REVALIDATED)
-//   5xx or unreachable, stale-if-error allowed -> serve the stored one (STALE)
-//   storable response          -> stream to the client and into storage (MISS / EXPIRED)
-//   anything else              -> stream to the client only (BYPASS)
+// Going to the origin. For a cacheable request cache::on_origin_response
+// (the origin verdict) decides what the cache does (RFC 9111 §4.3, RFC 5861);
+// this file only acts on it:
+//   Revalidated   -> freshen the stored response, serve it (REVALIDATED)
+//   StaleOnError  -> serve the stored one (STALE)
+//   OriginFailed  -> 502/503/504
+//   Store         -> stream to the client and into storage (MISS / EXPIRED)
+//   ShareOnly     -> stream to the client and to followers (BYPASS, too large)
+//   PassThrough   -> stream to the client only (BYPASS)
 // Unsafe methods that succeed invalidate what they touched (§4.4).
 #include "relay/cache/invalidation.hpp"
-#include "relay/cache/cache_control.hpp"
 #include "relay/cache/key.hpp"
+#include "relay/cache/origin_verdict.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/cache/validation.hpp"
 #include "relay/cache/vary.hpp"
@@ -15,7 +18,6 @@
 #include "relay/proxy/pump.hpp"
 #include "relay/proxy/vary_marker.hpp"
 #include "relay/util/log.hpp"
-#include "relay/util/time.hpp"
 
 namespace relay::proxy {
 
@@ -23,40 +25,6 @@ namespace asio = boost::asio;
 using cache::CacheStatus;
 using steady = std::chrono::steady_clock;
 using sys = std::chrono::system_clock;
-
-namespace {
-
-bool is_timeout(const error_code& e) {
-  return e == Errc::upstream_timeout || e == Errc::upstream_first_byte_timeout ||
-         e == Errc::upstream_idle_timeout;
-}
-
-// RFC 5861 §4: the origin errors that stale-if-error covers.
-bool stale_if_error_status(int status) { return status == 500 || status == 502 || status == 503 || status == 504; }
-
-// RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.10: the stored response may never be served stale.
-bool forbids_stale(const http::Headers& stored) {
-  auto cc = cache::parse_cache_control(stored);
-  return cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage || cc.no_cache;
-}
-
-// How long storage should keep a response: fresh, then usable stale, then
-// long enough to still be revalidated cheaply ([storage] keep_time).
-std::chrono::seconds keep_for(const http::ResponseHead& head, const cache::Policy& policy,
-                              config::Duration keep_time) {
-  auto cc = cache::effective_cache_control(head.headers, policy.targeted_fields);
-  auto window = [](const std::optional<std::int64_t>& directive, cache::Seconds fallback) {
-    return directive ? cache::Seconds(*directive) : fallback;
-  };
-  auto stale = std::max(window(cc.stale_while_revalidate, policy.stale_while_revalidate),
-                        window(cc.stale_if_error, policy.stale_if_error));
-  // Saturating: a lifetime reaching past what the clock holds must keep
-  // the entry "forever", not wrap into a negative keep time.
-  return saturating_sum(saturating_sum(cache::freshness_lifetime(head.headers, policy, head.status), stale),
-                        std::chrono::duration_cast<std::chrono::seconds>(keep_time));
-}
-
-}  // namespace
 
 void prepare_head(http::ResponseHead& head, sys::time_point response_time) {
   http::strip_hop_by_hop(head.headers);
@@ -69,8 +37,18 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
   auto& info = outcome.info;
   info.fwd = plan.fwd;
   info.status = plan.rule ? CacheStatus::Miss : CacheStatus::Bypass;
-  const bool had_stored = plan.lookup && plan.lookup->hit;
-  const bool sent_validators = had_stored && !cache::validators_for(plan.lookup->hit->meta.headers).empty();
+  const cache::Policy* policy = plan.rule ? &plan.rule->policy : nullptr;
+  // The stored response's facts, parsed once for the verdict.
+  std::optional<cache::ResponseFacts> stored_facts;
+  std::optional<cache::StoredView> stored;
+  if (policy && plan.lookup && plan.lookup->hit) {
+    const auto& meta = plan.lookup->hit->meta;
+    stored_facts = cache::response_facts(meta.status, meta.headers, policy->targeted_fields, sys::now());
+    stored.emplace(cache::StoredView{*stored_facts, meta.headers,
+                                     plan.classification && plan.classification->stale_if_error});
+  }
+  const cache::OriginContext context{policy, plan.request, stored ? &*stored : nullptr,
+                                     std::chrono::duration_cast<cache::Seconds>(cfg_.storage.keep_time)};
 
   auto started_at = steady::now();
   auto request_time = sys::now();
@@ -78,102 +56,125 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
   auto started =
       co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &body, plan), &out);
   outcome.upstream_seconds = std::chrono::duration<double>(steady::now() - started_at).count();
+  auto with_upstream_time = [&](Outcome answered) {
+    answered.upstream_seconds = outcome.upstream_seconds;
+    return answered;
+  };
   if (!started) {
-    if (started.error() != Errc::client_closed && plan.classification && plan.classification->stale_if_error) {
+    auto verdict = cache::on_origin_response(context, cache::origin_failure(started.error()));
+    if (std::holds_alternative<cache::StaleOnError>(verdict)) {
       shared_.metrics.record_upstream_error(started.error());
       if (plan.fill) (*plan.fill)->release(Release::Retry);
-      auto stale = co_await serve_stale_on_error(req, plan, std::nullopt, out);
-      stale.upstream_seconds = outcome.upstream_seconds;
-      co_return stale;
+      co_return with_upstream_time(co_await serve_stale_on_error(req, plan, std::nullopt, out));
     }
-    bool stale_forbidden = had_stored && forbids_stale(plan.lookup->hit->meta.headers);
-    co_await respond_upstream_error(req, started.error(), stale_forbidden, info, out);
+    co_await respond_upstream_error(req, started.error(), std::get<cache::OriginFailed>(verdict).status, info, out);
     co_return outcome;
   }
   auto& transfer = **started;
   shared_.metrics.record_upstream_response(transfer.head().status);
-  http::ResponseHead head = transfer.head();
-  auto response_time = sys::now();
-  prepare_head(head, response_time);
-  info.fwd_status = head.status;
+  OriginAnswer answer{transfer.head(), {}, request_time, sys::now()};
+  prepare_head(answer.head, answer.response_time);
+  info.fwd_status = answer.head.status;
+  answer.facts = cache::response_facts(answer.head.status, answer.head.headers,
+                                       policy ? policy->targeted_fields : cfg_.cache.targeted_fields,
+                                       answer.response_time);
+  auto verdict = cache::on_origin_response(context, cache::OriginResponse{answer.facts, answer.head.headers});
 
-  if (head.status == 304 && sent_validators) {
-    auto validated = co_await finish_revalidation(req, plan, head, request_time, out);
-    validated.upstream_seconds = outcome.upstream_seconds;
-    co_return validated;
+  if (auto* revalidated = std::get_if<cache::Revalidated>(&verdict)) {
+    co_return with_upstream_time(
+        co_await finish_revalidation(req, plan, answer, std::move(revalidated->fields), out));
   }
-  if (stale_if_error_status(head.status) && plan.classification && plan.classification->stale_if_error) {
+  if (std::holds_alternative<cache::StaleOnError>(verdict)) {
     if (plan.fill) (*plan.fill)->release(Release::Retry);
-    auto stale = co_await serve_stale_on_error(req, plan, head.status, out);
-    stale.upstream_seconds = outcome.upstream_seconds;
-    co_return stale;
+    co_return with_upstream_time(co_await serve_stale_on_error(req, plan, answer.head.status, out));
   }
-  if (cache::invalidates(req.method, head.status)) co_await invalidate_after(req, head);
-  if (req.method == "HEAD" && had_stored && head.status == 200) co_await update_from_head(plan, head, request_time);
+  if (cache::invalidates(req.method, answer.head.status)) co_await invalidate_after(req, answer.head);
+  auto writer = co_await act_on_verdict(req, plan, answer, verdict, info);
+  co_return with_upstream_time(co_await forward_response(req, transfer, answer, std::move(writer), plan, info, out));
+}
 
+asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::act_on_verdict(const http::Request& req,
+                                                                               FetchPlan& plan,
+                                                                               const OriginAnswer& answer,
+                                                                               cache::OriginVerdict& verdict,
+                                                                               cache::CacheStatusInfo& info) {
+  const bool had_stored = plan.lookup && plan.lookup->hit;
   std::unique_ptr<storage::BodyWriter> writer;
-  // Followers get the response through the fill's spool whenever it is one
-  // a shared cache may hand out, stored or not (too large to keep, storage
-  // down): one origin fetch either way.
-  bool sharing = false;
-  if (plan.rule && req.method == "GET") {
-    auto decision = cache::StoreDecision::Store;
-    writer = co_await open_store(req, plan, head, request_time, response_time, decision);
-    const bool storable = decision == cache::StoreDecision::Store;
-    const bool too_large = decision == cache::StoreDecision::TooLarge;
-    if (storable || too_large) {
-      info.status = storable ? (had_stored ? CacheStatus::Expired : CacheStatus::Miss) : CacheStatus::Bypass;
-      info.stored = writer != nullptr;
-      info.ttl = cache::freshness_lifetime(head.headers, plan.rule->policy).count();
-      if (plan.fill) {
-        auto names = cache::vary_names(head.headers);
-        auto variant = names.empty() ? std::string() : cache::vary_key(names, req.headers).value_or("");
-        // Followers get what a stored copy would hold: no Set-Cookie or private fields.
-        http::ResponseHead shared{head.status, head.reason, cache::storable_fields(head.headers, plan.rule->policy)};
-        (*plan.fill)->publish_head(std::move(shared), http::content_length(head.headers), std::move(variant));
-        sharing = true;
-      }
-    } else {
-      if (plan.fill) {
-        // Followers fetch for themselves, and the key skips coalescing for a while (hit-for-miss).
-        (*plan.fill)->release(Release::FetchAlone);
-        plan.fill->finish(WritePermit::Outcome::Uncacheable);
-        plan.fill = nullptr;
-      }
+  bool shareable = false;
+  if (auto* store = std::get_if<cache::Store>(&verdict)) {
+    writer = co_await open_store(req, plan, answer, store->keep_for);
+    info.status = had_stored ? CacheStatus::Expired : CacheStatus::Miss;
+    info.stored = writer != nullptr;
+    info.ttl = store->ttl.count();
+    shareable = true;
+  } else if (auto* share = std::get_if<cache::ShareOnly>(&verdict)) {
+    info.status = CacheStatus::Bypass;
+    info.ttl = share->ttl.count();
+    if (share->drop_stored) co_await apply_stored_update(plan, cache::StoredUpdate::Remove, {}, answer.request_time);
+    shareable = true;
+  } else if (auto* pass = std::get_if<cache::PassThrough>(&verdict)) {
+    if (pass->refused) {
+      log::debug("not storing ", req.target, ": ", cache::to_string(*pass->refused));
       info.status = CacheStatus::Bypass;
-      // The stored response is outdated and its successor may not be kept.
-      if (had_stored && !plan.lookup->storage_key.empty() && head.status < 500) {
-        co_await shared_.storage->remove(plan.lookup->storage_key);
-      }
     }
+    if (plan.fill) {
+      // Followers fetch for themselves, and the key skips coalescing for a while (hit-for-miss).
+      (*plan.fill)->release(Release::FetchAlone);
+      plan.fill->finish(WritePermit::Outcome::Uncacheable);
+      plan.fill = nullptr;
+    }
+    co_await apply_stored_update(plan, pass->stored, std::move(pass->fields), answer.request_time);
   }
+  // Followers get the response through the fill whenever it is one a shared
+  // cache may hand out, stored or not (too large to keep, storage down): one
+  // origin fetch either way. They get what a stored copy would hold: no
+  // Set-Cookie or private fields.
+  if (plan.fill && shareable) {
+    const auto& head = answer.head;
+    http::ResponseHead shared{head.status, head.reason,
+                              cache::storable_fields(head.headers, answer.facts.cc, plan.rule->policy)};
+    (*plan.fill)->publish_head(std::move(shared), answer.facts.content_length,
+                               cache::variant_for(answer.facts.vary, req.headers));
+  }
+  co_return writer;
+}
 
+asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request& req, upstream::Transfer& transfer,
+                                                            const OriginAnswer& answer,
+                                                            std::unique_ptr<storage::BodyWriter> writer,
+                                                            FetchPlan& plan, cache::CacheStatusInfo& info,
+                                                            http::ResponseSink& out) {
+  Outcome outcome{info};
+  const auto& head = answer.head;
   // A conditional or range request that was sent unconditionally to fill the
   // cache is answered from the stored result once the fill completes.
+  const bool had_stored = plan.lookup && plan.lookup->hit;
   const bool answer_from_store =
       writer && head.status == 200 &&
       (cache::answer_not_modified(req.headers, head.headers, 200) || (had_stored && req.headers.contains("range")));
-
-  auto content_length = http::content_length(head.headers);
   if (!answer_from_store) {
     http::ResponseHead client_head = head;
     strip_targeted(client_head.headers);
     add_response_fields(client_head.headers, req, info);
-    if (!co_await out.write_head(std::move(client_head), content_length)) co_return outcome;
+    if (!co_await out.write_head(std::move(client_head), answer.facts.content_length)) co_return outcome;
   }
   PumpTargets targets{.client = answer_from_store ? nullptr : &out,
                       .store = writer.get(),
-                      .fill = sharing ? &plan.fill->fill() : nullptr};
+                      .fill = plan.fill ? &plan.fill->fill() : nullptr};
   // A long fill keeps other instances waiting, not fetching.
   if (plan.fill && plan.fill->lock()) targets.between_chunks = [&plan] { return plan.fill->keep_lock(); };
   auto pumped = co_await pump(transfer, targets);
   info.stored = pumped.stored;
+  outcome.info = info;
   if (pumped.source_error) {
     if (plan.fill) (*plan.fill)->fail();
     shared_.metrics.record_upstream_error(pumped.source_error);
     log::warn("origin failed mid-body for ", req.method, " ", req.target, ": ", pumped.source_error.message(), " (",
               transfer.error_detail(), ")");
-    if (!out.head_sent()) co_await respond_upstream_error(req, pumped.source_error, false, info, out);
+    if (!out.head_sent()) {
+      auto status = cache::origin_error_status(cache::origin_failure(pumped.source_error), false);
+      co_await respond_upstream_error(req, pumped.source_error, status, info, out);
+    }
     out.abort();
     co_return outcome;
   }
@@ -192,36 +193,34 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
     co_await out.write_simple(503, "text/plain", "relay: stored response was evicted at once; retry\n");
     co_return outcome;
   }
-  auto answered = co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), out);
-  answered.upstream_seconds = outcome.upstream_seconds;
-  co_return answered;
+  co_return co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), out);
 }
 
 asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Request& req, FetchPlan& plan,
-                                                               const http::ResponseHead& not_modified,
-                                                               sys::time_point request_time,
-                                                               http::ResponseSink& out) {
+                                                               const OriginAnswer& not_modified,
+                                                               http::Headers freshened, http::ResponseSink& out) {
   auto& hit = *plan.lookup->hit;
   storage::EntryMeta meta = hit.meta;
-  const auto& policy = plan.rule->policy;
-  meta.headers = cache::freshen(hit.meta.headers, cache::storable_fields(not_modified.headers, policy));
-  meta.request_time = request_time;
-  meta.response_time = sys::now();
+  meta.headers = std::move(freshened);
+  meta.request_time = not_modified.request_time;
+  meta.response_time = not_modified.response_time;
   if (!plan.lookup->storage_key.empty()) {
     if (auto updated = co_await shared_.storage->update_meta(plan.lookup->storage_key, meta); !updated) {
       log::warn("storage update after 304 failed: ", updated.error().message());
     }
   }
   if (plan.fill) (*plan.fill)->release(Release::Retry);  // followers find the freshened entry
-  auto age = cache::current_age(meta.headers, meta.request_time, meta.response_time, sys::now());
+  const auto now = sys::now();
+  const auto fresh = cache::response_facts(meta.status, meta.headers, plan.rule->policy.targeted_fields, now);
+  auto age = cache::current_age(fresh, meta.request_time, meta.response_time, now);
   cache::CacheStatusInfo info;
   info.status = CacheStatus::Revalidated;
   info.fwd = plan.fwd;
   info.fwd_status = 304;
-  info.ttl = (cache::freshness_lifetime(meta.headers, plan.rule->policy) - age).count();
+  info.ttl = (cache::freshness_lifetime(fresh, plan.rule->policy) - age).count();
   hit.meta = std::move(meta);
   // A cookie set on this 304 is for this client only: delivered, never stored.
-  for (const auto& field : not_modified.headers) {
+  for (const auto& field : not_modified.head.headers) {
     if (http::iequals(field.name, "set-cookie")) hit.meta.headers.add(field.name, field.value);
   }
   co_return co_await deliver_or_fail(req, std::move(hit), info, age, out);
@@ -242,18 +241,13 @@ asio::awaitable<Handler::Outcome> Handler::serve_stale_on_error(const http::Requ
   co_return co_await deliver_or_fail(req, std::move(*plan.lookup->hit), info, verdict.age, out);
 }
 
-asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, const error_code& error,
-                                                      bool stale_forbidden, cache::CacheStatusInfo& info,
-                                                      http::ResponseSink& out) {
+asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, const error_code& error, int status,
+                                                      cache::CacheStatusInfo& info, http::ResponseSink& out) {
   if (error == Errc::client_closed) {
     out.abort();
     co_return;
   }
   shared_.metrics.record_upstream_error(error);
-  // RFC 9111 §5.2.2.2: a response that must be revalidated but cannot be gets a 504.
-  // Every origin connection busy for upstream.queue_timeout: relay is the
-  // one overloaded: 503, as haproxy/haproxy doc/configuration.txt gives for `timeout queue`.
-  int status = (stale_forbidden || is_timeout(error)) ? 504 : error == Errc::upstream_queue_timeout ? 503 : 502;
   log::warn("origin request failed for ", req.method, " ", req.target, ": ", error.message(), " -> ", status);
   http::Headers extra;
   add_response_fields(extra, req, info);
@@ -262,25 +256,16 @@ asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, 
   if (req.has_body) out.abort();
 }
 
-asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
-    const http::Request& req, FetchPlan& plan, const http::ResponseHead& head, sys::time_point request_time,
-    sys::time_point response_time, cache::StoreDecision& decision) {
-  const auto& policy = plan.rule->policy;
-  decision = cache::may_store("GET", req.headers, head.status, head.headers, policy);
-  if (decision != cache::StoreDecision::Store) {
-    log::debug("not storing ", req.target, ": ", cache::to_string(decision));
-    co_return nullptr;
-  }
+asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const http::Request& req, FetchPlan& plan,
+                                                                           const OriginAnswer& answer,
+                                                                           cache::Seconds keep_for) {
   auto& found = *plan.lookup;
-  auto names = cache::vary_names(head.headers);
+  const auto& names = answer.facts.vary;
   if (names.empty()) {
     found.storage_key = found.primary;
   } else {
     auto secondary = cache::vary_key(names, req.headers);
-    if (!secondary) {
-      decision = cache::StoreDecision::VaryStar;  // the only Vary without a key
-      co_return nullptr;
-    }
+    if (!secondary) co_return nullptr;  // Vary: *, which may_store already refused
     if (found.vary_names != names || found.generation.empty()) {
       // A new set of Vary fields: a new marker, whose generation orphans older variants.
       storage::EntryMeta marker;
@@ -288,8 +273,8 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
       marker.headers.add("Vary", names);
       found.generation = new_vary_generation();
       marker.headers.add(std::string(vary_generation_field()), found.generation);
-      marker.request_time = request_time;
-      marker.response_time = response_time;
+      marker.request_time = answer.request_time;
+      marker.response_time = answer.response_time;
       auto marker_writer = co_await shared_.storage->put(found.primary, std::move(marker));
       if (!marker_writer || !co_await (*marker_writer)->commit()) {
         co_return nullptr;
@@ -298,8 +283,14 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
     }
     found.storage_key = variant_key(found.primary, found.generation, *secondary);
   }
-  storage::EntryMeta meta{head.status, head.reason, cache::storable_fields(head.headers, policy), request_time,
-                          response_time, 0, keep_for(head, policy, cfg_.storage.keep_time)};
+  const auto& head = answer.head;
+  storage::EntryMeta meta{head.status,
+                          head.reason,
+                          cache::storable_fields(head.headers, answer.facts.cc, plan.rule->policy),
+                          answer.request_time,
+                          answer.response_time,
+                          0,
+                          keep_for};
   auto put = co_await shared_.storage->put(found.storage_key, std::move(meta));
   if (!put) {
     log::warn("storage put failed, passing through: ", put.error().message());
@@ -308,29 +299,19 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
   co_return std::move(*put);
 }
 
-// RFC 9111 §4.3.5: a HEAD response describing the same representation
-// (same strong validator, or same Content-Length without validators)
-// freshens the stored headers; a different one means the stored response is
-// outdated.
-asio::awaitable<void> Handler::update_from_head(FetchPlan& plan, const http::ResponseHead& head,
-                                                sys::time_point request_time) {
-  auto& stored = plan.lookup->hit->meta;
-  auto same = [&](std::string_view name) {
-    auto a = stored.headers.get(name);
-    auto b = head.headers.get(name);
-    return a && b && *a == *b;
-  };
-  bool has_validators = stored.headers.contains("etag") || stored.headers.contains("last-modified");
-  bool matches = has_validators ? (same("etag") || (!stored.headers.contains("etag") && same("last-modified")))
-                                : same("content-length");
+// What the verdict says about the stored response once the origin answered
+// without replacing it (RFC 9111 §4.3.5, §4.4): outdated, or freshened.
+asio::awaitable<void> Handler::apply_stored_update(FetchPlan& plan, cache::StoredUpdate update,
+                                                   http::Headers freshened, sys::time_point request_time) {
+  if (update == cache::StoredUpdate::Keep || !plan.lookup || !plan.lookup->hit) co_return;
   const auto& key = plan.lookup->storage_key;
   if (key.empty()) co_return;
-  if (!matches) {
+  if (update == cache::StoredUpdate::Remove) {
     co_await shared_.storage->remove(key);
     co_return;
   }
-  storage::EntryMeta meta = stored;
-  meta.headers = cache::freshen(stored.headers, cache::storable_fields(head.headers, plan.rule->policy));
+  storage::EntryMeta meta = plan.lookup->hit->meta;
+  meta.headers = std::move(freshened);
   meta.request_time = request_time;
   meta.response_time = sys::now();
   // A failure is counted by the instrumented store; the stored copy simply stays as it was.

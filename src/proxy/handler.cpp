@@ -12,7 +12,7 @@
 
 #include <random>
 
-#include "relay/cache/cache_control.hpp"
+#include "relay/cache/facts.hpp"
 #include "relay/cache/key.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/cache/vary.hpp"
@@ -37,10 +37,10 @@ std::string random_hex() {
   return out;
 }
 
-// Did the client itself ask to skip the stored response (RFC 9111 §5.2.1)?
-bool client_asked_for_origin(const cache::CacheControl& cc, const http::Headers& headers) {
-  if (!headers.contains("cache-control")) return headers.has_token("pragma", "no-cache");
-  return cc.no_cache || cc.max_age || cc.min_fresh;
+// Did the client itself ask to skip the stored response (RFC 9111 §5.2.1,
+// Pragma folded in by request_facts, §5.4)?
+bool client_asked_for_origin(const cache::RequestFacts& request) {
+  return request.cc.no_cache || request.cc.max_age || request.cc.min_fresh;
 }
 }  // namespace
 
@@ -138,25 +138,27 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   }
   // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an
   // origin may still reflect it: such a request never touches the cache.
-  if (rule.bypass || req.has_body || !cache::request_may_use_cache(req.method, req.headers)) {
+  const auto request = cache::request_facts(req.method, req.headers);
+  if (rule.bypass || req.has_body || !cache::request_may_use_cache(request)) {
     co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
   }
-  co_return co_await serve_cacheable(req, body, out, rule, cache::make_key(target, req.headers, rule.key));
+  co_return co_await serve_cacheable(req, body, out, rule, request, cache::make_key(target, req.headers, rule.key));
 }
 
 asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, http::BodySource& body,
                                                            http::ResponseSink& out, const cache::ResolvedRule& rule,
+                                                           const cache::RequestFacts& request,
                                                            const cache::CacheKey& key) {
-  auto request_cc = cache::parse_cache_control(req.headers);
   // A follower whose writer updated the store (304, stale served) looks again.
   for (int attempt = 0;; ++attempt) {
     Lookup found = co_await lookup(key.primary, req);
     FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
+    plan.request = &request;
     if (found.hit) {
       if (auto answered = co_await answer_stored(req, rule, found, plan, out)) co_return *answered;
-      if (plan.classification) plan.fwd = client_asked_for_origin(request_cc, req.headers) ? "request" : "stale";
+      if (plan.classification) plan.fwd = client_asked_for_origin(request) ? "request" : "stale";
     }
-    if (request_cc.only_if_cached) {
+    if (request.cc.only_if_cached) {
       // RFC 9111 §5.2.1.7: nothing usable stored, and the origin may not be asked.
       cache::CacheStatusInfo info;
       info.status = CacheStatus::Miss;
@@ -171,7 +173,7 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
     // Range requests that miss go to the origin as they are, so they do not share.
     KeySessions::Acquired session;
     if (req.method == "GET" && !req.headers.contains("range") && !found.storage_key.empty()) {
-      session = co_await shared_.sessions.acquire(found.storage_key, peer_probe(req, found, rule));
+      session = co_await shared_.sessions.acquire(found.storage_key, peer_probe(req, request, found, rule));
     }
     using Kind = KeySessions::Acquired::Kind;
     switch (session.kind) {
@@ -206,8 +208,9 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::answer_stored(const ht
   // must not replay one user's cookie either.
   if (rule.policy.set_cookie != cache::SetCookiePolicy::Store) found.hit->meta.headers.remove("set-cookie");
   const auto& meta = found.hit->meta;
-  auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time}, rule.policy,
-                                 std::chrono::system_clock::now());
+  const auto now = std::chrono::system_clock::now();
+  const auto stored = cache::response_facts(meta.status, meta.headers, rule.policy.targeted_fields, now);
+  auto verdict = cache::classify(*plan.request, {stored, meta.request_time, meta.response_time}, rule.policy, now);
   cache::CacheStatusInfo info;
   info.ttl = (verdict.lifetime - verdict.age).count();
   switch (verdict.verdict) {

@@ -92,13 +92,15 @@ class ResumingSource final : public http::BodySource {
 
 }  // namespace
 
-PeerProbe Handler::peer_probe(const http::Request& req, const Lookup& found, const cache::ResolvedRule& rule) {
-  return [this, &req, &found, &rule]() -> asio::awaitable<PeerView> {
+PeerProbe Handler::peer_probe(const http::Request& req, const cache::RequestFacts& request, const Lookup& found,
+                              const cache::ResolvedRule& rule) {
+  return [this, &req, &request, &found, &rule]() -> asio::awaitable<PeerView> {
     auto seen = co_await lookup(found.primary, req);
     if (seen.hit) {
       const auto& meta = seen.hit->meta;
-      auto verdict = cache::classify(req.headers, {meta.headers, meta.request_time, meta.response_time}, rule.policy,
-                                     std::chrono::system_clock::now());
+      const auto now = std::chrono::system_clock::now();
+      const auto stored = cache::response_facts(meta.status, meta.headers, rule.policy.targeted_fields, now);
+      auto verdict = cache::classify(request, {stored, meta.request_time, meta.response_time}, rule.policy, now);
       if (verdict.verdict != cache::Verdict::MustValidate) co_return PeerView{PeerView::Stored, std::nullopt};
     }
     if (seen.storage_key.empty()) co_return PeerView{};

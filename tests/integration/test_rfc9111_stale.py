@@ -263,6 +263,18 @@ class OriginUnreachableTest(RelayTestCase):
             self.assertEqual(r.status, 504)
             self.assertIsNotNone(r.header("Cache-Status"))
 
+    def test_targeted_must_revalidate_when_origin_is_unreachable_is_504(self):
+        # RFC 9213 §2.2: CDN-Cache-Control replaces Cache-Control for relay,
+        # so its must-revalidate forbids stale (RFC 9111 §4.2.4) even though
+        # Cache-Control allows it, and the failed revalidation is a 504.
+        t = T("/down/cdn-mustreval", cc="max-age=0, stale-if-error=60",
+              hdr="CDN-Cache-Control: max-age=0, must-revalidate")
+        self.assertXCache(self.get(t), "MISS")
+        with self.origin_down():
+            r = self.get(t)
+            self.assertEqual(r.status, 504)
+            self.assertIsNotNone(r.header("Cache-Status"))
+
     def test_stale_without_stale_if_error_is_502(self):
         t = T("/down/plain", cc="max-age=0")
         self.assertXCache(self.get(t), "MISS")

@@ -13,6 +13,10 @@
 
 namespace relay::cache {
 
+struct CacheControl;
+struct RequestFacts;   // facts.hpp
+struct ResponseFacts;  // facts.hpp
+
 using SysTime = std::chrono::system_clock::time_point;
 using Seconds = std::chrono::seconds;
 
@@ -53,6 +57,7 @@ void stamp_date(http::Headers& response_headers, SysTime received);
 
 // Whether the request may be answered from (and fill) the cache at all.
 // GET and HEAD only; Cache-Control: no-store on the request bypasses.
+bool request_may_use_cache(const RequestFacts& request);
 bool request_may_use_cache(std::string_view method, const http::Headers& request_headers);
 
 enum class StoreDecision {
@@ -72,6 +77,8 @@ std::string_view to_string(StoreDecision d) noexcept;
 
 // RFC 9111 §3: may a response to this request be stored by a shared cache?
 // Response directives come from effective_cache_control (RFC 9213).
+StoreDecision may_store(const RequestFacts& request, const ResponseFacts& response,
+                        const Policy& policy);
 StoreDecision may_store(std::string_view method, const http::Headers& request_headers, int status,
                         const http::Headers& response_headers, const Policy& policy);
 
@@ -79,6 +86,9 @@ StoreDecision may_store(std::string_view method, const http::Headers& request_he
 // no-cache="..." or private="..." (RFC 9111 §5.2.2.4, §5.2.2.7) are dropped,
 // since a shared cache may not reuse them without revalidation, and so is
 // Set-Cookie unless the policy is SetCookiePolicy::Store.
+// `effective` is the response's effective Cache-Control (ResponseFacts::cc).
+http::Headers storable_fields(const http::Headers& response_headers, const CacheControl& effective,
+                              const Policy& policy);
 http::Headers storable_fields(const http::Headers& response_headers, const Policy& policy);
 
 // RFC 9111 §4.2.1/§4.2.2: freshness lifetime. policy.ttl_override wins;
@@ -86,12 +96,15 @@ http::Headers storable_fields(const http::Headers& response_headers, const Polic
 // field is used); else, for a heuristically cacheable status with
 // Last-Modified before Date, 10% of the interval capped at
 // policy.heuristic_max; else policy.default_ttl.
+Seconds freshness_lifetime(const ResponseFacts& response, const Policy& policy);
 Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy, int status);
 // Same for a stored response, whose status already passed may_store (so a
 // status without heuristic freshness was stored only with explicit freshness).
 Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy);
 
 // RFC 9111 §4.2.3: current age of a stored response.
+Seconds current_age(const ResponseFacts& response, SysTime request_time, SysTime response_time,
+                    SysTime now);
 Seconds current_age(const http::Headers& response_headers, SysTime request_time,
                     SysTime response_time, SysTime now);
 
@@ -104,6 +117,8 @@ bool is_fresh(const http::Headers& response_headers, const Policy& policy, SysTi
 // exceeded by the current age (§5.2.1.1), or Pragma: no-cache on a request
 // without Cache-Control (§5.4). The response side honours
 // policy.targeted_fields (RFC 9213).
+bool needs_validation(const RequestFacts& request, const ResponseFacts& response,
+                      Seconds current_age);
 bool needs_validation(const http::Headers& request_headers, const http::Headers& response_headers,
                       Seconds current_age, const Policy& policy = Policy{});
 

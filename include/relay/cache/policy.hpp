@@ -4,6 +4,7 @@
 
 #include <string_view>
 
+#include "relay/cache/facts.hpp"
 #include "relay/cache/freshness.hpp"
 #include "relay/config/config.hpp"
 #include "relay/http/headers.hpp"
@@ -33,6 +34,26 @@ enum class Verdict {
   MustValidate,          // ask the origin first (conditional request)
 };
 
+// RFC 9111 §4.2.4: a stored response that may never be served stale:
+// must-revalidate (§5.2.2.2), proxy-revalidate (§5.2.2.8), s-maxage, which
+// implies proxy-revalidate for a shared cache (§5.2.2.10), and no-cache
+// (§5.2.2.4, which forbids even fresh reuse without validation). Read from
+// the effective Cache-Control, so a targeted field decides (RFC 9213).
+bool stale_forbidden(const ResponseFacts& stored) noexcept;
+
+// RFC 5861 §3, §4: the response's stale-while-revalidate / stale-if-error
+// window, else the policy's default.
+Seconds stale_while_revalidate_window(const ResponseFacts& response, const Policy& policy);
+Seconds stale_if_error_window(const ResponseFacts& response, const Policy& policy);
+
+// A stored response as the rules see it.
+struct StoredResponse {
+  const ResponseFacts& facts;
+  SysTime request_time;
+  SysTime response_time;
+};
+
+// The header-taking form of StoredResponse (parsed on every call).
 struct StoredFacts {
   const http::Headers& headers;
   SysTime request_time;
@@ -49,6 +70,8 @@ struct Classification {
 };
 
 // RFC 9111 §4.2 + §5.2 request/response directives + RFC 5861 windows.
+Classification classify(const RequestFacts& request, const StoredResponse& stored,
+                        const Policy& policy, SysTime now);
 Classification classify(const http::Headers& request_headers, const StoredFacts& stored,
                         const Policy& policy, SysTime now);
 

@@ -22,4 +22,8 @@ std::string vary_names(const http::Headers& response);
 // for an empty list.
 std::optional<std::string> vary_key(const std::string& names, const http::Headers& request);
 
+// The variant a fill under these vary_names() publishes to its followers:
+// vary_key, with "" both for no Vary and for Vary: * (nobody follows that).
+std::string variant_for(const std::string& names, const http::Headers& request);
+
 }  // namespace relay::cache

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "relay/cache/key.hpp"
+#include "relay/cache/origin_verdict.hpp"
 #include "relay/cache/policy.hpp"
 #include "relay/cache/status.hpp"
 #include "relay/cache/target.hpp"
@@ -83,6 +84,14 @@ class Handler {
     std::optional<cache::Classification> classification;  // when a stored response exists
     std::string_view fwd = "uri-miss";                      // Cache-Status fwd reason
     WritePermit* fill = nullptr;                            // set when this request fills for followers
+    const cache::RequestFacts* request = nullptr;           // parsed once by route; required with a rule
+  };
+  // The origin's response head as the cache sees it.
+  struct OriginAnswer {
+    http::ResponseHead head;  // through prepare_head
+    cache::ResponseFacts facts;
+    std::chrono::system_clock::time_point request_time;
+    std::chrono::system_clock::time_point response_time;
   };
   struct FollowResult {
     enum Kind { Answered, Alone, Retry } kind = Alone;
@@ -96,7 +105,7 @@ class Handler {
   // request's fill, or the origin through the key's session.
   boost::asio::awaitable<Outcome> serve_cacheable(http::Request& req, http::BodySource& body,
                                                   http::ResponseSink& out, const cache::ResolvedRule& rule,
-                                                  const cache::CacheKey& key);
+                                                  const cache::RequestFacts& request, const cache::CacheKey& key);
   // Serves a stored response the request may have as it is (fresh, or stale
   // where allowed). nullopt when it must be validated first (its verdict is
   // then in plan.classification), or when its body failed before anything
@@ -116,7 +125,8 @@ class Handler {
 
   // peer_fill.cpp
   // What the shared store shows of another instance's fill of this request's key.
-  PeerProbe peer_probe(const http::Request& req, const Lookup& found, const cache::ResolvedRule& rule);
+  PeerProbe peer_probe(const http::Request& req, const cache::RequestFacts& request, const Lookup& found,
+                       const cache::ResolvedRule& rule);
   boost::asio::awaitable<Outcome> stream_peer_fill(const http::Request& req, storage::Hit partial, FetchPlan& plan,
                                                    http::ResponseSink& out);
 
@@ -131,29 +141,41 @@ class Handler {
                                                   cache::CacheStatusInfo info, cache::Seconds age,
                                                   http::ResponseSink& out);
 
-  // fetch.cpp
+  // fetch.cpp: start the transfer, ask the origin verdict, act on it, forward.
   boost::asio::awaitable<Outcome> fetch(const http::Request& req, http::BodySource& body,
                                         http::ResponseSink& out, FetchPlan plan);
+  // Carries out a Store / ShareOnly / PassThrough verdict: opens the store,
+  // publishes the head to followers or lets them go, updates what is
+  // stored. Returns the writer the body goes into (null: not stored).
+  boost::asio::awaitable<std::unique_ptr<storage::BodyWriter>> act_on_verdict(const http::Request& req,
+                                                                              FetchPlan& plan,
+                                                                              const OriginAnswer& answer,
+                                                                              cache::OriginVerdict& verdict,
+                                                                              cache::CacheStatusInfo& info);
+  // Pumps the origin's body to the client, the store and the followers.
+  boost::asio::awaitable<Outcome> forward_response(const http::Request& req, upstream::Transfer& transfer,
+                                                   const OriginAnswer& answer,
+                                                   std::unique_ptr<storage::BodyWriter> writer, FetchPlan& plan,
+                                                   cache::CacheStatusInfo& info, http::ResponseSink& out);
   boost::asio::awaitable<Outcome> serve_stale_on_error(const http::Request& req, FetchPlan& plan,
                                                        std::optional<int> origin_status,
                                                        http::ResponseSink& out);
-  boost::asio::awaitable<void> respond_upstream_error(const http::Request& req, const error_code& error,
-                                                      bool stale_forbidden, cache::CacheStatusInfo& info,
-                                                      http::ResponseSink& out);
+  boost::asio::awaitable<void> respond_upstream_error(const http::Request& req, const error_code& error, int status,
+                                                      cache::CacheStatusInfo& info, http::ResponseSink& out);
   boost::asio::awaitable<Outcome> finish_revalidation(const http::Request& req, FetchPlan& plan,
-                                                      const http::ResponseHead& not_modified,
-                                                      std::chrono::system_clock::time_point request_time,
+                                                      const OriginAnswer& not_modified, http::Headers freshened,
                                                       http::ResponseSink& out);
-  // Opens a writer for a storable response (writing a Vary marker first when
-  // needed); null when not stored. Sets `key_out` to where it goes.
-  // `decision` tells a refusal by policy (not Store) from a storage failure.
-  boost::asio::awaitable<std::unique_ptr<storage::BodyWriter>> open_store(
-      const http::Request& req, FetchPlan& plan, const http::ResponseHead& head,
-      std::chrono::system_clock::time_point request_time, std::chrono::system_clock::time_point response_time,
-      cache::StoreDecision& decision);
+  // Opens a writer for a response the verdict stores (writing a Vary marker
+  // first when needed); null when storage fails. Sets the lookup's
+  // storage_key to where it goes.
+  boost::asio::awaitable<std::unique_ptr<storage::BodyWriter>> open_store(const http::Request& req,
+                                                                          FetchPlan& plan,
+                                                                          const OriginAnswer& answer,
+                                                                          cache::Seconds keep_for);
   boost::asio::awaitable<void> invalidate_after(const http::Request& req, const http::ResponseHead& head);
-  boost::asio::awaitable<void> update_from_head(FetchPlan& plan, const http::ResponseHead& head,
-                                                std::chrono::system_clock::time_point request_time);
+  boost::asio::awaitable<void> apply_stored_update(FetchPlan& plan, cache::StoredUpdate update,
+                                                   http::Headers freshened,
+                                                   std::chrono::system_clock::time_point request_time);
   upstream::UpstreamRequest upstream_request(const http::Request& req, http::BodySource* body,
                                              const FetchPlan& plan) const;
 
