@@ -11,6 +11,7 @@
 #include "relay/cache/range.hpp"
 #include "relay/cache/validation.hpp"
 #include "relay/proxy/handler.hpp"
+#include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -79,7 +80,7 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
     while (offset < end) {
       if (!chunk) {
         // Headers are out: the only honest signal left is a short body.
-        log::warn("storage read failed mid-body for ", req.target, ": ", chunk.error().message());
+        log::warn_for(chunk.error(), "storage read failed mid-body for ", req.target, ": ", chunk.error().message());
         out.force_close();
         co_return outcome;
       }

@@ -13,6 +13,7 @@
 #include "relay/cache/vary.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/vary_marker.hpp"
+#include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
 #include "relay/util/time.hpp"
 
@@ -24,11 +25,6 @@ using steady = std::chrono::steady_clock;
 using sys = std::chrono::system_clock;
 
 namespace {
-
-bool is_timeout(const error_code& e) {
-  return e == Errc::upstream_timeout || e == Errc::upstream_first_byte_timeout ||
-         e == Errc::upstream_idle_timeout;
-}
 
 // RFC 5861 §4: the origin errors that stale-if-error covers.
 bool stale_if_error_status(int status) { return status == 500 || status == 502 || status == 503 || status == 504; }
@@ -233,7 +229,7 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   meta.response_time = sys::now();
   if (!plan.lookup->storage_key.empty()) {
     if (auto updated = co_await shared_.storage->update_meta(plan.lookup->storage_key, meta); !updated) {
-      log::warn("storage update after 304 failed: ", updated.error().message());
+      log::warn_for(updated.error(), "storage update after 304 failed: ", updated.error().message());
     }
   }
   if (plan.fill) (*plan.fill)->release(Release::Retry);  // followers find the freshened entry
@@ -275,9 +271,11 @@ asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, 
   }
   shared_.metrics.record_upstream_error(error);
   // RFC 9111 §5.2.2.2: a response that must be revalidated but cannot be gets a 504.
-  // Every origin connection busy for upstream.queue_timeout: relay is the
-  // one overloaded: 503, as haproxy/haproxy doc/configuration.txt gives for `timeout queue`.
-  int status = (stale_forbidden || is_timeout(error)) ? 504 : error == Errc::upstream_queue_timeout ? 503 : 502;
+  // Otherwise the error table's status: 504 for a timeout; 503 when every origin
+  // connection stayed busy for upstream.queue_timeout (relay is the one
+  // overloaded, as haproxy/haproxy doc/configuration.txt gives for `timeout queue`); else 502.
+  const auto* row = error_info(error);
+  int status = stale_forbidden ? 504 : row && row->status >= 500 ? row->status : 502;
   log::warn("origin request failed for ", req.method, " ", req.target, ": ", error.message(), " -> ", status);
   http::Headers extra;
   add_response_fields(extra, req, info);
@@ -326,7 +324,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
                           response_time, 0, keep_for(head, policy, cfg_.storage.keep_time)};
   auto put = co_await shared_.storage->put(found.storage_key, std::move(meta));
   if (!put) {
-    log::warn("storage put failed, passing through: ", put.error().message());
+    log::warn_for(put.error(), "storage put failed, passing through: ", put.error().message());
     co_return nullptr;
   }
   co_return std::move(*put);
