@@ -4,8 +4,6 @@
 #include "relay/maintenance/scheduler.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <exception>
@@ -78,10 +76,23 @@ Scheduler::~Scheduler() { stop(); }
 
 void Scheduler::start() {
   if (tasks_.empty() || interval_.count() <= 0 || thread_.joinable()) return;
-  running_ = tasks_.size();
+  // The lock's Redis connection keeps a read pending on this loop for as
+  // long as it lives, so the loop is stopped rather than left to run dry.
+  loops_.on_empty = [this] { io_.stop(); };
   for (const auto& task : tasks_) {
-    timers_.push_back(std::make_unique<asio::steady_timer>(io_));
-    asio::co_spawn(io_, every_interval(task), asio::detached);
+    auto timer = std::make_shared<asio::steady_timer>(io_);
+    // Draining cancels the wait between rounds; a round under way finishes.
+    loops_.spawn(
+        io_.get_executor(), every_interval(task, timer),
+        [&task](std::exception_ptr failure) {
+          if (!failure) return;
+          try {
+            std::rethrow_exception(failure);
+          } catch (const std::exception& e) {
+            log::error("maintenance: ", task.name, " ", task.scope, " stopped: ", e.what());
+          }
+        },
+        [timer] { timer->cancel(); });
   }
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -90,24 +101,20 @@ void Scheduler::stop() {
   if (!thread_.joinable()) return;
   asio::post(io_, [this] {
     stopping_ = true;
-    for (auto& timer : timers_) timer->cancel();
+    loops_.drain();
   });
   thread_.join();
 }
 
-asio::awaitable<void> Scheduler::every_interval(const Task& task) {
-  auto& timer = *timers_[static_cast<std::size_t>(&task - tasks_.data())];
+asio::awaitable<void> Scheduler::every_interval(const Task& task, std::shared_ptr<asio::steady_timer> timer) {
   const auto ttl = round_lock_ttl(interval_);
   while (!stopping_) {
-    timer.expires_after(jittered(interval_));
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    timer->expires_after(jittered(interval_));
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
     if (stopping_) break;
     auto round = co_await guarded_round(lock_.get(), task, ttl);
     if (on_round_) on_round_(task, round);
   }
-  // The lock's Redis connection keeps a read pending on this loop for as
-  // long as it lives, so the loop is stopped rather than left to run dry.
-  if (--running_ == 0) io_.stop();
 }
 
 }  // namespace relay::maintenance

@@ -9,20 +9,23 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <array>
 #include <mutex>
+#include <string_view>
+
+#include "relay/util/error_table.hpp"
 
 namespace relay::metrics {
 
 namespace {
+constexpr std::array<std::string_view, 6> upstream_reasons{"connect", "timeout", "reset", "protocol", "other", "queue"};
+
+// The reason is the error table's label; errors without an origin label count as "other".
 std::size_t upstream_error_index(const error_code& e) {
-  if (e == Errc::upstream_connect_failed) return 0;
-  if (e == Errc::upstream_timeout || e == Errc::upstream_first_byte_timeout ||
-      e == Errc::upstream_idle_timeout)
-    return 1;
-  if (e == Errc::upstream_reset) return 2;
-  if (e == Errc::upstream_protocol || e == Errc::upstream_transfer_coding) return 3;
-  if (e == Errc::upstream_queue_timeout) return 5;
-  return 4;
+  const auto* row = error_info(e);
+  auto label = row ? row->metric_label : std::string_view("other");
+  auto found = std::find(upstream_reasons.begin(), upstream_reasons.end(), label);
+  return found == upstream_reasons.end() ? 4 : static_cast<std::size_t>(found - upstream_reasons.begin());
 }
 }  // namespace
 
@@ -76,9 +79,9 @@ void Metrics::register_upstream_metrics() {
                      .Name("relay_upstream_errors_total")
                      .Help("Failed origin exchanges by reason")
                      .Register(*registry_);
-  const char* reasons[] = {"connect", "timeout", "reset", "protocol", "other", "queue"};
+  static_assert(upstream_reasons.size() == std::tuple_size_v<decltype(upstream_errors_)>);
   for (std::size_t i = 0; i < upstream_errors_.size(); ++i) {
-    upstream_errors_[i] = &errors.Add({{"reason", reasons[i]}});
+    upstream_errors_[i] = &errors.Add({{"reason", std::string(upstream_reasons[i])}});
   }
   upstream_queued_ = &BuildGauge()
                           .Name("relay_upstream_queued_requests")

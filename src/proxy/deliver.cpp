@@ -12,6 +12,7 @@
 #include "relay/cache/validation.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/pump.hpp"
+#include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -80,7 +81,7 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
   auto pumped = co_await pump(
       source, PumpTargets{.client = &out, .source_offset = offset, .window_begin = begin, .window_end = end});
   if (pumped.source_error) {
-    log::warn("storage read failed mid-body for ", req.target, ": ", pumped.source_error.message());
+    log::warn_for(pumped.source_error, "storage read failed mid-body for ", req.target, ": ", pumped.source_error.message());
   }
   co_return outcome;
 }

@@ -17,6 +17,7 @@
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/pump.hpp"
 #include "relay/proxy/vary_marker.hpp"
+#include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -206,7 +207,7 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   meta.response_time = not_modified.response_time;
   if (!plan.lookup->storage_key.empty()) {
     if (auto updated = co_await shared_.storage->update_meta(plan.lookup->storage_key, meta); !updated) {
-      log::warn("storage update after 304 failed: ", updated.error().message());
+      log::warn_for(updated.error(), "storage update after 304 failed: ", updated.error().message());
     }
   }
   if (plan.fill) (*plan.fill)->release(Release::Retry);  // followers find the freshened entry
@@ -293,7 +294,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
                           keep_for};
   auto put = co_await shared_.storage->put(found.storage_key, std::move(meta));
   if (!put) {
-    log::warn("storage put failed, passing through: ", put.error().message());
+    log::warn_for(put.error(), "storage put failed, passing through: ", put.error().message());
     co_return nullptr;
   }
   co_return std::move(*put);

@@ -17,6 +17,7 @@
 #include "relay/cache/target.hpp"
 #include "relay/cache/vary.hpp"
 #include "relay/proxy/vary_marker.hpp"
+#include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
@@ -77,7 +78,7 @@ Handler::Handler(Shared shared, upstream::CurlMulti& multi)
 asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
                                      http::ResponseSink& out) {
   auto start = steady::now();
-  req.request_id = request_id_for(req);
+  if (req.request_id.empty()) req.request_id = request_id_for(req);
   Outcome outcome = co_await route(req, body, out);
   // A path that ended without answering (client gone): nothing more to say.
   if (!out.head_sent()) out.abort();
@@ -250,7 +251,7 @@ asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::
   found.storage_key = primary;
   auto got = co_await shared_.storage->get(primary);
   if (!got) {
-    log::warn("storage lookup failed, passing through: ", got.error().message());
+    log::warn_for(got.error(), "storage lookup failed, passing through: ", got.error().message());
     co_return found;
   }
   if (!got->has_value()) co_return found;
@@ -270,7 +271,7 @@ asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::
   found.storage_key = variant_key(primary, found.generation, *secondary);
   auto variant = co_await shared_.storage->get(found.storage_key);
   if (!variant) {
-    log::warn("storage lookup failed, passing through: ", variant.error().message());
+    log::warn_for(variant.error(), "storage lookup failed, passing through: ", variant.error().message());
   } else if (variant->has_value()) {
     found.hit = std::move(**variant);
     found.vary_miss = false;

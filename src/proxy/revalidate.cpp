@@ -39,19 +39,19 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
   background.method = "GET";
   background.has_body = false;
   background.content_length.reset();
-  ++background_tasks_;
   auto key = found.storage_key;
-  asio::co_spawn(multi_.io(), background_revalidation(std::move(background), rule, std::move(copy), std::move(*permit)),
-                 [this, key](std::exception_ptr failure) {
-                   if (failure) {
-                     try {
-                       std::rethrow_exception(failure);
-                     } catch (const std::exception& e) {
-                       log::error("background revalidation of ", key, " aborted: ", e.what());
-                     }
-                   }
-                   if (--background_tasks_ == 0 && on_background_idle) on_background_idle();
-                 });
+  background_.spawn(multi_.io().get_executor(),
+                    background_revalidation(std::move(background), rule, std::move(copy), std::move(*permit)),
+                    [this, key](std::exception_ptr failure) {
+                      if (failure && !background_.cancelled()) {
+                        try {
+                          std::rethrow_exception(failure);
+                        } catch (const std::exception& e) {
+                          log::error("background revalidation of ", key, " aborted: ", e.what());
+                        }
+                      }
+                      if (background_.empty() && on_background_idle) on_background_idle();
+                    });
 }
 
 asio::awaitable<void> Handler::background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found,

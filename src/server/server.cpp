@@ -1,35 +1,36 @@
-// Threads, listeners and graceful shutdown. Each worker thread runs its own
-// io_context with its own acceptor (SO_REUSEPORT lets the kernel spread
-// connections), curl multi and handler, so a request never crosses threads.
+// Threads, listeners and the workers' part of shutdown. Each worker thread
+// runs its own io_context with its own acceptor (SO_REUSEPORT lets the
+// kernel spread connections), curl multi and handler, so a request never
+// crosses threads. Sessions live in a TaskGroup: a drain closes the idle
+// ones, a cancel cuts the rest (the signals and the grace: supervisor.cpp).
 #include "relay/server/server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
-#include <condition_variable>
-#include <mutex>
+#include <cassert>
 #include <thread>
-#include <unordered_set>
 
 #include "relay/maintenance/scheduler.hpp"
 #include "relay/metrics/instrumented_storage.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/access_log.hpp"
-#include "relay/proxy/spool.hpp"
 #include "relay/proxy/handler.hpp"
+#include "relay/proxy/spool.hpp"
 #include "relay/server/session.hpp"
+#include "relay/server/supervisor.hpp"
 #include "relay/storage/make_storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/util/log.hpp"
+#include "relay/util/task_group.hpp"
 
 namespace relay::server {
 
@@ -48,7 +49,10 @@ tcp::endpoint parse_listen(const std::string& listen) {
   return {asio::ip::make_address(host), port};
 }
 
-class Worker final : public SessionHost {
+// Invariant: everything below runs on io_, except begin_drain() and
+// cancel(), which post to it. The loop stops once the drain has begun and
+// the accept loop, every session and every background task have ended.
+class Worker final : public SessionHost, public Drainable {
  public:
   Worker(const config::Config& cfg, proxy::Shared shared, std::size_t max_sessions, std::size_t origin_connections)
       : cfg_(cfg),
@@ -58,6 +62,7 @@ class Worker final : public SessionHost {
         acceptor_(io_),
         max_sessions_(max_sessions) {
     handler_.on_background_idle = [this] { stop_if_drained(); };
+    sessions_.on_empty = [this] { stop_if_drained(); };
     multi_.on_queue_enter = [this] { metrics_.record_upstream_queue(true); };
     multi_.on_queue_leave = [this](bool) { metrics_.record_upstream_queue(false); };
   }
@@ -74,36 +79,47 @@ class Worker final : public SessionHost {
   }
 
   void run() {
-    asio::co_spawn(io_, accept_loop(), asio::detached);
+    asio::co_spawn(io_, accept_loop(),
+                   asio::bind_cancellation_slot(accept_cancel_.slot(), [this](std::exception_ptr) {
+                     accepting_ = false;
+                     stop_if_drained();
+                   }));
     io_.run();
   }
 
-  // Called from any thread.
-  void begin_drain() {
+  // Graceful: stop accepting, close idle connections, let requests finish.
+  void begin_drain() override {
     asio::post(io_, [this] {
       draining_ = true;
+      accept_cancel_.emit(asio::cancellation_type::terminal);
       boost::system::error_code ignored;
       acceptor_.close(ignored);
-      for (auto* s : sessions_) s->close_if_idle();
+      sessions_.drain();
       stop_if_drained();
+    });
+  }
+
+  // Terminal: whatever is still running is cut.
+  void cancel() override {
+    asio::post(io_, [this] {
+      assert(draining_);
+      sessions_.cancel();
+      handler_.cancel_background();
     });
   }
 
   bool draining() const override { return draining_; }
 
-  void session_ended(Session* session) override {
-    sessions_.erase(session);
-    stop_if_drained();
-  }
-
  private:
   void stop_if_drained() {
     // Background revalidations hold curl transfers: they end before the loop does.
-    if (draining_ && sessions_.empty() && handler_.background_tasks() == 0) io_.stop();
+    if (draining_ && !accepting_ && sessions_.empty() && handler_.background_tasks() == 0) io_.stop();
   }
 
   asio::awaitable<void> accept_loop() {
-    while (!draining_) {
+    for (;;) {
+      auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+      if (cancelled != asio::cancellation_type::none || draining_) co_return;
       auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
       if (draining_) co_return;
       if (ec) {
@@ -120,8 +136,10 @@ class Worker final : public SessionHost {
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       auto session = std::make_shared<Session>(std::move(socket), cfg_.server, handler_, metrics_, *this);
-      sessions_.insert(session.get());
-      asio::co_spawn(io_, session->run(), asio::detached);
+      sessions_.spawn(ContextExecutor(io_.get_executor(), session->context()), session->run(), {},
+                      [weak = std::weak_ptr<Session>(session)] {
+                        if (auto s = weak.lock()) s->close_if_idle();
+                      });
     }
   }
 
@@ -133,12 +151,16 @@ class Worker final : public SessionHost {
   tcp::acceptor acceptor_;
   std::size_t max_sessions_;
   bool draining_ = false;
-  std::unordered_set<Session*> sessions_;
+  bool accepting_ = true;
+  asio::cancellation_signal accept_cancel_;
+  TaskGroup sessions_;
 };
 
 }  // namespace
 
 int run_server(const config::Config& cfg) {
+  // Before any thread exists, so every thread inherits it (supervisor.hpp).
+  block_stop_signals();
   metrics::Metrics metrics;
   auto stack = storage::make_storage(cfg);
   metrics.watch_storage(stack.levels);
@@ -185,49 +207,25 @@ int run_server(const config::Config& cfg) {
   log::info("relay ", RELAY_VERSION, " listening on ", cfg.server.listen, " (", threads,
             threads == 1 ? " thread" : " threads", "), origin ", cfg.upstream.url);
 
-  std::atomic<std::size_t> running{threads};
-  std::mutex done_mutex;
-  std::condition_variable done;
-  std::vector<std::thread> pool;
-  for (auto& w : workers) {
-    pool.emplace_back([&, worker = w.get()] {
-      worker->run();
-      std::lock_guard lock(done_mutex);
-      --running;
-      done.notify_all();
-    });
-  }
-
-  // Signals are taken on their own thread; workers are told through post().
-  bool signalled = false;
-  asio::io_context signal_io;
-  asio::signal_set signals(signal_io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (ec) return;
-    log::info("signal ", signo, ": draining, grace ", cfg.server.shutdown_grace.count(), " ms");
-    for (auto& w : workers) w->begin_drain();
-    std::lock_guard lock(done_mutex);
-    signalled = true;
-    done.notify_all();
-  });
-  std::thread signal_thread([&] { signal_io.run(); });
-
+  std::vector<Drainable*> drainable;
+  for (auto& w : workers) drainable.push_back(w.get());
+  int status = exit_clean;
   {
-    std::unique_lock lock(done_mutex);
-    done.wait(lock, [&] { return signalled || running == 0; });
-    if (!done.wait_for(lock, cfg.server.shutdown_grace, [&] { return running == 0; })) {
-      // Unwinding live transfers buys nothing at this point: leave at once.
-      log::warn("shutdown grace elapsed with requests still in flight: exiting");
-      std::fflush(nullptr);
-      std::_Exit(0);
+    Supervisor supervisor(cfg.server.shutdown_grace, std::move(drainable));
+    std::vector<std::thread> pool;
+    for (auto& w : workers) {
+      pool.emplace_back([&supervisor, worker = w.get()] {
+        worker->run();
+        supervisor.worker_ended();
+      });
     }
+    status = supervisor.run();
+    for (auto& t : pool) t.join();
   }
-  for (auto& t : pool) t.join();
+  ignore_stop_signals();
   scheduler.stop();
-  signal_io.stop();
-  signal_thread.join();
-  log::info("relay stopped");
-  return 0;
+  log::info(status == exit_clean ? "relay stopped" : "relay stopped: the shutdown grace cut requests");
+  return status;
 }
 
 }  // namespace relay::server

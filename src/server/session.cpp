@@ -6,8 +6,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cassert>
 
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/handler.hpp"
@@ -119,17 +121,25 @@ void Session::close_if_idle() {
 asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
   watchdog_->start();
+  std::string failure;
   try {
     co_await serve_requests();
   } catch (const std::exception& e) {
-    // Last resort: one connection's bug must not take the process down.
-    log::error("connection aborted by an unexpected error: ", e.what());
+    failure = e.what();
+  }
+  // Terminal cancellation (shutdown grace elapsed) unwinds as an exception
+  // from the first co_await after it; anything else is a bug that must not
+  // take the process down.
+  if (!failure.empty()) {
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+      log::info("connection cut: server.shutdown_grace elapsed");
+    else
+      log::error("connection aborted by an unexpected error: ", failure);
   }
   watchdog_->stop();
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
   socket_.close(ignored);
-  host_.session_ended(this);
 }
 
 asio::awaitable<void> Session::serve_requests() {
@@ -139,6 +149,7 @@ asio::awaitable<void> Session::serve_requests() {
     auto endpoint = socket_.remote_endpoint(ec);
     if (!ec) peer = endpoint.address().to_string();
   }
+  context_->client = peer;
   ParserLimits limits{cfg_.max_header_size, cfg_.max_url_length};
   RequestParser parser(socket_, limits);
   parser.on_message_start = [this] {
@@ -182,7 +193,12 @@ asio::awaitable<void> Session::serve_requests() {
     req.client_address = peer;
     ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, req, !host_.draining());
     ParserBodySource body(parser, *watchdog_, cfg_, metrics_, peer, out);
+    // The id is settled here so that every line logged for this request carries it.
+    req.request_id = proxy::request_id_for(req);
+    assert(context_->id.empty() && "one request at a time per connection");
+    context_->id = req.request_id;
     co_await handler_.serve(req, body, out);
+    context_->id.clear();
     if (!out.keep_alive()) co_return;
     if (!parser.message_complete() && !co_await discard_body(body)) co_return;
   }

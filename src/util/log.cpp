@@ -1,5 +1,6 @@
-// Diagnostic log to stderr, plus relay's error category (the messages
-// operators read in 502/504 bodies and logs).
+// Diagnostic log to stderr; a line written while serving a request names
+// it (request_context.hpp). Relay's error category lives with the error
+// table (error_table.cpp).
 #include "relay/util/log.hpp"
 
 #include <atomic>
@@ -7,8 +8,10 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <string>
 
-#include "relay/util/result.hpp"
+#include "relay/util/request_context.hpp"
+
 
 namespace relay::log {
 namespace {
@@ -45,44 +48,16 @@ void write(Level level, std::string_view message) {
   gmtime_r(&secs, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  // The request being served, when this line is written on its behalf.
+  std::string context;
+  if (const auto* request = current_request()) {
+    context = "[client " + (request->client.empty() ? std::string("-") : request->client);
+    if (!request->id.empty()) context.append(" id ").append(request->id);
+    context.append("] ");
+  }
   std::lock_guard lock(write_mutex);
-  std::fprintf(stderr, "%s.%03dZ %s %.*s\n", stamp, static_cast<int>(millis), level_name(level),
+  std::fprintf(stderr, "%s.%03dZ %s %s%.*s\n", stamp, static_cast<int>(millis), level_name(level), context.c_str(),
                static_cast<int>(message.size()), message.data());
 }
 
 }  // namespace relay::log
-
-namespace relay {
-namespace {
-class RelayCategory final : public boost::system::error_category {
- public:
-  const char* name() const noexcept override { return "relay"; }
-  std::string message(int ev) const override {
-    switch (static_cast<Errc>(ev)) {
-      case Errc::upstream_connect_failed: return "origin unreachable";
-      case Errc::upstream_timeout: return "origin timed out";
-      case Errc::upstream_first_byte_timeout: return "origin sent no response in time";
-      case Errc::upstream_idle_timeout: return "origin stalled while sending the body";
-      case Errc::upstream_reset: return "origin closed the connection";
-      case Errc::upstream_protocol: return "origin sent an invalid response";
-      case Errc::upstream_failed: return "origin request failed";
-      case Errc::client_closed: return "client closed the connection";
-      case Errc::client_timeout: return "client timed out";
-      case Errc::bad_request: return "bad request";
-      case Errc::object_too_large: return "object larger than max_object_size";
-      case Errc::storage_unavailable: return "storage unavailable";
-      case Errc::storage_corrupt: return "stored body failed its integrity check";
-      case Errc::upstream_queue_timeout:
-        return "no origin connection free within upstream.queue_timeout (upstream.max_connections reached)";
-      case Errc::upstream_transfer_coding: return "origin response uses a transfer coding relay cannot decode";
-    }
-    return "unknown relay error";
-  }
-};
-}  // namespace
-
-const boost::system::error_category& relay_category() noexcept {
-  static const RelayCategory category;
-  return category;
-}
-}  // namespace relay

@@ -27,6 +27,7 @@
 #include "relay/storage/distributed_lock.hpp"
 #include "relay/storage/maintenance.hpp"
 #include "relay/util/result.hpp"
+#include "relay/util/task_group.hpp"
 
 namespace relay::maintenance {
 
@@ -78,16 +79,15 @@ class Scheduler {
   void stop();
 
  private:
-  boost::asio::awaitable<void> every_interval(const Task& task);
+  boost::asio::awaitable<void> every_interval(const Task& task, std::shared_ptr<boost::asio::steady_timer> timer);
 
   std::vector<Task> tasks_;
   std::shared_ptr<storage::DistributedLock> lock_;
   Duration interval_;
   Observer on_round_;
   boost::asio::io_context io_{1};
-  std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;  // one per task
-  bool stopping_ = false;     // touched on io_ only
-  std::size_t running_ = 0;  // task loops not yet ended; on io_ once started
+  TaskGroup loops_;        // one per task, on io_ only
+  bool stopping_ = false;  // touched on io_ only
   std::thread thread_;
 };
 

@@ -35,6 +35,7 @@
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/upstream/transfer.hpp"
+#include "relay/util/task_group.hpp"
 
 namespace relay::proxy {
 
@@ -65,7 +66,9 @@ class Handler {
   boost::asio::awaitable<void> serve(http::Request& req, http::BodySource& body,
                                      http::ResponseSink& out);
 
-  std::size_t background_tasks() const noexcept { return background_tasks_; }
+  std::size_t background_tasks() const noexcept { return background_.size(); }
+  // Terminal cancellation of every background task (shutdown grace elapsed).
+  void cancel_background() { background_.cancel(); }
   // Called on this handler's thread when the last background task ends.
   std::function<void()> on_background_idle;
 
@@ -194,7 +197,7 @@ class Handler {
   std::string upstream_base_;    // scheme://authority of the origin
   std::string upstream_host_;    // authority, for Host when not preserving the client's
   std::string upstream_prefix_;  // path of upstream.url without a trailing '/', or empty
-  std::size_t background_tasks_ = 0;
+  TaskGroup background_;
 };
 
 // The client's X-Request-ID when it is sane, else a fresh random one.

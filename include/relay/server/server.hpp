@@ -1,14 +1,15 @@
 // The daemon: N event-loop threads, each with its own listening socket
 // (SO_REUSEPORT), curl multi and handler, sharing storage and metrics.
 // SIGTERM/SIGINT stop accepting, let in-flight requests finish within
-// server.shutdown_grace, then return.
+// server.shutdown_grace, then cancel what is left (supervisor.hpp).
 #pragma once
 
 #include "relay/config/config.hpp"
 
 namespace relay::server {
 
-// Blocks until shutdown. Returns the process exit code. Throws
+// Blocks until shutdown. Returns the process exit code: 0 after a clean
+// drain, 1 when the grace period cut requests. Throws
 // std::runtime_error when the listen address cannot be bound.
 int run_server(const config::Config& cfg);
 

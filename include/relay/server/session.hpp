@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "relay/config/config.hpp"
+#include "relay/util/request_context.hpp"
 
 namespace relay::proxy {
 class Handler;
@@ -20,12 +21,13 @@ namespace relay::server {
 
 class Watchdog;
 
-// What a session needs from the thread that owns it.
+// What a session needs from the thread that owns it. The session runs in
+// the owner's TaskGroup: its end is the co_spawn completion, and a terminal
+// cancel ends it at its next suspension point.
 class SessionHost {
  public:
   virtual ~SessionHost() = default;
   virtual bool draining() const = 0;
-  virtual void session_ended(class Session* session) = 0;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -34,7 +36,10 @@ class Session : public std::enable_shared_from_this<Session> {
           metrics::Metrics& metrics, SessionHost& host);
   ~Session();
 
+  // Run it on an executor carrying context(): log lines written while it
+  // serves a request then name that request and its client.
   boost::asio::awaitable<void> run();
+  std::shared_ptr<const RequestContext> context() const noexcept { return context_; }
   // Closes the connection if it is between requests (graceful shutdown).
   void close_if_idle();
 
@@ -48,6 +53,7 @@ class Session : public std::enable_shared_from_this<Session> {
   SessionHost& host_;
   std::shared_ptr<Watchdog> watchdog_;
   bool idle_ = true;
+  std::shared_ptr<RequestContext> context_ = std::make_shared<RequestContext>();
 };
 
 }  // namespace relay::server
