@@ -44,7 +44,7 @@ asio::awaitable<Handler::Peer> Handler::wait_for_peers(const http::Request& req,
   auto waited = [&] { return std::chrono::duration<double>(steady::now() - started).count(); };
 
   for (;;) {
-    auto attempt = co_await shared_.lock->try_acquire(found.storage_key, ttl);
+    auto attempt = co_await shared_.lock->try_acquire(found.storage_key->flat(), ttl);
     if (!attempt) {
       shared_.metrics.record_lock("error");
       shared_.metrics.record_lock_failure("unavailable");
@@ -81,8 +81,8 @@ asio::awaitable<Handler::Peer> Handler::wait_for_peers(const http::Request& req,
       shared_.metrics.record_lock_wait(waited());
       co_return Peer::Stored;
     }
-    if (!seen.storage_key.empty()) {
-      auto partial = co_await shared_.storage->get_in_progress(seen.storage_key);
+    if (seen.storage_key) {
+      auto partial = co_await shared_.storage->get_in_progress(*seen.storage_key);
       // Streamed only when it can be resumed from the origin should the
       // holder die midway (a strong validator names these exact bytes).
       if (partial && *partial && cache::strong_validator((*partial)->meta.headers)) {

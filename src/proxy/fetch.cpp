@@ -141,8 +141,8 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, upstr
       }
       info.status = CacheStatus::Bypass;
       // The stored response is outdated and its successor may not be kept.
-      if (had_stored && !plan.lookup->storage_key.empty() && head.status < 500) {
-        co_await shared_.storage->remove(plan.lookup->storage_key);
+      if (had_stored && plan.lookup->storage_key && head.status < 500) {
+        co_await shared_.storage->remove(*plan.lookup->storage_key);
       }
     }
   }
@@ -231,8 +231,8 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   meta.headers = cache::freshen(hit.meta.headers, cache::storable_fields(not_modified.headers, policy));
   meta.request_time = request_time;
   meta.response_time = sys::now();
-  if (!plan.lookup->storage_key.empty()) {
-    if (auto updated = co_await shared_.storage->update_meta(plan.lookup->storage_key, meta); !updated) {
+  if (plan.lookup->storage_key) {
+    if (auto updated = co_await shared_.storage->update_meta(*plan.lookup->storage_key, meta); !updated) {
       log::warn("storage update after 304 failed: ", updated.error().message());
     }
   }
@@ -298,7 +298,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
   auto& found = *plan.lookup;
   auto names = cache::vary_names(head.headers);
   if (names.empty()) {
-    found.storage_key = found.primary;
+    found.storage_key = storage::CacheKey(found.primary);
   } else {
     auto secondary = cache::vary_key(names, req.headers);
     if (!secondary) {
@@ -306,12 +306,11 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
       co_return nullptr;
     }
     if (found.vary_names != names || found.generation.empty()) {
-      // A new set of Vary fields: a new marker, whose generation orphans older variants.
+      // A new set of Vary fields: a new index, whose generation orphans older variants.
       storage::EntryMeta marker;
-      marker.status = vary_marker_status;
-      marker.headers.add("Vary", names);
       found.generation = new_vary_generation();
-      marker.headers.add(std::string(vary_generation_field()), found.generation);
+      marker.internal.kind = storage::EntryKind::vary_index;
+      marker.internal.vary = {names, found.generation};
       marker.request_time = request_time;
       marker.response_time = response_time;
       auto marker_writer = co_await shared_.storage->put(found.primary, std::move(marker));
@@ -320,11 +319,11 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(
       }
       found.vary_names = names;
     }
-    found.storage_key = variant_key(found.primary, found.generation, *secondary);
+    found.storage_key = storage::CacheKey::for_variant(found.primary, found.generation, *secondary);
   }
   storage::EntryMeta meta{head.status, head.reason, cache::storable_fields(head.headers, policy), request_time,
-                          response_time, 0, keep_for(head, policy, cfg_.storage.keep_time)};
-  auto put = co_await shared_.storage->put(found.storage_key, std::move(meta));
+                          response_time, 0, keep_for(head, policy, cfg_.storage.keep_time), {}};
+  auto put = co_await shared_.storage->put(*found.storage_key, std::move(meta));
   if (!put) {
     log::warn("storage put failed, passing through: ", put.error().message());
     co_return nullptr;
@@ -347,8 +346,8 @@ asio::awaitable<void> Handler::update_from_head(FetchPlan& plan, const http::Res
   bool has_validators = stored.headers.contains("etag") || stored.headers.contains("last-modified");
   bool matches = has_validators ? (same("etag") || (!stored.headers.contains("etag") && same("last-modified")))
                                 : same("content-length");
-  const auto& key = plan.lookup->storage_key;
-  if (key.empty()) co_return;
+  if (!plan.lookup->storage_key) co_return;
+  const auto& key = *plan.lookup->storage_key;
   if (!matches) {
     co_await shared_.storage->remove(key);
     co_return;

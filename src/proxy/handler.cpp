@@ -26,8 +26,6 @@ using cache::CacheStatus;
 using steady = std::chrono::steady_clock;
 
 namespace {
-constexpr std::string_view generation_field = "X-Relay-Vary-Generation";
-
 std::string random_hex() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   char out[17];
@@ -53,14 +51,6 @@ std::string request_id_for(const http::Request& req) {
 }
 
 std::string new_vary_generation() { return random_hex(); }
-
-std::string variant_key(const std::string& primary, const std::string& generation, const std::string& secondary) {
-  std::string key = primary;
-  key.append("\x1fvary=").append(generation).append("\x1f").append(secondary);
-  return key;
-}
-
-std::string_view vary_generation_field() { return generation_field; }
 
 Handler::Handler(Shared shared, upstream::CurlMulti& multi)
     : shared_(std::move(shared)), cfg_(shared_.config), multi_(multi) {
@@ -200,8 +190,8 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, upstream::R
     // One origin fetch per key: the first request fills, the others follow it.
     // Range requests that miss go to the origin as they are, so they do not share.
     FillGuard guard;
-    if (req.method == "GET" && !req.headers.contains("range") && !found.storage_key.empty()) {
-      auto ticket = shared_.coalescer.join(found.storage_key);
+    if (req.method == "GET" && !req.headers.contains("range") && found.storage_key) {
+      auto ticket = shared_.coalescer.join(found.storage_key->flat());
       if (ticket.replaced_old_fill) shared_.metrics.record_coalesce_timeout("fill_age");
       if (ticket.role == Coalescer::Role::Follower) {
         auto followed = co_await follow(req, ticket.fill, plan.fwd, out);
@@ -245,28 +235,28 @@ void Handler::forward_as(http::Request& req, const cache::Target& target, const 
 asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::Request& req) {
   Lookup found;
   found.primary = primary;
-  found.storage_key = primary;
-  auto got = co_await shared_.storage->get(primary);
+  found.storage_key = storage::CacheKey(primary);
+  auto got = co_await shared_.storage->get(*found.storage_key);
   if (!got) {
     log::warn("storage lookup failed, passing through: ", got.error().message());
     co_return found;
   }
   if (!got->has_value()) co_return found;
-  if ((*got)->meta.status != vary_marker_status) {
+  if (!storage::is_vary_index((*got)->meta)) {
     found.hit = std::move(**got);
     co_return found;
   }
-  const auto& marker = (*got)->meta.headers;
-  found.vary_names = std::string(marker.get("vary").value_or(""));
-  found.generation = std::string(marker.get(generation_field).value_or(""));
+  const auto& index = (*got)->meta.internal.vary;
+  found.vary_names = index.names;
+  found.generation = index.generation;
   found.vary_miss = true;
   auto secondary = cache::vary_key(found.vary_names, req.headers);
   if (!secondary) {
-    found.storage_key.clear();
+    found.storage_key.reset();
     co_return found;
   }
-  found.storage_key = variant_key(primary, found.generation, *secondary);
-  auto variant = co_await shared_.storage->get(found.storage_key);
+  found.storage_key = storage::CacheKey::for_variant(primary, found.generation, *secondary);
+  auto variant = co_await shared_.storage->get(*found.storage_key);
   if (!variant) {
     log::warn("storage lookup failed, passing through: ", variant.error().message());
   } else if (variant->has_value()) {

@@ -24,10 +24,10 @@ class NoBody final : public upstream::RequestBodySource {
 
 void Handler::revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule,
                                        const Lookup& found) {
-  if (found.storage_key.empty()) return;
+  if (!found.storage_key) return;
   // Through the coalescer: one fetch per key, and requests arriving after
   // the stale window follow this fill instead of starting another.
-  auto ticket = shared_.coalescer.join(found.storage_key);
+  auto ticket = shared_.coalescer.join(found.storage_key->flat());
   if (ticket.role != Coalescer::Role::Writer) return;
   FillGuard guard(shared_.coalescer, std::move(ticket.fill));
   Lookup copy;
@@ -41,7 +41,7 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
   background.has_body = false;
   background.content_length.reset();
   ++background_tasks_;
-  auto key = found.storage_key;
+  auto key = found.storage_key->flat();
   asio::co_spawn(multi_.io(), background_revalidation(std::move(background), rule, std::move(copy), std::move(guard)),
                  [this, key](std::exception_ptr failure) {
                    if (failure) {
@@ -77,7 +77,7 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
     meta.headers = cache::freshen(meta.headers, cache::storable_fields(head.headers, rule.policy));
     meta.request_time = request_time;
     meta.response_time = response_time;
-    co_await shared_.storage->update_meta(found.storage_key, std::move(meta));  // failures are counted there
+    co_await shared_.storage->update_meta(*found.storage_key, std::move(meta));  // failures are counted there
     fill->release(Release::Retry);
     co_return;
   }
@@ -85,7 +85,7 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
   auto writer = co_await open_store(req, plan, head, request_time, response_time, decision);
   if (!writer) {
     // An error keeps the stale copy for stale-if-error; a final "do not store" removes it.
-    if (decision != cache::StoreDecision::Store && head.status < 500) co_await shared_.storage->remove(found.storage_key);
+    if (decision != cache::StoreDecision::Store && head.status < 500) co_await shared_.storage->remove(*found.storage_key);
     fill->release(Release::FetchAlone);
     co_return;
   }
