@@ -124,7 +124,7 @@ class InstrumentedStorage final : public storage::Storage {
     m_.other = &errors.Add({{"backend", backend}, {"reason", "other"}});
   }
 
-  asio::awaitable<Result<std::optional<storage::Hit>>> get(const std::string& key) override {
+  asio::awaitable<Result<std::optional<storage::Hit>>> get(const storage::CacheKey& key) override {
     Timer t(m_, op_get);
     auto r = co_await inner_->get(key);
     if (!r) {
@@ -138,7 +138,7 @@ class InstrumentedStorage final : public storage::Storage {
     co_return r;
   }
 
-  asio::awaitable<Result<std::unique_ptr<storage::BodyWriter>>> put(const std::string& key,
+  asio::awaitable<Result<std::unique_ptr<storage::BodyWriter>>> put(const storage::CacheKey& key,
                                                                     storage::EntryMeta meta) override {
     Timer t(m_, op_put);
     auto r = co_await inner_->put(key, std::move(meta));
@@ -150,7 +150,7 @@ class InstrumentedStorage final : public storage::Storage {
     co_return std::unique_ptr<storage::BodyWriter>(std::make_unique<CountingWriter>(std::move(*r), m_));
   }
 
-  asio::awaitable<Result<void>> update_meta(const std::string& key, storage::EntryMeta meta) override {
+  asio::awaitable<Result<void>> update_meta(const storage::CacheKey& key, storage::EntryMeta meta) override {
     Timer t(m_, op_update);
     auto r = co_await inner_->update_meta(key, std::move(meta));
     if (r) {
@@ -161,7 +161,7 @@ class InstrumentedStorage final : public storage::Storage {
     co_return r;
   }
 
-  asio::awaitable<Result<bool>> remove(const std::string& key) override {
+  asio::awaitable<Result<bool>> remove(const storage::CacheKey& key) override {
     Timer t(m_, op_remove);
     auto r = co_await inner_->remove(key);
     if (r) {
@@ -174,7 +174,7 @@ class InstrumentedStorage final : public storage::Storage {
 
   // Uncounted as an operation (it is a waiter's poll, not a lookup), but
   // the bytes it reads count like any other read.
-  asio::awaitable<Result<std::optional<storage::Hit>>> get_in_progress(const std::string& key) override {
+  asio::awaitable<Result<std::optional<storage::Hit>>> get_in_progress(const storage::CacheKey& key) override {
     auto r = co_await inner_->get_in_progress(key);
     if (r && r->has_value()) (*r)->body = std::make_unique<CountingReader>(std::move((*r)->body), m_);
     co_return r;

@@ -205,8 +205,8 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   meta.headers = std::move(freshened);
   meta.request_time = not_modified.request_time;
   meta.response_time = not_modified.response_time;
-  if (!plan.lookup->storage_key.empty()) {
-    if (auto updated = co_await shared_.storage->update_meta(plan.lookup->storage_key, meta); !updated) {
+  if (plan.lookup->storage_key) {
+    if (auto updated = co_await shared_.storage->update_meta(*plan.lookup->storage_key, meta); !updated) {
       log::warn_for(updated.error(), "storage update after 304 failed: ", updated.error().message());
     }
   }
@@ -263,17 +263,16 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
   auto& found = *plan.lookup;
   const auto& names = answer.facts.vary;
   if (names.empty()) {
-    found.storage_key = found.primary;
+    found.storage_key = storage::CacheKey(found.primary);
   } else {
     auto secondary = cache::vary_key(names, req.headers);
     if (!secondary) co_return nullptr;  // Vary: *, which may_store already refused
     if (found.vary_names != names || found.generation.empty()) {
-      // A new set of Vary fields: a new marker, whose generation orphans older variants.
+      // A new set of Vary fields: a new index, whose generation orphans older variants.
       storage::EntryMeta marker;
-      marker.status = vary_marker_status;
-      marker.headers.add("Vary", names);
       found.generation = new_vary_generation();
-      marker.headers.add(std::string(vary_generation_field()), found.generation);
+      marker.internal.kind = storage::EntryKind::vary_index;
+      marker.internal.vary = {names, found.generation};
       marker.request_time = answer.request_time;
       marker.response_time = answer.response_time;
       auto marker_writer = co_await shared_.storage->put(found.primary, std::move(marker));
@@ -282,7 +281,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
       }
       found.vary_names = names;
     }
-    found.storage_key = variant_key(found.primary, found.generation, *secondary);
+    found.storage_key = storage::CacheKey::for_variant(found.primary, found.generation, *secondary);
   }
   const auto& head = answer.head;
   storage::EntryMeta meta{head.status,
@@ -291,8 +290,9 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
                           answer.request_time,
                           answer.response_time,
                           0,
-                          keep_for};
-  auto put = co_await shared_.storage->put(found.storage_key, std::move(meta));
+                          keep_for,
+                          {}};
+  auto put = co_await shared_.storage->put(*found.storage_key, std::move(meta));
   if (!put) {
     log::warn_for(put.error(), "storage put failed, passing through: ", put.error().message());
     co_return nullptr;
@@ -305,8 +305,8 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
 asio::awaitable<void> Handler::apply_stored_update(FetchPlan& plan, cache::StoredUpdate update,
                                                    http::Headers freshened, sys::time_point request_time) {
   if (update == cache::StoredUpdate::Keep || !plan.lookup || !plan.lookup->hit) co_return;
-  const auto& key = plan.lookup->storage_key;
-  if (key.empty()) co_return;
+  if (!plan.lookup->storage_key) co_return;
+  const auto& key = *plan.lookup->storage_key;
   if (update == cache::StoredUpdate::Remove) {
     co_await shared_.storage->remove(key);
     co_return;

@@ -27,8 +27,6 @@ using cache::CacheStatus;
 using steady = std::chrono::steady_clock;
 
 namespace {
-constexpr std::string_view generation_field = "X-Relay-Vary-Generation";
-
 std::string random_hex() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   char out[17];
@@ -54,14 +52,6 @@ std::string request_id_for(const http::Request& req) {
 }
 
 std::string new_vary_generation() { return random_hex(); }
-
-std::string variant_key(const std::string& primary, const std::string& generation, const std::string& secondary) {
-  std::string key = primary;
-  key.append("\x1fvary=").append(generation).append("\x1f").append(secondary);
-  return key;
-}
-
-std::string_view vary_generation_field() { return generation_field; }
 
 Handler::Handler(Shared shared, upstream::CurlMulti& multi)
     : shared_(std::move(shared)), cfg_(shared_.config), multi_(multi) {
@@ -173,8 +163,8 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
     // One origin fetch per key: the first request fills, the others follow it.
     // Range requests that miss go to the origin as they are, so they do not share.
     KeySessions::Acquired session;
-    if (req.method == "GET" && !req.headers.contains("range") && !found.storage_key.empty()) {
-      session = co_await shared_.sessions.acquire(found.storage_key, peer_probe(req, request, found, rule));
+    if (req.method == "GET" && !req.headers.contains("range") && found.storage_key) {
+      session = co_await shared_.sessions.acquire(found.storage_key->flat(), peer_probe(req, request, found, rule));
     }
     using Kind = KeySessions::Acquired::Kind;
     switch (session.kind) {
@@ -248,28 +238,28 @@ void Handler::forward_as(http::Request& req, const cache::Target& target, const 
 asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::Request& req) {
   Lookup found;
   found.primary = primary;
-  found.storage_key = primary;
-  auto got = co_await shared_.storage->get(primary);
+  found.storage_key = storage::CacheKey(primary);
+  auto got = co_await shared_.storage->get(*found.storage_key);
   if (!got) {
     log::warn_for(got.error(), "storage lookup failed, passing through: ", got.error().message());
     co_return found;
   }
   if (!got->has_value()) co_return found;
-  if ((*got)->meta.status != vary_marker_status) {
+  if (!storage::is_vary_index((*got)->meta)) {
     found.hit = std::move(**got);
     co_return found;
   }
-  const auto& marker = (*got)->meta.headers;
-  found.vary_names = std::string(marker.get("vary").value_or(""));
-  found.generation = std::string(marker.get(generation_field).value_or(""));
+  const auto& index = (*got)->meta.internal.vary;
+  found.vary_names = index.names;
+  found.generation = index.generation;
   found.vary_miss = true;
   auto secondary = cache::vary_key(found.vary_names, req.headers);
   if (!secondary) {
-    found.storage_key.clear();
+    found.storage_key.reset();
     co_return found;
   }
-  found.storage_key = variant_key(primary, found.generation, *secondary);
-  auto variant = co_await shared_.storage->get(found.storage_key);
+  found.storage_key = storage::CacheKey::for_variant(primary, found.generation, *secondary);
+  auto variant = co_await shared_.storage->get(*found.storage_key);
   if (!variant) {
     log::warn_for(variant.error(), "storage lookup failed, passing through: ", variant.error().message());
   } else if (variant->has_value()) {

@@ -103,8 +103,8 @@ PeerProbe Handler::peer_probe(const http::Request& req, const cache::RequestFact
       auto verdict = cache::classify(request, {stored, meta.request_time, meta.response_time}, rule.policy, now);
       if (verdict.verdict != cache::Verdict::MustValidate) co_return PeerView{PeerView::Stored, std::nullopt};
     }
-    if (seen.storage_key.empty()) co_return PeerView{};
-    auto partial = co_await shared_.storage->get_in_progress(seen.storage_key);
+    if (!seen.storage_key) co_return PeerView{};
+    auto partial = co_await shared_.storage->get_in_progress(*seen.storage_key);
     // Streamed only when it can be resumed from the origin should the
     // holder die midway (a strong validator names these exact bytes).
     if (partial && *partial && cache::strong_validator((*partial)->meta.headers)) {

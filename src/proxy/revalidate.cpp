@@ -24,10 +24,10 @@ class NoBody final : public http::BodySource {
 
 void Handler::revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule,
                                        const Lookup& found) {
-  if (found.storage_key.empty()) return;
+  if (!found.storage_key) return;
   // Through the key's session: one fetch per key, and requests arriving
   // after the stale window follow this fill instead of starting another.
-  auto permit = shared_.sessions.try_fill(found.storage_key);
+  auto permit = shared_.sessions.try_fill(found.storage_key->flat());
   if (!permit) return;
   Lookup copy;
   copy.primary = found.primary;
@@ -39,7 +39,7 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
   background.method = "GET";
   background.has_body = false;
   background.content_length.reset();
-  auto key = found.storage_key;
+  auto key = found.storage_key->flat();
   background_.spawn(multi_.io().get_executor(),
                     background_revalidation(std::move(background), rule, std::move(copy), std::move(*permit)),
                     [this, key](std::exception_ptr failure) {
@@ -87,7 +87,7 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
     meta.headers = std::move(revalidated->fields);
     meta.request_time = answer.request_time;
     meta.response_time = answer.response_time;
-    co_await shared_.storage->update_meta(found.storage_key, std::move(meta));  // failures are counted there
+    co_await shared_.storage->update_meta(*found.storage_key, std::move(meta));  // failures are counted there
     fill->release(Release::Retry);
     co_return;
   }
@@ -98,7 +98,7 @@ asio::awaitable<void> Handler::background_revalidation(http::Request req, cache:
     const auto* pass = std::get_if<cache::PassThrough>(&verdict);
     const auto* share = std::get_if<cache::ShareOnly>(&verdict);
     if ((pass && pass->stored == cache::StoredUpdate::Remove) || (share && share->drop_stored)) {
-      co_await shared_.storage->remove(found.storage_key);
+      co_await shared_.storage->remove(*found.storage_key);
     }
     fill->release(Release::FetchAlone);
     co_return;

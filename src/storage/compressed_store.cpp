@@ -1,25 +1,25 @@
 // The zstd-at-rest decorator (see compressed_store.hpp). What it owns: the
-// per-put decision, the internal metadata markers, and the streaming
-// compress-on-write / decompress-on-read wrappers.
+// per-put decision, the encoding facts in EntryMeta::internal, and the
+// streaming compress-on-write / decompress-on-read wrappers. It never reads
+// or writes an HTTP field beyond deciding (Content-Type, Content-Encoding,
+// Content-Length) whether to compress.
 //
-// Markers, added to the stored head of a compressed entry only:
-//   X-Relay-Stored-Encoding: zstd
-//   X-Relay-Raw-Size: <bytes>          the body as the origin sent it
-// get() strips both and restores body_size; put() and update_meta() drop any
-// field of those names coming from the caller, so an origin cannot forge them
-// and an entry without the encoding marker is always served as stored.
+// A compressed entry carries internal.encoding = zstd and internal.raw_size,
+// the body as the origin sent it; get() hands callers the entry as if
+// stored as it came (identity, body_size = raw size). What a caller passes
+// in internal.encoding / raw_size is ignored: only this layer sets them.
 //
 // The raw size must be in the head before anyone reads the entry, but a
 // streamed head is fixed at put() time. With a Content-Length the size is
 // known up front (and checked at commit). Without one the entry is committed
-// as "X-Relay-Raw-Size: pending <token>", which get() treats as a miss, and
-// then re-published with the real size through update_meta once the inner
-// entry is confirmed to still be ours (same token).
+// with raw_size pending (nullopt) and pending_writer set, which get() treats
+// as a miss, and then re-published with the real size through update_meta
+// once the inner entry is confirmed to still be ours (same pending_writer).
 //
-// update_meta: callers pass the head they got from get(), markers removed,
-// so the markers are read back from the inner entry (one inner get) and put
-// on the new head. The inner store's own update_meta has the same
-// read-then-write window, so this adds no new kind of race.
+// update_meta: callers pass the head they got from get(), so the encoding
+// facts are read back from the inner entry (one inner get) and put on the
+// new head. The inner store's own update_meta has the same read-then-write
+// window, so this adds no new kind of race.
 //
 // Stats: the inner store's, plus raw_bytes / compressed_bytes summed over the
 // bodies this decorator compressed and committed since start (bodies stored
@@ -39,10 +39,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-constexpr std::string_view encoding_field = "X-Relay-Stored-Encoding";
-constexpr std::string_view raw_size_field = "X-Relay-Raw-Size";
-constexpr std::string_view pending_prefix = "pending ";
-
 error_code unreadable() { return make_error_code(Errc::storage_unavailable); }
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
@@ -53,9 +49,11 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   return value;
 }
 
-void strip_markers(http::Headers& headers) {
-  headers.remove(encoding_field);
-  headers.remove(raw_size_field);
+// The encoding facts as a caller sees them: none.
+void as_stored_as_it_came(InternalMeta& internal) {
+  internal.encoding = BodyEncoding::identity;
+  internal.raw_size.reset();
+  internal.pending_writer = 0;
 }
 
 
@@ -70,10 +68,11 @@ bool compressible_type(const http::Headers& headers, const std::vector<std::stri
 
 // A token unique to one writer, so re-publishing the size can never stamp it
 // on an entry another writer committed meanwhile.
-std::string next_token() {
+std::uint64_t next_token() {
   static const std::uint64_t seed = std::random_device{}() * 0x9E3779B97F4A7C15ull;
   static std::atomic<std::uint64_t> counter{0};
-  return std::to_string(seed ^ counter.fetch_add(1, std::memory_order_relaxed));
+  auto token = seed ^ counter.fetch_add(1, std::memory_order_relaxed);
+  return token != 0 ? token : 1;  // 0 means "no writer"
 }
 
 struct Counters {
@@ -131,16 +130,16 @@ class DecompressingReader final : public BodyReader {
 
 class CompressingWriter final : public BodyWriter {
  public:
-  CompressingWriter(std::shared_ptr<Storage> inner, std::shared_ptr<Counters> counters, std::string key,
+  CompressingWriter(std::shared_ptr<Storage> inner, std::shared_ptr<Counters> counters, CacheKey key,
                     std::unique_ptr<BodyWriter> writer, int level, std::optional<std::uint64_t> length,
-                    std::string token)
+                    std::uint64_t token)
       : inner_(std::move(inner)),
         counters_(std::move(counters)),
         key_(std::move(key)),
         writer_(std::move(writer)),
         encoder_(level, length),
         length_(length),
-        token_(std::move(token)) {}
+        token_(token) {}
 
   asio::awaitable<Result<void>> write(std::span<const char> chunk) override {
     if (failed_) co_return unreadable();
@@ -190,26 +189,27 @@ class CompressingWriter final : public BodyWriter {
     co_return Result<void>{};
   }
 
-  // Turns "pending <token>" into the real size, only on our own entry.
+  // Publishes the real size, only on our own entry.
   asio::awaitable<Result<void>> publish_size() {
     auto hit = co_await inner_->get(key_);
     if (!hit) co_return hit.error();
     if (!*hit) co_return Result<void>{};  // already evicted or removed
     auto meta = std::move((*hit)->meta);
     (*hit)->body.reset();
-    if (meta.headers.get(raw_size_field) != std::string(pending_prefix) + token_)
+    if (meta.internal.raw_size || meta.internal.pending_writer != token_)
       co_return Result<void>{};  // replaced by another writer: theirs stands
-    meta.headers.set(raw_size_field, std::to_string(raw_));
+    meta.internal.raw_size = raw_;
+    meta.internal.pending_writer = 0;
     co_return co_await inner_->update_meta(key_, std::move(meta));
   }
 
   std::shared_ptr<Storage> inner_;
   std::shared_ptr<Counters> counters_;
-  std::string key_;
+  CacheKey key_;
   std::unique_ptr<BodyWriter> writer_;
   compress::ZstdCompressor encoder_;
   std::optional<std::uint64_t> length_;
-  std::string token_;
+  std::uint64_t token_;
   std::string out_;  // compressed output of the current call, bounded by zstd's block
   std::uint64_t raw_ = 0;
   std::uint64_t compressed_ = 0;
@@ -225,70 +225,64 @@ class CompressedStore final : public Storage {
         types_(cfg.compression_types),
         counters_(std::make_shared<Counters>()) {}
 
-  asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) override {
+  asio::awaitable<Result<std::optional<Hit>>> get(const CacheKey& key) override {
     auto hit = co_await inner_->get(key);
     if (!hit || !*hit) co_return hit;
-    auto& meta = (*hit)->meta;
-    auto encoding = meta.headers.get(encoding_field);
-    if (!encoding) co_return hit;  // stored as it came
-    auto raw = meta.headers.get(raw_size_field);
-    if (raw && raw->starts_with(pending_prefix)) co_return std::optional<Hit>{};  // not published yet
-    auto raw_size = raw ? parse_size(*raw) : std::nullopt;
-    if (*encoding != "zstd" || !raw_size) co_return unreadable();
-    strip_markers(meta.headers);
-    meta.body_size = *raw_size;
+    auto& internal = (*hit)->meta.internal;
+    if (internal.encoding == BodyEncoding::identity) co_return hit;  // stored as it came
+    auto raw_size = internal.raw_size;
+    if (!raw_size) co_return std::optional<Hit>{};  // not published yet
+    as_stored_as_it_came(internal);
+    (*hit)->meta.body_size = *raw_size;
     (*hit)->body = std::make_unique<DecompressingReader>(std::move((*hit)->body), *raw_size);
     co_return hit;
   }
 
   // As get(), but a pending raw size is expected: the writer has not finished.
-  asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const std::string& key) override {
+  asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const CacheKey& key) override {
     auto hit = co_await inner_->get_in_progress(key);
     if (!hit || !*hit) co_return hit;
-    auto& meta = (*hit)->meta;
-    auto encoding = meta.headers.get(encoding_field);
-    if (!encoding) co_return hit;
-    if (*encoding != "zstd") co_return unreadable();
-    auto raw = meta.headers.get(raw_size_field);
-    auto raw_size = raw ? parse_size(*raw) : std::nullopt;
-    strip_markers(meta.headers);
+    auto& internal = (*hit)->meta.internal;
+    if (internal.encoding == BodyEncoding::identity) co_return hit;
+    auto raw_size = internal.raw_size;
+    as_stored_as_it_came(internal);
     (*hit)->body = std::make_unique<DecompressingReader>(std::move((*hit)->body), raw_size);
     co_return hit;
   }
 
-  asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key, EntryMeta meta) override {
-    strip_markers(meta.headers);
+  asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override {
+    as_stored_as_it_came(meta.internal);
     std::optional<std::uint64_t> length;
     if (auto value = meta.headers.get("content-length")) length = parse_size(*value);
     if (!should_compress(meta.headers, length)) co_return co_await inner_->put(key, std::move(meta));
 
-    std::string token;
-    meta.headers.add(std::string(encoding_field), "zstd");
+    std::uint64_t token = 0;
+    meta.internal.encoding = BodyEncoding::zstd;
     if (length) {
-      meta.headers.add(std::string(raw_size_field), std::to_string(*length));
+      meta.internal.raw_size = *length;
     } else {
       token = next_token();
-      meta.headers.add(std::string(raw_size_field), std::string(pending_prefix) + token);
+      meta.internal.pending_writer = token;
     }
     auto writer = co_await inner_->put(key, std::move(meta));
     if (!writer) co_return writer.error();
     co_return std::unique_ptr<BodyWriter>(std::make_unique<CompressingWriter>(
-        inner_, counters_, key, std::move(*writer), level_, length, std::move(token)));
+        inner_, counters_, key, std::move(*writer), level_, length, token));
   }
 
-  asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) override {
-    strip_markers(meta.headers);
+  asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) override {
     auto hit = co_await inner_->get(key);
     if (!hit) co_return hit.error();
     if (!*hit) co_return Result<void>{};  // nothing to update, as for any backend
-    const auto& stored = (*hit)->meta.headers;
-    for (auto name : {encoding_field, raw_size_field})
-      if (auto value = stored.get(name)) meta.headers.add(std::string(name), std::string(*value));
+    const auto& stored = (*hit)->meta.internal;
+    meta.internal.encoding = stored.encoding;
+    meta.internal.raw_size = stored.raw_size;
+    meta.internal.pending_writer = stored.pending_writer;
     hit->reset();  // release the inner reader before writing
     co_return co_await inner_->update_meta(key, std::move(meta));
   }
 
-  asio::awaitable<Result<bool>> remove(const std::string& key) override {
+  asio::awaitable<Result<bool>> remove(const CacheKey& key) override {
     co_return co_await inner_->remove(key);
   }
 

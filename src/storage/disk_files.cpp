@@ -3,19 +3,22 @@
 // disk_blocks.cpp). All of it blocks; disk_store.cpp decides where it runs.
 //
 // Record format (meta/ab/cdef..., one per key), all integers little-endian:
-//   "RLYM"  u16 version (2)  u16 flags (0)  u32 payload length
+//   "RLYM"  u16 version (3)  u16 flags (0)  u32 payload length
 //   payload: str key, u32 status, str reason, u32 field count,
 //            count x (str name, str value), i64 request_time (ns since epoch),
 //            i64 response_time (ns), i64 keep_for (s), u64 body size,
+//            internal meta: u8 kind, str vary names, str vary generation,
+//            u8 encoding, u8 raw size known, u64 raw size, u64 pending writer,
 //            str body hash (64 hex digits),
 //            str block hashes (32-byte SHA-256 of each 64 KiB block, in order)
 //   32 bytes: SHA-256 of everything before it
 // where str = u32 length + bytes. The key is inside so the index can be
 // rebuilt from the files alone and a file-name collision is detectable; the
 // trailing checksum catches bit rot a rename cannot. Version 1 (no block
-// hashes) is not read: such records are removed at start like any debris,
-// and their bodies with them, so an upgrade starts from an empty cache
-// rather than serve bodies whose blocks cannot be checked.
+// hashes) and version 2 (storage facts as X-Relay-* header fields, Vary
+// indexes as entries with status 0) are not read: such records are removed
+// at start like any debris, and their bodies with them, so an upgrade
+// starts from an empty cache rather than misread what it finds.
 #include "disk_files.hpp"
 
 #include <fcntl.h>
@@ -102,6 +105,14 @@ std::string encode_record(const std::string& key, const EntryMeta& meta, const s
   put_u(payload, static_cast<std::uint64_t>(ns_since_epoch(meta.response_time)), 8);
   put_u(payload, static_cast<std::uint64_t>(meta.keep_for.count()), 8);
   put_u(payload, meta.body_size, 8);
+  const auto& internal = meta.internal;
+  put_u(payload, static_cast<std::uint8_t>(internal.kind), 1);
+  put_str(payload, internal.vary.names);
+  put_str(payload, internal.vary.generation);
+  put_u(payload, static_cast<std::uint8_t>(internal.encoding), 1);
+  put_u(payload, internal.raw_size ? 1 : 0, 1);
+  put_u(payload, internal.raw_size.value_or(0), 8);
+  put_u(payload, internal.pending_writer, 8);
   put_str(payload, body_hex);
   put_str(payload, blocks);
 
@@ -152,6 +163,20 @@ std::optional<Record> decode_record(std::string_view bytes) {
   r.meta.response_time = as_time(in.u(8));
   r.meta.keep_for = std::chrono::seconds(static_cast<std::int64_t>(in.u(8)));
   r.meta.body_size = in.u(8);
+  auto& internal = r.meta.internal;
+  auto kind = in.u(1);
+  internal.vary.names = in.str();
+  internal.vary.generation = in.str();
+  auto encoding = in.u(1);
+  auto raw_known = in.u(1);
+  auto raw_size = in.u(8);
+  internal.pending_writer = in.u(8);
+  if (kind > static_cast<std::uint8_t>(EntryKind::vary_index) ||
+      encoding > static_cast<std::uint8_t>(BodyEncoding::zstd) || raw_known > 1)
+    return std::nullopt;
+  internal.kind = static_cast<EntryKind>(kind);
+  internal.encoding = static_cast<BodyEncoding>(encoding);
+  if (raw_known) internal.raw_size = raw_size;
   r.body_hex = in.str();
   r.blocks = in.str();
   if (in.failed || !in.rest.empty() || !is_digest_hex(r.body_hex) || !blocks_fit(r.blocks, r.meta.body_size))

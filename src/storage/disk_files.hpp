@@ -98,7 +98,7 @@ std::string encode_record(const std::string& key, const EntryMeta& meta, const s
 std::optional<Record> decode_record(std::string_view bytes);
 // The format version of something that starts like a record, else nullopt.
 std::optional<std::uint16_t> record_version(std::string_view bytes);
-inline constexpr std::uint16_t current_record_version = 2;
+inline constexpr std::uint16_t current_record_version = 3;
 
 // An owned file descriptor.
 class Fd {

@@ -85,15 +85,15 @@ std::string sweep_scope(const std::string& path) {
 
 class DiskStore final : public Storage, public Maintainable, public std::enable_shared_from_this<DiskStore> {
  public:
-  DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_object_size);
+  explicit DiskStore(const config::DiskStorageConfig& cfg);
   // Lets pending closes and unlinks finish; no coroutine can still be in
   // the pool, since each one keeps the store alive.
   ~DiskStore() override { pool_.join(); }
 
-  asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) override;
-  asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key, EntryMeta meta) override;
-  asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) override;
-  asio::awaitable<Result<bool>> remove(const std::string& key) override;
+  asio::awaitable<Result<std::optional<Hit>>> get(const CacheKey& key) override;
+  asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override;
+  asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) override;
+  asio::awaitable<Result<bool>> remove(const CacheKey& key) override;
   std::string_view backend_name() const noexcept override { return "disk"; }
 
   Stats stats() const override { return index_.stats(); }
@@ -105,7 +105,6 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
   // For the reader and writer; the blocking ones run on the pool.
   asio::thread_pool& pool() noexcept { return pool_; }
   const Layout& layout() const noexcept { return index_.layout; }
-  std::uint64_t max_object_size() const noexcept { return max_object_size_; }
   std::uint64_t max_size() const noexcept { return cfg_.max_size; }
   bool check_space();
   Index& index() noexcept { return index_; }
@@ -120,7 +119,6 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
   }
 
   config::DiskStorageConfig cfg_;
-  std::uint64_t max_object_size_;
   std::string scope_;
 
   Index index_;
@@ -198,10 +196,9 @@ class DiskWriter final : public BodyWriter {
   asio::awaitable<Result<void>> write(std::span<const char> chunk) override {
     if (failed_) co_return failed_;
     auto total = size_ + chunk.size();
-    auto limit = store_->max_object_size();
-    // A body that can never fit the cache is as useless as one over the limit
-    // (or one whose block list would not fit a record).
-    if ((limit != 0 && total > limit) || total > store_->max_size() || total > max_body_size)
+    // A body that can never fit the cache is refused like one over
+    // max_object_size (as is one whose block list would not fit a record).
+    if (total > store_->max_size() || total > max_body_size)
       co_return fail(Errc::object_too_large);
     size_ = total;
     // Small chunks are gathered so a body costs one thread hop per 64 KiB.
@@ -277,9 +274,8 @@ class DiskWriter final : public BodyWriter {
   error_code failed_;
 };
 
-DiskStore::DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_object_size)
+DiskStore::DiskStore(const config::DiskStorageConfig& cfg)
     : cfg_(cfg),
-      max_object_size_(max_object_size),
       scope_(sweep_scope(cfg.path)),
       index_{Layout{cfg.path}, cfg.max_size},
       pool_(static_cast<std::size_t>(std::max(1, cfg.io_threads))) {
@@ -292,7 +288,8 @@ DiskStore::DiskStore(const config::DiskStorageConfig& cfg, std::uint64_t max_obj
             " expired, ", scan.tmp_removed, " temporary files, ", st.evictions, " over the size limit");
 }
 
-asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const std::string& key) {
+asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const CacheKey& cache_key) {
+  const std::string key = cache_key.flat();
   auto name = sha256_hex(key);
   // A miss is answered from memory, without a thread hop.
   if (!present(name, key)) co_return std::optional<Hit>{};
@@ -346,7 +343,8 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
   return std::optional<Hit>{Hit{std::move(meta), std::move(reader)}};
 }
 
-asio::awaitable<Result<std::unique_ptr<BodyWriter>>> DiskStore::put(const std::string& key, EntryMeta meta) {
+asio::awaitable<Result<std::unique_ptr<BodyWriter>>> DiskStore::put(const CacheKey& cache_key, EntryMeta meta) {
+  const std::string key = cache_key.flat();
   bool ok = space_ok_.load();
   auto age = Clock::now().time_since_epoch().count() - space_checked_.load();
   if (age > Clock::duration(space_check_ttl).count())
@@ -373,7 +371,8 @@ bool DiskStore::check_space() {
   return ok;
 }
 
-asio::awaitable<Result<void>> DiskStore::update_meta(const std::string& key, EntryMeta meta) {
+asio::awaitable<Result<void>> DiskStore::update_meta(const CacheKey& cache_key, EntryMeta meta) {
+  const std::string key = cache_key.flat();
   auto name = sha256_hex(key);
   if (!present(name, key)) co_return Result<void>{};
   auto ec = co_await on_pool(pool_, [&]() -> error_code {
@@ -393,7 +392,8 @@ asio::awaitable<Result<void>> DiskStore::update_meta(const std::string& key, Ent
   co_return Result<void>{};
 }
 
-asio::awaitable<Result<bool>> DiskStore::remove(const std::string& key) {
+asio::awaitable<Result<bool>> DiskStore::remove(const CacheKey& cache_key) {
+  const std::string key = cache_key.flat();
   auto name = sha256_hex(key);
   if (!present(name, key)) co_return false;
   co_return co_await on_pool(pool_, [&] {
@@ -428,9 +428,8 @@ void DiskStore::drop_corrupt(const std::string& name, const std::string& key, co
 
 }  // namespace
 
-std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg,
-                                         std::uint64_t max_object_size) {
-  return std::make_shared<DiskStore>(cfg, max_object_size);
+std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg) {
+  return std::make_shared<DiskStore>(cfg);
 }
 
 }  // namespace relay::storage

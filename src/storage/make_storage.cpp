@@ -1,11 +1,13 @@
 // Chooses the storage named in [storage]: the backend (or the lower level of
-// a tier), zstd at rest around it when asked, and a memory tier in front.
+// a tier), zstd at rest around it when asked, a memory tier in front, and
+// [cache] max_object_size around all of it.
 #include "relay/storage/make_storage.hpp"
 
 #include "relay/storage/compressed_store.hpp"
 #include "relay/storage/disk_store.hpp"
 #include "relay/storage/memory_lru.hpp"
 #include "relay/storage/redis_store.hpp"
+#include "relay/storage/size_limited_store.hpp"
 #include "relay/storage/tiered_store.hpp"
 
 namespace relay::storage {
@@ -18,11 +20,11 @@ StorageStack make_storage(const config::Config& cfg) {
 
   std::shared_ptr<Storage> base;
   if (kind == "disk") {
-    base = make_disk_store(sc.disk, max_object);
+    base = make_disk_store(sc.disk);
   } else if (kind == "redis") {
-    base = make_redis_store(sc.redis, max_object);
+    base = make_redis_store(sc.redis);
   } else {
-    base = std::make_shared<MemoryLru>(sc.max_size, max_object, parse_eviction(sc.eviction));
+    base = std::make_shared<MemoryLru>(sc.max_size, parse_eviction(sc.eviction));
   }
 
   StorageStack stack;
@@ -35,13 +37,14 @@ StorageStack make_storage(const config::Config& cfg) {
   }
   if (cfg.maintenance.lock == "redis") stack.maintenance_lock = stack.lock ? stack.lock : make_redis_lock(sc.redis);
   if (sc.tier == "none") {
-    stack.top = base;
+    stack.top = make_size_limited_store(base, max_object);
     stack.levels = {base};
     return stack;
   }
-  auto upper = std::make_shared<MemoryLru>(sc.max_size, max_object, parse_eviction(sc.eviction));
+  auto upper = std::make_shared<MemoryLru>(sc.max_size, parse_eviction(sc.eviction));
   stack.levels = {upper, base};
-  stack.top = make_tiered_store(std::move(upper), std::move(base));
+  // Outside the tier and zstd alike: one limit, on the bytes the origin sent.
+  stack.top = make_size_limited_store(make_tiered_store(std::move(upper), std::move(base)), max_object);
   return stack;
 }
 

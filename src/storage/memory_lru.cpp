@@ -34,12 +34,7 @@ class MemoryWriter final : public BodyWriter {
       : store_(store), key_(std::move(key)), meta_(std::move(meta)) {}
 
   boost::asio::awaitable<Result<void>> write(std::span<const char> chunk) override {
-    auto limit = store_.max_object_size();
-    if (failed_ || (limit != 0 && size_ + chunk.size() > limit)) {
-      failed_ = true;
-      chunks_.clear();  // unusable from now on: give the memory back early
-      co_return make_error_code(Errc::object_too_large);
-    }
+    if (failed_) co_return make_error_code(Errc::object_too_large);
     size_ += chunk.size();
     while (!chunk.empty()) {
       if (chunks_.empty() || chunks_.back().size() >= block_size) {
@@ -97,15 +92,14 @@ std::string_view to_string(Eviction eviction) noexcept {
 std::uint64_t meta_charge(const std::string& key, const EntryMeta& meta) {
   std::uint64_t bytes = MemoryLru::entry_overhead + key.size() + meta.reason.size();
   for (const auto& f : meta.headers) bytes += f.name.size() + f.value.size() + 2 * sizeof(std::string);
-  return bytes;
+  return bytes + meta.internal.vary.names.size() + meta.internal.vary.generation.size();
 }
 
-MemoryLru::MemoryLru(std::uint64_t max_size, std::uint64_t max_object_size, Eviction eviction)
-    : max_size_(max_size), max_object_size_(max_object_size), eviction_(eviction) {}
+MemoryLru::MemoryLru(std::uint64_t max_size, Eviction eviction) : max_size_(max_size), eviction_(eviction) {}
 
-std::shared_ptr<const MemoryObject> MemoryLru::find(const std::string& key) {
+std::shared_ptr<const MemoryObject> MemoryLru::find(const CacheKey& key) {
   std::lock_guard lock(mutex_);
-  auto it = index_.find(key);
+  auto it = index_.find(key.flat());
   if (it == index_.end()) return nullptr;
   auto pos = it->second;
   if (expired(pos->object->meta, std::chrono::system_clock::now())) {
@@ -177,21 +171,20 @@ void MemoryLru::evict_one_locked() {
   ++evictions_;
 }
 
-boost::asio::awaitable<Result<std::optional<Hit>>> MemoryLru::get(const std::string& key) {
+boost::asio::awaitable<Result<std::optional<Hit>>> MemoryLru::get(const CacheKey& key) {
   auto object = find(key);
   if (!object) co_return std::optional<Hit>{};
   Hit hit{object->meta, std::make_unique<MemoryReader>(object)};
   co_return std::optional<Hit>{std::move(hit)};
 }
 
-boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> MemoryLru::put(const std::string& key,
-                                                                          EntryMeta meta) {
-  co_return std::unique_ptr<BodyWriter>(std::make_unique<MemoryWriter>(*this, key, std::move(meta)));
+boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> MemoryLru::put(const CacheKey& key, EntryMeta meta) {
+  co_return std::unique_ptr<BodyWriter>(std::make_unique<MemoryWriter>(*this, key.flat(), std::move(meta)));
 }
 
-boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const std::string& key, EntryMeta meta) {
+boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const CacheKey& key, EntryMeta meta) {
   std::lock_guard lock(mutex_);
-  auto it = index_.find(key);
+  auto it = index_.find(key.flat());
   if (it == index_.end()) co_return Result<void>{};
   // Replaced in place: a revalidation is not a use (the get before it was)
   // and must not move a fifo entry to the front. Objects are immutable once
@@ -201,7 +194,7 @@ boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const std::string& k
   meta.body_size = pos->object->meta.body_size;
   updated->meta = std::move(meta);
   updated->chunks = pos->object->chunks;
-  updated->charge = meta_charge(key, updated->meta) + updated->meta.body_size;
+  updated->charge = meta_charge(pos->key, updated->meta) + updated->meta.body_size;
   size_ = size_ - pos->object->charge + updated->charge;
   pos->object = std::move(updated);
   // A larger head may need room; the entry itself may be the policy's victim.
@@ -209,9 +202,9 @@ boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const std::string& k
   co_return Result<void>{};
 }
 
-boost::asio::awaitable<Result<bool>> MemoryLru::remove(const std::string& key) {
+boost::asio::awaitable<Result<bool>> MemoryLru::remove(const CacheKey& key) {
   std::lock_guard lock(mutex_);
-  auto it = index_.find(key);
+  auto it = index_.find(key.flat());
   if (it == index_.end()) co_return false;
   erase_locked(it->second);
   co_return true;

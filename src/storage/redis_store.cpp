@@ -1,7 +1,7 @@
 // Redis backend: the stored format, one connection per event loop, and the
 // reader/writer that stream a body chunk by chunk.
 //
-// Format, version 1. It is the contract between every relay instance that
+// Format, version 2. It is the contract between every relay instance that
 // shares a url and key_prefix: change it only together with the version tag.
 //   <prefix>m:<cache key>      metadata string (below); TTL = keep_for
 //   <prefix>b:<body id>:<n>    body bytes, chunk n = 0..count-1 in order, each
@@ -9,15 +9,19 @@
 // keep_for 0 means one day, so nothing lingers forever. The body id is 32
 // random hex digits, new for every put, so a replacement never overwrites a
 // body someone may be reading. Metadata:
-//   "relay-meta 1\n"
+//   "relay-meta 2\n"
 //   "<status> <request_time> <response_time> <keep_for> <body_size>
 //    <chunk_count> <body id> <header_count>\n"  (one line, single spaces,
 //                      decimal; times in ns since the Unix epoch, keep_for in s)
 //   reason, then name and value of each header, each as "<length>:<bytes>\n"
+//   internal meta: "<kind> <encoding> <raw_size or -> <pending writer>\n"
+//   (EntryKind, BodyEncoding as numbers), then the Vary index's names and
+//   generation as "<length>:<bytes>\n"
 //   <prefix>f:<cache key>      a fill in progress: metadata as above with
 //                              body_size and chunk_count 0; TTL 3 s, re-armed
 //                              every second by its live writer
-// Unreadable metadata (another version) is treated as a miss.
+// Unreadable metadata (another version) is treated as a miss, and expires
+// by its TTL: version 1 carried storage facts as X-Relay-* header fields.
 //
 // Visibility: full chunks are written first with SET PX; commit() then
 // re-arms their TTLs and writes the last chunk and the metadata in one
@@ -76,7 +80,7 @@ using Task = asio::awaitable<Result<T>>;
 constexpr std::chrono::milliseconds default_ttl = 24h;
 constexpr std::chrono::milliseconds max_ttl = 24h * 3650;
 constexpr std::chrono::milliseconds chunk_grace = 60s;
-constexpr std::string_view meta_tag = "relay-meta 1\n";
+constexpr std::string_view meta_tag = "relay-meta 2\n";
 // A fill's announcement outlives its writer's last sign of life by this much.
 constexpr std::chrono::milliseconds progress_ttl = 3s;
 constexpr std::chrono::milliseconds progress_heartbeat = 1s;
@@ -149,6 +153,13 @@ std::string encode(const Stored& s) {
   out.append(s.body_id).append(1, ' ').append(std::to_string(m.headers.size())).append(1, '\n');
   put_string(out, m.reason);
   for (const auto& f : m.headers) put_string(out, f.name), put_string(out, f.value);
+  const auto& in = m.internal;
+  out.append(std::to_string(static_cast<int>(in.kind))).append(1, ' ');
+  out.append(std::to_string(static_cast<int>(in.encoding))).append(1, ' ');
+  out.append(in.raw_size ? std::to_string(*in.raw_size) : "-").append(1, ' ');
+  out.append(std::to_string(in.pending_writer)).append(1, '\n');
+  put_string(out, in.vary.names);
+  put_string(out, in.vary.generation);
   return out;
 }
 
@@ -176,6 +187,28 @@ bool take_string(std::string_view& in, std::string& out) {
   return true;
 }
 
+bool take_internal(std::string_view& in, InternalMeta& out) {
+  int kind = 0, encoding = 0;
+  std::string raw;
+  if (!take_number(in, kind, ' ') || !take_number(in, encoding, ' ') || !take_word(in, raw) ||
+      !take_number(in, out.pending_writer, '\n') || !take_string(in, out.vary.names) ||
+      !take_string(in, out.vary.generation))
+    return false;
+  if (kind < 0 || kind > static_cast<int>(EntryKind::vary_index) || encoding < 0 ||
+      encoding > static_cast<int>(BodyEncoding::zstd))
+    return false;
+  out.kind = static_cast<EntryKind>(kind);
+  out.encoding = static_cast<BodyEncoding>(encoding);
+  if (raw != "-") {
+    std::string_view text = raw;
+    std::uint64_t size = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), size);
+    if (ec != std::errc{} || p != text.data() + text.size()) return false;
+    out.raw_size = size;
+  }
+  return true;
+}
+
 std::optional<Stored> decode(std::string_view in) {
   Stored s;
   auto& m = s.meta;
@@ -197,6 +230,7 @@ std::optional<Stored> decode(std::string_view in) {
     if (!take_string(in, name) || !take_string(in, value)) return std::nullopt;
     m.headers.add(std::move(name), std::move(value));
   }
+  if (!take_internal(in, m.internal)) return std::nullopt;
   if (!in.empty() || (s.chunks == 0) != (m.body_size == 0) || s.chunks > m.body_size) return std::nullopt;
   return s;
 }
@@ -216,20 +250,19 @@ bool exec_ok(const Result<std::vector<Reply>>& replies, bool& chunk_missing) {
 
 class RedisStore final : public Storage, public std::enable_shared_from_this<RedisStore> {
  public:
-  RedisStore(const config::RedisStorageConfig& cfg, redis::Options options, std::uint64_t max_object_size)
+  RedisStore(const config::RedisStorageConfig& cfg, redis::Options options)
       : prefix_(cfg.key_prefix),
         chunk_size_(cfg.chunk_size > 0 ? cfg.chunk_size : 256 * 1024),
-        max_object_size_(max_object_size),
         pool_(std::move(options)) {}
 
-  Task<std::optional<Hit>> get(const std::string& key) override;
-  Task<std::unique_ptr<BodyWriter>> put(const std::string& key, EntryMeta meta) override;
-  Task<void> update_meta(const std::string& key, EntryMeta meta) override;
-  Task<bool> remove(const std::string& key) override;
+  Task<std::optional<Hit>> get(const CacheKey& key) override;
+  Task<std::unique_ptr<BodyWriter>> put(const CacheKey& key, EntryMeta meta) override;
+  Task<void> update_meta(const CacheKey& key, EntryMeta meta) override;
+  Task<bool> remove(const CacheKey& key) override;
   Stats stats() const override;
   std::string_view backend_name() const noexcept override { return "redis"; }
 
-  Task<std::optional<Hit>> get_in_progress(const std::string& key) override;
+  Task<std::optional<Hit>> get_in_progress(const CacheKey& key) override;
 
   std::string meta_key(const std::string& key) const { return prefix_ + "m:" + key; }
   std::string progress_key(const std::string& key) const { return prefix_ + "f:" + key; }
@@ -237,7 +270,6 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
     return prefix_ + "b:" + id + ":" + std::to_string(n);
   }
   std::uint64_t chunk_size() const { return chunk_size_; }
-  std::uint64_t max_object_size() const { return max_object_size_; }
 
   // One MULTI/EXEC re-arms every chunk's TTL and writes the metadata, so a
   // reader sees the entry whole or not at all. `first` (a new body's last
@@ -293,7 +325,6 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
 
   std::string prefix_;
   std::uint64_t chunk_size_;
-  std::uint64_t max_object_size_;
   redis::ConnectionPool pool_;
   mutable std::mutex stats_mutex_;
   mutable std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>>
@@ -396,8 +427,6 @@ class RedisWriter final : public BodyWriter {
   Task<void> write(std::span<const char> data) override {
     if (error_) co_return error_;
     if (committed_) co_return unavailable();
-    const auto limit = store_->max_object_size();
-    if (limit != 0 && size_ + data.size() > limit) co_return error_ = make_error_code(Errc::object_too_large);
     size_ += data.size();
     const auto chunk = store_->chunk_size();
     while (!data.empty()) {
@@ -557,7 +586,8 @@ class ProgressReader final : public BodyReader {
   bool failed_ = false;
 };
 
-Task<std::optional<Hit>> RedisStore::get(const std::string& key) {
+Task<std::optional<Hit>> RedisStore::get(const CacheKey& cache_key) {
+  const std::string key = cache_key.flat();
   auto conn = connection_for(co_await asio::this_coro::executor);
   auto stored = co_await load(*conn, key);
   if (!stored) co_return stored.error();
@@ -567,7 +597,8 @@ Task<std::optional<Hit>> RedisStore::get(const std::string& key) {
   co_return std::optional<Hit>{std::move(hit)};
 }
 
-Task<std::optional<Hit>> RedisStore::get_in_progress(const std::string& key) {
+Task<std::optional<Hit>> RedisStore::get_in_progress(const CacheKey& cache_key) {
+  const std::string key = cache_key.flat();
   auto conn = connection_for(co_await asio::this_coro::executor);
   Command get{"GET", progress_key(key)};
   auto reply = co_await conn->command(std::move(get));
@@ -580,7 +611,8 @@ Task<std::optional<Hit>> RedisStore::get_in_progress(const std::string& key) {
   co_return std::optional<Hit>{std::move(hit)};
 }
 
-Task<std::unique_ptr<BodyWriter>> RedisStore::put(const std::string& key, EntryMeta meta) {
+Task<std::unique_ptr<BodyWriter>> RedisStore::put(const CacheKey& cache_key, EntryMeta meta) {
+  const std::string key = cache_key.flat();
   auto conn = connection_for(co_await asio::this_coro::executor);
   // Fail now rather than after the caller has streamed a body into nowhere.
   if (!conn->available()) co_return unavailable();
@@ -588,7 +620,8 @@ Task<std::unique_ptr<BodyWriter>> RedisStore::put(const std::string& key, EntryM
       std::make_unique<RedisWriter>(shared_from_this(), std::move(conn), key, std::move(meta)));
 }
 
-Task<void> RedisStore::update_meta(const std::string& key, EntryMeta meta) {
+Task<void> RedisStore::update_meta(const CacheKey& cache_key, EntryMeta meta) {
+  const std::string key = cache_key.flat();
   auto conn = connection_for(co_await asio::this_coro::executor);
   auto loaded = co_await load(*conn, key);
   if (!loaded) co_return loaded.error();
@@ -599,7 +632,8 @@ Task<void> RedisStore::update_meta(const std::string& key, EntryMeta meta) {
   co_return co_await publish(*conn, key, stored, Command{}, true);
 }
 
-Task<bool> RedisStore::remove(const std::string& key) {
+Task<bool> RedisStore::remove(const CacheKey& cache_key) {
+  const std::string key = cache_key.flat();
   auto conn = connection_for(co_await asio::this_coro::executor);
   Command del{"DEL", meta_key(key)};
   auto reply = co_await conn->command(std::move(del));
@@ -619,10 +653,9 @@ Stats RedisStore::stats() const {
 
 }  // namespace
 
-std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg,
-                                          std::uint64_t max_object_size) {
+std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg) {
   redis::Options options{redis::parse_url(cfg.url), cfg.connect_timeout, cfg.command_timeout};
-  return std::make_shared<RedisStore>(cfg, std::move(options), max_object_size);
+  return std::make_shared<RedisStore>(cfg, std::move(options));
 }
 
 }  // namespace relay::storage

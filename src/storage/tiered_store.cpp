@@ -51,7 +51,7 @@ class FillingReader final : public BodyReader {
 // failure and the lower one decides the outcome.
 class TeeWriter final : public BodyWriter {
  public:
-  TeeWriter(std::shared_ptr<Storage> upper_store, std::string key, std::unique_ptr<BodyWriter> lower,
+  TeeWriter(std::shared_ptr<Storage> upper_store, CacheKey key, std::unique_ptr<BodyWriter> lower,
             std::unique_ptr<BodyWriter> upper)
       : upper_store_(std::move(upper_store)), key_(std::move(key)), lower_(std::move(lower)), upper_(std::move(upper)) {}
 
@@ -74,7 +74,7 @@ class TeeWriter final : public BodyWriter {
 
  private:
   std::shared_ptr<Storage> upper_store_;
-  std::string key_;
+  CacheKey key_;
   std::unique_ptr<BodyWriter> lower_;
   std::unique_ptr<BodyWriter> upper_;
 };
@@ -86,7 +86,7 @@ class TieredStore final : public Storage {
         lower_(std::move(lower)),
         name_(std::string(upper_->backend_name()) + "+" + std::string(lower_->backend_name())) {}
 
-  asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) override {
+  asio::awaitable<Result<std::optional<Hit>>> get(const CacheKey& key) override {
     // An upper failure is only a lost shortcut.
     if (auto upper_hit = co_await upper_->get(key); upper_hit && *upper_hit) co_return upper_hit;
     auto hit = co_await lower_->get(key);
@@ -105,7 +105,7 @@ class TieredStore final : public Storage {
     co_return hit;
   }
 
-  asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key, EntryMeta meta) override {
+  asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override {
     auto upper_meta = meta;
     auto upper = co_await upper_->put(key, std::move(upper_meta));
     auto lower = co_await lower_->put(key, std::move(meta));
@@ -119,14 +119,14 @@ class TieredStore final : public Storage {
         std::make_unique<TeeWriter>(upper_, key, std::move(*lower), std::move(upper_writer)));
   }
 
-  asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) override {
+  asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) override {
     auto upper_meta = meta;
     auto upper = co_await upper_->update_meta(key, std::move(upper_meta));
     if (!upper) co_await upper_->remove(key);
     co_return co_await lower_->update_meta(key, std::move(meta));
   }
 
-  asio::awaitable<Result<bool>> remove(const std::string& key) override {
+  asio::awaitable<Result<bool>> remove(const CacheKey& key) override {
     auto upper = co_await upper_->remove(key);
     auto lower = co_await lower_->remove(key);
     if (!lower) co_return lower;
@@ -136,7 +136,7 @@ class TieredStore final : public Storage {
 
   // The shared level is the lower one: an upper (memory) tier is this
   // instance's alone and its fills are followed in-process.
-  asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const std::string& key) override {
+  asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const CacheKey& key) override {
     co_return co_await lower_->get_in_progress(key);
   }
 

@@ -22,7 +22,7 @@ namespace {
 struct World {
   World() {
     cfg.log.access_log = "off";
-    storage = std::make_shared<storage::MemoryLru>(1 << 20, 1 << 20);
+    storage = std::make_shared<storage::MemoryLru>(1 << 20);
     access_log = std::make_unique<proxy::AccessLog>(cfg.log);
     sessions = std::make_unique<proxy::KeySessions>(proxy::CoalescerSettings{}, nullptr, &metrics);
     multi = std::make_unique<upstream::CurlMulti>(io, cfg.upstream, 1);

@@ -10,6 +10,7 @@
 #include "relay/storage/disk_store.hpp"
 #include "relay/storage/memory_lru.hpp"
 #include "relay/storage/redis_store.hpp"
+#include "relay/storage/size_limited_store.hpp"
 #include "relay/storage/tiered_store.hpp"
 
 using namespace relay;
@@ -352,9 +353,9 @@ TEST_CASE("disk: an unusable path is refused at start") {
   config::DiskStorageConfig cfg;
   cfg.path = (file / "cache").string();
   cfg.min_free_space = 0;
-  CHECK_THROWS_AS(make_disk_store(cfg, 0), std::runtime_error);
+  CHECK_THROWS_AS(make_disk_store(cfg), std::runtime_error);
   cfg.path = file.string();
-  CHECK_THROWS_AS(make_disk_store(cfg, 0), std::runtime_error);
+  CHECK_THROWS_AS(make_disk_store(cfg), std::runtime_error);
 }
 
 // ==========================================================================
@@ -366,7 +367,7 @@ namespace {
 struct Tier {
   Loop loop;
   TempDir dir;
-  std::shared_ptr<MemoryLru> upper = std::make_shared<MemoryLru>(64 * MiB, 4 * MiB);
+  std::shared_ptr<MemoryLru> upper = std::make_shared<MemoryLru>(64 * MiB);
   std::shared_ptr<Storage> lower;
   std::shared_ptr<Storage> tier;
 
@@ -374,8 +375,8 @@ struct Tier {
     config::DiskStorageConfig cfg;
     cfg.path = (dir.path() / "cache").string();
     cfg.min_free_space = 0;
-    lower = make_disk_store(cfg, 0);
-    tier = make_tiered_store(upper, lower);
+    lower = make_disk_store(cfg);
+    tier = make_tiered_store(make_size_limited_store(upper, 4 * MiB), lower);
   }
   ~Tier() {
     loop.stop();
@@ -586,7 +587,7 @@ TEST_CASE("redis: key prefixes keep instances apart, all keys under the prefix")
   auto& server = shared_redis();
   auto cfg = env.redis_config();
   cfg.key_prefix = unique_prefix();
-  auto stranger = make_redis_store(cfg, 0);
+  auto stranger = make_redis_store(cfg);
 
   const std::string body = random_body(200'000, 251);
   must_put(env, "k", text_meta("mine", body.size()), body);
@@ -772,9 +773,9 @@ TEST_CASE("redis: a fill whose writer stops living is given up within seconds") 
 TEST_CASE("redis: an invalid url is refused") {
   config::RedisStorageConfig cfg;
   cfg.url = "http://127.0.0.1:6379/0";
-  CHECK_THROWS_AS(make_redis_store(cfg, 0), std::runtime_error);
+  CHECK_THROWS_AS(make_redis_store(cfg), std::runtime_error);
   cfg.url = "redis://127.0.0.1:notaport/0";
-  CHECK_THROWS_AS(make_redis_store(cfg, 0), std::runtime_error);
+  CHECK_THROWS_AS(make_redis_store(cfg), std::runtime_error);
 }
 
 namespace {

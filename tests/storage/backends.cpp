@@ -26,6 +26,7 @@
 #include "relay/storage/disk_store.hpp"
 #include "relay/storage/memory_lru.hpp"
 #include "relay/storage/redis_store.hpp"
+#include "relay/storage/size_limited_store.hpp"
 #include "relay/storage/tiered_store.hpp"
 #include "relay/util/log.hpp"
 
@@ -401,28 +402,31 @@ config::RedisStorageConfig Env::redis_config() const {
   return c;
 }
 
-std::shared_ptr<Storage> Env::build() {
+// max_object_size is enforced around the whole stack, as make_storage does.
+std::shared_ptr<Storage> Env::build() { return make_size_limited_store(build_backend(), options_.max_object_size); }
+
+std::shared_ptr<Storage> Env::build_backend() {
   const auto limit = options_.max_object_size;
   switch (kind_) {
     case Kind::memory:
-      return std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 1024 * MiB, limit);
+      return std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 1024 * MiB);
     case Kind::disk:
-      return make_disk_store(disk_config(), limit);
+      return make_disk_store(disk_config());
     case Kind::redis:
-      return make_redis_store(redis_config(), limit);
+      return make_redis_store(redis_config());
     case Kind::memory_disk: {
       // The upper level keeps small objects only, as a real tier would; a
       // 64 MiB body then stays bounded in memory (it streams from disk).
       const std::uint64_t upper_limit = limit != 0 ? std::min<std::uint64_t>(limit, 4 * MiB) : 4 * MiB;
-      auto upper = std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 64 * MiB, upper_limit);
-      return make_tiered_store(std::move(upper), make_disk_store(disk_config(), limit));
+      auto upper = std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 64 * MiB);
+      return make_tiered_store(make_size_limited_store(std::move(upper), upper_limit), make_disk_store(disk_config()));
     }
     case Kind::zstd_disk: {
       config::StorageConfig sc;
       sc.backend = "disk";
       sc.compression = "zstd";
       sc.disk = disk_config();
-      return make_compressed_store(make_disk_store(disk_config(), limit), sc);
+      return make_compressed_store(make_disk_store(disk_config()), sc);
     }
   }
   throw std::logic_error("unknown backend kind");

@@ -202,6 +202,7 @@ class Env {
 
  private:
   std::shared_ptr<Storage> build();
+  std::shared_ptr<Storage> build_backend();
 
   Kind kind_;
   Options options_;

@@ -13,6 +13,7 @@
 
 #include "relay/storage/compressed_store.hpp"
 #include "relay/storage/memory_lru.hpp"
+#include "relay/storage/size_limited_store.hpp"
 #include "relay/storage/tiered_store.hpp"
 
 namespace asio = boost::asio;
@@ -66,12 +67,12 @@ asio::awaitable<std::optional<std::string>> fetch(Storage& s, std::string key) {
 }  // namespace
 
 TEST_CASE("storage: a key never stored is a miss") {
-  MemoryLru s(1 << 20, 0);
+  MemoryLru s(1 << 20);
   CHECK_FALSE(run(fetch(s, "k")).has_value());
 }
 
 TEST_CASE("storage: put, commit, get returns the same meta and body") {
-  MemoryLru s(8 << 20, 0);
+  MemoryLru s(8 << 20);
   std::string body(300'000, 'x');
   for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
   REQUIRE(run(store(s, "k", body)));
@@ -84,7 +85,7 @@ TEST_CASE("storage: put, commit, get returns the same meta and body") {
 }
 
 TEST_CASE("storage: a writer dropped without commit leaves no entry") {
-  MemoryLru s(1 << 20, 0);
+  MemoryLru s(1 << 20);
   run([&]() -> asio::awaitable<void> {
     auto writer = co_await s.put("k", meta_with("v1"));
     std::string_view part = "partial";
@@ -96,7 +97,7 @@ TEST_CASE("storage: a writer dropped without commit leaves no entry") {
 }
 
 TEST_CASE("storage: update_meta replaces headers and keeps the body") {
-  MemoryLru s(1 << 20, 0);
+  MemoryLru s(1 << 20);
   REQUIRE(run(store(s, "k", "body")));
   run(s.update_meta("k", meta_with("v2")));
   auto hit = run(s.get("k"));
@@ -107,7 +108,7 @@ TEST_CASE("storage: update_meta replaces headers and keeps the body") {
 }
 
 TEST_CASE("storage: remove reports whether the key existed") {
-  MemoryLru s(1 << 20, 0);
+  MemoryLru s(1 << 20);
   REQUIRE(run(store(s, "k", "body")));
   CHECK(run(s.remove("k")).value());
   CHECK_FALSE(run(s.remove("k")).value());
@@ -115,7 +116,7 @@ TEST_CASE("storage: remove reports whether the key existed") {
 }
 
 TEST_CASE("storage: a reader keeps its object while the key is replaced") {
-  MemoryLru s(1 << 20, 0);
+  MemoryLru s(1 << 20);
   REQUIRE(run(store(s, "k", "old body")));
   auto hit = run(s.get("k"));
   REQUIRE(hit->has_value());
@@ -130,7 +131,7 @@ TEST_CASE("storage: a reader keeps its object while the key is replaced") {
 TEST_CASE("storage: eviction removes the least recently used entry") {
   std::string body(100'000, 'b');
   auto charge = meta_charge("k1", meta_with("v1")) + body.size();
-  MemoryLru s(3 * charge + 10, 0);
+  MemoryLru s(3 * charge + 10);
   REQUIRE(run(store(s, "k1", body)));
   REQUIRE(run(store(s, "k2", body)));
   REQUIRE(run(store(s, "k3", body)));
@@ -145,7 +146,7 @@ TEST_CASE("storage: eviction removes the least recently used entry") {
 }
 
 TEST_CASE("storage: byte accounting counts key, headers, body and overhead") {
-  MemoryLru s(1 << 20, 0);
+  MemoryLru s(1 << 20);
   REQUIRE(run(store(s, "key", std::string(1000, 'z'))));
   auto expected = meta_charge("key", meta_with("v1")) + 1000;
   CHECK(s.stats().size_bytes == expected);
@@ -155,12 +156,15 @@ TEST_CASE("storage: byte accounting counts key, headers, body and overhead") {
 }
 
 TEST_CASE("storage: objects over max_object_size or max_size are refused, the cache intact") {
-  MemoryLru s(64 * 1024, 10'000);
+  auto memory = std::make_shared<MemoryLru>(64 * 1024);
+  auto limited = make_size_limited_store(memory, 10'000);
+  auto& s = *limited;
   REQUIRE(run(store(s, "small", "x")));
   CHECK_FALSE(run(store(s, "big", std::string(20'000, 'y'))));
   CHECK_FALSE(run(fetch(s, "big")).has_value());
+  CHECK(run(fetch(s, "small")) == "x");
 
-  MemoryLru unlimited_objects(64 * 1024, 0);
+  MemoryLru unlimited_objects(64 * 1024);
   REQUIRE(run(store(unlimited_objects, "small", "x")));
   CHECK_FALSE(run(store(unlimited_objects, "huge", std::string(100'000, 'y'))));
   CHECK(run(fetch(unlimited_objects, "small")) == "x");
@@ -178,7 +182,7 @@ TEST_CASE("storage: parse_eviction names the three policies") {
 
 TEST_CASE("storage: fifo evicts in insertion order whatever the hits") {
   std::string body(100'000, 'b');
-  MemoryLru s(3 * (meta_charge("k1", meta_with("v1")) + body.size()) + 10, 0, Eviction::fifo);
+  MemoryLru s(3 * (meta_charge("k1", meta_with("v1")) + body.size()) + 10, Eviction::fifo);
   for (auto key : {"k1", "k2", "k3"}) REQUIRE(run(store(s, key, body)));
   CHECK(run(fetch(s, "k1")).has_value());  // a hit does not save k1
   REQUIRE(run(store(s, "k4", body)));
@@ -190,7 +194,7 @@ TEST_CASE("storage: fifo evicts in insertion order whatever the hits") {
 TEST_CASE("storage: lfu evicts the least used, ties to the least recently used") {
   std::string body(100'000, 'b');
   auto charge = meta_charge("k1", meta_with("v1")) + body.size();
-  MemoryLru s(3 * charge + 10, 0, Eviction::lfu);
+  MemoryLru s(3 * charge + 10, Eviction::lfu);
   for (auto key : {"k1", "k2", "k3"}) REQUIRE(run(store(s, key, body)));
   run(fetch(s, "k1"));
   run(fetch(s, "k1"));
@@ -204,7 +208,7 @@ TEST_CASE("storage: lfu evicts the least used, ties to the least recently used")
   CHECK(s.find("k4") == nullptr);
 
   // Ties: every entry at the same count, the least recently used goes.
-  MemoryLru t(3 * charge + 10, 0, Eviction::lfu);
+  MemoryLru t(3 * charge + 10, Eviction::lfu);
   for (auto key : {"k1", "k2", "k3"}) REQUIRE(run(store(t, key, body)));
   for (auto key : {"k2", "k1", "k3"}) run(fetch(t, key));
   REQUIRE(run(store(t, "k4", body)));  // k4 has 1 use, the others 2: the victim is k2
@@ -216,7 +220,7 @@ TEST_CASE("storage: lfu evicts the least used, ties to the least recently used")
 
 TEST_CASE("storage: lfu keeps a key's count when it is stored again") {
   std::string body(100'000, 'b');
-  MemoryLru s(2 * (meta_charge("k1", meta_with("v1")) + body.size()) + 10, 0, Eviction::lfu);
+  MemoryLru s(2 * (meta_charge("k1", meta_with("v1")) + body.size()) + 10, Eviction::lfu);
   REQUIRE(run(store(s, "k1", body)));
   run(fetch(s, "k1"));
   run(fetch(s, "k1"));
@@ -228,7 +232,7 @@ TEST_CASE("storage: lfu keeps a key's count when it is stored again") {
 }
 
 TEST_CASE("storage: entries past keep_for are dropped on lookup and counted") {
-  MemoryLru s(1 << 20, 0);
+  MemoryLru s(1 << 20);
   auto now = std::chrono::system_clock::now();
   auto aged = [now](std::chrono::seconds age, std::chrono::seconds keep_for) {
     auto meta = meta_with("v1");
@@ -249,7 +253,7 @@ TEST_CASE("storage: entries past keep_for are dropped on lookup and counted") {
 }
 
 TEST_CASE("storage: a keep_for beyond the clock's range keeps the entry instead of wrapping") {
-  MemoryLru s(1 << 20, 0);
+  MemoryLru s(1 << 20);
   auto now = std::chrono::system_clock::now();
   auto kept = [now](std::chrono::seconds keep_for) {
     auto meta = meta_with("v1");
@@ -307,7 +311,7 @@ asio::awaitable<Result<std::string>> read_all(Storage& s, std::string key) {
 }
 
 struct Compressed {
-  std::shared_ptr<MemoryLru> inner = std::make_shared<MemoryLru>(64 << 20, 0);
+  std::shared_ptr<MemoryLru> inner = std::make_shared<MemoryLru>(64 << 20);
   std::shared_ptr<Storage> store;
   Compressed() {
     config::StorageConfig cfg;
@@ -316,7 +320,7 @@ struct Compressed {
   }
   bool stored_compressed(const std::string& key) {
     auto object = inner->find(key);
-    return object && object->meta.headers.get("X-Relay-Stored-Encoding") == "zstd";
+    return object && object->meta.internal.encoding == BodyEncoding::zstd;
   }
 };
 
@@ -423,8 +427,8 @@ TEST_CASE("compressed: damaged stored bytes are a read error") {
 TEST_CASE("compressed: an entry whose raw size is not yet published is a miss") {
   Compressed c;
   auto meta = typed("text/plain");
-  meta.headers.add("X-Relay-Stored-Encoding", "zstd");
-  meta.headers.add("X-Relay-Raw-Size", "pending 1");
+  meta.internal.encoding = BodyEncoding::zstd;
+  meta.internal.pending_writer = 1;  // raw_size not published yet
   REQUIRE(run(store_meta(*c.inner, "k", std::move(meta), "x")));
   CHECK_FALSE(run(c.store->get("k"))->has_value());
 }
@@ -432,8 +436,8 @@ TEST_CASE("compressed: an entry whose raw size is not yet published is a miss") 
 // ---- tiers ------------------------------------------------------------------
 
 TEST_CASE("tiered: a lower hit fills the upper store once read to the end") {
-  auto upper = std::make_shared<MemoryLru>(8 << 20, 0);
-  auto lower = std::make_shared<MemoryLru>(8 << 20, 0);
+  auto upper = std::make_shared<MemoryLru>(8 << 20);
+  auto lower = std::make_shared<MemoryLru>(8 << 20);
   auto tiered = make_tiered_store(upper, lower);
   CHECK(tiered->backend_name() == "memory+memory");
   std::string body(150'000, 'q');
@@ -457,8 +461,8 @@ TEST_CASE("tiered: a lower hit fills the upper store once read to the end") {
 
 TEST_CASE("tiered: writes reach both, the lower store outlives upper eviction") {
   std::string body(100'000, 'w');
-  auto upper = std::make_shared<MemoryLru>(meta_charge("k1", meta_with("v1")) + body.size() + 10, 0);
-  auto lower = std::make_shared<MemoryLru>(8 << 20, 0);
+  auto upper = std::make_shared<MemoryLru>(meta_charge("k1", meta_with("v1")) + body.size() + 10);
+  auto lower = std::make_shared<MemoryLru>(8 << 20);
   auto tiered = make_tiered_store(upper, lower);
   REQUIRE(run(store(*tiered, "k1", body)));
   CHECK(upper->find("k1") != nullptr);
@@ -478,9 +482,9 @@ TEST_CASE("tiered: writes reach both, the lower store outlives upper eviction") 
 }
 
 TEST_CASE("tiered: a body too large for the upper store lives below only") {
-  auto upper = std::make_shared<MemoryLru>(8 << 20, 1000);
-  auto lower = std::make_shared<MemoryLru>(8 << 20, 0);
-  auto tiered = make_tiered_store(upper, lower);
+  auto upper = std::make_shared<MemoryLru>(8 << 20);
+  auto lower = std::make_shared<MemoryLru>(8 << 20);
+  auto tiered = make_tiered_store(make_size_limited_store(upper, 1000), lower);
   REQUIRE(run(store(*tiered, "k", "small")));
   REQUIRE(upper->find("k") != nullptr);
   std::string big(50'000, 'B');

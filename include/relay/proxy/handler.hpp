@@ -50,11 +50,11 @@ struct Shared {
 // What storage holds for one request, after following a Vary marker.
 struct Lookup {
   std::string primary;      // the cache key of the URL
-  std::string storage_key;  // where this request's variant lives ("" = cannot be stored)
+  std::optional<storage::CacheKey> storage_key;  // where this request's variant lives (none: cannot be stored)
   std::optional<storage::Hit> hit;
-  std::string vary_names;   // from the Vary marker under `primary`, "" when none
-  std::string generation;   // that marker's generation
-  bool vary_miss = false;   // a marker exists but not this variant
+  std::string vary_names;   // from the Vary index under `primary`, "" when none
+  std::string generation;   // that index's generation
+  bool vary_miss = false;   // an index exists but not this variant
 };
 
 class Handler {
@@ -207,12 +207,5 @@ std::string request_id_for(const http::Request& req);
 // stores it or forwards it: hop-by-hop fields removed, a missing or invalid
 // Date replaced by the time it was received (RFC 9110 §6.6.1). fetch.cpp.
 void prepare_head(http::ResponseHead& head, std::chrono::system_clock::time_point response_time);
-
-// Storage layout of Vary: the URL's key holds a marker naming the Vary
-// fields and a generation; each variant lives under its own key. A new
-// marker (new generation) orphans every older variant at once.
-inline constexpr int vary_marker_status = 0;
-std::string variant_key(const std::string& primary, const std::string& generation,
-                        const std::string& secondary);
 
 }  // namespace relay::proxy

@@ -1,5 +1,6 @@
-// Generation ids for Vary markers, and the field that carries them (see
-// variant_key in handler.hpp for the storage layout).
+// Generation ids for Vary indexes (storage::VaryIndex): each variant is
+// filed under CacheKey::for_variant(primary, generation, secondary), so a
+// new index (new generation) orphans every older variant at once.
 #pragma once
 
 #include <string>
@@ -8,6 +9,5 @@
 namespace relay::proxy {
 
 std::string new_vary_generation();
-std::string_view vary_generation_field();
 
 }  // namespace relay::proxy

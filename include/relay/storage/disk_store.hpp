@@ -4,8 +4,9 @@
 //   objects/ab/cdef...   bodies, named by the SHA-256 of their bytes; one
 //                        file per distinct body, shared by every key with it
 //   meta/ab/cdef...      one record per cache key (named by the SHA-256 of
-//                        the key): key, status, headers, times, keep_for,
-//                        body hash, body size, the SHA-256 of each 64 KiB
+//                        CacheKey::flat()): key, status, headers, times,
+//                        keep_for, internal meta (kind, Vary index,
+//                        encoding, raw size), body hash, body size, the SHA-256 of each 64 KiB
 //                        block of the body
 //   tmp/                 files being written; anything here at start is debris
 // Invariants: a body file is complete before any record names it (write to
@@ -29,7 +30,6 @@ namespace relay::storage {
 
 // Opens (creating if needed) and indexes the cache directory; logs what
 // was recovered. Throws std::runtime_error when the path is unusable.
-// max_object_size 0 = unlimited.
-std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg, std::uint64_t max_object_size);
+std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg);
 
 }  // namespace relay::storage

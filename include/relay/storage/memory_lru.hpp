@@ -38,24 +38,23 @@ struct MemoryObject {
 
 class MemoryLru final : public Storage {
  public:
-  // max_object_size 0 = only bounded by max_size.
-  MemoryLru(std::uint64_t max_size, std::uint64_t max_object_size, Eviction eviction = Eviction::lru);
+  // Objects are bounded by max_size alone ([cache] max_object_size is the
+  // size-limited store's job).
+  explicit MemoryLru(std::uint64_t max_size, Eviction eviction = Eviction::lru);
 
-  boost::asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) override;
-  boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key,
-                                                                  EntryMeta meta) override;
-  boost::asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) override;
-  boost::asio::awaitable<Result<bool>> remove(const std::string& key) override;
+  boost::asio::awaitable<Result<std::optional<Hit>>> get(const CacheKey& key) override;
+  boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override;
+  boost::asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) override;
+  boost::asio::awaitable<Result<bool>> remove(const CacheKey& key) override;
   Stats stats() const override;
   std::string_view backend_name() const noexcept override { return "memory"; }
 
   // Synchronous core, shared by the awaitable methods and the unit tests.
   // find() counts as a use (reorders under lru/lfu) and drops expired entries.
-  std::shared_ptr<const MemoryObject> find(const std::string& key);
-  // Publishes object under key, evicting others to make room; false when the
+  std::shared_ptr<const MemoryObject> find(const CacheKey& key);
+  // Publishes object under key (CacheKey::flat()), evicting others to make room; false when the
   // object alone exceeds max_size.
   bool insert(const std::string& key, std::shared_ptr<MemoryObject> object);
-  std::uint64_t max_object_size() const noexcept { return max_object_size_; }
   Eviction eviction() const noexcept { return eviction_; }
 
   // Bookkeeping bytes charged per entry besides key, headers and body.
@@ -79,7 +78,6 @@ class MemoryLru final : public Storage {
   void link_locked(const std::string& key, std::shared_ptr<const MemoryObject> object, std::uint64_t uses);
 
   const std::uint64_t max_size_;
-  const std::uint64_t max_object_size_;
   const Eviction eviction_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Bucket> buckets_;  // use count -> nodes; no empty buckets kept

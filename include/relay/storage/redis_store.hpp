@@ -18,7 +18,6 @@
 namespace relay::storage {
 
 // Throws std::runtime_error on an invalid url (validated again here).
-// max_object_size 0 = unlimited.
-std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg, std::uint64_t max_object_size);
+std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg);
 
 }  // namespace relay::storage

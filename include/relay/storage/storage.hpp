@@ -21,12 +21,48 @@
 
 #include "relay/http/body.hpp"
 #include "relay/http/headers.hpp"
+#include "relay/storage/cache_key.hpp"
 #include "relay/util/result.hpp"
 #include "relay/util/time.hpp"
 
 namespace relay::storage {
 
 using SysTime = std::chrono::system_clock::time_point;
+
+// What an entry under a URL's own key is.
+enum class EntryKind : std::uint8_t {
+  response,    // a stored response: status, headers, body
+  vary_index,  // the URL's responses vary: InternalMeta::vary names how
+};
+
+enum class BodyEncoding : std::uint8_t {
+  identity,  // the body as the origin sent it
+  zstd,      // one zstd frame of it (compressed_store.hpp)
+};
+
+// The Vary fields of a URL's responses and the generation its variants are
+// filed under (CacheKey::variant). A new index gets a new generation.
+struct VaryIndex {
+  std::string names;       // the Vary field value, normalised (cache::vary_names)
+  std::string generation;  // random, never empty in a stored index
+  bool operator==(const VaryIndex&) const = default;
+};
+
+// Facts storage keeps about an entry for itself and the cache layer, never
+// HTTP fields: no layer encodes them into headers, and every backend
+// serialises them in its own record format.
+struct InternalMeta {
+  EntryKind kind = EntryKind::response;
+  VaryIndex vary;  // kind == vary_index only
+  BodyEncoding encoding = BodyEncoding::identity;
+  // zstd: the body's size as the origin sent it; nullopt while the writer
+  // of a body without Content-Length has not published it yet, an entry
+  // that readers then treat as not there (compressed_store.cpp).
+  std::optional<std::uint64_t> raw_size;
+  // zstd, raw_size pending: which writer may publish it (0 = none).
+  std::uint64_t pending_writer = 0;
+  bool operator==(const InternalMeta&) const = default;
+};
 
 struct EntryMeta {
   int status = 200;
@@ -39,7 +75,10 @@ struct EntryMeta {
   // [storage] keep_time), decided by the cache layer. Backends that expire
   // entries by themselves (Redis) use it as the TTL; 0 = no limit.
   std::chrono::seconds keep_for{0};
+  InternalMeta internal;
 };
+
+inline bool is_vary_index(const EntryMeta& meta) noexcept { return meta.internal.kind == EntryKind::vary_index; }
 
 // keep_for has passed: the cache layer no longer wants the entry. The sum
 // saturates, so a keep time reaching past the clock's range (an Expires in
@@ -62,8 +101,9 @@ class BodyReader : public http::BodySource {
 class BodyWriter {
  public:
   virtual ~BodyWriter() = default;
-  // Fails with Errc::object_too_large past the backend's object limit; the
-  // writer is then unusable and should be dropped.
+  // Fails with Errc::object_too_large past the object limit (size-limited
+  // store) or past what the backend can ever hold; the writer is then
+  // unusable and should be dropped.
   virtual boost::asio::awaitable<Result<void>> write(std::span<const char> chunk) = 0;
   virtual boost::asio::awaitable<Result<void>> commit() = 0;
 };
@@ -86,24 +126,24 @@ struct Stats {
 class Storage {
  public:
   virtual ~Storage() = default;
-  virtual boost::asio::awaitable<Result<std::optional<Hit>>> get(const std::string& key) = 0;
-  virtual boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const std::string& key,
+  virtual boost::asio::awaitable<Result<std::optional<Hit>>> get(const CacheKey& key) = 0;
+  virtual boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key,
                                                                           EntryMeta meta) = 0;
-  virtual boost::asio::awaitable<Result<void>> update_meta(const std::string& key, EntryMeta meta) = 0;
-  virtual boost::asio::awaitable<Result<bool>> remove(const std::string& key) = 0;
+  virtual boost::asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) = 0;
+  virtual boost::asio::awaitable<Result<bool>> remove(const CacheKey& key) = 0;
   // An entry a writer is still writing, possibly in another relay instance
   // sharing this backend: meta as the writer put it (body_size 0: unknown
   // yet), and a reader that yields chunks as the writer stores them, ends
   // when it commits, and fails if it gives up or dies. Only a backend shared
   // between instances (Redis) has anything to offer here: the others answer
   // nullopt, as their in-flight fills are followed in-process (proxy/key_session.hpp).
-  virtual boost::asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const std::string& key);
+  virtual boost::asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const CacheKey& key);
   virtual Stats stats() const = 0;
   // "memory", "disk", "redis", ...: the metric label.
   virtual std::string_view backend_name() const noexcept = 0;
 };
 
-inline boost::asio::awaitable<Result<std::optional<Hit>>> Storage::get_in_progress(const std::string&) {
+inline boost::asio::awaitable<Result<std::optional<Hit>>> Storage::get_in_progress(const CacheKey&) {
   co_return std::optional<Hit>{};
 }
 
