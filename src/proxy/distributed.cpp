@@ -49,7 +49,7 @@ asio::awaitable<Handler::Peer> Handler::wait_for_peers(const http::Request& req,
       shared_.metrics.record_lock("error");
       shared_.metrics.record_lock_failure("unavailable");
       log::debug("fill lock for ", req.target, " unavailable: ", attempt.error().message());
-      co_return settings.degraded == "fail-open" ? Peer::Degraded : Peer::Fill;
+      co_return settings.degraded == config::DegradedMode::FailOpen ? Peer::Degraded : Peer::Fill;
     }
     auto usable_in_store = [&](const Lookup& seen) {
       if (!seen.hit) return false;
