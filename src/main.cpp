@@ -46,6 +46,17 @@ int fail_usage(const std::string& message) {
   return 2;
 }
 
+relay::log::Level log_level(relay::config::LogLevel level) {
+  using L = relay::config::LogLevel;
+  switch (level) {
+    case L::Error: return relay::log::Level::error;
+    case L::Warn: return relay::log::Level::warn;
+    case L::Debug: return relay::log::Level::debug;
+    case L::Info: break;
+  }
+  return relay::log::Level::info;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,7 +118,7 @@ int main(int argc, char** argv) {
   }
   const relay::config::Config& cfg = loaded.config;
 
-  relay::log::set_level(relay::log::parse_level(cfg.log.level));
+  relay::log::set_level(log_level(cfg.log.level));
   // A peer that vanishes must be an error return, not a signal: hiredis and
   // curl write to sockets with plain write().
   std::signal(SIGPIPE, SIG_IGN);

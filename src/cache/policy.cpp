@@ -22,9 +22,12 @@ Seconds whole_seconds(config::Duration d) {
 }
 
 // The config loader accepts only these three words.
-SetCookiePolicy set_cookie_policy(std::string_view word) {
-  if (word == "store") return SetCookiePolicy::Store;
-  if (word == "strip") return SetCookiePolicy::Strip;
+SetCookiePolicy set_cookie_policy(config::SetCookie choice) {
+  switch (choice) {
+    case config::SetCookie::Store: return SetCookiePolicy::Store;
+    case config::SetCookie::Strip: return SetCookiePolicy::Strip;
+    case config::SetCookie::Pass: break;
+  }
   return SetCookiePolicy::Pass;
 }
 

@@ -51,16 +51,18 @@ std::string timestamp(bool iso) {
 std::string_view or_dash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
 }  // namespace
 
-AccessLog::AccessLog(const config::LogConfig& cfg) : json_(cfg.format == "json") {
-  if (cfg.access_log == "off") return;
-  if (cfg.access_log == "stdout") {
+AccessLog::AccessLog(const config::LogConfig& cfg) : json_(cfg.format == config::LogFormat::Json) {
+  using To = config::AccessLogTarget::To;
+  const auto& target = cfg.access_log;
+  if (target.to == To::Off) return;
+  if (target.to == To::Stdout) {
     out_ = stdout;
-  } else if (cfg.access_log == "stderr") {
+  } else if (target.to == To::Stderr) {
     out_ = stderr;
   } else {
-    out_ = std::fopen(cfg.access_log.c_str(), "a");
+    out_ = std::fopen(target.path.c_str(), "a");
     if (!out_) {
-      throw std::runtime_error("log.access_log: cannot open " + cfg.access_log + ": " + std::strerror(errno));
+      throw std::runtime_error("log.access_log: cannot open " + target.path + ": " + std::strerror(errno));
     }
     owns_file_ = true;
   }

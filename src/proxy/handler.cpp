@@ -57,12 +57,9 @@ Handler::Handler(Shared shared, upstream::CurlMulti& multi)
     : shared_(std::move(shared)), cfg_(shared_.config), multi_(multi) {
   // url = scheme://authority[/prefix]: the prefix is prepended to every target.
   const auto& url = cfg_.upstream.url;
-  auto authority_start = url.find("://") + 3;
-  auto path_start = std::min(url.find('/', authority_start), url.size());
-  upstream_base_ = url.substr(0, path_start);
-  upstream_host_ = url.substr(authority_start, path_start - authority_start);
-  upstream_prefix_ = url.substr(path_start);
-  while (upstream_prefix_.ends_with('/')) upstream_prefix_.pop_back();
+  upstream_base_ = url.base;
+  upstream_host_ = url.authority;
+  upstream_prefix_ = url.prefix;
 }
 
 asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,

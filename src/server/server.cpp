@@ -39,14 +39,9 @@ using asio::ip::tcp;
 
 namespace {
 
-tcp::endpoint parse_listen(const std::string& listen) {
-  auto colon = listen.rfind(':');
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  auto port = static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)));
-  if (host.empty() || host == "*") host = "0.0.0.0";
-  if (host == "localhost") host = "127.0.0.1";
-  return {asio::ip::make_address(host), port};
+// server.listen arrives checked: address is an IP literal.
+tcp::endpoint listen_endpoint(const config::ListenAddress& listen) {
+  return {asio::ip::make_address(listen.address), listen.port};
 }
 
 // Invariant: everything below runs on io_, except begin_drain() and
@@ -170,13 +165,13 @@ int run_server(const config::Config& cfg) {
   proxy::KeySessions sessions(
       proxy::CoalescerSettings{coalesce.enabled, coalesce.follower_timeout, coalesce.max_fill_age,
                                coalesce.hit_for_miss, proxy::usable_spool_dir(coalesce.spool_dir),
-                               coalesce.spool_memory, coalesce.degraded == "fail-open"},
+                               coalesce.spool_memory, coalesce.degraded == config::DegradedMode::FailOpen},
       stack.lock, &metrics);
   proxy::Shared shared{cfg, storage, metrics, access_log, sessions};
 
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());
-  auto endpoint = parse_listen(cfg.server.listen);
+  auto endpoint = listen_endpoint(cfg.server.listen);
   std::size_t per_worker = std::max<std::size_t>(1, cfg.server.max_connections / threads);
   // upstream.max_connections holds for the process: each thread's curl multi
   // gets its share (a connection cannot move between threads' pools).
@@ -192,7 +187,7 @@ int run_server(const config::Config& cfg) {
     try {
       workers.back()->listen(endpoint, threads > 1);
     } catch (const boost::system::system_error& e) {
-      throw std::runtime_error("server.listen: cannot listen on " + cfg.server.listen + ": " + e.code().message());
+      throw std::runtime_error("server.listen: cannot listen on " + cfg.server.listen.text + ": " + e.code().message());
     }
   }
   std::vector<maintenance::Task> tasks;
@@ -204,8 +199,8 @@ int run_server(const config::Config& cfg) {
                                    });
   scheduler.start();
 
-  log::info("relay ", RELAY_VERSION, " listening on ", cfg.server.listen, " (", threads,
-            threads == 1 ? " thread" : " threads", "), origin ", cfg.upstream.url);
+  log::info("relay ", RELAY_VERSION, " listening on ", cfg.server.listen.text, " (", threads,
+            threads == 1 ? " thread" : " threads", "), origin ", cfg.upstream.url.text);
 
   std::vector<Drainable*> drainable;
   for (auto& w : workers) drainable.push_back(w.get());

@@ -11,37 +11,51 @@
 #include "relay/storage/tiered_store.hpp"
 
 namespace relay::storage {
+namespace {
+
+Eviction eviction_of(config::Eviction e) {
+  switch (e) {
+    case config::Eviction::Lfu: return Eviction::lfu;
+    case config::Eviction::Fifo: return Eviction::fifo;
+    case config::Eviction::Lru: break;
+  }
+  return Eviction::lru;
+}
+
+}  // namespace
 
 StorageStack make_storage(const config::Config& cfg) {
   const auto& sc = cfg.storage;
   const auto max_object = cfg.cache.max_object_size;
   // Validation guarantees tier is none or "memory+<backend>" consistent with backend.
-  std::string kind = sc.tier == "none" ? sc.backend : sc.tier.substr(sc.tier.find('+') + 1);
+  const auto kind = sc.tier == config::Tier::None ? sc.backend : config::lower_level(sc.tier);
 
   std::shared_ptr<Storage> base;
-  if (kind == "disk") {
+  if (kind == config::StorageBackend::Disk) {
     base = make_disk_store(sc.disk);
-  } else if (kind == "redis") {
+  } else if (kind == config::StorageBackend::Redis) {
     base = make_redis_store(sc.redis);
   } else {
-    base = std::make_shared<MemoryLru>(sc.max_size, parse_eviction(sc.eviction));
+    base = std::make_shared<MemoryLru>(sc.max_size, eviction_of(sc.eviction));
   }
 
   StorageStack stack;
   // Taken before compression wraps the backend: decorators hide it.
   if (auto m = std::dynamic_pointer_cast<Maintainable>(base)) stack.maintenance.push_back(std::move(m));
-  if (sc.compression == "zstd") base = make_compressed_store(std::move(base), sc);
+  if (sc.compression == config::Compression::Zstd) base = make_compressed_store(std::move(base), sc);
 
-  if (kind == "redis" && cfg.cache.coalesce.enabled && cfg.cache.coalesce.distributed) {
+  if (kind == config::StorageBackend::Redis && cfg.cache.coalesce.enabled && cfg.cache.coalesce.distributed) {
     stack.lock = make_redis_lock(sc.redis);
   }
-  if (cfg.maintenance.lock == "redis") stack.maintenance_lock = stack.lock ? stack.lock : make_redis_lock(sc.redis);
-  if (sc.tier == "none") {
+  if (cfg.maintenance.lock == config::MaintenanceLock::Redis) {
+    stack.maintenance_lock = stack.lock ? stack.lock : make_redis_lock(sc.redis);
+  }
+  if (sc.tier == config::Tier::None) {
     stack.top = make_size_limited_store(base, max_object);
     stack.levels = {base};
     return stack;
   }
-  auto upper = std::make_shared<MemoryLru>(sc.max_size, parse_eviction(sc.eviction));
+  auto upper = std::make_shared<MemoryLru>(sc.max_size, eviction_of(sc.eviction));
   stack.levels = {upper, base};
   // Outside the tier and zstd alike: one limit, on the bytes the origin sent.
   stack.top = make_size_limited_store(make_tiered_store(std::move(upper), std::move(base)), max_object);

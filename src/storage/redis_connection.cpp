@@ -16,8 +16,6 @@
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/query.hpp>
-#include <charconv>
-#include <climits>
 #include <mutex>
 #include <stdexcept>
 
@@ -32,14 +30,6 @@ namespace {
 
 constexpr milliseconds initial_backoff{100};
 constexpr milliseconds max_backoff{5000};
-
-bool parse_int(std::string_view s, int min, int max, int& out) {
-  int n = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || n < min || n > max) return false;
-  out = n;
-  return true;
-}
 
 static_assert(int(Reply::Type::string) == REDIS_REPLY_STRING &&
               int(Reply::Type::array) == REDIS_REPLY_ARRAY &&
@@ -128,42 +118,6 @@ class LoopService final : public asio::execution_context::service {
 asio::execution_context::id LoopService::id;
 
 }  // namespace
-
-Endpoint parse_url(std::string_view url) {
-  const auto bad = [](const std::string& why) -> Endpoint {
-    throw std::runtime_error("storage.redis.url: " + why +
-                             " (expected redis://[:password@]host[:port][/db])");
-  };
-  constexpr std::string_view scheme = "redis://";
-  if (!url.starts_with(scheme)) return bad("not a redis:// url");
-  Endpoint ep;
-  auto rest = url.substr(scheme.size());
-  // The last '@' ends the password, which may itself hold '@' or '/'.
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    if (at < 2 || rest.front() != ':') return bad("the part before '@' must be :password");
-    ep.password = rest.substr(1, at - 1);
-    rest.remove_prefix(at + 1);
-  }
-  const auto slash = rest.find('/');
-  if (slash != std::string_view::npos && !parse_int(rest.substr(slash + 1), 0, INT_MAX, ep.db))
-    return bad("the db must be a non-negative integer");
-  auto host = rest.substr(0, slash);
-  auto colon = host.find(':');
-  if (host.starts_with('[')) {  // [IPv6]: the port's ':' follows the ']'
-    const auto close = host.find(']');
-    colon = close + 1;
-    if (close == std::string_view::npos || (colon < host.size() && host[colon] != ':'))
-      return bad("malformed [IPv6] host");
-    if (colon == host.size()) colon = std::string_view::npos;
-    ep.host = host.substr(1, close - 1);
-  } else {
-    ep.host = host.substr(0, colon);
-  }
-  if (ep.host.empty()) return bad("missing host");
-  if (colon != std::string_view::npos && !parse_int(host.substr(colon + 1), 1, 65535, ep.port))
-    return bad("the port must be 1..65535");
-  return ep;
-}
 
 // The ev hooks' target. hiredis holds one reference (self) from attach to
 // its cleanup hook; pending waits hold others, so a handler that runs after

@@ -25,16 +25,13 @@ struct redisAsyncContext;
 
 namespace relay::storage::redis {
 
-// redis://[:password@]host[:port][/db], as config validation admits it.
+// Where a connection goes: the parts of config::RedisUrl, parsed at load.
 struct Endpoint {
   std::string host;
   int port = 6379;
   std::string password;  // empty: no AUTH
   int db = 0;            // 0: no SELECT
 };
-
-// Throws std::runtime_error on anything else (the message never holds the password).
-Endpoint parse_url(std::string_view url);
 
 // A deep copy of a redisReply: hiredis frees its own once the callback returns.
 struct Reply {

@@ -67,7 +67,8 @@ class RedisLock final : public DistributedLock {
 }  // namespace
 
 std::shared_ptr<DistributedLock> make_redis_lock(const config::RedisStorageConfig& cfg) {
-  redis::Options options{redis::parse_url(cfg.url), cfg.connect_timeout, cfg.command_timeout};
+  const auto& url = cfg.url;
+  redis::Options options{{url.host, url.port, url.password, url.db}, cfg.connect_timeout, cfg.command_timeout};
   return std::make_shared<RedisLock>(cfg.key_prefix, std::move(options));
 }
 

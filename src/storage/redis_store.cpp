@@ -654,7 +654,8 @@ Stats RedisStore::stats() const {
 }  // namespace
 
 std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg) {
-  redis::Options options{redis::parse_url(cfg.url), cfg.connect_timeout, cfg.command_timeout};
+  const auto& url = cfg.url;
+  redis::Options options{{url.host, url.port, url.password, url.db}, cfg.connect_timeout, cfg.command_timeout};
   return std::make_shared<RedisStore>(cfg, std::move(options));
 }
 

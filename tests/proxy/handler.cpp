@@ -21,7 +21,7 @@ namespace {
 
 struct World {
   World() {
-    cfg.log.access_log = "off";
+    cfg.log.access_log.to = config::AccessLogTarget::To::Off;
     storage = std::make_shared<storage::MemoryLru>(1 << 20);
     access_log = std::make_unique<proxy::AccessLog>(cfg.log);
     sessions = std::make_unique<proxy::KeySessions>(proxy::CoalescerSettings{}, nullptr, &metrics);

@@ -394,7 +394,7 @@ config::DiskStorageConfig Env::disk_config() const {
 
 config::RedisStorageConfig Env::redis_config() const {
   config::RedisStorageConfig c;
-  c.url = redis_url();
+  c.url = config::RedisUrl::parse(redis_url());
   c.key_prefix = prefix_;
   c.connect_timeout = 1000ms;
   c.command_timeout = 500ms;
@@ -423,8 +423,8 @@ std::shared_ptr<Storage> Env::build_backend() {
     }
     case Kind::zstd_disk: {
       config::StorageConfig sc;
-      sc.backend = "disk";
-      sc.compression = "zstd";
+      sc.backend = config::StorageBackend::Disk;
+      sc.compression = config::Compression::Zstd;
       sc.disk = disk_config();
       return make_compressed_store(make_disk_store(disk_config()), sc);
     }

@@ -31,7 +31,7 @@ maintenance::Task counting_task(std::string scope, std::atomic<int>& rounds) {
 struct Instance {
   explicit Instance(const std::string& url, const std::string& prefix) {
     config::RedisStorageConfig cfg;
-    cfg.url = url;
+    cfg.url = config::RedisUrl::parse(url);
     cfg.key_prefix = prefix;
     lock = make_redis_lock(cfg);
   }

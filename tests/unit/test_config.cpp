@@ -166,7 +166,7 @@ level = "debug"
 format = "json"
 access_log = "/var/log/relay/access.log"
 )");
-  CHECK(c.server.listen == "[::1]:8443");
+  CHECK(c.server.listen.text == "[::1]:8443");
   CHECK(c.server.threads == 0);
   CHECK(c.server.max_header_size == 32 * 1024);
   CHECK(c.server.max_url_length == 2048);
@@ -176,7 +176,7 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.server.min_body_rate == 4096);
   CHECK(c.server.shutdown_grace == 1min);
   CHECK(c.server.max_connections == 42);
-  CHECK(c.upstream.url == "https://origin.example:8443/base");
+  CHECK(c.upstream.url.text == "https://origin.example:8443/base");
   CHECK(c.upstream.connect_timeout == 2s);
   CHECK(c.upstream.first_byte_timeout == 1h);
   CHECK(c.upstream.idle_timeout == 48h);
@@ -197,9 +197,9 @@ access_log = "/var/log/relay/access.log"
   CHECK(c.storage.max_size == 1ull << 30);
   CHECK_FALSE(c.metrics.enabled);
   CHECK(c.metrics.path == "/_relay/metrics");
-  CHECK(c.log.level == "debug");
-  CHECK(c.log.format == "json");
-  CHECK(c.log.access_log == "/var/log/relay/access.log");
+  CHECK(c.log.level == LogLevel::Debug);
+  CHECK(c.log.format == LogFormat::Json);
+  CHECK(c.log.access_log.text() == "/var/log/relay/access.log");
 }
 
 TEST_CASE("config: request body limits and the origin connection queue") {
@@ -334,7 +334,7 @@ TEST_CASE("config: environment overrides") {
   SUBCASE("env beats the file") {
     const auto c = load("[server]\nlisten = \"0.0.0.0:80\"\nthreads = 2\n",
                         {{"RELAY_SERVER_LISTEN", "127.0.0.1:9999"}});
-    CHECK(c.server.listen == "127.0.0.1:9999");
+    CHECK(c.server.listen.text == "127.0.0.1:9999");
     CHECK(c.server.threads == 2);
   }
   SUBCASE("nested tables join with '_'") {
@@ -361,11 +361,11 @@ TEST_CASE("config: environment overrides") {
     CHECK(c.server.max_header_size == 64 << 10);
     CHECK(c.server.header_timeout == 250ms);
     CHECK(c.server.max_connections == 5);
-    CHECK(c.upstream.url == "https://example.com");
+    CHECK(c.upstream.url.text == "https://example.com");
     CHECK_FALSE(c.upstream.preserve_host);
     CHECK_FALSE(c.metrics.enabled);
     CHECK(c.cache.default_ttl == 30s);
-    CHECK(c.log.access_log == "off");
+    CHECK(c.log.access_log.text() == "off");
   }
   SUBCASE("the freshness, stale and Cache-Status keys") {
     const auto c = load("[cache]\nstale_if_error = \"1h\"\nstatus_name = \"file\"\n",
@@ -445,13 +445,13 @@ path = "/a/*"
 set_cookie = "store"
 strip_request_headers = []
 )");
-  CHECK(c.cache.set_cookie == "strip");
+  CHECK(c.cache.set_cookie == SetCookie::Strip);
   CHECK(c.cache.strip_request_headers == std::vector<std::string>{"X-Debug"});
   REQUIRE(c.cache.rules.size() == 1);
-  CHECK(c.cache.rules[0].set_cookie == "store");
+  CHECK(c.cache.rules[0].set_cookie == SetCookie::Store);
   CHECK(c.cache.rules[0].strip_request_headers == std::vector<std::string>{});
-  CHECK(load("").cache.set_cookie == "pass");
-  CHECK(load("", {{"RELAY_CACHE_SET_COOKIE", "store"}}).cache.set_cookie == "store");
+  CHECK(load("").cache.set_cookie == SetCookie::Pass);
+  CHECK(load("", {{"RELAY_CACHE_SET_COOKIE", "store"}}).cache.set_cookie == SetCookie::Store);
   check_errors({
       {"[cache]\nset_cookie = \"keep\"\n", {}, "relay.toml:2: cache.set_cookie: expected pass, strip or store"},
       {"[cache]\nstrip_request_headers = [\"X Bad\"]\n", {},
@@ -511,11 +511,11 @@ TEST_CASE("config: validation") {
   // The boundaries that are valid.
   for (const std::string listen : {"[::1]:8080", "0.0.0.0:1", "localhost:65535", "[::]:80"}) {
     CAPTURE(listen);
-    CHECK(load_defaults({{"RELAY_SERVER_LISTEN", listen}}).server.listen == listen);
+    CHECK(load_defaults({{"RELAY_SERVER_LISTEN", listen}}).server.listen.text == listen);
   }
   for (const std::string url : {"http://h", "https://h:1/p?q", "http://[::1]:9000/", "http://user@h"}) {
     CAPTURE(url);
-    CHECK(load_defaults({{"RELAY_UPSTREAM_URL", url}}).upstream.url == url);
+    CHECK(load_defaults({{"RELAY_UPSTREAM_URL", url}}).upstream.url.text == url);
   }
   CHECK(load("[cache]\ndefault_ttl = 0\n").cache.default_ttl == 0ms);
   CHECK(load("[cache]\nstatus_name = \"Relay.Edge_1~\"\n").cache.status_name == "Relay.Edge_1~");
@@ -547,12 +547,12 @@ command_timeout = "2s"
 chunk_size = "1MiB"
 )");
   const auto& s = c.storage;
-  CHECK(s.backend == "disk");
+  CHECK(s.backend == StorageBackend::Disk);
   CHECK(s.max_size == 64ull << 20);
-  CHECK(s.eviction == "lfu");
-  CHECK(s.tier == "memory+disk");
+  CHECK(s.eviction == Eviction::Lfu);
+  CHECK(s.tier == Tier::MemoryDisk);
   CHECK(s.keep_time == 2h);
-  CHECK(s.compression == "zstd");
+  CHECK(s.compression == Compression::Zstd);
   CHECK(s.compression_level == 19);
   CHECK(s.compression_min_size == 4096);
   CHECK(s.compression_types == std::vector<std::string>{"text/html", "application/*", "image/svg+xml"});
@@ -560,7 +560,7 @@ chunk_size = "1MiB"
   CHECK(s.disk.max_size == 20ull << 30);
   CHECK(s.disk.min_free_space == 5ull << 30);
   CHECK(s.disk.io_threads == 8);
-  CHECK(s.redis.url == "redis://:s3cret@cache.internal:6380/2");
+  CHECK(s.redis.url.text == "redis://:s3cret@cache.internal:6380/2");
   CHECK(s.redis.key_prefix == "edge-eu:");
   CHECK(s.redis.connect_timeout == 250ms);
   CHECK(s.redis.command_timeout == 2s);
@@ -571,9 +571,9 @@ chunk_size = "1MiB"
   CHECK(d.storage.redis.chunk_size == 4096);
   CHECK(d.storage.redis.connect_timeout == 3s);
   // Other choices.
-  CHECK(load("[storage]\nbackend = \"redis\"\n").storage.backend == "redis");
-  CHECK(load("[storage]\ntier = \"memory+redis\"\nbackend = \"redis\"\n").storage.tier == "memory+redis");
-  CHECK(load("[storage]\neviction = \"fifo\"\n").storage.eviction == "fifo");
+  CHECK(load("[storage]\nbackend = \"redis\"\n").storage.backend == StorageBackend::Redis);
+  CHECK(load("[storage]\ntier = \"memory+redis\"\nbackend = \"redis\"\n").storage.tier == Tier::MemoryRedis);
+  CHECK(load("[storage]\neviction = \"fifo\"\n").storage.eviction == Eviction::Fifo);
   CHECK(load("[storage]\nkeep_time = 0\n").storage.keep_time == 0ms);
   CHECK(load("[storage]\ncompression_types = []\n").storage.compression_types.empty());
   CHECK(load("[storage.redis]\nkey_prefix = \"\"\n").storage.redis.key_prefix.empty());
@@ -602,12 +602,12 @@ TEST_CASE("config: every [storage] key from the environment") {
                           {"RELAY_STORAGE_REDIS_CHUNK_SIZE", "4KiB"},
                       });
   const auto& s = c.storage;
-  CHECK(s.backend == "redis");
+  CHECK(s.backend == StorageBackend::Redis);
   CHECK(s.max_size == 32ull << 20);
-  CHECK(s.eviction == "fifo");
-  CHECK(s.tier == "memory+redis");
+  CHECK(s.eviction == Eviction::Fifo);
+  CHECK(s.tier == Tier::MemoryRedis);
   CHECK(s.keep_time == 10min);
-  CHECK(s.compression == "zstd");
+  CHECK(s.compression == Compression::Zstd);
   CHECK(s.compression_level == 1);
   CHECK(s.compression_min_size == 0);
   CHECK(s.compression_types == std::vector<std::string>{"text/*", "application/json"});
@@ -615,7 +615,7 @@ TEST_CASE("config: every [storage] key from the environment") {
   CHECK(s.disk.max_size == 2ull << 30);
   CHECK(s.disk.min_free_space == 0);
   CHECK(s.disk.io_threads == 64);
-  CHECK(s.redis.url == "redis://10.0.0.5");
+  CHECK(s.redis.url.text == "redis://10.0.0.5");
   CHECK(s.redis.key_prefix == "shop:");
   CHECK(s.redis.connect_timeout == 5s);
   CHECK(s.redis.command_timeout == 1ms);
@@ -700,7 +700,7 @@ TEST_CASE("config: [storage] validation") {
       // [storage.redis]
       {"[storage.redis]\nurl = \"http://cache:6379\"\n", {},
        "relay.toml:2: storage.redis.url: expected redis://[:password@]host[:port][/db] with port 1..65535 and db "
-       R"(a non-negative integer, got "http://cache:6379")"},
+       R"(0..2147483647, got "http://cache:6379")"},
       {"", {{"RELAY_STORAGE_REDIS_URL", "cache:6379"}},
        "environment RELAY_STORAGE_REDIS_URL: storage.redis.url: expected redis://"},
       {"[storage.redis]\nurl = \"redis://\"\n", {}, "relay.toml:2: storage.redis.url"},
@@ -719,9 +719,11 @@ TEST_CASE("config: [storage] validation") {
       {"[storage.redis]\nurl = \"redis://[]:6379\"\n", {}, "relay.toml:2: storage.redis.url"},
       {"[storage.redis]\nurl = \"redis://@h\"\n", {}, "relay.toml:2: storage.redis.url"},
       {"[storage.redis]\nurl = \"redis://:@h\"\n", {}, "relay.toml:2: storage.redis.url"},
+      // Past what Redis's SELECT takes: refused at load, not when the store connects.
+      {"[storage.redis]\nurl = \"redis://h/2147483648\"\n", {}, "relay.toml:2: storage.redis.url"},
       // The form is [:password@]; and a password never appears in the message.
       {"[storage.redis]\nurl = \"redis://admin:hunter2@h:6379/0\"\n", {},
-       R"(relay.toml:2: storage.redis.url: expected redis://[:password@]host[:port][/db] with port 1..65535 and db a non-negative integer, got "redis://admin:***@h:6379/0")"},
+       R"(relay.toml:2: storage.redis.url: expected redis://[:password@]host[:port][/db] with port 1..65535 and db 0..2147483647, got "redis://admin:***@h:6379/0")"},
       {"[storage.redis]\nurl = \"redis://:hunter2@h:99999\"\n", {}, R"(got "redis://:***@h:99999")"},
       {"[storage.redis]\nconnect_timeout = 0\n", {},
        "relay.toml:2: storage.redis.connect_timeout: must be greater than 0"},
@@ -741,17 +743,17 @@ TEST_CASE("config: [storage] validation") {
   // The boundaries and forms that are valid.
   for (const std::string url :
        {"redis://h", "redis://h:1", "redis://h:65535/0", "redis://127.0.0.1:6379/15", "redis://[::1]:6379/0",
-        "redis://[::1]", "redis://:p@ss/w0rd@cache.internal:6380/3", "redis://my-redis_1.svc/4294967295"}) {
+        "redis://[::1]", "redis://:p@ss/w0rd@cache.internal:6380/3", "redis://my-redis_1.svc/2147483647"}) {
     CAPTURE(url);
-    CHECK(load_defaults({{"RELAY_STORAGE_REDIS_URL", url}}).storage.redis.url == url);
+    CHECK(load_defaults({{"RELAY_STORAGE_REDIS_URL", url}}).storage.redis.url.text == url);
   }
   for (const std::string tier : {"none", "memory+disk", "memory+redis"}) {
     CAPTURE(tier);
     // backend = "memory" (the default) with any tier.
-    CHECK(load_defaults({{"RELAY_STORAGE_TIER", tier}}).storage.tier == tier);
+    CHECK(name_of(load_defaults({{"RELAY_STORAGE_TIER", tier}}).storage.tier) == tier);
   }
-  CHECK(load("[storage]\ntier = \"memory+disk\"\nbackend = \"disk\"\n").storage.backend == "disk");
-  CHECK(load("[storage]\ntier = \"none\"\nbackend = \"redis\"\n").storage.backend == "redis");
+  CHECK(load("[storage]\ntier = \"memory+disk\"\nbackend = \"disk\"\n").storage.backend == StorageBackend::Disk);
+  CHECK(load("[storage]\ntier = \"none\"\nbackend = \"redis\"\n").storage.backend == StorageBackend::Redis);
   CHECK(load("[storage]\ncompression_level = 1\n").storage.compression_level == 1);
   CHECK(load("[storage]\ncompression_level = 19\n").storage.compression_level == 19);
   CHECK(load("[storage.disk]\nio_threads = 64\n").storage.disk.io_threads == 64);
@@ -940,9 +942,9 @@ hit_for_miss = "500ms"
   CHECK(e.cache.coalesce.follower_timeout == std::chrono::seconds(7));
 
   CHECK(defaults.cache.coalesce.distributed);
-  CHECK(defaults.cache.coalesce.degraded == "local");
+  CHECK(defaults.cache.coalesce.degraded == DegradedMode::Local);
   CHECK(load("[cache.coalesce]\ndegraded = \"fail-open\"\ndistributed = false\n").cache.coalesce.degraded ==
-        "fail-open");
+        DegradedMode::FailOpen);
   CHECK_THROWS_WITH_AS(load("[cache.coalesce]\ndegraded = \"panic\"\n"), doctest::Contains("cache.coalesce.degraded"),
                        relay::config::ConfigError);
   CHECK_THROWS_WITH_AS(load("[cache.coalesce]\nfollower_timeot = \"1s\"\n"),
@@ -952,16 +954,16 @@ hit_for_miss = "500ms"
 TEST_CASE("config: [maintenance] keys from TOML and the environment, and their errors") {
   const auto defaults = load("");
   CHECK(defaults.maintenance.interval == std::chrono::minutes(5));
-  CHECK(defaults.maintenance.lock == "none");
+  CHECK(defaults.maintenance.lock == MaintenanceLock::None);
 
   const auto c = load("[maintenance]\ninterval = \"1s\"\nlock = \"redis\"\n");
   CHECK(c.maintenance.interval == std::chrono::seconds(1));
-  CHECK(c.maintenance.lock == "redis");
+  CHECK(c.maintenance.lock == MaintenanceLock::Redis);
   CHECK(load("[maintenance]\ninterval = 0\n").maintenance.interval.count() == 0);
 
   const auto e = load("", {{"RELAY_MAINTENANCE_INTERVAL", "250ms"}, {"RELAY_MAINTENANCE_LOCK", "redis"}});
   CHECK(e.maintenance.interval == std::chrono::milliseconds(250));
-  CHECK(e.maintenance.lock == "redis");
+  CHECK(e.maintenance.lock == MaintenanceLock::Redis);
 
   check_errors({
       {"[maintenance]\nlock = \"zookeeper\"\n", {},

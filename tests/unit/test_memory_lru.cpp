@@ -315,7 +315,7 @@ struct Compressed {
   std::shared_ptr<Storage> store;
   Compressed() {
     config::StorageConfig cfg;
-    cfg.compression = "zstd";
+    cfg.compression = config::Compression::Zstd;
     store = make_compressed_store(inner, cfg);
   }
   bool stored_compressed(const std::string& key) {

@@ -211,7 +211,7 @@ TEST_CASE("print-config: secrets are masked, and the header says so") {
   CHECK(text.find("# Secrets are printed as ***") != std::string::npos);
   // The masked output is still a valid file, just not the same secrets.
   const auto again = load_from_string(text, "printed.toml", {});
-  CHECK(again.storage.redis.url == "redis://:***@redis.internal:6380/2");
+  CHECK(again.storage.redis.url.text == "redis://:***@redis.internal:6380/2");
 }
 
 TEST_CASE("print-config: what counts as a secret") {

@@ -188,7 +188,7 @@ TEST_CASE("safety: rules override set_cookie and strip_request_headers") {
   relay::config::CacheConfig cfg;
   relay::config::CacheRule rule;
   rule.path = "/assets/*";
-  rule.set_cookie = "strip";
+  rule.set_cookie = relay::config::SetCookie::Strip;
   rule.strip_request_headers = std::vector<std::string>{"X-Debug"};
   cfg.rules.push_back(rule);
   auto assets = relay::cache::resolve_rule(cfg, "/assets/a.css");

@@ -1,7 +1,9 @@
 // relay's configuration: one TOML file, every key overridable from the
 // environment as RELAY_<SECTION>_<KEY> (nested tables joined by '_').
 // Loading validates everything up front; a bad value or an unknown key is a
-// ConfigError naming the key and, for file values, the line.
+// ConfigError naming the key and, for file values, the line. Addresses and
+// URLs arrive parsed (ListenAddress, UpstreamUrl, RedisUrl) and choices as
+// enums, so no use site parses or compares config text again.
 #pragma once
 
 #include <chrono>
@@ -10,14 +12,95 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace relay::config {
 
 using Duration = std::chrono::milliseconds;
 
+// The choices, each written in the file as name_of() gives it.
+enum class StorageBackend { Memory, Disk, Redis };      // memory | disk | redis
+enum class Eviction { Lru, Lfu, Fifo };                 // lru | lfu | fifo
+enum class Tier { None, MemoryDisk, MemoryRedis };      // none | memory+disk | memory+redis
+enum class Compression { None, Zstd };                  // none | zstd
+enum class SetCookie { Pass, Strip, Store };            // pass | strip | store
+enum class DegradedMode { Local, FailOpen };            // local | fail-open
+enum class MaintenanceLock { None, Redis };             // none | redis
+enum class LogLevel { Error, Warn, Info, Debug };       // error | warn | info | debug
+enum class LogFormat { Text, Json };                    // text | json
+
+std::string_view name_of(StorageBackend v) noexcept;
+std::string_view name_of(Eviction v) noexcept;
+std::string_view name_of(Tier v) noexcept;
+std::string_view name_of(Compression v) noexcept;
+std::string_view name_of(SetCookie v) noexcept;
+std::string_view name_of(DegradedMode v) noexcept;
+std::string_view name_of(MaintenanceLock v) noexcept;
+std::string_view name_of(LogLevel v) noexcept;
+std::string_view name_of(LogFormat v) noexcept;
+
+// The backend a tier puts behind its memory level (Tier::None: none, the
+// backend itself is used).
+StorageBackend lower_level(Tier tier) noexcept;
+
+// Each typed value keeps its text as written (messages, --print-config) and
+// its parts; parse() throws std::invalid_argument with the loader's
+// "expected ..., got ..." message.
+
+// server.listen: host:port or [v6]:port, port 1..65535. address is an IP
+// literal for asio::ip::make_address ("" and "*" are 0.0.0.0, "localhost"
+// 127.0.0.1; an IPv6 one without its brackets).
+struct ListenAddress {
+  std::string text;
+  std::string address;
+  std::uint16_t port = 0;
+
+  static ListenAddress parse(std::string_view text);
+  bool operator==(const ListenAddress&) const = default;
+};
+
+// upstream.url: http:// or https://, read with Boost.URL.
+struct UpstreamUrl {
+  std::string text;
+  std::string scheme;     // "http" or "https"
+  std::string authority;  // as written, userinfo and port included
+  std::string host;       // without userinfo, port or IPv6 brackets
+  std::uint16_t port = 0;  // as written, else the scheme's (80, 443)
+  std::string base;       // scheme://authority, where every request goes
+  std::string prefix;     // the path before every target, no trailing '/'; "" for none
+
+  static UpstreamUrl parse(std::string_view text);
+  bool operator==(const UpstreamUrl&) const = default;
+};
+
+// storage.redis.url: redis://[:password@]host[:port][/db]. The password
+// may hold '@' and '/' (the last '@' ends it), which a URI may not, so this
+// one is read by hand.
+struct RedisUrl {
+  std::string text;
+  std::string host;      // without IPv6 brackets
+  int port = 6379;
+  std::string password;  // empty: no AUTH
+  int db = 0;            // 0: no SELECT
+
+  static RedisUrl parse(std::string_view text);
+  bool operator==(const RedisUrl&) const = default;
+};
+
+// log.access_log: stdout | stderr | off | a file path.
+struct AccessLogTarget {
+  enum class To { Stdout, Stderr, Off, File };
+  To to = To::Stdout;
+  std::string path;  // To::File only
+
+  static AccessLogTarget parse(std::string_view text);
+  std::string text() const;
+  bool operator==(const AccessLogTarget&) const = default;
+};
+
 struct ServerConfig {
-  std::string listen = "127.0.0.1:8080";     // host:port, [v6]:port
+  ListenAddress listen = ListenAddress::parse("127.0.0.1:8080");
   int threads = 1;                           // event-loop threads; 0 = one per core
   std::uint64_t max_header_size = 16 * 1024;  // bytes of request head -> 431
   std::uint64_t max_url_length = 8 * 1024;    // bytes of request-target -> 414
@@ -33,7 +116,7 @@ struct ServerConfig {
 };
 
 struct UpstreamConfig {
-  std::string url = "http://127.0.0.1:9000";  // origin (http or https); a path is a prefix for every target
+  UpstreamUrl url = UpstreamUrl::parse("http://127.0.0.1:9000");  // a path is a prefix for every target
   Duration connect_timeout{5'000};
   Duration first_byte_timeout{30'000};  // request sent -> response head
   Duration idle_timeout{30'000};        // silence while receiving a body
@@ -64,7 +147,7 @@ struct CacheRule {
   bool bypass = false;                              // never look up or store
   std::optional<std::vector<std::string>> ignore_params;  // replaces [cache.key] ignore_params
   std::optional<std::vector<std::string>> key_headers;    // replaces [cache.key] headers
-  std::optional<std::string> set_cookie;                  // replaces [cache] set_cookie
+  std::optional<SetCookie> set_cookie;                    // replaces [cache] set_cookie
   std::optional<std::vector<std::string>> strip_request_headers;  // replaces [cache] strip_request_headers
   int line = 0;                                     // where it was defined, for messages
 };
@@ -77,7 +160,7 @@ struct CoalesceConfig {
   Duration hit_for_miss{10'000};      // an uncacheable key skips coalescing for this long
   // With storage = redis: one fetch per key across every instance sharing it.
   bool distributed = true;
-  std::string degraded = "local";     // Redis away: "local" coalescing only, or "fail-open" (none)
+  DegradedMode degraded = DegradedMode::Local;  // Redis away: local coalescing only, or fail-open (none)
   // A fill's body past spool_memory waits for its followers in an unlinked
   // file in spool_dir ("" = the system temporary directory).
   std::string spool_dir;
@@ -106,7 +189,7 @@ struct CacheConfig {
   // Responses carrying Set-Cookie: "pass" (never stored, like Varnish and
   // nginx), "strip" (stored without their Set-Cookie) or "store" (stored
   // and replayed, as RFC 9111 permits, but only with explicit freshness).
-  std::string set_cookie = "pass";
+  SetCookie set_cookie = SetCookie::Pass;
   // Request fields removed before forwarding, because origins change the
   // response on them while the key does not name them (cache poisoning).
   // A field that is also in the key's headers is kept.
@@ -125,7 +208,7 @@ struct DiskStorageConfig {
 };
 
 struct RedisStorageConfig {
-  std::string url = "redis://127.0.0.1:6379/0";     // redis://[:password@]host:port/db
+  RedisUrl url = RedisUrl::parse("redis://127.0.0.1:6379/0");
   std::string key_prefix = "relay:";
   Duration connect_timeout{1'000};
   Duration command_timeout{500};
@@ -133,12 +216,12 @@ struct RedisStorageConfig {
 };
 
 struct StorageConfig {
-  std::string backend = "memory";                   // memory | disk | redis
+  StorageBackend backend = StorageBackend::Memory;
   std::uint64_t max_size = 256ull * 1024 * 1024;    // memory: bytes (headers + body + overhead)
-  std::string eviction = "lru";                     // memory: lru | lfu | fifo
-  std::string tier = "none";                        // none | memory+disk | memory+redis
+  Eviction eviction = Eviction::Lru;                // memory only
+  Tier tier = Tier::None;
   Duration keep_time{3'600'000};                    // kept past freshness + stale windows
-  std::string compression = "none";                 // none | zstd (disk, redis, tier lower level)
+  Compression compression = Compression::None;     // disk, redis, tier lower level
   int compression_level = 3;                        // zstd level 1..19
   std::uint64_t compression_min_size = 1024;        // smaller bodies are stored as they are
   std::vector<std::string> compression_types = {"text/*", "application/json", "application/javascript",
@@ -153,7 +236,7 @@ struct MaintenanceConfig {
   Duration interval{300'000};  // between rounds of each task; 0 = no scheduled cleanup
   // none: every instance runs its own rounds. redis: each round takes a lock
   // in [storage.redis]'s server first; the instances that miss it skip the round.
-  std::string lock = "none";
+  MaintenanceLock lock = MaintenanceLock::None;
 };
 
 struct MetricsConfig {
@@ -162,9 +245,9 @@ struct MetricsConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";         // error | warn | info | debug
-  std::string format = "text";        // text | json  (access log line format)
-  std::string access_log = "stdout";  // stdout | stderr | off | a file path
+  LogLevel level = LogLevel::Info;
+  LogFormat format = LogFormat::Text;  // access log line format
+  AccessLogTarget access_log;
 };
 
 struct Config {

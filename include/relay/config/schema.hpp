@@ -1,5 +1,5 @@
 // The configuration schema as data: every key the loader accepts (the kFields
-// rows in src/config/config.cpp, in their order) with its kind and current
+// rows in src/config/fields.cpp, in their order) with its kind and current
 // value, and where each value came from. The printer (print.hpp) and tests
 // walk these lists, so a key added to kFields is printed and checked with no
 // other change.
@@ -16,7 +16,7 @@
 
 namespace relay::config {
 
-// What a key holds. Order matters to config.cpp (its messages index by it).
+// What a key holds. Order matters to values.cpp (its messages index by it).
 enum class Kind { String, Int, Bool, Duration, Size, StringList };
 // Int keys hold std::int64_t, Size keys std::uint64_t.
 using Value =

@@ -1,0 +1,162 @@
+// The schema's two tables: kFields (one row per key of the sections, in the
+// order --print-config prints them) and kRuleFields (one [[cache.rules]]
+// entry), and the schema.hpp functions that read them. A new key is a
+// default in config.hpp plus one row here; the row also names its env variable.
+#include "fields.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <iterator>
+
+namespace relay::config {
+namespace detail {
+namespace {
+
+using C = Config;
+using K = Kind;
+constexpr Field kFields[] = {
+    row<K::String, &C::server, &ServerConfig::listen>("server.listen"),
+    row<K::Int, &C::server, &ServerConfig::threads>("server.threads"),
+    row<K::Size, &C::server, &ServerConfig::max_header_size>("server.max_header_size"),
+    row<K::Size, &C::server, &ServerConfig::max_url_length>("server.max_url_length"),
+    row<K::Duration, &C::server, &ServerConfig::header_timeout>("server.header_timeout"),
+    row<K::Duration, &C::server, &ServerConfig::idle_timeout>("server.idle_timeout"),
+    row<K::Duration, &C::server, &ServerConfig::body_timeout>("server.body_timeout"),
+    row<K::Size, &C::server, &ServerConfig::min_body_rate>("server.min_body_rate"),
+    row<K::Duration, &C::server, &ServerConfig::shutdown_grace>("server.shutdown_grace"),
+    row<K::Int, &C::server, &ServerConfig::max_connections>("server.max_connections"),
+    row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
+    row<K::Duration, &C::upstream, &UpstreamConfig::connect_timeout>("upstream.connect_timeout"),
+    row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),
+    row<K::Duration, &C::upstream, &UpstreamConfig::idle_timeout>("upstream.idle_timeout"),
+    row<K::Int, &C::upstream, &UpstreamConfig::max_connections>("upstream.max_connections"),
+    row<K::Duration, &C::upstream, &UpstreamConfig::queue_timeout>("upstream.queue_timeout"),
+    row<K::Bool, &C::upstream, &UpstreamConfig::preserve_host>("upstream.preserve_host"),
+    row<K::Duration, &C::cache, &CacheConfig::default_ttl>("cache.default_ttl"),
+    row<K::Size, &C::cache, &CacheConfig::max_object_size>("cache.max_object_size"),
+    row<K::Duration, &C::cache, &CacheConfig::heuristic_max>("cache.heuristic_max"),
+    row<K::Duration, &C::cache, &CacheConfig::stale_while_revalidate>("cache.stale_while_revalidate"),
+    row<K::Duration, &C::cache, &CacheConfig::stale_if_error>("cache.stale_if_error"),
+    row<K::StringList, &C::cache, &CacheConfig::targeted_fields>("cache.targeted_fields"),
+    row<K::Bool, &C::cache, &CacheConfig::strip_targeted_fields>("cache.strip_targeted_fields"),
+    row<K::String, &C::cache, &CacheConfig::status_name>("cache.status_name"),
+    row<K::String, &C::cache, &CacheConfig::set_cookie>("cache.set_cookie"),
+    row<K::StringList, &C::cache, &CacheConfig::strip_request_headers>("cache.strip_request_headers"),
+    row<K::Bool, &C::cache, &CacheConfig::key, &CacheKeyConfig::sort_query>("cache.key.sort_query"),
+    row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::ignore_params>(
+        "cache.key.ignore_params"),
+    row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::headers>("cache.key.headers"),
+    row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::enabled>("cache.coalesce.enabled"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::follower_timeout>(
+        "cache.coalesce.follower_timeout"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::max_fill_age>("cache.coalesce.max_fill_age"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::hit_for_miss>("cache.coalesce.hit_for_miss"),
+    row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::distributed>("cache.coalesce.distributed"),
+    row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::degraded>("cache.coalesce.degraded"),
+    row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_dir>("cache.coalesce.spool_dir"),
+    row<K::Size, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_memory>("cache.coalesce.spool_memory"),
+    row<K::String, &C::storage, &StorageConfig::backend>("storage.backend"),
+    row<K::Size, &C::storage, &StorageConfig::max_size>("storage.max_size"),
+    row<K::String, &C::storage, &StorageConfig::eviction>("storage.eviction"),
+    row<K::String, &C::storage, &StorageConfig::tier>("storage.tier"),
+    row<K::Duration, &C::storage, &StorageConfig::keep_time>("storage.keep_time"),
+    row<K::String, &C::storage, &StorageConfig::compression>("storage.compression"),
+    row<K::Int, &C::storage, &StorageConfig::compression_level>("storage.compression_level"),
+    row<K::Size, &C::storage, &StorageConfig::compression_min_size>("storage.compression_min_size"),
+    row<K::StringList, &C::storage, &StorageConfig::compression_types>("storage.compression_types"),
+    row<K::String, &C::storage, &StorageConfig::disk, &DiskStorageConfig::path>("storage.disk.path"),
+    row<K::Size, &C::storage, &StorageConfig::disk, &DiskStorageConfig::max_size>("storage.disk.max_size"),
+    row<K::Size, &C::storage, &StorageConfig::disk, &DiskStorageConfig::min_free_space>(
+        "storage.disk.min_free_space"),
+    row<K::Int, &C::storage, &StorageConfig::disk, &DiskStorageConfig::io_threads>("storage.disk.io_threads"),
+    row<K::String, &C::storage, &StorageConfig::redis, &RedisStorageConfig::url>("storage.redis.url"),
+    row<K::String, &C::storage, &StorageConfig::redis, &RedisStorageConfig::key_prefix>(
+        "storage.redis.key_prefix"),
+    row<K::Duration, &C::storage, &StorageConfig::redis, &RedisStorageConfig::connect_timeout>(
+        "storage.redis.connect_timeout"),
+    row<K::Duration, &C::storage, &StorageConfig::redis, &RedisStorageConfig::command_timeout>(
+        "storage.redis.command_timeout"),
+    row<K::Size, &C::storage, &StorageConfig::redis, &RedisStorageConfig::chunk_size>("storage.redis.chunk_size"),
+    row<K::Duration, &C::maintenance, &MaintenanceConfig::interval>("maintenance.interval"),
+    row<K::String, &C::maintenance, &MaintenanceConfig::lock>("maintenance.lock"),
+    row<K::Bool, &C::metrics, &MetricsConfig::enabled>("metrics.enabled"),
+    row<K::String, &C::metrics, &MetricsConfig::path>("metrics.path"),
+    row<K::String, &C::log, &LogConfig::level>("log.level"),
+    row<K::String, &C::log, &LogConfig::format>("log.format"),
+    row<K::String, &C::log, &LogConfig::access_log>("log.access_log"),
+};
+
+// One [[cache.rules]] entry; the paths are relative to the rule.
+using R = CacheRule;
+constexpr FieldOf<CacheRule> kRuleFields[] = {
+    row<K::String, &R::path>("path"),
+    row<K::Duration, &R::ttl>("ttl"),
+    row<K::Duration, &R::default_ttl>("default_ttl"),
+    row<K::Duration, &R::stale_while_revalidate>("stale_while_revalidate"),
+    row<K::Duration, &R::stale_if_error>("stale_if_error"),
+    row<K::Bool, &R::bypass>("bypass"),
+    row<K::StringList, &R::ignore_params>("ignore_params"),
+    row<K::StringList, &R::key_headers>("key_headers"),
+    row<K::String, &R::set_cookie>("set_cookie"),
+    row<K::StringList, &R::strip_request_headers>("strip_request_headers"),
+};
+
+}  // namespace
+
+std::span<const Field> fields() { return kFields; }
+std::span<const RuleField> rule_fields() { return kRuleFields; }
+
+bool is_section(std::string_view path) {
+  return std::any_of(std::begin(kFields), std::end(kFields), [&](const Field& f) {
+    return f.path.size() > path.size() && f.path.starts_with(path) && f.path[path.size()] == '.';
+  });
+}
+
+}  // namespace detail
+
+using detail::kRules;
+
+std::vector<KeyValue> key_values(const Config& cfg) {
+  std::vector<KeyValue> out;
+  for (const auto& f : detail::fields()) out.push_back({f.path, f.kind, *f.get(cfg)});
+  return out;
+}
+
+std::vector<KeyValue> key_values(const CacheRule& rule) {
+  std::vector<KeyValue> out;
+  for (const auto& f : detail::rule_fields())
+    if (auto v = f.get(rule)) out.push_back({f.path, f.kind, std::move(*v)});
+  return out;
+}
+
+std::string_view rules_path() { return kRules; }
+
+std::string rule_source_key(std::size_t index_from_0, std::string_view key) {
+  std::string out = std::string(kRules) + "[" + std::to_string(index_from_0 + 1) + "]";
+  if (!key.empty()) out.append(".").append(key);
+  return out;
+}
+
+std::string describe(const Source& s) {
+  switch (s.from) {
+    case Source::From::File: return s.name + ":" + std::to_string(s.line);
+    case Source::From::Environment: return "environment " + s.name;
+    case Source::From::Default: break;
+  }
+  return "default";
+}
+
+Source LoadResult::source_of(std::string_view path) const {
+  const auto it = sources.find(path);
+  return it == sources.end() ? Source{} : it->second;
+}
+
+
+std::string env_variable(std::string_view path) {
+  std::string name = "RELAY_";
+  for (char ch : path)
+    name += ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return name;
+}
+
+}  // namespace relay::config

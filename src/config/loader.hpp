@@ -1,0 +1,49 @@
+// Internal to src/config: the Loader merges the file's values and the
+// RELAY_* environment into a Config through the schema rows, recording where
+// each value came from (origin), then validate() checks the merged result.
+// Loading is all-or-nothing: the first problem throws a ConfigError naming
+// the key and its source.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <toml++/toml.h>
+
+#include "fields.hpp"
+#include "relay/config/config.hpp"
+#include "relay/config/schema.hpp"
+
+namespace relay::config::detail {
+
+struct Loader {
+  Config cfg;
+  Sources origin;  // where each key's current value came from
+  std::string source;
+  // The text of each typed key set so far (the last one wins), parsed by
+  // resolve(): an environment override may replace a bad file value.
+  std::map<std::string, std::string, std::less<>> typed_text;
+
+  Source in_file(int line) const { return {Source::From::File, source, line}; }
+
+  void apply_table(const toml::table& t, const std::string& prefix);
+  // [[cache.rules]] in file order.
+  void apply_rules(const toml::node& node, const std::string& where);
+  // RELAY_* variables; an unknown one is refused.
+  void apply_env(const Environment& env);
+
+  // Parses typed_text into cfg, in schema order; a bad text fails like validate().
+  void resolve();
+
+  // Throws "<source>: <path>: msg" (no source for a default value).
+  [[noreturn]] void fail(std::string_view path, const std::string& msg) const;
+  void validate() const;
+
+ private:
+  // Sets a key, or records the text of a typed one for resolve().
+  void assign(const FieldOf<Config>& f, Value&& v);
+  void validate_storage(const StorageConfig& s) const;
+};
+
+}  // namespace relay::config::detail
