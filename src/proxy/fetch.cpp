@@ -8,6 +8,8 @@
 //   ShareOnly     -> stream to the client and to followers (BYPASS, too large)
 //   PassThrough   -> stream to the client only (BYPASS)
 // Unsafe methods that succeed invalidate what they touched (§4.4).
+#include <cassert>
+
 #include "relay/cache/invalidation.hpp"
 #include "relay/cache/key.hpp"
 #include "relay/cache/origin_verdict.hpp"
@@ -33,7 +35,7 @@ void prepare_head(http::ResponseHead& head, sys::time_point response_time) {
 }
 
 asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http::BodySource& body,
-                                                 http::ResponseSink& out, FetchPlan plan) {
+                                                 http::ResponseSink* out, FetchPlan plan) {
   Outcome outcome;
   auto& info = outcome.info;
   info.fwd = plan.fwd;
@@ -55,7 +57,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
   auto request_time = sys::now();
   // Interim (1xx) responses reach this client only: never followers, never storage.
   auto started =
-      co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &body, plan), &out);
+      co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &body, plan), out);
   outcome.upstream_seconds = std::chrono::duration<double>(steady::now() - started_at).count();
   auto with_upstream_time = [&](Outcome answered) {
     answered.upstream_seconds = outcome.upstream_seconds;
@@ -63,10 +65,12 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
   };
   if (!started) {
     auto verdict = cache::on_origin_response(context, cache::origin_failure(started.error()));
+    // StaleOnError needs a classified stored response, so a client to serve it to.
     if (std::holds_alternative<cache::StaleOnError>(verdict)) {
+      assert(out);
       shared_.metrics.record_upstream_error(started.error());
       if (plan.fill) (*plan.fill)->release(Release::Retry);
-      co_return with_upstream_time(co_await serve_stale_on_error(req, plan, std::nullopt, out));
+      co_return with_upstream_time(co_await serve_stale_on_error(req, plan, std::nullopt, *out));
     }
     co_await respond_upstream_error(req, started.error(), std::get<cache::OriginFailed>(verdict).status, info, out);
     co_return outcome;
@@ -86,8 +90,9 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
         co_await finish_revalidation(req, plan, answer, std::move(revalidated->fields), out));
   }
   if (std::holds_alternative<cache::StaleOnError>(verdict)) {
+    assert(out);
     if (plan.fill) (*plan.fill)->release(Release::Retry);
-    co_return with_upstream_time(co_await serve_stale_on_error(req, plan, answer.head.status, out));
+    co_return with_upstream_time(co_await serve_stale_on_error(req, plan, answer.head.status, *out));
   }
   if (cache::invalidates(req.method, answer.head.status)) co_await invalidate_after(req, answer.head);
   auto writer = co_await act_on_verdict(req, plan, answer, verdict, info);
@@ -144,22 +149,24 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
                                                             const OriginAnswer& answer,
                                                             std::unique_ptr<storage::BodyWriter> writer,
                                                             FetchPlan& plan, cache::CacheStatusInfo& info,
-                                                            http::ResponseSink& out) {
+                                                            http::ResponseSink* out) {
   Outcome outcome{info};
   const auto& head = answer.head;
   // A conditional or range request that was sent unconditionally to fill the
   // cache is answered from the stored result once the fill completes.
   const bool had_stored = plan.lookup && plan.lookup->hit;
   const bool answer_from_store =
-      writer && head.status == 200 &&
+      out && writer && head.status == 200 &&
       (cache::answer_not_modified(req.headers, head.headers, 200) || (had_stored && req.headers.contains("range")));
-  if (!answer_from_store) {
+  http::ResponseSink* client = answer_from_store ? nullptr : out;
+  if (client) {
     http::ResponseHead client_head = head;
     strip_targeted(client_head.headers);
     add_response_fields(client_head.headers, req, info);
-    if (!co_await out.write_head(std::move(client_head), answer.facts.content_length)) co_return outcome;
+    // A client gone already: the body still goes to the store and the followers.
+    if (!co_await client->write_head(std::move(client_head), answer.facts.content_length)) client = nullptr;
   }
-  PumpTargets targets{.client = answer_from_store ? nullptr : &out,
+  PumpTargets targets{.client = client,
                       .store = writer.get(),
                       .fill = plan.fill ? &plan.fill->fill() : nullptr};
   // A long fill keeps other instances waiting, not fetching.
@@ -172,11 +179,11 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
     shared_.metrics.record_upstream_error(pumped.source_error);
     log::warn("origin failed mid-body for ", req.method, " ", req.target, ": ", pumped.source_error.message(), " (",
               transfer.error_detail(), ")");
-    if (!out.head_sent()) {
+    if (out && !out->head_sent()) {
       auto status = cache::origin_error_status(cache::origin_failure(pumped.source_error), false);
       co_await respond_upstream_error(req, pumped.source_error, status, info, out);
     }
-    out.abort();
+    if (out) out->abort();
     co_return outcome;
   }
   if (writer && !pumped.stored && pumped.store_error) {
@@ -186,20 +193,20 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
   if (!pumped.stored) {
     // Too large to keep after all (or the store failed): nothing was sent
     // yet, so say so plainly.
-    co_await out.write_simple(502, "text/plain", "relay: response exceeded cache.max_object_size\n");
+    co_await out->write_simple(502, "text/plain", "relay: response exceeded cache.max_object_size\n");
     co_return outcome;
   }
   auto stored = co_await lookup(plan.lookup->primary, req);
   if (!stored.hit) {
-    co_await out.write_simple(503, "text/plain", "relay: stored response was evicted at once; retry\n");
+    co_await out->write_simple(503, "text/plain", "relay: stored response was evicted at once; retry\n");
     co_return outcome;
   }
-  co_return co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), out);
+  co_return co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), *out);
 }
 
 asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Request& req, FetchPlan& plan,
                                                                const OriginAnswer& not_modified,
-                                                               http::Headers freshened, http::ResponseSink& out) {
+                                                               http::Headers freshened, http::ResponseSink* out) {
   auto& hit = *plan.lookup->hit;
   storage::EntryMeta meta = hit.meta;
   meta.headers = std::move(freshened);
@@ -211,20 +218,21 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
     }
   }
   if (plan.fill) (*plan.fill)->release(Release::Retry);  // followers find the freshened entry
-  const auto now = sys::now();
-  const auto fresh = cache::response_facts(meta.status, meta.headers, plan.rule->policy.targeted_fields, now);
-  auto age = cache::current_age(fresh, meta.request_time, meta.response_time, now);
   cache::CacheStatusInfo info;
   info.status = CacheStatus::Revalidated;
   info.fwd = plan.fwd;
   info.fwd_status = 304;
+  if (!out) co_return Outcome{info};  // a background revalidation: nobody to answer
+  const auto now = sys::now();
+  const auto fresh = cache::response_facts(meta.status, meta.headers, plan.rule->policy.targeted_fields, now);
+  auto age = cache::current_age(fresh, meta.request_time, meta.response_time, now);
   info.ttl = (cache::freshness_lifetime(fresh, plan.rule->policy) - age).count();
   hit.meta = std::move(meta);
   // A cookie set on this 304 is for this client only: delivered, never stored.
   for (const auto& field : not_modified.head.headers) {
     if (http::iequals(field.name, "set-cookie")) hit.meta.headers.add(field.name, field.value);
   }
-  co_return co_await deliver_or_fail(req, std::move(hit), info, age, out);
+  co_return co_await deliver_or_fail(req, std::move(hit), info, age, *out);
 }
 
 asio::awaitable<Handler::Outcome> Handler::serve_stale_on_error(const http::Request& req, FetchPlan& plan,
@@ -243,18 +251,22 @@ asio::awaitable<Handler::Outcome> Handler::serve_stale_on_error(const http::Requ
 }
 
 asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, const error_code& error, int status,
-                                                      cache::CacheStatusInfo& info, http::ResponseSink& out) {
+                                                      cache::CacheStatusInfo& info, http::ResponseSink* out) {
   if (error == Errc::client_closed) {
-    out.abort();
+    if (out) out->abort();
     co_return;
   }
   shared_.metrics.record_upstream_error(error);
+  if (!out) {
+    log::warn("background revalidation of ", req.target, " failed: ", error.message());
+    co_return;
+  }
   log::warn("origin request failed for ", req.method, " ", req.target, ": ", error.message(), " -> ", status);
   http::Headers extra;
   add_response_fields(extra, req, info);
-  co_await out.write_simple(status, "text/plain", "relay: " + error.message() + "\n", std::move(extra));
+  co_await out->write_simple(status, "text/plain", "relay: " + error.message() + "\n", std::move(extra));
   // A request body may be half-read: this connection cannot carry another request.
-  if (req.has_body) out.abort();
+  if (req.has_body) out->abort();
 }
 
 asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const http::Request& req, FetchPlan& plan,

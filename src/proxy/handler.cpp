@@ -94,7 +94,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
                                                  http::ResponseSink& out) {
   // OPTIONS * names the server, not a resource: forwarded as it is.
   if (req.method == "OPTIONS" && req.target == "*") {
-    co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
+    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
   }
   // One normalised target: the rules match it, the key is built from it and
   // the origin receives it, so none of them can disagree (cache poisoning).
@@ -122,13 +122,13 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   forward_as(req, target, rule);
 
   if (req.method != "GET" && req.method != "HEAD") {
-    co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
+    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
   }
   // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an
   // origin may still reflect it: such a request never touches the cache.
   const auto request = cache::request_facts(req.method, req.headers);
   if (rule.bypass || req.has_body || !cache::request_may_use_cache(request)) {
-    co_return co_await fetch(req, body, out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
+    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
   }
   co_return co_await serve_cacheable(req, body, out, rule, request, cache::make_key(target, req.headers, rule.key));
 }
@@ -183,7 +183,7 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
       case Kind::Alone:
         break;
     }
-    auto outcome = co_await fetch(req, body, out, std::move(plan));
+    auto outcome = co_await fetch(req, body, &out, std::move(plan));
     if (session.permit) co_await session.permit.release_lock();
     co_return outcome;
   }

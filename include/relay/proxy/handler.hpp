@@ -145,8 +145,10 @@ class Handler {
                                                   http::ResponseSink& out);
 
   // fetch.cpp: start the transfer, ask the origin verdict, act on it, forward.
+  // `out` null: no client (a background revalidation): the response only
+  // updates the store and the fill's followers.
   boost::asio::awaitable<Outcome> fetch(const http::Request& req, http::BodySource& body,
-                                        http::ResponseSink& out, FetchPlan plan);
+                                        http::ResponseSink* out, FetchPlan plan);
   // Carries out a Store / ShareOnly / PassThrough verdict: opens the store,
   // publishes the head to followers or lets them go, updates what is
   // stored. Returns the writer the body goes into (null: not stored).
@@ -159,15 +161,15 @@ class Handler {
   boost::asio::awaitable<Outcome> forward_response(const http::Request& req, upstream::Transfer& transfer,
                                                    const OriginAnswer& answer,
                                                    std::unique_ptr<storage::BodyWriter> writer, FetchPlan& plan,
-                                                   cache::CacheStatusInfo& info, http::ResponseSink& out);
+                                                   cache::CacheStatusInfo& info, http::ResponseSink* out);
   boost::asio::awaitable<Outcome> serve_stale_on_error(const http::Request& req, FetchPlan& plan,
                                                        std::optional<int> origin_status,
                                                        http::ResponseSink& out);
   boost::asio::awaitable<void> respond_upstream_error(const http::Request& req, const error_code& error, int status,
-                                                      cache::CacheStatusInfo& info, http::ResponseSink& out);
+                                                      cache::CacheStatusInfo& info, http::ResponseSink* out);
   boost::asio::awaitable<Outcome> finish_revalidation(const http::Request& req, FetchPlan& plan,
                                                       const OriginAnswer& not_modified, http::Headers freshened,
-                                                      http::ResponseSink& out);
+                                                      http::ResponseSink* out);
   // Opens a writer for a response the verdict stores (writing a Vary marker
   // first when needed); null when storage fails. Sets the lookup's
   // storage_key to where it goes.
