@@ -28,22 +28,51 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
   std::uniform_int_distribution<long> spread(base.count() / 2, base.count() * 3 / 2);
   return std::chrono::milliseconds(spread(rng));
 }
+
+
+KeySessions::Acquired fill_here(WritePermit permit) {
+  KeySessions::Acquired acquired;
+  acquired.kind = KeySessions::Acquired::Kind::Fill;
+  acquired.permit = std::move(permit);
+  return acquired;
+}
 }  // namespace
+
+void KeySessions::record_lock(std::string_view outcome) {
+  if (metrics_) metrics_->record_lock(outcome);
+}
+
+KeySessions::Acquired KeySessions::without_fleet_lock(const std::string& key, WritePermit permit,
+                                                      const error_code& why) {
+  record_lock("error");
+  if (metrics_) metrics_->record_lock_failure("unavailable");
+  log::debug("fill lock for ", key, " unavailable: ", why.message());
+  if (!settings_.fleet_fail_open) return fill_here(std::move(permit));
+  // No coalescing at all: local followers go to the origin too.
+  permit->release(Release::FetchAlone);
+  permit.finish();
+  return Acquired{};  // Alone
+}
+
+std::optional<KeySessions::Acquired> KeySessions::use_peer_fill(PeerView seen, WritePermit& permit, double waited) {
+  if (seen.kind == PeerView::Nothing) return std::nullopt;
+  if (metrics_) metrics_->record_lock_wait(waited);
+  Acquired acquired;
+  if (seen.kind == PeerView::Stored) {
+    // The key is found in the shared store: local followers look there too.
+    permit->release(Release::Retry);
+    acquired.kind = Acquired::Kind::Stored;
+    return acquired;
+  }
+  if (metrics_) metrics_->record_coalesced(waited);
+  acquired.kind = Acquired::Kind::PeerStream;
+  acquired.in_progress = std::move(seen.in_progress);
+  acquired.permit = std::move(permit);
+  return acquired;
+}
 
 asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const std::string& key, WritePermit permit,
                                                                          const PeerProbe& probe) {
-  Acquired acquired;
-  auto fill_here = [&] {
-    acquired.kind = Acquired::Kind::Fill;
-    acquired.permit = std::move(permit);
-    return std::move(acquired);
-  };
-  // The key is found in the shared store: local followers look there too.
-  auto stored = [&] {
-    permit->release(Release::Retry);
-    acquired.kind = Acquired::Kind::Stored;
-    return std::move(acquired);
-  };
   auto ttl = settings_.max_fill_age;
   auto started = clock_();
   auto deadline = started + settings_.follower_timeout;
@@ -51,37 +80,25 @@ asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const s
   bool contended = false;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   auto waited = [&] { return std::chrono::duration<double>(clock_() - started).count(); };
-  auto record = [&](auto method, auto... args) {
-    if (metrics_) (metrics_->*method)(args...);
-  };
 
   for (;;) {
     auto attempt = co_await lock_->try_acquire(key, ttl);
-    if (!attempt) {
-      record(&metrics::Metrics::record_lock, "error");
-      record(&metrics::Metrics::record_lock_failure, "unavailable");
-      log::debug("fill lock for ", key, " unavailable: ", attempt.error().message());
-      if (!settings_.fleet_fail_open) co_return fill_here();
-      // No coalescing at all: local followers go to the origin too.
-      permit->release(Release::FetchAlone);
-      permit.finish();
-      co_return std::move(acquired);  // Alone
-    }
+    if (!attempt) co_return without_fleet_lock(key, std::move(permit), attempt.error());
     if (*attempt) {
-      record(&metrics::Metrics::record_lock, "acquired");
+      record_lock("acquired");
       permit.hold_lock(std::move(**attempt));
-      if (!contended) co_return fill_here();
-      record(&metrics::Metrics::record_lock_wait, waited());
+      if (!contended) co_return fill_here(std::move(permit));
       // The holder released the lock because it finished: its response is stored.
       PeerView now_seen;
       if (probe) now_seen = co_await probe();
-      if (now_seen.kind == PeerView::Stored) {
-        co_await permit.release_lock();
-        co_return stored();
+      if (now_seen.kind != PeerView::Stored) {
+        if (metrics_) metrics_->record_lock_wait(waited());
+        co_return fill_here(std::move(permit));
       }
-      co_return fill_here();
+      co_await permit.release_lock();
+      co_return std::move(*use_peer_fill(std::move(now_seen), permit, waited()));
     }
-    if (!contended) record(&metrics::Metrics::record_lock, "contended");
+    if (!contended) record_lock("contended");
     contended = true;
 
     // Another instance is fetching: has its response reached the shared
@@ -90,23 +107,12 @@ asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const s
     // the temporaries of one.)
     PeerView seen;
     if (probe) seen = co_await probe();
-    if (seen.kind == PeerView::Stored) {
-      record(&metrics::Metrics::record_lock_wait, waited());
-      co_return stored();
-    }
-    if (seen.kind == PeerView::Streaming) {
-      record(&metrics::Metrics::record_lock_wait, waited());
-      record(&metrics::Metrics::record_coalesced, waited());
-      acquired.kind = Acquired::Kind::PeerStream;
-      acquired.in_progress = std::move(seen.in_progress);
-      acquired.permit = std::move(permit);
-      co_return std::move(acquired);
-    }
+    if (auto usable = use_peer_fill(std::move(seen), permit, waited())) co_return std::move(*usable);
     if (clock_() >= deadline) {
-      record(&metrics::Metrics::record_lock_failure, "timeout");
+      if (metrics_) metrics_->record_lock_failure("timeout");
       log::info("waited ", settings_.follower_timeout.count(), " ms for another instance to fetch ", key,
                 ": fetching it here");
-      co_return fill_here();
+      co_return fill_here(std::move(permit));
     }
     timer.expires_after(jittered(backoff));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -232,6 +232,13 @@ class KeySessions {
   // fleet_lock.cpp: the cross-instance strategy for a local writer.
   boost::asio::awaitable<Acquired> acquire_across_fleet(const std::string& key, WritePermit permit,
                                                         const PeerProbe& probe);
+  // fleet_lock.cpp: the lock cannot be asked (Redis away): fill here, or
+  // with fleet_fail_open coalesce nothing at all.
+  Acquired without_fleet_lock(const std::string& key, WritePermit permit, const error_code& why);
+  // What another instance's fill shows in the shared store, if anything
+  // this request can use instead of fetching.
+  std::optional<Acquired> use_peer_fill(PeerView seen, WritePermit& permit, double waited);
+  void record_lock(std::string_view outcome);
 
   const CoalescerSettings settings_;
   const std::shared_ptr<storage::DistributedLock> lock_;
