@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "header_pairs.hpp"
 #include "relay/cache/cache_control.hpp"
 #include "relay/cache/freshness.hpp"
 
@@ -192,13 +193,8 @@ TEST_CASE("cache-control: tolerant of stray separators and whitespace (RFC 9110 
 
 namespace {
 
-using Pairs = std::vector<std::pair<std::string, std::string>>;
-
-relay::http::Headers make_headers(const Pairs& pairs) {
-  relay::http::Headers h;
-  for (const auto& [n, v] : pairs) h.add(n, v);
-  return h;
-}
+using relay::test::make_headers;
+using relay::test::Pairs;
 
 }  // namespace
 

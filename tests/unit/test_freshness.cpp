@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "header_pairs.hpp"
 #include "relay/cache/freshness.hpp"
 
 using namespace std::chrono_literals;
@@ -19,13 +20,8 @@ using relay::http::Headers;
 
 namespace {
 
-using Pairs = std::vector<std::pair<std::string, std::string>>;
-
-Headers make_headers(const Pairs& pairs) {
-  Headers h;
-  for (const auto& [n, v] : pairs) h.add(n, v);
-  return h;
-}
+using relay::test::make_headers;
+using relay::test::Pairs;
 
 SysTime at(std::int64_t unix_seconds) { return SysTime{Seconds{unix_seconds}}; }
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "header_pairs.hpp"
 #include "relay/cache/origin_verdict.hpp"
 #include "relay/cache/policy.hpp"
 
@@ -18,13 +19,8 @@ using relay::http::Headers;
 
 namespace {
 
-using Pairs = std::vector<std::pair<std::string, std::string>>;
-
-Headers make_headers(const Pairs& pairs) {
-  Headers h;
-  for (const auto& [n, v] : pairs) h.add(n, v);
-  return h;
-}
+using relay::test::make_headers;
+using relay::test::Pairs;
 
 const cache::SysTime kNow = cache::SysTime{std::chrono::sys_days{std::chrono::year{2024} / 1 / 15}} + 12h;
 constexpr const char* kDate = "Mon, 15 Jan 2024 12:00:00 GMT";

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "header_pairs.hpp"
 #include "relay/cache/policy.hpp"
 
 using namespace std::chrono_literals;
@@ -22,13 +23,8 @@ using relay::http::Headers;
 
 namespace {
 
-using Pairs = std::vector<std::pair<std::string, std::string>>;
-
-Headers make_headers(const Pairs& pairs) {
-  Headers h;
-  for (const auto& [n, v] : pairs) h.add(n, v);
-  return h;
-}
+using relay::test::make_headers;
+using relay::test::Pairs;
 
 // 2024-01-15 12:00:00 UTC; every stored response below has this Date and
 // was received at this instant, so its age is exactly `now - kNow`.
