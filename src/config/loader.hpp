@@ -44,6 +44,8 @@ struct Loader {
   // Sets a key, or records the text of a typed one for resolve().
   void assign(const FieldOf<Config>& f, Value&& v);
   void validate_storage(const StorageConfig& s) const;
+  // admin.cpp: [admin] and metrics.listen, and the listeners' addresses apart.
+  void validate_listeners() const;
 };
 
 }  // namespace relay::config::detail

@@ -149,6 +149,8 @@ std::string format_size(std::uint64_t bytes) {
 bool is_secret_key(std::string_view path) {
   std::string last(path.substr(path.rfind('.') == std::string_view::npos ? 0 : path.rfind('.') + 1));
   for (char& ch : last) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  // A file that holds a secret (admin.token_file) is a path, not the secret.
+  if (last.ends_with("_file")) return false;
   for (std::string_view word : {"password", "token", "secret"})
     if (last.find(word) != std::string::npos) return true;
   return false;

@@ -39,6 +39,8 @@ inline std::string to_text(const ListenAddress& v) { return v.text; }
 inline std::string to_text(const UpstreamUrl& v) { return v.text; }
 inline std::string to_text(const RedisUrl& v) { return v.text; }
 inline std::string to_text(const AccessLogTarget& v) { return v.text(); }
+inline std::string to_text(const AdminListen& v) { return v.text; }
+inline std::string to_text(const MetricsListen& v) { return v.text(); }
 
 template <typename T>
 concept Textual = requires(std::string_view s, T& out, const T& v) {

@@ -74,6 +74,7 @@ void Loader::validate() const {
     }
   }
   validate_storage(c.storage);
+  validate_listeners();
   if (c.metrics.path.empty() || c.metrics.path.front() != '/')
     fail("metrics.path", "must start with '/', got \"" + c.metrics.path + "\"");
   // A round's lock lives a little less than the interval: it needs room.

@@ -111,7 +111,9 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
     co_return refused;
   }
   const auto& target = normalized.target;
-  if (cfg_.metrics.enabled && target.path == cfg_.metrics.path && !req.has_body &&
+  // Only with metrics.listen = "public"; else they are served elsewhere (admin/).
+  if (cfg_.metrics.enabled && cfg_.metrics.listen.on == config::MetricsListen::On::Public &&
+      target.path == cfg_.metrics.path && !req.has_body &&
       (req.method == "GET" || req.method == "HEAD")) {
     co_await serve_metrics(req, out);
     Outcome own;

@@ -16,9 +16,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <atomic>
 #include <cassert>
+#include <functional>
 #include <thread>
 
+#include "relay/admin/admin_server.hpp"
 #include "relay/maintenance/scheduler.hpp"
 #include "relay/metrics/instrumented_storage.hpp"
 #include "relay/metrics/metrics.hpp"
@@ -105,10 +108,21 @@ class Worker final : public SessionHost, public Drainable {
 
   bool draining() const override { return draining_; }
 
+  asio::io_context& io() noexcept { return io_; }
+  // Once, on this loop, when the drain has ended this worker's client traffic.
+  std::function<void()> on_clients_done;
+  // Listeners of relay's own hosted on this loop (admin/): the loop runs until they have closed.
+  std::function<bool()> guests_closed;
+  void recheck() {
+    asio::post(io_, [this] { stop_if_drained(); });
+  }
+
  private:
   void stop_if_drained() {
     // Background revalidations hold curl transfers: they end before the loop does.
-    if (draining_ && !accepting_ && sessions_.empty() && handler_.background_tasks() == 0) io_.stop();
+    if (!draining_ || accepting_ || !sessions_.empty() || handler_.background_tasks() != 0) return;
+    if (auto done = std::exchange(on_clients_done, {})) done();
+    if (!guests_closed || guests_closed()) io_.stop();
   }
 
   asio::awaitable<void> accept_loop() {
@@ -190,6 +204,19 @@ int run_server(const config::Config& cfg) {
       throw std::runtime_error("server.listen: cannot listen on " + cfg.server.listen.text + ": " + e.code().message());
     }
   }
+  // The admin API and a metrics listener, on the first worker's loop; they
+  // close once every worker's client traffic has drained.
+  std::vector<asio::io_context*> loops;
+  for (auto& w : workers) loops.push_back(&w->io());
+  admin::Endpoints endpoints(cfg, metrics, workers.front()->io(), loops);
+  endpoints.listen();
+  std::atomic<std::size_t> busy_workers{workers.size()};
+  for (auto& w : workers)
+    w->on_clients_done = [&] {
+      if (--busy_workers == 0) endpoints.close();
+    };
+  workers.front()->guests_closed = [&endpoints] { return endpoints.closed(); };
+
   std::vector<maintenance::Task> tasks;
   for (auto& target : stack.maintenance) tasks.push_back(maintenance::sweep_task(target));
   maintenance::Scheduler scheduler(std::move(tasks), stack.maintenance_lock, cfg.maintenance.interval,
@@ -202,11 +229,18 @@ int run_server(const config::Config& cfg) {
   log::info("relay ", RELAY_VERSION, " listening on ", cfg.server.listen.text, " (", threads,
             threads == 1 ? " thread" : " threads", "), origin ", cfg.upstream.url.text);
 
+  endpoints.start();
+
   std::vector<Drainable*> drainable;
   for (auto& w : workers) drainable.push_back(w.get());
+  drainable.push_back(&endpoints);
   int status = exit_clean;
   {
     Supervisor supervisor(cfg.server.shutdown_grace, std::move(drainable));
+    endpoints.on_closed = [&supervisor, host = workers.front().get()] {
+      host->recheck();
+      supervisor.worker_ended();
+    };
     std::vector<std::thread> pool;
     for (auto& w : workers) {
       pool.emplace_back([&supervisor, worker = w.get()] {

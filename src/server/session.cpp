@@ -101,11 +101,11 @@ asio::awaitable<bool> discard_body(http::BodySource& body) {
 
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket socket, const config::ServerConfig& cfg, proxy::Handler& handler,
+Session::Session(asio::ip::tcp::socket socket, const config::ServerConfig& cfg, http::Service& service,
                  metrics::Metrics& metrics, SessionHost& host)
     : socket_(std::move(socket)),
       cfg_(cfg),
-      handler_(handler),
+      service_(service),
       metrics_(metrics),
       host_(host),
       watchdog_(std::make_shared<Watchdog>(socket_)) {}
@@ -197,7 +197,7 @@ asio::awaitable<void> Session::serve_requests() {
     req.request_id = proxy::request_id_for(req);
     assert(context_->id.empty() && "one request at a time per connection");
     context_->id = req.request_id;
-    co_await handler_.serve(req, body, out);
+    co_await service_.serve(req, body, out);
     context_->id.clear();
     if (!out.keep_alive()) co_return;
     if (!parser.message_complete() && !co_await discard_body(body)) co_return;

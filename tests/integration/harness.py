@@ -344,6 +344,7 @@ class Relay(Process):
         self.port = port or free_port()
         self.config = merge({
             "server": {"listen": "%s:%d" % (HOST, self.port), "shutdown_grace": "5s"},
+            "admin": {"listen": "%s:%d" % (HOST, free_port())},
             "upstream": {"url": upstream_url},
             "log": {"level": os.environ.get("RELAY_IT_LOG_LEVEL", "info")},
         }, config)
@@ -375,8 +376,34 @@ class Relay(Process):
     def rss(self):
         return read_rss(self.pid)
 
+    def setting(self, section, key, default=""):
+        """A config value as relay sees it: the RELAY_* environment, else the file."""
+        env = "RELAY_%s_%s" % (section.upper(), key.upper())
+        if env in self.env:
+            return self.env[env]
+        return self.config.get(section, {}).get(key, default)
+
+    @property
+    def admin_port(self):
+        """The admin listener's port; None when [admin] listen = \"\"."""
+        listen = self.setting("admin", "listen", "127.0.0.1:9091")
+        return int(listen.rsplit(":", 1)[1]) if listen else None
+
+    @property
+    def metrics_port(self):
+        """Where relay serves /metrics: the admin listener (metrics.listen = \"\"),
+        the client one ("public") or an address of its own."""
+        listen = self.setting("metrics", "listen")
+        if listen == "public":
+            return self.port
+        return int(listen.rsplit(":", 1)[1]) if listen else self.admin_port
+
+    def admin(self, method, target, headers=None, **kw):
+        """A request to the admin listener."""
+        return request(self.admin_port, method, target, headers=headers, **kw)
+
     def metrics(self, path="/metrics"):
-        r = request(self.port, "GET", path)
+        r = request(self.metrics_port, "GET", path)
         assert r.status == 200, "GET %s -> %d" % (path, r.status)
         return r.body.decode()
 

@@ -16,7 +16,7 @@ METRIC_NAMES = ("relay_requests_total", "relay_request_duration_seconds",
 class MetricsTest(RelayTestCase):
     def test_metrics_endpoint_lists_metrics(self):
         self.get("/m/warm?size=10")
-        r = self.get("/metrics")
+        r = get(self.relay.metrics_port, "/metrics")
         self.assertEqual(r.status, 200)
         for name in METRIC_NAMES:
             self.assertIn(name, r.body.decode(), "%s missing from /metrics" % name)

@@ -236,7 +236,7 @@ class DiskBlockIntegrityTest(DiskTestCase):
         path = "/disk/blocks/full"
         target, body, obj = self.stored_big(path)
         self.damage_block(obj, self.DAMAGED)
-        before = self.get("/metrics").body.decode()
+        before = self.relay.metrics()
         r, complete = fetch_partial(self.port, target)
         self.assertNoDamagedByte(r, body, 0, "full GET of a damaged body")
         self.assertFalse(complete and r.header("X-Cache") == "HIT",
@@ -244,7 +244,7 @@ class DiskBlockIntegrityTest(DiskTestCase):
         if not complete:
             self.assertEqual(len(r.body), self.DAMAGED * BLOCK,
                              "the verified blocks before the damaged one should all have been sent")
-        after = self.get("/metrics").body.decode()
+        after = self.relay.metrics()
         for name, labels in (("relay_storage_errors_total", {"backend": "disk", "reason": "integrity"}),
                              ("relay_cache_evictions_total", {"backend": "disk", "reason": "integrity"})):
             self.assertGreater(metric(after, name, **labels) or 0, metric(before, name, **labels) or 0,

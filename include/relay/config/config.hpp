@@ -239,9 +239,46 @@ struct MaintenanceConfig {
   MaintenanceLock lock = MaintenanceLock::None;
 };
 
+// admin.listen: "" (off) or an address as server.listen takes it.
+struct AdminListen {
+  std::string text;
+  std::optional<ListenAddress> address;  // nullopt: no admin listener
+
+  static AdminListen parse(std::string_view text);
+  bool operator==(const AdminListen&) const = default;
+};
+
+// metrics.listen: "" = on the admin listener, "public" = on the client
+// listener (server.listen), else host:port of a listener of its own.
+struct MetricsListen {
+  enum class On { Admin, Public, Own };
+  On on = On::Admin;
+  ListenAddress address;  // On::Own only
+
+  static MetricsListen parse(std::string_view text);
+  std::string text() const;
+  bool operator==(const MetricsListen&) const = default;
+};
+
+// [admin]: relay's own HTTP API (health, metrics), apart from client traffic.
+struct AdminConfig {
+  AdminListen listen = AdminListen::parse("127.0.0.1:9091");
+  // A bearer token every admin request must carry; at most one of the two.
+  std::string token;
+  std::string token_file;  // a file holding the token (surrounding whitespace ignored)
+  // Clients allowed to connect (CIDR or single addresses); others get 403.
+  std::vector<std::string> allow = {"127.0.0.0/8", "::1/128"};
+};
+
+// The admin token in force: admin.token, or the contents of admin.token_file
+// ("" when neither is set). Throws std::invalid_argument when the file
+// cannot be read or holds no usable token.
+std::string admin_token(const AdminConfig& admin);
+
 struct MetricsConfig {
   bool enabled = true;
   std::string path = "/metrics";
+  MetricsListen listen;
 };
 
 struct LogConfig {
@@ -256,6 +293,7 @@ struct Config {
   CacheConfig cache;
   StorageConfig storage;
   MaintenanceConfig maintenance;
+  AdminConfig admin;
   MetricsConfig metrics;
   LogConfig log;
 };

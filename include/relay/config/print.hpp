@@ -21,7 +21,7 @@ std::string format_size(std::uint64_t bytes);
 // What replaces a secret.
 inline constexpr std::string_view kMask = "***";
 // A key whose value is a secret as a whole: its last segment names a
-// password, token or secret.
+// password, token or secret (a "_file" naming where one is kept is not).
 bool is_secret_key(std::string_view path);
 // A URL with its password replaced: "redis://:pw@host/0" -> "redis://:***@host/0",
 // "http://user:pw@host/" -> "http://user:***@host/". Anything else unchanged.

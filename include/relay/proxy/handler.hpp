@@ -30,6 +30,7 @@
 #include "relay/http/request.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/http/body.hpp"
+#include "relay/http/service.hpp"
 #include "relay/proxy/access_log.hpp"
 #include "relay/proxy/key_session.hpp"
 #include "relay/storage/storage.hpp"
@@ -57,14 +58,14 @@ struct Lookup {
   bool vary_miss = false;   // an index exists but not this variant
 };
 
-class Handler {
+class Handler final : public http::Service {
  public:
   Handler(Shared shared, upstream::CurlMulti& multi);
 
   // Answers one request completely (or leaves out.keep_alive() false when
   // the connection cannot carry another request), then logs it.
   boost::asio::awaitable<void> serve(http::Request& req, http::BodySource& body,
-                                     http::ResponseSink& out);
+                                     http::ResponseSink& out) override;
 
   std::size_t background_tasks() const noexcept { return background_.size(); }
   // Terminal cancellation of every background task (shutdown grace elapsed).

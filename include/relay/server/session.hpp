@@ -8,11 +8,9 @@
 #include <memory>
 
 #include "relay/config/config.hpp"
+#include "relay/http/service.hpp"
 #include "relay/util/request_context.hpp"
 
-namespace relay::proxy {
-class Handler;
-}
 namespace relay::metrics {
 class Metrics;
 }
@@ -32,7 +30,7 @@ class SessionHost {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(boost::asio::ip::tcp::socket socket, const config::ServerConfig& cfg, proxy::Handler& handler,
+  Session(boost::asio::ip::tcp::socket socket, const config::ServerConfig& cfg, http::Service& service,
           metrics::Metrics& metrics, SessionHost& host);
   ~Session();
 
@@ -48,7 +46,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   boost::asio::ip::tcp::socket socket_;
   const config::ServerConfig& cfg_;
-  proxy::Handler& handler_;
+  http::Service& service_;
   metrics::Metrics& metrics_;
   SessionHost& host_;
   std::shared_ptr<Watchdog> watchdog_;

@@ -1,0 +1,57 @@
+// relay's own listeners besides the client one: the admin API ([admin]
+// listen, token, allow) and, with [metrics] listen = "host:port", a metrics
+// listener of its own. Both run on one of the workers' event loops (the
+// host) and keep answering while the client listener drains; /readyz
+// turns 503 as soon as the drain begins. close() ends them once the
+// client traffic is done.
+//
+// Admin endpoints (every answer JSON, errors RFC 9457 problem+json):
+//   GET /healthz        the process and every event loop respond
+//   GET /readyz         ready for traffic: listening, storage, Redis
+//   GET [metrics] path  Prometheus text, when [metrics] listen = ""
+// New endpoints are rows of the Router (router.hpp) built in admin_server.cpp.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "relay/config/config.hpp"
+#include "relay/server/supervisor.hpp"
+
+namespace relay::metrics {
+class Metrics;
+}
+
+namespace relay::admin {
+
+class Endpoints final : public server::Drainable {
+ public:
+  // `host`: the loop the listeners run on; `loops`: every worker loop
+  // (the health probe's targets).
+  Endpoints(const config::Config& cfg, metrics::Metrics& metrics, boost::asio::io_context& host,
+            std::vector<boost::asio::io_context*> loops);
+  ~Endpoints() override;
+
+  // Binds the configured listeners. Throws std::runtime_error naming the key.
+  void listen();
+  // Starts accepting, and logs where the admin API and the metrics are served.
+  void start();
+  // From any thread: stop accepting, close connections; on_closed then runs
+  // on the host loop once everything has ended.
+  void close();
+  bool closed() const noexcept;
+  std::function<void()> on_closed;
+
+  // Drainable, from the supervisor: /readyz answers 503 from now on; the
+  // listeners keep serving until close().
+  void begin_drain() override;
+  void cancel() override {}
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace relay::admin

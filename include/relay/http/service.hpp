@@ -1,0 +1,21 @@
+// What a listener's sessions hand each request to: the proxy's request path
+// (proxy::Handler) on the client listener, relay's own API
+// (admin::AdminService) on the admin and metrics listeners.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include "relay/http/body.hpp"
+#include "relay/http/request.hpp"
+
+namespace relay::http {
+
+class Service {
+ public:
+  virtual ~Service() = default;
+  // Answers one request completely, or leaves the sink aborted when the
+  // connection cannot carry another request.
+  virtual boost::asio::awaitable<void> serve(Request& req, BodySource& body, ResponseSink& out) = 0;
+};
+
+}  // namespace relay::http
