@@ -36,7 +36,7 @@ void Router::add(std::string method, std::string path, RouteHandler handler) {
 asio::awaitable<Reply> Router::dispatch(const http::Request& req) const {
   const std::string_view target = req.target;
   const auto path = target.substr(0, target.find('?'));
-  const std::string_view method = req.method == "HEAD" ? "GET" : req.method;
+  const std::string_view method = req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method);
   std::string allow;
   for (const auto& route : routes_) {
     if (route.path != path) continue;
