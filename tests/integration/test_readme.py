@@ -28,6 +28,13 @@ TESTED = {
         "test_print_config.PrintConfigTest.test_sources_of_file_and_environment_and_the_round_trip",
     "relay --version": "test_ops.CliTest.test_version",
     "relay --help": "test_print_config.HelpTest.test_help_fits_one_screen_and_says_where_to_look",
+    "curl -s http://127.0.0.1:9091/healthz":
+        "test_admin.AdminApiTest.test_healthz_is_json_with_each_loops_lag",
+    "curl -s http://127.0.0.1:9091/readyz": "test_admin.AdminApiTest.test_readyz_is_200_when_ready",
+    "curl -s http://127.0.0.1:9091/metrics":
+        "test_admin.AdminApiTest.test_metrics_are_on_the_admin_listener_and_not_the_public_one",
+    'curl -s -H "Authorization: Bearer $(cat /etc/relay/admin.token)" http://127.0.0.1:9091/readyz':
+        "test_admin.AdminTokenFileTest.test_the_token_can_come_from_a_file",
 }
 # Commands scripts/test.sh (which .ci/run executes) runs as written.
 TEST_SCRIPTS = ("scripts/test.sh", ".ci/run")
