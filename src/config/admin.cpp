@@ -108,6 +108,8 @@ void Loader::validate_listeners() const {
       admin.listen.address->address == server.address)
     fail("admin.listen", "is server.listen's address too (" + server.text + "): the admin API needs its own");
   const auto& metrics = cfg.metrics.listen;
+  if (metrics.on == MetricsListen::On::Admin && (cfg.metrics.path == "/healthz" || cfg.metrics.path == "/readyz"))
+    fail("metrics.path", "\"" + cfg.metrics.path + "\" is an admin endpoint; metrics are served on the admin listener");
   if (metrics.on != MetricsListen::On::Own) return;
   for (const auto& [name, other] : {std::pair{"server.listen", std::optional(server)},
                                     std::pair{"admin.listen", admin.listen.address}})

@@ -175,6 +175,8 @@ TEST_CASE("config: bad [admin] values name the key and the line") {
       {"[metrics]\nlisten = \"127.0.0.1:8080\"\n",
        "relay.toml:2: metrics.listen: is server.listen's address too (127.0.0.1:8080): use \"public\""},
       {"[admin]\nlisten = 9091\n", "relay.toml:2: admin.listen: expected a string"},
+      {"[metrics]\npath = \"/readyz\"\n",
+       "relay.toml:2: metrics.path: \"/readyz\" is an admin endpoint; metrics are served on the admin listener"},
       {"[admin]\nlisen = \"\"\n", "relay.toml:2: admin.lisen: unknown key"},
   };
   for (const auto& [toml, want] : cases) {
