@@ -92,6 +92,15 @@ void remove_file(const fs::path& path) noexcept {
   ::unlink(path.c_str());
 }
 
+error_code set_mtime(const fs::path& path, std::chrono::system_clock::time_point t) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const auto sec = ns / 1'000'000'000 - (ns % 1'000'000'000 < 0 ? 1 : 0);
+  const timespec at{static_cast<time_t>(sec), static_cast<long>(ns - sec * 1'000'000'000)};
+  const timespec times[2] = {at, at};
+  if (::utimensat(AT_FDCWD, path.c_str(), times, 0) != 0) return last_error();
+  return {};
+}
+
 Result<std::string> write_durable_tmp(const fs::path& dir, std::string_view prefix, std::string_view bytes) {
   auto tmp = create_tmp(dir, prefix);
   if (!tmp) return tmp.error();

@@ -3,6 +3,7 @@
 // Asio-free: disk/store.cpp decides which thread runs them.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -68,6 +69,8 @@ error_code sync_fd(int fd);
 error_code sync_dir(const std::filesystem::path& dir);
 error_code rename_file(const std::string& from, const std::filesystem::path& to);
 void remove_file(const std::filesystem::path& path) noexcept;
+// Sets the file's access and modification times to t.
+error_code set_mtime(const std::filesystem::path& path, std::chrono::system_clock::time_point t);
 // Writes bytes to a new file in dir and fsyncs it; returns its path.
 Result<std::string> write_durable_tmp(const std::filesystem::path& dir, std::string_view prefix,
                                       std::string_view bytes);

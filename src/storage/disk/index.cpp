@@ -45,6 +45,8 @@ error_code Index::install(const std::string& key, EntryMeta meta, const std::str
   auto tmp = too_large ? Result<std::string>(make_error_code(Errc::object_too_large))
                        : write_durable_tmp(layout.tmp(), "m.", bytes);
   error_code ec = tmp ? error_code{} : tmp.error();
+  // Only the order of evictions after a restart depends on it: best-effort.
+  if (tmp) (void)set_mtime(*tmp, clock());
   bool applied = false;
   {
     std::lock_guard lock(mutex);

@@ -13,6 +13,7 @@
 #include "files.hpp"
 #include "hash.hpp"
 #include "recover.hpp"
+#include "relay/storage/clock.hpp"
 #include "relay/storage/maintenance.hpp"
 #include "relay/storage/storage.hpp"
 
@@ -43,10 +44,13 @@ struct Index {
   };
   using EntryIt = std::unordered_map<std::string, Entry>::iterator;
 
-  Index(Layout where, std::uint64_t max_bytes) : layout(std::move(where)), max_size(max_bytes) {}
+  Index(Layout where, std::uint64_t max_bytes, Clock now)
+      : layout(std::move(where)), max_size(max_bytes), clock(std::move(now)) {}
 
   Layout layout;
   std::uint64_t max_size = 0;  // bodies (each distinct one once) + records
+  // The store's clock: a record's mtime is its entry's last use by it.
+  Clock clock;
   mutable std::mutex mutex;
   std::unordered_map<std::string, Entry> entries;   // record name (hex SHA-256 of key) -> entry
   std::unordered_map<std::string, Object> objects;  // body hex -> its users

@@ -5,11 +5,10 @@
 // file I/O runs. See store.hpp for the commit order.
 #include "relay/storage/disk_store.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <filesystem>
 
@@ -19,7 +18,7 @@
 namespace relay::storage {
 namespace disk {
 namespace {
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 // put() trusts a free-space answer this old, so puts need no thread hop.
 constexpr auto space_check_ttl = std::chrono::seconds(1);
@@ -48,12 +47,12 @@ void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path) {
   });
 }
 
-DiskStore::DiskStore(const config::DiskStorageConfig& cfg)
+DiskStore::DiskStore(const config::DiskStorageConfig& cfg, Clock clock)
     : cfg_(cfg),
       scope_(sweep_scope(cfg.path)),
-      index_{Layout{cfg.path}, cfg.max_size},
+      index_{Layout{cfg.path}, cfg.max_size, std::move(clock)},
       pool_(static_cast<std::size_t>(std::max(1, cfg.io_threads))) {
-  auto scan = recover(index_.layout, std::chrono::system_clock::now());
+  auto scan = recover(index_.layout, index_.clock());
   index_.adopt(scan);  // also evicts, in case max_size shrank since the last run
   auto st = index_.stats();
   log::info("disk storage ", cfg.path, ": recovered ", st.entries, " entries (", st.size_bytes,
@@ -79,7 +78,7 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
     std::lock_guard lock(index_.mutex);
     auto it = index_.find_locked(name, key);
     if (it == index_.entries.end()) return std::optional<Hit>{};
-    if (expired(it->second.meta, std::chrono::system_clock::now())) {
+    if (expired(it->second.meta, index_.clock())) {
       index_.erase_entry_locked(it, true);
       ++index_.expirations;
       return std::optional<Hit>{};
@@ -96,7 +95,7 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
       touch = true;
     }
   }
-  if (touch) ::utimensat(AT_FDCWD, index_.layout.record_path(name).c_str(), nullptr, 0);
+  if (touch) (void)set_mtime(index_.layout.record_path(name), index_.clock());
   auto fd = open_read(index_.layout.object_path(body_hex));
   if (!fd && fd.error().value() != ENOENT) return io_failure("opening a body", fd.error());
   auto size = fd ? file_size(fd->get()) : Result<std::uint64_t>(std::uint64_t{0});
@@ -112,8 +111,8 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
 asio::awaitable<Result<std::unique_ptr<BodyWriter>>> DiskStore::put(const CacheKey& cache_key, EntryMeta meta) {
   const std::string key = cache_key.flat();
   bool ok = space_ok_.load();
-  auto age = Clock::now().time_since_epoch().count() - space_checked_.load();
-  if (age > Clock::duration(space_check_ttl).count())
+  auto age = Steady::now().time_since_epoch().count() - space_checked_.load();
+  if (age > Steady::duration(space_check_ttl).count())
     ok = co_await on_pool(pool_, [this] { return check_space(); });
   if (!ok) co_return unavailable();
   co_return make_writer(shared_from_this(), key, std::move(meta));
@@ -125,7 +124,7 @@ bool DiskStore::check_space() {
     auto free = free_space(index_.layout.root);
     ok = free && *free >= cfg_.min_free_space;
   }
-  space_checked_ = Clock::now().time_since_epoch().count();
+  space_checked_ = Steady::now().time_since_epoch().count();
   if (space_ok_.exchange(ok) != ok) {
     if (ok)
       log::info("disk storage ", cfg_.path, ": free space recovered, storing again");
@@ -176,7 +175,7 @@ asio::awaitable<Result<SweepReport>> DiskStore::sweep() {
   auto self = shared_from_this();
   co_return co_await on_pool(pool_, [this]() -> Result<SweepReport> {
     auto cutoff = std::filesystem::file_time_type::clock::now() - tmp_max_age;
-    return disk::sweep(index_, std::chrono::system_clock::now(), cutoff);
+    return disk::sweep(index_, index_.clock(), cutoff);
   });
 }
 
@@ -193,8 +192,8 @@ void DiskStore::drop_corrupt(const std::string& name, const std::string& key, co
 
 }  // namespace disk
 
-std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg) {
-  return std::make_shared<disk::DiskStore>(cfg);
+std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg, Clock clock) {
+  return std::make_shared<disk::DiskStore>(cfg, std::move(clock));
 }
 
 }  // namespace relay::storage

@@ -24,6 +24,7 @@
 #include "files.hpp"
 #include "index.hpp"
 #include "relay/config/config.hpp"
+#include "relay/storage/clock.hpp"
 #include "relay/storage/maintenance.hpp"
 #include "relay/storage/storage.hpp"
 
@@ -57,7 +58,7 @@ void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path = {});
 
 class DiskStore final : public Storage, public Maintainable, public std::enable_shared_from_this<DiskStore> {
  public:
-  explicit DiskStore(const config::DiskStorageConfig& cfg);
+  DiskStore(const config::DiskStorageConfig& cfg, Clock clock);
   // Lets pending closes and unlinks finish; no coroutine can still be in
   // the pool, since each one keeps the store alive.
   ~DiskStore() override { pool_.join(); }
