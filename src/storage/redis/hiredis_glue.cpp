@@ -79,7 +79,6 @@ static_assert(int(Reply::Type::string) == REDIS_REPLY_STRING &&
               int(Reply::Type::integer) == REDIS_REPLY_INTEGER && int(Reply::Type::nil) == REDIS_REPLY_NIL &&
               int(Reply::Type::status) == REDIS_REPLY_STATUS && int(Reply::Type::error) == REDIS_REPLY_ERROR);
 
-
 Reply copy_reply(const redisReply& r) {
   Reply out;
   out.type = r.type >= REDIS_REPLY_STRING && r.type <= REDIS_REPLY_ERROR ? static_cast<Reply::Type>(r.type)

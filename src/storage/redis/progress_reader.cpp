@@ -14,6 +14,7 @@ namespace relay::storage::redis {
 namespace {
 
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
 
 class ProgressReader final : public BodyReader {
  public:

@@ -14,6 +14,7 @@ namespace redis {
 namespace {
 
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
 
 // True when EXEC answered and nothing inside failed; a PEXPIRE answering 0
 // (the only integer replies in our transactions) means a chunk is gone.

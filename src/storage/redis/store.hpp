@@ -31,13 +31,12 @@
 
 namespace relay::storage::redis {
 
-using namespace std::chrono_literals;
 template <class T>
 using Task = boost::asio::awaitable<Result<T>>;
 
-inline constexpr std::chrono::milliseconds default_ttl = 24h;
-inline constexpr std::chrono::milliseconds max_ttl = 24h * 3650;
-inline constexpr std::chrono::milliseconds chunk_grace = 60s;
+inline constexpr std::chrono::milliseconds default_ttl = std::chrono::hours(24);
+inline constexpr std::chrono::milliseconds max_ttl = std::chrono::hours(24) * 3650;
+inline constexpr std::chrono::milliseconds chunk_grace = std::chrono::seconds(60);
 
 error_code unavailable();
 // Logs why at debug level; the caller sees only storage_unavailable.

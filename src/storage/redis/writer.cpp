@@ -21,6 +21,7 @@ namespace relay::storage::redis {
 namespace {
 
 namespace asio = boost::asio;
+using namespace std::chrono_literals;
 
 // A fill's announcement outlives its writer's last sign of life by this much.
 constexpr std::chrono::milliseconds progress_ttl = 3s;
@@ -31,7 +32,7 @@ constexpr std::chrono::milliseconds trickle_flush = 100ms;
 constexpr const char* withdraw_script =
     "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end return 'OK'";
 
-
+// 32 random hex digits, new for every put (format.hpp).
 std::string new_body_id() {
   thread_local std::mt19937_64 rng = [] {
     std::random_device rd;
