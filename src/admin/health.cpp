@@ -15,7 +15,7 @@
 #include <cstring>
 #include <optional>
 
-#include "../storage/redis_connection.hpp"
+#include "../storage/redis/connection.hpp"
 #include "relay/util/json.hpp"
 
 namespace relay::admin {

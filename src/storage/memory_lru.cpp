@@ -95,14 +95,15 @@ std::uint64_t meta_charge(const std::string& key, const EntryMeta& meta) {
   return bytes + meta.internal.vary.names.size() + meta.internal.vary.generation.size();
 }
 
-MemoryLru::MemoryLru(std::uint64_t max_size, Eviction eviction) : max_size_(max_size), eviction_(eviction) {}
+MemoryLru::MemoryLru(std::uint64_t max_size, Eviction eviction, Clock clock)
+    : max_size_(max_size), eviction_(eviction), clock_(std::move(clock)) {}
 
 std::shared_ptr<const MemoryObject> MemoryLru::find(const CacheKey& key) {
   std::lock_guard lock(mutex_);
   auto it = index_.find(key.flat());
   if (it == index_.end()) return nullptr;
   auto pos = it->second;
-  if (expired(pos->object->meta, std::chrono::system_clock::now())) {
+  if (expired(pos->object->meta, clock_())) {
     erase_locked(pos);
     ++expirations_;
     return nullptr;

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 
 
@@ -43,10 +43,10 @@ void write_file(const fs::path& path, const std::string& bytes) {
 // Polls pred for up to limit; true as soon as it holds.
 template <class Pred>
 bool eventually(Pred pred, Millis limit = 2s) {
-  const auto deadline = Clock::now() + limit;
+  const auto deadline = Steady::now() + limit;
   for (;;) {
     if (pred()) return true;
-    if (Clock::now() >= deadline) return false;
+    if (Steady::now() >= deadline) return false;
     std::this_thread::sleep_for(20ms);
   }
 }
@@ -805,7 +805,7 @@ asio::awaitable<Result<void>> op_remove(Storage& s, std::string key) {
 std::vector<std::pair<std::string, Timed>> try_everything(Env& env, const std::string& body) {
   std::vector<std::pair<std::string, Timed>> out;
   auto timed = [&](const std::string& what, asio::awaitable<Result<void>> task) {
-    const auto start = Clock::now();
+    const auto start = Steady::now();
     auto r = env.run(std::move(task), 10s);
     Timed t;
     t.seconds = seconds_since(start);
@@ -852,7 +852,7 @@ TEST_CASE("redis: an outage fails fast, a restarted server is used again") {
     INFO("the open reader ends (an error, or the whole correct body), each read quickly");
     bool failed = false;
     for (int i = 0; i < 64; ++i) {
-      const auto start = Clock::now();
+      const auto start = Steady::now();
       auto chunk = env.run((*hit)->body->read(), 10s);
       CHECK(seconds_since(start) < 1.0);
       if (!chunk) {
@@ -866,7 +866,7 @@ TEST_CASE("redis: an outage fails fast, a restarted server is used again") {
   }
   {
     INFO("the open writer fails, each step quickly");
-    const auto start = Clock::now();
+    const auto start = Steady::now();
     auto w = env.run((*writer)->write(std::span<const char>(long_body.data() + 200'000, 300'000)), 10s);
     auto c = w ? env.run((*writer)->commit(), 10s) : Result<void>(w.error());
     CHECK(seconds_since(start) < 2.0);
@@ -886,7 +886,7 @@ TEST_CASE("redis: an outage fails fast, a restarted server is used again") {
 
   // Same port again: within a few seconds the store works again.
   server.start();
-  const auto restarted = Clock::now();
+  const auto restarted = Steady::now();
   bool back = false;
   std::string last_error;
   for (int attempt = 0; attempt < 100 && seconds_since(restarted) < 10.0; ++attempt) {
@@ -937,12 +937,13 @@ TEST_CASE("redis: a server that is not there fails fast") {
 TEST_CASE("disk: access order survives a restart (LRU persisted through record mtimes)") {
   Env env(Kind::disk);
   const std::string a = random_body(100'000, 201), b = random_body(100'000, 202), c = random_body(100'000, 203);
+  // Record mtimes come from the store's clock: one second apart each.
   must_put(env, "a", text_meta("a", a.size()), a);
-  std::this_thread::sleep_for(20ms);
+  env.clock().advance(1s);
   must_put(env, "b", text_meta("b", b.size()), b);
-  std::this_thread::sleep_for(20ms);
+  env.clock().advance(1s);
   must_put(env, "c", text_meta("c", c.size()), c);
-  std::this_thread::sleep_for(20ms);
+  env.clock().advance(1s);
   REQUIRE(must_fetch(env, "a").has_value());  // "a" is now the most recently used
 
   // Restart with room for the three plus half of a fourth: one must go.

@@ -348,6 +348,15 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+Clock FakeClock::clock() const {
+  return [offset = offset_ns_] {
+    return std::chrono::system_clock::now() + std::chrono::duration_cast<SysTime::duration>(
+                                                   std::chrono::nanoseconds(offset->load()));
+  };
+}
+
+void FakeClock::advance(std::chrono::nanoseconds by) noexcept { *offset_ns_ += by.count(); }
+
 Env::Env(Kind kind, Options options, int loops) : kind_(kind), options_(std::move(options)) {
   for (int i = 0; i < std::max(1, loops); ++i) loops_.push_back(std::make_unique<Loop>());
   if (kind_ == Kind::disk || kind_ == Kind::memory_disk || kind_ == Kind::zstd_disk)
@@ -409,24 +418,27 @@ std::shared_ptr<Storage> Env::build_backend() {
   const auto limit = options_.max_object_size;
   switch (kind_) {
     case Kind::memory:
-      return std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 1024 * MiB);
+      return std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 1024 * MiB, Eviction::lru,
+                                         clock_.clock());
     case Kind::disk:
-      return make_disk_store(disk_config());
+      return make_disk_store(disk_config(), clock_.clock());
     case Kind::redis:
       return make_redis_store(redis_config());
     case Kind::memory_disk: {
       // The upper level keeps small objects only, as a real tier would; a
       // 64 MiB body then stays bounded in memory (it streams from disk).
       const std::uint64_t upper_limit = limit != 0 ? std::min<std::uint64_t>(limit, 4 * MiB) : 4 * MiB;
-      auto upper = std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 64 * MiB);
-      return make_tiered_store(make_size_limited_store(std::move(upper), upper_limit), make_disk_store(disk_config()));
+      auto upper = std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 64 * MiB, Eviction::lru,
+                                               clock_.clock());
+      return make_tiered_store(make_size_limited_store(std::move(upper), upper_limit),
+                               make_disk_store(disk_config(), clock_.clock()));
     }
     case Kind::zstd_disk: {
       config::StorageConfig sc;
       sc.backend = config::StorageBackend::Disk;
       sc.compression = config::Compression::Zstd;
       sc.disk = disk_config();
-      return make_compressed_store(make_disk_store(disk_config()), sc);
+      return make_compressed_store(make_disk_store(disk_config(), clock_.clock()), sc);
     }
   }
   throw std::logic_error("unknown backend kind");

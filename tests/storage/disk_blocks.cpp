@@ -1,11 +1,12 @@
-// The disk store's per-block verification (src/storage/disk_blocks.hpp): a
+// The disk store's per-block verification (src/storage/disk/blocks.hpp): a
 // body damaged in place, without a size change, yields no byte of a damaged
 // block, whether read whole or from an offset (a Range); a read from an
 // offset skips the blocks before it; records written before block hashes
 // existed (format 1) are removed at start with their bodies.
 #include <fstream>
 
-#include "../../src/storage/disk_files.hpp"
+#include "../../src/storage/disk/files.hpp"
+#include "../../src/storage/disk/record.hpp"
 #include "support.hpp"
 
 using namespace relay;

@@ -10,6 +10,10 @@
 //   a fresh temp dir, redis with a unique key prefix, memory+disk tier, zstd
 //   over disk), reopened on the same dir/prefix to simulate a restart, and
 //   torn down (store, loops, temp dir) at the end of the test.
+// - FakeClock: the Env's memory and disk backends tell time by it
+//   (relay/storage/clock.hpp), so a test advances it instead of sleeping
+//   until keep_for passes. Redis cannot be fooled: its TTLs run on the
+//   server's clock.
 // - Bodies that are generated, not held: the 64 MiB test never keeps the
 //   whole body in memory, so RSS growth measures the backend alone.
 //
@@ -27,6 +31,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -41,6 +46,7 @@
 #include <vector>
 
 #include "relay/config/config.hpp"
+#include "relay/storage/clock.hpp"
 #include "relay/storage/maintenance.hpp"
 #include "relay/storage/storage.hpp"
 
@@ -131,6 +137,21 @@ std::string unique_prefix();
 std::uint64_t sigpipe_count() noexcept;
 
 // --------------------------------------------------------------------------
+// Time
+
+// The real time plus an offset that only advance() changes: entries stamped
+// with the real time (text_meta) age by exactly what a test advances.
+// Copies of clock() share the offset; safe from any thread.
+class FakeClock {
+ public:
+  Clock clock() const;
+  void advance(std::chrono::nanoseconds by) noexcept;
+
+ private:
+  std::shared_ptr<std::atomic<std::int64_t>> offset_ns_ = std::make_shared<std::atomic<std::int64_t>>(0);
+};
+
+// --------------------------------------------------------------------------
 // Backends
 
 enum class Kind { memory, disk, redis, memory_disk, zstd_disk };
@@ -177,6 +198,8 @@ class Env {
   Storage& store() { return *store_; }
   std::shared_ptr<Storage> shared() { return store_; }
   Loop& loop(std::size_t i = 0) { return *loops_.at(i); }
+  // What the memory and disk backends tell time by (not Redis).
+  FakeClock& clock() noexcept { return clock_; }
 
   template <class T>
   T run(asio::awaitable<T> task, Millis limit = 30s) {
@@ -206,6 +229,7 @@ class Env {
 
   Kind kind_;
   Options options_;
+  FakeClock clock_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::unique_ptr<TempDir> dir_;
   std::string prefix_;

@@ -24,12 +24,15 @@
 #include <memory>
 
 #include "relay/config/config.hpp"
+#include "relay/storage/clock.hpp"
 #include "relay/storage/storage.hpp"
 
 namespace relay::storage {
 
 // Opens (creating if needed) and indexes the cache directory; logs what
 // was recovered. Throws std::runtime_error when the path is unusable.
-std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg);
+// clock decides when keep_for has passed and stamps the record mtimes that
+// keep the access order across restarts.
+std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg, Clock clock = real_clock());
 
 }  // namespace relay::storage

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "relay/storage/clock.hpp"
 #include "relay/storage/storage.hpp"
 
 namespace relay::storage {
@@ -39,8 +40,8 @@ struct MemoryObject {
 class MemoryLru final : public Storage {
  public:
   // Objects are bounded by max_size alone ([cache] max_object_size is the
-  // size-limited store's job).
-  explicit MemoryLru(std::uint64_t max_size, Eviction eviction = Eviction::lru);
+  // size-limited store's job). clock decides when keep_for has passed.
+  explicit MemoryLru(std::uint64_t max_size, Eviction eviction = Eviction::lru, Clock clock = real_clock());
 
   boost::asio::awaitable<Result<std::optional<Hit>>> get(const CacheKey& key) override;
   boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override;
@@ -79,6 +80,7 @@ class MemoryLru final : public Storage {
 
   const std::uint64_t max_size_;
   const Eviction eviction_;
+  const Clock clock_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Bucket> buckets_;  // use count -> nodes; no empty buckets kept
   std::unordered_map<std::string, Position> index_;

@@ -6,7 +6,7 @@
 // block has matched its hash, so neither a full read nor a read from an
 // offset (a Range) ever yields a byte that was not verified; and it reads
 // only the blocks from the first one asked for, one block in memory at a
-// time. Blocking and Asio-free, like disk_files.hpp.
+// time. Blocking and Asio-free, like files.hpp.
 //
 // Why SHA-256 per block rather than a cheaper hash: the bodies are already
 // named by SHA-256 (OpenSSL, no new dependency), and OpenSSL's SHA-256 runs
@@ -23,7 +23,8 @@
 #include <string_view>
 #include <vector>
 
-#include "disk_files.hpp"
+#include "files.hpp"
+#include "hash.hpp"
 
 namespace relay::storage::disk {
 

@@ -1,6 +1,8 @@
-// One hiredis async connection driven by one Asio event loop: the url
-// grammar, reply copies, pipelined commands with a deadline, connecting with
-// AUTH/SELECT, and reconnecting with back-off. Private to the Redis backend.
+// One hiredis async connection driven by one Asio event loop: reply copies,
+// pipelined commands with a deadline, connecting with AUTH/SELECT, and
+// reconnecting with back-off. Private to the Redis backend (redis/):
+// calls in connection.cpp, connecting in connect.cpp, the hiredis/Asio glue
+// in hiredis_glue.cpp.
 //
 // A connection belongs to one io_context run by one thread: hiredis is not
 // thread-safe, and every callback runs on that loop.

@@ -4,7 +4,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <random>
 
-#include "redis_connection.hpp"
+#include "connection.hpp"
 #include "relay/storage/distributed_lock.hpp"
 
 namespace relay::storage {

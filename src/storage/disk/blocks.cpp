@@ -1,62 +1,13 @@
-// All hashing of the disk backend: SHA-256 (OpenSSL EVP) with its hex
-// helpers, and the block lists that let a reader verify a body 64 KiB at a
-// time (see disk_blocks.hpp for the invariants). Blocking.
-#include "disk_blocks.hpp"
-
-#include <openssl/evp.h>
+// The block lists that let a reader verify a body 64 KiB at a time: hashing
+// blocks as a body is written, and reading one back block by block (see
+// blocks.hpp for the invariants). SHA-256 itself is in hash.cpp. Blocking.
+#include "blocks.hpp"
 
 #include <algorithm>
 #include <cstring>
-#include <stdexcept>
 #include <utility>
 
 namespace relay::storage::disk {
-
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
-    EVP_MD_CTX_free(ctx_);
-    throw std::runtime_error("disk storage: SHA-256 unavailable");
-  }
-}
-
-Sha256::~Sha256() {
-  EVP_MD_CTX_free(ctx_);
-}
-
-void Sha256::update(std::span<const char> data) {
-  if (!data.empty()) EVP_DigestUpdate(ctx_, data.data(), data.size());
-}
-
-Digest Sha256::finish() {
-  Digest out{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx_, out.data(), &len);
-  EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
-  return out;
-}
-
-std::string to_hex(const Digest& digest) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(digest.size() * 2);
-  for (unsigned char b : digest) {
-    out.push_back(digits[b >> 4]);
-    out.push_back(digits[b & 0xf]);
-  }
-  return out;
-}
-
-std::string sha256_hex(std::string_view data) {
-  Sha256 h;
-  h.update(data);
-  return to_hex(h.finish());
-}
-
-bool is_digest_hex(std::string_view name) noexcept {
-  return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 bool blocks_fit(std::string_view blocks, std::uint64_t size) noexcept {
   return blocks.size() % block_digest_size == 0 && blocks.size() / block_digest_size == block_count(size);

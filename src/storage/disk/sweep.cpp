@@ -1,10 +1,10 @@
-// The disk backend's periodic sweep (see disk_files.hpp): without it an
+// The disk backend's periodic sweep (see index.hpp): without it an
 // expired entry stays on disk until it is looked up or size pressure evicts
 // it. Blocking; DiskStore runs it on its I/O pool.
 #include <filesystem>
 #include <vector>
 
-#include "disk_files.hpp"
+#include "index.hpp"
 
 namespace relay::storage::disk {
 namespace fs = std::filesystem;

@@ -1,0 +1,90 @@
+// Private to disk/: where things live under the cache root (Layout) and thin
+// POSIX wrappers that report errno as error_code (files.cpp). Blocking and
+// Asio-free: disk/store.cpp decides which thread runs them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "relay/util/log.hpp"
+#include "relay/util/result.hpp"
+
+namespace relay::storage::disk {
+
+// Where things live under the cache root. Both objects/ and meta/ fan out
+// by the first two hex digits so no directory grows past a few thousand
+// names for a typical cache.
+struct Layout {
+  std::filesystem::path root;
+
+  std::filesystem::path tmp() const { return root / "tmp"; }
+  std::filesystem::path object_dir(std::string_view hex) const { return root / "objects" / hex.substr(0, 2); }
+  std::filesystem::path record_dir(std::string_view hex) const { return root / "meta" / hex.substr(0, 2); }
+  std::filesystem::path object_path(std::string_view hex) const { return object_dir(hex) / hex.substr(2); }
+  std::filesystem::path record_path(std::string_view hex) const { return record_dir(hex) / hex.substr(2); }
+};
+
+// An owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) noexcept : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) noexcept;  // closes the current one
+
+ private:
+  int fd_ = -1;
+};
+
+struct TmpFile {
+  Fd fd;
+  std::string path;
+};
+
+// A fresh, exclusively created file in dir, named prefix + random suffix.
+Result<TmpFile> create_tmp(const std::filesystem::path& dir, std::string_view prefix);
+Result<Fd> open_read(const std::filesystem::path& path);
+error_code write_all(int fd, std::span<const char> data);
+// Fills as much of into as the file allows from offset on; 0 at end of file.
+Result<std::size_t> read_some(int fd, std::span<char> into, std::uint64_t offset);
+Result<std::uint64_t> file_size(int fd);
+error_code sync_fd(int fd);
+error_code sync_dir(const std::filesystem::path& dir);
+error_code rename_file(const std::string& from, const std::filesystem::path& to);
+void remove_file(const std::filesystem::path& path) noexcept;
+// Sets the file's access and modification times to t.
+error_code set_mtime(const std::filesystem::path& path, std::chrono::system_clock::time_point t);
+// Writes bytes to a new file in dir and fsyncs it; returns its path.
+Result<std::string> write_durable_tmp(const std::filesystem::path& dir, std::string_view prefix,
+                                      std::string_view bytes);
+// Bytes available to unprivileged writers on the file system holding path.
+std::optional<std::uint64_t> free_space(const std::filesystem::path& path) noexcept;
+
+inline error_code unavailable() {
+  return make_error_code(Errc::storage_unavailable);
+}
+
+// Logs an I/O failure; the caller sees only storage_unavailable.
+inline error_code io_failure(std::string_view what, const error_code& ec) {
+  log::warn("disk storage: ", what, ": ", ec.message());
+  return unavailable();
+}
+
+}  // namespace relay::storage::disk

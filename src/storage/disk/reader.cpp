@@ -1,0 +1,84 @@
+// Reads a disk body back one verified block at a time (BlockReader,
+// blocks.hpp) on the store's I/O pool; a block that fails its hash drops
+// every entry using the body before any of its bytes is handed out.
+#include "blocks.hpp"
+#include "store.hpp"
+
+namespace relay::storage::disk {
+namespace {
+
+// Yields the body a verified block at a time (BlockReader): a block that
+// fails its hash drops the entry and fails the read before any of its bytes
+// is handed out. One block in memory; a Range skips the blocks before it.
+class DiskReader final : public BodyReader {
+ public:
+  DiskReader(std::shared_ptr<DiskStore> store, std::string name, std::string key, std::string body_hex, Fd fd,
+             std::uint64_t size, BlockList blocks)
+      : store_(std::move(store)),
+        name_(std::move(name)),
+        key_(std::move(key)),
+        body_hex_(std::move(body_hex)),
+        blocks_(std::move(fd), size, std::move(blocks)) {}
+  ~DiskReader() override { close_later(store_->pool(), blocks_.release()); }
+
+  // Blocking. Reads the first block now (a body of one block: all of it), so
+  // that a damaged one becomes a plain miss rather than a failed response.
+  // On error, corrupt() tells which of the two it was.
+  error_code preload() {
+    auto got = next_block();
+    if (!got) return got.error();
+    preloaded_ = *got;
+    return {};
+  }
+  bool corrupt() const noexcept { return corrupt_; }
+
+  std::uint64_t start_at(std::uint64_t offset) override {
+    // A preloaded block is block 0, already read.
+    return preloaded_ ? 0 : blocks_.start_at(offset);
+  }
+
+  asio::awaitable<Result<std::span<const char>>> read() override {
+    if (preloaded_) co_return std::exchange(preloaded_, std::nullopt).value();
+    if (failed_) co_return failed_;
+    if (blocks_.done()) co_return std::span<const char>{};
+    co_return co_await on_pool(store_->pool(), [this] { return next_block(); });
+  }
+
+ private:
+  // Blocking.
+  Result<std::span<const char>> next_block() {
+    auto got = blocks_.next();
+    if (got) return got;
+    failed_ = got.error();
+    if (failed_ == Errc::storage_corrupt) {
+      store_->drop_corrupt(name_, key_, body_hex_, blocks_.fault());
+      corrupt_ = true;
+    }
+    return failed_;
+  }
+
+  std::shared_ptr<DiskStore> store_;
+  std::string name_, key_, body_hex_;
+  BlockReader blocks_;
+  std::optional<std::span<const char>> preloaded_;
+  bool corrupt_ = false;
+  error_code failed_;
+};
+
+}  // namespace
+
+Result<std::optional<Hit>> make_hit(std::shared_ptr<DiskStore> store, const std::string& name,
+                                    const std::string& key, const std::string& body_hex, Fd fd, EntryMeta meta,
+                                    BlockList blocks) {
+  auto reader = std::make_unique<DiskReader>(std::move(store), name, key, body_hex, std::move(fd),
+                                             meta.body_size, std::move(blocks));
+  if (meta.body_size <= block_size) {
+    if (auto ec = reader->preload()) {
+      if (reader->corrupt()) return std::optional<Hit>{};
+      return ec;
+    }
+  }
+  return std::optional<Hit>{Hit{std::move(meta), std::move(reader)}};
+}
+
+}  // namespace relay::storage::disk

@@ -1,0 +1,199 @@
+// Disk backend, the Storage face: start-up, lookups (expiry, the cheap size
+// check, then a reader that verifies every block before releasing a byte of
+// it: reader.cpp), puts (the free-space guard, then writer.cpp), head
+// updates, removals and the sweep, each hopping to the I/O pool, where all
+// file I/O runs. See store.hpp for the commit order.
+#include "relay/storage/disk_store.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <filesystem>
+
+#include "store.hpp"
+#include "relay/util/log.hpp"
+
+namespace relay::storage {
+namespace disk {
+namespace {
+using Steady = std::chrono::steady_clock;
+
+// put() trusts a free-space answer this old, so puts need no thread hop.
+constexpr auto space_check_ttl = std::chrono::seconds(1);
+// The sweep removes tmp/ files untouched this long: far past the gap between
+// two chunk writes of any live body (see sweep.cpp).
+constexpr auto tmp_max_age = std::chrono::hours(1);
+
+// "host:/absolute/cache/path": instances on separate machines each sweep
+// their own directory; two processes on one directory share the scope.
+std::string sweep_scope(const std::string& path) {
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::error_code ec;
+  auto where = std::filesystem::weakly_canonical(std::filesystem::absolute(path), ec);
+  return std::string(host) + ":" + (ec ? path : where.string());
+}
+
+}  // namespace
+
+void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path) {
+  if (!fd && unlink_path.empty()) return;
+  asio::post(pool, [raw = fd.release(), path = std::move(unlink_path)] {
+    Fd closing(raw);
+    closing.reset();
+    if (!path.empty()) remove_file(path);
+  });
+}
+
+DiskStore::DiskStore(const config::DiskStorageConfig& cfg, Clock clock)
+    : cfg_(cfg),
+      scope_(sweep_scope(cfg.path)),
+      index_{Layout{cfg.path}, cfg.max_size, std::move(clock)},
+      pool_(static_cast<std::size_t>(std::max(1, cfg.io_threads))) {
+  auto scan = recover(index_.layout, index_.clock());
+  index_.adopt(scan);  // also evicts, in case max_size shrank since the last run
+  auto st = index_.stats();
+  log::info("disk storage ", cfg.path, ": recovered ", st.entries, " entries (", st.size_bytes,
+            " bytes); removed ", scan.orphans, " orphan bodies (", scan.orphan_bytes, " bytes), ",
+            scan.bad_records, " bad records (", scan.old_records, " of an older format), ", scan.expired,
+            " expired, ", scan.tmp_removed, " temporary files, ", st.evictions, " over the size limit");
+}
+
+asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const CacheKey& cache_key) {
+  const std::string key = cache_key.flat();
+  auto name = sha256_hex(key);
+  // A miss is answered from memory, without a thread hop.
+  if (!present(name, key)) co_return std::optional<Hit>{};
+  co_return co_await on_pool(pool_, [&] { return load(name, key); });
+}
+
+Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::string& key) {
+  EntryMeta meta;
+  std::string body_hex;
+  BlockList blocks;
+  bool touch = false;
+  {
+    std::lock_guard lock(index_.mutex);
+    auto it = index_.find_locked(name, key);
+    if (it == index_.entries.end()) return std::optional<Hit>{};
+    if (expired(it->second.meta, index_.clock())) {
+      index_.erase_entry_locked(it, true);
+      ++index_.expirations;
+      return std::optional<Hit>{};
+    }
+    index_.lru.splice(index_.lru.begin(), index_.lru, it->second.lru);
+    meta = it->second.meta;
+    body_hex = it->second.body_hex;
+    blocks = it->second.blocks;
+    // Access order survives a restart through record mtimes, bumped at most
+    // once a minute per entry so a hot object costs no extra I/O per hit.
+    auto now = std::chrono::steady_clock::now();
+    if (now - it->second.touched > std::chrono::minutes(1)) {
+      it->second.touched = now;
+      touch = true;
+    }
+  }
+  if (touch) (void)set_mtime(index_.layout.record_path(name), index_.clock());
+  auto fd = open_read(index_.layout.object_path(body_hex));
+  if (!fd && fd.error().value() != ENOENT) return io_failure("opening a body", fd.error());
+  auto size = fd ? file_size(fd->get()) : Result<std::uint64_t>(std::uint64_t{0});
+  if (!size) return io_failure("reading a body's size", size.error());
+  // A cheap stat catches truncated or missing bodies before anything is sent.
+  if (!fd || *size != meta.body_size) {
+    drop_corrupt(name, key, body_hex, fd ? "has the wrong size" : "is missing");
+    return std::optional<Hit>{};
+  }
+  return make_hit(shared_from_this(), name, key, body_hex, std::move(*fd), std::move(meta), std::move(blocks));
+}
+
+asio::awaitable<Result<std::unique_ptr<BodyWriter>>> DiskStore::put(const CacheKey& cache_key, EntryMeta meta) {
+  const std::string key = cache_key.flat();
+  bool ok = space_ok_.load();
+  auto age = Steady::now().time_since_epoch().count() - space_checked_.load();
+  if (age > Steady::duration(space_check_ttl).count())
+    ok = co_await on_pool(pool_, [this] { return check_space(); });
+  if (!ok) co_return unavailable();
+  co_return make_writer(shared_from_this(), key, std::move(meta));
+}
+
+bool DiskStore::check_space() {
+  bool ok = true;
+  if (cfg_.min_free_space != 0) {
+    auto free = free_space(index_.layout.root);
+    ok = free && *free >= cfg_.min_free_space;
+  }
+  space_checked_ = Steady::now().time_since_epoch().count();
+  if (space_ok_.exchange(ok) != ok) {
+    if (ok)
+      log::info("disk storage ", cfg_.path, ": free space recovered, storing again");
+    else
+      log::warn("disk storage ", cfg_.path, ": free space below ", cfg_.min_free_space,
+                " bytes, not storing");
+  }
+  return ok;
+}
+
+asio::awaitable<Result<void>> DiskStore::update_meta(const CacheKey& cache_key, EntryMeta meta) {
+  const std::string key = cache_key.flat();
+  auto name = sha256_hex(key);
+  if (!present(name, key)) co_return Result<void>{};
+  auto ec = co_await on_pool(pool_, [&]() -> error_code {
+    std::string body_hex;
+    BlockList blocks;
+    {
+      std::lock_guard lock(index_.mutex);
+      auto it = index_.find_locked(name, key);
+      if (it == index_.entries.end()) return {};
+      body_hex = it->second.body_hex;
+      blocks = it->second.blocks;
+      meta.body_size = it->second.meta.body_size;
+    }
+    return index_.install(key, std::move(meta), body_hex, std::move(blocks), false);
+  });
+  if (ec) co_return ec;
+  co_return Result<void>{};
+}
+
+asio::awaitable<Result<bool>> DiskStore::remove(const CacheKey& cache_key) {
+  const std::string key = cache_key.flat();
+  auto name = sha256_hex(key);
+  if (!present(name, key)) co_return false;
+  co_return co_await on_pool(pool_, [&] {
+    std::lock_guard lock(index_.mutex);
+    auto it = index_.find_locked(name, key);
+    if (it == index_.entries.end()) return false;
+    index_.erase_entry_locked(it, true);
+    return true;
+  });
+}
+
+asio::awaitable<Result<SweepReport>> DiskStore::sweep() {
+  // The store, and the pool the sweep runs on, outlive the sweep whoever
+  // drops their reference meanwhile.
+  auto self = shared_from_this();
+  co_return co_await on_pool(pool_, [this]() -> Result<SweepReport> {
+    auto cutoff = std::filesystem::file_time_type::clock::now() - tmp_max_age;
+    return disk::sweep(index_, index_.clock(), cutoff);
+  });
+}
+
+void DiskStore::drop_corrupt(const std::string& name, const std::string& key, const std::string& body_hex,
+                             std::string_view why) {
+  std::lock_guard lock(index_.mutex);
+  auto it = index_.find_locked(name, key);
+  // Replaced since the read started: the fault was in a body no longer served.
+  if (it == index_.entries.end() || it->second.body_hex != body_hex) return;
+  ++index_.integrity_failures;
+  log::warn("disk storage: body ", body_hex, " of ", key, " ", why, "; dropping every entry using it");
+  index_.drop_body_locked(body_hex);
+}
+
+}  // namespace disk
+
+std::shared_ptr<Storage> make_disk_store(const config::DiskStorageConfig& cfg, Clock clock) {
+  return std::make_shared<disk::DiskStore>(cfg, std::move(clock));
+}
+
+}  // namespace relay::storage

@@ -1,0 +1,114 @@
+// Private to disk/: the disk store's Storage face and what its body reader
+// and writer share with it: the I/O pool and the hop onto it, the index,
+// the free-space guard, dropping a corrupt body.
+//
+// Commit order, so that kill -9 at any point leaves no record naming a
+// partial body: body to tmp/, fsync, rename into objects/, fsync the
+// directory; then the record to tmp/, fsync, rename into meta/.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "files.hpp"
+#include "index.hpp"
+#include "relay/config/config.hpp"
+#include "relay/storage/clock.hpp"
+#include "relay/storage/maintenance.hpp"
+#include "relay/storage/storage.hpp"
+
+namespace relay::storage::disk {
+
+namespace asio = boost::asio;
+
+// Runs fn on the pool, then resumes the caller on its own executor. The
+// token is bound to the pool on purpose: post(pool, use_awaitable) alone
+// would dispatch the resumption back to the coroutine's executor and fn
+// would run on the event loop after all.
+template <class Fn>
+asio::awaitable<std::invoke_result_t<Fn&>> on_pool(asio::thread_pool& pool, Fn fn) {
+  auto home = co_await asio::this_coro::executor;
+  co_await asio::post(asio::bind_executor(pool.get_executor(), asio::use_awaitable));
+  std::optional<std::invoke_result_t<Fn&>> result;
+  std::exception_ptr failure;
+  try {
+    result.emplace(fn());
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_await asio::post(home, asio::use_awaitable);
+  if (failure) std::rethrow_exception(failure);
+  co_return std::move(*result);
+}
+
+// Closes (and unlinks a writer's leftover) on the pool: closing can be the
+// moment an unlinked body's blocks are freed, which is not event-loop work.
+void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path = {});
+
+class DiskStore final : public Storage, public Maintainable, public std::enable_shared_from_this<DiskStore> {
+ public:
+  DiskStore(const config::DiskStorageConfig& cfg, Clock clock);
+  // Lets pending closes and unlinks finish; no coroutine can still be in
+  // the pool, since each one keeps the store alive.
+  ~DiskStore() override { pool_.join(); }
+
+  asio::awaitable<Result<std::optional<Hit>>> get(const CacheKey& key) override;
+  asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override;
+  asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) override;
+  asio::awaitable<Result<bool>> remove(const CacheKey& key) override;
+  std::string_view backend_name() const noexcept override { return "disk"; }
+
+  Stats stats() const override { return index_.stats(); }
+
+  asio::awaitable<Result<SweepReport>> sweep() override;
+  std::string maintenance_task() const override { return "disk_sweep"; }
+  std::string maintenance_scope() const override { return scope_; }
+
+  // For the reader and writer; the blocking ones run on the pool.
+  asio::thread_pool& pool() noexcept { return pool_; }
+  const Layout& layout() const noexcept { return index_.layout; }
+  std::uint64_t max_size() const noexcept { return cfg_.max_size; }
+  bool check_space();
+  Index& index() noexcept { return index_; }
+  void drop_corrupt(const std::string& name, const std::string& key, const std::string& body_hex,
+                    std::string_view why);
+
+ private:
+  Result<std::optional<Hit>> load(const std::string& name, const std::string& key);
+  bool present(const std::string& name, const std::string& key) {
+    std::lock_guard lock(index_.mutex);
+    return index_.find_locked(name, key) != index_.entries.end();
+  }
+
+  config::DiskStorageConfig cfg_;
+  std::string scope_;
+
+  Index index_;
+
+  std::atomic<bool> space_ok_{true};
+  std::atomic<std::chrono::steady_clock::rep> space_checked_{0};
+
+  asio::thread_pool pool_;  // last: its threads stop before the index goes
+};
+
+// Blocking. The hit for an entry whose body file is open and of the right
+// size: a body of one block is read and verified now, so that a damaged one
+// is a plain miss (nullopt) rather than a failed response (reader.cpp).
+Result<std::optional<Hit>> make_hit(std::shared_ptr<DiskStore> store, const std::string& name,
+                                    const std::string& key, const std::string& body_hex, Fd fd, EntryMeta meta,
+                                    BlockList blocks);
+// The writer of a new body for key (writer.cpp).
+std::unique_ptr<BodyWriter> make_writer(std::shared_ptr<DiskStore> store, std::string key, EntryMeta meta);
+
+}  // namespace relay::storage::disk
