@@ -49,10 +49,10 @@ class AdminService final : public http::Service {
   AdminService(Router router, std::optional<Allowlist> allow, std::string token)
       : router_(std::move(router)), allow_(std::move(allow)), token_(std::move(token)) {}
 
-  asio::awaitable<void> serve(http::Request& req, http::BodySource&, http::ResponseSink& out) override {
+  asio::awaitable<void> serve(http::Request& req, http::BodySource& body, http::ResponseSink& out) override {
     std::optional<Reply> reply;
     try {
-      reply = co_await answer(req);
+      reply = co_await answer(req, body);
     } catch (const boost::system::system_error&) {
       throw;  // cancelled (the listener is closing): nothing to answer
     } catch (const std::exception& e) {
@@ -65,7 +65,7 @@ class AdminService final : public http::Service {
   }
 
  private:
-  asio::awaitable<Reply> answer(const http::Request& req) {
+  asio::awaitable<Reply> answer(const http::Request& req, http::BodySource& body) {
     if (allow_ && !allow_->allows(req.client_address))
       co_return problem(403, "client " + req.client_address + " is not in admin.allow");
     if (!token_.empty()) {
@@ -78,7 +78,7 @@ class AdminService final : public http::Service {
                           std::move(headers));
       }
     }
-    co_return co_await router_.dispatch(req);
+    co_return co_await router_.dispatch(req, body);
   }
 
   Router router_;
@@ -87,7 +87,7 @@ class AdminService final : public http::Service {
 };
 
 RouteHandler metrics_route(metrics::Metrics& metrics) {
-  return [&metrics](const http::Request&) -> asio::awaitable<Reply> {
+  return [&metrics](const http::Request&, http::BodySource&) -> asio::awaitable<Reply> {
     Reply r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics.render();
@@ -150,8 +150,8 @@ Endpoints::Endpoints(const config::Config& cfg, metrics::Metrics& metrics, asio:
   const bool metrics_on = cfg.metrics.enabled;
   if (cfg.admin.listen.address) {
     Router router;
-    router.add("GET", "/healthz", [&health](const http::Request& r) { return health.healthz(r); });
-    router.add("GET", "/readyz", [&health](const http::Request& r) { return health.readyz(r); });
+    router.add("GET", "/healthz", [&health](const http::Request&, http::BodySource&) { return health.healthz(); });
+    router.add("GET", "/readyz", [&health](const http::Request&, http::BodySource&) { return health.readyz(); });
     if (metrics_on && cfg.metrics.listen.on == On::Admin) router.add("GET", cfg.metrics.path, metrics_route(metrics));
     std::string token;
     try {

@@ -55,7 +55,7 @@ Health::Health(const config::Config& cfg, asio::io_context& admin_loop, std::vec
 
 Health::~Health() = default;
 
-asio::awaitable<Reply> Health::healthz(const http::Request&) {
+asio::awaitable<Reply> Health::healthz() {
   auto probe = std::make_shared<Probe>();
   probe->lag.resize(loops_.size());
   asio::steady_timer timer(admin_loop_, kLoopDeadline);
@@ -148,7 +148,7 @@ asio::awaitable<Health::Check> Health::check_redis() {
   co_return check;
 }
 
-asio::awaitable<Reply> Health::readyz(const http::Request&) {
+asio::awaitable<Reply> Health::readyz() {
   std::vector<std::string> failing;
   json::Object checks;
   const bool draining = draining_.load();

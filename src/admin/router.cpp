@@ -33,14 +33,14 @@ void Router::add(std::string method, std::string path, RouteHandler handler) {
   routes_.push_back({std::move(method), std::move(path), std::move(handler)});
 }
 
-asio::awaitable<Reply> Router::dispatch(const http::Request& req) const {
+asio::awaitable<Reply> Router::dispatch(const http::Request& req, http::BodySource& body) const {
   const std::string_view target = req.target;
   const auto path = target.substr(0, target.find('?'));
   const std::string_view method = req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method);
   std::string allow;
   for (const auto& route : routes_) {
     if (route.path != path) continue;
-    if (route.method == method) co_return co_await route.handler(req);
+    if (route.method == method) co_return co_await route.handler(req, body);
     allow += (allow.empty() ? "" : ", ") + route.method + (route.method == "GET" ? ", HEAD" : "");
   }
   if (allow.empty()) co_return problem(404, "no admin endpoint at " + std::string(path));

@@ -33,8 +33,8 @@ class Health {
   ~Health();
 
   void begin_drain() noexcept { draining_.store(true); }
-  boost::asio::awaitable<Reply> healthz(const http::Request& req);
-  boost::asio::awaitable<Reply> readyz(const http::Request& req);
+  boost::asio::awaitable<Reply> healthz();
+  boost::asio::awaitable<Reply> readyz();
 
  private:
   struct Check;

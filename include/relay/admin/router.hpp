@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "relay/http/body.hpp"
 #include "relay/http/headers.hpp"
 #include "relay/http/request.hpp"
 
@@ -32,13 +33,15 @@ Reply json_reply(int status, std::string body);
 // title, and `detail` saying what happened in this case.
 Reply problem(int status, std::string detail, http::Headers headers = {});
 
-using RouteHandler = std::function<boost::asio::awaitable<Reply>(const http::Request&)>;
+// A route gets the request head and its body (unread; what a handler leaves
+// is discarded, up to a limit, before the connection's next request).
+using RouteHandler = std::function<boost::asio::awaitable<Reply>(const http::Request&, http::BodySource&)>;
 
 class Router {
  public:
   void add(std::string method, std::string path, RouteHandler handler);
   // The path is the request-target before any '?'.
-  boost::asio::awaitable<Reply> dispatch(const http::Request& req) const;
+  boost::asio::awaitable<Reply> dispatch(const http::Request& req, http::BodySource& body) const;
   bool empty() const noexcept { return routes_.empty(); }
 
  private:
