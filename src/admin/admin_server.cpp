@@ -4,7 +4,9 @@
 #include "relay/admin/admin_server.hpp"
 
 #include <boost/asio/post.hpp>
+#include <cctype>
 #include <optional>
+#include <stdexcept>
 
 #include "relay/admin/cidr.hpp"
 #include "relay/admin/health.hpp"
