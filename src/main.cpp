@@ -7,6 +7,7 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relay/config/config.hpp"
 #include "relay/config/print.hpp"
@@ -55,6 +56,17 @@ relay::log::Level log_level(relay::config::LogLevel level) {
     case L::Info: break;
   }
   return relay::log::Level::info;
+}
+
+// One line for every RELAY_* variable that names no config section, such
+// as the RELAY_PORT and RELAY_SERVICE_HOST Kubernetes sets for a Service
+// named "relay" (service links).
+void warn_ignored_environment(const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  std::string list;
+  for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+  relay::log::warn("ignoring environment variables that name no config section (RELAY_<SECTION>_<KEY>; ",
+                   "Kubernetes service links?): ", list);
 }
 
 }  // namespace
@@ -107,6 +119,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "relay: invalid configuration: %s\n", e.what());
     return 1;
   }
+  relay::log::set_level(log_level(loaded.config.log.level));
+  warn_ignored_environment(loaded.ignored_environment);
   if (check_only) {
     std::printf("relay: %s is valid\n", config_path.c_str());
     return 0;
@@ -118,7 +132,6 @@ int main(int argc, char** argv) {
   }
   const relay::config::Config& cfg = loaded.config;
 
-  relay::log::set_level(log_level(cfg.log.level));
   // A peer that vanishes must be an error return, not a signal: hiredis and
   // curl write to sockets with plain write().
   std::signal(SIGPIPE, SIG_IGN);
