@@ -1,4 +1,5 @@
-// relay: command line -> Config -> server (or --check-config, --print-config).
+// relay: command line -> Config -> server (or --check-config, which also
+// runs the start-up checks of server/preflight.hpp, or --print-config).
 // Start-up errors (bad config, address in use) are reported here and exit
 // non-zero.
 #include <csignal>
@@ -12,6 +13,7 @@
 #include "relay/config/config.hpp"
 #include "relay/config/print.hpp"
 #include "relay/config/schema.hpp"
+#include "relay/server/preflight.hpp"
 #include "relay/server/server.hpp"
 #include "relay/util/log.hpp"
 
@@ -29,7 +31,9 @@ Usage:
 
 Flags:
   -c, --config FILE      the TOML configuration file
-  -t, --check-config     check FILE (or --config FILE) and exit: 0 valid, 1 not
+  -t, --check-config     check FILE (or --config FILE) and what a start needs
+                         (access log file, spool_dir, listen address), exit:
+                         0 valid, 1 not
   -T, --print-config     defaults < FILE < RELAY_* environment; secrets masked
   -V, --version          print the version
   -h, --help             print this help
@@ -122,6 +126,12 @@ int main(int argc, char** argv) {
   relay::log::set_level(log_level(loaded.config.log.level));
   warn_ignored_environment(loaded.ignored_environment);
   if (check_only) {
+    try {
+      for (const auto& note : relay::server::preflight(loaded)) std::fprintf(stderr, "relay: note: %s\n", note.c_str());
+    } catch (const relay::config::ConfigError& e) {
+      std::fprintf(stderr, "relay: invalid configuration: %s\n", e.what());
+      return 1;
+    }
     std::printf("relay: %s is valid\n", config_path.c_str());
     return 0;
   }

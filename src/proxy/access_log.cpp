@@ -2,6 +2,11 @@
 // combined format operators already parse, with relay's fields appended.
 #include "relay/proxy/access_log.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -50,6 +55,30 @@ std::string timestamp(bool iso) {
 
 std::string_view or_dash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
 }  // namespace
+
+std::string access_log_problem(const config::AccessLogTarget& target) {
+  if (target.to != config::AccessLogTarget::To::File) return {};
+  const std::string& path = target.path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return "cannot open " + path + ": it is a directory";
+    if (S_ISFIFO(st.st_mode)) return {};  // opening one waits for its reader: not here
+    // O_APPEND without O_CREAT or O_TRUNC: the file is left as it is.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return "cannot open " + path + " for appending: " + std::strerror(errno);
+    ::close(fd);
+    return {};
+  }
+  if (errno != ENOENT) return "cannot open " + path + ": " + std::strerror(errno);
+  // Missing: fopen(.., "a") at start creates it, which needs a writable directory.
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (::stat(dir.c_str(), &st) != 0) return "cannot create " + path + ": " + dir + ": " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return "cannot create " + path + ": " + dir + " is not a directory";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return "cannot create " + path + " in " + dir + ": " + std::strerror(errno);
+  return {};
+}
 
 AccessLog::AccessLog(const config::LogConfig& cfg) : json_(cfg.format == config::LogFormat::Json) {
   using To = config::AccessLogTarget::To;

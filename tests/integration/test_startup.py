@@ -1,8 +1,9 @@
-"""Start-up: one relay per listen address whatever the thread count, and the
-Kubernetes service-link variables (RELAY_PORT, RELAY_SERVICE_HOST, ...)."""
+"""Start-up: one relay per listen address whatever the thread count, the
+Kubernetes service-link variables (RELAY_PORT, RELAY_SERVICE_HOST, ...), and
+--check-config refusing what a start would refuse."""
 import unittest
 
-from harness import HOST, RelayTestCase, child_env, get, relay_bin, run_relay_cli, to_toml
+from harness import HOST, RelayTestCase, child_env, free_port, get, relay_bin, run_relay_cli, to_toml
 
 # What Kubernetes injects into every pod of the namespace for a Service named
 # "relay" exposing port 8080 (service links).
@@ -78,6 +79,100 @@ class KubernetesServiceEnvTest(RelayTestCase):
         p = run_relay_cli(["--check-config", str(path)], env=K8S_SERVICE_ENV)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("RELAY_SERVICE_HOST", p.stderr)
+
+
+# Line numbers matter: the tests expect the key's line in the message.
+CHECK_CONFIG = """\
+[server]
+listen = "{listen}"
+
+[cache.coalesce]
+spool_dir = "{spool_dir}"
+
+[log]
+access_log = "{access_log}"
+"""
+LISTEN_LINE, SPOOL_LINE, ACCESS_LOG_LINE = 2, 5, 8
+
+
+class CheckConfigStartupTest(RelayTestCase):
+    """--check-config fails on what the start would fail on, naming key and line."""
+    START_RELAY = False
+
+    def check(self, name, env=None, **values):
+        fields = {"listen": "%s:%d" % (HOST, free_port()), "spool_dir": str(self.workdir),
+                  "access_log": str(self.workdir / "logs-ok" / "access.log")}
+        (self.workdir / "logs-ok").mkdir(exist_ok=True)
+        fields.update(values)
+        path = self.workdir / (name + ".toml")
+        path.write_text(CHECK_CONFIG.format(**fields))
+        return run_relay_cli(["--check-config", str(path)], env=env), path
+
+    def assertRefused(self, p, path, key, line):
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("%s:%d: %s:" % (path, line, key), p.stderr)
+
+    def test_valid_when_everything_is_usable(self):
+        p, _ = self.check("ok")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("is valid", p.stdout)
+        self.assertFalse((self.workdir / "logs-ok" / "access.log").exists(), "the check creates no log file")
+
+    def test_access_log_in_a_missing_directory(self):
+        p, path = self.check("log-missing-dir", access_log=str(self.workdir / "no-such-dir" / "access.log"))
+        self.assertRefused(p, path, "log.access_log", ACCESS_LOG_LINE)
+        self.assertIn("no-such-dir", p.stderr)
+
+    def test_access_log_that_is_a_directory(self):
+        p, path = self.check("log-is-dir", access_log=str(self.workdir))
+        self.assertRefused(p, path, "log.access_log", ACCESS_LOG_LINE)
+        self.assertIn("directory", p.stderr)
+
+    def test_existing_access_log_is_appendable_and_left_alone(self):
+        log = self.workdir / "logs-ok" / "existing.log"
+        log.write_text("earlier line\n")
+        p, _ = self.check("log-existing", access_log=str(log))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(log.read_text(), "earlier line\n", "not truncated, nothing written")
+
+    def test_missing_spool_dir(self):
+        p, path = self.check("spool-missing", spool_dir=str(self.workdir / "no-spool"))
+        self.assertRefused(p, path, "cache.coalesce.spool_dir", SPOOL_LINE)
+        self.assertIn("no-spool", p.stderr)
+
+    def test_spool_dir_that_is_a_file(self):
+        f = self.workdir / "spool-file"
+        f.write_text("x")
+        p, path = self.check("spool-file", spool_dir=str(f))
+        self.assertRefused(p, path, "cache.coalesce.spool_dir", SPOOL_LINE)
+
+    def test_listen_address_that_is_not_local(self):
+        p, path = self.check("listen-remote", listen="192.0.2.1:8080")  # TEST-NET-1: never local
+        self.assertRefused(p, path, "server.listen", LISTEN_LINE)
+        self.assertIn("192.0.2.1:8080", p.stderr)
+
+    def test_listen_address_from_the_environment(self):
+        p, _ = self.check("listen-env", env={"RELAY_SERVER_LISTEN": "192.0.2.1:8080"})
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("environment RELAY_SERVER_LISTEN: server.listen:", p.stderr)
+
+    def test_listen_address_in_use_is_only_a_note(self):
+        # As while the relay whose configuration is checked is running.
+        relay = type(self).relay = self.make_relay(name="running").start()
+        try:
+            p, _ = self.check("listen-busy", listen="%s:%d" % (HOST, relay.port))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("in use", p.stderr)
+        finally:
+            relay.stop()
+
+    def test_start_refuses_the_same_access_log(self):
+        # What the check refuses, the start refuses too.
+        relay = self.make_relay({"log": {"access_log": str(self.workdir / "no-such-dir" / "a.log")}},
+                                name="bad-log")
+        with self.assertRaises(RuntimeError) as caught:
+            relay.start(timeout=5)
+        self.assertIn("log.access_log", str(caught.exception))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,12 @@ struct AccessRecord {
   std::string_view user_agent;
 };
 
+// Why log.access_log could not be opened at start, checked without creating
+// or changing the file ("" when it can be, or when it is not a file): an
+// existing file is opened for appending and closed, a missing one needs a
+// writable directory. For --check-config.
+std::string access_log_problem(const config::AccessLogTarget& target);
+
 class AccessLog {
  public:
   // Throws std::runtime_error when a log file cannot be opened.
