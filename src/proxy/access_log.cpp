@@ -1,5 +1,6 @@
-// Access log formatting. JSON strings are escaped; text lines follow the
-// combined format operators already parse, with relay's fields appended.
+// Access log formatting. Text lines follow the combined format operators
+// already parse, with relay's fields appended, every client-supplied byte
+// escaped as nginx does; JSON lines are valid JSON whatever the client sent.
 #include "relay/proxy/access_log.hpp"
 
 #include <fcntl.h>
@@ -15,9 +16,53 @@
 namespace relay::proxy {
 
 namespace {
+
+// The length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no
+// overlong forms, no surrogates, nothing past U+10FFFF), 0 when there is none.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    if (c == 0xe0) lo = 0xa0;  // overlong
+    if (c == 0xed) hi = 0x9f;  // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    if (c == 0xf0) lo = 0x90;  // overlong
+    if (c == 0xf4) hi = 0x8f;  // past U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > s.size() || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return 0;
+  return n;
+}
+
+// A JSON string (RFC 8259) of any bytes: '"', '\' and controls escaped,
+// well-formed UTF-8 kept, and every byte that is not part of well-formed
+// UTF-8 replaced by U+FFFD (as Go's encoding/json does), so each line parses
+// as JSON in any reader. The text format keeps such bytes as \xHH.
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t n = utf8_sequence(s, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";  // U+FFFD
+        ++i;
+      } else {
+        out.append(s.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    ++i;
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -37,24 +82,74 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+// null for a value the request never got to (a refused request's method).
+void append_json_string_or_null(std::string& out, std::string_view s) {
+  if (s.empty())
+    out += "null";
+  else
+    append_json_string(out, s);
+}
+
+// The text format's escaping, nginx's (ngx_http_log_escape): '"', '\',
+// controls and bytes past 0x7e as \xHH, so a client-supplied field can
+// neither close its quotes nor forge another field or line.
+void append_text_escaped(std::string& out, std::string_view s) {
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\' || c < 0x20 || c > 0x7e) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+}
+
+void append_text_or_dash(std::string& out, std::string_view s) {
+  if (s.empty())
+    out.push_back('-');
+  else
+    append_text_escaped(out, s);
+}
+
 std::string format_number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6f", v);
   return buf;
 }
 
+// JSON: RFC 3339 in UTC with milliseconds; text: the combined format's
+// [day/month/year:hh:mm:ss zone], whose parsers expect whole seconds.
 std::string timestamp(bool iso) {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%d/%b/%Y:%H:%M:%S +0000", &tm);
+  char buf[48];
+  if (!iso) {
+    std::strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    return buf;
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms));
   return buf;
 }
 
-std::string_view or_dash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
 }  // namespace
+
+AccessRecord request_record(const http::Request& req) {
+  AccessRecord r;
+  r.client = req.client_address;
+  r.method = req.method;
+  r.target = req.received_target.empty() ? req.target : req.received_target;
+  r.version_minor = req.version_minor;
+  r.request_id = req.request_id;
+  r.host = req.headers.get("host").value_or("");
+  r.referer = req.headers.get("referer").value_or("");
+  r.user_agent = req.headers.get("user-agent").value_or("");
+  return r;
+}
 
 std::string access_log_problem(const config::AccessLogTarget& target) {
   if (target.to != config::AccessLogTarget::To::File) return {};
@@ -104,15 +199,17 @@ AccessLog::~AccessLog() {
 
 std::string AccessLog::format_json(const AccessRecord& r, std::string_view time) {
   std::string line;
-  line.reserve(256);
+  line.reserve(320);
   line += "{\"time\":";
   append_json_string(line, time);
   line += ",\"client\":";
   append_json_string(line, r.client);
   line += ",\"method\":";
-  append_json_string(line, r.method);
+  append_json_string_or_null(line, r.method);
   line += ",\"path\":";
-  append_json_string(line, r.target);
+  append_json_string_or_null(line, r.target);
+  line += ",\"host\":";
+  append_json_string(line, r.host);
   line += ",\"status\":" + std::to_string(r.status);
   line += ",\"cache\":";
   append_json_string(line, cache::header_value(r.cache));
@@ -122,6 +219,8 @@ std::string AccessLog::format_json(const AccessRecord& r, std::string_view time)
   line += r.upstream_seconds < 0 ? std::string("null") : format_number(r.upstream_seconds);
   line += ",\"request_id\":";
   append_json_string(line, r.request_id);
+  line += ",\"referer\":";
+  append_json_string(line, r.referer);
   line += ",\"user_agent\":";
   append_json_string(line, r.user_agent);
   line += "}\n";
@@ -131,14 +230,28 @@ std::string AccessLog::format_json(const AccessRecord& r, std::string_view time)
 std::string AccessLog::format_text(const AccessRecord& r, std::string_view time) {
   std::string line;
   line.reserve(256);
-  line.append(or_dash(r.client)).append(" - - [").append(time).append("] \"");
-  line.append(r.method).append(" ").append(r.target).append(" HTTP/1.").append(std::to_string(r.version_minor));
+  append_text_or_dash(line, r.client);
+  line.append(" - - [").append(time).append("] \"");
+  if (r.method.empty()) {
+    line.push_back('-');  // refused before its request line was read
+  } else {
+    append_text_escaped(line, r.method);
+    line.push_back(' ');
+    append_text_or_dash(line, r.target);
+    line.append(" HTTP/1.").append(std::to_string(r.version_minor));
+  }
   line.append("\" ").append(std::to_string(r.status)).append(" ").append(std::to_string(r.bytes));
-  line.append(" \"").append(or_dash(r.referer)).append("\" \"").append(or_dash(r.user_agent)).append("\"");
+  line.append(" \"");
+  append_text_or_dash(line, r.referer);
+  line.append("\" \"");
+  append_text_or_dash(line, r.user_agent);
+  line.append("\"");
   line.append(" cache=").append(cache::header_value(r.cache));
   line.append(" time=").append(format_number(r.duration_seconds));
   line.append(" upstream=").append(r.upstream_seconds < 0 ? std::string("-") : format_number(r.upstream_seconds));
-  line.append(" id=").append(or_dash(r.request_id)).append("\n");
+  line.append(" id=");
+  append_text_or_dash(line, r.request_id);
+  line.append("\n");
   return line;
 }
 

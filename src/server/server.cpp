@@ -1,8 +1,9 @@
 // Threads, listeners and the workers' part of shutdown. Each worker thread
 // runs its own io_context with its own acceptor (a descriptor of the one
 // listening socket: whichever loop is free takes a connection), curl multi
-// and handler, so a request never crosses threads. Sessions live in a TaskGroup: a drain closes the idle
-// ones, a cancel cuts the rest (the signals and the grace: supervisor.cpp).
+// and handler, so a request never crosses threads. Sessions live in a
+// TaskGroup: a drain closes the idle ones, a cancel cuts the rest (the
+// signals and the grace: supervisor.cpp).
 #include "relay/server/server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
