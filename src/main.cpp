@@ -1,4 +1,5 @@
-// relay: command line -> Config -> server (or --check-config, --print-config).
+// relay: command line -> Config -> server (or --check-config, which also
+// runs the start-up checks of server/preflight.hpp, or --print-config).
 // Start-up errors (bad config, address in use) are reported here and exit
 // non-zero.
 #include <csignal>
@@ -7,10 +8,12 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relay/config/config.hpp"
 #include "relay/config/print.hpp"
 #include "relay/config/schema.hpp"
+#include "relay/server/preflight.hpp"
 #include "relay/server/server.hpp"
 #include "relay/util/log.hpp"
 
@@ -28,7 +31,9 @@ Usage:
 
 Flags:
   -c, --config FILE      the TOML configuration file
-  -t, --check-config     check FILE (or --config FILE) and exit: 0 valid, 1 not
+  -t, --check-config     check FILE (or --config FILE) and what a start needs
+                         (access log file, spool_dir, listen address), exit:
+                         0 valid, 1 not
   -T, --print-config     defaults < FILE < RELAY_* environment; secrets masked
   -V, --version          print the version
   -h, --help             print this help
@@ -55,6 +60,17 @@ relay::log::Level log_level(relay::config::LogLevel level) {
     case L::Info: break;
   }
   return relay::log::Level::info;
+}
+
+// One line for every RELAY_* variable that names no config section, such
+// as the RELAY_PORT and RELAY_SERVICE_HOST Kubernetes sets for a Service
+// named "relay" (service links).
+void warn_ignored_environment(const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  std::string list;
+  for (const auto& name : names) list += (list.empty() ? "" : ", ") + name;
+  relay::log::warn("ignoring environment variables that name no config section (RELAY_<SECTION>_<KEY>; ",
+                   "Kubernetes service links?): ", list);
 }
 
 }  // namespace
@@ -107,7 +123,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "relay: invalid configuration: %s\n", e.what());
     return 1;
   }
+  relay::log::set_level(log_level(loaded.config.log.level));
+  warn_ignored_environment(loaded.ignored_environment);
   if (check_only) {
+    try {
+      for (const auto& note : relay::server::preflight(loaded)) std::fprintf(stderr, "relay: note: %s\n", note.c_str());
+    } catch (const relay::config::ConfigError& e) {
+      std::fprintf(stderr, "relay: invalid configuration: %s\n", e.what());
+      return 1;
+    }
     std::printf("relay: %s is valid\n", config_path.c_str());
     return 0;
   }
@@ -118,7 +142,6 @@ int main(int argc, char** argv) {
   }
   const relay::config::Config& cfg = loaded.config;
 
-  relay::log::set_level(log_level(cfg.log.level));
   // A peer that vanishes must be an error return, not a signal: hiredis and
   // curl write to sockets with plain write().
   std::signal(SIGPIPE, SIG_IGN);

@@ -28,6 +28,15 @@ int line_of(const toml::key& key, const toml::node& node) {
   return static_cast<int>(key.source().begin.line ? key.source().begin.line : node.source().begin.line);
 }
 
+// RELAY_SERVER_... for [server]: the variable's first part after RELAY_ is
+// a top-level section (RELAY_SERVER alone too).
+bool names_section(std::string_view name) {
+  return std::any_of(fields().begin(), fields().end(), [&](const Field& f) {
+    const std::string section = env_variable(f.path.substr(0, f.path.find('.')));
+    return name.starts_with(section) && (name.size() == section.size() || name[section.size()] == '_');
+  });
+}
+
 }  // namespace
 
 void Loader::apply_table(const toml::table& t, const std::string& prefix) {
@@ -93,20 +102,28 @@ void Loader::apply_rules(const toml::node& node, const std::string& where) {
   }
 }
 
-// Typos are rejected rather than ignored: RELAY_ is reserved for config,
-// and a silently ignored RELAY_SERVER_LISTNE is worse than a refusal.
+// RELAY_<SECTION>_<KEY>: a variable under a known section must name a key
+// (a silently ignored RELAY_SERVER_LISTNE is worse than a refusal). One
+// naming no section is not relay's: Kubernetes injects RELAY_PORT,
+// RELAY_SERVICE_HOST, RELAY_PORT_8080_TCP_ADDR, ... for a Service named
+// "relay" (service links); those are set aside for one warning.
 void Loader::apply_env(const Environment& env) {
+  const auto all = fields();
   for (const auto& entry : env) {
     const std::string& name = entry.first;  // not a structured binding: lambdas below capture it
     if (!name.starts_with("RELAY_")) continue;
-    const auto all = fields();
     const auto f = std::find_if(all.begin(), all.end(), [&](const Field& fl) { return env_variable(fl.path) == name; });
+    if (f == all.end() && !names_section(name)) {
+      ignored_env.push_back(name);
+      continue;
+    }
     if (f == all.end() && name.starts_with(env_variable(kRules)))
       throw ConfigError("environment " + name +
                         ": cache.rules can only be set in the config file ([[cache.rules]]), "
                         "not from the environment");
     if (f == all.end())
-      throw ConfigError("environment " + name + ": unknown variable (RELAY_* names config keys only)");
+      throw ConfigError("environment " + name + ": unknown variable (no such key in its section; RELAY_* names " +
+                        "config keys as RELAY_<SECTION>_<KEY>)");
     try {
       assign(*f, from_env(f->kind, entry.second));
     } catch (const std::invalid_argument& e) {
@@ -168,7 +185,7 @@ LoadResult load_with_sources(std::string_view toml_text, const std::string& sour
   ld.apply_env(env);
   ld.resolve();
   ld.validate();
-  return {std::move(ld.cfg), std::move(ld.origin), source_name};
+  return {std::move(ld.cfg), std::move(ld.origin), source_name, std::move(ld.ignored_env)};
 }
 
 LoadResult load_file_with_sources(const std::string& path, const Environment& env) {
@@ -189,7 +206,7 @@ LoadResult load_defaults_with_sources(const Environment& env) {
   ld.apply_env(env);
   ld.resolve();
   ld.validate();
-  return {std::move(ld.cfg), std::move(ld.origin), {}};
+  return {std::move(ld.cfg), std::move(ld.origin), {}, std::move(ld.ignored_env)};
 }
 
 Config load_from_string(std::string_view toml_text, const std::string& source_name, const Environment& env) {

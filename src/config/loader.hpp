@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -30,8 +31,10 @@ struct Loader {
   void apply_table(const toml::table& t, const std::string& prefix);
   // [[cache.rules]] in file order.
   void apply_rules(const toml::node& node, const std::string& where);
-  // RELAY_* variables; an unknown one is refused.
+  // RELAY_* variables: an unknown key in a known section is refused, a
+  // variable naming no section goes to ignored_env.
   void apply_env(const Environment& env);
+  std::vector<std::string> ignored_env;
 
   // Parses typed_text into cfg, in schema order; a bad text fails like validate().
   void resolve();

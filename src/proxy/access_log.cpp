@@ -1,7 +1,13 @@
-// Access log formatting. JSON strings are escaped; text lines follow the
-// combined format operators already parse, with relay's fields appended.
+// Access log formatting. Text lines follow the combined format operators
+// already parse, with relay's fields appended, every client-supplied byte
+// escaped as nginx does; JSON lines are valid JSON whatever the client sent.
 #include "relay/proxy/access_log.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -14,24 +20,98 @@ namespace relay::proxy {
 namespace {
 void append_json_string(std::string& out, std::string_view s) { out += json::quote(s); }
 
+// null for a value the request never got to (a refused request's method).
+void append_json_string_or_null(std::string& out, std::string_view s) {
+  if (s.empty())
+    out += "null";
+  else
+    append_json_string(out, s);
+}
+
+// The text format's escaping, nginx's (ngx_http_log_escape): '"', '\',
+// controls and bytes past 0x7e as \xHH, so a client-supplied field can
+// neither close its quotes nor forge another field or line.
+void append_text_escaped(std::string& out, std::string_view s) {
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\' || c < 0x20 || c > 0x7e) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+}
+
+void append_text_or_dash(std::string& out, std::string_view s) {
+  if (s.empty())
+    out.push_back('-');
+  else
+    append_text_escaped(out, s);
+}
+
 std::string format_number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6f", v);
   return buf;
 }
 
+// JSON: RFC 3339 in UTC with milliseconds; text: the combined format's
+// [day/month/year:hh:mm:ss zone], whose parsers expect whole seconds.
 std::string timestamp(bool iso) {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
+  const auto now = std::chrono::system_clock::now();
+  const auto secs = std::chrono::system_clock::to_time_t(now);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%d/%b/%Y:%H:%M:%S +0000", &tm);
+  char buf[48];
+  if (!iso) {
+    std::strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    return buf;
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms));
   return buf;
 }
 
-std::string_view or_dash(std::string_view s) { return s.empty() ? std::string_view("-") : s; }
 }  // namespace
+
+AccessRecord request_record(const http::Request& req) {
+  AccessRecord r;
+  r.client = req.client_address;
+  r.method = req.method;
+  r.target = req.received_target.empty() ? req.target : req.received_target;
+  r.version_minor = req.version_minor;
+  r.request_id = req.request_id;
+  r.host = req.headers.get("host").value_or("");
+  r.referer = req.headers.get("referer").value_or("");
+  r.user_agent = req.headers.get("user-agent").value_or("");
+  return r;
+}
+
+std::string access_log_problem(const config::AccessLogTarget& target) {
+  if (target.to != config::AccessLogTarget::To::File) return {};
+  const std::string& path = target.path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return "cannot open " + path + ": it is a directory";
+    if (S_ISFIFO(st.st_mode)) return {};  // opening one waits for its reader: not here
+    // O_APPEND without O_CREAT or O_TRUNC: the file is left as it is.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return "cannot open " + path + " for appending: " + std::strerror(errno);
+    ::close(fd);
+    return {};
+  }
+  if (errno != ENOENT) return "cannot open " + path + ": " + std::strerror(errno);
+  // Missing: fopen(.., "a") at start creates it, which needs a writable directory.
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (::stat(dir.c_str(), &st) != 0) return "cannot create " + path + ": " + dir + ": " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return "cannot create " + path + ": " + dir + " is not a directory";
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    return "cannot create " + path + " in " + dir + ": " + std::strerror(errno);
+  return {};
+}
 
 AccessLog::AccessLog(const config::LogConfig& cfg) : json_(cfg.format == config::LogFormat::Json) {
   using To = config::AccessLogTarget::To;
@@ -57,15 +137,17 @@ AccessLog::~AccessLog() {
 
 std::string AccessLog::format_json(const AccessRecord& r, std::string_view time) {
   std::string line;
-  line.reserve(256);
+  line.reserve(320);
   line += "{\"time\":";
   append_json_string(line, time);
   line += ",\"client\":";
   append_json_string(line, r.client);
   line += ",\"method\":";
-  append_json_string(line, r.method);
+  append_json_string_or_null(line, r.method);
   line += ",\"path\":";
-  append_json_string(line, r.target);
+  append_json_string_or_null(line, r.target);
+  line += ",\"host\":";
+  append_json_string(line, r.host);
   line += ",\"status\":" + std::to_string(r.status);
   line += ",\"cache\":";
   append_json_string(line, cache::header_value(r.cache));
@@ -75,6 +157,8 @@ std::string AccessLog::format_json(const AccessRecord& r, std::string_view time)
   line += r.upstream_seconds < 0 ? std::string("null") : format_number(r.upstream_seconds);
   line += ",\"request_id\":";
   append_json_string(line, r.request_id);
+  line += ",\"referer\":";
+  append_json_string(line, r.referer);
   line += ",\"user_agent\":";
   append_json_string(line, r.user_agent);
   line += "}\n";
@@ -84,14 +168,28 @@ std::string AccessLog::format_json(const AccessRecord& r, std::string_view time)
 std::string AccessLog::format_text(const AccessRecord& r, std::string_view time) {
   std::string line;
   line.reserve(256);
-  line.append(or_dash(r.client)).append(" - - [").append(time).append("] \"");
-  line.append(r.method).append(" ").append(r.target).append(" HTTP/1.").append(std::to_string(r.version_minor));
+  append_text_or_dash(line, r.client);
+  line.append(" - - [").append(time).append("] \"");
+  if (r.method.empty()) {
+    line.push_back('-');  // refused before its request line was read
+  } else {
+    append_text_escaped(line, r.method);
+    line.push_back(' ');
+    append_text_or_dash(line, r.target);
+    line.append(" HTTP/1.").append(std::to_string(r.version_minor));
+  }
   line.append("\" ").append(std::to_string(r.status)).append(" ").append(std::to_string(r.bytes));
-  line.append(" \"").append(or_dash(r.referer)).append("\" \"").append(or_dash(r.user_agent)).append("\"");
+  line.append(" \"");
+  append_text_or_dash(line, r.referer);
+  line.append("\" \"");
+  append_text_or_dash(line, r.user_agent);
+  line.append("\"");
   line.append(" cache=").append(cache::header_value(r.cache));
   line.append(" time=").append(format_number(r.duration_seconds));
   line.append(" upstream=").append(r.upstream_seconds < 0 ? std::string("-") : format_number(r.upstream_seconds));
-  line.append(" id=").append(or_dash(r.request_id)).append("\n");
+  line.append(" id=");
+  append_text_or_dash(line, r.request_id);
+  line.append("\n");
   return line;
 }
 

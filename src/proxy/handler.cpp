@@ -73,21 +73,24 @@ asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
   double elapsed = std::chrono::duration<double>(steady::now() - start).count();
   shared_.metrics.record_request(outcome.info.status, elapsed);
   if (shared_.access_log.enabled()) {
-    AccessRecord record;
-    record.client = req.client_address;
-    record.method = req.method;
-    record.target = req.received_target.empty() ? req.target : req.received_target;
-    record.version_minor = req.version_minor;
+    AccessRecord record = request_record(req);
     record.status = out.status();
     record.cache = outcome.info.status;
     record.bytes = out.body_bytes();
     record.duration_seconds = elapsed;
     record.upstream_seconds = outcome.upstream_seconds;
-    record.request_id = req.request_id;
-    record.referer = req.headers.get("referer").value_or("");
-    record.user_agent = req.headers.get("user-agent").value_or("");
     shared_.access_log.write(record);
   }
+}
+
+void Handler::log_refused(http::Request& req, int status, std::uint64_t bytes, double seconds) {
+  if (!shared_.access_log.enabled()) return;
+  if (req.request_id.empty()) req.request_id = request_id_for(req);
+  AccessRecord record = request_record(req);
+  record.status = status;
+  record.bytes = bytes;
+  record.duration_seconds = seconds;
+  shared_.access_log.write(record);
 }
 
 asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodySource& body,

@@ -16,17 +16,38 @@ namespace relay::proxy {
 
 namespace {
 constexpr std::size_t file_read_size = 64 * 1024;
+
+// An unlinked temporary file in dir, or -1 (errno set).
+int open_spool_file(const std::string& dir) {
+  // O_TMPFILE: the file has no name, so nothing is left behind by a crash.
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string path = dir + "/relay-spool-XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  return fd;
+}
+
+}  // namespace
+
+SpoolDirCheck check_spool_dir(const std::string& configured) {
+  std::error_code ec;
+  SpoolDirCheck out;
+  out.dir = configured.empty() ? std::filesystem::temp_directory_path(ec).string() : configured;
+  if (out.dir.empty()) out.dir = "/tmp";
+  const int fd = open_spool_file(out.dir);
+  if (fd < 0)
+    out.problem = "cannot create a temporary file in " + out.dir + ": " + std::strerror(errno);
+  else
+    ::close(fd);
+  return out;
 }
 
 std::string usable_spool_dir(const std::string& configured) {
-  std::error_code ec;
-  std::string dir = configured.empty() ? std::filesystem::temp_directory_path(ec).string() : configured;
-  if (dir.empty()) dir = "/tmp";
-  Spool probe(dir, 0);
-  if (!probe.append(std::span<const char>("x", 1)))
-    throw std::runtime_error("cache.coalesce.spool_dir: cannot create a temporary file in " + dir + ": " +
-                             std::strerror(errno));
-  return dir;
+  auto checked = check_spool_dir(configured);
+  if (!checked.problem.empty()) throw std::runtime_error("cache.coalesce.spool_dir: " + checked.problem);
+  return checked.dir;
 }
 
 Spool::~Spool() {
@@ -34,13 +55,7 @@ Spool::~Spool() {
 }
 
 bool Spool::open_file_locked() {
-  // O_TMPFILE: the file has no name, so nothing is left behind by a crash.
-  fd_ = ::open(dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd_ < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-    std::string path = dir_ + "/relay-spool-XXXXXX";
-    fd_ = ::mkostemp(path.data(), O_CLOEXEC);
-    if (fd_ >= 0) ::unlink(path.c_str());
-  }
+  fd_ = open_spool_file(dir_);
   if (fd_ < 0) {
     log::warn("coalescing spool: cannot create a temporary file in ", dir_, ": ", std::strerror(errno),
               "; followers of this fill are cut short");

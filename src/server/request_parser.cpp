@@ -25,6 +25,20 @@ struct RequestParser::Impl {
 struct RequestParser::Callbacks {
   static RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
 
+  // Method and version as soon as the request line has them, so a request
+  // refused later in its head is logged with what it asked for.
+  static int on_method_complete(llhttp_t* p) {
+    self(p).target_->method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+    return 0;
+  }
+
+  static int on_version_complete(llhttp_t* p) {
+    auto& req = *self(p).target_;
+    req.version_major = llhttp_get_http_major(p);
+    req.version_minor = llhttp_get_http_minor(p);
+    return 0;
+  }
+
   static int on_url(llhttp_t* p, const char* at, std::size_t len) {
     auto& s = self(p);
     s.target_->target.append(at, len);
@@ -98,6 +112,8 @@ RequestParser::RequestParser(asio::ip::tcp::socket& socket, ParserLimits limits)
     : socket_(socket), limits_(limits), impl_(std::make_unique<Impl>()), buffer_(16 * 1024) {
   auto& st = impl_->settings;
   llhttp_settings_init(&st);
+  st.on_method_complete = &Callbacks::on_method_complete;
+  st.on_version_complete = &Callbacks::on_version_complete;
   st.on_url = &Callbacks::on_url;
   st.on_header_field = &Callbacks::on_header_field;
   st.on_header_value = &Callbacks::on_header_value;
@@ -113,6 +129,14 @@ RequestParser::~RequestParser() = default;
 void RequestParser::reject(int status, std::string reason) {
   reject_status_ = status;
   reject_reason_ = std::move(reason);
+}
+
+void RequestParser::keep_pending_field() {
+  if (!head_done_ && in_value_ && !field_.empty())
+    target_->headers.add(std::move(field_), std::string(http::trim(value_)));
+  field_.clear();
+  value_.clear();
+  in_value_ = false;
 }
 
 void RequestParser::reset_message() {
@@ -144,6 +168,7 @@ bool RequestParser::execute() {
     reject(400, std::string("malformed request: ") + llhttp_errno_name(err) + " (" +
                     llhttp_get_error_reason(&impl_->parser) + ")");
   }
+  keep_pending_field();
   return false;
 }
 
@@ -175,7 +200,10 @@ asio::awaitable<HeadOutcome> RequestParser::read_head(http::Request& out) {
       if (head_done_) co_return HeadOutcome::Ok;
       if (parsed_ < filled_) continue;
     }
-    if (auto ec = co_await fill()) co_return started_ ? HeadOutcome::Incomplete : HeadOutcome::Closed;
+    if (auto ec = co_await fill()) {
+      keep_pending_field();
+      co_return started_ ? HeadOutcome::Incomplete : HeadOutcome::Closed;
+    }
     if (!started_ && on_message_start) on_message_start();
     started_ = true;
   }

@@ -1,8 +1,9 @@
 // Threads, listeners and the workers' part of shutdown. Each worker thread
-// runs its own io_context with its own acceptor (SO_REUSEPORT lets the
-// kernel spread connections), curl multi and handler, so a request never
-// crosses threads. Sessions live in a TaskGroup: a drain closes the idle
-// ones, a cancel cuts the rest (the signals and the grace: supervisor.cpp).
+// runs its own io_context with its own acceptor (a descriptor of the one
+// listening socket: whichever loop is free takes a connection), curl multi
+// and handler, so a request never crosses threads. Sessions live in a
+// TaskGroup: a drain closes the idle ones, a cancel cuts the rest (the
+// signals and the grace: supervisor.cpp).
 #include "relay/server/server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -20,6 +21,8 @@
 #include <cassert>
 #include <functional>
 #include <thread>
+
+#include <unistd.h>
 
 #include "relay/admin/admin_server.hpp"
 #include "relay/maintenance/scheduler.hpp"
@@ -65,15 +68,32 @@ class Worker final : public SessionHost, public Drainable {
     multi_.on_queue_leave = [this](bool) { metrics_.record_upstream_queue(false); };
   }
 
-  void listen(const tcp::endpoint& endpoint, bool reuse_port) {
+  // The process's one listening socket. No SO_REUSEPORT: with it, a second
+  // relay started on the same port would bind too and the kernel would split
+  // the connections between the two processes. Without it the bind fails
+  // with EADDRINUSE whatever the thread count, and no window exists between
+  // a check and the bind, as a probe socket released before binding
+  // SO_REUSEPORT ones would leave.
+  void listen(const tcp::endpoint& endpoint) {
     acceptor_.open(endpoint.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    if (reuse_port) {
-      int one = 1;
-      ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    }
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));  // TIME_WAIT leftovers only
     acceptor_.bind(endpoint);
     acceptor_.listen(asio::socket_base::max_listen_connections);
+  }
+
+  // Every other loop accepts on a dup() of the first loop's socket: one
+  // queue, taken from by whichever loop is free (each loop's own epoll
+  // watches the same socket; one accept wins, the others see EAGAIN). The
+  // socket stops listening once every loop has closed its descriptor.
+  void share_listener(Worker& first) {
+    const int fd = ::dup(first.acceptor_.native_handle());
+    if (fd < 0) throw boost::system::system_error(errno, boost::system::system_category(), "dup");
+    boost::system::error_code ec;
+    acceptor_.assign(first.acceptor_.local_endpoint().protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      throw boost::system::system_error(ec, "assign");
+    }
   }
 
   void run() {
@@ -199,7 +219,10 @@ int run_server(const config::Config& cfg) {
     std::size_t origin_share = std::max<std::size_t>(1, origin_total / threads + (i < origin_total % threads ? 1 : 0));
     workers.push_back(std::make_unique<Worker>(cfg, shared, per_worker, origin_share));
     try {
-      workers.back()->listen(endpoint, threads > 1);
+      if (i == 0)
+        workers.back()->listen(endpoint);
+      else
+        workers.back()->share_listener(*workers.front());
     } catch (const boost::system::system_error& e) {
       throw std::runtime_error("server.listen: cannot listen on " + cfg.server.listen.text + ": " + e.code().message());
     }

@@ -1,4 +1,5 @@
-// Per-connection loop. Deadlines: idle_timeout while waiting for the next
+// Per-connection loop; a request refused before the handler (400, 408 for
+// a head, 414, 431) is written to the access log here. Deadlines: idle_timeout while waiting for the next
 // request, header_timeout from its first byte until its head is complete,
 // idle_timeout for each body read and response write, body_timeout (with
 // min_body_rate) for the whole request body.
@@ -152,9 +153,17 @@ asio::awaitable<void> Session::serve_requests() {
   context_->client = peer;
   ParserLimits limits{cfg_.max_header_size, cfg_.max_url_length};
   RequestParser parser(socket_, limits);
-  parser.on_message_start = [this] {
+  auto message_start = steady::now();
+  parser.on_message_start = [this, &message_start] {
     idle_ = false;
+    message_start = steady::now();
     watchdog_->expire_after(cfg_.header_timeout);
+  };
+  // A request refused here gets its access log line too, with what was read of it.
+  const auto log_refused = [&](http::Request& req, int status, std::uint64_t bytes) {
+    req.client_address = peer;
+    if (req.target.size() > cfg_.max_url_length) req.target.resize(cfg_.max_url_length);  // 414
+    service_.log_refused(req, status, bytes, std::chrono::duration<double>(steady::now() - message_start).count());
   };
   bool first = true;
 
@@ -177,6 +186,7 @@ asio::awaitable<void> Session::serve_requests() {
         static constexpr std::string_view timeout_response =
             "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         co_await asio::async_write(socket_, asio::buffer(timeout_response), asio::as_tuple(asio::use_awaitable));
+        log_refused(req, 408, 0);
       }
       co_return;
     }
@@ -187,6 +197,7 @@ asio::awaitable<void> Session::serve_requests() {
       ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, minimal, false);
       co_await out.write_simple(parser.reject_status(), "text/plain",
                                 "relay: " + parser.reject_reason() + "\n");
+      log_refused(req, parser.reject_status(), out.body_bytes());
       co_return;
     }
 

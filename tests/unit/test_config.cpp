@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "relay/config/config.hpp"
+#include "relay/config/schema.hpp"
 
 using namespace relay::config;
 using namespace std::chrono_literals;
@@ -416,12 +417,55 @@ TEST_CASE("config: bad environment values name the variable") {
   });
 }
 
-TEST_CASE("config: unknown RELAY_ environment variables are rejected") {
+TEST_CASE("config: unknown keys in known sections of the environment are rejected") {
   check_errors({
       {"", {{"RELAY_SERVER_LISTNE", "x"}}, "environment RELAY_SERVER_LISTNE: unknown variable"},
       {"", {{"RELAY_CACHE_KEY", "x"}}, "environment RELAY_CACHE_KEY: unknown variable"},
-      {"", {{"RELAY_", ""}}, "environment RELAY_: unknown variable"},
+      {"", {{"RELAY_CACHE_COALESCE_SPOOL", "x"}}, "environment RELAY_CACHE_COALESCE_SPOOL: unknown variable"},
+      {"", {{"RELAY_SERVER", "x"}}, "environment RELAY_SERVER: unknown variable"},
+      {"", {{"RELAY_LOG_", "x"}}, "environment RELAY_LOG_: unknown variable"},
+      // Known section, unknown key, even among ignored variables.
+      {"", {{"RELAY_PORT", "tcp://10.0.0.1:8080"}, {"RELAY_STORAGE_PORT", "tcp://10.0.0.2:6379"}},
+       "environment RELAY_STORAGE_PORT: unknown variable"},
   });
+}
+
+TEST_CASE("config: RELAY_ variables naming no section are ignored and listed (Kubernetes service links)") {
+  // What Kubernetes injects for a Service named "relay" on port 8080.
+  const Environment k8s = {{"RELAY_PORT", "tcp://10.0.0.1:8080"},
+                           {"RELAY_PORT_8080_TCP", "tcp://10.0.0.1:8080"},
+                           {"RELAY_PORT_8080_TCP_ADDR", "10.0.0.1"},
+                           {"RELAY_PORT_8080_TCP_PORT", "8080"},
+                           {"RELAY_PORT_8080_TCP_PROTO", "tcp"},
+                           {"RELAY_SERVICE_HOST", "10.0.0.1"},
+                           {"RELAY_SERVICE_PORT", "8080"},
+                           {"RELAY_SERVICE_PORT_HTTP", "8080"},
+                           {"RELAY_", ""},
+                           {"RELAY_SERVERS", "x"},  // not [server]: the section name must end at '_'
+                           {"RELAY_SERVER_THREADS", "3"}};
+  const std::vector<std::string> ignored = {"RELAY_",
+                                            "RELAY_PORT",
+                                            "RELAY_PORT_8080_TCP",
+                                            "RELAY_PORT_8080_TCP_ADDR",
+                                            "RELAY_PORT_8080_TCP_PORT",
+                                            "RELAY_PORT_8080_TCP_PROTO",
+                                            "RELAY_SERVERS",
+                                            "RELAY_SERVICE_HOST",
+                                            "RELAY_SERVICE_PORT",
+                                            "RELAY_SERVICE_PORT_HTTP"};
+  SUBCASE("without a file") {
+    const auto loaded = load_defaults_with_sources(k8s);
+    CHECK(loaded.config.server.threads == 3);
+    CHECK(loaded.ignored_environment == ignored);
+  }
+  SUBCASE("with a file") {
+    const auto loaded = load_with_sources("[server]\nthreads = 2\n", "relay.toml", k8s);
+    CHECK(loaded.config.server.threads == 3);
+    CHECK(loaded.ignored_environment == ignored);
+  }
+  SUBCASE("nothing to ignore") {
+    CHECK(load_defaults_with_sources({{"RELAY_SERVER_THREADS", "3"}}).ignored_environment.empty());
+  }
 }
 
 TEST_CASE("config: relay_environment collects only RELAY_ variables") {

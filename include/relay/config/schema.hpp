@@ -61,6 +61,10 @@ struct LoadResult {
   Config config;
   Sources sources;
   std::string file;  // the config file's name as given; "" without one
+  // RELAY_* variables that name no config section (Kubernetes service links
+  // such as RELAY_PORT or RELAY_SERVICE_HOST): ignored, for the caller to
+  // warn about once. A known section with an unknown key is a ConfigError.
+  std::vector<std::string> ignored_environment;
 
   // The source of a key (Default when nothing set it).
   Source source_of(std::string_view path) const;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 
 #include "relay/http/body.hpp"
 #include "relay/http/request.hpp"
@@ -16,6 +17,9 @@ class Service {
   // Answers one request completely, or leaves the sink aborted when the
   // connection cannot carry another request.
   virtual boost::asio::awaitable<void> serve(Request& req, BodySource& body, ResponseSink& out) = 0;
+  // A request the session refused before serve() (400, 408, 414, 431):
+  // the proxy writes its access log line; relay's own API keeps none.
+  virtual void log_refused(Request& /*req*/, int /*status*/, std::uint64_t /*bytes*/, double /*seconds*/) {}
 };
 
 }  // namespace relay::http

@@ -67,6 +67,11 @@ class Handler final : public http::Service {
   boost::asio::awaitable<void> serve(http::Request& req, http::BodySource& body,
                                      http::ResponseSink& out) override;
 
+  // The access log line of a request the server refused before serve()
+  // (400 malformed, 408 head timeout, 414, 431): what was read of it, the
+  // status and the body bytes sent.
+  void log_refused(http::Request& req, int status, std::uint64_t bytes, double seconds) override;
+
   std::size_t background_tasks() const noexcept { return background_.size(); }
   // Terminal cancellation of every background task (shutdown grace elapsed).
   void cancel_background() { background_.cancel(); }

@@ -21,8 +21,14 @@
 namespace relay::proxy {
 
 // The configured spool directory ("" = the system temporary directory),
-// checked by creating a temporary file in it. Throws std::runtime_error
-// naming cache.coalesce.spool_dir when it is unusable.
+// checked by creating (and closing) an unlinked temporary file in it.
+struct SpoolDirCheck {
+  std::string dir;
+  std::string problem;  // empty when dir is usable
+};
+SpoolDirCheck check_spool_dir(const std::string& configured);
+// check_spool_dir's dir; throws std::runtime_error naming
+// cache.coalesce.spool_dir when it is unusable.
 std::string usable_spool_dir(const std::string& configured);
 
 class Spool {

@@ -54,6 +54,8 @@ class RequestParser {
   bool execute();
   boost::asio::awaitable<error_code> fill();
   void reset_message();
+  // A head cut short (refused, timed out) keeps its last complete field, for the access log.
+  void keep_pending_field();
   void reject(int status, std::string reason);
 
   boost::asio::ip::tcp::socket& socket_;

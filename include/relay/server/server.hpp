@@ -1,5 +1,6 @@
-// The daemon: N event-loop threads, each with its own listening socket
-// (SO_REUSEPORT), curl multi and handler, sharing storage and metrics.
+// The daemon: N event-loop threads sharing one listening socket (so a second
+// instance on the same address fails to start), each with its own curl multi
+// and handler, sharing storage and metrics.
 // SIGTERM/SIGINT stop accepting, let in-flight requests finish within
 // server.shutdown_grace, then cancel what is left (supervisor.hpp).
 #pragma once

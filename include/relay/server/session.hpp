@@ -1,6 +1,7 @@
 // One client connection: read a request, hand it to the handler, repeat
-// while keep-alive allows. Rejects bad input with 400/414/431 and a logged
-// reason; idle and slow clients are cut off by the watchdog.
+// while keep-alive allows. Rejects bad input with 400/414/431, a logged
+// reason and an access log line; idle and slow clients are cut off by the
+// watchdog (408).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

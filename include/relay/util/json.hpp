@@ -10,7 +10,8 @@
 
 namespace relay::json {
 
-// s as a JSON string: quoted, with '"', '\\' and control characters escaped.
+// s as a JSON string: quoted, with '"', '\\' and control characters escaped
+// and bytes that are not well-formed UTF-8 replaced by U+FFFD.
 std::string quote(std::string_view s);
 // [a, b, ...] from already-written JSON values.
 std::string array(const std::vector<std::string>& raw_items);
