@@ -187,22 +187,9 @@ class Worker final : public SessionHost, public Drainable {
 
 }  // namespace
 
-int run_server(const config::Config& cfg) {
-  // Before any thread exists, so every thread inherits it (supervisor.hpp).
-  block_stop_signals();
-  metrics::Metrics metrics;
-  auto stack = storage::make_storage(cfg);
-  metrics.watch_storage(stack.levels);
-  auto storage = metrics::instrument(stack.top, metrics.registry());
-  proxy::AccessLog access_log(cfg.log);
-  const auto& coalesce = cfg.cache.coalesce;
-  proxy::KeySessions sessions(
-      proxy::CoalescerSettings{coalesce.enabled, coalesce.follower_timeout, coalesce.max_fill_age,
-                               coalesce.hit_for_miss, proxy::usable_spool_dir(coalesce.spool_dir),
-                               coalesce.spool_memory, coalesce.degraded == config::DegradedMode::FailOpen},
-      stack.lock, &metrics);
-  proxy::Shared shared{cfg, storage, metrics, access_log, sessions};
-
+// One worker (thread, loop, origin pool share) per event-loop thread, all
+// accepting on the first one's listening socket.
+static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& cfg, proxy::Shared& shared) {
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());
   auto endpoint = listen_endpoint(cfg.server.listen);
@@ -227,6 +214,27 @@ int run_server(const config::Config& cfg) {
       throw std::runtime_error("server.listen: cannot listen on " + cfg.server.listen.text + ": " + e.code().message());
     }
   }
+  return workers;
+}
+
+int run_server(const config::Config& cfg) {
+  // Before any thread exists, so every thread inherits it (supervisor.hpp).
+  block_stop_signals();
+  metrics::Metrics metrics;
+  auto stack = storage::make_storage(cfg);
+  metrics.watch_storage(stack.levels);
+  auto storage = metrics::instrument(stack.top, metrics.registry());
+  proxy::AccessLog access_log(cfg.log);
+  const auto& coalesce = cfg.cache.coalesce;
+  proxy::KeySessions sessions(
+      proxy::CoalescerSettings{coalesce.enabled, coalesce.follower_timeout, coalesce.max_fill_age,
+                               coalesce.hit_for_miss, proxy::usable_spool_dir(coalesce.spool_dir),
+                               coalesce.spool_memory, coalesce.degraded == config::DegradedMode::FailOpen},
+      stack.lock, &metrics);
+  proxy::Shared shared{cfg, storage, metrics, access_log, sessions};
+
+  auto workers = start_workers(cfg, shared);
+  const std::size_t threads = workers.size();
   // The admin API and a metrics listener, on the first worker's loop; they
   // close once every worker's client traffic has drained.
   std::vector<asio::io_context*> loops;
