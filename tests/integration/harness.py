@@ -399,8 +399,17 @@ class Relay(Process):
         return int(listen.rsplit(":", 1)[1]) if listen else self.admin_port
 
     def admin(self, method, target, headers=None, **kw):
-        """A request to the admin listener."""
-        return request(self.admin_port, method, target, headers=headers, **kw)
+        """A request to the admin listener. relay opens it just after the
+        client listener the start-up wait watches, so a first request may
+        come a moment early (slow sanitizer builds): retried for up to 5 s."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                return request(self.admin_port, method, target, headers=headers, **kw)
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def metrics(self, path="/metrics"):
         r = request(self.metrics_port, "GET", path)
