@@ -18,10 +18,12 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relay/http/body.hpp"
 #include "relay/http/headers.hpp"
 #include "relay/storage/cache_key.hpp"
+#include "relay/storage/purge.hpp"
 #include "relay/util/result.hpp"
 #include "relay/util/time.hpp"
 
@@ -61,6 +63,15 @@ struct InternalMeta {
   std::optional<std::uint64_t> raw_size;
   // zstd, raw_size pending: which writer may publish it (0 = none).
   std::uint64_t pending_writer = 0;
+  // Purge tags (Surrogate-Key, Cache-Tag) the cache layer took from the
+  // response at store time. Backends keep an index from tag to entries that
+  // survives a restart where the entries do (disk, Redis).
+  std::vector<std::string> tags;
+  // Set by a soft purge: the entry is stale from this moment on, whatever
+  // its freshness said (cache::classify); stale-while-revalidate and
+  // stale-if-error windows count from it. A response stored or revalidated
+  // afterwards carries none.
+  std::optional<SysTime> stale_at;
   bool operator==(const InternalMeta&) const = default;
 };
 
@@ -138,6 +149,15 @@ class Storage {
   // between instances (Redis) has anything to offer here: the others answer
   // nullopt, as their in-flight fills are followed in-process (proxy/key_session.hpp).
   virtual boost::asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const CacheKey& key);
+  // Removes (hard) or marks stale (soft: InternalMeta::stale_at, the body
+  // kept) every response entry the selector matches, Vary variants
+  // included, and answers how many response entries it affected (Vary
+  // indexes are not counted). Walks large stores in slices, yielding to the
+  // event loop between them: a purge of a million entries never blocks a
+  // loop. A backend shared between instances (Redis) does nothing for
+  // PurgeScope::this_instance.
+  // (Pure virtual once every backend has its walk; until then nothing calls it.)
+  virtual boost::asio::awaitable<Result<std::uint64_t>> purge(const PurgeRequest& request);
   virtual Stats stats() const = 0;
   // "memory", "disk", "redis", ...: the metric label.
   virtual std::string_view backend_name() const noexcept = 0;
@@ -145,6 +165,10 @@ class Storage {
 
 inline boost::asio::awaitable<Result<std::optional<Hit>>> Storage::get_in_progress(const CacheKey&) {
   co_return std::optional<Hit>{};
+}
+
+inline boost::asio::awaitable<Result<std::uint64_t>> Storage::purge(const PurgeRequest&) {
+  co_return Result<std::uint64_t>(make_error_code(Errc::storage_unavailable));
 }
 
 }  // namespace relay::storage
