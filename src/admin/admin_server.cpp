@@ -10,6 +10,7 @@
 
 #include "relay/admin/cidr.hpp"
 #include "relay/admin/health.hpp"
+#include "relay/admin/purge_route.hpp"
 #include "relay/admin/router.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/server/listener.hpp"
@@ -144,8 +145,8 @@ struct Endpoints::Impl {
   std::function<void()> on_closed;
 };
 
-Endpoints::Endpoints(const config::Config& cfg, metrics::Metrics& metrics, asio::io_context& host,
-                     std::vector<asio::io_context*> loops)
+Endpoints::Endpoints(const config::Config& cfg, metrics::Metrics& metrics, purge::Purger& purger,
+                     asio::io_context& host, std::vector<asio::io_context*> loops)
     : impl_(std::make_unique<Impl>(cfg, metrics, host, std::move(loops))) {
   using On = config::MetricsListen::On;
   auto& health = impl_->health;
@@ -155,6 +156,7 @@ Endpoints::Endpoints(const config::Config& cfg, metrics::Metrics& metrics, asio:
     router.add("GET", "/healthz", [&health](const http::Request&, http::BodySource&) { return health.healthz(); });
     router.add("GET", "/readyz", [&health](const http::Request&, http::BodySource&) { return health.readyz(); });
     if (metrics_on && cfg.metrics.listen.on == On::Admin) router.add("GET", cfg.metrics.path, metrics_route(metrics));
+    router.add("POST", "/purge", purge_route(cfg, purger));
     std::string token;
     try {
       token = admin_token(cfg.admin);  // checked at load; the file may have changed since

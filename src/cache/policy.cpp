@@ -128,6 +128,13 @@ Classification classify(const RequestFacts& request, const StoredResponse& store
   Classification out;
   out.age = current_age(stored.facts, stored.request_time, stored.response_time, now);
   out.lifetime = freshness_lifetime(stored.facts, policy);
+  if (stored.stale_at) {
+    // Purged softly: the lifetime ends at the age the response had then.
+    const auto age_then = *stored.stale_at <= stored.response_time
+                              ? Seconds{0}
+                              : current_age(stored.facts, stored.request_time, stored.response_time, *stored.stale_at);
+    out.lifetime = std::min(out.lifetime, age_then);
+  }
 
   Facts f;
   f.age = out.age;

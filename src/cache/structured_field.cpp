@@ -3,6 +3,7 @@
 // consumes from the front of a Cursor and returns nullopt on failure; no
 // failure is recovered from, so one bad byte anywhere rejects the field.
 #include "relay/cache/structured_field.hpp"
+#include "relay/http/headers.hpp"
 
 #include <algorithm>
 
@@ -14,11 +15,7 @@ bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 bool is_lcalpha(char c) noexcept { return c >= 'a' && c <= 'z'; }
 bool is_alpha(char c) noexcept { return is_lcalpha(c) || (c >= 'A' && c <= 'Z'); }
 
-// tchar (RFC 9110 §5.6.2).
-bool is_tchar(char c) noexcept {
-  static constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
-  return is_alpha(c) || is_digit(c) || extra.find(c) != std::string_view::npos;
-}
+using http::is_tchar;
 
 struct Cursor {
   std::string_view in;

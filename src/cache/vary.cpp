@@ -32,12 +32,6 @@ std::vector<std::string> normalized_names(std::string_view list) {
   return names;
 }
 
-bool is_tchar(char c) noexcept {
-  static constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         extra.find(c) != std::string_view::npos;
-}
-
 // qvalue (RFC 9110 §12.4.2) in thousandths: "0" ["." 0*3DIGIT] or
 // "1" ["." 0*3"0"].
 std::optional<int> parse_qvalue(std::string_view text) noexcept {
@@ -95,7 +89,7 @@ std::optional<std::string> normalize_preferences(std::string_view value) {
       }
       q = *parsed;
     }
-    if (token.empty() || !std::all_of(token.begin(), token.end(), is_tchar)) {
+    if (!http::is_token(token)) {
       valid = false;
       return;
     }

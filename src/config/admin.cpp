@@ -10,6 +10,7 @@
 
 #include "loader.hpp"
 #include "relay/admin/cidr.hpp"
+#include "relay/http/headers.hpp"
 #include "relay/config/config.hpp"
 
 namespace relay::config {
@@ -103,12 +104,19 @@ void Loader::validate_listeners() const {
   } catch (const std::invalid_argument& e) {
     fail("admin.allow", e.what());
   }
+  try {
+    admin::Allowlist{cfg.purge.allow};
+  } catch (const std::invalid_argument& e) {
+    fail("purge.allow", e.what());
+  }
+  for (const auto& name : cfg.purge.tag_headers)
+    if (!http::is_token(name)) fail("purge.tag_headers", "\"" + name + "\" is not a header field name");
   const auto& server = cfg.server.listen;
   if (admin.listen.address && admin.listen.address->port == server.port &&
       admin.listen.address->address == server.address)
     fail("admin.listen", "is server.listen's address too (" + server.text + "): the admin API needs its own");
   const auto& metrics = cfg.metrics.listen;
-  if (metrics.on == MetricsListen::On::Admin && (cfg.metrics.path == "/healthz" || cfg.metrics.path == "/readyz"))
+  if (metrics.on == MetricsListen::On::Admin && (cfg.metrics.path == "/healthz" || cfg.metrics.path == "/readyz" || cfg.metrics.path == "/purge"))
     fail("metrics.path", "\"" + cfg.metrics.path + "\" is an admin endpoint; metrics are served on the admin listener");
   if (metrics.on != MetricsListen::On::Own) return;
   for (const auto& [name, other] : {std::pair{"server.listen", std::optional(server)},

@@ -155,4 +155,14 @@ void strip_hop_by_hop(Headers& headers) {
   headers = std::move(kept);
 }
 
+bool is_tchar(char c) noexcept {
+  static constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         extra.find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view text) noexcept {
+  return !text.empty() && std::all_of(text.begin(), text.end(), is_tchar);
+}
+
 }  // namespace relay::http

@@ -146,6 +146,17 @@ void Metrics::register_storage_metrics() {
                               .Name("relay_maintenance_removed_total")
                               .Help("Entries and abandoned files removed by scheduled maintenance")
                               .Register(*registry_);
+  purges_ = &BuildCounter()
+                 .Name("relay_purges_total")
+                 .Help("Purges carried out by this instance, by kind (url, prefix, glob, tag, all) and mode (hard, soft)")
+                 .Register(*registry_);
+  for (const char* kind : {"url", "prefix", "glob", "tag", "all"})
+    for (const char* mode : {"hard", "soft"}) purges_->Add({{"kind", kind}, {"mode", mode}});
+  purged_entries_ = &BuildCounter()
+                         .Name("relay_purged_entries_total")
+                         .Help("Cache entries removed or marked stale by purges")
+                         .Register(*registry_)
+                         .Add({});
   entries_ = &BuildGauge().Name("relay_cache_entries").Help("Objects in the cache").Register(*registry_);
   size_bytes_ = &BuildGauge()
                      .Name("relay_cache_size_bytes")
@@ -221,6 +232,11 @@ void Metrics::record_maintenance(std::string_view task, std::string_view result,
     if (result == r) counter.Increment();
   }
   maintenance_removed_->Add({{"task", name}}).Increment(static_cast<double>(removed));
+}
+
+void Metrics::record_purge(std::string_view kind, std::string_view mode, std::uint64_t entries) {
+  purges_->Add({{"kind", std::string(kind)}, {"mode", std::string(mode)}}).Increment();
+  purged_entries_->Increment(static_cast<double>(entries));
 }
 
 void Metrics::watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels) {

@@ -26,7 +26,7 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
   Outcome outcome{info};
   const auto& meta = hit.meta;
   http::ResponseHead head{meta.status, meta.reason, meta.headers};
-  strip_targeted(head.headers);
+  strip_for_client(head.headers);
   head.headers.set("Age", std::to_string(age.count()));
 
   if (cache::answer_not_modified(req.headers, meta.headers, meta.status)) {

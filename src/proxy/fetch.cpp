@@ -19,6 +19,8 @@
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/pump.hpp"
 #include "relay/proxy/vary_marker.hpp"
+#include "relay/purge/purger.hpp"
+#include "relay/purge/tags.hpp"
 #include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
 
@@ -161,7 +163,7 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
   http::ResponseSink* client = answer_from_store ? nullptr : out;
   if (client) {
     http::ResponseHead client_head = head;
-    strip_targeted(client_head.headers);
+    strip_for_client(client_head.headers);
     add_response_fields(client_head.headers, req, info);
     // A client gone already: the body still goes to the store and the followers.
     if (!co_await client->write_head(std::move(client_head), answer.facts.content_length)) client = nullptr;
@@ -212,6 +214,7 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   meta.headers = std::move(freshened);
   meta.request_time = not_modified.request_time;
   meta.response_time = not_modified.response_time;
+  meta.internal.stale_at.reset();  // revalidated: a soft purge is answered
   if (plan.lookup->storage_key) {
     if (auto updated = co_await shared_.storage->update_meta(*plan.lookup->storage_key, meta); !updated) {
       log::warn_for(updated.error(), "storage update after 304 failed: ", updated.error().message());
@@ -304,12 +307,17 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
                           0,
                           keep_for,
                           {}};
+  meta.internal.tags = purge::response_tags(head.headers, cfg_.purge.tag_headers);
+  auto tags = meta.internal.tags;
   auto put = co_await shared_.storage->put(*found.storage_key, std::move(meta));
   if (!put) {
     log::warn_for(put.error(), "storage put failed, passing through: ", put.error().message());
     co_return nullptr;
   }
-  co_return std::move(*put);
+  if (!shared_.purger) co_return std::move(*put);
+  // A purge while the body streams in: this copy predates it and is not kept.
+  co_return purge::guard_fill(std::move(*put), shared_.purger->recent(), found.primary, std::move(tags),
+                              answer.request_time);
 }
 
 // What the verdict says about the stored response once the origin answered
@@ -327,6 +335,7 @@ asio::awaitable<void> Handler::apply_stored_update(FetchPlan& plan, cache::Store
   meta.headers = std::move(freshened);
   meta.request_time = request_time;
   meta.response_time = sys::now();
+  meta.internal.stale_at.reset();
   // A failure is counted by the instrumented store; the stored copy simply stays as it was.
   co_await shared_.storage->update_meta(key, std::move(meta));
 }

@@ -50,7 +50,7 @@ asio::awaitable<Handler::FollowResult> Handler::follow(const http::Request& req,
   info.fwd = fwd;
   info.fwd_status = head.status;
   info.collapsed = true;
-  strip_targeted(head.headers);
+  strip_for_client(head.headers);
   add_response_fields(head.headers, req, info);
   if (!co_await out.write_head(std::move(head), fill.fill().content_length())) co_return result;
   if (req.is_head()) {

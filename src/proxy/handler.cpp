@@ -17,6 +17,7 @@
 #include "relay/cache/target.hpp"
 #include "relay/cache/vary.hpp"
 #include "relay/proxy/vary_marker.hpp"
+#include "relay/purge/tags.hpp"
 #include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
 
@@ -123,6 +124,9 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
     own.cache_traffic = false;
     co_return own;
   }
+  if (req.method == "PURGE" && !cfg_.purge.allow.empty() && shared_.purger) {
+    co_return co_await serve_purge(req, target, out);
+  }
   auto rule = cache::resolve_rule(cfg_.cache, target.path);
   forward_as(req, target, rule);
 
@@ -203,7 +207,7 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::answer_stored(const ht
   const auto& meta = found.hit->meta;
   const auto now = std::chrono::system_clock::now();
   const auto stored = cache::response_facts(meta.status, meta.headers, rule.policy.targeted_fields, now);
-  auto verdict = cache::classify(*plan.request, {stored, meta.request_time, meta.response_time}, rule.policy, now);
+  auto verdict = cache::classify(*plan.request, {stored, meta.request_time, meta.response_time, meta.internal.stale_at}, rule.policy, now);
   cache::CacheStatusInfo info;
   info.ttl = (verdict.lifetime - verdict.age).count();
   switch (verdict.verdict) {
@@ -291,7 +295,8 @@ void Handler::add_response_fields(http::Headers& headers, const http::Request& r
   headers.set("X-Request-ID", req.request_id);
 }
 
-void Handler::strip_targeted(http::Headers& headers) const {
+void Handler::strip_for_client(http::Headers& headers) const {
+  if (!cfg_.purge.forward_tag_headers) purge::strip_tag_fields(headers, cfg_.purge.tag_headers);
   if (!cfg_.cache.strip_targeted_fields) return;
   for (const auto& name : cfg_.cache.targeted_fields) headers.remove(name);
 }

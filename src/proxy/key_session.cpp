@@ -269,6 +269,16 @@ void KeySessions::finished(const std::shared_ptr<Fill>& fill, bool uncacheable) 
   }
 }
 
+void KeySessions::detach_fills(
+    const std::function<bool(const std::string& key, const http::ResponseHead* head)>& purged) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(fills_, [&purged](const auto& entry) {
+    const auto& fill = *entry.second;
+    const bool has_head = fill.state() == FillState::Streaming || fill.state() == FillState::Complete;
+    return purged(entry.first, has_head ? &fill.head() : nullptr);
+  });
+}
+
 std::optional<WritePermit> KeySessions::try_fill(const std::string& key) {
   auto ticket = join(key);
   if (ticket.role != Role::Writer) return std::nullopt;

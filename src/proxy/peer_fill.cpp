@@ -100,7 +100,7 @@ PeerProbe Handler::peer_probe(const http::Request& req, const cache::RequestFact
       const auto& meta = seen.hit->meta;
       const auto now = std::chrono::system_clock::now();
       const auto stored = cache::response_facts(meta.status, meta.headers, rule.policy.targeted_fields, now);
-      auto verdict = cache::classify(request, {stored, meta.request_time, meta.response_time}, rule.policy, now);
+      auto verdict = cache::classify(request, {stored, meta.request_time, meta.response_time, meta.internal.stale_at}, rule.policy, now);
       if (verdict.verdict != cache::Verdict::MustValidate) co_return PeerView{PeerView::Stored, std::nullopt};
     }
     if (!seen.storage_key) co_return PeerView{};
@@ -134,7 +134,7 @@ asio::awaitable<Handler::Outcome> Handler::stream_peer_fill(const http::Request&
   }
 
   http::ResponseHead head{meta.status, meta.reason, meta.headers};
-  strip_targeted(head.headers);
+  strip_for_client(head.headers);
   auto age = cache::current_age(meta.headers, meta.request_time, meta.response_time, std::chrono::system_clock::now());
   head.headers.set("Age", std::to_string(age.count()));
   // The client is answered in full by a 304, or gets the body below; the

@@ -31,6 +31,7 @@
 #include "relay/proxy/access_log.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/spool.hpp"
+#include "relay/purge/purger.hpp"
 #include "relay/server/session.hpp"
 #include "relay/server/supervisor.hpp"
 #include "relay/storage/make_storage.hpp"
@@ -231,7 +232,8 @@ int run_server(const config::Config& cfg) {
                                coalesce.hit_for_miss, proxy::usable_spool_dir(coalesce.spool_dir),
                                coalesce.spool_memory, coalesce.degraded == config::DegradedMode::FailOpen},
       stack.lock, &metrics);
-  proxy::Shared shared{cfg, storage, metrics, access_log, sessions};
+  purge::Purger purger(storage, metrics, sessions, cfg.purge.tag_headers);
+  proxy::Shared shared{cfg, storage, metrics, access_log, sessions, &purger};
 
   auto workers = start_workers(cfg, shared);
   const std::size_t threads = workers.size();
@@ -239,12 +241,15 @@ int run_server(const config::Config& cfg) {
   // close once every worker's client traffic has drained.
   std::vector<asio::io_context*> loops;
   for (auto& w : workers) loops.push_back(&w->io());
-  admin::Endpoints endpoints(cfg, metrics, workers.front()->io(), loops);
+  admin::Endpoints endpoints(cfg, metrics, purger, workers.front()->io(), loops);
   endpoints.listen();
   std::atomic<std::size_t> busy_workers{workers.size()};
   for (auto& w : workers)
     w->on_clients_done = [&] {
-      if (--busy_workers == 0) endpoints.close();
+      if (--busy_workers == 0) {
+        purger.stop();
+        endpoints.close();
+      }
     };
   workers.front()->guests_closed = [&endpoints] { return endpoints.closed(); };
 
@@ -261,6 +266,8 @@ int run_server(const config::Config& cfg) {
             threads == 1 ? " thread" : " threads", "), origin ", cfg.upstream.url.text);
 
   endpoints.start();
+  // Purges run on whichever loop asked; the fleet's arrive on the first one.
+  purger.start(nullptr, workers.front()->io());
 
   std::vector<Drainable*> drainable;
   for (auto& w : workers) drainable.push_back(w.get());

@@ -9,6 +9,7 @@
 //   GET /healthz        the process and every event loop respond
 //   GET /readyz         ready for traffic: listening, storage, Redis
 //   GET [metrics] path  Prometheus text, when [metrics] listen = ""
+//   POST /purge         a purge order (purge/order.hpp): how many entries it affected
 // New endpoints are rows of the Router (router.hpp) built in admin_server.cpp.
 #pragma once
 
@@ -23,6 +24,9 @@
 namespace relay::metrics {
 class Metrics;
 }
+namespace relay::purge {
+class Purger;
+}
 
 namespace relay::admin {
 
@@ -30,8 +34,8 @@ class Endpoints final : public server::Drainable {
  public:
   // `host`: the loop the listeners run on; `loops`: every worker loop
   // (the health probe's targets).
-  Endpoints(const config::Config& cfg, metrics::Metrics& metrics, boost::asio::io_context& host,
-            std::vector<boost::asio::io_context*> loops);
+  Endpoints(const config::Config& cfg, metrics::Metrics& metrics, purge::Purger& purger,
+            boost::asio::io_context& host, std::vector<boost::asio::io_context*> loops);
   ~Endpoints() override;
 
   // Binds the configured listeners. Throws std::runtime_error naming the key.

@@ -2,6 +2,7 @@
 // for right now (RFC 9111 §4, RFC 5861, RFC 9213). Pure: `now` is a parameter.
 #pragma once
 
+#include <optional>
 #include <string_view>
 
 #include "relay/cache/facts.hpp"
@@ -51,6 +52,9 @@ struct StoredResponse {
   const ResponseFacts& facts;
   SysTime request_time;
   SysTime response_time;
+  // A soft purge's moment (storage InternalMeta::stale_at): the response is
+  // stale from then on, and its stale windows count from it.
+  std::optional<SysTime> stale_at{};
 };
 
 // The header-taking form of StoredResponse (parsed on every call).

@@ -275,6 +275,20 @@ struct AdminConfig {
 // cannot be read or holds no usable token.
 std::string admin_token(const AdminConfig& admin);
 
+// [purge]: invalidation. Tags come from response headers at store time;
+// the PURGE method on the public listener is Varnish's habit, off unless
+// `allow` names who may use it.
+struct PurgeConfig {
+  // Clients allowed to send PURGE to server.listen (CIDR or addresses);
+  // empty = the method is not special (it goes to the origin like any other).
+  std::vector<std::string> allow;
+  // Response fields whose values tag a stored entry: Surrogate-Key is split
+  // on spaces (Fastly), every other field on commas (Cloudflare's Cache-Tag).
+  std::vector<std::string> tag_headers = {"Surrogate-Key", "Cache-Tag"};
+  // Pass those fields on to clients (by default they are for relay alone).
+  bool forward_tag_headers = false;
+};
+
 struct MetricsConfig {
   bool enabled = true;
   std::string path = "/metrics";
@@ -294,6 +308,7 @@ struct Config {
   StorageConfig storage;
   MaintenanceConfig maintenance;
   AdminConfig admin;
+  PurgeConfig purge;
   MetricsConfig metrics;
   LogConfig log;
 };

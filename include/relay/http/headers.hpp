@@ -73,6 +73,10 @@ void for_each_list_element(std::string_view value, Fn&& fn) {
 // A valid Content-Length (digits only, RFC 9110 §8.6), else nullopt.
 std::optional<std::uint64_t> content_length(const Headers& headers);
 
+// tchar and token (RFC 9110 §5.6.2): what a field name or method is made of.
+bool is_tchar(char c) noexcept;
+bool is_token(std::string_view text) noexcept;  // non-empty, tchars only
+
 // Hop-by-hop fields (RFC 9110 §7.6.1) including those named in Connection.
 bool is_hop_by_hop(std::string_view name) noexcept;
 // Removes hop-by-hop fields, including any listed in a Connection field.

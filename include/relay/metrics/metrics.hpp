@@ -62,6 +62,10 @@ class Metrics {
   // removed: entries (and files) the round removed.
   void record_maintenance(std::string_view task, std::string_view result, std::uint64_t removed);
 
+  // A purge carried out here (kind: url | prefix | glob | tag | all; mode:
+  // hard | soft) and the entries it affected.
+  void record_purge(std::string_view kind, std::string_view mode, std::uint64_t entries);
+
   // Storage levels (each labelled by its backend_name()) sampled at scrape time.
   void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
 
@@ -96,6 +100,8 @@ class Metrics {
   prometheus::Histogram* lock_wait_ = nullptr;
   prometheus::Family<prometheus::Counter>* maintenance_runs_ = nullptr;
   prometheus::Family<prometheus::Counter>* maintenance_removed_ = nullptr;
+  prometheus::Family<prometheus::Counter>* purges_ = nullptr;
+  prometheus::Counter* purged_entries_ = nullptr;
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;

@@ -38,6 +38,10 @@
 #include "relay/upstream/transfer.hpp"
 #include "relay/util/task_group.hpp"
 
+namespace relay::purge {
+class Purger;
+}
+
 namespace relay::proxy {
 
 struct Shared {
@@ -46,6 +50,7 @@ struct Shared {
   metrics::Metrics& metrics;
   AccessLog& access_log;
   KeySessions& sessions;  // who fills which key, here and across the fleet
+  purge::Purger* purger = nullptr;  // the PURGE method and the fill guard; null: neither
 };
 
 // What storage holds for one request, after following a Vary marker.
@@ -127,6 +132,10 @@ class Handler final : public http::Service {
   // normalised authority, the rule's stripped fields gone, the normalised target.
   void forward_as(http::Request& req, const cache::Target& target, const cache::ResolvedRule& rule) const;
 
+  // purge_method.cpp: PURGE from a client in [purge] allow.
+  boost::asio::awaitable<Outcome> serve_purge(const http::Request& req, const cache::Target& target,
+                                              http::ResponseSink& out);
+
   // follow.cpp
   boost::asio::awaitable<FollowResult> follow(const http::Request& req, Subscription fill, std::string_view fwd,
                                               http::ResponseSink& out);
@@ -197,7 +206,9 @@ class Handler final : public http::Service {
 
   void add_response_fields(http::Headers& headers, const http::Request& req,
                            const cache::CacheStatusInfo& info) const;
-  void strip_targeted(http::Headers& headers) const;
+  // Removes what a client never sees: RFC 9213 targeted fields (when so
+  // configured) and purge tag fields (unless purge.forward_tag_headers).
+  void strip_for_client(http::Headers& headers) const;
 
   Shared shared_;
   const config::Config& cfg_;

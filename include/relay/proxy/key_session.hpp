@@ -217,6 +217,11 @@ class KeySessions {
   // For a background revalidation: the permit when nobody fills the key now.
   std::optional<WritePermit> try_fill(const std::string& key);
 
+  // A purge: running fills of keys `purged(key, head)` selects take no new
+  // followers (the next request fills afresh); the ones following carry on.
+  // `head` is null while a fill has no head yet.
+  void detach_fills(const std::function<bool(const std::string& key, const http::ResponseHead* head)>& purged);
+
   const CoalescerSettings& settings() const noexcept { return settings_; }
   SteadyClock clock() const { return clock_; }
 

@@ -1,0 +1,55 @@
+#include "relay/purge/order.hpp"
+
+#include <array>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include "relay/purge/selector.hpp"
+
+namespace relay::purge {
+
+namespace {
+
+OrderResult refused(std::string error) { return OrderResult{false, {}, std::move(error)}; }
+
+}  // namespace
+
+OrderResult parse_order(std::string_view json_body, const config::CacheConfig& cache) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(json_body, ec);
+  if (ec) return refused("the body is not JSON: " + ec.message());
+  if (!value.is_object()) return refused("the body must be a JSON object such as {\"url\": \"http://host/path\"}");
+  const auto& object = value.as_object();
+  Order order;
+  std::optional<SelectorResult> chosen;
+  std::string chosen_name;
+  for (const auto& [key, member] : object) {
+    if (key == "soft") {
+      if (!member.is_bool()) return refused("\"soft\" must be true or false");
+      order.mode = member.as_bool() ? storage::PurgeMode::soft : storage::PurgeMode::hard;
+      continue;
+    }
+    if (key != "url" && key != "prefix" && key != "glob" && key != "tag" && key != "all")
+      return refused("unknown member \"" + std::string(key) + "\" (url, prefix, glob, tag, all, soft)");
+    if (chosen) return refused("name one of url, prefix, glob, tag, all; got \"" + chosen_name + "\" and \"" +
+                               std::string(key) + "\"");
+    chosen_name = key;
+    if (key == "all") {
+      if (!member.is_bool() || !member.as_bool()) return refused("\"all\" must be true");
+      chosen = all_selector();
+      continue;
+    }
+    if (!member.is_string()) return refused("\"" + std::string(key) + "\" must be a string");
+    const std::string_view text = member.as_string();
+    chosen = key == "url"      ? url_selector(text, cache)
+             : key == "prefix" ? prefix_selector(text, cache)
+             : key == "glob"   ? glob_selector(text, cache)
+                               : tag_selector(text);
+  }
+  if (!chosen) return refused("name what to purge: url, prefix, glob, tag or all");
+  if (!chosen->ok) return refused(chosen_name + ": " + chosen->error);
+  order.selector = std::move(chosen->selector);
+  return OrderResult{true, std::move(order), {}};
+}
+
+}  // namespace relay::purge
