@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "relay/cli/purge_command.hpp"
 #include "relay/config/config.hpp"
 #include "relay/config/print.hpp"
 #include "relay/config/schema.hpp"
@@ -27,16 +28,15 @@ Usage:
   relay --check-config [FILE]    validate the configuration, exit (nginx -t)
   relay --print-config [FILE]    print the configuration in force as TOML, each
                                  value with its source (nginx -T)
-  relay --version | --help
+  relay purge [--config FILE] [--soft] URL|--prefix URL|--tag TAG|--all
+                                 purge through the admin API; prints the count
+  relay --version | --help       (-V, -h)
 
 Flags:
   -c, --config FILE      the TOML configuration file
   -t, --check-config     check FILE (or --config FILE) and what a start needs
-                         (access log file, spool_dir, listen address), exit:
-                         0 valid, 1 not
+                         (access log file, spool_dir, listen address): 0 valid
   -T, --print-config     defaults < FILE < RELAY_* environment; secrets masked
-  -V, --version          print the version
-  -h, --help             print this help
 
 Any key can also be set from the environment as RELAY_<SECTION>_<KEY>,
 e.g. RELAY_UPSTREAM_URL=http://127.0.0.1:9000 (the environment wins).
@@ -76,6 +76,7 @@ void warn_ignored_environment(const std::vector<std::string>& names) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "purge") return relay::cli::purge_command(argc - 2, argv + 2);
   std::string config_path;
   bool check_only = false;
   bool print_config = false;
