@@ -56,16 +56,16 @@ class DiskWriter final : public BodyWriter {
  private:
   // Blocking. Appends the buffer, then more, to the temporary file.
   error_code flush(std::span<const char> more) {
+    // Reserved before a byte is written (or a file created), so writers in
+    // flight together never take the disk below min_free_space.
+    auto bytes = buffer_.size() + more.size();
+    if (bytes != 0 && !store_->reserve_space(bytes)) return unavailable();
+    reserved_ += bytes;
     if (!tmp_.fd) {
       auto tmp = create_tmp(store_->layout().tmp(), "b.");
       if (!tmp) return io_failure("creating a temporary file", tmp.error());
       tmp_ = std::move(*tmp);
     }
-    // Reserved before a byte is written, so writers in flight together
-    // never take the disk below min_free_space.
-    auto bytes = buffer_.size() + more.size();
-    if (bytes != 0 && !store_->reserve_space(bytes)) return unavailable();
-    reserved_ += bytes;
     for (auto part : {std::span<const char>(buffer_), more}) {
       hash_.update(part);
       blocks_.update(part);
