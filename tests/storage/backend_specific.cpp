@@ -24,15 +24,6 @@ using Steady = std::chrono::steady_clock;
 
 
 
-std::uint64_t total_size(const fs::path& dir) {
-  std::uint64_t total = 0;
-  for (const auto& f : files_under(dir)) {
-    std::error_code ec;
-    total += fs::file_size(f, ec);
-  }
-  return total;
-}
-
 void write_file(const fs::path& path, const std::string& bytes) {
   fs::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -663,6 +663,16 @@ std::vector<fs::path> files_under(const fs::path& dir) {
   return out;
 }
 
+std::uint64_t total_size(const fs::path& dir) {
+  std::uint64_t total = 0;
+  for (const auto& f : files_under(dir)) {
+    std::error_code ec;
+    auto size = fs::file_size(f, ec);
+    if (!ec) total += size;  // a file removed meanwhile counts as gone
+  }
+  return total;
+}
+
 std::string numbered(std::string_view prefix, std::int64_t n) {
   std::string out(prefix);
   out += std::to_string(n);

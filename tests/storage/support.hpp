@@ -314,6 +314,8 @@ std::uint64_t peak_rss_growth(const std::function<void()>& fn);
 // Regular files under dir, recursively (0 if it does not exist).
 std::vector<std::filesystem::path> files_under(const std::filesystem::path& dir);
 std::size_t count_files(const std::filesystem::path& dir);
+// Their bytes, added up (a file removed while counting counts as gone).
+std::uint64_t total_size(const std::filesystem::path& dir);
 
 // prefix + decimal n, out of line (GCC 12 -O3 warns falsely on "x" + to_string).
 std::string numbered(std::string_view prefix, std::int64_t n);

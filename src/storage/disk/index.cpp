@@ -84,10 +84,24 @@ void Index::set_entry_locked(const std::string& name, Entry entry) {
   entries.emplace(name, std::move(entry));
   // The newest entry stays even if alone it overflows: commits refuse
   // bodies that cannot fit, so that only happens on a shrunk max_size.
-  while (size > max_size && lru.size() > 1) {
-    erase_entry_locked(entries.find(lru.back()), true);
-    ++evictions;
+  while (size > max_size && lru.size() > 1) evict_oldest_locked();
+}
+
+void Index::evict_oldest_locked() {
+  erase_entry_locked(entries.find(lru.back()), true);
+  ++evictions;
+}
+
+std::uint64_t Index::evict_for_space(std::uint64_t bytes, std::uint64_t max_victims) {
+  std::lock_guard lock(mutex);
+  if (bytes > size) return 0;
+  const auto target = size - bytes;
+  std::uint64_t victims = 0;
+  while (size > target && victims < max_victims && !lru.empty()) {
+    evict_oldest_locked();
+    ++victims;
   }
+  return victims;
 }
 
 Index::EntryIt Index::erase_entry_locked(EntryIt it, bool unlink_record) {

@@ -80,6 +80,15 @@ struct Index {
 
   EntryIt erase_entry_locked(EntryIt it, bool unlink_record);
 
+  // Evicts the least recently used entry: the victim order for max_size and
+  // for min_free_space alike.
+  void evict_oldest_locked();
+
+  // Evicts, oldest first, until at least bytes are freed or max_victims
+  // entries are gone; none when even an empty cache would not free that
+  // much. Returns how many went. Takes the mutex.
+  std::uint64_t evict_for_space(std::uint64_t bytes, std::uint64_t max_victims);
+
   // Every record naming a body that proved bad shares its fault.
   void drop_body_locked(const std::string& body_hex);
 

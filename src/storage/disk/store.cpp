@@ -1,6 +1,6 @@
 // Disk backend, the Storage face: start-up, lookups (expiry, the cheap size
 // check, then a reader that verifies every block before releasing a byte of
-// it: reader.cpp), puts (the free-space guard, then writer.cpp), head
+// it: reader.cpp), puts (writer.cpp, which reserves free space here), head
 // updates, removals and the sweep, each hopping to the I/O pool, where all
 // file I/O runs. See store.hpp for the commit order.
 #include "relay/storage/disk_store.hpp"
@@ -18,10 +18,12 @@
 namespace relay::storage {
 namespace disk {
 namespace {
-using Steady = std::chrono::steady_clock;
 
-// put() trusts a free-space answer this old, so puts need no thread hop.
-constexpr auto space_check_ttl = std::chrono::seconds(1);
+// Eviction to make free space is bounded: per round (one hold of the index
+// mutex, like a sweep batch) and in rounds per reservation. Past them the
+// body is not stored; the response is served all the same.
+constexpr std::uint64_t victims_per_round = 64;
+constexpr int eviction_rounds = 4;
 // The sweep removes tmp/ files untouched this long: far past the gap between
 // two chunk writes of any live body (see sweep.cpp).
 constexpr auto tmp_max_age = std::chrono::hours(1);
@@ -47,10 +49,11 @@ void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path) {
   });
 }
 
-DiskStore::DiskStore(const config::DiskStorageConfig& cfg, Clock clock)
+DiskStore::DiskStore(const config::DiskStorageConfig& cfg, Clock clock, FreeSpaceProbe probe)
     : cfg_(cfg),
       scope_(sweep_scope(cfg.path)),
       index_{Layout{cfg.path}, cfg.max_size, std::move(clock)},
+      space_(cfg.path, cfg.min_free_space, std::move(probe)),
       pool_(static_cast<std::size_t>(std::max(1, cfg.io_threads))) {
   auto scan = recover(index_.layout, index_.clock());
   index_.adopt(scan);  // also evicts, in case max_size shrank since the last run
@@ -109,30 +112,25 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
 }
 
 asio::awaitable<Result<std::unique_ptr<BodyWriter>>> DiskStore::put(const CacheKey& cache_key, EntryMeta meta) {
-  const std::string key = cache_key.flat();
-  bool ok = space_ok_.load();
-  auto age = Steady::now().time_since_epoch().count() - space_checked_.load();
-  if (age > Steady::duration(space_check_ttl).count())
-    ok = co_await on_pool(pool_, [this] { return check_space(); });
-  if (!ok) co_return unavailable();
-  co_return make_writer(shared_from_this(), key, std::move(meta));
+  // Free space is reserved as the body is written, not here: its size is
+  // not known yet, and a put costs no thread hop.
+  co_return make_writer(shared_from_this(), cache_key.flat(), std::move(meta));
 }
 
-bool DiskStore::check_space() {
-  bool ok = true;
-  if (cfg_.min_free_space != 0) {
-    auto free = free_space(index_.layout.root);
-    ok = free && *free >= cfg_.min_free_space;
+bool DiskStore::reserve_space(std::uint64_t bytes) {
+  std::uint64_t evicted = 0;
+  for (int round = 0;; ++round) {
+    auto shortfall = space_.try_reserve(bytes);
+    if (shortfall == 0) break;
+    auto victims = round < eviction_rounds ? index_.evict_for_space(shortfall, victims_per_round) : 0;
+    evicted += victims;
+    if (victims == 0) {
+      space_.note_pressure(evicted, true);
+      return false;
+    }
   }
-  space_checked_ = Steady::now().time_since_epoch().count();
-  if (space_ok_.exchange(ok) != ok) {
-    if (ok)
-      log::info("disk storage ", cfg_.path, ": free space recovered, storing again");
-    else
-      log::warn("disk storage ", cfg_.path, ": free space below ", cfg_.min_free_space,
-                " bytes, not storing");
-  }
-  return ok;
+  if (evicted != 0) space_.note_pressure(evicted, false);
+  return true;
 }
 
 asio::awaitable<Result<void>> DiskStore::update_meta(const CacheKey& cache_key, EntryMeta meta) {

@@ -1,13 +1,13 @@
 // Private to disk/: the disk store's Storage face and what its body reader
 // and writer share with it: the I/O pool and the hop onto it, the index,
-// the free-space guard, dropping a corrupt body.
+// the free-space guard (reservations, and eviction to make room), dropping a
+// corrupt body.
 //
 // Commit order, so that kill -9 at any point leaves no record naming a
 // partial body: body to tmp/, fsync, rename into objects/, fsync the
 // directory; then the record to tmp/, fsync, rename into meta/.
 #pragma once
 
-#include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -23,6 +23,7 @@
 
 #include "files.hpp"
 #include "index.hpp"
+#include "space.hpp"
 #include "relay/config/config.hpp"
 #include "relay/storage/clock.hpp"
 #include "relay/storage/maintenance.hpp"
@@ -58,7 +59,8 @@ void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path = {});
 
 class DiskStore final : public Storage, public Maintainable, public std::enable_shared_from_this<DiskStore> {
  public:
-  DiskStore(const config::DiskStorageConfig& cfg, Clock clock);
+  // probe tells free space under cfg.path (a seam for tests).
+  DiskStore(const config::DiskStorageConfig& cfg, Clock clock, FreeSpaceProbe probe = free_space);
   // Lets pending closes and unlinks finish; no coroutine can still be in
   // the pool, since each one keeps the store alive.
   ~DiskStore() override { pool_.join(); }
@@ -79,7 +81,12 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
   asio::thread_pool& pool() noexcept { return pool_; }
   const Layout& layout() const noexcept { return index_.layout; }
   std::uint64_t max_size() const noexcept { return cfg_.max_size; }
-  bool check_space();
+  // Blocking. Reserves room for bytes a writer is about to write, evicting
+  // least recently used entries when min_free_space would be crossed;
+  // false: the body cannot be stored. Each reservation ends in release_space.
+  bool reserve_space(std::uint64_t bytes);
+  void release_space(std::uint64_t bytes, bool on_disk) { space_.release(bytes, on_disk); }
+  const SpaceGuard& space() const noexcept { return space_; }
   Index& index() noexcept { return index_; }
   void drop_corrupt(const std::string& name, const std::string& key, const std::string& body_hex,
                     std::string_view why);
@@ -96,8 +103,7 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
 
   Index index_;
 
-  std::atomic<bool> space_ok_{true};
-  std::atomic<std::chrono::steady_clock::rep> space_checked_{0};
+  SpaceGuard space_;
 
   asio::thread_pool pool_;  // last: its threads stop before the index goes
 };

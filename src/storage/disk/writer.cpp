@@ -1,17 +1,14 @@
 // Writes a new disk body: gathered into 64 KiB pieces, appended to a file in
-// tmp/ on the I/O pool while its SHA-256 and block list are computed, free
-// space re-checked every few MiB; commit() fsyncs it and hands it to
-// Index::publish. A writer dropped or failed leaves nothing behind.
+// tmp/ on the I/O pool while its SHA-256 and block list are computed, each
+// piece's bytes reserved against min_free_space first (DiskStore::
+// reserve_space); commit() fsyncs it and hands it to Index::publish. A writer
+// dropped or failed leaves nothing behind, its reservation included.
 #include "blocks.hpp"
 #include "record.hpp"
 #include "store.hpp"
 
 namespace relay::storage::disk {
 namespace {
-
-// A long write re-checks free space this often: a single large body must
-// not be what fills the disk.
-constexpr std::uint64_t space_check_every = 8ull << 20;
 
 class DiskWriter final : public BodyWriter {
  public:
@@ -46,8 +43,10 @@ class DiskWriter final : public BodyWriter {
       meta_.body_size = size_;
       // From here publish() owns the temporary file, whatever happens.
       auto blocks = std::make_shared<const std::string>(blocks_.finish());
-      return store_->index().publish(key_, std::move(meta_), to_hex(hash_.finish()), std::move(blocks),
-                                     std::exchange(tmp_.path, {}));
+      auto published = store_->index().publish(key_, std::move(meta_), to_hex(hash_.finish()),
+                                               std::move(blocks), std::exchange(tmp_.path, {}));
+      store_->release_space(std::exchange(reserved_, 0), !published);
+      return published;
     });
     if (ec) co_return fail(ec);
     failed_ = unavailable();  // spent: a second commit is a caller bug
@@ -57,20 +56,20 @@ class DiskWriter final : public BodyWriter {
  private:
   // Blocking. Appends the buffer, then more, to the temporary file.
   error_code flush(std::span<const char> more) {
+    // Reserved before a byte is written (or a file created), so writers in
+    // flight together never take the disk below min_free_space.
+    auto bytes = buffer_.size() + more.size();
+    if (bytes != 0 && !store_->reserve_space(bytes)) return unavailable();
+    reserved_ += bytes;
     if (!tmp_.fd) {
       auto tmp = create_tmp(store_->layout().tmp(), "b.");
       if (!tmp) return io_failure("creating a temporary file", tmp.error());
       tmp_ = std::move(*tmp);
     }
-    if (written_ >= next_space_check_) {
-      next_space_check_ = written_ + space_check_every;
-      if (!store_->check_space()) return unavailable();
-    }
     for (auto part : {std::span<const char>(buffer_), more}) {
       hash_.update(part);
       blocks_.update(part);
       if (auto e = write_all(tmp_.fd.get(), part)) return io_failure("writing a body", e);
-      written_ += part.size();
     }
     buffer_.clear();
     return {};
@@ -84,6 +83,7 @@ class DiskWriter final : public BodyWriter {
 
   void discard() {
     buffer_.clear();
+    if (reserved_ != 0) store_->release_space(std::exchange(reserved_, 0), false);
     close_later(store_->pool(), std::move(tmp_.fd), std::exchange(tmp_.path, {}));
   }
 
@@ -95,8 +95,7 @@ class DiskWriter final : public BodyWriter {
   BlockHasher blocks_;  // each block: what readers verify
   TmpFile tmp_;         // created on the first flush
   std::uint64_t size_ = 0;
-  std::uint64_t written_ = 0;
-  std::uint64_t next_space_check_ = space_check_every;
+  std::uint64_t reserved_ = 0;  // against min_free_space, until commit or discard
   error_code failed_;
 };
 
