@@ -35,6 +35,18 @@ TESTED = {
         "test_admin.AdminApiTest.test_metrics_are_on_the_admin_listener_and_not_the_public_one",
     'curl -s -H "Authorization: Bearer $(cat /etc/relay/admin.token)" http://127.0.0.1:9091/readyz':
         "test_admin.AdminTokenFileTest.test_the_token_can_come_from_a_file",
+    """curl -s -X POST -d '{"url": "http://www.example.com/a"}' http://127.0.0.1:9091/purge""":
+        "test_purge.PurgeByUrlTest.test_url_purge_removes_the_entry_and_says_so",
+    """curl -s -X POST -d '{"tag": "product-42", "soft": true}' http://127.0.0.1:9091/purge""":
+        "test_purge.PurgeTokenAndCliTest.test_cli_prefix_tag_all_and_soft",
+    "relay purge --config /etc/relay/relay.toml http://www.example.com/a":
+        "test_purge.PurgeTokenAndCliTest.test_cli_purges_a_url_and_prints_the_count",
+    "relay purge --config /etc/relay/relay.toml --prefix http://www.example.com/static/":
+        "test_purge.PurgeTokenAndCliTest.test_cli_prefix_tag_all_and_soft",
+    "relay purge --config /etc/relay/relay.toml --soft --tag product-42":
+        "test_purge.PurgeTokenAndCliTest.test_cli_prefix_tag_all_and_soft",
+    "relay purge --config /etc/relay/relay.toml --all":
+        "test_purge.PurgeTokenAndCliTest.test_cli_prefix_tag_all_and_soft",
 }
 # Commands scripts/test.sh (which .ci/run executes) runs as written.
 TEST_SCRIPTS = ("scripts/test.sh", ".ci/run")
