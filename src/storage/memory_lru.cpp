@@ -239,8 +239,10 @@ std::uint64_t MemoryLru::purge_locked(Position it, const PurgeRequest& request) 
     erase_locked(it);
     return count;
   }
+  if (!needs_stale_mark(meta, request)) return count;
   auto marked = std::make_shared<MemoryObject>(*it->object);  // shares the body
-  if (mark_stale(marked->meta, request)) it->object = std::move(marked);
+  mark_stale(marked->meta, request);
+  it->object = std::move(marked);
   return count;
 }
 

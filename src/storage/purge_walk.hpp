@@ -37,13 +37,16 @@ inline bool purge_matches(const PurgeRequest& request, std::string_view flat, co
 inline std::uint64_t purge_count(const EntryMeta& meta) noexcept { return is_vary_index(meta) ? 0 : 1; }
 
 // A soft purge's mark on a matched response: stale from request.at on,
-// unless an earlier purge already made it stale sooner. False when the meta
-// needs no rewrite (a Vary index, or already stale by then).
+// unless an earlier purge already made it stale sooner. A Vary index, or a
+// response stale by then already, needs no rewrite.
+inline bool needs_stale_mark(const EntryMeta& meta, const PurgeRequest& request) {
+  const auto& stale_at = meta.internal.stale_at;
+  return !is_vary_index(meta) && !(stale_at && *stale_at <= request.at);
+}
+// Sets the mark if needed; false when the meta was left as it was.
 inline bool mark_stale(EntryMeta& meta, const PurgeRequest& request) {
-  if (is_vary_index(meta)) return false;
-  auto& stale_at = meta.internal.stale_at;
-  if (stale_at && *stale_at <= request.at) return false;
-  stale_at = request.at;
+  if (!needs_stale_mark(meta, request)) return false;
+  meta.internal.stale_at = request.at;
   return true;
 }
 

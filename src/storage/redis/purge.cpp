@@ -64,6 +64,9 @@ Task<void> RedisStore::purge_keys(Connection& conn, const PurgeRequest& request,
     if (!stored || !purge_matches(request, keys[i], stored->meta)) continue;
     std::string replacement;
     if (request.mode == PurgeMode::soft) {
+      // SCAN may name a key twice (while Redis rehashes): what this very
+      // purge marked already is not counted again.
+      if (stored->meta.internal.stale_at == request.at) continue;
       if (!mark_stale(stored->meta, request)) {
         count += purge_count(stored->meta);
         continue;
