@@ -172,6 +172,11 @@ class InstrumentedStorage final : public storage::Storage {
     co_return r;
   }
 
+  // Not an operation of the request path: the admin side counts purges.
+  asio::awaitable<Result<std::uint64_t>> purge(const storage::PurgeRequest& request) override {
+    co_return co_await inner_->purge(request);
+  }
+
   // Uncounted as an operation (it is a waiter's poll, not a lookup), but
   // the bytes it reads count like any other read.
   asio::awaitable<Result<std::optional<storage::Hit>>> get_in_progress(const storage::CacheKey& key) override {

@@ -282,6 +282,12 @@ class CompressedStore final : public Storage {
     co_return co_await inner_->update_meta(key, std::move(meta));
   }
 
+  // Encoding facts aside, metadata passes through untouched: tags and
+  // stale marks are the inner store's to match and keep.
+  asio::awaitable<Result<std::uint64_t>> purge(const PurgeRequest& request) override {
+    co_return co_await inner_->purge(request);
+  }
+
   asio::awaitable<Result<bool>> remove(const CacheKey& key) override {
     co_return co_await inner_->remove(key);
   }

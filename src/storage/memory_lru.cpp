@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "purge_walk.hpp"
+
 namespace relay::storage {
 namespace {
 
@@ -92,6 +94,7 @@ std::string_view to_string(Eviction eviction) noexcept {
 std::uint64_t meta_charge(const std::string& key, const EntryMeta& meta) {
   std::uint64_t bytes = MemoryLru::entry_overhead + key.size() + meta.reason.size();
   for (const auto& f : meta.headers) bytes += f.name.size() + f.value.size() + 2 * sizeof(std::string);
+  for (const auto& tag : meta.internal.tags) bytes += tag.size() + sizeof(std::string);
   return bytes + meta.internal.vary.names.size() + meta.internal.vary.generation.size();
 }
 
@@ -131,6 +134,7 @@ bool MemoryLru::insert(const std::string& key, std::shared_ptr<MemoryObject> obj
 void MemoryLru::link_locked(const std::string& key, std::shared_ptr<const MemoryObject> object,
                             std::uint64_t uses) {
   size_ += object->charge;
+  index_tags_locked(key, object->meta);
   auto& bucket = buckets_[uses];
   bucket.push_front(Node{key, std::move(object), uses});
   index_.emplace(key, bucket.begin());
@@ -157,8 +161,22 @@ void MemoryLru::touch_locked(Position it) {
   }
 }
 
+void MemoryLru::index_tags_locked(const std::string& key, const EntryMeta& meta) {
+  for (const auto& tag : meta.internal.tags) tags_[tag].insert(key);
+}
+
+void MemoryLru::unindex_tags_locked(const std::string& key, const EntryMeta& meta) {
+  for (const auto& tag : meta.internal.tags) {
+    auto it = tags_.find(tag);
+    if (it == tags_.end()) continue;
+    it->second.erase(key);
+    if (it->second.empty()) tags_.erase(it);
+  }
+}
+
 void MemoryLru::erase_locked(Position it) {
   size_ -= it->object->charge;
+  unindex_tags_locked(it->key, it->object->meta);
   index_.erase(it->key);
   auto bucket = buckets_.find(it->uses);
   bucket->second.erase(it);
@@ -197,6 +215,8 @@ boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const CacheKey& key,
   updated->chunks = pos->object->chunks;
   updated->charge = meta_charge(pos->key, updated->meta) + updated->meta.body_size;
   size_ = size_ - pos->object->charge + updated->charge;
+  unindex_tags_locked(pos->key, pos->object->meta);
+  index_tags_locked(pos->key, updated->meta);
   pos->object = std::move(updated);
   // A larger head may need room; the entry itself may be the policy's victim.
   while (size_ > max_size_ && !index_.empty()) evict_one_locked();
@@ -209,6 +229,77 @@ boost::asio::awaitable<Result<bool>> MemoryLru::remove(const CacheKey& key) {
   if (it == index_.end()) co_return false;
   erase_locked(it->second);
   co_return true;
+}
+
+std::uint64_t MemoryLru::purge_locked(Position it, const PurgeRequest& request) {
+  const auto& meta = it->object->meta;
+  if (!purge_matches(request, it->key, meta)) return 0;
+  const auto count = purge_count(meta);
+  if (request.mode == PurgeMode::hard) {
+    erase_locked(it);
+    return count;
+  }
+  if (!needs_stale_mark(meta, request)) return count;
+  auto marked = std::make_shared<MemoryObject>(*it->object);  // shares the body
+  mark_stale(marked->meta, request);
+  it->object = std::move(marked);
+  return count;
+}
+
+bool MemoryLru::purge_slice_locked(const PurgeRequest& request, std::string_view prefix, std::string& cursor,
+                                   std::uint64_t& count) {
+  auto it = index_.lower_bound(cursor);
+  for (std::size_t n = 0; n < purge_slice; ++n) {
+    if (it == index_.end() || !it->first.starts_with(prefix)) return false;
+    auto next = std::next(it);  // purge_locked may erase it
+    count += purge_locked(it->second, request);
+    it = next;
+  }
+  if (it == index_.end() || !it->first.starts_with(prefix)) return false;
+  cursor = it->first;
+  return true;
+}
+
+bool MemoryLru::purge_tag_slice_locked(const PurgeRequest& request, std::string& cursor, std::uint64_t& count) {
+  auto tagged = tags_.find(request.selector.value);
+  if (tagged == tags_.end()) return false;
+  // Copied first: a hard purge shrinks (or drops) the very set walked.
+  std::vector<std::string> keys;
+  auto& set = tagged->second;
+  for (auto it = set.lower_bound(cursor); it != set.end() && keys.size() <= purge_slice; ++it) keys.push_back(*it);
+  const bool more = keys.size() > purge_slice;
+  if (more) {
+    cursor = std::move(keys.back());
+    keys.pop_back();
+  }
+  for (const auto& key : keys)
+    if (auto it = index_.find(key); it != index_.end()) count += purge_locked(it->second, request);
+  return more;
+}
+
+boost::asio::awaitable<Result<std::uint64_t>> MemoryLru::purge(const PurgeRequest& request) {
+  const bool by_tag = request.selector.kind == PurgeSelector::Kind::tag;
+  const std::string prefix(walk_prefix(request.selector));
+  std::string cursor = by_tag ? std::string() : prefix;
+  std::uint64_t count = 0;
+  for (;;) {
+    bool more = false;
+    {
+      std::lock_guard lock(mutex_);
+      more = by_tag ? purge_tag_slice_locked(request, cursor, count)
+                    : purge_slice_locked(request, prefix, cursor, count);
+    }
+    if (!more) break;
+    co_await yield_to_loop();  // the mutex is free meanwhile
+  }
+  co_return count;
+}
+
+std::size_t MemoryLru::tag_index_size() const {
+  std::lock_guard lock(mutex_);
+  std::size_t pairs = 0;
+  for (const auto& [tag, keys] : tags_) pairs += keys.size();
+  return pairs;
 }
 
 Stats MemoryLru::stats() const {

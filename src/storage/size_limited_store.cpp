@@ -58,6 +58,10 @@ class SizeLimitedStore final : public Storage {
     co_return co_await inner_->update_meta(key, std::move(meta));
   }
 
+  asio::awaitable<Result<std::uint64_t>> purge(const PurgeRequest& request) override {
+    co_return co_await inner_->purge(request);
+  }
+
   asio::awaitable<Result<bool>> remove(const CacheKey& key) override { co_return co_await inner_->remove(key); }
 
   Stats stats() const override { return inner_->stats(); }

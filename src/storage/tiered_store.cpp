@@ -5,6 +5,8 @@
 // so it can never shadow a newer lower entry.
 #include "relay/storage/tiered_store.hpp"
 
+#include <algorithm>
+
 namespace relay::storage {
 namespace {
 
@@ -132,6 +134,17 @@ class TieredStore final : public Storage {
     if (!lower) co_return lower;
     // The key existed if either level held it.
     co_return *lower || (upper && *upper);
+  }
+
+  // Both levels; the lower one, the source of truth, decides success. The
+  // count is the larger one: an entry usually sits in both. For a purge
+  // another instance already did on a shared lower level (this_instance),
+  // that level answers 0 and the upper count is the answer.
+  asio::awaitable<Result<std::uint64_t>> purge(const PurgeRequest& request) override {
+    auto upper = co_await upper_->purge(request);
+    auto lower = co_await lower_->purge(request);
+    if (!lower) co_return lower;
+    co_return std::max(*lower, upper ? *upper : std::uint64_t{0});
   }
 
   // The shared level is the lower one: an upper (memory) tier is this

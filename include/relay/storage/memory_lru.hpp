@@ -3,6 +3,12 @@
 // and shared: a reader keeps its object alive even if it is evicted or
 // replaced meanwhile. Entries whose keep_for has passed are dropped when
 // looked up (a miss), not by a background sweep.
+//
+// Purges: the key index is ordered, so a URL or prefix purge visits only
+// the keys that start with it, and any walk can stop after a slice and
+// resume from the next key whatever changed meanwhile; a tag index (tag ->
+// keys, kept by every insert, replacement, eviction, expiry and removal)
+// answers tag purges without a walk.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -47,6 +54,7 @@ class MemoryLru final : public Storage {
   boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override;
   boost::asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) override;
   boost::asio::awaitable<Result<bool>> remove(const CacheKey& key) override;
+  boost::asio::awaitable<Result<std::uint64_t>> purge(const PurgeRequest& request) override;
   Stats stats() const override;
   std::string_view backend_name() const noexcept override { return "memory"; }
 
@@ -57,6 +65,8 @@ class MemoryLru final : public Storage {
   // object alone exceeds max_size.
   bool insert(const std::string& key, std::shared_ptr<MemoryObject> object);
   Eviction eviction() const noexcept { return eviction_; }
+  // (tag, key) pairs in the tag index: every live entry's tags, nothing more.
+  std::size_t tag_index_size() const;
 
   // Bookkeeping bytes charged per entry besides key, headers and body.
   static constexpr std::uint64_t entry_overhead = 256;
@@ -77,13 +87,24 @@ class MemoryLru final : public Storage {
   void erase_locked(Position it);
   void evict_one_locked();
   void link_locked(const std::string& key, std::shared_ptr<const MemoryObject> object, std::uint64_t uses);
+  void index_tags_locked(const std::string& key, const EntryMeta& meta);
+  void unindex_tags_locked(const std::string& key, const EntryMeta& meta);
+  // Purges the entry at `it` if the request matches it; its share of the count.
+  std::uint64_t purge_locked(Position it, const PurgeRequest& request);
+  // One slice of a walk over keys starting with `prefix`, from `cursor` on;
+  // false once the walk is done, else cursor is where the next slice starts.
+  bool purge_slice_locked(const PurgeRequest& request, std::string_view prefix, std::string& cursor,
+                          std::uint64_t& count);
+  bool purge_tag_slice_locked(const PurgeRequest& request, std::string& cursor, std::uint64_t& count);
 
   const std::uint64_t max_size_;
   const Eviction eviction_;
   const Clock clock_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Bucket> buckets_;  // use count -> nodes; no empty buckets kept
-  std::unordered_map<std::string, Position> index_;
+  // Ordered for purges (see above); a lookup costs a few string compares more.
+  std::map<std::string, Position, std::less<>> index_;
+  std::unordered_map<std::string, std::set<std::string, std::less<>>> tags_;  // tag -> keys carrying it
   std::uint64_t size_ = 0;
   std::uint64_t evictions_ = 0;
   std::uint64_t expirations_ = 0;

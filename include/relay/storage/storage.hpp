@@ -149,15 +149,27 @@ class Storage {
   // between instances (Redis) has anything to offer here: the others answer
   // nullopt, as their in-flight fills are followed in-process (proxy/key_session.hpp).
   virtual boost::asio::awaitable<Result<std::optional<Hit>>> get_in_progress(const CacheKey& key);
-  // Removes (hard) or marks stale (soft: InternalMeta::stale_at, the body
-  // kept) every response entry the selector matches, Vary variants
-  // included, and answers how many response entries it affected (Vary
-  // indexes are not counted). Walks large stores in slices, yielding to the
-  // event loop between them: a purge of a million entries never blocks a
-  // loop. A backend shared between instances (Redis) does nothing for
-  // PurgeScope::this_instance.
-  // (Pure virtual once every backend has its walk; until then nothing calls it.)
-  virtual boost::asio::awaitable<Result<std::uint64_t>> purge(const PurgeRequest& request);
+  // Removes (hard) or marks stale (soft) every entry the selector matches
+  // and answers how many response entries it affected. The contract every
+  // backend keeps:
+  // - An entry matches by its key's primary (CacheKey::primary: a Vary
+  //   variant has its URL's) and its InternalMeta::tags, through
+  //   PurgeSelector::matches alone; so a URL purge reaches every variant
+  //   and keyed-header form of the URL.
+  // - The count is of response entries: Vary indexes are not counted, Vary
+  //   variants are; an entry already stale before request.at counts too.
+  // - hard: matched entries go, a matched URL's Vary index with them.
+  // - soft: bodies stay; a response gets stale_at = request.at unless it
+  //   has an earlier one; Vary indexes and keep_for are left alone.
+  // - Entries stored while the purge runs are judged as the walk finds them.
+  // - Large stores are walked in slices, yielding to the event loop (and
+  //   releasing any lock) between them: a purge of a million entries never
+  //   blocks a loop. Tag purges use a tag index, not a walk.
+  // - A backend shared between instances (Redis) does nothing for
+  //   PurgeScope::this_instance and answers 0.
+  // - A backend that cannot be reached answers storage_unavailable within
+  //   its command timeout; entries already handled stay handled.
+  virtual boost::asio::awaitable<Result<std::uint64_t>> purge(const PurgeRequest& request) = 0;
   virtual Stats stats() const = 0;
   // "memory", "disk", "redis", ...: the metric label.
   virtual std::string_view backend_name() const noexcept = 0;
@@ -165,10 +177,6 @@ class Storage {
 
 inline boost::asio::awaitable<Result<std::optional<Hit>>> Storage::get_in_progress(const CacheKey&) {
   co_return std::optional<Hit>{};
-}
-
-inline boost::asio::awaitable<Result<std::uint64_t>> Storage::purge(const PurgeRequest&) {
-  co_return Result<std::uint64_t>(make_error_code(Errc::storage_unavailable));
 }
 
 }  // namespace relay::storage

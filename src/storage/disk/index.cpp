@@ -80,6 +80,7 @@ void Index::set_entry_locked(const std::string& name, Entry entry) {
   if (auto old = entries.find(name); old != entries.end()) erase_entry_locked(old, false);
   lru.push_front(name);
   entry.lru = lru.begin();
+  for (const auto& tag : entry.meta.internal.tags) tags[tag].insert(name);
   size += entry.record_bytes;
   entries.emplace(name, std::move(entry));
   // The newest entry stays even if alone it overflows: commits refuse
@@ -108,6 +109,12 @@ Index::EntryIt Index::erase_entry_locked(EntryIt it, bool unlink_record) {
   if (unlink_record) remove_file(layout.record_path(it->first));
   size -= it->second.record_bytes;
   lru.erase(it->second.lru);
+  for (const auto& tag : it->second.meta.internal.tags) {
+    auto tagged = tags.find(tag);
+    if (tagged == tags.end()) continue;
+    tagged->second.erase(it->first);
+    if (tagged->second.empty()) tags.erase(tagged);
+  }
   auto body_hex = std::move(it->second.body_hex);
   auto next = entries.erase(it);
   release_object_locked(body_hex, false);

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -42,7 +44,7 @@ struct Index {
     std::uint32_t refs = 0;  // records naming it
     std::uint32_t pins = 0;  // commits between placing it and their record
   };
-  using EntryIt = std::unordered_map<std::string, Entry>::iterator;
+  using EntryIt = std::map<std::string, Entry>::iterator;
 
   Index(Layout where, std::uint64_t max_bytes, Clock now)
       : layout(std::move(where)), max_size(max_bytes), clock(std::move(now)) {}
@@ -52,7 +54,12 @@ struct Index {
   // The store's clock: a record's mtime is its entry's last use by it.
   Clock clock;
   mutable std::mutex mutex;
-  std::unordered_map<std::string, Entry> entries;   // record name (hex SHA-256 of key) -> entry
+  // Ordered so a purge walk can resume after a slice from the next name,
+  // whatever was added or removed meanwhile (purge.cpp).
+  std::map<std::string, Entry> entries;             // record name (hex SHA-256 of key) -> entry
+  // Kept with entries by set_entry_locked / erase_entry_locked; rebuilt
+  // from the records at start, which carry the tags.
+  std::unordered_map<std::string, std::set<std::string>> tags;  // tag -> record names
   std::unordered_map<std::string, Object> objects;  // body hex -> its users
   std::list<std::string> lru;                       // record names, most recent first
   std::uint64_t size = 0;
@@ -108,5 +115,12 @@ struct Index {
 // batches, so event-loop threads looking entries up are never held for
 // long; an entry replaced by a fresh commit meanwhile is left alone.
 SweepReport sweep(Index& index, SysTime now, std::filesystem::file_time_type tmp_cutoff);
+
+// Blocking. One step of a purge (storage.hpp, Storage::purge): up to
+// purge_slice entries from `cursor` on (record names, or for a tag purge
+// the tag's names) are looked at and the matched ones removed or marked
+// stale, the index mutex held in short batches. Adds to count; false once
+// the walk is done, else cursor is where the next slice starts.
+Result<bool> purge_step(Index& index, const PurgeRequest& request, std::string& cursor, std::uint64_t& count);
 
 }  // namespace relay::storage::disk

@@ -2,14 +2,16 @@
 // (hashing aside): no files, no Asio.
 //
 // Record format (meta/ab/cdef..., one per key), all integers little-endian:
-//   "RLYM"  u16 version (3)  u16 flags (0)  u32 payload length
+//   "RLYM"  u16 version (3)  u16 flags  u32 payload length
 //   payload: str key, u32 status, str reason, u32 field count,
 //            count x (str name, str value), i64 request_time (ns since epoch),
 //            i64 response_time (ns), i64 keep_for (s), u64 body size,
 //            internal meta: u8 kind, str vary names, str vary generation,
 //            u8 encoding, u8 raw size known, u64 raw size, u64 pending writer,
 //            str body hash (64 hex digits),
-//            str block hashes (32-byte SHA-256 of each 64 KiB block, in order)
+//            str block hashes (32-byte SHA-256 of each 64 KiB block, in order),
+//            flag 1 (purge facts) set: u32 tag count, count x str tag,
+//            u8 stale known, i64 stale_at (ns)
 //   32 bytes: SHA-256 of everything before it
 // where str = u32 length + bytes. The key is inside so the index can be
 // rebuilt from the files alone and a file-name collision is detectable; the
@@ -17,7 +19,11 @@
 // hashes) and version 2 (storage facts as X-Relay-* header fields, Vary
 // indexes as entries with status 0) are not read: such records are removed
 // at start like any debris, and their bodies with them, so an upgrade
-// starts from an empty cache rather than misread what it finds.
+// starts from an empty cache rather than misread what it finds. The purge
+// facts (tags, a soft purge's stale_at) came later as a flagged extension,
+// not a new version: records without it (all those written before, and
+// untagged ones now) stay readable both ways; an older relay drops a record
+// that has it as unreadable, a miss.
 #include "record.hpp"
 
 #include <cstring>
@@ -30,6 +36,8 @@ namespace {
 
 constexpr char magic[4] = {'R', 'L', 'Y', 'M'};
 constexpr std::size_t record_head = 12;             // magic, version, flags, length
+constexpr std::uint16_t flag_purge_facts = 1;       // tags / stale_at follow the block list
+constexpr std::uint16_t known_flags = flag_purge_facts;
 
 void put_u(std::string& out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -99,10 +107,17 @@ std::string encode_record(const std::string& key, const EntryMeta& meta, const s
   put_u(payload, internal.pending_writer, 8);
   put_str(payload, body_hex);
   put_str(payload, blocks);
+  const bool purge_facts = !internal.tags.empty() || internal.stale_at.has_value();
+  if (purge_facts) {
+    put_u(payload, internal.tags.size(), 4);
+    for (const auto& tag : internal.tags) put_str(payload, tag);
+    put_u(payload, internal.stale_at ? 1 : 0, 1);
+    put_u(payload, static_cast<std::uint64_t>(ns_since_epoch(internal.stale_at.value_or(SysTime{}))), 8);
+  }
 
   std::string out(magic, sizeof magic);
   put_u(out, current_record_version, 2);
-  put_u(out, 0, 2);
+  put_u(out, purge_facts ? flag_purge_facts : 0, 2);
   put_u(out, payload.size(), 4);
   out += payload;
   Sha256 sum;
@@ -117,9 +132,11 @@ std::optional<Record> decode_record(std::string_view bytes) {
     return std::nullopt;
   Cursor head{bytes.substr(4, 8)};
   auto version = head.u(2);
-  head.u(2);  // flags: none defined yet
+  auto flags = head.u(2);
   auto length = head.u(4);
-  if (version != current_record_version || bytes.size() != record_head + length + 32) return std::nullopt;
+  if (version != current_record_version || (flags & ~std::uint64_t{known_flags}) != 0 ||
+      bytes.size() != record_head + length + 32)
+    return std::nullopt;
   Sha256 sum;
   sum.update(bytes.substr(0, record_head + length));
   auto digest = sum.finish();
@@ -163,6 +180,15 @@ std::optional<Record> decode_record(std::string_view bytes) {
   if (raw_known) internal.raw_size = raw_size;
   r.body_hex = in.str();
   r.blocks = in.str();
+  if (flags & flag_purge_facts) {
+    auto tags = in.u(4);
+    if (tags > in.rest.size() / 4) return std::nullopt;  // each needs its length at least
+    for (std::uint64_t i = 0; i < tags && !in.failed; ++i) internal.tags.push_back(in.str());
+    auto stale_known = in.u(1);
+    auto stale_ns = in.u(8);
+    if (stale_known > 1) return std::nullopt;
+    if (stale_known) internal.stale_at = as_time(stale_ns);
+  }
   if (in.failed || !in.rest.empty() || !is_digest_hex(r.body_hex) || !blocks_fit(r.blocks, r.meta.body_size))
     return std::nullopt;
   return r;

@@ -167,6 +167,18 @@ asio::awaitable<Result<bool>> DiskStore::remove(const CacheKey& cache_key) {
   });
 }
 
+asio::awaitable<Result<std::uint64_t>> DiskStore::purge(const PurgeRequest& request) {
+  auto self = shared_from_this();  // as in sweep()
+  std::string cursor;
+  std::uint64_t count = 0;
+  // Each slice is a hop to the pool and back: the loop runs between them.
+  for (;;) {
+    auto more = co_await on_pool(pool_, [&] { return disk::purge_step(index_, request, cursor, count); });
+    if (!more) co_return Result<std::uint64_t>(more.error());
+    if (!*more) co_return count;
+  }
+}
+
 asio::awaitable<Result<SweepReport>> DiskStore::sweep() {
   // The store, and the pool the sweep runs on, outlive the sweep whoever
   // drops their reference meanwhile.

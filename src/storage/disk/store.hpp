@@ -69,6 +69,7 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
   asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override;
   asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) override;
   asio::awaitable<Result<bool>> remove(const CacheKey& key) override;
+  asio::awaitable<Result<std::uint64_t>> purge(const PurgeRequest& request) override;
   std::string_view backend_name() const noexcept override { return "disk"; }
 
   Stats stats() const override { return index_.stats(); }

@@ -36,14 +36,18 @@ bool Connection::available() {
   return up_ || !failing_;
 }
 
-std::shared_ptr<Batch> Connection::send(std::vector<Command> commands) {
-  if (closed_) return nullptr;
+bool Connection::ready_to_send() {
+  if (closed_) return false;
   if (!ac_) {
-    if (clock::now() < retry_at_) return nullptr;
+    if (clock::now() < retry_at_) return false;
     start_connect();
-    if (!ac_) return nullptr;
+    if (!ac_) return false;
   }
-  if (!up_ && failing_) return nullptr;
+  return up_ || !failing_;
+}
+
+std::shared_ptr<Batch> Connection::send(std::vector<Command> commands) {
+  if (!ready_to_send()) return nullptr;
 
   auto batch = std::make_shared<Batch>(ex_);
   batch->replies.resize(commands.size());
@@ -61,6 +65,42 @@ std::shared_ptr<Batch> Connection::send(std::vector<Command> commands) {
     ++batch->remaining;
   }
   return batch;
+}
+
+namespace {
+// A subscription's handler; hiredis calls the SUBSCRIBE callback for every
+// message, and once more with NULL when the context goes, which frees it.
+struct Subscription {
+  std::function<void(std::string_view)> on_message;
+};
+}  // namespace
+
+bool Connection::subscribe(const std::string& channel, std::function<void(std::string_view)> on_message) {
+  if (!ready_to_send()) return false;
+  auto* sub = new Subscription{std::move(on_message)};
+  if (queue(ac_, &Connection::on_message, sub, Command{"SUBSCRIBE", channel}) != REDIS_OK) {
+    delete sub;
+    drop("cannot queue SUBSCRIBE");
+    return false;
+  }
+  subscribed_generation_ = generation_;
+  return true;
+}
+
+void Connection::on_message(redisAsyncContext*, void* reply, void* privdata) {
+  auto* sub = static_cast<Subscription*>(privdata);
+  if (!reply) {
+    delete sub;
+    return;
+  }
+  // ["message", channel, payload]; the subscription's confirmation is
+  // ["subscribe", channel, count].
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
+      std::string_view(r->element[0]->str, r->element[0]->len) != "message" ||
+      r->element[2]->type != REDIS_REPLY_STRING)
+    return;
+  sub->on_message(std::string_view(r->element[2]->str, r->element[2]->len));
 }
 
 asio::awaitable<Result<std::vector<Reply>>> Connection::wait(std::shared_ptr<Batch> batch) {

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -90,6 +91,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<Result<std::vector<Reply>>> wait(std::shared_ptr<Batch> batch);
   boost::asio::awaitable<Result<Reply>> command(Command command);
 
+  // Makes this connection a subscriber of `channel`, for nothing else from
+  // then on: on_message runs on the loop with each message's payload.
+  // False when Redis cannot be reached now (as send()). The subscription
+  // lasts as long as the hiredis context: once subscribed() turns false the
+  // caller subscribes again, which reconnects with the usual back-off.
+  bool subscribe(const std::string& channel, std::function<void(std::string_view)> on_message);
+  bool subscribed() const noexcept { return ac_ && subscribed_generation_ == generation_; }
+
   // False while a call would fail fast.
   bool available();
   // The loop's executor: how another thread hands the connection work.
@@ -116,12 +125,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static void on_disconnect(const redisAsyncContext* ac, int status);
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_handshake_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_message(redisAsyncContext* ac, void* reply, void* privdata);
+  bool ready_to_send();
 
   boost::asio::any_io_executor ex_;
   Options options_;
   std::string where_;  // host:port/db for log lines
   redisAsyncContext* ac_ = nullptr;
   std::uint64_t generation_ = 0;  // bumped per hiredis context
+  std::uint64_t subscribed_generation_ = 0;  // the context subscribe() last succeeded on
   bool up_ = false;               // the server has answered since connecting
   bool failing_ = false;          // the last attempt or connection failed
   bool closed_ = false;

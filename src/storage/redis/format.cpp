@@ -9,6 +9,7 @@ namespace relay::storage::redis {
 namespace {
 
 constexpr std::string_view meta_tag = "relay-meta 2\n";
+constexpr std::string_view purge_tag = "purge ";
 
 std::int64_t to_ns(SysTime t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -67,6 +68,30 @@ bool take_internal(std::string_view& in, InternalMeta& out) {
   return true;
 }
 
+bool take_purge_facts(std::string_view& in, InternalMeta& out) {
+  std::size_t count = 0;
+  std::string stale;
+  if (!in.starts_with(purge_tag)) return false;
+  in.remove_prefix(purge_tag.size());
+  if (!take_number(in, count, ' ')) return false;
+  const auto end = in.find('\n');
+  if (end == 0 || end == std::string_view::npos) return false;
+  stale = in.substr(0, end);
+  in.remove_prefix(end + 1);
+  if (stale != "-") {
+    std::string_view text = stale;
+    std::int64_t ns = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), ns);
+    if (ec != std::errc{} || p != text.data() + text.size()) return false;
+    out.stale_at = from_ns(ns);
+  }
+  // count is not trusted for a reserve(): each tag must parse.
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!take_string(in, out.tags.emplace_back())) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string encode(const Stored& s) {
@@ -85,6 +110,11 @@ std::string encode(const Stored& s) {
   out.append(std::to_string(in.pending_writer)).append(1, '\n');
   put_string(out, in.vary.names);
   put_string(out, in.vary.generation);
+  if (!in.tags.empty() || in.stale_at) {
+    out.append(purge_tag).append(std::to_string(in.tags.size())).append(1, ' ');
+    out.append(in.stale_at ? std::to_string(to_ns(*in.stale_at)) : "-").append(1, '\n');
+    for (const auto& tag : in.tags) put_string(out, tag);
+  }
   return out;
 }
 
@@ -110,6 +140,7 @@ std::optional<Stored> decode(std::string_view in) {
     m.headers.add(std::move(name), std::move(value));
   }
   if (!take_internal(in, m.internal)) return std::nullopt;
+  if (!in.empty() && !take_purge_facts(in, m.internal)) return std::nullopt;
   if (!in.empty() || (s.chunks == 0) != (m.body_size == 0) || s.chunks > m.body_size) return std::nullopt;
   return s;
 }

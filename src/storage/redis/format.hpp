@@ -17,6 +17,14 @@
 //   internal meta: "<kind> <encoding> <raw_size or -> <pending writer>\n"
 //   (EntryKind, BodyEncoding as numbers), then the Vary index's names and
 //   generation as "<length>:<bytes>\n"
+//   purge facts, only when the entry has tags or a stale mark (so untagged
+//   entries read the same to relays that predate them, and older records
+//   read as untagged): "purge <tag count> <stale_at in ns or ->\n", then
+//   each tag as "<length>:<bytes>\n"
+//   <prefix>tag:<tag>          a SET of the cache keys of entries stored with
+//                              the tag; its TTL is re-armed on every SADD to at
+//                              least the entry's (the longest member's), so
+//                              members can be stale: a purge reads each entry
 //   <prefix>f:<cache key>      a fill in progress: metadata as above with
 //                              body_size and chunk_count 0; TTL 3 s, re-armed
 //                              every second by its live writer

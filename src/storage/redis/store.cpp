@@ -16,6 +16,13 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
+// Adds a key to a tag's set and makes the set live at least as long as the
+// entry (ARGV[2], ms): sets are shared by entries of every keep time.
+constexpr std::string_view tag_script =
+    "redis.call('SADD', KEYS[1], ARGV[1]) "
+    "if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "return 1";
+
 // True when EXEC answered and nothing inside failed; a PEXPIRE answering 0
 // (the only integer replies in our transactions) means a chunk is gone.
 bool exec_ok(const Result<std::vector<Reply>>& replies, bool& chunk_missing) {
@@ -46,6 +53,11 @@ std::chrono::milliseconds ttl_for(std::chrono::seconds keep_for) {
   return keep_for;
 }
 
+Options options_for(const config::RedisStorageConfig& cfg) {
+  const auto& url = cfg.url;
+  return Options{{url.host, url.port, url.password, url.db}, cfg.connect_timeout, cfg.command_timeout};
+}
+
 std::string ms(std::chrono::milliseconds d) {
   return std::to_string(d.count());
 }
@@ -54,6 +66,10 @@ Task<void> RedisStore::publish(Connection& conn, const std::string& key, const S
                                bool only_if_present, Command withdraw) {
   const auto ttl = ttl_for(stored.meta.keep_for);
   std::vector<Command> commands;
+  // Before the transaction, so its reply stays the last: a set member whose
+  // entry then fails to publish is only a stale member (see format.hpp).
+  for (const auto& tag : stored.meta.internal.tags)
+    commands.push_back({"EVAL", std::string(tag_script), "1", tag_key(tag), key, ms(ttl)});
   commands.push_back({"MULTI"});
   if (!first.empty()) commands.push_back(std::move(first));
   for (std::uint64_t n = 0; n < stored.chunks; ++n)
@@ -159,9 +175,7 @@ Stats RedisStore::stats() const {
 }  // namespace redis
 
 std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg) {
-  const auto& url = cfg.url;
-  redis::Options options{{url.host, url.port, url.password, url.db}, cfg.connect_timeout, cfg.command_timeout};
-  return std::make_shared<redis::RedisStore>(cfg, std::move(options));
+  return std::make_shared<redis::RedisStore>(cfg, redis::options_for(cfg));
 }
 
 }  // namespace relay::storage

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "connection.hpp"
 #include "format.hpp"
@@ -43,6 +44,10 @@ error_code unavailable();
 error_code note(const std::string& what, std::string_view why);
 // keep_for as a TTL: 0 is one day, and nothing is kept past ten years.
 std::chrono::milliseconds ttl_for(std::chrono::seconds keep_for);
+// Where and how patiently to connect, from the [storage.redis] settings.
+Options options_for(const config::RedisStorageConfig& cfg);
+// 32 random hex digits (writer.cpp): body ids, the purge bus's instance id.
+std::string random_id();
 // A duration as a PX/PEXPIRE argument.
 std::string ms(std::chrono::milliseconds d);
 
@@ -57,6 +62,10 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
   Task<std::unique_ptr<BodyWriter>> put(const CacheKey& key, EntryMeta meta) override;
   Task<void> update_meta(const CacheKey& key, EntryMeta meta) override;
   Task<bool> remove(const CacheKey& key) override;
+  // purge.cpp: SCAN MATCH over metadata keys (a tag: SSCAN of its set),
+  // each batch read with MGET and every matched entry removed or marked
+  // with a compare-and-set script, so an entry replaced meanwhile stays.
+  Task<std::uint64_t> purge(const PurgeRequest& request) override;
   Stats stats() const override;
   std::string_view backend_name() const noexcept override { return "redis"; }
 
@@ -64,6 +73,7 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
 
   std::string meta_key(const std::string& key) const { return prefix_ + "m:" + key; }
   std::string progress_key(const std::string& key) const { return prefix_ + "f:" + key; }
+  std::string tag_key(const std::string& tag) const { return prefix_ + "tag:" + tag; }
   std::string chunk_key(const std::string& id, std::uint64_t n) const {
     return prefix_ + "b:" + id + ":" + std::to_string(n);
   }
@@ -84,6 +94,12 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
     return pool_.for_executor(ex);
   }
   Task<std::optional<Stored>> load(Connection& conn, const std::string& key);
+  // One batch of a purge: the entries under these cache keys.
+  Task<void> purge_keys(Connection& conn, const PurgeRequest& request, const std::vector<std::string>& keys,
+                        std::uint64_t& count);
+  // The SCAN MATCH pattern of metadata keys a url, prefix, glob or all
+  // selector can match (a superset: each entry is checked after).
+  std::string meta_pattern(const PurgeSelector& selector) const;
 
   std::string prefix_;
   std::uint64_t chunk_size_;

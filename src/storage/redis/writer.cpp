@@ -32,8 +32,10 @@ constexpr std::chrono::milliseconds trickle_flush = 100ms;
 constexpr const char* withdraw_script =
     "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end return 'OK'";
 
-// 32 random hex digits, new for every put (format.hpp).
-std::string new_body_id() {
+}  // namespace
+
+// A body id is new for every put (format.hpp).
+std::string random_id() {
   thread_local std::mt19937_64 rng = [] {
     std::random_device rd;
     std::seed_seq seed{rd(), rd(), rd(), rd()};
@@ -46,6 +48,8 @@ std::string new_body_id() {
   }
   return id;
 }
+
+namespace {
 
 // Keeps a fill's announcement alive while its writer lives, so readers on
 // other instances can tell a slow origin from a dead writer.
@@ -72,7 +76,7 @@ class RedisWriter final : public BodyWriter {
         last_flush_(std::chrono::steady_clock::now()) {
     stored_.meta = std::move(meta);
     stored_.meta.body_size = 0;
-    stored_.body_id = new_body_id();
+    stored_.body_id = random_id();
   }
 
   ~RedisWriter() override {
