@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "relay/admin/admin_server.hpp"
+#include "relay/admin/health.hpp"
 #include "relay/maintenance/scheduler.hpp"
 #include "relay/metrics/instrumented_storage.hpp"
 #include "relay/metrics/metrics.hpp"
@@ -35,6 +36,7 @@
 #include "relay/server/session.hpp"
 #include "relay/server/supervisor.hpp"
 #include "relay/storage/make_storage.hpp"
+#include "relay/storage/purge_bus.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/util/log.hpp"
 #include "relay/util/task_group.hpp"
@@ -267,7 +269,9 @@ int run_server(const config::Config& cfg) {
 
   endpoints.start();
   // Purges run on whichever loop asked; the fleet's arrive on the first one.
-  purger.start(nullptr, workers.front()->io());
+  auto& first_loop = workers.front()->io();
+  purger.start(admin::uses_redis(cfg) ? storage::make_redis_purge_bus(cfg.storage.redis, first_loop) : nullptr,
+               first_loop);
 
   std::vector<Drainable*> drainable;
   for (auto& w : workers) drainable.push_back(w.get());
