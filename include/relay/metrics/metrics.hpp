@@ -62,6 +62,10 @@ class Metrics {
   // removed: entries (and files) the round removed.
   void record_maintenance(std::string_view task, std::string_view result, std::uint64_t removed);
 
+  // A hot reload ended (server/reload.hpp). result: success | failure (the
+  // file or a start-up check refused it) | refused (a restart-only key changed).
+  void record_config_reload(std::string_view result);
+
   // Storage levels (each labelled by its backend_name()) sampled at scrape time.
   void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
 
@@ -75,6 +79,7 @@ class Metrics {
   void register_upstream_metrics();
   void register_coalescing_metrics();
   void register_storage_metrics();
+  void register_config_metrics();
   void sample_storage();
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -96,6 +101,7 @@ class Metrics {
   prometheus::Histogram* lock_wait_ = nullptr;
   prometheus::Family<prometheus::Counter>* maintenance_runs_ = nullptr;
   prometheus::Family<prometheus::Counter>* maintenance_removed_ = nullptr;
+  std::array<prometheus::Counter*, 3> config_reloads_{};  // success, failure, refused
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;
