@@ -35,6 +35,8 @@ TESTED = {
         "test_admin.AdminApiTest.test_metrics_are_on_the_admin_listener_and_not_the_public_one",
     'curl -s -H "Authorization: Bearer $(cat /etc/relay/admin.token)" http://127.0.0.1:9091/readyz':
         "test_admin.AdminTokenFileTest.test_the_token_can_come_from_a_file",
+    'kill -HUP "$(pidof relay)"': "test_reload.ReloadTest.test_a_header_strip_change_applies_after_sighup",
+    "curl -s -X POST http://127.0.0.1:9091/reload": "test_reload.ReloadTest.test_a_rule_ttl_applies_after_post_reload",
 }
 # Commands scripts/test.sh (which .ci/run executes) runs as written.
 TEST_SCRIPTS = ("scripts/test.sh", ".ci/run")
