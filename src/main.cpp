@@ -43,10 +43,8 @@ Any key can also be set from the environment as RELAY_<SECTION>_<KEY>,
 e.g. RELAY_UPSTREAM_URL=http://127.0.0.1:9000 (the environment wins).
 Every key, its default and its nginx/Varnish name: relay.example.toml.
 Docs: README.md (operating), docs/caching.md (HTTP caching rules).
-SIGTERM or SIGINT: stop accepting, drain in-flight requests, exit 0; exit 1
-when server.shutdown_grace passed first and cut requests. SIGHUP: reload
-FILE and the environment (keys that need a restart are refused). SIGUSR1:
-reopen the access log file (logrotate).
+SIGTERM/SIGINT: drain, exit 0 (1 if server.shutdown_grace cut requests).
+SIGHUP: reload FILE and the environment. SIGUSR1: reopen the access log.
 )";
 
 int fail_usage(const std::string& message) {
