@@ -2,10 +2,10 @@
 // runs the start-up checks of server/preflight.hpp, or --print-config).
 // Start-up errors (bad config, address in use) are reported here and exit
 // non-zero.
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +15,7 @@
 #include "relay/config/print.hpp"
 #include "relay/config/schema.hpp"
 #include "relay/server/preflight.hpp"
+#include "relay/server/reload.hpp"
 #include "relay/server/server.hpp"
 #include "relay/util/log.hpp"
 
@@ -42,24 +43,13 @@ Any key can also be set from the environment as RELAY_<SECTION>_<KEY>,
 e.g. RELAY_UPSTREAM_URL=http://127.0.0.1:9000 (the environment wins).
 Every key, its default and its nginx/Varnish name: relay.example.toml.
 Docs: README.md (operating), docs/caching.md (HTTP caching rules).
-SIGTERM or SIGINT: stop accepting, drain in-flight requests, exit 0; exit 1
-when server.shutdown_grace passed first and cut requests.
+SIGTERM/SIGINT: drain, exit 0 (1 if server.shutdown_grace cut requests).
+SIGHUP: reload FILE and the environment. SIGUSR1: reopen the access log.
 )";
 
 int fail_usage(const std::string& message) {
   std::fprintf(stderr, "relay: %s\n\n%.*s", message.c_str(), static_cast<int>(usage.size()), usage.data());
   return 2;
-}
-
-relay::log::Level log_level(relay::config::LogLevel level) {
-  using L = relay::config::LogLevel;
-  switch (level) {
-    case L::Error: return relay::log::Level::error;
-    case L::Warn: return relay::log::Level::warn;
-    case L::Debug: return relay::log::Level::debug;
-    case L::Info: break;
-  }
-  return relay::log::Level::info;
 }
 
 // One line for every RELAY_* variable that names no config section, such
@@ -124,7 +114,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "relay: invalid configuration: %s\n", e.what());
     return 1;
   }
-  relay::log::set_level(log_level(loaded.config.log.level));
+  relay::server::apply_log_level(loaded.config.log.level);
   warn_ignored_environment(loaded.ignored_environment);
   if (check_only) {
     try {
@@ -141,13 +131,9 @@ int main(int argc, char** argv) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
-  const relay::config::Config& cfg = loaded.config;
-
-  // A peer that vanishes must be an error return, not a signal: hiredis and
-  // curl write to sockets with plain write().
-  std::signal(SIGPIPE, SIG_IGN);
   try {
-    return relay::server::run_server(cfg);
+    return relay::server::run_server(std::make_shared<const relay::config::Config>(std::move(loaded.config)),
+                                     config_path);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "relay: %s\n", e.what());
     return 1;

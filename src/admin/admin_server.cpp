@@ -14,6 +14,7 @@
 #include "relay/admin/router.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/server/listener.hpp"
+#include "relay/util/json.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::admin {
@@ -98,6 +99,27 @@ RouteHandler metrics_route(metrics::Metrics& metrics) {
   };
 }
 
+// POST /reload: the reload runs here, on the admin loop (reading and
+// checking a file takes milliseconds); the workers pick the new
+// configuration up from their own loops.
+RouteHandler reload_route(Endpoints::ReloadFn reload) {
+  return [reload = std::move(reload)](const http::Request& req, http::BodySource&) -> asio::awaitable<Reply> {
+    const auto result = reload("POST /reload from " + req.client_address);
+    using Kind = server::ReloadResult::Kind;
+    switch (result.kind) {
+      case Kind::Success:
+        co_return json_reply(200, json::Object()
+                                      .add("result", "success")
+                                      .add("generation", static_cast<std::int64_t>(result.generation))
+                                      .add("detail", result.message)
+                                      .str());
+      case Kind::Refused: co_return problem(409, result.message);
+      case Kind::Failure: break;
+    }
+    co_return problem(422, result.message);
+  };
+}
+
 std::string where_metrics(const config::Config& cfg) {
   using On = config::MetricsListen::On;
   const auto& m = cfg.metrics;
@@ -115,11 +137,12 @@ std::string where_metrics(const config::Config& cfg) {
 }  // namespace
 
 struct Endpoints::Impl {
-  Impl(const config::Config& c, metrics::Metrics& m, asio::io_context& h, std::vector<asio::io_context*> loops)
-      : cfg(c), metrics(m), host(h), health(c, h, std::move(loops)) {}
+  Impl(std::shared_ptr<const config::Config> c, metrics::Metrics& m, asio::io_context& h,
+       std::vector<asio::io_context*> loops)
+      : config(std::move(c)), cfg(*config), metrics(m), host(h), health(cfg, h, std::move(loops)) {}
 
   void add(std::string key, std::unique_ptr<http::Service> service) {
-    auto listener = std::make_unique<server::Listener>(host, std::move(key), cfg.server, *service, metrics);
+    auto listener = std::make_unique<server::Listener>(host, std::move(key), config, *service, metrics);
     listener->on_closed = [this] { check_closed(); };
     services.push_back(std::move(service));
     listeners.push_back(std::move(listener));
@@ -135,6 +158,8 @@ struct Endpoints::Impl {
     if (closing && all_closed() && on_closed) std::exchange(on_closed, {})();
   }
 
+  // The configuration at start: every admin.* and metrics.* key is restart-only.
+  std::shared_ptr<const config::Config> config;
   const config::Config& cfg;
   metrics::Metrics& metrics;
   asio::io_context& host;
@@ -145,10 +170,12 @@ struct Endpoints::Impl {
   std::function<void()> on_closed;
 };
 
-Endpoints::Endpoints(const config::Config& cfg, metrics::Metrics& metrics, purge::Purger& purger,
-                     asio::io_context& host, std::vector<asio::io_context*> loops)
-    : impl_(std::make_unique<Impl>(cfg, metrics, host, std::move(loops))) {
+Endpoints::Endpoints(std::shared_ptr<const config::Config> config, metrics::Metrics& metrics, purge::Purger& purger,
+                     CurrentConfig current, asio::io_context& host, std::vector<asio::io_context*> loops,
+                     ReloadFn reload)
+    : impl_(std::make_unique<Impl>(std::move(config), metrics, host, std::move(loops))) {
   using On = config::MetricsListen::On;
+  const auto& cfg = impl_->cfg;
   auto& health = impl_->health;
   const bool metrics_on = cfg.metrics.enabled;
   if (cfg.admin.listen.address) {
@@ -156,7 +183,8 @@ Endpoints::Endpoints(const config::Config& cfg, metrics::Metrics& metrics, purge
     router.add("GET", "/healthz", [&health](const http::Request&, http::BodySource&) { return health.healthz(); });
     router.add("GET", "/readyz", [&health](const http::Request&, http::BodySource&) { return health.readyz(); });
     if (metrics_on && cfg.metrics.listen.on == On::Admin) router.add("GET", cfg.metrics.path, metrics_route(metrics));
-    router.add("POST", "/purge", purge_route(cfg, purger));
+    router.add("POST", "/purge", purge_route(std::move(current), purger));
+    if (reload) router.add("POST", "/reload", reload_route(std::move(reload)));
     std::string token;
     try {
       token = admin_token(cfg.admin);  // checked at load; the file may have changed since

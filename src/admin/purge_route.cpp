@@ -23,11 +23,13 @@ asio::awaitable<std::optional<std::string>> read_order(http::BodySource& body) {
 
 }  // namespace
 
-RouteHandler purge_route(const config::Config& cfg, purge::Purger& purger) {
-  return [&cfg, &purger](const http::Request&, http::BodySource& body) -> asio::awaitable<Reply> {
+RouteHandler purge_route(CurrentConfig current, purge::Purger& purger) {
+  return [current = std::move(current), &purger](const http::Request&,
+                                                 http::BodySource& body) -> asio::awaitable<Reply> {
     auto text = co_await read_order(body);
     if (!text) co_return problem(413, "a purge order is a JSON object of at most 64 KiB");
-    auto parsed = purge::parse_order(*text, cfg.cache);
+    const auto cfg = current();
+    auto parsed = purge::parse_order(*text, cfg->cache);
     if (!parsed.ok) co_return problem(400, parsed.error);
     const auto& order = parsed.order;
     auto affected = co_await purger.purge(order.selector, order.mode);

@@ -18,6 +18,7 @@
 namespace relay::metrics {
 
 namespace {
+constexpr std::array<std::string_view, 3> reload_results{"success", "failure", "refused"};
 constexpr std::array<std::string_view, 6> upstream_reasons{"connect", "timeout", "reset", "protocol", "other", "queue"};
 
 // The reason is the error table's label; errors without an origin label count as "other".
@@ -34,6 +35,16 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   register_upstream_metrics();
   register_coalescing_metrics();
   register_storage_metrics();
+  register_config_metrics();
+}
+
+void Metrics::register_config_metrics() {
+  auto& reloads = prometheus::BuildCounter()
+                      .Name("relay_config_reloads_total")
+                      .Help("Configuration reloads (SIGHUP, POST /reload): success, failure, refused (needs a restart)")
+                      .Register(*registry_);
+  for (std::size_t i = 0; i < reload_results.size(); ++i)
+    config_reloads_[i] = &reloads.Add({{"result", std::string(reload_results[i])}});
 }
 
 void Metrics::register_request_metrics() {
@@ -237,6 +248,11 @@ void Metrics::record_maintenance(std::string_view task, std::string_view result,
 void Metrics::record_purge(std::string_view kind, std::string_view mode, std::uint64_t entries) {
   purges_->Add({{"kind", std::string(kind)}, {"mode", std::string(mode)}}).Increment();
   purged_entries_->Increment(static_cast<double>(entries));
+}
+
+void Metrics::record_config_reload(std::string_view result) {
+  auto found = std::find(reload_results.begin(), reload_results.end(), result);
+  if (found != reload_results.end()) config_reloads_[static_cast<std::size_t>(found - reload_results.begin())]->Increment();
 }
 
 void Metrics::watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels) {

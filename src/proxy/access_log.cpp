@@ -113,26 +113,57 @@ std::string access_log_problem(const config::AccessLogTarget& target) {
   return {};
 }
 
-AccessLog::AccessLog(const config::LogConfig& cfg) : json_(cfg.format == config::LogFormat::Json) {
+namespace {
+// The stream for a target, line-buffered; nullptr for Off. Throws
+// std::runtime_error when a log file cannot be opened.
+std::FILE* open_target(const config::AccessLogTarget& target) {
   using To = config::AccessLogTarget::To;
-  const auto& target = cfg.access_log;
-  if (target.to == To::Off) return;
-  if (target.to == To::Stdout) {
-    out_ = stdout;
-  } else if (target.to == To::Stderr) {
-    out_ = stderr;
-  } else {
-    out_ = std::fopen(target.path.c_str(), "a");
-    if (!out_) {
-      throw std::runtime_error("log.access_log: cannot open " + target.path + ": " + std::strerror(errno));
-    }
-    owns_file_ = true;
+  std::FILE* out = nullptr;
+  switch (target.to) {
+    case To::Off: return nullptr;
+    case To::Stdout: out = stdout; break;
+    case To::Stderr: out = stderr; break;
+    case To::File:
+      out = std::fopen(target.path.c_str(), "a");
+      if (!out) throw std::runtime_error("log.access_log: cannot open " + target.path + ": " + std::strerror(errno));
+      break;
   }
-  std::setvbuf(out_, nullptr, _IOLBF, 1 << 16);
+  std::setvbuf(out, nullptr, _IOLBF, 1 << 16);
+  return out;
 }
+}  // namespace
+
+AccessLog::AccessLog(const config::LogConfig& cfg) { reconfigure(cfg); }
 
 AccessLog::~AccessLog() {
-  if (owns_file_) std::fclose(out_);
+  if (target_.to == config::AccessLogTarget::To::File) std::fclose(out_);
+}
+
+void AccessLog::reconfigure(const config::LogConfig& cfg) {
+  std::lock_guard changing(change_mutex_);
+  // The new stream first: if it cannot be opened, the old one stays.
+  std::FILE* next = cfg.access_log == target_ && out_ ? nullptr : open_target(cfg.access_log);
+  std::lock_guard lock(mutex_);
+  json_ = cfg.format == config::LogFormat::Json;
+  if (cfg.access_log == target_ && out_) return;
+  swap_stream(next, cfg.access_log);
+}
+
+bool AccessLog::reopen() {
+  std::lock_guard changing(change_mutex_);
+  if (target_.to != config::AccessLogTarget::To::File) return false;
+  std::FILE* next = open_target(target_);
+  std::lock_guard lock(mutex_);
+  swap_stream(next, target_);
+  return true;
+}
+
+void AccessLog::swap_stream(std::FILE* next, const config::AccessLogTarget& target) {
+  std::FILE* old = out_;
+  const bool owned = target_.to == config::AccessLogTarget::To::File;
+  out_ = next;
+  target_ = target;
+  if (old && owned) std::fclose(old);
 }
 
 std::string AccessLog::format_json(const AccessRecord& r, std::string_view time) {
@@ -195,9 +226,12 @@ std::string AccessLog::format_text(const AccessRecord& r, std::string_view time)
 
 void AccessLog::write(const AccessRecord& record) {
   if (!out_) return;
-  auto line = json_ ? format_json(record, timestamp(true)) : format_text(record, timestamp(false));
+  // Formatted outside the lock; a reload switching the format in between
+  // only changes which format this one line has.
+  const bool json = json_;
+  auto line = json ? format_json(record, timestamp(true)) : format_text(record, timestamp(false));
   std::lock_guard lock(mutex_);
-  std::fwrite(line.data(), 1, line.size(), out_);
+  if (out_) std::fwrite(line.data(), 1, line.size(), out_);
 }
 
 }  // namespace relay::proxy

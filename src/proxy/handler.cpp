@@ -55,7 +55,7 @@ std::string request_id_for(const http::Request& req) {
 std::string new_vary_generation() { return random_hex(); }
 
 Handler::Handler(Shared shared, upstream::CurlMulti& multi)
-    : shared_(std::move(shared)), cfg_(shared_.config), multi_(multi) {
+    : shared_(std::move(shared)), cfg_(*shared_.config), multi_(multi) {
   // url = scheme://authority[/prefix]: the prefix is prepended to every target.
   const auto& url = cfg_.upstream.url;
   upstream_base_ = url.base;

@@ -20,9 +20,9 @@ namespace {
 constexpr std::size_t kMaxSessions = 64;
 }
 
-Listener::Listener(asio::io_context& io, std::string key, const config::ServerConfig& cfg, http::Service& service,
-                   metrics::Metrics& metrics)
-    : io_(io), key_(std::move(key)), cfg_(cfg), service_(service), metrics_(metrics), acceptor_(io) {
+Listener::Listener(asio::io_context& io, std::string key, std::shared_ptr<const config::Config> cfg,
+                   http::Service& service, metrics::Metrics& metrics)
+    : io_(io), key_(std::move(key)), cfg_(std::move(cfg)), service_(service), metrics_(metrics), acceptor_(io) {
   sessions_.on_empty = [this] { check_closed(); };
 }
 

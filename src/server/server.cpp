@@ -1,7 +1,8 @@
-// Threads, listeners and the workers' part of shutdown. Each worker thread
-// runs its own io_context with its own acceptor (a descriptor of the one
-// listening socket: whichever loop is free takes a connection), curl multi
-// and handler, so a request never crosses threads. Sessions live in a
+// Threads, listeners, reloads and the workers' part of shutdown. Each
+// worker thread runs its own io_context with its own acceptor (a descriptor
+// of the one listening socket: whichever loop is free takes a connection),
+// curl multi and handler, so a request never crosses threads. A reload
+// reaches each worker as a post to its loop (Worker::apply). Sessions live in a
 // TaskGroup: a drain closes the idle ones, a cancel cuts the rest (the
 // signals and the grace: supervisor.cpp).
 #include "relay/server/server.hpp"
@@ -33,6 +34,7 @@
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/spool.hpp"
 #include "relay/purge/purger.hpp"
+#include "relay/server/reload.hpp"
 #include "relay/server/session.hpp"
 #include "relay/server/supervisor.hpp"
 #include "relay/storage/make_storage.hpp"
@@ -40,6 +42,7 @@
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/util/log.hpp"
 #include "relay/util/task_group.hpp"
+#include "proxy_service.hpp"
 
 namespace relay::server {
 
@@ -58,14 +61,14 @@ tcp::endpoint listen_endpoint(const config::ListenAddress& listen) {
 // the accept loop, every session and every background task have ended.
 class Worker final : public SessionHost, public Drainable {
  public:
-  Worker(const config::Config& cfg, proxy::Shared shared, std::size_t max_sessions, std::size_t origin_connections)
-      : cfg_(cfg),
-        multi_(io_, cfg.upstream, origin_connections),
-        handler_(shared, multi_),
+  Worker(proxy::Shared shared, std::size_t max_sessions, std::size_t origin_connections)
+      : config_(shared.config),
+        multi_(io_, config_->upstream, origin_connections),
+        service_(shared, multi_),
         metrics_(shared.metrics),
         acceptor_(io_),
         max_sessions_(max_sessions) {
-    handler_.on_background_idle = [this] { stop_if_drained(); };
+    service_.on_background_idle = [this] { stop_if_drained(); };
     sessions_.on_empty = [this] { stop_if_drained(); };
     multi_.on_queue_enter = [this] { metrics_.record_upstream_queue(true); };
     multi_.on_queue_leave = [this](bool) { metrics_.record_upstream_queue(false); };
@@ -125,7 +128,18 @@ class Worker final : public SessionHost, public Drainable {
     asio::post(io_, [this] {
       assert(draining_);
       sessions_.cancel();
-      handler_.cancel_background();
+      service_.cancel_background();
+    });
+  }
+
+  // A reload, from any thread: connections accepted and requests started
+  // from now on use `config`; running ones keep theirs.
+  void apply(std::shared_ptr<const config::Config> config, std::size_t max_sessions, std::size_t origin_connections) {
+    asio::post(io_, [this, config = std::move(config), max_sessions, origin_connections] {
+      config_ = config;
+      max_sessions_ = max_sessions;
+      multi_.set_limits(origin_connections, config->upstream.queue_timeout);
+      service_.use(config);
     });
   }
 
@@ -143,7 +157,7 @@ class Worker final : public SessionHost, public Drainable {
  private:
   void stop_if_drained() {
     // Background revalidations hold curl transfers: they end before the loop does.
-    if (!draining_ || accepting_ || !sessions_.empty() || handler_.background_tasks() != 0) return;
+    if (!draining_ || accepting_ || !sessions_.empty() || service_.background_tasks() != 0) return;
     if (auto done = std::exchange(on_clients_done, {})) done();
     if (!guests_closed || guests_closed()) io_.stop();
   }
@@ -167,7 +181,7 @@ class Worker final : public SessionHost, public Drainable {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<Session>(std::move(socket), cfg_.server, handler_, metrics_, *this);
+      auto session = std::make_shared<Session>(std::move(socket), config_, service_, metrics_, *this);
       sessions_.spawn(ContextExecutor(io_.get_executor(), session->context()), session->run(), {},
                       [weak = std::weak_ptr<Session>(session)] {
                         if (auto s = weak.lock()) s->close_if_idle();
@@ -175,10 +189,10 @@ class Worker final : public SessionHost, public Drainable {
     }
   }
 
-  const config::Config& cfg_;
+  std::shared_ptr<const config::Config> config_;  // the newest: for connections accepted from now on
   asio::io_context io_{1};
   upstream::CurlMulti multi_;
-  proxy::Handler handler_;
+  ProxyService service_;
   metrics::Metrics& metrics_;
   tcp::acceptor acceptor_;
   std::size_t max_sessions_;
@@ -190,24 +204,36 @@ class Worker final : public SessionHost, public Drainable {
 
 }  // namespace
 
+// server.max_connections and upstream.max_connections hold for the process:
+// each thread gets its share (a connection cannot move between threads'
+// pools), at start and on every reload.
+struct Shares {
+  std::size_t threads;
+  const config::Config& cfg;
+
+  std::size_t sessions() const { return std::max<std::size_t>(1, cfg.server.max_connections / threads); }
+  std::size_t origin(std::size_t worker) const {
+    auto total = static_cast<std::size_t>(cfg.upstream.max_connections);
+    return std::max<std::size_t>(1, total / threads + (worker < total % threads ? 1 : 0));
+  }
+  void warn_if_origin_below_threads() const {
+    if (static_cast<std::size_t>(cfg.upstream.max_connections) >= threads) return;
+    log::warn("upstream.max_connections (", cfg.upstream.max_connections, ") is below the ", threads,
+              " event-loop threads: each thread keeps one origin connection, ", threads, " in all");
+  }
+};
+
 // One worker (thread, loop, origin pool share) per event-loop thread, all
 // accepting on the first one's listening socket.
 static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& cfg, proxy::Shared& shared) {
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());
   auto endpoint = listen_endpoint(cfg.server.listen);
-  std::size_t per_worker = std::max<std::size_t>(1, cfg.server.max_connections / threads);
-  // upstream.max_connections holds for the process: each thread's curl multi
-  // gets its share (a connection cannot move between threads' pools).
-  auto origin_total = static_cast<std::size_t>(cfg.upstream.max_connections);
-  if (origin_total < threads) {
-    log::warn("upstream.max_connections (", origin_total, ") is below the ", threads,
-              " event-loop threads: each thread keeps one origin connection, ", threads, " in all");
-  }
+  const Shares shares{threads, cfg};
+  shares.warn_if_origin_below_threads();
   std::vector<std::unique_ptr<Worker>> workers;
   for (std::size_t i = 0; i < threads; ++i) {
-    std::size_t origin_share = std::max<std::size_t>(1, origin_total / threads + (i < origin_total % threads ? 1 : 0));
-    workers.push_back(std::make_unique<Worker>(cfg, shared, per_worker, origin_share));
+    workers.push_back(std::make_unique<Worker>(shared, shares.sessions(), shares.origin(i)));
     try {
       if (i == 0)
         workers.back()->listen(endpoint);
@@ -220,9 +246,10 @@ static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& 
   return workers;
 }
 
-int run_server(const config::Config& cfg) {
+int run_server(std::shared_ptr<const config::Config> config, std::string config_path) {
+  const config::Config& cfg = *config;  // at start; restart-only keys are read from this one
   // Before any thread exists, so every thread inherits it (supervisor.hpp).
-  block_stop_signals();
+  block_handled_signals();
   metrics::Metrics metrics;
   auto stack = storage::make_storage(cfg);
   metrics.watch_storage(stack.levels);
@@ -235,15 +262,23 @@ int run_server(const config::Config& cfg) {
                                coalesce.spool_memory, coalesce.degraded == config::DegradedMode::FailOpen},
       stack.lock, &metrics);
   purge::Purger purger(storage, metrics, sessions, cfg.purge.tag_headers);
-  proxy::Shared shared{cfg, storage, metrics, access_log, sessions, &purger};
+  proxy::Shared shared{config, storage, metrics, access_log, sessions, &purger};
 
   auto workers = start_workers(cfg, shared);
   const std::size_t threads = workers.size();
+  config::Live live(config);
+  Reloader reloader(std::move(config_path), live, access_log, metrics);
+  reloader.on_apply([&workers, threads](const std::shared_ptr<const config::Config>& next) {
+    const Shares shares{threads, *next};
+    shares.warn_if_origin_below_threads();
+    for (std::size_t i = 0; i < workers.size(); ++i) workers[i]->apply(next, shares.sessions(), shares.origin(i));
+  });
   // The admin API and a metrics listener, on the first worker's loop; they
   // close once every worker's client traffic has drained.
   std::vector<asio::io_context*> loops;
   for (auto& w : workers) loops.push_back(&w->io());
-  admin::Endpoints endpoints(cfg, metrics, purger, workers.front()->io(), loops);
+  admin::Endpoints endpoints(config, metrics, purger, [&live] { return live.get(); }, workers.front()->io(), loops,
+                             [&reloader](std::string trigger) { return reloader.reload(trigger); });
   endpoints.listen();
   std::atomic<std::size_t> busy_workers{workers.size()};
   for (auto& w : workers)
@@ -279,6 +314,19 @@ int run_server(const config::Config& cfg) {
   int status = exit_clean;
   {
     Supervisor supervisor(cfg.server.shutdown_grace, std::move(drainable));
+    // Before any loop runs: no reload can happen before this is in place.
+    reloader.on_apply([&supervisor](const std::shared_ptr<const config::Config>& next) {
+      supervisor.set_grace(next->server.shutdown_grace);
+    });
+    supervisor.on_reload = [&reloader] { reloader.reload("SIGHUP"); };
+    supervisor.on_reopen_logs = [&access_log] {
+      try {
+        log::info(access_log.reopen() ? "SIGUSR1: access log reopened"
+                                      : "SIGUSR1: the access log is no file (log.access_log): nothing to reopen");
+      } catch (const std::runtime_error& e) {
+        log::error("SIGUSR1: cannot reopen the access log, still writing the old file: ", e.what());
+      }
+    };
     endpoints.on_closed = [&supervisor, host = workers.front().get()] {
       host->recheck();
       supervisor.worker_ended();
@@ -293,7 +341,7 @@ int run_server(const config::Config& cfg) {
     status = supervisor.run();
     for (auto& t : pool) t.join();
   }
-  ignore_stop_signals();
+  ignore_handled_signals();
   scheduler.stop();
   log::info(status == exit_clean ? "relay stopped" : "relay stopped: the shutdown grace cut requests");
   return status;

@@ -102,10 +102,11 @@ asio::awaitable<bool> discard_body(http::BodySource& body) {
 
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket socket, const config::ServerConfig& cfg, http::Service& service,
+Session::Session(asio::ip::tcp::socket socket, std::shared_ptr<const config::Config> config, http::Service& service,
                  metrics::Metrics& metrics, SessionHost& host)
     : socket_(std::move(socket)),
-      cfg_(cfg),
+      config_(std::move(config)),
+      cfg_(config_->server),
       service_(service),
       metrics_(metrics),
       host_(host),

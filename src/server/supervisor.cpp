@@ -27,26 +27,51 @@ namespace {
 // delays the restart the operator asked for.
 constexpr std::chrono::seconds unwind_bound{2};
 
-sigset_t stop_signals() {
+// What the signal_set waits for: stop, reload, reopen, and the ones worth
+// a log line when someone sends them by mistake.
+constexpr int kHandled[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
+
+sigset_t handled_signals() {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  for (int signo : kHandled) sigaddset(&set, signo);
   return set;
+}
+
+// Ignored outright. SIGPIPE: a peer that vanishes must be an error return,
+// not a signal (hiredis and curl write to sockets with plain write()). The
+// rest end a process by default and mean nothing to relay. The faults
+// (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) keep their default.
+void ignore_stray_signals() {
+  for (int signo : {SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGXCPU, SIGXFSZ, SIGSTKFLT})
+    std::signal(signo, SIG_IGN);
+  for (int signo = SIGRTMIN; signo <= SIGRTMAX; ++signo) std::signal(signo, SIG_IGN);
+}
+
+const char* signal_name(int signo) {
+  switch (signo) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGQUIT: return "SIGQUIT";
+  }
+  return "signal";
 }
 
 }  // namespace
 
-void block_stop_signals() {
-  auto set = stop_signals();
+void block_handled_signals() {
+  auto set = handled_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ignore_stray_signals();
 }
 
-void ignore_stop_signals() {
+void ignore_handled_signals() {
   // Still blocked here, so nothing is delivered between the signal_set
   // restoring the default action and this.
-  std::signal(SIGINT, SIG_IGN);
-  std::signal(SIGTERM, SIG_IGN);
+  for (int signo : kHandled) std::signal(signo, SIG_IGN);
 }
 
 struct Supervisor::Impl {
@@ -62,12 +87,25 @@ struct Supervisor::Impl {
   }
 
   void on_signal(int signo) {
+    const char* name = signal_name(signo);
+    if (signo == SIGUSR2 || signo == SIGQUIT) {
+      log::info(name, ": ignored (SIGTERM or SIGINT stop relay, SIGHUP reloads, SIGUSR1 reopens the access log)");
+      return;
+    }
     if (draining) {
-      log::info("signal ", signo, ": already shutting down");
+      log::info(name, ": already shutting down");
+      return;
+    }
+    if (signo == SIGHUP) {
+      if (on_reload) on_reload();
+      return;
+    }
+    if (signo == SIGUSR1) {
+      if (on_reopen_logs) on_reopen_logs();
       return;
     }
     draining = true;
-    log::info("signal ", signo, ": draining, grace ", grace.count(), " ms");
+    log::info(name, ": draining, grace ", grace.count(), " ms");
     for (auto* w : workers) w->begin_drain();
     grace_timer.expires_after(grace);
     grace_timer.async_wait([this](const boost::system::error_code& ec) {
@@ -99,7 +137,7 @@ struct Supervisor::Impl {
   }
 
   asio::io_context io{1};
-  asio::signal_set signals{io, SIGINT, SIGTERM};
+  asio::signal_set signals{io};
   asio::steady_timer grace_timer{io};
   asio::steady_timer backstop{io};
   std::chrono::milliseconds grace;
@@ -107,6 +145,8 @@ struct Supervisor::Impl {
   std::size_t running;
   bool draining = false;
   bool cut = false;
+  std::function<void()> on_reload;
+  std::function<void()> on_reopen_logs;
 };
 
 Supervisor::Supervisor(std::chrono::milliseconds grace, std::vector<Drainable*> workers)
@@ -118,10 +158,17 @@ void Supervisor::worker_ended() {
   asio::post(impl_->io, [impl = impl_.get()] { impl->on_worker_ended(); });
 }
 
+void Supervisor::set_grace(std::chrono::milliseconds grace) {
+  asio::post(impl_->io, [impl = impl_.get(), grace] { impl->grace = grace; });
+}
+
 int Supervisor::run() {
   if (impl_->running == 0) return exit_clean;
+  for (int signo : kHandled) impl_->signals.add(signo);
+  impl_->on_reload = std::move(on_reload);
+  impl_->on_reopen_logs = std::move(on_reopen_logs);
   impl_->wait_signal();
-  auto set = stop_signals();
+  auto set = handled_signals();
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   impl_->io.run();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);

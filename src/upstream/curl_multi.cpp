@@ -47,17 +47,33 @@ struct GlobalInit {
 }  // namespace
 
 CurlMulti::CurlMulti(boost::asio::io_context& io, const config::UpstreamConfig& cfg, std::size_t connections)
-    : io_(io), cfg_(cfg), slots_(std::max<std::size_t>(1, connections)), timer_(io) {
+    : io_(io), slots_(std::max<std::size_t>(1, connections)), queue_timeout_(cfg.queue_timeout), timer_(io) {
   static GlobalInit init;
   multi_ = curl_multi_init();
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::on_timer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  cap_connections();
+}
+
+void CurlMulti::cap_connections() {
   // MAXCONNECTS alone only sizes the idle cache; MAX_TOTAL_CONNECTIONS caps
   // what is open, in use or idle, so the origin never sees more than the share.
   curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(slots_));
   curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(slots_));
+}
+
+void CurlMulti::set_limits(std::size_t connections, config::Duration queue_timeout) {
+  slots_ = std::max<std::size_t>(1, connections);
+  queue_timeout_ = queue_timeout;
+  cap_connections();
+  // More slots: the first in line take them now. Fewer: in_use_ shrinks as
+  // transfers end (release_slot hands none over while above the share).
+  while (in_use_ < slots_ && !waiters_.empty()) {
+    ++in_use_;
+    grant_next();
+  }
 }
 
 boost::asio::awaitable<Result<CurlMulti::Slot>> CurlMulti::acquire_slot() {
@@ -68,7 +84,7 @@ boost::asio::awaitable<Result<CurlMulti::Slot>> CurlMulti::acquire_slot() {
   Waiter waiter(*this);
   waiters_.push_back(&waiter);
   if (on_queue_enter) on_queue_enter();
-  auto deadline = AsyncEvent::clock::now() + cfg_.queue_timeout;
+  auto deadline = AsyncEvent::clock::now() + queue_timeout_;
   while (!waiter.granted) {
     if (!co_await waiter.event.wait_until(deadline) && !waiter.granted) break;
   }
@@ -79,11 +95,15 @@ boost::asio::awaitable<Result<CurlMulti::Slot>> CurlMulti::acquire_slot() {
 }
 
 void CurlMulti::release_slot() {
-  if (waiters_.empty()) {
+  if (waiters_.empty() || in_use_ > slots_) {
     --in_use_;
     return;
   }
   // Handed straight to the first in line: in_use_ stays, nobody overtakes it.
+  grant_next();
+}
+
+void CurlMulti::grant_next() {
   Waiter* next = waiters_.front();
   waiters_.pop_front();
   next->granted = true;

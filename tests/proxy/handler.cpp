@@ -27,7 +27,7 @@ struct World {
     sessions = std::make_unique<proxy::KeySessions>(proxy::CoalescerSettings{}, nullptr, &metrics);
     multi = std::make_unique<upstream::CurlMulti>(io, cfg.upstream, 1);
     handler = std::make_unique<proxy::Handler>(
-        proxy::Shared{cfg, storage, metrics, *access_log, *sessions}, *multi);
+        proxy::Shared{std::make_shared<const config::Config>(cfg), storage, metrics, *access_log, *sessions}, *multi);
   }
 
   void store(const std::string& target, const std::string& body, http::Headers fields) {

@@ -10,6 +10,9 @@
 //   GET /readyz         ready for traffic: listening, storage, Redis
 //   GET [metrics] path  Prometheus text, when [metrics] listen = ""
 //   POST /purge         a purge order (purge/order.hpp): how many entries it affected
+//   POST /reload        re-read the configuration (server/reload.hpp): 200
+//                       {"result":"success","generation":N}, 422 problem
+//                       (invalid), 409 problem (a key needs a restart)
 // New endpoints are rows of the Router (router.hpp) built in admin_server.cpp.
 #pragma once
 
@@ -18,7 +21,9 @@
 #include <memory>
 #include <vector>
 
+#include "relay/admin/purge_route.hpp"
 #include "relay/config/config.hpp"
+#include "relay/server/reload.hpp"
 #include "relay/server/supervisor.hpp"
 
 namespace relay::metrics {
@@ -32,10 +37,16 @@ namespace relay::admin {
 
 class Endpoints final : public server::Drainable {
  public:
+  // Runs a reload for POST /reload; the argument says who asked.
+  using ReloadFn = std::function<server::ReloadResult(std::string)>;
+
   // `host`: the loop the listeners run on; `loops`: every worker loop
-  // (the health probe's targets).
-  Endpoints(const config::Config& cfg, metrics::Metrics& metrics, purge::Purger& purger,
-            boost::asio::io_context& host, std::vector<boost::asio::io_context*> loops);
+  // (the health probe's targets); `reload`: empty for no /reload route.
+  // `current`: the configuration in force (after reloads), which purge
+  // orders are normalised with.
+  Endpoints(std::shared_ptr<const config::Config> config, metrics::Metrics& metrics, purge::Purger& purger,
+            CurrentConfig current, boost::asio::io_context& host, std::vector<boost::asio::io_context*> loops,
+            ReloadFn reload = {});
   ~Endpoints() override;
 
   // Binds the configured listeners. Throws std::runtime_error naming the key.

@@ -2,6 +2,9 @@
 // (purge/order.hpp); the answer says how many entries were affected.
 #pragma once
 
+#include <functional>
+#include <memory>
+
 #include "relay/admin/router.hpp"
 #include "relay/config/config.hpp"
 
@@ -14,6 +17,9 @@ namespace relay::admin {
 // Request bodies larger than this are refused (413): an order is one line.
 inline constexpr std::size_t kMaxOrderSize = 64 * 1024;
 
-RouteHandler purge_route(const config::Config& cfg, purge::Purger& purger);
+// The configuration in force when a request arrives (hot reload).
+using CurrentConfig = std::function<std::shared_ptr<const config::Config>()>;
+
+RouteHandler purge_route(CurrentConfig current, purge::Purger& purger);
 
 }  // namespace relay::admin

@@ -65,6 +65,9 @@ class Metrics {
   // A purge carried out here (kind: url | prefix | glob | tag | all; mode:
   // hard | soft) and the entries it affected.
   void record_purge(std::string_view kind, std::string_view mode, std::uint64_t entries);
+  // A hot reload ended (server/reload.hpp). result: success | failure (the
+  // file or a start-up check refused it) | refused (a restart-only key changed).
+  void record_config_reload(std::string_view result);
 
   // Storage levels (each labelled by its backend_name()) sampled at scrape time.
   void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
@@ -79,6 +82,7 @@ class Metrics {
   void register_upstream_metrics();
   void register_coalescing_metrics();
   void register_storage_metrics();
+  void register_config_metrics();
   void sample_storage();
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -102,6 +106,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* maintenance_removed_ = nullptr;
   prometheus::Family<prometheus::Counter>* purges_ = nullptr;
   prometheus::Counter* purged_entries_ = nullptr;
+  std::array<prometheus::Counter*, 3> config_reloads_{};  // success, failure, refused
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;

@@ -6,6 +6,7 @@
 // U+FFFD).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <mutex>
@@ -46,6 +47,8 @@ std::string access_log_problem(const config::AccessLogTarget& target);
 // version, request id, Host, Referer, User-Agent. Views into req.
 AccessRecord request_record(const http::Request& req);
 
+// Thread-safe: write() from any worker, reconfigure() and reopen() from
+// the thread that handles a reload or SIGUSR1.
 class AccessLog {
  public:
   // Throws std::runtime_error when a log file cannot be opened.
@@ -57,14 +60,28 @@ class AccessLog {
   bool enabled() const noexcept { return out_ != nullptr; }
   void write(const AccessRecord& record);
 
+  // A reload: the format and the target of `cfg` from the next line on. A
+  // changed target is opened before the old one is closed; when it cannot
+  // be opened this throws std::runtime_error and nothing changes.
+  void reconfigure(const config::LogConfig& cfg);
+  // SIGUSR1 after logrotate renamed the file: opens log.access_log's path
+  // again (creating it), then closes the renamed file. false when the
+  // target is no file (nothing to reopen). Throws std::runtime_error (the
+  // old file stays) when the path cannot be opened.
+  bool reopen();
+
   static std::string format_json(const AccessRecord& r, std::string_view time);
   static std::string format_text(const AccessRecord& r, std::string_view time);
 
  private:
-  std::FILE* out_ = nullptr;
-  bool owns_file_ = false;
-  bool json_ = false;
-  std::mutex mutex_;
+  // Under mutex_: swaps the stream, closing the old one if it was a file.
+  void swap_stream(std::FILE* next, const config::AccessLogTarget& target);
+
+  std::atomic<std::FILE*> out_ = nullptr;  // nullptr: off
+  config::AccessLogTarget target_{config::AccessLogTarget::To::Off, {}};
+  std::atomic<bool> json_ = false;
+  std::mutex mutex_;         // writing a line, swapping the stream
+  std::mutex change_mutex_;  // one reconfigure() or reopen() at a time (target_ is theirs)
 };
 
 }  // namespace relay::proxy

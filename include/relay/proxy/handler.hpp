@@ -45,7 +45,9 @@ class Purger;
 namespace relay::proxy {
 
 struct Shared {
-  const config::Config& config;
+  // The configuration this Handler serves with, whole: a reload builds a
+  // new Handler (server/proxy_service.hpp), never changes this one's.
+  std::shared_ptr<const config::Config> config;
   std::shared_ptr<storage::Storage> storage;
   metrics::Metrics& metrics;
   AccessLog& access_log;

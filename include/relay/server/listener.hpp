@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "relay/config/config.hpp"
@@ -25,8 +26,8 @@ namespace relay::server {
 class Listener final : public SessionHost {
  public:
   // `key` names the config key in messages ("admin.listen").
-  Listener(boost::asio::io_context& io, std::string key, const config::ServerConfig& cfg, http::Service& service,
-           metrics::Metrics& metrics);
+  Listener(boost::asio::io_context& io, std::string key, std::shared_ptr<const config::Config> cfg,
+           http::Service& service, metrics::Metrics& metrics);
   ~Listener() override;
 
   // Throws std::runtime_error naming the key when the address cannot be bound.
@@ -44,7 +45,7 @@ class Listener final : public SessionHost {
 
   boost::asio::io_context& io_;
   std::string key_;
-  const config::ServerConfig& cfg_;
+  std::shared_ptr<const config::Config> cfg_;  // [server] limits for its sessions
   http::Service& service_;
   metrics::Metrics& metrics_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -2,8 +2,13 @@
 // instance on the same address fails to start), each with its own curl multi
 // and handler, sharing storage and metrics.
 // SIGTERM/SIGINT stop accepting, let in-flight requests finish within
-// server.shutdown_grace, then cancel what is left (supervisor.hpp).
+// server.shutdown_grace, then cancel what is left (supervisor.hpp). SIGHUP
+// and POST /reload reload the configuration (reload.hpp), SIGUSR1 reopens
+// the access log file.
 #pragma once
+
+#include <memory>
+#include <string>
 
 #include "relay/config/config.hpp"
 
@@ -12,6 +17,7 @@ namespace relay::server {
 // Blocks until shutdown. Returns the process exit code: 0 after a clean
 // drain, 1 when the grace period cut requests. Throws
 // std::runtime_error when the listen address cannot be bound.
-int run_server(const config::Config& cfg);
+// config_path: the file a reload reads again ("" = defaults and environment).
+int run_server(std::shared_ptr<const config::Config> config, std::string config_path);
 
 }  // namespace relay::server

@@ -31,7 +31,9 @@ class SessionHost {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(boost::asio::ip::tcp::socket socket, const config::ServerConfig& cfg, http::Service& service,
+  // `config`: the snapshot in force when the connection was accepted; its
+  // [server] limits and timeouts hold for the whole connection.
+  Session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const config::Config> config, http::Service& service,
           metrics::Metrics& metrics, SessionHost& host);
   ~Session();
 
@@ -46,7 +48,8 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<void> serve_requests();
 
   boost::asio::ip::tcp::socket socket_;
-  const config::ServerConfig& cfg_;
+  std::shared_ptr<const config::Config> config_;
+  const config::ServerConfig& cfg_;  // config_->server
   http::Service& service_;
   metrics::Metrics& metrics_;
   SessionHost& host_;

@@ -77,6 +77,9 @@ class CurlMulti {
   // when none came within upstream.queue_timeout.
   boost::asio::awaitable<Result<Slot>> acquire_slot();
   std::size_t slots_in_use() const noexcept { return in_use_; }
+  // A reload: a new share of upstream.max_connections and a new
+  // upstream.queue_timeout, for the requests that ask from now on.
+  void set_limits(std::size_t connections, config::Duration queue_timeout);
   std::size_t queued() const noexcept { return waiters_.size(); }
 
   // Told when a request starts waiting for a slot, and when it stops
@@ -106,10 +109,13 @@ class CurlMulti {
 
   struct Waiter;
   void release_slot();
+  // The first waiter gets a slot already counted in in_use_.
+  void grant_next();
+  void cap_connections();
 
   boost::asio::io_context& io_;
-  const config::UpstreamConfig& cfg_;
   std::size_t slots_;
+  config::Duration queue_timeout_;
   std::size_t in_use_ = 0;
   std::deque<Waiter*> waiters_;
   CURLM* multi_;
