@@ -29,7 +29,7 @@ RouteHandler purge_route(CurrentConfig current, purge::Purger& purger) {
     auto text = co_await read_order(body);
     if (!text) co_return problem(413, "a purge order is a JSON object of at most 64 KiB");
     const auto cfg = current();
-    auto parsed = purge::parse_order(*text, cfg->cache);
+    auto parsed = purge::parse_order(*text, *cfg);
     if (!parsed.ok) co_return problem(400, parsed.error);
     const auto& order = parsed.order;
     auto affected = co_await purger.purge(order.selector, order.mode);

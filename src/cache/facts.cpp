@@ -36,6 +36,13 @@ bool is_set_cookie(std::string_view name) noexcept {
 
 }  // namespace
 
+void ignore_client_revalidation(RequestFacts& request) noexcept {
+  request.cc.no_cache = false;
+  request.cc.no_cache_fields.clear();
+  request.cc.max_age.reset();
+  request.cc.min_fresh.reset();
+}
+
 RequestFacts request_facts(std::string_view method, const http::Headers& headers) {
   RequestFacts out;
   out.method = std::string(method);

@@ -69,7 +69,8 @@ Verdict decide(const CacheControl& req, const ResponseFacts& stored, const Facts
 
 }  // namespace
 
-ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path) {
+ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
+                          std::span<const config::CacheRule> route_rules) {
   ResolvedRule out;
   out.policy.default_ttl = whole_seconds(cfg.default_ttl);
   out.policy.max_object_size = cfg.max_object_size;
@@ -83,8 +84,15 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path)
 
   // Rules are an ordered list: the first match applies, later ones are
   // never merged in, so the file reads top to bottom like a routing table.
-  for (const auto& rule : cfg.rules) {
-    if (!glob_match(rule.path, path)) continue;
+  const auto first_match = [&](std::span<const config::CacheRule> rules) -> const config::CacheRule* {
+    for (const auto& rule : rules)
+      if (glob_match(rule.path, path)) return &rule;
+    return nullptr;
+  };
+  const config::CacheRule* found = first_match(route_rules);
+  if (!found) found = first_match(cfg.rules);
+  if (found) {
+    const auto& rule = *found;
     out.rule = &rule;
     out.bypass = rule.bypass;
     if (rule.ttl) out.policy.ttl_override = whole_seconds(*rule.ttl);
@@ -97,7 +105,6 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path)
     if (rule.key_headers) out.key.headers = *rule.key_headers;
     if (rule.set_cookie) out.policy.set_cookie = set_cookie_policy(*rule.set_cookie);
     if (rule.strip_request_headers) out.strip_request_headers = *rule.strip_request_headers;
-    break;
   }
   return out;
 }

@@ -109,6 +109,11 @@ void Loader::validate_listeners() const {
   } catch (const std::invalid_argument& e) {
     fail("purge.allow", e.what());
   }
+  try {
+    admin::Allowlist{cfg.server.trusted_proxies};
+  } catch (const std::invalid_argument& e) {
+    fail("server.trusted_proxies", e.what());
+  }
   for (const auto& name : cfg.purge.tag_headers)
     if (!http::is_token(name)) fail("purge.tag_headers", "\"" + name + "\" is not a header field name");
   const auto& server = cfg.server.listen;

@@ -25,6 +25,8 @@ constexpr Field kFields[] = {
     row<K::Size, &C::server, &ServerConfig::min_body_rate>("server.min_body_rate"),
     row<K::Duration, &C::server, &ServerConfig::shutdown_grace>("server.shutdown_grace"),
     row<K::Int, &C::server, &ServerConfig::max_connections>("server.max_connections"),
+    row<K::StringList, &C::server, &ServerConfig::trusted_proxies>("server.trusted_proxies"),
+    row<K::Bool, &C::server, &ServerConfig::forwarded>("server.forwarded"),
     row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
     row<K::Duration, &C::upstream, &UpstreamConfig::connect_timeout>("upstream.connect_timeout"),
     row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),
@@ -41,6 +43,7 @@ constexpr Field kFields[] = {
     row<K::Bool, &C::cache, &CacheConfig::strip_targeted_fields>("cache.strip_targeted_fields"),
     row<K::String, &C::cache, &CacheConfig::status_name>("cache.status_name"),
     row<K::String, &C::cache, &CacheConfig::set_cookie>("cache.set_cookie"),
+    row<K::Bool, &C::cache, &CacheConfig::honour_client_no_cache>("cache.honour_client_no_cache"),
     row<K::StringList, &C::cache, &CacheConfig::strip_request_headers>("cache.strip_request_headers"),
     row<K::Bool, &C::cache, &CacheConfig::key, &CacheKeyConfig::sort_query>("cache.key.sort_query"),
     row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::ignore_params>(

@@ -49,6 +49,11 @@ void Loader::apply_table(const toml::table& t, const std::string& prefix) {
     const bool plain = key.str().find('.') == std::string_view::npos;
     if (plain && path == kRules) {
       apply_rules(node, where);
+    } else if (plain && (path == "origins" || path == "routes")) {
+      // Read once [upstream] and the environment are merged: they give the defaults.
+      if (!node.is_array()) throw ConfigError(where + "expected an array of tables ([[" + path + "]]), got " + shown(node));
+      (path == "origins" ? origins_node : routes_node) = node.as_array();
+      origin[path] = here;
     } else if (const Field* f = plain ? find_field(fields(), path) : nullptr) {
       try {
         assign(*f, from_node(f->kind, node));
@@ -73,33 +78,36 @@ void Loader::apply_rules(const toml::node& node, const std::string& where) {
   const auto* list = node.as_array();
   if (!list) throw ConfigError(where + "expected an array of tables ([[cache.rules]]), got " + shown(node));
   for (const auto& entry : *list) {
-    const std::size_t index = cfg.cache.rules.size();
-    const std::string name = rule_source_key(index);
-    const int line = static_cast<int>(entry.source().begin.line);
-    const std::string at = describe(in_file(line)) + ": " + name;
-    const auto* t = entry.as_table();
-    if (!t) throw ConfigError(at + ": expected a table ([[cache.rules]]), got " + shown(entry));
-    CacheRule rule;
-    rule.line = line;
-    for (const auto& [key, value] : *t) {
-      const int key_line = line_of(key, value);
-      const std::string here = describe(in_file(key_line)) + ": " + name + "." + std::string(key.str()) + ": ";
-      const auto* f = find_field(rule_fields(), key.str());
-      if (!f) throw ConfigError(here + (value.is_table() ? "unknown table" : "unknown key"));
-      try {
-        f->set(rule, from_node(f->kind, value));
-      } catch (const std::invalid_argument& e) {
-        throw ConfigError(here + e.what());
-      }
-      if (key.str() == "path" && !rule.path.starts_with('/') && !rule.path.starts_with('*'))
-        throw ConfigError(here + "must start with '/' or '*', got \"" + rule.path + "\"");
-      if (key.str() == "strip_request_headers") check_field_names(*rule.strip_request_headers, here);
-      origin[rule_source_key(index, key.str())] = in_file(key_line);
-    }
-    if (!t->contains("path")) throw ConfigError(at + ": missing required key \"path\"");
-    origin[name] = in_file(line);
-    cfg.cache.rules.push_back(std::move(rule));
+    const std::string name = rule_source_key(cfg.cache.rules.size());
+    cfg.cache.rules.push_back(parse_rule(entry, name, "[[cache.rules]]"));
   }
+}
+
+CacheRule Loader::parse_rule(const toml::node& entry, const std::string& name, std::string_view form) {
+  const int line = static_cast<int>(entry.source().begin.line);
+  const std::string at = describe(in_file(line)) + ": " + name;
+  const auto* t = entry.as_table();
+  if (!t) throw ConfigError(at + ": expected a table (" + std::string(form) + "), got " + shown(entry));
+  CacheRule rule;
+  rule.line = line;
+  for (const auto& [key, value] : *t) {
+    const int key_line = line_of(key, value);
+    const std::string here = describe(in_file(key_line)) + ": " + name + "." + std::string(key.str()) + ": ";
+    const auto* f = find_field(rule_fields(), key.str());
+    if (!f) throw ConfigError(here + (value.is_table() ? "unknown table" : "unknown key"));
+    try {
+      f->set(rule, from_node(f->kind, value));
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(here + e.what());
+    }
+    if (key.str() == "path" && !rule.path.starts_with('/') && !rule.path.starts_with('*'))
+      throw ConfigError(here + "must start with '/' or '*', got \"" + rule.path + "\"");
+    if (key.str() == "strip_request_headers") check_field_names(*rule.strip_request_headers, here);
+    origin[name + "." + std::string(key.str())] = in_file(key_line);
+  }
+  if (!t->contains("path")) throw ConfigError(at + ": missing required key \"path\"");
+  origin[name] = in_file(line);
+  return rule;
 }
 
 // RELAY_<SECTION>_<KEY>: a variable under a known section must name a key
@@ -113,6 +121,10 @@ void Loader::apply_env(const Environment& env) {
     const std::string& name = entry.first;  // not a structured binding: lambdas below capture it
     if (!name.starts_with("RELAY_")) continue;
     const auto f = std::find_if(all.begin(), all.end(), [&](const Field& fl) { return env_variable(fl.path) == name; });
+    for (std::string_view array : {"origins", "routes"})
+      if (f == all.end() && name.starts_with(env_variable(array)))
+        throw ConfigError("environment " + name + ": " + std::string(array) +
+                          " can only be set in the config file ([[" + std::string(array) + "]])");
     if (f == all.end() && !names_section(name)) {
       ignored_env.push_back(name);
       continue;
@@ -184,6 +196,7 @@ LoadResult load_with_sources(std::string_view toml_text, const std::string& sour
   ld.apply_table(doc, "");
   ld.apply_env(env);
   ld.resolve();
+  ld.apply_gateway();
   ld.validate();
   return {std::move(ld.cfg), std::move(ld.origin), source_name, std::move(ld.ignored_env)};
 }
@@ -205,6 +218,7 @@ LoadResult load_defaults_with_sources(const Environment& env) {
   detail::Loader ld;
   ld.apply_env(env);
   ld.resolve();
+  ld.apply_gateway();
   ld.validate();
   return {std::move(ld.cfg), std::move(ld.origin), {}, std::move(ld.ignored_env)};
 }

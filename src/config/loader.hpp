@@ -31,6 +31,18 @@ struct Loader {
   void apply_table(const toml::table& t, const std::string& prefix);
   // [[cache.rules]] in file order.
   void apply_rules(const toml::node& node, const std::string& where);
+  // One rule table; name is its sources key ("cache.rules[2]"), form how the
+  // file writes it ("[[cache.rules]]").
+  CacheRule parse_rule(const toml::node& entry, const std::string& name, std::string_view form);
+
+  // [[origins]] and [[routes]] as the file gave them, read by apply_gateway()
+  // (gateway_loader.cpp) once [upstream] is final, because pools default to
+  // its values; then the implicit default pool and catch-all route.
+  // Point into the parsed document, which outlives apply_gateway() (a copy
+  // of a toml++ node would lose its source lines).
+  const toml::array* origins_node = nullptr;
+  const toml::array* routes_node = nullptr;
+  void apply_gateway();
   // RELAY_* variables: an unknown key in a known section is refused, a
   // variable naming no section goes to ignored_env.
   void apply_env(const Environment& env);

@@ -29,6 +29,9 @@ bool covers(std::string_view entry, std::string_view key) {
 std::span<const std::string_view> restart_only_keys() { return kRestartOnly; }
 
 std::optional<std::string> restart_needed(const Config& running, const Config& candidate) {
+  // The default pool is made from upstream.url: name the key the operator wrote.
+  if (!same_topology(running.origins, candidate.origins))
+    return running.upstream.url != candidate.upstream.url ? "upstream.url" : "origins";
   const auto before = key_values(running);
   const auto after = key_values(candidate);
   for (std::size_t i = 0; i < before.size() && i < after.size(); ++i) {

@@ -78,14 +78,6 @@ void Metrics::register_request_metrics() {
 
 void Metrics::register_upstream_metrics() {
   using namespace prometheus;
-  auto& outcomes = BuildCounter()
-                       .Name("relay_upstream_requests_total")
-                       .Help("Requests sent to the origin by outcome")
-                       .Register(*registry_);
-  const char* outcome_names[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "error"};
-  for (std::size_t i = 0; i < upstream_outcomes_.size(); ++i) {
-    upstream_outcomes_[i] = &outcomes.Add({{"outcome", outcome_names[i]}});
-  }
   auto& errors = BuildCounter()
                      .Name("relay_upstream_errors_total")
                      .Help("Failed origin exchanges by reason")
@@ -190,13 +182,7 @@ void Metrics::record_request(cache::CacheStatus status, double seconds) {
   duration_->Observe(seconds);
 }
 
-void Metrics::record_upstream_response(int status) {
-  auto index = static_cast<std::size_t>(std::clamp(status / 100, 1, 5) - 1);
-  upstream_outcomes_[index]->Increment();
-}
-
 void Metrics::record_upstream_error(const error_code& error) {
-  upstream_outcomes_.back()->Increment();
   upstream_errors_[upstream_error_index(error)]->Increment();
 }
 

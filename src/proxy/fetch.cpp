@@ -16,6 +16,8 @@
 #include "relay/cache/target.hpp"
 #include "relay/cache/validation.hpp"
 #include "relay/cache/vary.hpp"
+#include "relay/gateway/forwarded.hpp"
+#include "relay/gateway/route_table.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/pump.hpp"
 #include "relay/proxy/vary_marker.hpp"
@@ -58,8 +60,14 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
   auto started_at = steady::now();
   auto request_time = sys::now();
   // Interim (1xx) responses reach this client only: never followers, never storage.
-  auto started =
-      co_await upstream::Transfer::start(multi_, cfg_.upstream, upstream_request(req, &body, plan), out);
+  // Consistent hashing places the request by its cache key, else by its URL.
+  std::string hash_key;
+  if (plan.lookup)
+    hash_key = plan.lookup->primary;
+  else
+    hash_key.append(req.headers.get("host").value_or("")).append(req.target);
+  auto started = co_await upstreams_.start(req.route, hash_key, upstream_request(req, &body, plan), out,
+                                           http::is_idempotent(req.method) && !req.has_body);
   outcome.upstream_seconds = std::chrono::duration<double>(steady::now() - started_at).count();
   auto with_upstream_time = [&](Outcome answered) {
     answered.upstream_seconds = outcome.upstream_seconds;
@@ -78,7 +86,6 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
     co_return outcome;
   }
   auto& transfer = **started;
-  shared_.metrics.record_upstream_response(transfer.head().status);
   OriginAnswer answer{transfer.head(), {}, request_time, sys::now()};
   prepare_head(answer.head, answer.response_time);
   info.fwd_status = answer.head.status;
@@ -344,7 +351,10 @@ asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const 
   for (const auto& target : cache::invalidation_targets(req, head.headers)) {
     auto normalized = cache::normalize_target(target, req.headers);
     if (!normalized.ok) continue;
-    auto rule = cache::resolve_rule(cfg_.cache, normalized.target.path);
+    const auto route = gateway::match_route(cfg_.routes, normalized.target.authority, normalized.target.path);
+    auto rule = cache::resolve_rule(cfg_.cache, normalized.target.path,
+                                    route ? std::span(cfg_.routes[*route].cache_rules)
+                                          : std::span<const config::CacheRule>());
     auto key = cache::make_key(normalized.target, req.headers, rule.key);
     if (auto removed = co_await shared_.storage->remove(key.primary); removed && *removed) {
       log::debug("invalidated ", target, " after ", req.method, " ", req.target);
@@ -356,9 +366,7 @@ upstream::UpstreamRequest Handler::upstream_request(const http::Request& req, ht
                                                     const FetchPlan& plan) const {
   upstream::UpstreamRequest up;
   up.method = req.method;
-  up.url = upstream_base_ + "/";
-  up.target = req.target;  // normalised by route(): what was keyed is what is forwarded
-  if (up.target.starts_with('/')) up.target.insert(0, upstream_prefix_);
+  up.target = req.target;  // normalised by route(): what was keyed is what is forwarded; Upstreams adds the member's prefix
   up.headers = req.headers;
   http::strip_hop_by_hop(up.headers);
   up.headers.remove("expect");  // 100-continue is answered by relay itself
@@ -381,12 +389,10 @@ upstream::UpstreamRequest Handler::upstream_request(const http::Request& req, ht
       up.headers.remove("if-modified-since");
     }
   }
-  if (!cfg_.upstream.preserve_host || !up.headers.contains("host")) up.headers.set("Host", upstream_host_);
   auto via = up.headers.get_combined("via");
   up.headers.set("Via", (via ? *via + ", " : std::string()) + "1.1 relay");
-  auto forwarded_for = up.headers.get_combined("x-forwarded-for");
-  up.headers.set("X-Forwarded-For", (forwarded_for ? *forwarded_for + ", " : std::string()) + req.client_address);
-  up.headers.set("X-Forwarded-Proto", "http");
+  gateway::set_forwarding_fields(up.headers, req.peer_address.empty() ? req.client_address : req.peer_address,
+                                 req.headers.get("host").value_or(""), trusted_proxies_, cfg_.server.forwarded);
   up.headers.set("X-Request-ID", req.request_id);
   return up;
 }

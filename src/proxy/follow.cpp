@@ -57,7 +57,7 @@ asio::awaitable<Handler::FollowResult> Handler::follow(const http::Request& req,
     co_await out.finish();
     co_return result;
   }
-  fill.set_idle_timeout(cfg_.upstream.idle_timeout);
+  fill.set_idle_timeout(upstreams_.pool_of(req.route).idle_timeout);
   // A failing fill (the writer lost the origin mid-body) cuts this client
   // short, as it does the writer's own.
   co_await pump(fill, PumpTargets{.client = &out});

@@ -16,6 +16,9 @@
 #include "relay/cache/key.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/cache/vary.hpp"
+#include "relay/gateway/forwarded.hpp"
+#include "relay/gateway/header_edits.hpp"
+#include "relay/gateway/route_table.hpp"
 #include "relay/proxy/vary_marker.hpp"
 #include "relay/purge/tags.hpp"
 #include "relay/util/error_table.hpp"
@@ -54,13 +57,16 @@ std::string request_id_for(const http::Request& req) {
 
 std::string new_vary_generation() { return random_hex(); }
 
-Handler::Handler(Shared shared, upstream::CurlMulti& multi)
-    : shared_(std::move(shared)), cfg_(*shared_.config), multi_(multi) {
-  // url = scheme://authority[/prefix]: the prefix is prepended to every target.
-  const auto& url = cfg_.upstream.url;
-  upstream_base_ = url.base;
-  upstream_host_ = url.authority;
-  upstream_prefix_ = url.prefix;
+Handler::Handler(Shared shared, std::span<upstream::CurlMulti* const> multis)
+    : shared_(std::move(shared)),
+      cfg_(*shared_.config),
+      io_(multis.front()->io()),
+      upstreams_(cfg_, *shared_.origins, multis),
+      default_host_(config::UpstreamUrl::parse(upstreams_.pool_of(cfg_.routes.size() - 1).members.front().url).authority),
+      trusted_proxies_(cfg_.server.trusted_proxies) {}
+
+bool Handler::honours_client_no_cache(const http::Request& req) const {
+  return route_of(req).honour_client_no_cache.value_or(cfg_.cache.honour_client_no_cache);
 }
 
 asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
@@ -96,13 +102,18 @@ void Handler::log_refused(http::Request& req, int status, std::uint64_t bytes, d
 
 asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodySource& body,
                                                  http::ResponseSink& out) {
+  if (req.peer_address.empty()) {
+    req.peer_address = req.client_address;
+    req.client_address = gateway::real_client(req.peer_address, req.headers, trusted_proxies_);
+  }
   // OPTIONS * names the server, not a resource: forwarded as it is.
   if (req.method == "OPTIONS" && req.target == "*") {
+    req.route = cfg_.routes.size() - 1;
     co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
   }
   // One normalised target: the rules match it, the key is built from it and
   // the origin receives it, so none of them can disagree (cache poisoning).
-  if (req.version_minor == 0 && !req.headers.contains("host")) req.headers.add("Host", upstream_host_);
+  if (req.version_minor == 0 && !req.headers.contains("host")) req.headers.add("Host", default_host_);
   auto normalized = cache::normalize_target(req.target, req.headers);
   if (!normalized.ok) {
     log::info("rejecting request ", req.method, " ", req.target, " from ", req.client_address, ": ",
@@ -127,7 +138,16 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   if (req.method == "PURGE" && !cfg_.purge.allow.empty() && shared_.purger) {
     co_return co_await serve_purge(req, target, out);
   }
-  auto rule = cache::resolve_rule(cfg_.cache, target.path);
+  const auto route = gateway::match_route(cfg_.routes, target.authority, target.path);
+  if (!route) {
+    log::info("no route for ", req.method, " ", target.authority, target.path, " from ", req.client_address);
+    co_await out.write_simple(404, "text/plain", "relay: no route for this host and path\n");
+    Outcome refused;
+    refused.info.status = CacheStatus::Bypass;
+    co_return refused;
+  }
+  req.route = *route;
+  auto rule = cache::resolve_rule(cfg_.cache, target.path, route_of(req).cache_rules);
   forward_as(req, target, rule);
 
   if (req.method != "GET" && req.method != "HEAD") {
@@ -135,7 +155,8 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   }
   // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an
   // origin may still reflect it: such a request never touches the cache.
-  const auto request = cache::request_facts(req.method, req.headers);
+  auto request = cache::request_facts(req.method, req.headers);
+  if (!honours_client_no_cache(req)) cache::ignore_client_revalidation(request);
   if (rule.bypass || req.has_body || !cache::request_may_use_cache(request)) {
     co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
   }
@@ -237,6 +258,7 @@ void Handler::forward_as(http::Request& req, const cache::Target& target, const 
   // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host.
   req.headers.set("Host", target.authority);
   cache::strip_request_headers(req.headers, rule);
+  gateway::apply_edits(req.headers, route_of(req).request_headers);
   req.received_target = std::move(req.target);
   req.target = cache::forwarded_target(target, rule.key);
 }
@@ -293,6 +315,7 @@ void Handler::add_response_fields(http::Headers& headers, const http::Request& r
   auto own_status = cache::format_cache_status(cfg_.cache.status_name, info);
   headers.set("Cache-Status", upstream_status ? *upstream_status + ", " + own_status : own_status);
   headers.set("X-Request-ID", req.request_id);
+  gateway::apply_edits(headers, route_of(req).response_headers);
 }
 
 void Handler::strip_for_client(http::Headers& headers) const {

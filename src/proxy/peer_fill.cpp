@@ -157,13 +157,13 @@ asio::awaitable<Handler::Outcome> Handler::stream_peer_fill(const http::Request&
     auto up = upstream_request(req, nullptr, plan);
     up.headers.set("Range", "bytes=" + std::to_string(offset) + "-");
     up.headers.set("If-Range", validator);
-    auto started = co_await upstream::Transfer::start(multi_, cfg_.upstream, std::move(up));
+    auto started = co_await upstreams_.start(req.route, plan.lookup ? plan.lookup->primary : req.target, std::move(up),
+                                             nullptr, true);
     if (!started) {
       shared_.metrics.record_upstream_error(started.error());
       log::warn("resuming ", req.target, " from the origin failed: ", started.error().message());
       co_return started.error();
     }
-    shared_.metrics.record_upstream_response((*started)->head().status);
     co_return std::move(*started);
   };
   ResumingSource source(*partial.body, content_length, validator, std::move(open_rest), req.target);

@@ -22,7 +22,7 @@ asio::awaitable<Handler::Outcome> Handler::serve_purge(const http::Request& req,
     log::info("refusing PURGE ", req.target, " from ", req.client_address, ": not in purge.allow");
     co_await out.write_simple(403, "text/plain", "relay: PURGE is not allowed from " + req.client_address + "\n");
   } else {
-    const auto selector = purge::url_selector(target, cfg_.cache);
+    const auto selector = purge::url_selector(target, cfg_);
     const auto soft = req.headers.get("fastly-soft-purge");
     const auto mode = soft && http::trim(*soft) == "1" ? storage::PurgeMode::soft : storage::PurgeMode::hard;
     auto affected = co_await shared_.purger->purge(selector, mode);

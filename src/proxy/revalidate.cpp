@@ -37,7 +37,7 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
   background.has_body = false;
   background.content_length.reset();
   auto key = found.storage_key->flat();
-  background_.spawn(multi_.io().get_executor(),
+  background_.spawn(io_.get_executor(),
                     background_revalidation(std::move(background), rule, std::move(copy), std::move(*permit)),
                     [this, key](std::exception_ptr failure) {
                       if (failure && !background_.cancelled()) {

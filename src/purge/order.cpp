@@ -14,7 +14,7 @@ OrderResult refused(std::string error) { return OrderResult{false, {}, std::move
 
 }  // namespace
 
-OrderResult parse_order(std::string_view json_body, const config::CacheConfig& cache) {
+OrderResult parse_order(std::string_view json_body, const config::Config& cfg) {
   boost::system::error_code ec;
   auto value = boost::json::parse(json_body, ec);
   if (ec) return refused("the body is not JSON: " + ec.message());
@@ -41,9 +41,9 @@ OrderResult parse_order(std::string_view json_body, const config::CacheConfig& c
     }
     if (!member.is_string()) return refused("\"" + std::string(key) + "\" must be a string");
     const std::string_view text = member.as_string();
-    chosen = key == "url"      ? url_selector(text, cache)
-             : key == "prefix" ? prefix_selector(text, cache)
-             : key == "glob"   ? glob_selector(text, cache)
+    chosen = key == "url"      ? url_selector(text, cfg)
+             : key == "prefix" ? prefix_selector(text, cfg)
+             : key == "glob"   ? glob_selector(text, cfg)
                                : tag_selector(text);
   }
   if (!chosen) return refused("name what to purge: url, prefix, glob, tag or all");

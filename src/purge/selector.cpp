@@ -9,6 +9,7 @@
 #include "relay/cache/key.hpp"
 #include "relay/cache/policy.hpp"
 #include "relay/cache/target.hpp"
+#include "relay/gateway/route_table.hpp"
 #include "relay/purge/tags.hpp"
 
 namespace relay::purge {
@@ -20,7 +21,7 @@ using Kind = storage::PurgeSelector::Kind;
 SelectorResult refused(std::string error) { return SelectorResult{false, {}, std::move(error)}; }
 
 // The key of `url` without keyed headers, or an error.
-SelectorResult url_key(std::string_view url, Kind kind, const config::CacheConfig& cache) {
+SelectorResult url_key(std::string_view url, Kind kind, const config::Config& cfg) {
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed) return refused(std::string(url).append(" is not an absolute URL (http://host/path)"));
   const auto scheme = http::to_lower(parsed->scheme());
@@ -35,7 +36,7 @@ SelectorResult url_key(std::string_view url, Kind kind, const config::CacheConfi
   headers.add("Host", std::string(parsed->encoded_host_and_port()));
   auto normalized = cache::normalize_target(target, headers, "http");
   if (!normalized.ok) return refused(normalized.error);
-  return SelectorResult{true, {kind, url_selector(normalized.target, cache).value}, {}};
+  return SelectorResult{true, {kind, url_selector(normalized.target, cfg).value}, {}};
 }
 
 // Stands for '*' while a glob goes through URL normalisation, which would
@@ -54,23 +55,28 @@ std::string replace_all(std::string_view text, std::string_view from, std::strin
 
 }  // namespace
 
-storage::PurgeSelector url_selector(const cache::Target& target, const config::CacheConfig& cache) {
-  auto key_config = cache::resolve_rule(cache, target.path).key;
+storage::PurgeSelector url_selector(const cache::Target& target, const config::Config& cfg) {
+  // The key as the request path builds it: the route's rules, then [[cache.rules]].
+  const auto route = gateway::match_route(cfg.routes, target.authority, target.path);
+  auto key_config =
+      cache::resolve_rule(cfg.cache, target.path, route ? std::span(cfg.routes[*route].cache_rules)
+                                                        : std::span<const config::CacheRule>())
+          .key;
   key_config.headers.clear();
   return {storage::PurgeSelector::Kind::url, cache::make_key(target, {}, key_config).primary};
 }
 
-SelectorResult url_selector(std::string_view url, const config::CacheConfig& cache) {
-  return url_key(url, Kind::url, cache);
+SelectorResult url_selector(std::string_view url, const config::Config& cfg) {
+  return url_key(url, Kind::url, cfg);
 }
 
-SelectorResult prefix_selector(std::string_view prefix, const config::CacheConfig& cache) {
-  return url_key(prefix, Kind::prefix, cache);
+SelectorResult prefix_selector(std::string_view prefix, const config::Config& cfg) {
+  return url_key(prefix, Kind::prefix, cfg);
 }
 
-SelectorResult glob_selector(std::string_view pattern, const config::CacheConfig& cache) {
+SelectorResult glob_selector(std::string_view pattern, const config::Config& cfg) {
   if (pattern.find(kStar) != std::string_view::npos) return refused("the pattern holds a reserved sequence");
-  auto result = url_key(replace_all(pattern, "*", kStar), Kind::glob, cache);
+  auto result = url_key(replace_all(pattern, "*", kStar), Kind::glob, cfg);
   if (result.ok) result.selector.value = replace_all(result.selector.value, kStar, "*");
   return result;
 }

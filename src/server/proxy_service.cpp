@@ -6,16 +6,16 @@
 
 namespace relay::server {
 
-ProxyService::ProxyService(proxy::Shared shared, upstream::CurlMulti& multi)
-    : shared_(std::move(shared)), multi_(multi), current_(make(shared_.config)) {}
+ProxyService::ProxyService(proxy::Shared shared, std::vector<upstream::CurlMulti*> multis)
+    : shared_(std::move(shared)), multis_(std::move(multis)), current_(make(shared_.config)) {}
 
 std::shared_ptr<proxy::Handler> ProxyService::make(std::shared_ptr<const config::Config> config) {
   auto shared = shared_;
   shared.config = std::move(config);
-  auto handler = std::make_shared<proxy::Handler>(std::move(shared), multi_);
+  auto handler = std::make_shared<proxy::Handler>(std::move(shared), multis_);
   handler->on_background_idle = [this] {
     // Inside the task group's completion: the Handler may not go yet.
-    boost::asio::post(multi_.io(), [this] {
+    boost::asio::post(multis_.front()->io(), [this] {
       prune();
       if (background_tasks() == 0 && on_background_idle) on_background_idle();
     });

@@ -20,7 +20,8 @@ namespace relay::server {
 
 class ProxyService final : public http::Service {
  public:
-  ProxyService(proxy::Shared shared, upstream::CurlMulti& multi);
+  // multis: this loop's curl multi handle per origin pool (Config::origins order).
+  ProxyService(proxy::Shared shared, std::vector<upstream::CurlMulti*> multis);
 
   // A reload: requests from now on go to a Handler for `config`.
   void use(std::shared_ptr<const config::Config> config);
@@ -41,7 +42,7 @@ class ProxyService final : public http::Service {
   void prune();
 
   proxy::Shared shared_;
-  upstream::CurlMulti& multi_;
+  std::vector<upstream::CurlMulti*> multis_;
   std::shared_ptr<proxy::Handler> current_;
   std::vector<std::shared_ptr<proxy::Handler>> retired_;
   bool cancelled_ = false;

@@ -39,6 +39,7 @@
 #include "relay/server/supervisor.hpp"
 #include "relay/storage/make_storage.hpp"
 #include "relay/storage/purge_bus.hpp"
+#include "relay/gateway/origins.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/util/log.hpp"
 #include "relay/util/task_group.hpp"
@@ -61,17 +62,20 @@ tcp::endpoint listen_endpoint(const config::ListenAddress& listen) {
 // the accept loop, every session and every background task have ended.
 class Worker final : public SessionHost, public Drainable {
  public:
-  Worker(proxy::Shared shared, std::size_t max_sessions, std::size_t origin_connections)
+  // origin_connections: this loop's share of each pool's max_connections.
+  Worker(proxy::Shared shared, std::size_t max_sessions, const std::vector<std::size_t>& origin_connections)
       : config_(shared.config),
-        multi_(io_, config_->upstream, origin_connections),
-        service_(shared, multi_),
+        multis_(make_multis(io_, *config_, origin_connections)),
+        service_(shared, raw(multis_)),
         metrics_(shared.metrics),
         acceptor_(io_),
         max_sessions_(max_sessions) {
     service_.on_background_idle = [this] { stop_if_drained(); };
     sessions_.on_empty = [this] { stop_if_drained(); };
-    multi_.on_queue_enter = [this] { metrics_.record_upstream_queue(true); };
-    multi_.on_queue_leave = [this](bool) { metrics_.record_upstream_queue(false); };
+    for (auto& multi : multis_) {
+      multi->on_queue_enter = [this] { metrics_.record_upstream_queue(true); };
+      multi->on_queue_leave = [this](bool) { metrics_.record_upstream_queue(false); };
+    }
   }
 
   // The process's one listening socket. No SO_REUSEPORT: with it, a second
@@ -134,11 +138,14 @@ class Worker final : public SessionHost, public Drainable {
 
   // A reload, from any thread: connections accepted and requests started
   // from now on use `config`; running ones keep theirs.
-  void apply(std::shared_ptr<const config::Config> config, std::size_t max_sessions, std::size_t origin_connections) {
-    asio::post(io_, [this, config = std::move(config), max_sessions, origin_connections] {
+  void apply(std::shared_ptr<const config::Config> config, std::size_t max_sessions,
+             std::vector<std::size_t> origin_connections) {
+    asio::post(io_, [this, config = std::move(config), max_sessions, origin_connections = std::move(origin_connections)] {
       config_ = config;
       max_sessions_ = max_sessions;
-      multi_.set_limits(origin_connections, config->upstream.queue_timeout);
+      // The pools are the same ones (a changed pool needs a restart): only their limits move.
+      for (std::size_t i = 0; i < multis_.size(); ++i)
+        multis_[i]->set_limits(origin_connections[i], config->origins[i].queue_timeout);
       service_.use(config);
     });
   }
@@ -190,8 +197,24 @@ class Worker final : public SessionHost, public Drainable {
   }
 
   std::shared_ptr<const config::Config> config_;  // the newest: for connections accepted from now on
+  static std::vector<std::unique_ptr<upstream::CurlMulti>> make_multis(asio::io_context& io, const config::Config& cfg,
+                                                                      const std::vector<std::size_t>& connections) {
+    std::vector<std::unique_ptr<upstream::CurlMulti>> out;
+    for (std::size_t i = 0; i < cfg.origins.size(); ++i) {
+      config::UpstreamConfig limits = cfg.upstream;
+      limits.queue_timeout = cfg.origins[i].queue_timeout;
+      out.push_back(std::make_unique<upstream::CurlMulti>(io, limits, connections[i]));
+    }
+    return out;
+  }
+  static std::vector<upstream::CurlMulti*> raw(const std::vector<std::unique_ptr<upstream::CurlMulti>>& multis) {
+    std::vector<upstream::CurlMulti*> out;
+    for (const auto& m : multis) out.push_back(m.get());
+    return out;
+  }
+
   asio::io_context io_{1};
-  upstream::CurlMulti multi_;
+  std::vector<std::unique_ptr<upstream::CurlMulti>> multis_;  // one per origin pool
   ProxyService service_;
   metrics::Metrics& metrics_;
   tcp::acceptor acceptor_;
@@ -212,16 +235,35 @@ struct Shares {
   const config::Config& cfg;
 
   std::size_t sessions() const { return std::max<std::size_t>(1, cfg.server.max_connections / threads); }
-  std::size_t origin(std::size_t worker) const {
-    auto total = static_cast<std::size_t>(cfg.upstream.max_connections);
-    return std::max<std::size_t>(1, total / threads + (worker < total % threads ? 1 : 0));
+  // Per pool, in Config::origins order.
+  std::vector<std::size_t> origin(std::size_t worker) const {
+    std::vector<std::size_t> out;
+    for (const auto& pool : cfg.origins) {
+      auto total = static_cast<std::size_t>(pool.max_connections);
+      out.push_back(std::max<std::size_t>(1, total / threads + (worker < total % threads ? 1 : 0)));
+    }
+    return out;
   }
   void warn_if_origin_below_threads() const {
-    if (static_cast<std::size_t>(cfg.upstream.max_connections) >= threads) return;
-    log::warn("upstream.max_connections (", cfg.upstream.max_connections, ") is below the ", threads,
-              " event-loop threads: each thread keeps one origin connection, ", threads, " in all");
+    for (const auto& pool : cfg.origins) {
+      if (static_cast<std::size_t>(pool.max_connections) >= threads) continue;
+      log::warn("max_connections of origin \"", pool.name, "\" (", pool.max_connections, ") is below the ", threads,
+                " event-loop threads: each thread keeps one origin connection, ", threads, " in all");
+    }
   }
 };
+
+// "origin http://..." for one pool of one member, else the pools by name.
+static std::string origins_summary(const config::Config& cfg) {
+  if (cfg.origins.size() == 1 && cfg.origins.front().members.size() == 1)
+    return "origin " + cfg.origins.front().members.front().url;
+  std::string out = "origins";
+  for (const auto& pool : cfg.origins) {
+    out.append(out == "origins" ? " " : ", ").append(pool.name).append(" (");
+    out.append(std::to_string(pool.members.size())).append(pool.members.size() == 1 ? " member)" : " members)");
+  }
+  return out;
+}
 
 // One worker (thread, loop, origin pool share) per event-loop thread, all
 // accepting on the first one's listening socket.
@@ -262,7 +304,9 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
                                coalesce.spool_memory, coalesce.degraded == config::DegradedMode::FailOpen},
       stack.lock, &metrics);
   purge::Purger purger(storage, metrics, sessions, cfg.purge.tag_headers);
-  proxy::Shared shared{config, storage, metrics, access_log, sessions, &purger};
+  gateway::Origins origins(cfg, metrics.registry());
+  origins.start();
+  proxy::Shared shared{config, storage, metrics, access_log, sessions, &purger, &origins};
 
   auto workers = start_workers(cfg, shared);
   const std::size_t threads = workers.size();
@@ -300,7 +344,7 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
   scheduler.start();
 
   log::info("relay ", RELAY_VERSION, " listening on ", cfg.server.listen.text, " (", threads,
-            threads == 1 ? " thread" : " threads", "), origin ", cfg.upstream.url.text);
+            threads == 1 ? " thread" : " threads", "), ", origins_summary(cfg));
 
   endpoints.start();
   // Purges run on whichever loop asked; the fleet's arrive on the first one.

@@ -345,9 +345,12 @@ class Relay(Process):
         self.config = merge({
             "server": {"listen": "%s:%d" % (HOST, self.port), "shutdown_grace": "5s"},
             "admin": {"listen": "%s:%d" % (HOST, free_port())},
-            "upstream": {"url": upstream_url},
+            "upstream": {"url": upstream_url} if upstream_url else {},
             "log": {"level": os.environ.get("RELAY_IT_LOG_LEVEL", "info")},
         }, config)
+        # TOML appended as written: what to_toml cannot express ([[origins]]
+        # with inline tables, [[routes]]).
+        self.extra_toml = ""
         self.env = env or {}
         self.config_path = self.workdir / "relay.toml"
 
@@ -356,7 +359,7 @@ class Relay(Process):
         if not os.access(binary, os.X_OK):
             raise RuntimeError("relay binary not found or not executable: %s "
                                "(build it, or set RELAY_BIN / run.py --relay)" % binary)
-        self.config_path.write_text(to_toml(self.config))
+        self.config_path.write_text(to_toml(self.config) + "\n" + self.extra_toml)
         self.spawn([binary, "--config", str(self.config_path)], env=child_env(self.env))
         port = wait_port or self.port
 

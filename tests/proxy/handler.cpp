@@ -8,6 +8,7 @@
 #include "relay/cache/policy.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/config/config.hpp"
+#include "relay/gateway/origins.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/storage/memory_lru.hpp"
@@ -25,9 +26,13 @@ struct World {
     storage = std::make_shared<storage::MemoryLru>(1 << 20);
     access_log = std::make_unique<proxy::AccessLog>(cfg.log);
     sessions = std::make_unique<proxy::KeySessions>(proxy::CoalescerSettings{}, nullptr, &metrics);
+    config::complete_gateway(cfg);
     multi = std::make_unique<upstream::CurlMulti>(io, cfg.upstream, 1);
-    handler = std::make_unique<proxy::Handler>(
-        proxy::Shared{std::make_shared<const config::Config>(cfg), storage, metrics, *access_log, *sessions}, *multi);
+    origins = std::make_unique<gateway::Origins>(cfg, metrics.registry());
+    upstream::CurlMulti* multis[] = {multi.get()};
+    handler = std::make_unique<proxy::Handler>(proxy::Shared{std::make_shared<const config::Config>(cfg), storage,
+                                                             metrics, *access_log, *sessions, nullptr, origins.get()},
+                                               multis);
   }
 
   void store(const std::string& target, const std::string& body, http::Headers fields) {
@@ -68,6 +73,7 @@ struct World {
   std::unique_ptr<proxy::AccessLog> access_log;
   std::unique_ptr<proxy::KeySessions> sessions;
   std::unique_ptr<upstream::CurlMulti> multi;
+  std::unique_ptr<gateway::Origins> origins;
   std::unique_ptr<proxy::Handler> handler;
 };
 

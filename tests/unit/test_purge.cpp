@@ -36,9 +36,10 @@ std::string request_key(const std::string& target, const std::string& host, cons
 }  // namespace
 
 TEST_CASE("a URL selector matches the key the same request was stored under") {
-  relay::config::CacheConfig cache;
+  relay::config::Config cfg;
+  auto& cache = cfg.cache;
   cache.key.ignore_params = {"utm_*"};
-  auto selected = relay::purge::url_selector("HTTP://WWW.Example.com:80/a/./b/%7euser?z=1&a=2&utm_source=x", cache);
+  auto selected = relay::purge::url_selector("HTTP://WWW.Example.com:80/a/./b/%7euser?z=1&a=2&utm_source=x", cfg);
   REQUIRE(selected.ok);
   CHECK(selected.selector.kind == Kind::url);
   const auto stored = request_key("/a/b/~user?a=2&z=1", "www.example.com", cache);
@@ -49,9 +50,10 @@ TEST_CASE("a URL selector matches the key the same request was stored under") {
 }
 
 TEST_CASE("a URL selector covers every value of a keyed request header") {
-  relay::config::CacheConfig cache;
+  relay::config::Config cfg;
+  auto& cache = cfg.cache;
   cache.key.headers = {"X-Device"};
-  auto selected = relay::purge::url_selector("http://h.example/p", cache);
+  auto selected = relay::purge::url_selector("http://h.example/p", cfg);
   REQUIRE(selected.ok);
   relay::http::Headers mobile;
   mobile.add("X-Device", "mobile");
@@ -61,15 +63,16 @@ TEST_CASE("a URL selector covers every value of a keyed request header") {
 }
 
 TEST_CASE("prefix and glob selectors") {
-  relay::config::CacheConfig cache;
-  auto prefix = relay::purge::prefix_selector("http://h.example/static/", cache);
+  relay::config::Config cfg;
+  auto& cache = cfg.cache;
+  auto prefix = relay::purge::prefix_selector("http://h.example/static/", cfg);
   REQUIRE(prefix.ok);
   CHECK(prefix.selector.matches(request_key("/static/a.css", "h.example", cache), {}));
   CHECK(prefix.selector.matches(request_key("/static//b/c.js?v=1", "h.example", cache), {}));
   CHECK_FALSE(prefix.selector.matches(request_key("/staticx", "h.example", cache), {}));
   CHECK_FALSE(prefix.selector.matches(request_key("/static/a.css", "g.example", cache), {}));
 
-  auto glob = relay::purge::glob_selector("http://*.Example.com/img/*.png", cache);
+  auto glob = relay::purge::glob_selector("http://*.Example.com/img/*.png", cfg);
   REQUIRE(glob.ok);
   CHECK(glob.selector.value == "http://*.example.com/img/*.png");
   CHECK(glob.selector.matches(request_key("/img/a/b.png", "cdn.example.com", cache), {}));
@@ -77,10 +80,10 @@ TEST_CASE("prefix and glob selectors") {
 }
 
 TEST_CASE("selectors refuse what cannot name cached URLs") {
-  relay::config::CacheConfig cache;
-  CHECK_FALSE(relay::purge::url_selector("/relative/path", cache).ok);
-  CHECK_FALSE(relay::purge::url_selector("ftp://h/x", cache).ok);
-  CHECK_FALSE(relay::purge::url_selector("http:///nohost", cache).ok);
+  relay::config::Config cfg;
+  CHECK_FALSE(relay::purge::url_selector("/relative/path", cfg).ok);
+  CHECK_FALSE(relay::purge::url_selector("ftp://h/x", cfg).ok);
+  CHECK_FALSE(relay::purge::url_selector("http:///nohost", cfg).ok);
   CHECK_FALSE(relay::purge::tag_selector("").ok);
   CHECK_FALSE(relay::purge::tag_selector("two words").ok);
   CHECK_FALSE(relay::purge::tag_selector("a,b").ok);
@@ -109,27 +112,27 @@ TEST_CASE("tags per response are bounded") {
 }
 
 TEST_CASE("purge orders: one selector, an optional soft mode, clear refusals") {
-  relay::config::CacheConfig cache;
-  auto url = relay::purge::parse_order(R"({"url": "http://h.example/a", "soft": true})", cache);
+  relay::config::Config cfg;
+  auto url = relay::purge::parse_order(R"({"url": "http://h.example/a", "soft": true})", cfg);
   REQUIRE(url.ok);
   CHECK(url.order.selector == PurgeSelector{Kind::url, "http://h.example/a"});
   CHECK(url.order.mode == PurgeMode::soft);
-  auto tag = relay::purge::parse_order(R"({"tag": "product-42"})", cache);
+  auto tag = relay::purge::parse_order(R"({"tag": "product-42"})", cfg);
   REQUIRE(tag.ok);
   CHECK(tag.order.selector == PurgeSelector{Kind::tag, "product-42"});
   CHECK(tag.order.mode == PurgeMode::hard);
-  CHECK(relay::purge::parse_order(R"({"all": true})", cache).order.selector.kind == Kind::all);
-  CHECK(relay::purge::parse_order(R"({"prefix": "http://h.example/s/"})", cache).order.selector.kind == Kind::prefix);
+  CHECK(relay::purge::parse_order(R"({"all": true})", cfg).order.selector.kind == Kind::all);
+  CHECK(relay::purge::parse_order(R"({"prefix": "http://h.example/s/"})", cfg).order.selector.kind == Kind::prefix);
 
-  CHECK(relay::purge::parse_order("not json", cache).error.find("not JSON") != std::string::npos);
-  CHECK(relay::purge::parse_order("[]", cache).error.find("object") != std::string::npos);
-  CHECK(relay::purge::parse_order("{}", cache).error.find("name what to purge") != std::string::npos);
-  CHECK(relay::purge::parse_order(R"({"url": "http://h/a", "tag": "x"})", cache).error.find("one of") !=
+  CHECK(relay::purge::parse_order("not json", cfg).error.find("not JSON") != std::string::npos);
+  CHECK(relay::purge::parse_order("[]", cfg).error.find("object") != std::string::npos);
+  CHECK(relay::purge::parse_order("{}", cfg).error.find("name what to purge") != std::string::npos);
+  CHECK(relay::purge::parse_order(R"({"url": "http://h/a", "tag": "x"})", cfg).error.find("one of") !=
         std::string::npos);
-  CHECK(relay::purge::parse_order(R"({"urls": "x"})", cache).error.find("unknown member") != std::string::npos);
-  CHECK(relay::purge::parse_order(R"({"all": false})", cache).error.find("must be true") != std::string::npos);
-  CHECK(relay::purge::parse_order(R"({"url": 3})", cache).error.find("must be a string") != std::string::npos);
-  CHECK(relay::purge::parse_order(R"({"url": "/x"})", cache).error.find("url: ") == 0);
+  CHECK(relay::purge::parse_order(R"({"urls": "x"})", cfg).error.find("unknown member") != std::string::npos);
+  CHECK(relay::purge::parse_order(R"({"all": false})", cfg).error.find("must be true") != std::string::npos);
+  CHECK(relay::purge::parse_order(R"({"url": 3})", cfg).error.find("must be a string") != std::string::npos);
+  CHECK(relay::purge::parse_order(R"({"url": "/x"})", cfg).error.find("url: ") == 0);
 }
 
 TEST_CASE("a soft purge makes a fresh response stale from its moment on, windows counting from it") {

@@ -17,7 +17,7 @@ TEST_CASE("reload: applied keys need no restart") {
 header_timeout = "3s"
 max_connections = 50
 [upstream]
-url = "http://10.0.0.1:9000/prefix"
+url = "http://127.0.0.1:9000"
 first_byte_timeout = "2s"
 max_connections = 8
 [cache]
@@ -37,6 +37,9 @@ format = "json"
 TEST_CASE("reload: each restart-only key is named") {
   const auto running = load("");
   CHECK(config::restart_needed(running, load("[storage]\nbackend = \"disk\"\n")) == "storage.backend");
+  // The default pool is made from it: its member cannot change under running requests.
+  CHECK(config::restart_needed(running, load("[upstream]\nurl = \"http://10.0.0.1:9000/prefix\"\n")) ==
+        "upstream.url");
   CHECK(config::restart_needed(running, load("[storage.disk]\npath = \"/tmp/elsewhere\"\n")) == "storage.disk.path");
   CHECK(config::restart_needed(running, load("[storage]\nmax_size = \"1MiB\"\n")) == "storage.max_size");
   CHECK(config::restart_needed(running, load("[storage.redis]\nurl = \"redis://10.0.0.2:6379/1\"\n")) ==

@@ -26,6 +26,10 @@ struct RequestFacts {
   bool has_cookie = false;
 };
 RequestFacts request_facts(std::string_view method, const http::Headers& headers);
+// Drops what lets a client force a trip to the origin (no-cache, Pragma,
+// max-age, min-fresh): for routes that do not honour them, as Varnish and
+// most CDNs do. max-stale and only-if-cached stay: they never cost the origin.
+void ignore_client_revalidation(RequestFacts& request) noexcept;
 
 struct ResponseFacts {
   int status = 0;

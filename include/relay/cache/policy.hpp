@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "relay/cache/facts.hpp"
@@ -21,8 +22,11 @@ struct ResolvedRule {
   std::vector<std::string> strip_request_headers;
   const config::CacheRule* rule = nullptr;  // the matching rule, if any
 };
-// `path` is the normalised path (Target::path): rules see what is keyed and forwarded.
-ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path);
+// `path` is the normalised path (Target::path): rules see what is keyed and
+// forwarded. A route's own rules ([[routes.cache_rules]]) are tried before
+// [[cache.rules]]; the first match of the two lists applies.
+ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
+                          std::span<const config::CacheRule> route_rules = {});
 
 // Removes the rule's strip_request_headers from a request about to be
 // forwarded, except fields the key names (an operator who needs one keys it).

@@ -15,6 +15,9 @@
 #include <string_view>
 #include <vector>
 
+#include "relay/config/cache_rule.hpp"
+#include "relay/config/gateway.hpp"
+
 namespace relay::config {
 
 using Duration = std::chrono::milliseconds;
@@ -24,7 +27,6 @@ enum class StorageBackend { Memory, Disk, Redis };      // memory | disk | redis
 enum class Eviction { Lru, Lfu, Fifo };                 // lru | lfu | fifo
 enum class Tier { None, MemoryDisk, MemoryRedis };      // none | memory+disk | memory+redis
 enum class Compression { None, Zstd };                  // none | zstd
-enum class SetCookie { Pass, Strip, Store };            // pass | strip | store
 enum class DegradedMode { Local, FailOpen };            // local | fail-open
 enum class MaintenanceLock { None, Redis };             // none | redis
 enum class LogLevel { Error, Warn, Info, Debug };       // error | warn | info | debug
@@ -34,7 +36,6 @@ std::string_view name_of(StorageBackend v) noexcept;
 std::string_view name_of(Eviction v) noexcept;
 std::string_view name_of(Tier v) noexcept;
 std::string_view name_of(Compression v) noexcept;
-std::string_view name_of(SetCookie v) noexcept;
 std::string_view name_of(DegradedMode v) noexcept;
 std::string_view name_of(MaintenanceLock v) noexcept;
 std::string_view name_of(LogLevel v) noexcept;
@@ -113,6 +114,13 @@ struct ServerConfig {
   std::uint64_t min_body_rate = 1024;        // bytes per second
   Duration shutdown_grace{10'000};           // drain time on SIGTERM/SIGINT
   std::uint64_t max_connections = 10'000;    // concurrent client connections
+  // Peers (CIDR or addresses) whose X-Forwarded-For / X-Forwarded-Proto
+  // relay keeps and extends: the first address from the right that is not
+  // one of them is the client, for rate limits and logs (nginx real_ip,
+  // set_real_ip_from). From any other peer both fields are overwritten.
+  std::vector<std::string> trusted_proxies;
+  // Also send RFC 7239 Forwarded (for=, proto=, host=), extending a trusted peer's.
+  bool forwarded = false;
 };
 
 struct UpstreamConfig {
@@ -134,22 +142,6 @@ struct CacheKeyConfig {
   std::vector<std::string> ignore_params = {"utm_*", "fbclid", "gclid"};
   // Request header values appended to the key (names, case-insensitive).
   std::vector<std::string> headers;
-};
-
-// One [[cache.rules]] entry. Rules are tried in file order; the first whose
-// path glob matches the request path applies (an ordered list, never a map).
-struct CacheRule {
-  std::string path;                                 // glob on the path; '*' matches any run
-  std::optional<Duration> ttl;                      // replaces the origin's freshness
-  std::optional<Duration> default_ttl;              // only when the origin gives none
-  std::optional<Duration> stale_while_revalidate;   // replaces [cache] stale_while_revalidate
-  std::optional<Duration> stale_if_error;           // replaces [cache] stale_if_error
-  bool bypass = false;                              // never look up or store
-  std::optional<std::vector<std::string>> ignore_params;  // replaces [cache.key] ignore_params
-  std::optional<std::vector<std::string>> key_headers;    // replaces [cache.key] headers
-  std::optional<SetCookie> set_cookie;                    // replaces [cache] set_cookie
-  std::optional<std::vector<std::string>> strip_request_headers;  // replaces [cache] strip_request_headers
-  int line = 0;                                     // where it was defined, for messages
 };
 
 // [cache.coalesce]: one origin fetch per key, shared by concurrent requests.
@@ -190,6 +182,11 @@ struct CacheConfig {
   // nginx), "strip" (stored without their Set-Cookie) or "store" (stored
   // and replayed, as RFC 9111 permits, but only with explicit freshness).
   SetCookie set_cookie = SetCookie::Pass;
+  // May a client's Cache-Control: no-cache / max-age=0 / min-fresh (or
+  // Pragma: no-cache) make relay go to the origin? true as RFC 9111 has it;
+  // false as Varnish and most CDNs do, so one client cannot make relay
+  // hammer the origin. [[routes]] may override it.
+  bool honour_client_no_cache = true;
   // Request fields removed before forwarding, because origins change the
   // response on them while the key does not name them (cache poisoning).
   // A field that is also in the key's headers is kept.
@@ -304,6 +301,10 @@ struct LogConfig {
 struct Config {
   ServerConfig server;
   UpstreamConfig upstream;
+  // [[origins]] then the implicit "default" pool from [upstream] (first);
+  // [[routes]] then the catch-all route (last). Never empty after loading.
+  std::vector<OriginPool> origins;
+  std::vector<Route> routes;
   CacheConfig cache;
   StorageConfig storage;
   MaintenanceConfig maintenance;
@@ -312,6 +313,11 @@ struct Config {
   MetricsConfig metrics;
   LogConfig log;
 };
+
+// Completes [[origins]] and [[routes]] as the loader does: the "default"
+// pool from [upstream] first (when there are no pools, or upstream.url was
+// set explicitly) and the catch-all route last. For a Config built in code.
+void complete_gateway(Config& cfg, bool upstream_named = false);
 
 class ConfigError : public std::runtime_error {
  public:

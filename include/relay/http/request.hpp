@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "relay/http/headers.hpp"
 
@@ -23,10 +24,22 @@ struct Request {
   // A body follows the head (Content-Length > 0 or chunked).
   bool has_body = false;
   std::optional<std::uint64_t> content_length;
-  std::string client_address;  // peer IP, for X-Forwarded-For and the log
+  // The client's IP for the log and rate limits: the peer, or behind
+  // [server] trusted_proxies the address X-Forwarded-For names.
+  std::string client_address;
+  std::string peer_address;  // the TCP peer; set by the request path ("" before it)
   std::string request_id;
+  // The [[routes]] entry serving it (index into Config::routes), set by the
+  // request path once the target is normalised.
+  std::size_t route = 0;
 
   bool is_head() const noexcept { return method == "HEAD"; }
 };
+
+// RFC 9110 §9.2.2: methods a client may repeat (and so a proxy may retry).
+inline bool is_idempotent(std::string_view method) noexcept {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" || method == "PUT" ||
+         method == "DELETE";
+}
 
 }  // namespace relay::http

@@ -35,8 +35,6 @@ class Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   void record_request(cache::CacheStatus status, double seconds);
-  // The origin answered with this status.
-  void record_upstream_response(int status);
   // The origin exchange failed; reason is derived from the error.
   void record_upstream_error(const error_code& error);
   void record_client_error(int status);
@@ -88,7 +86,6 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   std::array<prometheus::Counter*, cache::cache_status_count> requests_{};
   prometheus::Histogram* duration_ = nullptr;
-  std::array<prometheus::Counter*, 6> upstream_outcomes_{};  // 1xx..5xx, error
   std::array<prometheus::Counter*, 6> upstream_errors_{};    // connect, timeout, reset, protocol, other, queue
   prometheus::Counter* client_errors_ = nullptr;
   prometheus::Counter* client_timeout_head_ = nullptr;

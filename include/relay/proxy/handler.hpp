@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 
+#include "relay/admin/cidr.hpp"
 #include "relay/cache/key.hpp"
 #include "relay/cache/origin_verdict.hpp"
 #include "relay/cache/policy.hpp"
@@ -32,6 +33,7 @@
 #include "relay/http/body.hpp"
 #include "relay/http/service.hpp"
 #include "relay/proxy/access_log.hpp"
+#include "relay/proxy/upstreams.hpp"
 #include "relay/proxy/key_session.hpp"
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
@@ -53,6 +55,7 @@ struct Shared {
   AccessLog& access_log;
   KeySessions& sessions;  // who fills which key, here and across the fleet
   purge::Purger* purger = nullptr;  // the PURGE method and the fill guard; null: neither
+  gateway::Origins* origins = nullptr;  // the origin pools' state; required
 };
 
 // What storage holds for one request, after following a Vary marker.
@@ -67,7 +70,8 @@ struct Lookup {
 
 class Handler final : public http::Service {
  public:
-  Handler(Shared shared, upstream::CurlMulti& multi);
+  // multis: this loop's curl multi handle per origin pool (Config::origins order).
+  Handler(Shared shared, std::span<upstream::CurlMulti* const> multis);
 
   // Answers one request completely (or leaves out.keep_alive() false when
   // the connection cannot carry another request), then logs it.
@@ -212,12 +216,18 @@ class Handler final : public http::Service {
   // configured) and purge tag fields (unless purge.forward_tag_headers).
   void strip_for_client(http::Headers& headers) const;
 
+  // The request's route (req.route, set by route()).
+  const config::Route& route_of(const http::Request& req) const { return cfg_.routes[req.route]; }
+  // Whether a client's no-cache / max-age=0 / min-fresh may send it to the origin.
+  bool honours_client_no_cache(const http::Request& req) const;
+
   Shared shared_;
   const config::Config& cfg_;
-  upstream::CurlMulti& multi_;
-  std::string upstream_base_;    // scheme://authority of the origin
-  std::string upstream_host_;    // authority, for Host when not preserving the client's
-  std::string upstream_prefix_;  // path of upstream.url without a trailing '/', or empty
+  boost::asio::io_context& io_;
+  Upstreams upstreams_;
+  // Host for an HTTP/1.0 request without one: the fallback route's first member.
+  std::string default_host_;
+  admin::Allowlist trusted_proxies_;  // [server] trusted_proxies
   TaskGroup background_;
 };
 

@@ -28,6 +28,6 @@ struct OrderResult {
   std::string error;  // for a 400 problem
 };
 
-OrderResult parse_order(std::string_view json_body, const config::CacheConfig& cache);
+OrderResult parse_order(std::string_view json_body, const config::Config& cfg);
 
 }  // namespace relay::purge

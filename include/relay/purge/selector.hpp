@@ -22,14 +22,14 @@ struct SelectorResult {
 };
 
 // One URL (every Vary variant and keyed-header form of it).
-SelectorResult url_selector(std::string_view url, const config::CacheConfig& cache);
+SelectorResult url_selector(std::string_view url, const config::Config& cfg);
 // The same for a request's normalised target (the PURGE method).
-storage::PurgeSelector url_selector(const cache::Target& target, const config::CacheConfig& cache);
+storage::PurgeSelector url_selector(const cache::Target& target, const config::Config& cfg);
 // Every URL starting with `prefix` ("http://www.example.com/static/").
-SelectorResult prefix_selector(std::string_view prefix, const config::CacheConfig& cache);
+SelectorResult prefix_selector(std::string_view prefix, const config::Config& cfg);
 // Every URL matching a pattern where '*' stands for any run of characters,
 // in the host, path or query ("http://www.example.com/static/*.css").
-SelectorResult glob_selector(std::string_view pattern, const config::CacheConfig& cache);
+SelectorResult glob_selector(std::string_view pattern, const config::Config& cfg);
 SelectorResult tag_selector(std::string_view tag);
 SelectorResult all_selector();
 

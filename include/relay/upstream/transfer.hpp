@@ -49,6 +49,9 @@ class Transfer final : public TransferSink, public http::BodySource {
   const http::ResponseHead& head() const noexcept { return head_; }
   // Next body chunk; an empty span is the end. Valid until the next call.
   boost::asio::awaitable<Result<std::span<const char>>> read() override;
+  // Something that must live as long as this transfer (the member's
+  // in-flight count, for least-connections balancing).
+  void keep_alongside(std::shared_ptr<void> companion) { companion_ = std::move(companion); }
   // curl's own words on the last failure, for logs.
   const std::string& error_detail() const noexcept { return detail_; }
 
@@ -98,6 +101,7 @@ class Transfer final : public TransferSink, public http::BodySource {
   bool upload_wanted_ = false;
   bool upload_eof_ = false;
   bool send_paused_ = false;
+  std::shared_ptr<void> companion_;
 };
 
 }  // namespace relay::upstream

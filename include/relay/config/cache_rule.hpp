@@ -1,0 +1,34 @@
+// One [[cache.rules]] entry (and the Set-Cookie choice it may override),
+// apart from config.hpp because routes ([[routes.cache_rules]]) hold them too.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace relay::config {
+
+using Duration = std::chrono::milliseconds;
+
+enum class SetCookie { Pass, Strip, Store };  // pass | strip | store
+std::string_view name_of(SetCookie v) noexcept;
+
+// One [[cache.rules]] entry. Rules are tried in file order; the first whose
+// path glob matches the request path applies (an ordered list, never a map).
+struct CacheRule {
+  std::string path;                                 // glob on the path; '*' matches any run
+  std::optional<Duration> ttl;                      // replaces the origin's freshness
+  std::optional<Duration> default_ttl;              // only when the origin gives none
+  std::optional<Duration> stale_while_revalidate;   // replaces [cache] stale_while_revalidate
+  std::optional<Duration> stale_if_error;           // replaces [cache] stale_if_error
+  bool bypass = false;                              // never look up or store
+  std::optional<std::vector<std::string>> ignore_params;  // replaces [cache.key] ignore_params
+  std::optional<std::vector<std::string>> key_headers;    // replaces [cache.key] headers
+  std::optional<SetCookie> set_cookie;                    // replaces [cache] set_cookie
+  std::optional<std::vector<std::string>> strip_request_headers;  // replaces [cache] strip_request_headers
+  int line = 0;                                     // where it was defined, for messages
+};
+
+}  // namespace relay::config
