@@ -124,6 +124,86 @@ std::string print_rules(const LoadResult& loaded, bool& masked) {
   return out;
 }
 
+std::string edits_value(const HeaderEdits& edits) {
+  const auto pairs = [](const std::vector<std::pair<std::string, std::string>>& list) {
+    std::string out = "{ ";
+    for (std::size_t i = 0; i < list.size(); ++i)
+      out += (i ? ", " : "") + quoted(list[i].first) + " = " + quoted(list[i].second);
+    return out + " }";
+  };
+  std::vector<std::string> parts;
+  if (!edits.remove.empty()) {
+    std::string list = "remove = [";
+    for (std::size_t i = 0; i < edits.remove.size(); ++i) list += (i ? ", " : "") + quoted(edits.remove[i]);
+    parts.push_back(list + "]");
+  }
+  if (!edits.set.empty()) parts.push_back("set = " + pairs(edits.set));
+  if (!edits.add.empty()) parts.push_back("add = " + pairs(edits.add));
+  std::string out = "{ ";
+  for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
+  return out + " }";
+}
+
+// [[origins]] and [[routes]] as the file gave them (the implicit default
+// pool and catch-all route come from [upstream] again when loaded).
+std::string print_gateway(const LoadResult& loaded, bool& masked) {
+  const auto& cfg = loaded.config;
+  const auto dur = [](Duration d) { return quoted(format_duration(d)); };
+  std::string out;
+  for (std::size_t i = 0; i < cfg.origins.size(); ++i) {
+    const auto& p = cfg.origins[i];
+    if (p.line == 0) continue;
+    out += "[[origins]]  # " + loaded.file + ":" + std::to_string(p.line) + "\n";
+    out += "name = " + quoted(p.name) + "\nmembers = [";
+    for (std::size_t m = 0; m < p.members.size(); ++m) {
+      const auto url = mask_url_password(p.members[m].url);
+      masked = masked || url != p.members[m].url;
+      out += std::string(m ? ",\n            " : " ") + "{ url = " + quoted(url) +
+             ", weight = " + std::to_string(p.members[m].weight) +
+             ", priority = " + std::to_string(p.members[m].priority) + " }";
+    }
+    out += " ]\nbalance = " + quoted(name_of(p.balance)) + "\n";
+    out += "connect_timeout = " + dur(p.connect_timeout) + "\nfirst_byte_timeout = " + dur(p.first_byte_timeout) +
+           "\nidle_timeout = " + dur(p.idle_timeout) + "\nqueue_timeout = " + dur(p.queue_timeout) + "\n";
+    out += "max_connections = " + std::to_string(p.max_connections) +
+           "\npreserve_host = " + (p.preserve_host ? "true" : "false") + "\n";
+    if (!p.host.empty()) out += "host = " + quoted(p.host) + "\n";
+    out += std::string("retry = ") + (p.retry ? "true" : "false") + "\n";
+    const auto& hc = p.health_check;
+    if (hc.enabled()) {
+      out += "health_check = { path = " + quoted(hc.path) + ", interval = " + dur(hc.interval) +
+             ", timeout = " + dur(hc.timeout) + (hc.jitter.count() < 0 ? std::string() : ", jitter = " + dur(hc.jitter)) +
+             ", expected_status = " + std::to_string(hc.expected_status) + ", rise = " + std::to_string(hc.rise) +
+             ", fall = " + std::to_string(hc.fall) + (hc.host.empty() ? "" : ", host = " + quoted(hc.host)) + " }\n";
+    }
+    out += "passive = { failures = " + std::to_string(p.passive.failures) +
+           ", on_5xx = " + (p.passive.on_5xx ? "true" : "false") + ", cooldown = " + dur(p.passive.cooldown) +
+           " }\n\n";
+  }
+  for (const auto& r : cfg.routes) {
+    if (r.line == 0) continue;
+    out += "[[routes]]  # " + loaded.file + ":" + std::to_string(r.line) + "\n";
+    out += "name = " + quoted(r.name) + "\n";
+    if (!r.host.empty()) out += "host = " + quoted(r.host) + "\n";
+    out += "path = " + quoted(r.path) + "\norigin = " + quoted(r.origin) + "\n";
+    if (r.max_body_size) out += "max_body_size = " + quoted(format_size(*r.max_body_size)) + "\n";
+    if (r.honour_client_no_cache)
+      out += std::string("honour_client_no_cache = ") + (*r.honour_client_no_cache ? "true" : "false") + "\n";
+    if (!r.request_headers.empty()) out += "request_headers = " + edits_value(r.request_headers) + "\n";
+    if (!r.response_headers.empty()) out += "response_headers = " + edits_value(r.response_headers) + "\n";
+    for (const auto& rule : r.cache_rules) {
+      out += "\n[[routes.cache_rules]]\n";
+      for (const auto& kv : key_values(rule)) {
+        const auto value = toml_value("routes.cache_rules." + std::string(kv.path), kv);
+        masked = masked || value.masked;
+        out += std::string(kv.path) + " = " + value.text + "\n";
+      }
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string format_duration(Duration d) {
@@ -213,6 +293,10 @@ std::string print_config(const LoadResult& loaded) {
       const auto value = toml_value(kv->path, *kv);
       masked = masked || value.masked;
       const auto key = t.name.empty() ? kv->path : kv->path.substr(t.name.size() + 1);
+      // Setting upstream.url would add a "default" pool the running config does not have.
+      const bool no_default_pool = std::none_of(loaded.config.origins.begin(), loaded.config.origins.end(),
+                                                [](const OriginPool& p) { return p.line == 0; });
+      if (kv->path == "upstream.url" && no_default_pool) body += "# not set: [[origins]] are the only pools\n# ";
       body += line(key, value, loaded.source_of(kv->path));
     }
     body += "\n";
@@ -228,6 +312,7 @@ std::string print_config(const LoadResult& loaded) {
   if (masked)
     head += "# Secrets are printed as " + std::string(kMask) +
             " (marked \"masked\"): put the real values back before loading it.\n";
+  body += print_gateway(loaded, masked);
   while (body.ends_with("\n\n")) body.pop_back();
   return head + "\n" + body;
 }

@@ -7,7 +7,9 @@
 #include <string>
 
 #include "relay/config/config.hpp"
+#include "relay/config/print.hpp"
 #include "relay/config/reload.hpp"
+#include "relay/config/schema.hpp"
 #include "relay/gateway/forwarded.hpp"
 #include "relay/gateway/header_edits.hpp"
 #include "relay/gateway/origin_pool.hpp"
@@ -325,4 +327,44 @@ TEST_CASE("trusted proxies: forwarding fields extended for a trusted peer, overw
   http::Headers v6;
   gateway::set_forwarding_fields(v6, "::1", "", trusted, true);
   CHECK(v6.get("forwarded") == "for=\"[::1]\";proto=http");
+}
+
+TEST_CASE("gateway config: --print-config writes [[origins]] and [[routes]] back loadably") {
+  const std::string text = std::string(kAcceptance) + R"(
+[[origins]]
+name = "assets"
+members = [ "http://127.0.0.1:9003" ]
+host = "assets.internal"
+balance = "consistent-hash"
+passive = { failures = 2, on_5xx = true, cooldown = "3s" }
+[[routes]]
+host = "*.example.com"
+path = "/img/*"
+origin = "assets"
+honour_client_no_cache = false
+request_headers = { remove = ["X-Debug"], add = { "X-A" = "a \"q\"" } }
+[[routes.cache_rules]]
+path = "/img/*"
+ttl = "1d"
+)";
+  const auto loaded = config::load_with_sources(text, "relay.toml", {});
+  const auto printed = config::print_config(loaded);
+  const auto again = config::load_from_string(printed, "printed.toml", {});
+  CHECK(config::same_topology(loaded.config.origins, again.origins));
+  REQUIRE(again.routes.size() == loaded.config.routes.size());
+  for (std::size_t i = 0; i < again.routes.size(); ++i) {
+    const auto& a = loaded.config.routes[i];
+    const auto& b = again.routes[i];
+    CHECK(a.host == b.host);
+    CHECK(a.path == b.path);
+    CHECK(a.origin == b.origin);
+    CHECK(a.max_body_size == b.max_body_size);
+    CHECK(a.honour_client_no_cache == b.honour_client_no_cache);
+    CHECK(a.request_headers.add == b.request_headers.add);
+    CHECK(a.request_headers.remove == b.request_headers.remove);
+    CHECK(a.response_headers.set == b.response_headers.set);
+    CHECK(a.cache_rules.size() == b.cache_rules.size());
+  }
+  CHECK(again.origins[1].host == "assets.internal");
+  CHECK(again.origins[1].passive.on_5xx);
 }
