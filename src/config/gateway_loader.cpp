@@ -39,6 +39,20 @@ bool host_matches(std::string_view pattern, std::string_view host) noexcept {
   return same(pattern, host);
 }
 
+namespace {
+// What a pool takes from [upstream] unless it says otherwise.
+OriginPool pool_defaults(const UpstreamConfig& up) {
+  OriginPool pool;
+  pool.connect_timeout = up.connect_timeout;
+  pool.first_byte_timeout = up.first_byte_timeout;
+  pool.idle_timeout = up.idle_timeout;
+  pool.queue_timeout = up.queue_timeout;
+  pool.max_connections = up.max_connections;
+  pool.preserve_host = up.preserve_host;
+  return pool;
+}
+}  // namespace
+
 bool same_topology(const std::vector<OriginPool>& a, const std::vector<OriginPool>& b) noexcept {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const OriginPool& x, const OriginPool& y) {
     return x.name == y.name && x.members == y.members && x.balance == y.balance &&
@@ -175,15 +189,8 @@ static OriginMember read_member(Loader& ld, const toml::node& node, const std::s
 }
 
 static OriginPool read_origin(Loader& ld, const toml::node& node, const std::string& name) {
-  const auto& up = ld.cfg.upstream;
-  OriginPool pool;
+  OriginPool pool = pool_defaults(ld.cfg.upstream);
   pool.line = static_cast<int>(node.source().begin.line);
-  pool.connect_timeout = up.connect_timeout;
-  pool.first_byte_timeout = up.first_byte_timeout;
-  pool.idle_timeout = up.idle_timeout;
-  pool.queue_timeout = up.queue_timeout;
-  pool.max_connections = up.max_connections;
-  pool.preserve_host = up.preserve_host;
   auto& hc = pool.health_check;
   auto& passive = pool.passive;
   Readers readers{
@@ -365,16 +372,9 @@ void complete_gateway(Config& cfg, bool upstream_named) {
   auto& pools = cfg.origins;
   const bool had_pools = !pools.empty();
   if (!had_pools || upstream_named) {
-    OriginPool pool;
-    const auto& up = cfg.upstream;
+    OriginPool pool = pool_defaults(cfg.upstream);
     pool.name = "default";
-    pool.members.push_back(OriginMember{up.url.text, 1, 1});
-    pool.connect_timeout = up.connect_timeout;
-    pool.first_byte_timeout = up.first_byte_timeout;
-    pool.idle_timeout = up.idle_timeout;
-    pool.queue_timeout = up.queue_timeout;
-    pool.max_connections = up.max_connections;
-    pool.preserve_host = up.preserve_host;
+    pool.members.push_back(OriginMember{cfg.upstream.url.text, 1, 1});
     pool.passive.failures = 0;  // one member: nowhere else to go
     pool.retry = false;
     pools.insert(pools.begin(), std::move(pool));
