@@ -36,6 +36,17 @@ Slist route_through_sni(CURL* easy, const std::string& sni, const config::Upstre
   return list;
 }
 
+// A new TLS connection closed by the origin after our handshake finished
+// and before the request went out: the origin refused the session (a TLS
+// 1.3 client certificate check), not a request. A reused connection has no
+// handshake time; a reset during the handshake fails as CURLE_SSL_CONNECT_ERROR.
+bool closed_after_handshake(CURL* easy) noexcept {
+  curl_off_t handshake_done = 0;
+  long request_bytes = 0;
+  return curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &handshake_done) == CURLE_OK && handshake_done > 0 &&
+         curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes) == CURLE_OK && request_bytes == 0;
+}
+
 }  // namespace
 
 Slist apply_tls(CURL* easy, const config::UpstreamTls& tls, const config::UpstreamUrl& origin) {
@@ -68,28 +79,18 @@ Slist apply_tls(CURL* easy, const config::UpstreamTls& tls, const config::Upstre
   return route_through_sni(easy, tls.sni, origin);
 }
 
-namespace {
-
-// A new TLS connection closed by the origin after our handshake finished
-// and before the request went out: the origin refused the session (a TLS
-// 1.3 client certificate check), not a request. A reused connection has no
-// handshake time; a reset during the handshake fails as CURLE_SSL_CONNECT_ERROR.
-bool closed_after_handshake(CURL* easy) noexcept {
-  curl_off_t handshake_done = 0;
-  long request_bytes = 0;
-  return curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &handshake_done) == CURLE_OK && handshake_done > 0 &&
-         curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes) == CURLE_OK && request_bytes == 0;
-}
-
-}  // namespace
-
-bool is_tls_failure(CURL* easy, CURLcode code, std::string_view detail) noexcept {
+std::optional<std::string> tls_failure(CURL* easy, CURLcode code, std::string_view detail) {
   switch (code) {
     case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
+    case CURLE_SEND_ERROR: {
       // OpenSSL names every alert it received "... alert <description>"; a
       // plain reset or EOF names none.
-      return detail.find(" alert ") != std::string_view::npos || closed_after_handshake(easy);
+      if (detail.find(" alert ") != std::string_view::npos) return std::string(detail);
+      if (!closed_after_handshake(easy)) return std::nullopt;
+      std::string reason = "the origin closed the connection after the TLS handshake, before the request ";
+      reason.append("(a client certificate refused?): ").append(detail);
+      return reason;
+    }
     case CURLE_SSL_CONNECT_ERROR:         // handshake failed: alert, version, cipher, client certificate refused
     case CURLE_PEER_FAILED_VERIFICATION:  // unknown CA, expired, name mismatch
     case CURLE_SSL_CERTPROBLEM:           // our client certificate or key could not be used
@@ -104,9 +105,9 @@ bool is_tls_failure(CURL* easy, CURLcode code, std::string_view detail) noexcept
     case CURLE_SSL_ENGINE_SETFAILED:
     case CURLE_SSL_ENGINE_INITFAILED:
     case CURLE_SSL_SHUTDOWN_FAILED:
-      return true;
+      return std::string(detail);
     default:
-      return false;
+      return std::nullopt;
   }
 }
 

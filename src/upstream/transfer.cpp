@@ -246,7 +246,10 @@ void Transfer::on_done(int curl_code) {
   slot_.release();  // the connection is back in curl's pool, or closed
   if (curl_code != CURLE_OK && !bad_framing_) {
     detail_ = error_buffer_[0] ? error_buffer_ : curl_easy_strerror(static_cast<CURLcode>(curl_code));
-    tls_failure_ = is_tls_failure(easy_, static_cast<CURLcode>(curl_code), detail_);
+    if (auto reason = tls_failure(easy_, static_cast<CURLcode>(curl_code), detail_)) {
+      tls_failure_ = true;
+      detail_ = std::move(*reason);
+    }
   }
   event_.notify();
 }

@@ -174,14 +174,15 @@ class MutualTlsTest(TlsOriginCase):
 
     def test_without_a_client_certificate(self):
         self.start_relay({"ca_file": str(self.pki.ca)})
-        self.assertRefused("/mtls/none", "certificate required", "alert", "getpeername", "Connection reset")
+        self.assertRefused("/mtls/none", "certificate required", "alert",
+                           "closed the connection after the TLS handshake")
 
     def test_a_client_certificate_from_another_ca(self):
         self.start_relay({"ca_file": str(self.pki.ca), "client_cert": str(self.pki.stranger),
                           "client_key": str(self.pki.stranger_key)})
         # TLS 1.3: the origin refuses after relay's handshake is done; curl
         # reports the alert, or the connection closed before the request.
-        self.assertRefused("/mtls/stranger", "alert", "getpeername", "Connection reset")
+        self.assertRefused("/mtls/stranger", "alert", "closed the connection after the TLS handshake")
 
     def test_with_the_client_certificate_and_key(self):
         self.start_relay({"ca_file": str(self.pki.ca), "client_cert": str(self.pki.client),

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include <curl/curl.h>
@@ -38,7 +40,8 @@ using Slist = std::unique_ptr<curl_slist, SlistFree>;
 // either its text (detail, curl's error buffer) names the alert received
 // ("tlsv13 alert certificate required"), or the origin closed the
 // connection between the handshake and the request, before a byte of it
-// was sent.
-bool is_tls_failure(CURL* easy, CURLcode code, std::string_view detail) noexcept;
+// was sent. nullopt when it is not a TLS failure; else the reason to log:
+// curl's words, with what they mean when they do not say it.
+std::optional<std::string> tls_failure(CURL* easy, CURLcode code, std::string_view detail);
 
 }  // namespace relay::upstream

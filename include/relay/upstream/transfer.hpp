@@ -88,7 +88,7 @@ class Transfer final : public TransferSink, public http::BodySource {
   std::deque<http::ResponseHead> interim_;  // complete 1xx heads not yet forwarded
   bool head_ready_ = false;
   bool bad_framing_ = false;
-  bool tls_failure_ = false;  // curl's failure was a TLS one (tls_options.hpp)
+  bool tls_failure_ = false;  // curl's failure was a TLS one (tls_options.hpp); detail_ says why
   bool done_ = false;
   int curl_code_ = 0;
   bool timed_out_waiting_ = false;
