@@ -27,6 +27,7 @@ constexpr Table<MaintenanceLock, 2> kLocks{{{MaintenanceLock::None, "none"}, {Ma
 constexpr Table<LogLevel, 4> kLevels{
     {{LogLevel::Error, "error"}, {LogLevel::Warn, "warn"}, {LogLevel::Info, "info"}, {LogLevel::Debug, "debug"}}};
 constexpr Table<LogFormat, 2> kFormats{{{LogFormat::Text, "text"}, {LogFormat::Json, "json"}}};
+constexpr Table<TlsVersion, 2> kTlsVersions{{{TlsVersion::V1_2, "1.2"}, {TlsVersion::V1_3, "1.3"}}};
 
 template <typename E, std::size_t N>
 std::string_view name_in(const Table<E, N>& table, E v) noexcept {
@@ -59,6 +60,7 @@ std::string_view name_of(DegradedMode v) noexcept { return name_in(kDegraded, v)
 std::string_view name_of(MaintenanceLock v) noexcept { return name_in(kLocks, v); }
 std::string_view name_of(LogLevel v) noexcept { return name_in(kLevels, v); }
 std::string_view name_of(LogFormat v) noexcept { return name_in(kFormats, v); }
+std::string_view name_of(TlsVersion v) noexcept { return name_in(kTlsVersions, v); }
 
 StorageBackend lower_level(Tier tier) noexcept {
   switch (tier) {
@@ -80,6 +82,7 @@ void parse_text(std::string_view text, DegradedMode& out) { parse_in(kDegraded, 
 void parse_text(std::string_view text, MaintenanceLock& out) { parse_in(kLocks, text, out); }
 void parse_text(std::string_view text, LogLevel& out) { parse_in(kLevels, text, out); }
 void parse_text(std::string_view text, LogFormat& out) { parse_in(kFormats, text, out); }
+void parse_text(std::string_view text, TlsVersion& out) { parse_in(kTlsVersions, text, out); }
 
 }  // namespace detail
 }  // namespace relay::config

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "checks.hpp"
+#include "text.hpp"
 #include "loader.hpp"
 #include "values.hpp"
 
@@ -49,6 +50,7 @@ OriginPool pool_defaults(const UpstreamConfig& up) {
   pool.queue_timeout = up.queue_timeout;
   pool.max_connections = up.max_connections;
   pool.preserve_host = up.preserve_host;
+  pool.tls = up.tls;
   return pool;
 }
 }  // namespace
@@ -226,6 +228,22 @@ static OriginPool read_origin(Loader& ld, const toml::node& node, const std::str
            throw std::invalid_argument("expected a host name (with an optional :port), got \"" + pool.host + "\"");
        }},
       {"retry", [&](const toml::node& n, const std::string&) { pool.retry = value_of<bool>(Kind::Bool, n); }},
+      {"tls",
+       [&](const toml::node& n, const std::string&) {
+         auto& tls = pool.tls;
+         const auto text = [](const toml::node& v) { return value_of<std::string>(Kind::String, v); };
+         read_table(ld, n, name + ".tls",
+                    Readers{{"ca_file", [&](const toml::node& v, const std::string&) { tls.ca_file = text(v); }},
+                            {"ca_path", [&](const toml::node& v, const std::string&) { tls.ca_path = text(v); }},
+                            {"verify", [&](const toml::node& v, const std::string&) { tls.verify = value_of<bool>(Kind::Bool, v); }},
+                            {"sni", [&](const toml::node& v, const std::string&) { tls.sni = text(v); }},
+                            {"client_cert", [&](const toml::node& v, const std::string&) { tls.client_cert = text(v); }},
+                            {"client_key", [&](const toml::node& v, const std::string&) { tls.client_key = text(v); }},
+                            {"min_version",
+                             [&](const toml::node& v, const std::string&) { parse_text(text(v), tls.min_version); }}});
+         if (auto problem = validate_upstream_tls(tls))
+           throw std::invalid_argument(problem->key + ": " + problem->message);
+       }},
       {"health_check",
        [&](const toml::node& n, const std::string&) {
          read_table(ld, n, name + ".health_check",

@@ -169,6 +169,13 @@ std::string print_gateway(const LoadResult& loaded, bool& masked) {
            "\npreserve_host = " + (p.preserve_host ? "true" : "false") + "\n";
     if (!p.host.empty()) out += "host = " + quoted(p.host) + "\n";
     out += std::string("retry = ") + (p.retry ? "true" : "false") + "\n";
+    if (p.tls != cfg.upstream.tls) {
+      const auto& t = p.tls;
+      out += "tls = { ca_file = " + quoted(t.ca_file) + ", ca_path = " + quoted(t.ca_path) +
+             ", verify = " + (t.verify ? "true" : "false") + ", sni = " + quoted(t.sni) +
+             ", client_cert = " + quoted(t.client_cert) + ", client_key = " + quoted(t.client_key) +
+             ", min_version = " + quoted(name_of(t.min_version)) + " }\n";
+    }
     const auto& hc = p.health_check;
     if (hc.enabled()) {
       out += "health_check = { path = " + quoted(hc.path) + ", interval = " + dur(hc.interval) +

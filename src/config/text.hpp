@@ -22,6 +22,7 @@ void parse_text(std::string_view text, DegradedMode& out);
 void parse_text(std::string_view text, MaintenanceLock& out);
 void parse_text(std::string_view text, LogLevel& out);
 void parse_text(std::string_view text, LogFormat& out);
+void parse_text(std::string_view text, TlsVersion& out);
 
 template <typename T>
 void parse_text(std::string_view text, T& out)

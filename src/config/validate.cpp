@@ -73,6 +73,7 @@ void Loader::validate() const {
       fail(path, e.what());
     }
   }
+  if (auto problem = validate_upstream_tls(c.upstream.tls)) fail("upstream.tls." + problem->key, problem->message);
   validate_storage(c.storage);
   validate_listeners();
   if (c.metrics.path.empty() || c.metrics.path.front() != '/')

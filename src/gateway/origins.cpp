@@ -113,6 +113,7 @@ void Origins::start() {
       auto member = std::make_unique<config::UpstreamConfig>();
       member->url = pools_[p].state->url(m);
       member->connect_timeout = member->first_byte_timeout = member->idle_timeout = hc.timeout;
+      member->tls = pools_[p].cfg.tls;
       const auto* member_cfg = member.get();
       c.member_cfgs.push_back(std::move(member));
       auto* timer = c.timers.emplace_back(std::make_unique<asio::steady_timer>(c.io)).get();

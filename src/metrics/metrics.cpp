@@ -19,7 +19,8 @@ namespace relay::metrics {
 
 namespace {
 constexpr std::array<std::string_view, 3> reload_results{"success", "failure", "refused"};
-constexpr std::array<std::string_view, 6> upstream_reasons{"connect", "timeout", "reset", "protocol", "other", "queue"};
+constexpr std::array<std::string_view, 7> upstream_reasons{"connect", "timeout", "reset", "protocol",
+                                                           "other",   "queue",   "tls"};
 
 // The reason is the error table's label; errors without an origin label count as "other".
 std::size_t upstream_error_index(const error_code& e) {

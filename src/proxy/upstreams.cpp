@@ -26,6 +26,7 @@ Upstreams::Upstreams(const config::Config& cfg, gateway::Origins& origins,
       up.idle_timeout = pool_cfg.idle_timeout;
       up.queue_timeout = pool_cfg.queue_timeout;
       up.preserve_host = pool_cfg.preserve_host;
+      up.tls = pool_cfg.tls;
       pool.members.push_back(std::move(up));
     }
     pools_.push_back(std::move(pool));

@@ -265,6 +265,18 @@ static std::string origins_summary(const config::Config& cfg) {
   return out;
 }
 
+// What an operator must hear about [upstream.tls] at start and on reload
+// (verify = false); nothing for an http:// origin, where it does not apply.
+static void warn_about_upstream_tls(const config::Config& cfg) {
+  for (const auto& pool : cfg.origins) {
+    const bool https = std::any_of(pool.members.begin(), pool.members.end(),
+                                   [](const config::OriginMember& m) { return m.url.starts_with("https:"); });
+    if (!https) continue;
+    const std::string where = pool.line ? "origins \"" + pool.name + "\" tls: " : "upstream.tls: ";
+    for (const auto& warning : config::upstream_tls_warnings(pool.tls)) log::warn(where, warning);
+  }
+}
+
 // One worker (thread, loop, origin pool share) per event-loop thread, all
 // accepting on the first one's listening socket.
 static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& cfg, proxy::Shared& shared) {
@@ -273,6 +285,7 @@ static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& 
   auto endpoint = listen_endpoint(cfg.server.listen);
   const Shares shares{threads, cfg};
   shares.warn_if_origin_below_threads();
+  warn_about_upstream_tls(cfg);
   std::vector<std::unique_ptr<Worker>> workers;
   for (std::size_t i = 0; i < threads; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, shares.sessions(), shares.origin(i)));
@@ -315,6 +328,7 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
   reloader.on_apply([&workers, threads](const std::shared_ptr<const config::Config>& next) {
     const Shares shares{threads, *next};
     shares.warn_if_origin_below_threads();
+    warn_about_upstream_tls(*next);
     for (std::size_t i = 0; i < workers.size(); ++i) workers[i]->apply(next, shares.sessions(), shares.origin(i));
   });
   // The admin API and a metrics listener, on the first worker's loop; they

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "relay/upstream/tls_options.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::upstream {
@@ -18,7 +19,6 @@ error_code map_curl_error(int code) {
   switch (code) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_SSL_CONNECT_ERROR:
       return make_error_code(Errc::upstream_connect_failed);
     case CURLE_OPERATION_TIMEDOUT:
       return make_error_code(Errc::upstream_timeout);
@@ -72,6 +72,7 @@ Transfer::~Transfer() {
 
 void Transfer::configure() {
   curl_easy_setopt(easy_, CURLOPT_URL, request_.url.c_str());
+  connect_to_ = apply_tls(easy_, cfg_.tls, cfg_.url);
   // The client's target goes out byte for byte: no re-encoding, no dot-segment folding.
   curl_easy_setopt(easy_, CURLOPT_REQUEST_TARGET, request_.target.c_str());
   curl_easy_setopt(easy_, CURLOPT_PRIVATE, static_cast<TransferSink*>(this));
@@ -139,8 +140,25 @@ boost::asio::awaitable<Result<std::unique_ptr<Transfer>>> Transfer::start(
   }
   // Interim responses that came in the same read as the final head go first.
   co_await t->forward_interim(interim);
-  if (!t->head_ready_) co_return t->failure();
+  if (!t->head_ready_) {
+    auto error = t->failure();
+    t->log_failure(error);
+    co_return error;
+  }
   co_return std::move(t);
+}
+
+// curl's own words (its error buffer) on why the origin gave no answer. A
+// TLS failure is a warning: it needs an operator (a CA, a name, a client
+// certificate) and nothing else names the cause. The others are logged by
+// the request path with their status; their detail is for debugging.
+void Transfer::log_failure(const error_code& error) const {
+  if (error == Errc::upstream_tls) {
+    log::warn("origin TLS failure for ", request_.method, " ", request_.target, " (", cfg_.url.base, "): ", detail_);
+  } else {
+    log::debug("origin failed for ", request_.method, " ", request_.target, " (", cfg_.url.base, "): ",
+               detail_.empty() ? error.message() : detail_);
+  }
 }
 
 boost::asio::awaitable<void> Transfer::forward_interim(http::ResponseSink* sink) {
@@ -228,6 +246,10 @@ void Transfer::on_done(int curl_code) {
   slot_.release();  // the connection is back in curl's pool, or closed
   if (curl_code != CURLE_OK && !bad_framing_) {
     detail_ = error_buffer_[0] ? error_buffer_ : curl_easy_strerror(static_cast<CURLcode>(curl_code));
+    if (auto reason = tls_failure(easy_, static_cast<CURLcode>(curl_code), detail_)) {
+      tls_failure_ = true;
+      detail_ = std::move(*reason);
+    }
   }
   event_.notify();
 }
@@ -235,6 +257,7 @@ void Transfer::on_done(int curl_code) {
 error_code Transfer::failure() const {
   if (bad_framing_) return make_error_code(Errc::upstream_transfer_coding);
   if (curl_code_ == CURLE_OK) return make_error_code(Errc::upstream_protocol);
+  if (tls_failure_) return make_error_code(Errc::upstream_tls);
   return map_curl_error(curl_code_);
 }
 

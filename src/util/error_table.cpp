@@ -43,6 +43,7 @@ constexpr std::array rows{
          "no origin connection free within upstream.queue_timeout (upstream.max_connections reached)"}},
     Row{Errc::upstream_transfer_coding,
         {S::origin, 502, "protocol", false, "origin response uses a transfer coding relay cannot decode"}},
+    Row{Errc::upstream_tls, {S::origin, 502, "tls", false, "origin TLS handshake or certificate check failed"}},
 };
 
 // Rows are in Errc order, so a lookup is an index.

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -190,19 +191,51 @@ class Process:
             self.name, self.stderr_path, tail(self.stderr_path, lines))
 
 
+class OriginTls:
+    """An HTTPS origin's settings (origin.py --tls-*): its certificate and key,
+    client_ca to require client certificates, max_version "1.2" to refuse
+    TLS 1.3. ca, client_cert and client_key are what the harness itself
+    presents on the origin's control endpoints."""
+
+    def __init__(self, cert, key, ca, client_ca=None, max_version=None, client_cert=None, client_key=None):
+        self.cert, self.key, self.ca = cert, key, ca
+        self.client_ca, self.max_version = client_ca, max_version
+        self.client_cert, self.client_key = client_cert, client_key
+
+    def argv(self):
+        out = ["--tls-cert", str(self.cert), "--tls-key", str(self.key)]
+        if self.client_ca:
+            out += ["--tls-client-ca", str(self.client_ca)]
+        if self.max_version:
+            out += ["--tls-max-version", self.max_version]
+        return out
+
+    def client_context(self):
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        # The chain is checked, not the name: some test certificates name
+        # origin.test only, and the harness connects to 127.0.0.1.
+        ctx.check_hostname = False
+        if self.client_cert:
+            ctx.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return ctx
+
+
 class Origin(Process):
-    def __init__(self, workdir):
-        super().__init__("origin", workdir)
+    """origin.py on 127.0.0.1; with tls (an OriginTls) it serves HTTPS."""
+
+    def __init__(self, workdir, tls=None, name="origin"):
+        super().__init__(name, workdir)
         self.port = None
+        self.tls = tls
 
     def start(self, timeout=10.0, port=None):
         """Start listening on `port` (default: any free one; a restart passes
         the old port so a relay pointed at it finds the origin again)."""
-        port_file = self.workdir / "origin.port"
+        port_file = self.workdir / (self.name + ".port")
         if port_file.exists():
             port_file.unlink()
         argv = [sys.executable, str(HERE / "origin.py"), "--port", str(port or 0),
-                "--port-file", str(port_file), "--verbose"]
+                "--port-file", str(port_file), "--verbose"] + (self.tls.argv() if self.tls else [])
         self.spawn(argv, env=child_env())
 
         def ready():
@@ -215,10 +248,16 @@ class Origin(Process):
 
     @property
     def url(self):
-        return "http://%s:%d" % (HOST, self.port)
+        return "%s://%s:%d" % ("https" if self.tls else "http", HOST, self.port)
+
+    def connection(self):
+        """A connection to this origin, over TLS when it serves HTTPS."""
+        if self.tls:
+            return http.client.HTTPSConnection(HOST, self.port, timeout=10, context=self.tls.client_context())
+        return http.client.HTTPConnection(HOST, self.port, timeout=10)
 
     def _get_json(self, target):
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        conn = self.connection()
         try:
             conn.request("GET", target)
             return json.loads(conn.getresponse().read())
@@ -253,7 +292,7 @@ class Origin(Process):
     def script(self, path, steps):
         """Answer requests to path from `steps` (see origin.py): the Nth request
         gets steps[N], the last step repeats. Replaces any earlier script."""
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        conn = self.connection()
         try:
             conn.request("POST", "/__script?path=" + urllib.parse.quote(path, safe=""),
                          body=json.dumps(list(steps)).encode(),
@@ -266,7 +305,7 @@ class Origin(Process):
             conn.close()
 
     def unscript(self, path):
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        conn = self.connection()
         try:
             conn.request("DELETE", "/__script?path=" + urllib.parse.quote(path, safe=""))
             conn.getresponse().read()

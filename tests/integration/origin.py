@@ -4,6 +4,13 @@
 Start:  python3 origin.py --port 0 --port-file F   (listens on 127.0.0.1; the
 bound port is written to F once listening). SIGTERM/SIGINT stop it.
 
+TLS:    --tls-cert CERT --tls-key KEY serve HTTPS instead (every endpoint below,
+control ones too); --tls-client-ca CA also requires a client certificate
+signed by CA; --tls-max-version 1.2 refuses TLS 1.3. Each request's history
+record (/__requests) then has "tls": {"sni", "version", "client_cert"} (the
+SNI name received or null, e.g. "TLSv1.3", the client certificate's
+subject CN or null); null for plain HTTP.
+
 Each request is driven by its query parameters (all optional):
   status=404          response status (default 200)
   size=1024           body size in bytes (default 100); the body is body_bytes(path, size)
@@ -91,6 +98,7 @@ import os
 import select
 import signal
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -141,7 +149,7 @@ class Stats:
         """Count the request; returns its history record (status filled in later)."""
         path = urlsplit(target).path
         rec = {"seq": seq, "time": time.time(), "method": last["method"], "target": target,
-               "headers": last["headers"], "status": None}
+               "headers": last["headers"], "status": None, "tls": last.get("tls")}
         with self.lock:
             self.total += 1
             for table, key in ((self.targets, target), (self.paths, path)):
@@ -328,6 +336,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     def handle(self):
         try:
+            self.tls = self.handshake()
             for _ in range(100000):
                 if not self.handle_one():
                     break
@@ -335,6 +344,18 @@ class Handler(socketserver.StreamRequestHandler):
             self.log("connection ended: %r" % (e,))
         finally:
             CONNECTIONS.remove(self)
+
+    def handshake(self):
+        """Completes a TLS handshake (in this connection's thread, not the
+        accept loop); returns what /__requests reports of it, or None."""
+        sock = self.connection
+        if not isinstance(sock, ssl.SSLSocket):
+            return None
+        sock.do_handshake()
+        peer = sock.getpeercert()
+        subject = dict(pair[0] for pair in peer.get("subject", ())) if peer else {}
+        return {"sni": getattr(sock, "received_sni", None), "version": sock.version(),
+                "client_cert": subject.get("commonName")}
 
     # -- request parsing -------------------------------------------------
     def readline(self):
@@ -459,7 +480,8 @@ class Handler(socketserver.StreamRequestHandler):
             return self.send_simple(200, b'{"ok": true}\n', keep_alive)
 
         info = {"method": method, "target": target, "path": path, "version": version,
-                "headers": headers, "body_length": body_len, "body_sha256": body_sha}
+                "headers": headers, "body_length": body_len, "body_sha256": body_sha,
+                "tls": self.tls}
         with SEQ_LOCK:
             SEQ[0] += 1
             seq = SEQ[0]
@@ -675,6 +697,29 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
+    tls_context = None  # an ssl.SSLContext: connections are wrapped, handshaken by their handler
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls_context is not None:
+            sock = self.tls_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+
+def tls_context(args):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.tls_client_ca:
+        ctx.load_verify_locations(cafile=args.tls_client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    if args.tls_max_version == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    def remember_sni(sock, name, _ctx):
+        sock.received_sni = name
+
+    ctx.sni_callback = remember_sni
+    return ctx
 
 
 def main():
@@ -682,16 +727,22 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", help="the certificate's PEM private key")
+    ap.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
+    ap.add_argument("--tls-max-version", choices=["1.2", "1.3"], help="highest TLS version offered")
     args = ap.parse_args()
     VERBOSE[0] = args.verbose
     server = Server(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        server.tls_context = tls_context(args)
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
             f.write("%d\n" % port)
         os.replace(tmp, args.port_file)  # atomic: readers never see a partial file
-    sys.stderr.write("origin: listening on 127.0.0.1:%d\n" % port)
+    sys.stderr.write("origin: listening on %s://127.0.0.1:%d\n" % ("https" if args.tls_cert else "http", port))
     sys.stderr.flush()
 
     def stop(*_):

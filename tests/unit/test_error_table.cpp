@@ -27,6 +27,7 @@ TEST_CASE("error table: sources, statuses and labels as the request path uses th
       {Errc::upstream_protocol, ErrorSource::origin, 502, "protocol", false},
       {Errc::upstream_transfer_coding, ErrorSource::origin, 502, "protocol", false},
       {Errc::upstream_failed, ErrorSource::origin, 502, "other", false},
+      {Errc::upstream_tls, ErrorSource::origin, 502, "tls", false},
       {Errc::upstream_queue_timeout, ErrorSource::internal, 503, "queue", true},
       {Errc::client_closed, ErrorSource::client, 0, "client_closed", false},
       {Errc::client_timeout, ErrorSource::client, 408, "client_timeout", false},

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "relay/config/cache_rule.hpp"
+#include "relay/config/upstream_tls.hpp"
 #include "relay/config/gateway.hpp"
 
 namespace relay::config {
@@ -134,6 +135,7 @@ struct UpstreamConfig {
   int max_connections = 64;
   Duration queue_timeout{10'000};
   bool preserve_host = true;            // forward the client's Host header
+  UpstreamTls tls;                      // [upstream.tls]: https:// origins only
 };
 
 struct CacheKeyConfig {

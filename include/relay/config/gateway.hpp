@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "relay/config/cache_rule.hpp"
+#include "relay/config/upstream_tls.hpp"
 
 namespace relay::config {
 
@@ -73,6 +74,7 @@ struct OriginPool {
   bool preserve_host = true;      // forward the client's Host
   std::string host;               // a fixed Host for this pool ("" = the member's authority when not preserving)
   bool retry = true;              // an idempotent request whose connect failed tries the next member once
+  UpstreamTls tls;                // for https:// members; defaults to [upstream.tls]
   HealthCheck health_check;
   PassiveEjection passive;
   int line = 0;                   // 0: the implicit pool made from [upstream]

@@ -86,7 +86,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   std::array<prometheus::Counter*, cache::cache_status_count> requests_{};
   prometheus::Histogram* duration_ = nullptr;
-  std::array<prometheus::Counter*, 6> upstream_errors_{};    // connect, timeout, reset, protocol, other, queue
+  std::array<prometheus::Counter*, 7> upstream_errors_{};    // connect, timeout, reset, protocol, other, queue, tls
   prometheus::Counter* client_errors_ = nullptr;
   prometheus::Counter* client_timeout_head_ = nullptr;
   prometheus::Counter* client_timeout_body_ = nullptr;

@@ -21,6 +21,7 @@
 #include "relay/http/body.hpp"
 #include "relay/http/response.hpp"
 #include "relay/upstream/curl_multi.hpp"
+#include "relay/upstream/tls_options.hpp"
 #include "relay/util/async_event.hpp"
 #include "relay/util/result.hpp"
 
@@ -69,6 +70,7 @@ class Transfer final : public TransferSink, public http::BodySource {
   boost::asio::awaitable<bool> feed_upload();
   void apply_pause_state();
   error_code failure() const;
+  void log_failure(const error_code& error) const;
 
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self);
   static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self);
@@ -80,6 +82,7 @@ class Transfer final : public TransferSink, public http::BodySource {
   CurlMulti::Slot slot_;  // held until curl is done with the connection
   CURL* easy_;
   curl_slist* header_list_ = nullptr;
+  Slist connect_to_;  // the SNI override's CURLOPT_CONNECT_TO, read by curl until done
   AsyncEvent event_;
   char error_buffer_[CURL_ERROR_SIZE] = {};
   std::string detail_;
@@ -88,6 +91,7 @@ class Transfer final : public TransferSink, public http::BodySource {
   std::deque<http::ResponseHead> interim_;  // complete 1xx heads not yet forwarded
   bool head_ready_ = false;
   bool bad_framing_ = false;
+  bool tls_failure_ = false;  // curl's failure was a TLS one (tls_options.hpp); detail_ says why
   bool done_ = false;
   int curl_code_ = 0;
   bool timed_out_waiting_ = false;

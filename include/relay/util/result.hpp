@@ -31,6 +31,8 @@ enum class Errc {
   upstream_queue_timeout,
   // The origin framed its body with a transfer coding other than chunked.
   upstream_transfer_coding,
+  // TLS towards the origin failed: handshake, certificate, client certificate.
+  upstream_tls,
 };
 
 const boost::system::error_category& relay_category() noexcept;

@@ -1,0 +1,22 @@
+// The ConfigError a configuration text loads with, for table-driven tests
+// of messages (key and "relay.toml:LINE").
+#pragma once
+
+#include <string>
+
+#include "relay/config/config.hpp"
+
+namespace relay::test {
+
+// The message of the ConfigError loading `toml` (named relay.toml) with
+// `env` throws, or "" when it loads.
+inline std::string config_load_error(const std::string& toml, const config::Environment& env = {}) {
+  try {
+    config::load_from_string(toml, "relay.toml", env);
+  } catch (const config::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace relay::test
