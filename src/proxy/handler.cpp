@@ -16,6 +16,7 @@
 #include "relay/cache/key.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/cache/vary.hpp"
+#include "relay/http/problem.hpp"
 #include "relay/proxy/vary_marker.hpp"
 #include "relay/purge/tags.hpp"
 #include "relay/util/error_table.hpp"
@@ -94,6 +95,10 @@ void Handler::log_refused(http::Request& req, int status, std::uint64_t bytes, d
   shared_.access_log.write(record);
 }
 
+std::uint64_t Handler::body_limit_for(const http::Request& /*req*/) const {
+  return cfg_.server.max_body_size;
+}
+
 asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodySource& body,
                                                  http::ResponseSink& out) {
   // OPTIONS * names the server, not a resource: forwarded as it is.
@@ -108,7 +113,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
     log::info("rejecting request ", req.method, " ", req.target, " from ", req.client_address, ": ",
               normalized.error);
     shared_.metrics.record_client_error(400);
-    co_await out.write_simple(400, "text/plain", "relay: " + normalized.error + "\n");
+    co_await http::respond_problem(out, req, 400, "malformed-request", normalized.error);
     out.abort();
     Outcome refused;
     refused.info.status = CacheStatus::Bypass;
@@ -162,7 +167,9 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
       info.fwd = plan.fwd;
       http::Headers extra;
       add_response_fields(extra, req, info);
-      co_await out.write_simple(504, "text/plain", "relay: not in cache (only-if-cached)\n", std::move(extra));
+      co_await http::respond_problem(out, req, 504, "not-cached",
+                                     "not in the cache, and the request says only-if-cached",
+                                     std::move(extra));
       co_return Outcome{info};
     }
 
