@@ -113,6 +113,9 @@ struct ServerConfig {
   std::uint64_t min_body_rate = 1024;        // bytes per second
   Duration shutdown_grace{10'000};           // drain time on SIGTERM/SIGINT
   std::uint64_t max_connections = 10'000;    // concurrent client connections
+  // Largest request body accepted (0 = no limit): a larger Content-Length
+  // gets 413 before any 100 Continue, a chunked body is cut at it.
+  std::uint64_t max_body_size = 0;
 };
 
 struct UpstreamConfig {

@@ -31,6 +31,8 @@ enum class Errc {
   upstream_queue_timeout,
   // The origin framed its body with a transfer coding other than chunked.
   upstream_transfer_coding,
+  // The client's request body outgrew server.max_body_size (the limit in force for it).
+  request_body_too_large,
 };
 
 const boost::system::error_category& relay_category() noexcept;
