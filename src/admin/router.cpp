@@ -1,8 +1,7 @@
 // Admin routing and problem details (router.hpp).
 #include "relay/admin/router.hpp"
 
-#include "relay/http/response.hpp"
-#include "relay/util/json.hpp"
+#include "relay/http/problem.hpp"
 
 namespace relay::admin {
 
@@ -19,12 +18,8 @@ Reply problem(int status, std::string detail, http::Headers headers) {
   Reply r;
   r.status = status;
   r.content_type = std::string(kProblemJson);
-  r.body = json::Object()
-               .add("type", "about:blank")
-               .add("title", http::reason_phrase(status))
-               .add("status", status)
-               .add("detail", detail)
-               .str();
+  // The admin API's problems name no type of their own: about:blank.
+  r.body = http::problem_json(http::Problem{status, "", std::move(detail), {}}, "");
   r.headers = std::move(headers);
   return r;
 }

@@ -27,6 +27,7 @@ constexpr Field kFields[] = {
     row<K::Int, &C::server, &ServerConfig::max_connections>("server.max_connections"),
     row<K::StringList, &C::server, &ServerConfig::trusted_proxies>("server.trusted_proxies"),
     row<K::Bool, &C::server, &ServerConfig::forwarded>("server.forwarded"),
+    row<K::Size, &C::server, &ServerConfig::max_body_size>("server.max_body_size"),
     row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
     row<K::Duration, &C::upstream, &UpstreamConfig::connect_timeout>("upstream.connect_timeout"),
     row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),
@@ -59,12 +60,16 @@ constexpr Field kFields[] = {
     row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::enabled>("cache.coalesce.enabled"),
     row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::follower_timeout>(
         "cache.coalesce.follower_timeout"),
-    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::max_fill_age>("cache.coalesce.max_fill_age"),
-    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::hit_for_miss>("cache.coalesce.hit_for_miss"),
-    row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::distributed>("cache.coalesce.distributed"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::max_fill_age>(
+        "cache.coalesce.max_fill_age"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::hit_for_miss>(
+        "cache.coalesce.hit_for_miss"),
+    row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::distributed>(
+        "cache.coalesce.distributed"),
     row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::degraded>("cache.coalesce.degraded"),
     row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_dir>("cache.coalesce.spool_dir"),
-    row<K::Size, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_memory>("cache.coalesce.spool_memory"),
+    row<K::Size, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_memory>(
+        "cache.coalesce.spool_memory"),
     row<K::String, &C::storage, &StorageConfig::backend>("storage.backend"),
     row<K::Size, &C::storage, &StorageConfig::max_size>("storage.max_size"),
     row<K::String, &C::storage, &StorageConfig::eviction>("storage.eviction"),
@@ -86,7 +91,8 @@ constexpr Field kFields[] = {
         "storage.redis.connect_timeout"),
     row<K::Duration, &C::storage, &StorageConfig::redis, &RedisStorageConfig::command_timeout>(
         "storage.redis.command_timeout"),
-    row<K::Size, &C::storage, &StorageConfig::redis, &RedisStorageConfig::chunk_size>("storage.redis.chunk_size"),
+    row<K::Size, &C::storage, &StorageConfig::redis, &RedisStorageConfig::chunk_size>(
+        "storage.redis.chunk_size"),
     row<K::Duration, &C::maintenance, &MaintenanceConfig::interval>("maintenance.interval"),
     row<K::String, &C::maintenance, &MaintenanceConfig::lock>("maintenance.lock"),
     row<K::String, &C::admin, &AdminConfig::listen>("admin.listen"),

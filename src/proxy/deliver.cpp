@@ -10,6 +10,7 @@
 
 #include "relay/cache/range.hpp"
 #include "relay/cache/validation.hpp"
+#include "relay/http/problem.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/pump.hpp"
 #include "relay/util/error_table.hpp"
@@ -48,7 +49,10 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
         http::Headers extra;
         extra.add("Content-Range", cache::unsatisfied_range(size));
         add_response_fields(extra, req, info);
-        co_await out.write_simple(416, "text/plain", "", std::move(extra));
+        std::string detail = "no requested range overlaps the ";
+        detail.append(std::to_string(size)).append(" bytes of the representation");
+        co_await http::respond_problem(out, req, 416, "range-not-satisfiable", std::move(detail),
+                                       std::move(extra));
         co_return outcome;
       }
       if (decision.outcome == cache::RangeOutcome::Partial) {
@@ -92,8 +96,8 @@ asio::awaitable<Handler::Outcome> Handler::deliver_or_fail(const http::Request& 
   if (auto answered = co_await deliver(req, std::move(hit), info, age, out)) co_return *answered;
   http::Headers extra;
   add_response_fields(extra, req, info);
-  co_await out.write_simple(503, "text/plain", "relay: the stored response could not be read; retry\n",
-                            std::move(extra));
+  co_await http::respond_problem(out, req, 503, "storage-unreadable",
+                                 "the stored response could not be read; retry", std::move(extra));
   co_return Outcome{info};
 }
 

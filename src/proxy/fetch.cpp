@@ -18,6 +18,7 @@
 #include "relay/cache/vary.hpp"
 #include "relay/gateway/forwarded.hpp"
 #include "relay/gateway/route_table.hpp"
+#include "relay/http/problem.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/pump.hpp"
 #include "relay/proxy/vary_marker.hpp"
@@ -202,12 +203,14 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
   if (!pumped.stored) {
     // Too large to keep after all (or the store failed): nothing was sent
     // yet, so say so plainly.
-    co_await out->write_simple(502, "text/plain", "relay: response exceeded cache.max_object_size\n");
+    co_await http::respond_problem(*out, req, 502, "object-too-large",
+                                   "the origin's response exceeded cache.max_object_size");
     co_return outcome;
   }
   auto stored = co_await lookup(plan.lookup->primary, req);
   if (!stored.hit) {
-    co_await out->write_simple(503, "text/plain", "relay: stored response was evicted at once; retry\n");
+    co_await http::respond_problem(*out, req, 503, "storage-evicted",
+                                   "the stored response was evicted at once; retry");
     co_return outcome;
   }
   co_return co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), *out);
@@ -274,7 +277,7 @@ asio::awaitable<void> Handler::respond_upstream_error(const http::Request& req, 
   log::warn("origin request failed for ", req.method, " ", req.target, ": ", error.message(), " -> ", status);
   http::Headers extra;
   add_response_fields(extra, req, info);
-  co_await out->write_simple(status, "text/plain", "relay: " + error.message() + "\n", std::move(extra));
+  co_await http::respond_problem(*out, req, status, problem_slug(error), error.message(), std::move(extra));
   // A request body may be half-read: this connection cannot carry another request.
   if (req.has_body) out->abort();
 }

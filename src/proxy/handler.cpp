@@ -19,6 +19,7 @@
 #include "relay/gateway/forwarded.hpp"
 #include "relay/gateway/header_edits.hpp"
 #include "relay/gateway/route_table.hpp"
+#include "relay/http/problem.hpp"
 #include "relay/proxy/vary_marker.hpp"
 #include "relay/purge/tags.hpp"
 #include "relay/util/error_table.hpp"
@@ -100,6 +101,18 @@ void Handler::log_refused(http::Request& req, int status, std::uint64_t bytes, d
   shared_.access_log.write(record);
 }
 
+// The route's max_body_size, else [server]'s. Asked before the request path
+// runs, so the raw head is normalised here as route() will do it.
+std::uint64_t Handler::body_limit_for(const http::Request& req) const {
+  const auto normalized = cache::normalize_target(req.target, req.headers);
+  if (normalized.ok) {
+    const auto& target = normalized.target;
+    if (auto route = gateway::match_route(cfg_.routes, target.authority, target.path))
+      if (const auto& limit = cfg_.routes[*route].max_body_size) return *limit;
+  }
+  return cfg_.server.max_body_size;
+}
+
 asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodySource& body,
                                                  http::ResponseSink& out) {
   if (req.peer_address.empty()) {
@@ -119,7 +132,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
     log::info("rejecting request ", req.method, " ", req.target, " from ", req.client_address, ": ",
               normalized.error);
     shared_.metrics.record_client_error(400);
-    co_await out.write_simple(400, "text/plain", "relay: " + normalized.error + "\n");
+    co_await http::respond_problem(out, req, 400, "malformed-request", normalized.error);
     out.abort();
     Outcome refused;
     refused.info.status = CacheStatus::Bypass;
@@ -141,7 +154,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   const auto route = gateway::match_route(cfg_.routes, target.authority, target.path);
   if (!route) {
     log::info("no route for ", req.method, " ", target.authority, target.path, " from ", req.client_address);
-    co_await out.write_simple(404, "text/plain", "relay: no route for this host and path\n");
+    co_await http::respond_problem(out, req, 404, "no-route", "no [[routes]] entry takes this host and path");
     Outcome refused;
     refused.info.status = CacheStatus::Bypass;
     co_return refused;
@@ -183,7 +196,9 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
       info.fwd = plan.fwd;
       http::Headers extra;
       add_response_fields(extra, req, info);
-      co_await out.write_simple(504, "text/plain", "relay: not in cache (only-if-cached)\n", std::move(extra));
+      co_await http::respond_problem(out, req, 504, "not-cached",
+                                     "not in the cache, and the request says only-if-cached",
+                                     std::move(extra));
       co_return Outcome{info};
     }
 

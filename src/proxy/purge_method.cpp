@@ -4,6 +4,7 @@
 // with the list empty the method is nobody's and goes to the origin like
 // any other. "Fastly-Soft-Purge: 1" asks for a soft purge.
 #include "relay/admin/cidr.hpp"
+#include "relay/http/problem.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/purge/purger.hpp"
 #include "relay/purge/selector.hpp"
@@ -20,7 +21,8 @@ asio::awaitable<Handler::Outcome> Handler::serve_purge(const http::Request& req,
   // The list was checked at load: an entry that does not parse never gets here.
   if (!admin::Allowlist(cfg_.purge.allow).allows(req.client_address)) {
     log::info("refusing PURGE ", req.target, " from ", req.client_address, ": not in purge.allow");
-    co_await out.write_simple(403, "text/plain", "relay: PURGE is not allowed from " + req.client_address + "\n");
+    co_await http::respond_problem(out, req, 403, "purge-forbidden",
+                                   "PURGE is not allowed from " + req.client_address);
   } else {
     const auto selector = purge::url_selector(target, cfg_);
     const auto soft = req.headers.get("fastly-soft-purge");
@@ -29,7 +31,9 @@ asio::awaitable<Handler::Outcome> Handler::serve_purge(const http::Request& req,
     if (affected) {
       co_await out.write_simple(200, "application/json", purge::answer_json(selector, mode, *affected) + "\n");
     } else {
-      co_await out.write_simple(503, "text/plain", "relay: purge failed: " + affected.error().message() + "\n");
+      std::string detail = "purge failed: ";
+      detail.append(affected.error().message());
+      co_await http::respond_problem(out, req, 503, "purge-failed", std::move(detail));
     }
   }
   // An unread body cannot be skipped safely: the connection ends with this answer.

@@ -43,6 +43,10 @@ void ProxyService::log_refused(http::Request& req, int status, std::uint64_t byt
   current_->log_refused(req, status, bytes, seconds);
 }
 
+std::uint64_t ProxyService::body_limit_for(const http::Request& req) const {
+  return current_->body_limit_for(req);
+}
+
 std::size_t ProxyService::background_tasks() const noexcept {
   std::size_t n = current_->background_tasks();
   for (const auto& h : retired_) n += h->background_tasks();

@@ -28,6 +28,7 @@ class ProxyService final : public http::Service {
 
   boost::asio::awaitable<void> serve(http::Request& req, http::BodySource& body, http::ResponseSink& out) override;
   void log_refused(http::Request& req, int status, std::uint64_t bytes, double seconds) override;
+  std::uint64_t body_limit_for(const http::Request& req) const override;
 
   // Background revalidations of every Handler still alive.
   std::size_t background_tasks() const noexcept;

@@ -2,16 +2,27 @@
 // arrive split across reads) and record body spans; parsing pauses at the
 // end of each message so the next pipelined request waits its turn.
 // Limits are enforced while bytes arrive, never after buffering them.
+//
+// Extension methods: llhttp 8 refuses any method outside its list. Before a
+// request reaches llhttp, its method token is read here (http::scan_method);
+// a token llhttp does not know is kept aside and llhttp is fed a stand-in
+// known method in its place, then the rest of the line from the buffer.
+// llhttp frames a request the same whatever its method (Content-Length or
+// chunked; only CONNECT is special, and CONNECT is in its list), so the
+// stand-in changes nothing but the name, which the callbacks replace.
 #include "relay/server/request_parser.hpp"
 
 #include <llhttp.h>
 
-#include <cstring>
-
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstring>
+
+#include "relay/http/method_token.hpp"
 
 namespace relay::server {
 
@@ -22,13 +33,37 @@ struct RequestParser::Impl {
   llhttp_settings_t settings{};
 };
 
+namespace {
+
+// The methods llhttp parses in an HTTP/1.x request line, from its own table
+// (PRI, the HTTP/2 preface, is left to llhttp, which refuses it here).
+#define RELAY_LLHTTP_METHOD_NAME(num, name, string) #string,
+constexpr std::array<std::string_view, 34> kLlhttpMethods{HTTP_METHOD_MAP(RELAY_LLHTTP_METHOD_NAME)};
+#undef RELAY_LLHTTP_METHOD_NAME
+
+bool llhttp_knows(std::string_view method) {
+  return std::find(kLlhttpMethods.begin(), kLlhttpMethods.end(), method) != kLlhttpMethods.end();
+}
+
+// What llhttp is told in place of an extension method: an ordinary method
+// with no framing rules of its own.
+constexpr std::string_view kStandIn = "POST";
+
+}  // namespace
+
 struct RequestParser::Callbacks {
   static RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
+
+  static std::string method_of(llhttp_t* p) {
+    const auto& extension = self(p).extension_method_;
+    if (!extension.empty()) return extension;
+    return llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+  }
 
   // Method and version as soon as the request line has them, so a request
   // refused later in its head is logged with what it asked for.
   static int on_method_complete(llhttp_t* p) {
-    self(p).target_->method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+    self(p).target_->method = method_of(p);
     return 0;
   }
 
@@ -84,7 +119,7 @@ struct RequestParser::Callbacks {
     s.field_.clear();
     s.value_.clear();
     s.in_value_ = false;
-    req.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
+    req.method = method_of(p);
     req.version_major = llhttp_get_http_major(p);
     req.version_minor = llhttp_get_http_minor(p);
     req.keep_alive = llhttp_should_keep_alive(p) != 0;
@@ -150,6 +185,37 @@ void RequestParser::reset_message() {
   expect_continue_ = false;
   body_spans_.clear();
   next_span_ = 0;
+  method_settled_ = false;
+  extension_method_.clear();
+}
+
+bool RequestParser::settle_method() {
+  const auto scan = http::scan_method(std::string_view(buffer_.data() + parsed_, filled_ - parsed_));
+  parsed_ += scan.skip;  // blank lines between requests: nothing for llhttp
+  using Kind = http::MethodScan::Kind;
+  switch (scan.kind) {
+    case Kind::NeedMore:
+      return true;
+    case Kind::TooLong: {
+      std::string reason = "request method longer than ";
+      reason.append(std::to_string(http::kMaxMethodLength)).append(" bytes");
+      reject(501, std::move(reason));
+      return false;
+    }
+    case Kind::NotToken:  // llhttp says what is wrong with the line
+      break;
+    case Kind::Token:
+      if (llhttp_knows(scan.token)) break;
+      if (llhttp_execute(&impl_->parser, kStandIn.data(), kStandIn.size()) != HPE_OK) {
+        reject(400, "malformed request: the parser refused the stand-in method");
+        return false;
+      }
+      extension_method_.assign(scan.token);
+      parsed_ += scan.token.size();
+      break;
+  }
+  method_settled_ = true;
+  return true;
 }
 
 bool RequestParser::execute() {
@@ -195,7 +261,11 @@ asio::awaitable<HeadOutcome> RequestParser::read_head(http::Request& out) {
   started_ = parsed_ < filled_;
   if (started_ && on_message_start) on_message_start();
   for (;;) {
-    if (parsed_ < filled_) {
+    if (parsed_ < filled_ && !method_settled_ && !settle_method()) {
+      keep_pending_field();
+      co_return HeadOutcome::Rejected;
+    }
+    if (parsed_ < filled_ && method_settled_) {
       if (!execute()) co_return HeadOutcome::Rejected;
       if (head_done_) co_return HeadOutcome::Ok;
       if (parsed_ < filled_) continue;

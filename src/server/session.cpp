@@ -1,10 +1,15 @@
 // Per-connection loop; a request refused before the handler (400, 408 for
-// a head, 414, 431) is written to the access log here. Deadlines: idle_timeout while waiting for the next
+// a head, 413 for a declared body over the limit, 414, 431) is answered
+// with a problem (http/problem.hpp) carrying its request id and written to
+// the access log here. Deadlines: idle_timeout while waiting for the next
 // request, header_timeout from its first byte until its head is complete,
 // idle_timeout for each body read and response write, body_timeout (with
-// min_body_rate) for the whole request body.
+// min_body_rate) for the whole request body. The body limit is the
+// service's answer for this request (body_limit_for), asked before any
+// 100 Continue, so a refused body is never invited.
 #include "relay/server/session.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -12,6 +17,7 @@
 #include <boost/asio/write.hpp>
 #include <cassert>
 
+#include "relay/http/problem.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/server/request_parser.hpp"
@@ -27,6 +33,12 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+std::string body_limit_detail(std::uint64_t limit) {
+  std::string detail = "request bodies are limited to ";
+  detail.append(std::to_string(limit)).append(" bytes here");
+  return detail;
+}
+
 // One request's body as the upstream transfer pulls it. A read may wait at
 // most idle_timeout; all reads together at most body_timeout, plus a second
 // for every min_body_rate bytes received (Apache's RequestReadTimeout
@@ -34,15 +46,26 @@ using steady = std::chrono::steady_clock;
 // trickle is cut while a steady upload of any size is not. Only time spent
 // waiting for the client counts: while relay waits for an origin connection
 // or for the origin to take more, the clock stands still. Too slow: 408 when
-// no response has started, else the connection just closes.
+// no response has started, else the connection just closes. A body that
+// grows past `limit` (0 = none) ends the same way with 413; the chunk that
+// crosses it is never handed on, and the error makes the upload fail, so
+// the origin sees a cut body, never a complete one.
 class ParserBodySource final : public http::BodySource {
  public:
   ParserBodySource(RequestParser& parser, Watchdog& watchdog, const config::ServerConfig& cfg,
-                   metrics::Metrics& metrics, const std::string& peer, ResponseWriter& out)
-      : parser_(parser), watchdog_(watchdog), cfg_(cfg), metrics_(metrics), peer_(peer), out_(out) {}
+                   metrics::Metrics& metrics, const http::Request& req, ResponseWriter& out,
+                   std::uint64_t limit)
+      : parser_(parser),
+        watchdog_(watchdog),
+        cfg_(cfg),
+        metrics_(metrics),
+        req_(req),
+        out_(out),
+        limit_(limit) {}
 
   asio::awaitable<Result<std::span<const char>>> read() override {
     if (timed_out_) co_return make_error_code(Errc::client_timeout);
+    if (too_large_) co_return make_error_code(Errc::request_body_too_large);
     steady::duration earned{};
     if (cfg_.min_body_rate > 0) earned = std::chrono::milliseconds(received_ * 1000 / cfg_.min_body_rate);
     auto budget = steady::duration(cfg_.body_timeout) + earned - waited_;
@@ -54,6 +77,7 @@ class ParserBodySource final : public http::BodySource {
     bool interrupted = watchdog_.clear_interrupt();
     waited_ += steady::now() - began;
     if (chunk) {
+      if (limit_ > 0 && received_ + chunk->size() > limit_) co_return co_await refuse_too_large();
       received_ += chunk->size();
       co_return chunk;
     }
@@ -64,27 +88,63 @@ class ParserBodySource final : public http::BodySource {
  private:
   asio::awaitable<Result<std::span<const char>>> time_out(bool stalled) {
     timed_out_ = true;
-    log::info("client ", peer_, ": request body ",
+    log::info("client ", req_.client_address, ": request body ",
               stalled ? "stalled for server.idle_timeout" : "not received within server.body_timeout", " (",
               received_, " bytes in ", std::chrono::duration_cast<std::chrono::milliseconds>(waited_).count(),
               " ms of waiting)", out_.head_sent() ? ": closing" : ": 408");
     metrics_.record_client_timeout("body");
     metrics_.record_client_error(408);
     out_.force_close();
-    if (!out_.head_sent()) co_await out_.write_simple(408, "text/plain", "relay: request body not received in time\n");
+    if (!out_.head_sent()) {
+      co_await http::respond_problem(out_, req_, 408, "request-timeout",
+                                     "the request body was not received in time");
+    }
     co_return make_error_code(Errc::client_timeout);
   }
 
+  asio::awaitable<Result<std::span<const char>>> refuse_too_large() {
+    too_large_ = true;
+    log::info("client ", req_.client_address, ": request body past server.max_body_size (", limit_, " bytes)",
+              out_.head_sent() ? ": closing" : ": 413");
+    metrics_.record_client_error(413);
+    out_.force_close();
+    if (!out_.head_sent()) {
+      co_await http::respond_problem(out_, req_, 413, "content-too-large", body_limit_detail(limit_));
+    }
+    co_return make_error_code(Errc::request_body_too_large);
+  }
+
+ public:
+  // The body outgrew its limit: the client may still be sending the rest.
+  bool refused_too_large() const noexcept { return too_large_; }
+
+ private:
   RequestParser& parser_;
   Watchdog& watchdog_;
   const config::ServerConfig& cfg_;
   metrics::Metrics& metrics_;
-  const std::string& peer_;
+  const http::Request& req_;
   ResponseWriter& out_;
+  std::uint64_t limit_;
   steady::duration waited_{};
   std::uint64_t received_ = 0;
   bool timed_out_ = false;
+  bool too_large_ = false;
 };
+
+// The problem type of a head the parser refused.
+std::string_view refusal_slug(int status) {
+  switch (status) {
+    case 414:
+      return "uri-too-long";
+    case 431:
+      return "header-fields-too-large";
+    case 501:
+      return "method-not-implemented";
+    default:
+      return "malformed-request";
+  }
+}
 
 // Reads what is left of a request body the handler did not consume, so the
 // connection can carry the next request; false when it is too much to bother.
@@ -158,7 +218,10 @@ asio::awaitable<void> Session::serve_requests() {
   parser.on_message_start = [this, &message_start] {
     idle_ = false;
     message_start = steady::now();
-    watchdog_->expire_after(cfg_.header_timeout);
+    // At header_timeout the read is interrupted, so the connection is still
+    // there to carry the 408; a second later the watchdog closes it anyway.
+    watchdog_->interrupt_at(message_start + cfg_.header_timeout);
+    watchdog_->expire_at(message_start + cfg_.header_timeout + std::chrono::seconds(1));
   };
   // A request refused here gets its access log line too, with what was read of it.
   const auto log_refused = [&](http::Request& req, int status, std::uint64_t bytes) {
@@ -177,43 +240,80 @@ asio::awaitable<void> Session::serve_requests() {
     auto outcome = co_await parser.read_head(req);
     idle_ = false;
     watchdog_->disarm();
+    const bool head_timed_out = watchdog_->clear_interrupt() || watchdog_->fired();
 
     if (outcome == HeadOutcome::Closed) co_return;
+    req.client_address = peer;
+    // The id is settled here so that every answer and every line logged for
+    // this request carries it, refusals included (from what was read of the head).
+    req.request_id = proxy::request_id_for(req);
+    // A refusal is framed for a plain HTTP/1.1 client and closes the
+    // connection: what was read of the head may not be trusted for framing.
+    const http::Request refusal_framing;
     if (outcome == HeadOutcome::Incomplete) {
-      if (watchdog_->fired()) {
+      if (head_timed_out) {
         log::info("client ", peer, ": request head not received within server.header_timeout");
         metrics_.record_client_timeout("head");
         metrics_.record_client_error(408);
-        static constexpr std::string_view timeout_response =
-            "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        co_await asio::async_write(socket_, asio::buffer(timeout_response), asio::as_tuple(asio::use_awaitable));
-        log_refused(req, 408, 0);
+        ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, refusal_framing, false);
+        co_await http::respond_problem(out, req, 408, "request-timeout",
+                                       "the request head was not received in time");
+        log_refused(req, 408, out.body_bytes());
       }
       co_return;
     }
     if (outcome == HeadOutcome::Rejected) {
       log::info("client ", peer, ": ", parser.reject_status(), " ", parser.reject_reason());
       metrics_.record_client_error(parser.reject_status());
-      http::Request minimal;
-      ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, minimal, false);
-      co_await out.write_simple(parser.reject_status(), "text/plain",
-                                "relay: " + parser.reject_reason() + "\n");
+      ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, refusal_framing, false);
+      co_await http::respond_problem(out, req, parser.reject_status(),
+                                     std::string(refusal_slug(parser.reject_status())),
+                                     parser.reject_reason());
       log_refused(req, parser.reject_status(), out.body_bytes());
       co_return;
     }
 
-    req.client_address = peer;
     ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, req, !host_.draining());
-    ParserBodySource body(parser, *watchdog_, cfg_, metrics_, peer, out);
-    // The id is settled here so that every line logged for this request carries it.
-    req.request_id = proxy::request_id_for(req);
+    // Decided before the body is read, so before any 100 Continue.
+    const std::uint64_t body_limit = service_.body_limit_for(req);
+    if (body_limit > 0 && req.content_length && *req.content_length > body_limit) {
+      log::info("client ", peer, ": 413 Content-Length ", *req.content_length, " over the body limit (",
+                body_limit, " bytes)");
+      metrics_.record_client_error(413);
+      out.force_close();
+      std::string detail = "Content-Length ";
+      detail.append(std::to_string(*req.content_length)).append(" is over the limit: ");
+      detail.append(body_limit_detail(body_limit));
+      co_await http::respond_problem(out, req, 413, "content-too-large", std::move(detail));
+      log_refused(req, 413, out.body_bytes());
+      co_await linger();
+      co_return;
+    }
+    ParserBodySource body(parser, *watchdog_, cfg_, metrics_, req, out, body_limit);
     assert(context_->id.empty() && "one request at a time per connection");
     context_->id = req.request_id;
     co_await service_.serve(req, body, out);
     context_->id.clear();
-    if (!out.keep_alive()) co_return;
-    if (!parser.message_complete() && !co_await discard_body(body)) co_return;
+    if (out.keep_alive() && (parser.message_complete() || co_await discard_body(body))) continue;
+    if (body.refused_too_large()) co_await linger();
+    co_return;
   }
+}
+
+asio::awaitable<void> Session::linger() {
+  constexpr std::size_t max_drained = 16 << 20;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  // The watchdog closes the socket at the deadline, which ends the read.
+  watchdog_->expire_after(std::chrono::seconds(2));
+  std::array<char, 16 * 1024> sink;
+  std::size_t drained = 0;
+  while (drained < max_drained) {
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+    drained += n;
+  }
+  watchdog_->disarm();
 }
 
 }  // namespace relay::server

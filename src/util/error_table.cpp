@@ -44,6 +44,8 @@ constexpr std::array rows{
     Row{Errc::upstream_transfer_coding,
         {S::origin, 502, "protocol", false, "origin response uses a transfer coding relay cannot decode"}},
     Row{Errc::upstream_tls, {S::origin, 502, "tls", false, "origin TLS handshake or certificate check failed"}},
+    Row{Errc::request_body_too_large,
+        {S::client, 413, "body_too_large", false, "request body larger than server.max_body_size"}},
 };
 
 // Rows are in Errc order, so a lookup is an index.
@@ -99,6 +101,21 @@ std::string_view source_name(ErrorSource source) noexcept {
       return "internal";
   }
   return "internal";
+}
+
+std::string problem_slug(const error_code& e) {
+  const auto* info = error_info(e);
+  if (!info) return "internal-error";
+  std::string slug;
+  if (info->status >= 500) {
+    slug = "upstream-";
+    slug.append(info->metric_label == "other" ? std::string_view("failed") : info->metric_label);
+    return slug;
+  }
+  slug = info->metric_label;
+  for (auto& c : slug)
+    if (c == '_') c = '-';
+  return slug;
 }
 
 namespace log {

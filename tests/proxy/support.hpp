@@ -92,9 +92,10 @@ class RecordingSink final : public http::ResponseSink {
     co_return Result<void>{};
   }
   void abort() noexcept override { aborted = true; }
-  boost::asio::awaitable<Result<void>> write_simple(int status, std::string_view, std::string_view text,
+  boost::asio::awaitable<Result<void>> write_simple(int status, std::string_view type, std::string_view text,
                                                     http::Headers extra) override {
     head = http::ResponseHead{status, "", std::move(extra)};
+    content_type.assign(type);
     body.assign(text);
     finished = true;
     co_return Result<void>{};
@@ -107,6 +108,7 @@ class RecordingSink final : public http::ResponseSink {
   std::optional<std::uint64_t> content_length;
   std::vector<int> interims;
   std::string body;
+  std::string content_type;  // of a write_simple answer
   std::size_t accept_bytes = std::string::npos;
   bool gone = false, finished = false, aborted = false;
 };

@@ -1019,3 +1019,23 @@ TEST_CASE("config: [maintenance] keys from TOML and the environment, and their e
       {"[maintenance]\nintreval = \"1s\"\n", {}, "relay.toml:2: maintenance.intreval: unknown key"},
   });
 }
+
+TEST_CASE("config: server.max_body_size defaults to 0 (no limit) and takes sizes") {
+  CHECK(load("").server.max_body_size == 0);
+  CHECK(load("[server]\nmax_body_size = \"1KiB\"\n").server.max_body_size == 1024);
+  CHECK(load("[server]\nmax_body_size = 5000\n").server.max_body_size == 5000);
+}
+
+TEST_CASE("config: RELAY_SERVER_MAX_BODY_SIZE beats the file") {
+  const auto c = load("[server]\nmax_body_size = \"1KiB\"\n", {{"RELAY_SERVER_MAX_BODY_SIZE", "2MiB"}});
+  CHECK(c.server.max_body_size == 2u << 20);
+}
+
+TEST_CASE("config: a bad server.max_body_size names the key and line") {
+  CHECK(load_error("[server]\n\nmax_body_size = -1\n") ==
+        "relay.toml:3: server.max_body_size: expected a size like \"64MiB\", got -1");
+  CHECK(load_error("[server]\nmax_body_size = \"big\"\n") ==
+        R"(relay.toml:2: server.max_body_size: expected a size like "64MiB", got "big")");
+  CHECK(load_error("", {{"RELAY_SERVER_MAX_BODY_SIZE", "lots"}}) ==
+        R"(environment RELAY_SERVER_MAX_BODY_SIZE: expected a size like "64MiB", got "lots")");
+}

@@ -13,12 +13,13 @@
 
 #include "relay/http/body.hpp"
 #include "relay/http/headers.hpp"
+#include "relay/http/problem.hpp"
 #include "relay/http/request.hpp"
 
 namespace relay::admin {
 
 inline constexpr std::string_view kJson = "application/json";
-inline constexpr std::string_view kProblemJson = "application/problem+json";
+inline constexpr std::string_view kProblemJson = http::kProblemJsonType;
 
 struct Reply {
   int status = 200;

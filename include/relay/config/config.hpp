@@ -122,6 +122,9 @@ struct ServerConfig {
   std::vector<std::string> trusted_proxies;
   // Also send RFC 7239 Forwarded (for=, proto=, host=), extending a trusted peer's.
   bool forwarded = false;
+  // Largest request body accepted (0 = no limit): a larger Content-Length
+  // gets 413 before any 100 Continue, a chunked body is cut at it.
+  std::uint64_t max_body_size = 0;
 };
 
 struct UpstreamConfig {

@@ -79,9 +79,16 @@ class Handler final : public http::Service {
                                      http::ResponseSink& out) override;
 
   // The access log line of a request the server refused before serve()
-  // (400 malformed, 408 head timeout, 414, 431): what was read of it, the
+  // (400 malformed, 408 head timeout, 413 declared body too large, 414,
+  // 431, 501): what was read of it, the
   // status and the body bytes sent.
   void log_refused(http::Request& req, int status, std::uint64_t bytes, double seconds) override;
+
+  // The request-body limit (0 = none), asked by the session after the head
+  // and before any 100 Continue. Today [server] max_body_size for every
+  // request; a per-route limit is looked up here (the raw head: normalise
+  // its target the way route() does before matching).
+  std::uint64_t body_limit_for(const http::Request& req) const override;
 
   std::size_t background_tasks() const noexcept { return background_.size(); }
   // Terminal cancellation of every background task (shutdown grace elapsed).

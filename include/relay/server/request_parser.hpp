@@ -57,6 +57,10 @@ class RequestParser {
   // A head cut short (refused, timed out) keeps its last complete field, for the access log.
   void keep_pending_field();
   void reject(int status, std::string reason);
+  // Reads the method token of a new request ahead of llhttp (extension
+  // methods, request_parser.cpp); false when the request is refused.
+  // method_settled_ stays false while the token is still incomplete.
+  bool settle_method();
 
   boost::asio::ip::tcp::socket& socket_;
   ParserLimits limits_;
@@ -77,6 +81,8 @@ class RequestParser {
   bool message_done_ = true;
   bool started_ = false;
   bool expect_continue_ = false;
+  bool method_settled_ = false;
+  std::string extension_method_;  // a method llhttp does not know, as received
   std::vector<std::span<const char>> body_spans_;
   std::size_t next_span_ = 0;
 

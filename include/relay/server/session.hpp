@@ -1,6 +1,7 @@
 // One client connection: read a request, hand it to the handler, repeat
-// while keep-alive allows. Rejects bad input with 400/414/431, a logged
-// reason and an access log line; idle and slow clients are cut off by the
+// while keep-alive allows. Rejects bad input with 400/414/431/501 and a
+// declared body over the limit with 413 (problem+json, the request id, a
+// logged reason and an access log line); idle and slow clients are cut off by the
 // watchdog (408).
 #pragma once
 
@@ -46,6 +47,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   boost::asio::awaitable<void> serve_requests();
+  // After an answer that leaves request bytes unread (a refused body): stop
+  // sending, then read and drop what the client still sends, for at most
+  // 2 s and 16 MiB, so that closing does not reset the connection before
+  // the client has read the answer (nginx's lingering_close).
+  boost::asio::awaitable<void> linger();
 
   boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<const config::Config> config_;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <sstream>
+#include <string>
 #include <string_view>
 
 #include "relay/util/log.hpp"
@@ -32,6 +33,12 @@ struct ErrorInfo {
 const ErrorInfo* error_info(const error_code& e) noexcept;
 const ErrorInfo& error_info(Errc e) noexcept;
 std::string_view source_name(ErrorSource source) noexcept;
+// The problem type (http/problem.hpp) of an answer this error decides:
+// "upstream-<metric label>" for the 5xx ones ("upstream-connect",
+// "upstream-timeout", "upstream-queue", ...; "other" is "upstream-failed"),
+// the label with '-' for '_' otherwise, "internal-error" for an error of
+// another category.
+std::string problem_slug(const error_code& e);
 
 namespace log {
 

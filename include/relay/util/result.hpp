@@ -33,6 +33,8 @@ enum class Errc {
   upstream_transfer_coding,
   // TLS towards the origin failed: handshake, certificate, client certificate.
   upstream_tls,
+  // The client's request body outgrew server.max_body_size (the limit in force for it).
+  request_body_too_large,
 };
 
 const boost::system::error_category& relay_category() noexcept;
