@@ -99,6 +99,22 @@ struct AccessLogTarget {
   bool operator==(const AccessLogTarget&) const = default;
 };
 
+// A token bucket: `rate` requests per `per` (default 1s) with `burst` extra.
+// Decided by GCRA (one timestamp per key): a new key may send `burst`
+// requests at once, then one every per/rate. Parsed and checked in
+// config/rate_limit.hpp ([server.rate_limit], and inline tables for routes).
+struct RateLimitConfig {
+  double rate = 0;                 // 0 = no limit
+  double burst = 0;                // bucket size beyond the steady rate (>= 1 when rate > 0: default = rate)
+  Duration per{1000};
+  enum class Key { Client, Header, Route } key = Key::Client;   // "client" | "header:<Name>" | "route"
+  std::string header;              // Key::Header: the request field whose value is the key (API key)
+  bool fleet = false;              // shared through [storage.redis]'s server (needs storage = redis or a redis url)
+  bool exempt_hits = false;        // cache hits do not consume tokens
+
+  bool operator==(const RateLimitConfig&) const = default;
+};
+
 struct ServerConfig {
   ListenAddress listen = ListenAddress::parse("127.0.0.1:8080");
   int threads = 1;                           // event-loop threads; 0 = one per core
@@ -113,6 +129,7 @@ struct ServerConfig {
   std::uint64_t min_body_rate = 1024;        // bytes per second
   Duration shutdown_grace{10'000};           // drain time on SIGTERM/SIGINT
   std::uint64_t max_connections = 10'000;    // concurrent client connections
+  RateLimitConfig rate_limit;                // [server.rate_limit]: every request, before any route's own
 };
 
 struct UpstreamConfig {
