@@ -55,7 +55,10 @@ std::string request_id_for(const http::Request& req) {
 std::string new_vary_generation() { return random_hex(); }
 
 Handler::Handler(Shared shared, upstream::CurlMulti& multi)
-    : shared_(std::move(shared)), cfg_(*shared_.config), multi_(multi) {
+    : shared_(std::move(shared)),
+      cfg_(*shared_.config),
+      multi_(multi),
+      rate_limit_(cfg_.server.rate_limit, "default", shared_.rate_limiter) {
   // url = scheme://authority[/prefix]: the prefix is prepended to every target.
   const auto& url = cfg_.upstream.url;
   upstream_base_ = url.base;
@@ -96,9 +99,12 @@ void Handler::log_refused(http::Request& req, int status, std::uint64_t bytes, d
 
 asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodySource& body,
                                                  http::ResponseSink& out) {
+  // Whatever answers a request under a rate limit carries its RateLimit fields.
+  http::ExtraFieldsSink limited(out);
   // OPTIONS * names the server, not a resource: forwarded as it is.
   if (req.method == "OPTIONS" && req.target == "*") {
-    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
+    if (auto refused = co_await admit(req, limited)) co_return *refused;
+    co_return co_await fetch(req, body, &limited, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
   }
   // One normalised target: the rules match it, the key is built from it and
   // the origin receives it, so none of them can disagree (cache poisoning).
@@ -130,22 +136,45 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   auto rule = cache::resolve_rule(cfg_.cache, target.path);
   forward_as(req, target, rule);
 
-  if (req.method != "GET" && req.method != "HEAD") {
-    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
-  }
+  const bool read = req.method == "GET" || req.method == "HEAD";
   // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an
   // origin may still reflect it: such a request never touches the cache.
   const auto request = cache::request_facts(req.method, req.headers);
-  if (rule.bypass || req.has_body || !cache::request_may_use_cache(request)) {
-    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
+  const bool cacheable = read && !rule.bypass && !req.has_body && cache::request_may_use_cache(request);
+  // The rate limit, before the cache or the origin is touched; with
+  // exempt_hits a cacheable request is admitted once it is known not to be
+  // a hit (serve_cacheable), so hits never spend a token.
+  if (!cacheable || !rate_limit_.exempt_hits()) {
+    if (auto refused = co_await admit(req, limited)) co_return *refused;
   }
-  co_return co_await serve_cacheable(req, body, out, rule, request, cache::make_key(target, req.headers, rule.key));
+  if (!cacheable) {
+    const std::string_view fwd = read ? "bypass" : "method";
+    co_return co_await fetch(req, body, &limited, FetchPlan{nullptr, nullptr, std::nullopt, fwd});
+  }
+  co_return co_await serve_cacheable(req, body, limited, rule, request,
+                                     cache::make_key(target, req.headers, rule.key));
+}
+
+asio::awaitable<std::optional<Handler::Outcome>> Handler::admit(const http::Request& req,
+                                                                http::ExtraFieldsSink& out) {
+  if (!rate_limit_.active()) co_return std::nullopt;
+  auto admission = co_await rate_limit_.admit(req);
+  if (!admission.refused()) {
+    out.add(admission.fields);
+    co_return std::nullopt;
+  }
+  co_await rate_limit_.refuse(req, admission, out);
+  Outcome refused;
+  refused.info.status = CacheStatus::Bypass;
+  co_return refused;
 }
 
 asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, http::BodySource& body,
-                                                           http::ResponseSink& out, const cache::ResolvedRule& rule,
+                                                           http::ExtraFieldsSink& out,
+                                                           const cache::ResolvedRule& rule,
                                                            const cache::RequestFacts& request,
                                                            const cache::CacheKey& key) {
+  bool admitted = !rate_limit_.exempt_hits();  // else route() left it to here
   // A follower whose writer updated the store (304, stale served) looks again.
   for (int attempt = 0;; ++attempt) {
     Lookup found = co_await lookup(key.primary, req);
@@ -164,6 +193,11 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
       add_response_fields(extra, req, info);
       co_await out.write_simple(504, "text/plain", "relay: not in cache (only-if-cached)\n", std::move(extra));
       co_return Outcome{info};
+    }
+    // Not a hit: from here on the request costs the origin (or a fill's share of it).
+    if (!admitted) {
+      admitted = true;
+      if (auto refused = co_await admit(req, out)) co_return *refused;
     }
 
     // One origin fetch per key: the first request fills, the others follow it.

@@ -27,6 +27,8 @@
 #include "relay/cache/status.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/config/config.hpp"
+#include "relay/gateway/rate_limit_policy.hpp"
+#include "relay/http/extra_fields_sink.hpp"
 #include "relay/http/request.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/http/body.hpp"
@@ -53,6 +55,7 @@ struct Shared {
   AccessLog& access_log;
   KeySessions& sessions;  // who fills which key, here and across the fleet
   purge::Purger* purger = nullptr;  // the PURGE method and the fill guard; null: neither
+  gateway::RateLimiter* rate_limiter = nullptr;  // the buckets of every rate limit; null: no limits
 };
 
 // What storage holds for one request, after following a Vary marker.
@@ -120,7 +123,7 @@ class Handler final : public http::Service {
   // A GET/HEAD the cache may answer: the stored response, another
   // request's fill, or the origin through the key's session.
   boost::asio::awaitable<Outcome> serve_cacheable(http::Request& req, http::BodySource& body,
-                                                  http::ResponseSink& out, const cache::ResolvedRule& rule,
+                                                  http::ExtraFieldsSink& out, const cache::ResolvedRule& rule,
                                                   const cache::RequestFacts& request, const cache::CacheKey& key);
   // Serves a stored response the request may have as it is (fresh, or stale
   // where allowed). nullopt when it must be validated first (its verdict is
@@ -130,6 +133,9 @@ class Handler final : public http::Service {
                                                                const cache::ResolvedRule& rule, Lookup& found,
                                                                FetchPlan& plan, http::ResponseSink& out);
   boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
+  // Takes the request's token of the rate limit; the answer then carries
+  // the RateLimit fields. An Outcome when it was refused (429 written).
+  boost::asio::awaitable<std::optional<Outcome>> admit(const http::Request& req, http::ExtraFieldsSink& out);
   // Rewrites the request into what the origin receives: Host from the
   // normalised authority, the rule's stripped fields gone, the normalised target.
   void forward_as(http::Request& req, const cache::Target& target, const cache::ResolvedRule& rule) const;
@@ -218,6 +224,7 @@ class Handler final : public http::Service {
   std::string upstream_base_;    // scheme://authority of the origin
   std::string upstream_host_;    // authority, for Host when not preserving the client's
   std::string upstream_prefix_;  // path of upstream.url without a trailing '/', or empty
+  gateway::RateLimitPolicy rate_limit_;  // [server.rate_limit]
   TaskGroup background_;
 };
 
