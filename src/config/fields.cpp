@@ -4,6 +4,8 @@
 // default in config.hpp plus one row here; the row also names its env variable.
 #include "fields.hpp"
 
+#include "relay/config/rate_limit.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <iterator>
@@ -28,6 +30,17 @@ constexpr Field kFields[] = {
     row<K::StringList, &C::server, &ServerConfig::trusted_proxies>("server.trusted_proxies"),
     row<K::Bool, &C::server, &ServerConfig::forwarded>("server.forwarded"),
     row<K::Size, &C::server, &ServerConfig::max_body_size>("server.max_body_size"),
+    row<K::Number, &C::server, &ServerConfig::rate_limit, &RateLimitConfig::rate>("server.rate_limit.rate"),
+    row<K::Number, &C::server, &ServerConfig::rate_limit, &RateLimitConfig::burst>("server.rate_limit.burst"),
+    row<K::Duration, &C::server, &ServerConfig::rate_limit, &RateLimitConfig::per>("server.rate_limit.per"),
+    // One key sets two members (the kind and, for "header:<Name>", the field).
+    Field{"server.rate_limit.key", K::String,
+          [](C& c, Value&& v) { parse_rate_limit_key(std::get<std::string>(v), c.server.rate_limit); },
+          [](const C& c) -> std::optional<Value> { return Value(rate_limit_key_text(c.server.rate_limit)); },
+          true},
+    row<K::Bool, &C::server, &ServerConfig::rate_limit, &RateLimitConfig::fleet>("server.rate_limit.fleet"),
+    row<K::Bool, &C::server, &ServerConfig::rate_limit, &RateLimitConfig::exempt_hits>(
+        "server.rate_limit.exempt_hits"),
     row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
     row<K::Duration, &C::upstream, &UpstreamConfig::connect_timeout>("upstream.connect_timeout"),
     row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),

@@ -56,7 +56,8 @@ constexpr bool kCompatible =
     (K == Kind::Bool && std::is_same_v<T, bool>) ||
     (K == Kind::Duration && std::is_same_v<T, Duration>) ||
     (K == Kind::Size && std::is_same_v<T, std::uint64_t>) ||
-    (K == Kind::StringList && std::is_same_v<T, std::vector<std::string>>);
+    (K == Kind::StringList && std::is_same_v<T, std::vector<std::string>>) ||
+    (K == Kind::Number && std::is_same_v<T, double>);
 
 // Narrowing to the member's type happens here, so an out-of-range value is
 // reported like any other bad value (with its location) instead of wrapping.

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "checks.hpp"
+#include "relay/config/rate_limit.hpp"
 #include "text.hpp"
 #include "loader.hpp"
 #include "values.hpp"
@@ -320,6 +321,12 @@ static Route read_route(Loader& ld, const toml::node& node, const std::string& n
       {"max_body_size",
        [&](const toml::node& n, const std::string&) {
          route.max_body_size = value_of<std::uint64_t>(Kind::Size, n);
+       }},
+      {"rate_limit",
+       [&](const toml::node& n, const std::string&) {
+         const auto* table = n.as_table();
+         if (!table) throw std::invalid_argument("expected a table like { rate = 5, burst = 5, key = \"client\" }, got " + shown(n));
+         route.rate_limit = parse_rate_limit(*table, name + ".rate_limit", ld.source);
        }},
       {"honour_client_no_cache",
        [&](const toml::node& n, const std::string&) { route.honour_client_no_cache = value_of<bool>(Kind::Bool, n); }},

@@ -7,6 +7,7 @@
 #include "relay/config/print.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cstdio>
 #include <limits>
@@ -60,6 +61,13 @@ Printed toml_value(std::string_view path, const KeyValue& kv) {
     case Kind::Int:
       p.text = std::to_string(std::get<std::int64_t>(kv.value));
       break;
+    case Kind::Number: {
+      // The shortest text that reads back as the same double (5, 0.5, 1e-06).
+      char buf[32];
+      const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, std::get<double>(kv.value));
+      p.text = ec == std::errc{} ? std::string(buf, end) : "0";
+      break;
+    }
     case Kind::Bool:
       p.text = std::get<bool>(kv.value) ? "true" : "false";
       break;

@@ -8,6 +8,7 @@
 
 #include "checks.hpp"
 #include "loader.hpp"
+#include "relay/config/rate_limit.hpp"
 
 namespace relay::config::detail {
 
@@ -74,6 +75,8 @@ void Loader::validate() const {
     }
   }
   if (auto problem = validate_upstream_tls(c.upstream.tls)) fail("upstream.tls." + problem->key, problem->message);
+  if (auto problem = rate_limit_problem(c.server.rate_limit))
+    fail("server.rate_limit." + problem->first, problem->second);
   validate_storage(c.storage);
   validate_listeners();
   if (c.metrics.path.empty() || c.metrics.path.front() != '/')

@@ -5,6 +5,7 @@
 #include "values.hpp"
 
 #include <cctype>
+#include <cmath>
 #include <charconv>
 #include <limits>
 #include <sstream>
@@ -16,7 +17,7 @@ namespace {
 
 std::invalid_argument mismatch(Kind k, const std::string& got) {
   constexpr const char* kExpected[] = {"a string", "an integer", "a boolean", "a duration like \"30s\"",
-                                       "a size like \"64MiB\"", "an array of strings"};
+                                       "a size like \"64MiB\"", "an array of strings", "a number"};
   return std::invalid_argument("expected " + std::string(kExpected[static_cast<int>(k)]) + ", got " + got);
 }
 
@@ -61,6 +62,9 @@ Value from_node(Kind k, const toml::node& n) {
   if (k == Kind::String && s) return s->get();
   if (k == Kind::Int && i) return i->get();
   if (k == Kind::Bool && n.is_boolean()) return n.as_boolean()->get();
+  if (k == Kind::Number && i) return static_cast<double>(i->get());
+  if (k == Kind::Number && n.is_floating_point() && std::isfinite(n.as_floating_point()->get()))
+    return n.as_floating_point()->get();
   if (k == Kind::StringList && n.is_array()) {
     std::vector<std::string> out;
     for (const auto& e : *n.as_array()) {
@@ -107,6 +111,12 @@ Value from_env(Kind k, const std::string& text) {
   try {
     if (k == Kind::Duration) return parse_duration(text);
     if (k == Kind::Size) return parse_size(text);
+    if (k == Kind::Number) {
+      double x = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), x);
+      if (ec == std::errc{} && !text.empty() && end == text.data() + text.size() && std::isfinite(x)) return x;
+      throw mismatch(k, quoted);
+    }
     std::int64_t n = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     if (ec == std::errc{} && !text.empty() && end == text.data() + text.size()) return n;

@@ -64,7 +64,14 @@ Handler::Handler(Shared shared, std::span<upstream::CurlMulti* const> multis)
       io_(multis.front()->io()),
       upstreams_(cfg_, *shared_.origins, multis),
       default_host_(config::UpstreamUrl::parse(upstreams_.pool_of(cfg_.routes.size() - 1).members.front().url).authority),
-      trusted_proxies_(cfg_.server.trusted_proxies) {}
+      trusted_proxies_(cfg_.server.trusted_proxies) {
+  for (const auto& route : cfg_.routes) {
+    if (route.rate_limit)
+      rate_limits_.emplace_back(*route.rate_limit, route.name, shared_.rate_limiter);
+    else
+      rate_limits_.emplace_back(cfg_.server.rate_limit, "default", shared_.rate_limiter);
+  }
+}
 
 bool Handler::honours_client_no_cache(const http::Request& req) const {
   return route_of(req).honour_client_no_cache.value_or(cfg_.cache.honour_client_no_cache);
@@ -119,10 +126,13 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
     req.peer_address = req.client_address;
     req.client_address = gateway::real_client(req.peer_address, req.headers, trusted_proxies_);
   }
+  // Whatever answers a request under a rate limit carries its RateLimit fields.
+  http::ExtraFieldsSink limited(out);
   // OPTIONS * names the server, not a resource: forwarded as it is.
   if (req.method == "OPTIONS" && req.target == "*") {
     req.route = cfg_.routes.size() - 1;
-    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
+    if (auto refused = co_await admit(req, limited)) co_return *refused;
+    co_return co_await fetch(req, body, &limited, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
   }
   // One normalised target: the rules match it, the key is built from it and
   // the origin receives it, so none of them can disagree (cache poisoning).
@@ -163,23 +173,47 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   auto rule = cache::resolve_rule(cfg_.cache, target.path, route_of(req).cache_rules);
   forward_as(req, target, rule);
 
-  if (req.method != "GET" && req.method != "HEAD") {
-    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});
-  }
+  const bool read = req.method == "GET" || req.method == "HEAD";
   // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an
   // origin may still reflect it: such a request never touches the cache.
   auto request = cache::request_facts(req.method, req.headers);
   if (!honours_client_no_cache(req)) cache::ignore_client_revalidation(request);
-  if (rule.bypass || req.has_body || !cache::request_may_use_cache(request)) {
-    co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "bypass"});
+  const bool cacheable = read && !rule.bypass && !req.has_body && cache::request_may_use_cache(request);
+  // The rate limit, before the cache or the origin is touched; with
+  // exempt_hits a cacheable request is admitted once it is known not to be
+  // a hit (serve_cacheable), so hits never spend a token.
+  if (!cacheable || !rate_limit_of(req).exempt_hits()) {
+    if (auto refused = co_await admit(req, limited)) co_return *refused;
   }
-  co_return co_await serve_cacheable(req, body, out, rule, request, cache::make_key(target, req.headers, rule.key));
+  if (!cacheable) {
+    const std::string_view fwd = read ? "bypass" : "method";
+    co_return co_await fetch(req, body, &limited, FetchPlan{nullptr, nullptr, std::nullopt, fwd});
+  }
+  co_return co_await serve_cacheable(req, body, limited, rule, request,
+                                     cache::make_key(target, req.headers, rule.key));
+}
+
+asio::awaitable<std::optional<Handler::Outcome>> Handler::admit(const http::Request& req,
+                                                                http::ExtraFieldsSink& out) {
+  const auto& policy = rate_limit_of(req);
+  if (!policy.active()) co_return std::nullopt;
+  auto admission = co_await policy.admit(req);
+  if (!admission.refused()) {
+    out.add(admission.fields);
+    co_return std::nullopt;
+  }
+  co_await policy.refuse(req, admission, out);
+  Outcome refused;
+  refused.info.status = CacheStatus::Bypass;
+  co_return refused;
 }
 
 asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, http::BodySource& body,
-                                                           http::ResponseSink& out, const cache::ResolvedRule& rule,
+                                                           http::ExtraFieldsSink& out,
+                                                           const cache::ResolvedRule& rule,
                                                            const cache::RequestFacts& request,
                                                            const cache::CacheKey& key) {
+  bool admitted = !rate_limit_of(req).exempt_hits();  // else route() left it to here
   // A follower whose writer updated the store (304, stale served) looks again.
   for (int attempt = 0;; ++attempt) {
     Lookup found = co_await lookup(key.primary, req);
@@ -200,6 +234,11 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
                                      "not in the cache, and the request says only-if-cached",
                                      std::move(extra));
       co_return Outcome{info};
+    }
+    // Not a hit: from here on the request costs the origin (or a fill's share of it).
+    if (!admitted) {
+      admitted = true;
+      if (auto refused = co_await admit(req, out)) co_return *refused;
     }
 
     // One origin fetch per key: the first request fills, the others follow it.

@@ -27,6 +27,8 @@
 
 #include "relay/admin/admin_server.hpp"
 #include "relay/admin/health.hpp"
+#include "relay/gateway/fleet_buckets.hpp"
+#include "relay/gateway/rate_limiter.hpp"
 #include "relay/maintenance/scheduler.hpp"
 #include "relay/metrics/instrumented_storage.hpp"
 #include "relay/metrics/metrics.hpp"
@@ -319,7 +321,9 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
   purge::Purger purger(storage, metrics, sessions, cfg.purge.tag_headers);
   gateway::Origins origins(cfg, metrics.registry());
   origins.start();
-  proxy::Shared shared{config, storage, metrics, access_log, sessions, &purger, &origins};
+  // Rate-limit buckets outlive reloads; the fleet's Redis connects on first use only.
+  gateway::RateLimiter rate_limiter(gateway::make_redis_fleet_buckets(cfg.storage.redis), metrics.registry());
+  proxy::Shared shared{config, storage, metrics, access_log, sessions, &purger, &origins, &rate_limiter};
 
   auto workers = start_workers(cfg, shared);
   const std::size_t threads = workers.size();

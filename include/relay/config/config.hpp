@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "relay/config/cache_rule.hpp"
+#include "relay/config/rate_limit_config.hpp"
 #include "relay/config/upstream_tls.hpp"
 #include "relay/config/gateway.hpp"
 
@@ -125,6 +126,7 @@ struct ServerConfig {
   // Largest request body accepted (0 = no limit): a larger Content-Length
   // gets 413 before any 100 Continue, a chunked body is cut at it.
   std::uint64_t max_body_size = 0;
+  RateLimitConfig rate_limit;                // [server.rate_limit]: every request, before any route's own
 };
 
 struct UpstreamConfig {

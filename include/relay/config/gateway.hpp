@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "relay/config/cache_rule.hpp"
+#include "relay/config/rate_limit_config.hpp"
 #include "relay/config/upstream_tls.hpp"
 
 namespace relay::config {
@@ -98,6 +99,7 @@ struct Route {
   std::string origin;      // an [[origins]] name ("" = the default pool)
   std::optional<std::uint64_t> max_body_size;  // replaces [server] max_body_size
   std::optional<bool> honour_client_no_cache;  // replaces [cache] honour_client_no_cache
+  std::optional<RateLimitConfig> rate_limit;   // replaces [server.rate_limit] for this route
   HeaderEdits request_headers;
   HeaderEdits response_headers;
   std::vector<CacheRule> cache_rules;          // [[routes.cache_rules]], tried before [[cache.rules]]

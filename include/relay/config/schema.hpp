@@ -17,10 +17,11 @@
 namespace relay::config {
 
 // What a key holds. Order matters to values.cpp (its messages index by it).
-enum class Kind { String, Int, Bool, Duration, Size, StringList };
-// Int keys hold std::int64_t, Size keys std::uint64_t.
+enum class Kind { String, Int, Bool, Duration, Size, StringList, Number };
+// Int keys hold std::int64_t, Size keys std::uint64_t, Number keys a double
+// (a TOML integer or float: rates such as server.rate_limit.rate).
 using Value =
-    std::variant<std::string, std::int64_t, bool, Duration, std::uint64_t, std::vector<std::string>>;
+    std::variant<std::string, std::int64_t, bool, Duration, std::uint64_t, std::vector<std::string>, double>;
 
 // One key and its value. For a rule, path is the key inside the rule ("ttl").
 struct KeyValue {

@@ -28,6 +28,8 @@
 #include "relay/cache/status.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/config/config.hpp"
+#include "relay/gateway/rate_limit_policy.hpp"
+#include "relay/http/extra_fields_sink.hpp"
 #include "relay/http/request.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/http/body.hpp"
@@ -56,6 +58,7 @@ struct Shared {
   KeySessions& sessions;  // who fills which key, here and across the fleet
   purge::Purger* purger = nullptr;  // the PURGE method and the fill guard; null: neither
   gateway::Origins* origins = nullptr;  // the origin pools' state; required
+  gateway::RateLimiter* rate_limiter = nullptr;  // the buckets of every rate limit; null: no limits
 };
 
 // What storage holds for one request, after following a Vary marker.
@@ -131,7 +134,7 @@ class Handler final : public http::Service {
   // A GET/HEAD the cache may answer: the stored response, another
   // request's fill, or the origin through the key's session.
   boost::asio::awaitable<Outcome> serve_cacheable(http::Request& req, http::BodySource& body,
-                                                  http::ResponseSink& out, const cache::ResolvedRule& rule,
+                                                  http::ExtraFieldsSink& out, const cache::ResolvedRule& rule,
                                                   const cache::RequestFacts& request, const cache::CacheKey& key);
   // Serves a stored response the request may have as it is (fresh, or stale
   // where allowed). nullopt when it must be validated first (its verdict is
@@ -141,6 +144,9 @@ class Handler final : public http::Service {
                                                                const cache::ResolvedRule& rule, Lookup& found,
                                                                FetchPlan& plan, http::ResponseSink& out);
   boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
+  // Takes the request's token of the rate limit; the answer then carries
+  // the RateLimit fields. An Outcome when it was refused (429 written).
+  boost::asio::awaitable<std::optional<Outcome>> admit(const http::Request& req, http::ExtraFieldsSink& out);
   // Rewrites the request into what the origin receives: Host from the
   // normalised authority, the rule's stripped fields gone, the normalised target.
   void forward_as(http::Request& req, const cache::Target& target, const cache::ResolvedRule& rule) const;
@@ -235,6 +241,9 @@ class Handler final : public http::Service {
   // Host for an HTTP/1.0 request without one: the fallback route's first member.
   std::string default_host_;
   admin::Allowlist trusted_proxies_;  // [server] trusted_proxies
+  // Per route: its rate_limit, else [server.rate_limit] (Config::routes order).
+  std::vector<gateway::RateLimitPolicy> rate_limits_;
+  const gateway::RateLimitPolicy& rate_limit_of(const http::Request& req) const { return rate_limits_[req.route]; }
   TaskGroup background_;
 };
 
