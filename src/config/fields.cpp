@@ -25,6 +25,8 @@ constexpr Field kFields[] = {
     row<K::Size, &C::server, &ServerConfig::min_body_rate>("server.min_body_rate"),
     row<K::Duration, &C::server, &ServerConfig::shutdown_grace>("server.shutdown_grace"),
     row<K::Int, &C::server, &ServerConfig::max_connections>("server.max_connections"),
+    row<K::StringList, &C::server, &ServerConfig::upgrades>("server.upgrades"),
+    row<K::Duration, &C::server, &ServerConfig::tunnel_idle_timeout>("server.tunnel_idle_timeout"),
     row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
     row<K::Duration, &C::upstream, &UpstreamConfig::connect_timeout>("upstream.connect_timeout"),
     row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),

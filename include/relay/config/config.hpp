@@ -113,6 +113,12 @@ struct ServerConfig {
   std::uint64_t min_body_rate = 1024;        // bytes per second
   Duration shutdown_grace{10'000};           // drain time on SIGTERM/SIGINT
   std::uint64_t max_connections = 10'000;    // concurrent client connections
+  // Upgrade tokens (RFC 9110 §7.8) relay tunnels to the origin, compared
+  // case-insensitively; a request naming another keeps today's treatment
+  // (Upgrade stripped as hop-by-hop, served as a plain request).
+  std::vector<std::string> upgrades = {"websocket"};
+  // A tunnel (after a 101) with no byte moving either way this long is closed.
+  Duration tunnel_idle_timeout{3'600'000};
 };
 
 struct UpstreamConfig {
