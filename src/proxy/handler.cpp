@@ -6,6 +6,8 @@
 //          -> must validate / miss  -> coalesce: follow a fill running here, or
 //                                      stream one running in another instance
 //                                   -> fetch: conditional or plain request to the origin
+// A request to switch to a protocol relay tunnels (WebSocket) leaves this
+// path after forward_as: serve_upgrade (upgrade.cpp), never cached.
 // Storage failures never fail a request: they count and fall through to the
 // origin. Bodies stream chunk by chunk in both directions.
 #include "relay/proxy/handler.hpp"
@@ -129,6 +131,10 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   }
   auto rule = cache::resolve_rule(cfg_.cache, target.path);
   forward_as(req, target, rule);
+  if (out.can_switch_protocols()) {
+    if (auto protocol = tunnel_protocol(req); !protocol.empty())
+      co_return co_await serve_upgrade(req, std::move(protocol), out);
+  }
 
   if (req.method != "GET" && req.method != "HEAD") {
     co_return co_await fetch(req, body, &out, FetchPlan{nullptr, nullptr, std::nullopt, "method"});

@@ -5,6 +5,7 @@
 // min_body_rate) for the whole request body.
 #include "relay/server/session.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -114,7 +115,18 @@ Session::Session(asio::ip::tcp::socket socket, std::shared_ptr<const config::Con
 
 Session::~Session() = default;
 
-void Session::close_if_idle() {
+void Session::drain() {
+  // A tunnel has no request boundary to stop at: it is closed a little
+  // before shutdown_grace runs out, so that it ends the drain as a finished
+  // exchange rather than as work the grace had to cut. Kept for a switch
+  // still under way (its handshake began before the drain).
+  auto grace = std::chrono::duration_cast<steady::duration>(cfg_.shutdown_grace);
+  auto margin = std::min<steady::duration>(grace / 5, std::chrono::seconds(1));
+  tunnel_deadline_ = steady::now() + grace - margin;
+  if (tunnelling_) {
+    watchdog_->expire_at(*tunnel_deadline_);
+    return;
+  }
   if (!idle_) return;
   boost::system::error_code ignored;
   socket_.cancel(ignored);
@@ -204,6 +216,14 @@ asio::awaitable<void> Session::serve_requests() {
 
     req.client_address = peer;
     ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, req, !host_.draining());
+    // A protocol switch takes the connection over for good; not once the drain has begun.
+    if (!host_.draining()) {
+      out.offer_switch([this, &parser] {
+        tunnelling_ = true;
+        if (tunnel_deadline_) watchdog_->expire_at(*tunnel_deadline_);
+        return parser.take_buffered();
+      });
+    }
     ParserBodySource body(parser, *watchdog_, cfg_, metrics_, peer, out);
     // The id is settled here so that every line logged for this request carries it.
     req.request_id = proxy::request_id_for(req);
