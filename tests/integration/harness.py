@@ -198,12 +198,10 @@ class Origin(Process):
     def start(self, timeout=10.0, port=None):
         """Start listening on `port` (default: any free one; a restart passes
         the old port so a relay pointed at it finds the origin again)."""
-        port_file = self.workdir / "origin.port"
+        port_file = self.workdir / (self.name + ".port")
         if port_file.exists():
             port_file.unlink()
-        argv = [sys.executable, str(HERE / "origin.py"), "--port", str(port or 0),
-                "--port-file", str(port_file), "--verbose"]
-        self.spawn(argv, env=child_env())
+        self.spawn(self.argv(port or 0, port_file), env=child_env())
 
         def ready():
             if not self.alive():
@@ -212,6 +210,11 @@ class Origin(Process):
 
         self.port = int(wait_until(ready, timeout, what="origin port file"))
         return self
+
+    def argv(self, port, port_file):
+        """The command line; other origins (ws_origin.py) override it."""
+        return [sys.executable, str(HERE / "origin.py"), "--port", str(port),
+                "--port-file", str(port_file), "--verbose"]
 
     @property
     def url(self):
