@@ -5,10 +5,14 @@ close handshake), a refusal passes through uncached, upgrades outside
 [server] upgrades are stripped as before, the tunnel metrics move, an idle
 tunnel is closed after server.tunnel_idle_timeout, and a drain closes
 tunnels before server.shutdown_grace ends. The origin is ws_origin.py."""
+import http.client
+import json
 import os
 import signal
 import socket
+import ssl
 import struct
+import subprocess
 import sys
 import time
 
@@ -19,14 +23,30 @@ import wsproto
 class WsOrigin(Origin):
     """ws_origin.py, started and watched as origin.py is."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, tls=None):
         Process.__init__(self, "ws_origin", workdir)
         self.port = None
+        self.tls = tls  # (certificate file, key file): an https:// origin
 
     def argv(self, port, port_file):
-        return [sys.executable, str(HERE / "ws_origin.py"), "--port", str(port), "--port-file", str(port_file)]
+        argv = [sys.executable, str(HERE / "ws_origin.py"), "--port", str(port), "--port-file", str(port_file)]
+        if self.tls:
+            argv += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+        return argv
+
+    @property
+    def url(self):
+        return "%s://%s:%d" % ("https" if self.tls else "http", HOST, self.port)
 
     def get_json(self, target):
+        if self.tls:
+            conn = http.client.HTTPSConnection(HOST, self.port, timeout=10,
+                                               context=ssl._create_unverified_context())  # the test's own origin
+            try:
+                conn.request("GET", target)
+                return json.loads(conn.getresponse().read())
+            finally:
+                conn.close()
         with RawConn(self.port) as c:
             c.request("GET", target)
             return c.read_response().json()
@@ -37,14 +57,19 @@ class WsCase(RelayTestCase):
 
     START_RELAY = False
     WS_CONFIG = {}
+    WS_ENV = {}
+
+    @classmethod
+    def origin_tls(cls):
+        return None
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.ws = WsOrigin(cls.workdir)
+        cls.ws = WsOrigin(cls.workdir, tls=cls.origin_tls())
         try:
             cls.ws.start()
-            cls.relay = cls.make_relay(cls.WS_CONFIG, upstream=cls.ws.url).start()
+            cls.relay = cls.make_relay(cls.WS_CONFIG, env=cls.WS_ENV, upstream=cls.ws.url).start()
         except BaseException:
             cls.tearDownClass()
             raise
@@ -278,3 +303,40 @@ class TunnelShutdownTest(WsCase):
         code = self.relay.wait(5)
         self.assertEqual(code, 0, "a closed tunnel is no work cut by the grace")
         wait_until(lambda: self.ws.get_json("/__conns")["open"] == 0, 5, what="origin side closed")
+
+
+class TlsOriginTest(WsCase):
+    """An https:// origin with a certificate of its own CA: relay verifies it
+    against the CA store OpenSSL is pointed at (SSL_CERT_FILE here, the
+    system's otherwise) and the host name (an IP SAN here)."""
+
+    @classmethod
+    def origin_tls(cls):
+        cert, key = cls.workdir / "origin-cert.pem", cls.workdir / "origin-key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                        "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        cls.WS_ENV = {"SSL_CERT_FILE": str(cert)}
+        return cert, key
+
+    def test_tunnel_to_an_https_origin_whose_ca_is_trusted(self):
+        client, status = self.connect("/ws/tls")
+        with client:
+            self.assertEqual(status, 101)
+            payload = os.urandom(200000)
+            client.send(wsproto.BINARY, payload, fragments=3)
+            self.assertEqual(client.recv(), (wsproto.BINARY, payload, False))
+            self.assertEqual(client.close_handshake()[0], wsproto.CLOSE)
+
+    def test_an_untrusted_certificate_is_a_502_naming_the_reason(self):
+        before = self.ws.get_json("/__conns")["upgraded"]
+        untrusting = self.make_relay({}, name="untrusting", upstream=self.ws.url).start()
+        try:
+            with wsproto.Client(untrusting.port) as client:
+                self.assertEqual(client.handshake("/ws/tls"), 502)
+            wait_until(lambda: "certificate verify failed" in untrusting.stderr_path.read_text(), 5,
+                       what="the TLS reason in relay's log")
+            self.assertEqual(self.ws.get_json("/__conns")["upgraded"], before, "no handshake reached the origin")
+        finally:
+            untrusting.stop()

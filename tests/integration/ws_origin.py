@@ -17,12 +17,14 @@ port is written to F once listening). SIGTERM stops it.
   /__conns        JSON: {"upgraded": N, "open": N} tunnels accepted so far and still open
 Any other path: 200 with a JSON echo of the request head (like /__last).
 Frames from a client must be masked (§5.1); an unmasked one closes with 1002.
+With --tls-cert/--tls-key every connection is TLS (an https:// origin).
 """
 import argparse
 import json
 import os
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -31,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsproto  # noqa: E402
 
 STATE = {"last": None, "upgraded": 0, "open": 0}
+TLS = None  # an ssl.SSLContext with --tls-cert
 LOCK = threading.Lock()
 
 
@@ -38,6 +41,8 @@ class Handler(socketserver.BaseRequestHandler):
     def setup(self):
         self.request.settimeout(120)
         self.buf = b""
+        if TLS is not None:
+            self.request = TLS.wrap_socket(self.request, server_side=True)
 
     def read_head(self):
         for _ in range(10000):
@@ -139,7 +144,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", required=True)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
+    if args.tls_cert:
+        global TLS
+        TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        TLS.load_cert_chain(args.tls_cert, args.tls_key)
     server = Server(("127.0.0.1", args.port), Handler)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
