@@ -49,14 +49,12 @@ class AsioByteStream final : public http::ByteStream {
   }
 
   asio::awaitable<void> shutdown_send() override {
+    // TCP's half-close only, for TLS too: async_shutdown would wait for the
+    // peer's close_notify while the other direction still reads this stream
+    // (two reads at once on one TLS stream are not allowed). The origin sees
+    // an end of stream without close_notify, as after any WebSocket close.
     boost::system::error_code ignored;
-    if constexpr (std::is_same_v<Stream, tcp::socket>) {
-      stream_.shutdown(tcp::socket::shutdown_send, ignored);
-    } else {
-      // TLS has no half-close of its own: close_notify, then the TCP half-close.
-      co_await stream_.async_shutdown(use_tuple);
-      stream_.lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
-    }
+    stream_.lowest_layer().shutdown(tcp::socket::shutdown_send, ignored);
     co_return;
   }
 
