@@ -41,6 +41,8 @@ constexpr Field kFields[] = {
     row<K::Bool, &C::server, &ServerConfig::rate_limit, &RateLimitConfig::fleet>("server.rate_limit.fleet"),
     row<K::Bool, &C::server, &ServerConfig::rate_limit, &RateLimitConfig::exempt_hits>(
         "server.rate_limit.exempt_hits"),
+    row<K::StringList, &C::server, &ServerConfig::upgrades>("server.upgrades"),
+    row<K::Duration, &C::server, &ServerConfig::tunnel_idle_timeout>("server.tunnel_idle_timeout"),
     row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
     row<K::Duration, &C::upstream, &UpstreamConfig::connect_timeout>("upstream.connect_timeout"),
     row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),

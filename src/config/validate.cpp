@@ -53,6 +53,7 @@ void Loader::validate() const {
       {"server.idle_timeout", c.server.idle_timeout},
       {"server.body_timeout", c.server.body_timeout},
       {"server.shutdown_grace", c.server.shutdown_grace},
+      {"server.tunnel_idle_timeout", c.server.tunnel_idle_timeout},
       {"upstream.connect_timeout", c.upstream.connect_timeout},
       {"upstream.first_byte_timeout", c.upstream.first_byte_timeout},
       {"upstream.idle_timeout", c.upstream.idle_timeout},
@@ -62,6 +63,12 @@ void Loader::validate() const {
   };
   for (const auto& [path, d] : timeouts)
     if (d.count() <= 0) fail(path, "must be greater than 0");
+  for (std::size_t i = 0; i < c.server.upgrades.size(); ++i) {
+    if (is_token(c.server.upgrades[i])) continue;
+    std::string why("expected protocol names such as \"websocket\", got \"");
+    why.append(c.server.upgrades[i]).append("\" at index ").append(std::to_string(i));
+    fail("server.upgrades", why);
+  }
   // status_name is written into Cache-Status; targeted_fields are field names.
   if (!is_token(c.cache.status_name))
     fail("cache.status_name", "expected a non-empty token (letters, digits, !#$%&'*+-.^_`|~), got \"" +

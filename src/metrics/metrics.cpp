@@ -37,6 +37,33 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   register_coalescing_metrics();
   register_storage_metrics();
   register_config_metrics();
+  register_tunnel_metrics();
+}
+
+void Metrics::register_tunnel_metrics() {
+  using namespace prometheus;
+  tunnels_active_ = &BuildGauge()
+                         .Name("relay_tunnels_active")
+                         .Help("Connections switched to another protocol (WebSocket) and tunnelled to the origin")
+                         .Register(*registry_)
+                         .Add({});
+  auto& bytes = BuildCounter()
+                    .Name("relay_tunnel_bytes_total")
+                    .Help("Bytes moved through tunnels, by direction")
+                    .Register(*registry_);
+  tunnel_bytes_[0] = &bytes.Add({{"direction", "client_to_origin"}});
+  tunnel_bytes_[1] = &bytes.Add({{"direction", "origin_to_client"}});
+}
+
+void Metrics::record_tunnel_open(bool opened) {
+  if (opened)
+    tunnels_active_->Increment();
+  else
+    tunnels_active_->Decrement();
+}
+
+void Metrics::record_tunnel_bytes(bool to_origin, std::uint64_t bytes) {
+  tunnel_bytes_[to_origin ? 0 : 1]->Increment(static_cast<double>(bytes));
 }
 
 void Metrics::register_config_metrics() {

@@ -6,6 +6,8 @@
 //          -> must validate / miss  -> coalesce: follow a fill running here, or
 //                                      stream one running in another instance
 //                                   -> fetch: conditional or plain request to the origin
+// A request to switch to a protocol relay tunnels (WebSocket) leaves this
+// path after forward_as: serve_upgrade (upgrade.cpp), never cached.
 // Storage failures never fail a request: they count and fall through to the
 // origin. Bodies stream chunk by chunk in both directions.
 #include "relay/proxy/handler.hpp"
@@ -172,6 +174,10 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   req.route = *route;
   auto rule = cache::resolve_rule(cfg_.cache, target.path, route_of(req).cache_rules);
   forward_as(req, target, rule);
+  if (out.can_switch_protocols()) {
+    if (auto protocol = tunnel_protocol(req); !protocol.empty())
+      co_return co_await serve_upgrade(req, std::move(protocol), out);
+  }
 
   const bool read = req.method == "GET" || req.method == "HEAD";
   // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an

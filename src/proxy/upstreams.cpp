@@ -49,6 +49,15 @@ void Upstreams::address(upstream::UpstreamRequest& request, const Pool& pool, st
     request.headers.set("Host", url.authority);
 }
 
+const config::UpstreamConfig* Upstreams::address_raw(std::size_t route, std::string_view hash_key,
+                                                    upstream::UpstreamRequest& request) {
+  const auto& pool = pools_[route_pool_[route]];
+  const auto member = origins_.pool(pool.index).pick(hash_key, {}, steady::now());
+  if (!member) return nullptr;
+  address(request, pool, *member);
+  return &pool.members[*member];
+}
+
 asio::awaitable<Result<std::unique_ptr<upstream::Transfer>>> Upstreams::start(std::size_t route,
                                                                              std::string_view hash_key,
                                                                              upstream::UpstreamRequest request,

@@ -84,7 +84,7 @@ asio::awaitable<void> Listener::accept_loop() {
     auto session = std::make_shared<Session>(std::move(socket), cfg_, service_, metrics_, *this);
     sessions_.spawn(ContextExecutor(io_.get_executor(), session->context()), session->run(), {},
                     [weak = std::weak_ptr<Session>(session)] {
-                      if (auto s = weak.lock()) s->close_if_idle();
+                      if (auto s = weak.lock()) s->drain();
                     });
   }
 }

@@ -230,12 +230,26 @@ bool RequestParser::execute() {
     llhttp_resume(&impl_->parser);
     return true;
   }
+  if (err == HPE_PAUSED_UPGRADE) {
+    // The previous request asked to switch protocols and was answered
+    // without a switch (RFC 9110 §7.8: the connection stays HTTP/1.1), or a
+    // switch was never on offer: what follows is parsed as the next request.
+    parsed_ = static_cast<std::size_t>(llhttp_get_error_pos(&impl_->parser) - buffer_.data());
+    llhttp_resume_after_upgrade(&impl_->parser);
+    return true;
+  }
   if (reject_reason_.empty()) {
     reject(400, std::string("malformed request: ") + llhttp_errno_name(err) + " (" +
                     llhttp_get_error_reason(&impl_->parser) + ")");
   }
   keep_pending_field();
   return false;
+}
+
+std::string RequestParser::take_buffered() {
+  std::string rest(buffer_.data() + parsed_, filled_ - parsed_);
+  parsed_ = filled_;
+  return rest;
 }
 
 asio::awaitable<error_code> RequestParser::fill() {

@@ -23,6 +23,17 @@ void append_number(std::string& out, std::uint64_t n, int base = 10) {
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n, base);
   out.append(digits, end);
 }
+
+// Status line, fields and the blank line ending a head (RFC 9112 §4).
+void append_head(std::string& out, const http::ResponseHead& head, const http::Headers& fields) {
+  out.append("HTTP/1.1 ");
+  append_number(out, static_cast<std::uint64_t>(head.status));
+  out.push_back(' ');
+  out.append(head.reason.empty() ? http::reason_phrase(head.status) : std::string_view(head.reason));
+  out.append("\r\n");
+  for (const auto& f : fields) out.append(f.name).append(": ").append(f.value).append("\r\n");
+  out.append("\r\n");
+}
 }  // namespace
 
 ResponseWriter::ResponseWriter(asio::ip::tcp::socket& socket, Watchdog& watchdog,
@@ -60,15 +71,7 @@ asio::awaitable<Result<void>> ResponseWriter::write_head(http::ResponseHead head
 
   head_bytes_.clear();
   head_bytes_.reserve(512);
-  head_bytes_.append("HTTP/1.1 ");
-  append_number(head_bytes_, static_cast<std::uint64_t>(head.status));
-  head_bytes_.push_back(' ');
-  head_bytes_.append(head.reason.empty() ? http::reason_phrase(head.status) : std::string_view(head.reason));
-  head_bytes_.append("\r\n");
-  for (const auto& f : head.headers) {
-    head_bytes_.append(f.name).append(": ").append(f.value).append("\r\n");
-  }
-  head_bytes_.append("\r\n");
+  append_head(head_bytes_, head, head.headers);
   co_return Result<void>{};
 }
 
@@ -80,13 +83,7 @@ asio::awaitable<Result<void>> ResponseWriter::write_interim(const http::Response
   http::strip_hop_by_hop(fields);
   std::string bytes;
   bytes.reserve(256);
-  bytes.append("HTTP/1.1 ");
-  append_number(bytes, static_cast<std::uint64_t>(head.status));
-  bytes.push_back(' ');
-  bytes.append(head.reason.empty() ? http::reason_phrase(head.status) : std::string_view(head.reason));
-  bytes.append("\r\n");
-  for (const auto& f : fields) bytes.append(f.name).append(": ").append(f.value).append("\r\n");
-  bytes.append("\r\n");
+  append_head(bytes, head, fields);
   std::array<asio::const_buffer, 1> buffers{asio::buffer(bytes)};
   co_return co_await send(buffers);
 }
@@ -94,6 +91,30 @@ asio::awaitable<Result<void>> ResponseWriter::write_interim(const http::Response
 asio::awaitable<void> ResponseWriter::interim(const http::ResponseHead& head) {
   // A client that is gone shows up again at the final head.
   co_await write_interim(head);
+}
+
+bool ResponseWriter::can_switch_protocols() const noexcept {
+  const bool http11 = request_.version_major == 1 && request_.version_minor >= 1;
+  return take_buffered_ && http11 && !head_started_ && request_.headers.has_token("connection", "upgrade") &&
+         request_.headers.contains("upgrade");
+}
+
+asio::awaitable<Result<http::ByteStream*>> ResponseWriter::switch_protocols(http::ResponseHead head) {
+  if (!can_switch_protocols() || head.status != 101) co_return make_error_code(Errc::bad_request);
+  head_started_ = head_flushed_ = true;
+  status_ = 101;
+  keep_alive_ = false;  // whatever happens next, this connection carries no more HTTP
+  head.headers.remove("connection");
+  head.headers.remove("transfer-encoding");
+  head.headers.remove("content-length");
+  head.headers.add("Connection", "Upgrade");
+  std::string bytes;
+  bytes.reserve(256);
+  append_head(bytes, head, head.headers);
+  std::array<asio::const_buffer, 1> buffers{asio::buffer(bytes)};
+  if (auto sent = co_await send(buffers); !sent) co_return sent.error();
+  tunnel_.emplace(socket_, take_buffered_());
+  co_return &*tunnel_;
 }
 
 asio::awaitable<Result<void>> ResponseWriter::send(std::span<const asio::const_buffer> buffers) {

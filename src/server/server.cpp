@@ -193,7 +193,7 @@ class Worker final : public SessionHost, public Drainable {
       auto session = std::make_shared<Session>(std::move(socket), config_, service_, metrics_, *this);
       sessions_.spawn(ContextExecutor(io_.get_executor(), session->context()), session->run(), {},
                       [weak = std::weak_ptr<Session>(session)] {
-                        if (auto s = weak.lock()) s->close_if_idle();
+                        if (auto s = weak.lock()) s->drain();
                       });
     }
   }

@@ -10,6 +10,7 @@
 #include "relay/server/session.hpp"
 
 #include <array>
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -174,7 +175,18 @@ Session::Session(asio::ip::tcp::socket socket, std::shared_ptr<const config::Con
 
 Session::~Session() = default;
 
-void Session::close_if_idle() {
+void Session::drain() {
+  // A tunnel has no request boundary to stop at: it is closed a little
+  // before shutdown_grace runs out, so that it ends the drain as a finished
+  // exchange rather than as work the grace had to cut. Kept for a switch
+  // still under way (its handshake began before the drain).
+  auto grace = std::chrono::duration_cast<steady::duration>(cfg_.shutdown_grace);
+  auto margin = std::min<steady::duration>(grace / 5, std::chrono::seconds(1));
+  tunnel_deadline_ = steady::now() + grace - margin;
+  if (tunnelling_) {
+    watchdog_->expire_at(*tunnel_deadline_);
+    return;
+  }
   if (!idle_) return;
   boost::system::error_code ignored;
   socket_.cancel(ignored);
@@ -288,6 +300,14 @@ asio::awaitable<void> Session::serve_requests() {
       log_refused(req, 413, out.body_bytes());
       co_await linger();
       co_return;
+    }
+    // A protocol switch takes the connection over for good; not once the drain has begun.
+    if (!host_.draining()) {
+      out.offer_switch([this, &parser] {
+        tunnelling_ = true;
+        if (tunnel_deadline_) watchdog_->expire_at(*tunnel_deadline_);
+        return parser.take_buffered();
+      });
     }
     ParserBodySource body(parser, *watchdog_, cfg_, metrics_, req, out, body_limit);
     assert(context_->id.empty() && "one request at a time per connection");

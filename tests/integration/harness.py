@@ -234,9 +234,7 @@ class Origin(Process):
         port_file = self.workdir / (self.name + ".port")
         if port_file.exists():
             port_file.unlink()
-        argv = [sys.executable, str(HERE / "origin.py"), "--port", str(port or 0),
-                "--port-file", str(port_file), "--verbose"] + (self.tls.argv() if self.tls else [])
-        self.spawn(argv, env=child_env())
+        self.spawn(self.argv(port or 0, port_file), env=child_env())
 
         def ready():
             if not self.alive():
@@ -245,6 +243,11 @@ class Origin(Process):
 
         self.port = int(wait_until(ready, timeout, what="origin port file"))
         return self
+
+    def argv(self, port, port_file):
+        """The command line; other origins (ws_origin.py) override it."""
+        return [sys.executable, str(HERE / "origin.py"), "--port", str(port),
+                "--port-file", str(port_file), "--verbose"] + (self.tls.argv() if self.tls else [])
 
     @property
     def url(self):

@@ -100,6 +100,11 @@ class RecordingSink final : public http::ResponseSink {
     finished = true;
     co_return Result<void>{};
   }
+  // No connection to hand over: request-path tests never switch protocols.
+  boost::asio::awaitable<Result<http::ByteStream*>> switch_protocols(http::ResponseHead) override {
+    co_return make_error_code(Errc::bad_request);
+  }
+  bool can_switch_protocols() const noexcept override { return false; }
   bool head_sent() const noexcept override { return head.has_value(); }
   int status() const noexcept override { return head ? head->status : 0; }
   std::uint64_t body_bytes() const noexcept override { return body.size(); }

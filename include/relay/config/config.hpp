@@ -127,6 +127,12 @@ struct ServerConfig {
   // gets 413 before any 100 Continue, a chunked body is cut at it.
   std::uint64_t max_body_size = 0;
   RateLimitConfig rate_limit;                // [server.rate_limit]: every request, before any route's own
+  // Upgrade tokens (RFC 9110 §7.8) relay tunnels to the origin, compared
+  // case-insensitively; a request naming another keeps today's treatment
+  // (Upgrade stripped as hop-by-hop, served as a plain request).
+  std::vector<std::string> upgrades = {"websocket"};
+  // A tunnel (after a 101) with no byte moving either way this long is closed.
+  Duration tunnel_idle_timeout{3'600'000};
 };
 
 struct UpstreamConfig {

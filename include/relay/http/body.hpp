@@ -12,6 +12,7 @@
 #include <span>
 #include <string_view>
 
+#include "relay/http/byte_stream.hpp"
 #include "relay/http/response.hpp"
 #include "relay/util/result.hpp"
 
@@ -49,6 +50,16 @@ class ResponseSink {
   // A complete small response in one call (errors, relay's own endpoints).
   virtual boost::asio::awaitable<Result<void>> write_simple(int status, std::string_view content_type,
                                                             std::string_view body, Headers extra = {}) = 0;
+
+  // RFC 9110 §7.8: sends `head` (a 101 naming the new protocol in its
+  // Upgrade field) and hands over the connection's raw bytes both ways,
+  // starting with any the client sent after its request head. Only where
+  // the transport can (an HTTP/1.1 client that asked to upgrade); the sink
+  // takes no other call afterwards and the stream lives as long as it.
+  // An error: the switch is impossible here, or the client is gone.
+  virtual boost::asio::awaitable<Result<ByteStream*>> switch_protocols(ResponseHead head) = 0;
+  // Would switch_protocols() work now? Asked before the origin is.
+  virtual bool can_switch_protocols() const noexcept = 0;
 
   virtual bool head_sent() const noexcept = 0;
   virtual int status() const noexcept = 0;              // of the final head, 0 before it

@@ -67,6 +67,11 @@ class Metrics {
   // file or a start-up check refused it) | refused (a restart-only key changed).
   void record_config_reload(std::string_view result);
 
+  // Tunnels after a protocol switch (proxy/tunnel.hpp): one opened or
+  // closed, and bytes moved (to_origin: client to origin, else back).
+  void record_tunnel_open(bool opened);
+  void record_tunnel_bytes(bool to_origin, std::uint64_t bytes);
+
   // Storage levels (each labelled by its backend_name()) sampled at scrape time.
   void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
 
@@ -81,6 +86,7 @@ class Metrics {
   void register_coalescing_metrics();
   void register_storage_metrics();
   void register_config_metrics();
+  void register_tunnel_metrics();
   void sample_storage();
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -104,6 +110,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* purges_ = nullptr;
   prometheus::Counter* purged_entries_ = nullptr;
   std::array<prometheus::Counter*, 3> config_reloads_{};  // success, failure, refused
+  prometheus::Gauge* tunnels_active_ = nullptr;
+  std::array<prometheus::Counter*, 2> tunnel_bytes_{};  // client_to_origin, origin_to_client
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;

@@ -151,6 +151,17 @@ class Handler final : public http::Service {
   // normalised authority, the rule's stripped fields gone, the normalised target.
   void forward_as(http::Request& req, const cache::Target& target, const cache::ResolvedRule& rule) const;
 
+  // upgrade.cpp: a request to switch protocols that relay tunnels
+  // (WebSocket): the handshake goes to the origin on a connection of its
+  // own; a 101 turns both connections into a tunnel (tunnel.hpp), any
+  // other answer is forwarded as an uncached response.
+  boost::asio::awaitable<Outcome> serve_upgrade(const http::Request& req, std::string protocol,
+                                                http::ResponseSink& out);
+  // The protocol of req's offer that relay may tunnel, "" for none. The
+  // one place that decides which upgrades pass: [server] upgrades today.
+  std::string tunnel_protocol(const http::Request& req) const;
+  bool upgrade_allowed(const http::Request& req, std::string_view token) const;
+
   // purge_method.cpp: PURGE from a client in [purge] allow.
   boost::asio::awaitable<Outcome> serve_purge(const http::Request& req, const cache::Target& target,
                                               http::ResponseSink& out);

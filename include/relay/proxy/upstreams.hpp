@@ -37,6 +37,12 @@ class Upstreams {
                                                                            http::ResponseSink* interim,
                                                                            bool retry_on_connect_failure);
 
+  // For a connection of relay's own (an upgrade's tunnel): picks a member of
+  // the route's pool, addresses `request` for it and returns its settings
+  // (URL, timeouts, TLS); null when the pool has no member to offer.
+  const config::UpstreamConfig* address_raw(std::size_t route, std::string_view hash_key,
+                                            upstream::UpstreamRequest& request);
+
   // The pool a route sends to, for its timeouts (e.g. following a fill).
   const config::OriginPool& pool_of(std::size_t route) const { return *pools_[route_pool_[route]].cfg; }
 

@@ -41,6 +41,10 @@ class RequestParser {
   boost::asio::awaitable<Result<std::span<const char>>> read_body();
 
   bool message_complete() const noexcept { return message_done_; }
+  // The bytes read past the current message (pipelined requests, or a new
+  // protocol's first bytes after an upgrade request); the parser forgets
+  // them. For a connection leaving HTTP: no request is read after this.
+  std::string take_buffered();
   // True once any byte of the next request has arrived (switch to the header timeout).
   bool started() const noexcept { return started_; }
   int reject_status() const noexcept { return reject_status_; }

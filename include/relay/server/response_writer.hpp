@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -15,6 +16,7 @@
 #include "relay/http/body.hpp"
 #include "relay/http/request.hpp"
 #include "relay/http/response.hpp"
+#include "relay/server/client_stream.hpp"
 #include "relay/util/result.hpp"
 
 namespace relay::server {
@@ -45,6 +47,14 @@ class ResponseWriter final : public http::ResponseSink {
                                                     std::string_view body,
                                                     http::Headers extra = {}) override;
 
+  // The session offers the connection for a protocol switch: `take_buffered`
+  // yields what was read past the request head. switch_protocols() then
+  // works for an HTTP/1.1 request carrying Upgrade and Connection: upgrade.
+  void offer_switch(std::function<std::string()> take_buffered) { take_buffered_ = std::move(take_buffered); }
+  boost::asio::awaitable<Result<http::ByteStream*>> switch_protocols(http::ResponseHead head) override;
+  bool can_switch_protocols() const noexcept override;
+  bool switched() const noexcept { return tunnel_.has_value(); }
+
   bool head_sent() const noexcept override { return head_started_; }
   bool keep_alive() const noexcept { return keep_alive_; }
   // Must the connection close before the next request (framing or failure)?
@@ -68,6 +78,8 @@ class ResponseWriter final : public http::ResponseSink {
   int status_ = 0;
   std::uint64_t body_bytes_ = 0;
   std::string head_bytes_;
+  std::function<std::string()> take_buffered_;
+  std::optional<ClientStream> tunnel_;  // after a 101
 };
 
 }  // namespace relay::server

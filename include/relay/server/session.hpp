@@ -7,7 +7,9 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 
 #include "relay/config/config.hpp"
 #include "relay/http/service.hpp"
@@ -42,8 +44,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // serves a request then name that request and its client.
   boost::asio::awaitable<void> run();
   std::shared_ptr<const RequestContext> context() const noexcept { return context_; }
-  // Closes the connection if it is between requests (graceful shutdown).
-  void close_if_idle();
+  // Graceful shutdown: closes the connection if it is between requests;
+  // a tunnel (after a 101) is closed shortly before server.shutdown_grace ends.
+  void drain();
 
  private:
   boost::asio::awaitable<void> serve_requests();
@@ -61,6 +64,8 @@ class Session : public std::enable_shared_from_this<Session> {
   SessionHost& host_;
   std::shared_ptr<Watchdog> watchdog_;
   bool idle_ = true;
+  bool tunnelling_ = false;  // switched protocols: the socket is a tunnel's
+  std::optional<std::chrono::steady_clock::time_point> tunnel_deadline_;  // set by drain()
   std::shared_ptr<RequestContext> context_ = std::make_shared<RequestContext>();
 };
 
