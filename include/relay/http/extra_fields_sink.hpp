@@ -30,6 +30,13 @@ class ExtraFieldsSink final : public ResponseSink {
   boost::asio::awaitable<Result<void>> write_simple(int status, std::string_view content_type,
                                                     std::string_view body, Headers extra) override;
 
+  // A 101 carries the fields too (the limit applied to the handshake).
+  boost::asio::awaitable<Result<ByteStream*>> switch_protocols(ResponseHead head) override {
+    for (const auto& field : fields_) head.headers.add(field.name, field.value);
+    return inner_.switch_protocols(std::move(head));
+  }
+  bool can_switch_protocols() const noexcept override { return inner_.can_switch_protocols(); }
+
   bool head_sent() const noexcept override { return inner_.head_sent(); }
   int status() const noexcept override { return inner_.status(); }
   std::uint64_t body_bytes() const noexcept override { return inner_.body_bytes(); }
