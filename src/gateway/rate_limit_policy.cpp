@@ -1,6 +1,8 @@
 // RateLimitPolicy (rate_limit_policy.hpp).
 #include "relay/gateway/rate_limit_policy.hpp"
 
+#include "relay/http/problem.hpp"
+
 #include <cstdint>
 
 #include "relay/gateway/rate_limit_fields.hpp"
@@ -63,8 +65,7 @@ boost::asio::awaitable<Admission> RateLimitPolicy::admit(const http::Request& re
   co_return admission;
 }
 
-// The one place a rate-limited request is answered: after the merge with
-// problem+json errors this write_simple becomes that writer's call.
+// The one place a rate-limited request is answered.
 boost::asio::awaitable<void> RateLimitPolicy::refuse(const http::Request& req, const Admission& admission,
                                                      http::ResponseSink& out) const {
   log::debug("rate limit \"", route_, "\": 429 for ", req.method, " ", req.target, " from ",
@@ -72,10 +73,9 @@ boost::asio::awaitable<void> RateLimitPolicy::refuse(const http::Request& req, c
   http::Headers extra = admission.fields;
   const auto retry_after = retry_after_field(admission.decision);
   extra.add("Retry-After", retry_after);
-  extra.add("X-Request-ID", req.request_id);
-  std::string body = "relay: too many requests (rate limit \"";
-  body.append(route_).append("\"); retry after ").append(retry_after).append(" s\n");
-  co_await out.write_simple(429, "text/plain", body, std::move(extra));
+  std::string detail = "too many requests under rate limit \"";
+  detail.append(route_).append("\"; retry after ").append(retry_after).append(" s");
+  co_await http::respond_problem(out, req, 429, "rate-limited", std::move(detail), std::move(extra));
 }
 
 }  // namespace relay::gateway

@@ -12,6 +12,7 @@ ACCEPTANCE_ROUTES = """
 [[routes]]
 path = "/limited/*"
 origin = "app"
+rate_limit = { rate = 5, burst = 5, key = "client" }   # per second, per client address
 max_body_size = "1KiB"
 
 [[routes]]
@@ -108,6 +109,24 @@ health_check = { path = "%s", interval = "200ms", timeout = "150ms", rise = %d, 
         self.assertGreaterEqual(member_metric(text, "relay_upstream_requests_total", origin="app",
                                               member=backup.url, status_class="2xx"), 20)
         self.assertEqual(member_metric(text, "relay_upstream_health", origin="app", member=primary.url), 1)
+
+    def test_acceptance_config_route_limits(self):
+        primary, backup = self.origins
+        relay = self.start_relay(self.pool(primary, backup) + ACCEPTANCE_ROUTES)
+        statuses = [get(relay.port, "/limited/r%d" % i).status for i in range(12)]
+        self.assertEqual(statuses[:5], [200] * 5, statuses)
+        self.assertIn(429, statuses)
+        refused = get(relay.port, "/limited/again")
+        if refused.status == 429:
+            self.assertTrue(refused.has("retry-after"))
+            self.assertIn("application/problem+json", refused.header("content-type"))
+        # The other route has no limit; the body limit is the limited route's alone.
+        self.assertEqual([get(relay.port, "/free/r%d" % i).status for i in range(12)], [200] * 12)
+        self.assertEqual(request(relay.port, "POST", "/free/upload", body=b"x" * 4096).status, 200)
+        time.sleep(1.1)  # the bucket refills
+        big = request(relay.port, "POST", "/limited/upload", body=b"x" * 4096)
+        self.assertEqual(big.status, 413)
+        self.assertEqual(primary.count("/limited/upload"), 0)
 
     def test_a_failing_check_status_marks_down_and_rise_brings_back(self):
         primary, backup = self.origins

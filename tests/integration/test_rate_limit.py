@@ -156,7 +156,7 @@ class RateLimitByHeaderTest(RelayTestCase, RateLimitAssertions):
             c.request("GET", target_for(path), headers=key)
             second = c.read_response()
             self.assertEqual(second.status, 429)
-            self.assertTrue(second.body.startswith(b"relay: too many requests"), second.body)
+            self.assertEqual(second.json()["type"], "https://relay.dev/problems/rate-limited", second.body)
         self.assertEqual(self.origin.count(path), 3)
 
 
