@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034  # SC2034: variables are used by the sourcing scripts
-# bench/lib.sh: helpers shared by bench/stampede.sh, bench/mixed.sh and
-# bench/backends.sh (bench/run.sh is self-contained and does not use it).
+# bench/lib.sh: helpers shared by bench/stampede.sh, bench/mixed.sh,
+# bench/backends.sh and bench/proxied.sh (bench/run.sh is self-contained and
+# does not use it).
 #
 # Source it after setting BENCH_DIR and ROOT, under `set -euo pipefail`.
 # It reads the common settings (BENCH_THREADS, BENCH_PIN, BENCH_PORT_BASE,
