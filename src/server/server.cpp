@@ -403,6 +403,12 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
     status = supervisor.run();
     for (auto& t : pool) t.join();
   }
+  // The purge bus closes on the first loop (its timer and Redis connections
+  // are Asio objects there): let that close run now, while the loop's
+  // services exist, rather than at the loop's destruction.
+  purger.stop();
+  workers.front()->io().restart();
+  workers.front()->io().poll();
   ignore_handled_signals();
   scheduler.stop();
   log::info(status == exit_clean ? "relay stopped" : "relay stopped: the shutdown grace cut requests");
