@@ -7,7 +7,7 @@ packages=(
   g++ pkg-config cmake meson ninja-build
   libboost1.81-dev libboost-url1.81-dev libcurl4-openssl-dev libtomlplusplus-dev
   libhiredis-dev libzstd-dev prometheus-cpp-dev doctest-dev libssl-dev node-llhttp
-  redis-server python3 curl
+  redis-server python3 curl openssl ca-certificates
 )
 if [[ ${1:-} == --bench ]]; then
   packages+=(nginx-light wrk)
