@@ -328,6 +328,12 @@ static Route read_route(Loader& ld, const toml::node& node, const std::string& n
          if (!table) throw std::invalid_argument("expected a table like { rate = 5, burst = 5, key = \"client\" }, got " + shown(n));
          route.rate_limit = parse_rate_limit(*table, name + ".rate_limit", ld.source);
        }},
+      {"upgrades",
+       [&](const toml::node& n, const std::string&) {
+         route.upgrades = value_of<std::vector<std::string>>(Kind::StringList, n);
+         for (const auto& token : *route.upgrades)
+           if (!is_token(token)) throw std::invalid_argument("expected protocol tokens like \"websocket\", got \"" + token + "\"");
+       }},
       {"honour_client_no_cache",
        [&](const toml::node& n, const std::string&) { route.honour_client_no_cache = value_of<bool>(Kind::Bool, n); }},
       {"request_headers",

@@ -204,6 +204,11 @@ std::string print_gateway(const LoadResult& loaded, bool& masked) {
     if (r.max_body_size) out += "max_body_size = " + quoted(format_size(*r.max_body_size)) + "\n";
     if (r.honour_client_no_cache)
       out += std::string("honour_client_no_cache = ") + (*r.honour_client_no_cache ? "true" : "false") + "\n";
+    if (r.upgrades) {
+      out += "upgrades = [";
+      for (std::size_t i = 0; i < r.upgrades->size(); ++i) out += (i ? ", " : "") + quoted((*r.upgrades)[i]);
+      out += "]\n";
+    }
     if (!r.request_headers.empty()) out += "request_headers = " + edits_value(r.request_headers) + "\n";
     if (!r.response_headers.empty()) out += "response_headers = " + edits_value(r.response_headers) + "\n";
     for (const auto& rule : r.cache_rules) {

@@ -174,9 +174,12 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   req.route = *route;
   auto rule = cache::resolve_rule(cfg_.cache, target.path, route_of(req).cache_rules);
   forward_as(req, target, rule);
-  if (out.can_switch_protocols()) {
-    if (auto protocol = tunnel_protocol(req); !protocol.empty())
-      co_return co_await serve_upgrade(req, std::move(protocol), out);
+  if (limited.can_switch_protocols()) {
+    if (auto protocol = tunnel_protocol(req); !protocol.empty()) {
+      // A handshake spends a token like any request; the tunnel after it does not.
+      if (auto refused = co_await admit(req, limited)) co_return *refused;
+      co_return co_await serve_upgrade(req, std::move(protocol), limited);
+    }
   }
 
   const bool read = req.method == "GET" || req.method == "HEAD";

@@ -53,8 +53,8 @@ class OpenTunnel {
 
 }  // namespace
 
-bool Handler::upgrade_allowed(const http::Request& /*req*/, std::string_view token) const {
-  const auto& allowed = cfg_.server.upgrades;
+bool Handler::upgrade_allowed(const http::Request& req, std::string_view token) const {
+  const auto& allowed = route_of(req).upgrades.value_or(cfg_.server.upgrades);
   return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) { return http::iequals(a, token); });
 }
 
@@ -89,7 +89,7 @@ asio::awaitable<Handler::Outcome> Handler::serve_upgrade(const http::Request& re
   hash_key.append(req.headers.get("host").value_or("")).append(req.target);
   const auto* member = upstreams_.address_raw(req.route, hash_key, up);
   if (!member) co_return co_await fail(make_error_code(Errc::upstream_connect_failed), "no member to connect to");
-  auto connected = co_await upstream::raw_connect(member->url, member->connect_timeout);
+  auto connected = co_await upstream::raw_connect(member->url, member->connect_timeout, member->tls);
   if (!connected.stream) co_return co_await fail(connected.error, connected.detail);
   upstream::RawExchange exchange(std::move(connected.stream), *member);
   if (auto sent = co_await exchange.send(request_head(up)); !sent) co_return co_await fail(sent.error(), {});

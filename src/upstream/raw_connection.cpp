@@ -3,6 +3,8 @@
 // it fires it closes the socket, which ends whichever step is pending.
 #include "relay/upstream/raw_connection.hpp"
 
+#include <map>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/connect.hpp>
@@ -73,17 +75,33 @@ class AsioByteStream final : public http::ByteStream {
 using PlainStream = AsioByteStream<tcp::socket>;
 using TlsStream = AsioByteStream<ssl::stream<tcp::socket>>;
 
-// One client context per thread: loading the system CA store is not free.
-ssl::context& tls_context() {
-  thread_local ssl::context context = [] {
-    ssl::context c(ssl::context::tls_client);
-    c.set_default_verify_paths();
-    c.set_verify_mode(ssl::verify_peer);
-    c.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    return c;
-  }();
-  return context;
+// One client context per thread and TLS setting ([upstream.tls] or a
+// pool's tls table): loading a CA store is not free, and the settings are
+// few and fixed. Throws boost::system::system_error on a file it cannot use.
+ssl::context& tls_context(const config::UpstreamTls& tls) {
+  thread_local std::map<std::string, std::unique_ptr<ssl::context>> contexts;
+  std::string id;
+  for (const auto* part : {&tls.ca_file, &tls.ca_path, &tls.client_cert, &tls.client_key})
+    id.append(*part).push_back('\0');
+  id.push_back(tls.verify ? 'v' : '-');
+  id.push_back(tls.min_version == config::TlsVersion::V1_3 ? '3' : '2');
+  auto& slot = contexts[id];
+  if (slot) return *slot;
+  auto c = std::make_unique<ssl::context>(ssl::context::tls_client);
+  if (tls.ca_file.empty() && tls.ca_path.empty()) c->set_default_verify_paths();
+  if (!tls.ca_file.empty()) c->load_verify_file(tls.ca_file);
+  if (!tls.ca_path.empty()) c->add_verify_path(tls.ca_path);
+  c->set_verify_mode(tls.verify ? ssl::verify_peer : ssl::verify_none);
+  c->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                 ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  SSL_CTX_set_min_proto_version(c->native_handle(),
+                                tls.min_version == config::TlsVersion::V1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  if (!tls.client_cert.empty()) {
+    c->use_certificate_chain_file(tls.client_cert);
+    c->use_private_key_file(tls.client_key.empty() ? tls.client_cert : tls.client_key, ssl::context::pem);
+  }
+  slot = std::move(c);
+  return *slot;
 }
 
 std::string words(std::string_view what, std::string_view whom, const boost::system::error_code& ec) {
@@ -131,7 +149,8 @@ class ConnectDeadline {
 
 }  // namespace
 
-asio::awaitable<RawConnectResult> raw_connect(const config::UpstreamUrl& url, config::Duration connect_timeout) {
+asio::awaitable<RawConnectResult> raw_connect(const config::UpstreamUrl& url, config::Duration connect_timeout,
+                                              const config::UpstreamTls& settings) {
   auto executor = co_await asio::this_coro::executor;
   RawConnectResult result;
   tcp::socket socket(executor);
@@ -160,15 +179,22 @@ asio::awaitable<RawConnectResult> raw_connect(const config::UpstreamUrl& url, co
     result.stream = std::make_unique<PlainStream>(std::move(socket));
     co_return result;
   }
-  auto tls = std::make_unique<TlsStream>(std::move(socket), tls_context());
+  ssl::context* context = nullptr;
+  try {
+    context = &tls_context(settings);
+  } catch (const boost::system::system_error& e) {
+    co_return fail(std::string("TLS settings unusable: ").append(e.what()));
+  }
+  auto tls = std::make_unique<TlsStream>(std::move(socket), *context);
   auto& stream = tls->stream();
   deadline.watch([&stream] {
     boost::system::error_code ignored;
     stream.lowest_layer().close(ignored);
   });
   // SNI, and the name the certificate must carry (RFC 6125).
-  SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str());
-  stream.set_verify_callback(ssl::host_name_verification(url.host));
+  const std::string& name = settings.sni.empty() ? url.host : settings.sni;
+  SSL_set_tlsext_host_name(stream.native_handle(), name.c_str());
+  if (settings.verify) stream.set_verify_callback(ssl::host_name_verification(name));
   auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
   if (handshake_ec) co_return fail(words("TLS handshake with ", url.authority, handshake_ec));
   deadline.disarm();

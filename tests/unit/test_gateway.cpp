@@ -368,3 +368,32 @@ ttl = "1d"
   CHECK(again.origins[1].host == "assets.internal");
   CHECK(again.origins[1].passive.on_5xx);
 }
+
+TEST_CASE("gateway config: a pool's own tls table and a route's upgrades") {
+  auto cfg = load(R"(
+[upstream.tls]
+min_version = "1.3"
+[[origins]]
+name = "secure"
+members = [ "https://127.0.0.1:8443" ]
+tls = { verify = false, sni = "origin.internal", min_version = "1.2" }
+[[origins]]
+name = "inherits"
+members = [ "https://127.0.0.1:9443" ]
+[[routes]]
+path = "/ws/*"
+origin = "secure"
+upgrades = ["websocket", "x-custom"]
+)");
+  REQUIRE(cfg.origins.size() == 2);
+  CHECK_FALSE(cfg.origins[0].tls.verify);
+  CHECK(cfg.origins[0].tls.sni == "origin.internal");
+  CHECK(cfg.origins[0].tls.min_version == config::TlsVersion::V1_2);
+  CHECK(cfg.origins[1].tls.min_version == config::TlsVersion::V1_3);  // [upstream.tls] is the default
+  REQUIRE(cfg.routes[0].upgrades);
+  CHECK(cfg.routes[0].upgrades->size() == 2);
+  CHECK(error_of("[[origins]]\nname = \"a\"\nmembers = [\"https://h:1\"]\ntls = { ca_file = \"/nonexistent/ca.pem\" }\n")
+            .find("relay.toml:4: origins[1].tls: ca_file") != std::string::npos);
+  CHECK(error_of("[[routes]]\npath = \"/x\"\nupgrades = [\"web socket\"]\n").find("routes[1].upgrades") !=
+        std::string::npos);
+}

@@ -100,6 +100,7 @@ struct Route {
   std::optional<std::uint64_t> max_body_size;  // replaces [server] max_body_size
   std::optional<bool> honour_client_no_cache;  // replaces [cache] honour_client_no_cache
   std::optional<RateLimitConfig> rate_limit;   // replaces [server.rate_limit] for this route
+  std::optional<std::vector<std::string>> upgrades;  // replaces [server] upgrades for this route
   HeaderEdits request_headers;
   HeaderEdits response_headers;
   std::vector<CacheRule> cache_rules;          // [[routes.cache_rules]], tried before [[cache.rules]]

@@ -23,8 +23,10 @@ struct RawConnectResult {
 };
 
 // Resolves and connects to the origin of `url` (scheme, host, port), TLS
-// handshake included, all within `connect_timeout`.
+// handshake included (with `tls`: its CAs, verification, SNI, client
+// certificate and minimum version), all within `connect_timeout`.
 boost::asio::awaitable<RawConnectResult> raw_connect(const config::UpstreamUrl& url,
-                                                     config::Duration connect_timeout);
+                                                     config::Duration connect_timeout,
+                                                     const config::UpstreamTls& tls);
 
 }  // namespace relay::upstream
