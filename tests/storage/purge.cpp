@@ -249,7 +249,9 @@ TEST_CASE("memory: a purge of 100k entries completes and lets the loop run betwe
   asio::io_context io;
   bool done = false, ran_during = false;
   std::uint64_t count = 0;
-  asio::co_spawn(io, store.purge(request(By::prefix, "http://bulk/")), [&](std::exception_ptr e, Result<std::uint64_t> r) {
+  // Named: purge() takes it by reference and runs after this statement.
+  const auto bulk = request(By::prefix, "http://bulk/");
+  asio::co_spawn(io, store.purge(bulk), [&](std::exception_ptr e, Result<std::uint64_t> r) {
     REQUIRE_FALSE(e);
     REQUIRE(r.has_value());
     count = *r;
