@@ -113,6 +113,8 @@ void Handler::log_refused(http::Request& req, int status, std::uint64_t bytes, d
 // The route's max_body_size, else [server]'s. Asked before the request path
 // runs, so the raw head is normalised here as route() will do it.
 std::uint64_t Handler::body_limit_for(const http::Request& req) const {
+  // Most requests carry no body: no second normalisation on their path.
+  if (!req.has_body) return cfg_.server.max_body_size;
   const auto normalized = cache::normalize_target(req.target, req.headers);
   if (normalized.ok) {
     const auto& target = normalized.target;
