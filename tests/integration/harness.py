@@ -45,10 +45,15 @@ def child_env(extra=None):
     return env
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def free_port(other_than=None):
+    """A port free now; not `other_than` (a port picked but not bound yet,
+    which the kernel may hand out again)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port != other_than:
+            return port
 
 
 def port_open(port, timeout=0.2):
@@ -386,7 +391,7 @@ class Relay(Process):
         self.port = port or free_port()
         self.config = merge({
             "server": {"listen": "%s:%d" % (HOST, self.port), "shutdown_grace": "5s"},
-            "admin": {"listen": "%s:%d" % (HOST, free_port())},
+            "admin": {"listen": "%s:%d" % (HOST, free_port(other_than=self.port))},
             "upstream": {"url": upstream_url} if upstream_url else {},
             "log": {"level": os.environ.get("RELAY_IT_LOG_LEVEL", "info")},
         }, config)
