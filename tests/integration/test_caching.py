@@ -186,7 +186,9 @@ class MultiThreadTest(RelayTestCase):
             results = list(pool.map(lambda _: self.get(target), range(64)))
         for r in results:
             self.assertEqual(r.status, 200)
-            self.assertXCache(r, "HIT")
+            # A request that lands while the first one's fill is still being
+            # committed (slow sanitizer builds) follows that fill instead.
+            self.assertIn(r.header("X-Cache"), ("HIT", "COALESCED"))
             self.assertBody(r, "/mt/shared", 20000)
         self.assertEqual(self.origin.count("/mt/shared"), 1)
 
