@@ -23,31 +23,28 @@ asio::awaitable<Result<std::size_t>> ClientStream::read_some(std::span<char> int
     if (pending_at_ == pending_.size()) std::string().swap(pending_);
     co_return n;
   }
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(into.data(), into.size()),
-                                                  asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] = co_await socket_.read_some(asio::buffer(into.data(), into.size()));
   if (ec == asio::error::eof) co_return std::size_t{0};
   if (ec) co_return make_error_code(Errc::client_closed);
   co_return n;
 }
 
 asio::awaitable<Result<void>> ClientStream::write_all(std::span<const char> bytes) {
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()),
-                                            asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] = co_await socket_.write(asio::buffer(bytes.data(), bytes.size()));
   if (ec) co_return make_error_code(Errc::client_closed);
   co_return Result<void>{};
 }
 
 asio::awaitable<void> ClientStream::shutdown_send() {
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  socket_.shutdown_send();
   co_return;
 }
 
 void ClientStream::close() noexcept {
   // Shut down rather than close: the session owns the descriptor and closes it.
   boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.cancel(ignored);
+  socket_.tcp().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.cancel();
 }
 
 }  // namespace relay::server

@@ -81,7 +81,7 @@ asio::awaitable<void> Listener::accept_loop() {
       log::warn(key_, ": ", kMaxSessions, " connections open already: refusing one");
       continue;
     }
-    auto session = std::make_shared<Session>(std::move(socket), cfg_, service_, metrics_, *this);
+    auto session = std::make_shared<Session>(ClientSocket(std::move(socket)), cfg_, service_, metrics_, *this);
     sessions_.spawn(ContextExecutor(io_.get_executor(), session->context()), session->run(), {},
                     [weak = std::weak_ptr<Session>(session)] {
                       if (auto s = weak.lock()) s->drain();

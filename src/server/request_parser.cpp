@@ -143,7 +143,7 @@ struct RequestParser::Callbacks {
   }
 };
 
-RequestParser::RequestParser(asio::ip::tcp::socket& socket, ParserLimits limits)
+RequestParser::RequestParser(ClientSocket& socket, ParserLimits limits)
     : socket_(socket), limits_(limits), impl_(std::make_unique<Impl>()), buffer_(16 * 1024) {
   auto& st = impl_->settings;
   llhttp_settings_init(&st);
@@ -264,7 +264,7 @@ asio::awaitable<error_code> RequestParser::fill() {
     }
   }
   auto room = asio::buffer(buffer_.data() + filled_, buffer_.size() - filled_);
-  auto [ec, n] = co_await socket_.async_read_some(room, asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] = co_await socket_.read_some(room);
   filled_ += n;
   co_return ec;
 }
@@ -300,8 +300,7 @@ asio::awaitable<Result<std::span<const char>>> RequestParser::read_body() {
     if (expect_continue_) {
       static constexpr std::string_view interim = "HTTP/1.1 100 Continue\r\n\r\n";
       expect_continue_ = false;
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(interim),
-                                                asio::as_tuple(asio::use_awaitable));
+      auto [ec, n] = co_await socket_.write(asio::buffer(interim));
       if (ec) co_return make_error_code(Errc::client_closed);
     }
     if (parsed_ < filled_) {

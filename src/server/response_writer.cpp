@@ -36,7 +36,7 @@ void append_head(std::string& out, const http::ResponseHead& head, const http::H
 }
 }  // namespace
 
-ResponseWriter::ResponseWriter(asio::ip::tcp::socket& socket, Watchdog& watchdog,
+ResponseWriter::ResponseWriter(ClientSocket& socket, Watchdog& watchdog,
                                std::chrono::milliseconds send_timeout, const http::Request& request,
                                bool keep_alive_allowed)
     : socket_(socket),
@@ -119,7 +119,7 @@ asio::awaitable<Result<http::ByteStream*>> ResponseWriter::switch_protocols(http
 
 asio::awaitable<Result<void>> ResponseWriter::send(std::span<const asio::const_buffer> buffers) {
   watchdog_.expire_after(send_timeout_);
-  auto [ec, n] = co_await asio::async_write(socket_, buffers, asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] = co_await socket_.write(buffers);
   watchdog_.disarm();
   if (ec) {
     keep_alive_ = false;

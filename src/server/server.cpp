@@ -190,7 +190,7 @@ class Worker final : public SessionHost, public Drainable {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<Session>(std::move(socket), config_, service_, metrics_, *this);
+      auto session = std::make_shared<Session>(ClientSocket(std::move(socket)), config_, service_, metrics_, *this);
       sessions_.spawn(ContextExecutor(io_.get_executor(), session->context()), session->run(), {},
                       [weak = std::weak_ptr<Session>(session)] {
                         if (auto s = weak.lock()) s->drain();

@@ -163,7 +163,7 @@ asio::awaitable<bool> discard_body(http::BodySource& body) {
 
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket socket, std::shared_ptr<const config::Config> config, http::Service& service,
+Session::Session(ClientSocket socket, std::shared_ptr<const config::Config> config, http::Service& service,
                  metrics::Metrics& metrics, SessionHost& host)
     : socket_(std::move(socket)),
       config_(std::move(config)),
@@ -171,7 +171,7 @@ Session::Session(asio::ip::tcp::socket socket, std::shared_ptr<const config::Con
       service_(service),
       metrics_(metrics),
       host_(host),
-      watchdog_(std::make_shared<Watchdog>(socket_)) {}
+      watchdog_(std::make_shared<Watchdog>(socket_.tcp())) {}
 
 Session::~Session() = default;
 
@@ -188,8 +188,7 @@ void Session::drain() {
     return;
   }
   if (!idle_) return;
-  boost::system::error_code ignored;
-  socket_.cancel(ignored);
+  socket_.cancel();
 }
 
 asio::awaitable<void> Session::run() {
@@ -210,19 +209,17 @@ asio::awaitable<void> Session::run() {
     else
       log::error("connection aborted by an unexpected error: ", failure);
   }
+  if (socket_.tls() && !watchdog_->fired()) {
+    watchdog_->expire_after(std::chrono::seconds(1));
+    co_await socket_.close_notify();
+  }
   watchdog_->stop();
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  socket_.close(ignored);
+  socket_.shutdown_send();
+  socket_.close();
 }
 
 asio::awaitable<void> Session::serve_requests() {
-  std::string peer;
-  {
-    boost::system::error_code ec;
-    auto endpoint = socket_.remote_endpoint(ec);
-    if (!ec) peer = endpoint.address().to_string();
-  }
+  const std::string peer = socket_.peer_address();
   context_->client = peer;
   ParserLimits limits{cfg_.max_header_size, cfg_.max_url_length};
   RequestParser parser(socket_, limits);
@@ -256,6 +253,7 @@ asio::awaitable<void> Session::serve_requests() {
 
     if (outcome == HeadOutcome::Closed) co_return;
     req.client_address = peer;
+    if (socket_.tls()) req.scheme = "https";
     // The id is settled here so that every answer and every line logged for
     // this request carries it, refusals included (from what was read of the head).
     req.request_id = proxy::request_id_for(req);
@@ -322,14 +320,13 @@ asio::awaitable<void> Session::serve_requests() {
 
 asio::awaitable<void> Session::linger() {
   constexpr std::size_t max_drained = 16 << 20;
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  socket_.shutdown_send();
   // The watchdog closes the socket at the deadline, which ends the read.
   watchdog_->expire_after(std::chrono::seconds(2));
   std::array<char, 16 * 1024> sink;
   std::size_t drained = 0;
   while (drained < max_drained) {
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] = co_await socket_.read_some(asio::buffer(sink));
     if (ec) break;
     drained += n;
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "relay/config/cache_rule.hpp"
+#include "relay/config/front_door.hpp"
 #include "relay/config/rate_limit_config.hpp"
 #include "relay/config/upstream_tls.hpp"
 #include "relay/config/gateway.hpp"
@@ -133,6 +134,11 @@ struct ServerConfig {
   std::vector<std::string> upgrades = {"websocket"};
   // A tunnel (after a 101) with no byte moving either way this long is closed.
   Duration tunnel_idle_timeout{3'600'000};
+  // HTTP/2 with prior knowledge (RFC 9113 §3.3) on the cleartext listener:
+  // a connection opening with the HTTP/2 preface speaks h2c. No Upgrade: h2c.
+  bool h2c = false;
+  ServerTls tls;        // [server.tls]
+  Http2Config http2;    // [server.http2]
 };
 
 struct UpstreamConfig {
@@ -155,6 +161,11 @@ struct CacheKeyConfig {
   std::vector<std::string> ignore_params = {"utm_*", "fbclid", "gclid"};
   // Request header values appended to the key (names, case-insensitive).
   std::vector<std::string> headers;
+  // The key starts with the scheme the client used (https on the TLS
+  // listener), as nginx's default proxy_cache_key: an origin answering
+  // differently per scheme (a redirect to https) is never mixed up. false:
+  // both listeners share one entry per URL (Varnish's default).
+  bool scheme = true;
 };
 
 // [cache.coalesce]: one origin fetch per key, shared by concurrent requests.

@@ -17,7 +17,8 @@ struct Request {
   // the origin-form target forwarded to the origin (cache::forwarded_target)
   std::string target;
   std::string received_target;  // as received, for the access log; set when target is normalised
-  int version_major = 1;
+  std::string_view scheme = "http";  // "https" when it came over TLS
+  int version_major = 1;               // 2: an HTTP/2 stream
   int version_minor = 1;
   Headers headers;
   bool keep_alive = true;

@@ -5,16 +5,16 @@
 // session's, which closes it when the exchange is over.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
 #include <string>
 
 #include "relay/http/byte_stream.hpp"
+#include "relay/server/client_socket.hpp"
 
 namespace relay::server {
 
 class ClientStream final : public http::ByteStream {
  public:
-  ClientStream(boost::asio::ip::tcp::socket& socket, std::string already_read)
+  ClientStream(ClientSocket& socket, std::string already_read)
       : socket_(socket), pending_(std::move(already_read)) {}
 
   boost::asio::awaitable<Result<std::size_t>> read_some(std::span<char> into) override;
@@ -23,7 +23,7 @@ class ClientStream final : public http::ByteStream {
   void close() noexcept override;
 
  private:
-  boost::asio::ip::tcp::socket& socket_;
+  ClientSocket& socket_;
   std::string pending_;
   std::size_t pending_at_ = 0;
 };

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <functional>
 #include <memory>
 #include <span>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "relay/http/request.hpp"
+#include "relay/server/client_socket.hpp"
 #include "relay/util/result.hpp"
 
 namespace relay::server {
@@ -31,7 +31,7 @@ enum class HeadOutcome {
 
 class RequestParser {
  public:
-  RequestParser(boost::asio::ip::tcp::socket& socket, ParserLimits limits);
+  RequestParser(ClientSocket& socket, ParserLimits limits);
   ~RequestParser();
   RequestParser(const RequestParser&) = delete;
   RequestParser& operator=(const RequestParser&) = delete;
@@ -66,7 +66,7 @@ class RequestParser {
   // method_settled_ stays false while the token is still incomplete.
   bool settle_method();
 
-  boost::asio::ip::tcp::socket& socket_;
+  ClientSocket& socket_;
   ParserLimits limits_;
   struct Impl;
   std::unique_ptr<Impl> impl_;

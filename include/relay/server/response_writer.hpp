@@ -5,7 +5,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -25,7 +24,7 @@ class Watchdog;
 
 class ResponseWriter final : public http::ResponseSink {
  public:
-  ResponseWriter(boost::asio::ip::tcp::socket& socket, Watchdog& watchdog,
+  ResponseWriter(ClientSocket& socket, Watchdog& watchdog,
                  std::chrono::milliseconds send_timeout, const http::Request& request,
                  bool keep_alive_allowed);
 
@@ -65,7 +64,7 @@ class ResponseWriter final : public http::ResponseSink {
  private:
   boost::asio::awaitable<Result<void>> send(std::span<const boost::asio::const_buffer> buffers);
 
-  boost::asio::ip::tcp::socket& socket_;
+  ClientSocket& socket_;
   Watchdog& watchdog_;
   std::chrono::milliseconds send_timeout_;
   const http::Request& request_;

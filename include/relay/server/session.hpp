@@ -13,6 +13,7 @@
 
 #include "relay/config/config.hpp"
 #include "relay/http/service.hpp"
+#include "relay/server/client_socket.hpp"
 #include "relay/util/request_context.hpp"
 
 namespace relay::metrics {
@@ -36,7 +37,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   // `config`: the snapshot in force when the connection was accepted; its
   // [server] limits and timeouts hold for the whole connection.
-  Session(boost::asio::ip::tcp::socket socket, std::shared_ptr<const config::Config> config, http::Service& service,
+  Session(ClientSocket socket, std::shared_ptr<const config::Config> config, http::Service& service,
           metrics::Metrics& metrics, SessionHost& host);
   ~Session();
 
@@ -56,7 +57,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // the client has read the answer (nginx's lingering_close).
   boost::asio::awaitable<void> linger();
 
-  boost::asio::ip::tcp::socket socket_;
+  ClientSocket socket_;
   std::shared_ptr<const config::Config> config_;
   const config::ServerConfig& cfg_;  // config_->server
   http::Service& service_;
