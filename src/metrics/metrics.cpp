@@ -38,6 +38,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   register_storage_metrics();
   register_config_metrics();
   register_tunnel_metrics();
+  register_front_door_metrics();
 }
 
 void Metrics::register_tunnel_metrics() {
@@ -79,11 +80,14 @@ void Metrics::register_request_metrics() {
   using namespace prometheus;
   auto& requests = BuildCounter()
                        .Name("relay_requests_total")
-                       .Help("Client requests by cache status")
+                       .Help("Client requests by cache status and protocol")
                        .Register(*registry_);
+  static constexpr std::array<std::string_view, protocol_count> protocols{"HTTP/1.0", "HTTP/1.1", "HTTP/2"};
   for (std::size_t i = 0; i < cache::cache_status_count; ++i) {
     auto s = static_cast<cache::CacheStatus>(i);
-    requests_[i] = &requests.Add({{"cache", std::string(cache::metric_label(s))}});
+    for (std::size_t p = 0; p < protocol_count; ++p)
+      requests_[i][p] = &requests.Add(
+          {{"cache", std::string(cache::metric_label(s))}, {"protocol", std::string(protocols[p])}});
   }
   duration_ = &BuildHistogram()
                    .Name("relay_request_duration_seconds")
@@ -205,8 +209,9 @@ void Metrics::register_storage_metrics() {
 
 Metrics::~Metrics() = default;
 
-void Metrics::record_request(cache::CacheStatus status, double seconds) {
-  requests_[static_cast<std::size_t>(status)]->Increment();
+void Metrics::record_request(cache::CacheStatus status, double seconds, std::string_view protocol) {
+  const std::size_t p = protocol == "HTTP/2" ? 2 : protocol == "HTTP/1.0" ? 0 : 1;
+  requests_[static_cast<std::size_t>(status)][p]->Increment();
   duration_->Observe(seconds);
 }
 

@@ -34,7 +34,8 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  void record_request(cache::CacheStatus status, double seconds);
+  // protocol: "HTTP/1.0", "HTTP/1.1" or "HTTP/2" (protocol_label()).
+  void record_request(cache::CacheStatus status, double seconds, std::string_view protocol = "HTTP/1.1");
   // The origin exchange failed; reason is derived from the error.
   void record_upstream_error(const error_code& error);
   void record_client_error(int status);
@@ -72,6 +73,18 @@ class Metrics {
   void record_tunnel_open(bool opened);
   void record_tunnel_bytes(bool to_origin, std::uint64_t bytes);
 
+  // The front door (metrics/front_door_metrics.cpp). A TLS handshake ended:
+  // result ok | failed | timeout; version "TLSv1.3", "TLSv1.2" ("" = none
+  // agreed, counted as "unknown").
+  void record_tls_handshake(std::string_view result, std::string_view version);
+  // A client connection opened or closed, by protocol (HTTP/1.1 covers 1.0;
+  // HTTP/2 both h2 and h2c).
+  void record_client_connection(std::string_view protocol, bool opened);
+  // An HTTP/2 connection closed for misbehaving: rapid_reset,
+  // continuation_flood, header_flood, control_flood (SETTINGS/PING),
+  // stalled (zero window), ping_timeout, protocol_error.
+  void record_http2_abuse(std::string_view kind);
+
   // Storage levels (each labelled by its backend_name()) sampled at scrape time.
   void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
 
@@ -87,10 +100,12 @@ class Metrics {
   void register_storage_metrics();
   void register_config_metrics();
   void register_tunnel_metrics();
+  void register_front_door_metrics();
   void sample_storage();
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::array<prometheus::Counter*, cache::cache_status_count> requests_{};
+  static constexpr std::size_t protocol_count = 3;  // HTTP/1.0, HTTP/1.1, HTTP/2
+  std::array<std::array<prometheus::Counter*, protocol_count>, cache::cache_status_count> requests_{};
   prometheus::Histogram* duration_ = nullptr;
   std::array<prometheus::Counter*, 7> upstream_errors_{};    // connect, timeout, reset, protocol, other, queue, tls
   prometheus::Counter* client_errors_ = nullptr;
@@ -112,6 +127,9 @@ class Metrics {
   std::array<prometheus::Counter*, 3> config_reloads_{};  // success, failure, refused
   prometheus::Gauge* tunnels_active_ = nullptr;
   std::array<prometheus::Counter*, 2> tunnel_bytes_{};  // client_to_origin, origin_to_client
+  prometheus::Family<prometheus::Counter>* tls_handshakes_ = nullptr;
+  std::array<prometheus::Gauge*, 2> client_connections_{};  // HTTP/1.1, HTTP/2
+  prometheus::Family<prometheus::Counter>* http2_abuse_ = nullptr;
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;
