@@ -83,7 +83,7 @@ std::optional<std::string> key_port(std::string_view port, std::string_view sche
 }
 
 CacheKey make_key(const Target& target, const http::Headers& headers, const config::CacheKeyConfig& cfg) {
-  std::string primary = target.scheme;
+  std::string primary = cfg.scheme ? target.scheme : std::string("http");
   primary += "://";
   primary += target.authority;
   primary += target.path;

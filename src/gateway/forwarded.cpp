@@ -51,9 +51,9 @@ std::string real_client(std::string_view peer, const http::Headers& request, con
 }
 
 void set_forwarding_fields(http::Headers& upstream, std::string_view peer, std::string_view host,
-                           const admin::Allowlist& trusted, bool forwarded) {
+                           const admin::Allowlist& trusted, bool forwarded, std::string_view scheme) {
   const bool from_proxy = !trusted.empty() && trusted.allows(peer);
-  std::string proto = "http";
+  std::string proto(scheme);
   if (from_proxy) {
     const auto given = upstream.get("x-forwarded-proto");
     if (given == "https" || given == "http") proto = std::string(*given);

@@ -81,7 +81,7 @@ AccessRecord request_record(const http::Request& req) {
   r.client = req.client_address;
   r.method = req.method;
   r.target = req.received_target.empty() ? req.target : req.received_target;
-  r.version_minor = req.version_minor;
+  r.protocol = http::protocol_label(req);
   r.request_id = req.request_id;
   r.host = req.headers.get("host").value_or("");
   r.referer = req.headers.get("referer").value_or("");
@@ -177,6 +177,8 @@ std::string AccessLog::format_json(const AccessRecord& r, std::string_view time)
   append_json_string_or_null(line, r.method);
   line += ",\"path\":";
   append_json_string_or_null(line, r.target);
+  line += ",\"protocol\":";
+  append_json_string(line, r.protocol);
   line += ",\"host\":";
   append_json_string(line, r.host);
   line += ",\"status\":" + std::to_string(r.status);
@@ -207,7 +209,7 @@ std::string AccessLog::format_text(const AccessRecord& r, std::string_view time)
     append_text_escaped(line, r.method);
     line.push_back(' ');
     append_text_or_dash(line, r.target);
-    line.append(" HTTP/1.").append(std::to_string(r.version_minor));
+    line.append(" ").append(r.protocol);
   }
   line.append("\" ").append(std::to_string(r.status)).append(" ").append(std::to_string(r.bytes));
   line.append(" \"");

@@ -352,7 +352,7 @@ asio::awaitable<void> Handler::apply_stored_update(FetchPlan& plan, cache::Store
 
 asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const http::ResponseHead& head) {
   for (const auto& target : cache::invalidation_targets(req, head.headers)) {
-    auto normalized = cache::normalize_target(target, req.headers);
+    auto normalized = cache::normalize_target(target, req.headers, req.scheme);
     if (!normalized.ok) continue;
     const auto route = gateway::match_route(cfg_.routes, normalized.target.authority, normalized.target.path);
     auto rule = cache::resolve_rule(cfg_.cache, normalized.target.path,
@@ -363,6 +363,12 @@ asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const 
       log::debug("invalidated ", target, " after ", req.method, " ", req.target);
     }
   }
+}
+
+// RFC 9110 §7.6.3: the protocol the request came in with ("2" for HTTP/2).
+static std::string via_entry(const http::Request& req) {
+  if (req.version_major == 2) return "2 relay";
+  return req.version_minor == 0 ? "1.0 relay" : "1.1 relay";
 }
 
 upstream::UpstreamRequest Handler::upstream_request(const http::Request& req, http::BodySource* body,
@@ -393,9 +399,10 @@ upstream::UpstreamRequest Handler::upstream_request(const http::Request& req, ht
     }
   }
   auto via = up.headers.get_combined("via");
-  up.headers.set("Via", (via ? *via + ", " : std::string()) + "1.1 relay");
+  up.headers.set("Via", (via ? *via + ", " : std::string()) + via_entry(req));
   gateway::set_forwarding_fields(up.headers, req.peer_address.empty() ? req.client_address : req.peer_address,
-                                 req.headers.get("host").value_or(""), trusted_proxies_, cfg_.server.forwarded);
+                                 req.headers.get("host").value_or(""), trusted_proxies_, cfg_.server.forwarded,
+                                 req.scheme);
   up.headers.set("X-Request-ID", req.request_id);
   return up;
 }

@@ -88,7 +88,7 @@ asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
   if (!out.head_sent()) out.abort();
   if (!outcome.cache_traffic) co_return;
   double elapsed = std::chrono::duration<double>(steady::now() - start).count();
-  shared_.metrics.record_request(outcome.info.status, elapsed);
+  shared_.metrics.record_request(outcome.info.status, elapsed, http::protocol_label(req));
   if (shared_.access_log.enabled()) {
     AccessRecord record = request_record(req);
     record.status = out.status();
@@ -115,7 +115,7 @@ void Handler::log_refused(http::Request& req, int status, std::uint64_t bytes, d
 std::uint64_t Handler::body_limit_for(const http::Request& req) const {
   // Most requests carry no body: no second normalisation on their path.
   if (!req.has_body) return cfg_.server.max_body_size;
-  const auto normalized = cache::normalize_target(req.target, req.headers);
+  const auto normalized = cache::normalize_target(req.target, req.headers, req.scheme);
   if (normalized.ok) {
     const auto& target = normalized.target;
     if (auto route = gateway::match_route(cfg_.routes, target.authority, target.path))
@@ -141,7 +141,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   // One normalised target: the rules match it, the key is built from it and
   // the origin receives it, so none of them can disagree (cache poisoning).
   if (req.version_minor == 0 && !req.headers.contains("host")) req.headers.add("Host", default_host_);
-  auto normalized = cache::normalize_target(req.target, req.headers);
+  auto normalized = cache::normalize_target(req.target, req.headers, req.scheme);
   if (!normalized.ok) {
     log::info("rejecting request ", req.method, " ", req.target, " from ", req.client_address, ": ",
               normalized.error);

@@ -25,7 +25,6 @@ SelectorResult url_key(std::string_view url, Kind kind, const config::Config& cf
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed) return refused(std::string(url).append(" is not an absolute URL (http://host/path)"));
   const auto scheme = http::to_lower(parsed->scheme());
-  // Clients reach relay over http; behind a TLS terminator they said https.
   if (scheme != "http" && scheme != "https") return refused("only http and https URLs are cached");
   if (!parsed->has_authority() || parsed->encoded_host().empty()) return refused("the URL has no host");
   // Assembled with append: GCC 12 sees a false overlap (-Wrestrict) in "/" + ...
@@ -34,7 +33,8 @@ SelectorResult url_key(std::string_view url, Kind kind, const config::Config& cf
   if (parsed->has_query()) target.append(1, '?').append(parsed->encoded_query());
   http::Headers headers;
   headers.add("Host", std::string(parsed->encoded_host_and_port()));
-  auto normalized = cache::normalize_target(target, headers, "http");
+  // The key decides whether the scheme counts (cache.key.scheme).
+  auto normalized = cache::normalize_target(target, headers, scheme);
   if (!normalized.ok) return refused(normalized.error);
   return SelectorResult{true, {kind, url_selector(normalized.target, cfg).value}, {}};
 }

@@ -1,6 +1,7 @@
 // preflight (see preflight.hpp). Each check asks the module that does the
 // real thing at start (access_log.hpp, spool.hpp), so the two cannot
-// disagree; only the listen check is a bind of its own, released at once.
+// disagree; only the listen checks are binds of their own, released at once.
+// The TLS certificates are loaded into OpenSSL contexts as start-up would.
 #include "relay/server/preflight.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -8,6 +9,7 @@
 
 #include "relay/proxy/access_log.hpp"
 #include "relay/proxy/spool.hpp"
+#include "relay/server/tls_contexts.hpp"
 
 namespace relay::server {
 
@@ -24,8 +26,7 @@ namespace {
 
 // EADDRINUSE is no error here: a relay already serving this configuration
 // holds the address while its replacement is checked.
-std::string check_listen(const config::LoadResult& loaded) {
-  const auto& listen = loaded.config.server.listen;
+std::string check_listen(const config::LoadResult& loaded, std::string_view key, const config::ListenAddress& listen) {
   asio::io_context io;
   tcp::acceptor probe(io);
   boost::system::error_code ec;
@@ -34,8 +35,8 @@ std::string check_listen(const config::LoadResult& loaded) {
   if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) probe.bind(endpoint, ec);
   if (ec == asio::error::address_in_use)
-    return "server.listen: " + listen.text + " is in use right now (by the relay this replaces?)";
-  if (ec) fail(loaded, "server.listen", "cannot listen on " + listen.text + ": " + ec.message());
+    return std::string(key) + ": " + listen.text + " is in use right now (by the relay this replaces?)";
+  if (ec) fail(loaded, key, "cannot listen on " + listen.text + ": " + ec.message());
   return {};
 }
 
@@ -48,7 +49,17 @@ std::vector<std::string> preflight(const config::LoadResult& loaded) {
     fail(loaded, "log.access_log", problem);
   if (auto spool = proxy::check_spool_dir(cfg.cache.coalesce.spool_dir); !spool.problem.empty())
     fail(loaded, "cache.coalesce.spool_dir", spool.problem);
-  if (auto note = check_listen(loaded); !note.empty()) notes.push_back(std::move(note));
+  if (auto note = check_listen(loaded, "server.listen", cfg.server.listen); !note.empty()) notes.push_back(std::move(note));
+  if (cfg.server.tls.enabled()) {
+    const auto tls_listen = config::ListenAddress::parse(cfg.server.tls.listen);
+    if (auto note = check_listen(loaded, "server.tls.listen", tls_listen); !note.empty()) notes.push_back(std::move(note));
+    // Exactly what start-up and a reload build: OpenSSL must take every file.
+    try {
+      TlsContexts contexts(cfg.server.tls, nullptr);
+    } catch (const std::runtime_error& e) {
+      throw config::ConfigError(e.what());
+    }
+  }
   return notes;
 }
 

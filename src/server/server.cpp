@@ -37,7 +37,9 @@
 #include "relay/proxy/spool.hpp"
 #include "relay/purge/purger.hpp"
 #include "relay/server/reload.hpp"
+#include "relay/server/connection.hpp"
 #include "relay/server/session.hpp"
+#include "relay/server/tls_contexts.hpp"
 #include "relay/server/supervisor.hpp"
 #include "relay/storage/make_storage.hpp"
 #include "relay/storage/purge_bus.hpp"
@@ -65,12 +67,15 @@ tcp::endpoint listen_endpoint(const config::ListenAddress& listen) {
 class Worker final : public SessionHost, public Drainable {
  public:
   // origin_connections: this loop's share of each pool's max_connections.
-  Worker(proxy::Shared shared, std::size_t max_sessions, const std::vector<std::size_t>& origin_connections)
+  Worker(proxy::Shared shared, std::shared_ptr<TlsContexts> tls, std::size_t max_sessions,
+         const std::vector<std::size_t>& origin_connections)
       : config_(shared.config),
+        tls_(std::move(tls)),
         multis_(make_multis(io_, *config_, origin_connections)),
         service_(shared, raw(multis_)),
         metrics_(shared.metrics),
         acceptor_(io_),
+        tls_acceptor_(io_),
         max_sessions_(max_sessions) {
     service_.on_background_idle = [this] { stop_if_drained(); };
     sessions_.on_empty = [this] { stop_if_drained(); };
@@ -86,34 +91,22 @@ class Worker final : public SessionHost, public Drainable {
   // with EADDRINUSE whatever the thread count, and no window exists between
   // a check and the bind, as a probe socket released before binding
   // SO_REUSEPORT ones would leave.
-  void listen(const tcp::endpoint& endpoint) {
-    acceptor_.open(endpoint.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));  // TIME_WAIT leftovers only
-    acceptor_.bind(endpoint);
-    acceptor_.listen(asio::socket_base::max_listen_connections);
-  }
+  void listen(const tcp::endpoint& endpoint) { open_listener(acceptor_, endpoint); }
+  // [server.tls] listen: a second listening socket whose connections start with a TLS handshake.
+  void listen_tls(const tcp::endpoint& endpoint) { open_listener(tls_acceptor_, endpoint); }
 
   // Every other loop accepts on a dup() of the first loop's socket: one
   // queue, taken from by whichever loop is free (each loop's own epoll
   // watches the same socket; one accept wins, the others see EAGAIN). The
   // socket stops listening once every loop has closed its descriptor.
   void share_listener(Worker& first) {
-    const int fd = ::dup(first.acceptor_.native_handle());
-    if (fd < 0) throw boost::system::system_error(errno, boost::system::system_category(), "dup");
-    boost::system::error_code ec;
-    acceptor_.assign(first.acceptor_.local_endpoint().protocol(), fd, ec);
-    if (ec) {
-      ::close(fd);
-      throw boost::system::system_error(ec, "assign");
-    }
+    share(acceptor_, first.acceptor_);
+    if (first.tls_acceptor_.is_open()) share(tls_acceptor_, first.tls_acceptor_);
   }
 
   void run() {
-    asio::co_spawn(io_, accept_loop(),
-                   asio::bind_cancellation_slot(accept_cancel_.slot(), [this](std::exception_ptr) {
-                     accepting_ = false;
-                     stop_if_drained();
-                   }));
+    spawn_accept_loop(acceptor_, false, accept_cancel_);
+    if (tls_acceptor_.is_open()) spawn_accept_loop(tls_acceptor_, true, tls_accept_cancel_);
     io_.run();
   }
 
@@ -122,8 +115,10 @@ class Worker final : public SessionHost, public Drainable {
     asio::post(io_, [this] {
       draining_ = true;
       accept_cancel_.emit(asio::cancellation_type::terminal);
+      tls_accept_cancel_.emit(asio::cancellation_type::terminal);
       boost::system::error_code ignored;
       acceptor_.close(ignored);
+      tls_acceptor_.close(ignored);
       sessions_.drain();
       stop_if_drained();
     });
@@ -140,10 +135,13 @@ class Worker final : public SessionHost, public Drainable {
 
   // A reload, from any thread: connections accepted and requests started
   // from now on use `config`; running ones keep theirs.
-  void apply(std::shared_ptr<const config::Config> config, std::size_t max_sessions,
+  // `tls`: the certificates read again for this generation.
+  void apply(std::shared_ptr<const config::Config> config, std::shared_ptr<TlsContexts> tls, std::size_t max_sessions,
              std::vector<std::size_t> origin_connections) {
-    asio::post(io_, [this, config = std::move(config), max_sessions, origin_connections = std::move(origin_connections)] {
+    asio::post(io_, [this, config = std::move(config), tls = std::move(tls), max_sessions,
+                     origin_connections = std::move(origin_connections)] {
       config_ = config;
+      if (tls) tls_ = tls;
       max_sessions_ = max_sessions;
       // The pools are the same ones (a changed pool needs a restart): only their limits move.
       for (std::size_t i = 0; i < multis_.size(); ++i)
@@ -166,16 +164,43 @@ class Worker final : public SessionHost, public Drainable {
  private:
   void stop_if_drained() {
     // Background revalidations hold curl transfers: they end before the loop does.
-    if (!draining_ || accepting_ || !sessions_.empty() || service_.background_tasks() != 0) return;
+    if (!draining_ || accepting_ != 0 || !sessions_.empty() || service_.background_tasks() != 0) return;
     if (auto done = std::exchange(on_clients_done, {})) done();
     if (!guests_closed || guests_closed()) io_.stop();
   }
 
-  asio::awaitable<void> accept_loop() {
+  static void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));  // TIME_WAIT leftovers only
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+
+  static void share(tcp::acceptor& mine, tcp::acceptor& first) {
+    const int fd = ::dup(first.native_handle());
+    if (fd < 0) throw boost::system::system_error(errno, boost::system::system_category(), "dup");
+    boost::system::error_code ec;
+    mine.assign(first.local_endpoint().protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      throw boost::system::system_error(ec, "assign");
+    }
+  }
+
+  void spawn_accept_loop(tcp::acceptor& acceptor, bool tls, asio::cancellation_signal& cancel) {
+    ++accepting_;
+    asio::co_spawn(io_, accept_loop(acceptor, tls),
+                   asio::bind_cancellation_slot(cancel.slot(), [this](std::exception_ptr) {
+                     --accepting_;
+                     stop_if_drained();
+                   }));
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, bool tls) {
     for (;;) {
       auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
       if (cancelled != asio::cancellation_type::none || draining_) co_return;
-      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
       if (draining_) co_return;
       if (ec) {
         log::warn("accept failed: ", ec.message());
@@ -190,15 +215,17 @@ class Worker final : public SessionHost, public Drainable {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<Session>(ClientSocket(std::move(socket)), config_, service_, metrics_, *this);
-      sessions_.spawn(ContextExecutor(io_.get_executor(), session->context()), session->run(), {},
-                      [weak = std::weak_ptr<Session>(session)] {
-                        if (auto s = weak.lock()) s->drain();
+      auto connection = std::make_shared<Connection>(ClientSocket(std::move(socket)), config_,
+                                                     tls ? tls_ : nullptr, service_, metrics_, *this);
+      sessions_.spawn(ContextExecutor(io_.get_executor(), std::shared_ptr<const RequestContext>(connection->context())),
+                      connection->run(), {}, [weak = std::weak_ptr<Connection>(connection)] {
+                        if (auto c = weak.lock()) c->drain();
                       });
     }
   }
 
   std::shared_ptr<const config::Config> config_;  // the newest: for connections accepted from now on
+  std::shared_ptr<TlsContexts> tls_;              // likewise, for the TLS listener (null without one)
   static std::vector<std::unique_ptr<upstream::CurlMulti>> make_multis(asio::io_context& io, const config::Config& cfg,
                                                                       const std::vector<std::size_t>& connections) {
     std::vector<std::unique_ptr<upstream::CurlMulti>> out;
@@ -220,10 +247,12 @@ class Worker final : public SessionHost, public Drainable {
   ProxyService service_;
   metrics::Metrics& metrics_;
   tcp::acceptor acceptor_;
+  tcp::acceptor tls_acceptor_;  // open only with [server.tls] listen
   std::size_t max_sessions_;
   bool draining_ = false;
-  bool accepting_ = true;
+  int accepting_ = 0;  // accept loops still running
   asio::cancellation_signal accept_cancel_;
+  asio::cancellation_signal tls_accept_cancel_;
   TaskGroup sessions_;
 };
 
@@ -281,7 +310,8 @@ static void warn_about_upstream_tls(const config::Config& cfg) {
 
 // One worker (thread, loop, origin pool share) per event-loop thread, all
 // accepting on the first one's listening socket.
-static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& cfg, proxy::Shared& shared) {
+static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& cfg, proxy::Shared& shared,
+                                                          const std::shared_ptr<TlsContexts>& tls) {
   std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
                                                : std::max(1u, std::thread::hardware_concurrency());
   auto endpoint = listen_endpoint(cfg.server.listen);
@@ -290,14 +320,22 @@ static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& 
   warn_about_upstream_tls(cfg);
   std::vector<std::unique_ptr<Worker>> workers;
   for (std::size_t i = 0; i < threads; ++i) {
-    workers.push_back(std::make_unique<Worker>(shared, shares.sessions(), shares.origin(i)));
+    workers.push_back(std::make_unique<Worker>(shared, tls, shares.sessions(), shares.origin(i)));
+    if (i > 0) {
+      workers.back()->share_listener(*workers.front());
+      continue;
+    }
     try {
-      if (i == 0)
-        workers.back()->listen(endpoint);
-      else
-        workers.back()->share_listener(*workers.front());
+      workers.back()->listen(endpoint);
     } catch (const boost::system::system_error& e) {
       throw std::runtime_error("server.listen: cannot listen on " + cfg.server.listen.text + ": " + e.code().message());
+    }
+    if (!tls) continue;
+    try {
+      workers.back()->listen_tls(listen_endpoint(config::ListenAddress::parse(cfg.server.tls.listen)));
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error("server.tls.listen: cannot listen on " + cfg.server.tls.listen + ": " +
+                               e.code().message());
     }
   }
   return workers;
@@ -325,15 +363,31 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
   gateway::RateLimiter rate_limiter(gateway::make_redis_fleet_buckets(cfg.storage.redis), metrics.registry());
   proxy::Shared shared{config, storage, metrics, access_log, sessions, &purger, &origins, &rate_limiter};
 
-  auto workers = start_workers(cfg, shared);
+  // Ticket keys outlive reloads, so resumption survives a certificate swap.
+  auto tickets = std::make_shared<TicketKeys>(cfg.server.tls.ticket_key_rotation);
+  std::shared_ptr<TlsContexts> tls;
+  if (cfg.server.tls.enabled()) tls = std::make_shared<TlsContexts>(cfg.server.tls, tickets);
+  auto workers = start_workers(cfg, shared, tls);
   const std::size_t threads = workers.size();
   config::Live live(config);
   Reloader reloader(std::move(config_path), live, access_log, metrics);
-  reloader.on_apply([&workers, threads](const std::shared_ptr<const config::Config>& next) {
+  reloader.on_apply([&workers, threads, tickets](const std::shared_ptr<const config::Config>& next) {
     const Shares shares{threads, *next};
     shares.warn_if_origin_below_threads();
     warn_about_upstream_tls(*next);
-    for (std::size_t i = 0; i < workers.size(); ++i) workers[i]->apply(next, shares.sessions(), shares.origin(i));
+    // The files were checked before this reload was accepted (preflight);
+    // one changed since then keeps the certificates in use.
+    std::shared_ptr<TlsContexts> tls;
+    if (next->server.tls.enabled()) {
+      tickets->set_rotation(next->server.tls.ticket_key_rotation);
+      try {
+        tls = std::make_shared<TlsContexts>(next->server.tls, tickets);
+      } catch (const std::runtime_error& e) {
+        log::error("reload: keeping the TLS certificates in use: ", e.what());
+      }
+    }
+    for (std::size_t i = 0; i < workers.size(); ++i)
+      workers[i]->apply(next, tls, shares.sessions(), shares.origin(i));
   });
   // The admin API and a metrics listener, on the first worker's loop; they
   // close once every worker's client traffic has drained.
@@ -361,7 +415,10 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
                                    });
   scheduler.start();
 
-  log::info("relay ", RELAY_VERSION, " listening on ", cfg.server.listen.text, " (", threads,
+  std::string listening = cfg.server.listen.text;
+  if (cfg.server.h2c) listening.append(" (HTTP/1.1, h2c)");
+  if (tls) listening.append(" and ").append(cfg.server.tls.listen).append(cfg.server.tls.http2 ? " (TLS: h2, HTTP/1.1)" : " (TLS: HTTP/1.1)");
+  log::info("relay ", RELAY_VERSION, " listening on ", listening, " (", threads,
             threads == 1 ? " thread" : " threads", "), ", origins_summary(cfg));
 
   endpoints.start();

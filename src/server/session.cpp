@@ -164,14 +164,16 @@ asio::awaitable<bool> discard_body(http::BodySource& body) {
 }  // namespace
 
 Session::Session(ClientSocket socket, std::shared_ptr<const config::Config> config, http::Service& service,
-                 metrics::Metrics& metrics, SessionHost& host)
+                 metrics::Metrics& metrics, SessionHost& host, std::shared_ptr<RequestContext> context)
     : socket_(std::move(socket)),
       config_(std::move(config)),
       cfg_(config_->server),
       service_(service),
       metrics_(metrics),
       host_(host),
-      watchdog_(std::make_shared<Watchdog>(socket_.tcp())) {}
+      watchdog_(std::make_shared<Watchdog>(socket_.tcp())) {
+  if (context) context_ = std::move(context);
+}
 
 Session::~Session() = default;
 

@@ -60,10 +60,18 @@ TEST_CASE("key: host is case-insensitive, default port dropped (RFC 3986 6.2.2.1
       {"/", "127.0.0.1:9000", "http://127.0.0.1:9000/"},
       {"/", "[::1]:80", "http://[::1]/"},
   });
+  CacheKeyConfig by_scheme;
+  by_scheme.scheme = true;
   check_rows({{"/", "example.com:443", "https://example.com/"},
               {"/", "example.com:80", "https://example.com:80/"}},
-             {}, "https");
-  check_rows({{"/", "example.com", "http://example.com/"}}, {}, "HTTP");
+             by_scheme, "https");
+  check_rows({{"/", "example.com", "http://example.com/"}}, by_scheme, "HTTP");
+}
+
+TEST_CASE("key: without cache.key.scheme both schemes share one entry per URL") {
+  // The port is normalised for the scheme the client used, then the key says http.
+  check_rows({{"/", "example.com:443", "http://example.com/"}, {"/x", "Example.com", "http://example.com/x"}}, {},
+             "https");
 }
 
 TEST_CASE("key: path percent-encoding and dot segments (RFC 3986 6.2.2.2, 6.2.2.3)") {

@@ -161,11 +161,12 @@ struct CacheKeyConfig {
   std::vector<std::string> ignore_params = {"utm_*", "fbclid", "gclid"};
   // Request header values appended to the key (names, case-insensitive).
   std::vector<std::string> headers;
-  // The key starts with the scheme the client used (https on the TLS
-  // listener), as nginx's default proxy_cache_key: an origin answering
-  // differently per scheme (a redirect to https) is never mixed up. false:
-  // both listeners share one entry per URL (Varnish's default).
-  bool scheme = true;
+  // true: the key starts with the scheme the client used (https on the TLS
+  // listener), as nginx's default proxy_cache_key, for an origin answering
+  // differently per scheme (a redirect to https). false (Varnish's
+  // default): both listeners share one entry per URL, and a purge of
+  // http://... or https://... reaches it either way.
+  bool scheme = false;
 };
 
 // [cache.coalesce]: one origin fetch per key, shared by concurrent requests.

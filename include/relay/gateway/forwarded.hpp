@@ -21,8 +21,9 @@ std::string real_client(std::string_view peer, const http::Headers& request, con
 
 // Sets X-Forwarded-For, X-Forwarded-Proto (and RFC 7239 Forwarded when
 // `forwarded`) on a request about to go to the origin. `host` is the Host
-// the client asked for.
+// the client asked for, `scheme` the one it used to reach relay (https on
+// the TLS listener); a trusted peer's X-Forwarded-Proto is kept.
 void set_forwarding_fields(http::Headers& upstream, std::string_view peer, std::string_view host,
-                           const admin::Allowlist& trusted, bool forwarded);
+                           const admin::Allowlist& trusted, bool forwarded, std::string_view scheme = "http");
 
 }  // namespace relay::gateway

@@ -37,6 +37,12 @@ struct Request {
   bool is_head() const noexcept { return method == "HEAD"; }
 };
 
+// "HTTP/1.0", "HTTP/1.1" or "HTTP/2": the access log's and the metrics' name for it.
+inline std::string_view protocol_label(const Request& req) noexcept {
+  if (req.version_major == 2) return "HTTP/2";
+  return req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
 // RFC 9110 §9.2.2: methods a client may repeat (and so a proxy may retry).
 inline bool is_idempotent(std::string_view method) noexcept {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" || method == "PUT" ||

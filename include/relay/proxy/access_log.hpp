@@ -26,7 +26,7 @@ struct AccessRecord {
   std::string_view method;
   std::string_view target;
   std::string_view host;
-  int version_minor = 1;
+  std::string_view protocol = "HTTP/1.1";  // http::protocol_label()
   int status = 0;
   cache::CacheStatus cache = cache::CacheStatus::Bypass;
   std::uint64_t bytes = 0;

@@ -37,8 +37,9 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   // `config`: the snapshot in force when the connection was accepted; its
   // [server] limits and timeouts hold for the whole connection.
+  // `context`: the connection's, when it already runs on an executor carrying one.
   Session(ClientSocket socket, std::shared_ptr<const config::Config> config, http::Service& service,
-          metrics::Metrics& metrics, SessionHost& host);
+          metrics::Metrics& metrics, SessionHost& host, std::shared_ptr<RequestContext> context = nullptr);
   ~Session();
 
   // Run it on an executor carrying context(): log lines written while it
