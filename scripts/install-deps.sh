@@ -6,8 +6,8 @@ set -euo pipefail
 packages=(
   g++ pkg-config cmake meson ninja-build
   libboost1.81-dev libboost-url1.81-dev libcurl4-openssl-dev libtomlplusplus-dev
-  libhiredis-dev libzstd-dev prometheus-cpp-dev doctest-dev libssl-dev node-llhttp
-  redis-server python3 curl openssl ca-certificates
+  libhiredis-dev libzstd-dev prometheus-cpp-dev doctest-dev libssl-dev libnghttp2-dev node-llhttp
+  redis-server python3 curl openssl ca-certificates nghttp2-client
 )
 if [[ ${1:-} == --bench ]]; then
   packages+=(nginx-light wrk)
