@@ -52,7 +52,8 @@ struct Unwrap<std::optional<T>> {
 template <Kind K, typename T>
 constexpr bool kCompatible =
     (K == Kind::String && (std::is_same_v<T, std::string> || Textual<T>)) ||
-    (K == Kind::Int && (std::is_same_v<T, int> || std::is_same_v<T, std::uint64_t>)) ||
+    (K == Kind::Int &&
+     (std::is_same_v<T, int> || std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::uint64_t>)) ||
     (K == Kind::Bool && std::is_same_v<T, bool>) ||
     (K == Kind::Duration && std::is_same_v<T, Duration>) ||
     (K == Kind::Size && std::is_same_v<T, std::uint64_t>) ||
@@ -67,6 +68,10 @@ T convert(Value&& v) {
     const auto n = std::get<std::int64_t>(v);
     if (n < INT_MIN || n > INT_MAX) throw std::invalid_argument("out of range, got " + std::to_string(n));
     return static_cast<int>(n);
+  } else if constexpr (std::is_same_v<T, std::uint32_t>) {
+    const auto n = std::get<std::int64_t>(v);
+    if (n < 0 || n > UINT32_MAX) throw std::invalid_argument("out of range, got " + std::to_string(n));
+    return static_cast<std::uint32_t>(n);
   } else if constexpr (std::is_same_v<T, std::uint64_t>) {
     if (const auto* n = std::get_if<std::int64_t>(&v)) {
       if (*n < 0) throw std::invalid_argument("must not be negative, got " + std::to_string(*n));
