@@ -55,7 +55,7 @@ constexpr Field kFields[] = {
         "server.tls.ticket_key_rotation"),
     row<K::Int, &C::server, &ServerConfig::http2, &Http2Config::max_concurrent_streams>(
         "server.http2.max_concurrent_streams"),
-    row<K::Int, &C::server, &ServerConfig::http2, &Http2Config::initial_window_size>(
+    row<K::Size, &C::server, &ServerConfig::http2, &Http2Config::initial_window_size>(
         "server.http2.initial_window_size"),
     row<K::Duration, &C::server, &ServerConfig::http2, &Http2Config::ping_interval>("server.http2.ping_interval"),
     row<K::Duration, &C::server, &ServerConfig::http2, &Http2Config::ping_timeout>("server.http2.ping_timeout"),
