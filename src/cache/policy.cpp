@@ -103,6 +103,7 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
     if (rule.stale_if_error) out.policy.stale_if_error = whole_seconds(*rule.stale_if_error);
     if (rule.ignore_params) out.key.ignore_params = *rule.ignore_params;
     if (rule.key_headers) out.key.headers = *rule.key_headers;
+    if (rule.key_scheme) out.key.scheme = *rule.key_scheme;
     if (rule.set_cookie) out.policy.set_cookie = set_cookie_policy(*rule.set_cookie);
     if (rule.strip_request_headers) out.strip_request_headers = *rule.strip_request_headers;
   }

@@ -43,6 +43,27 @@ constexpr Field kFields[] = {
         "server.rate_limit.exempt_hits"),
     row<K::StringList, &C::server, &ServerConfig::upgrades>("server.upgrades"),
     row<K::Duration, &C::server, &ServerConfig::tunnel_idle_timeout>("server.tunnel_idle_timeout"),
+    row<K::Bool, &C::server, &ServerConfig::h2c>("server.h2c"),
+    // server.tls.certificates (inline tables) is read by front_door_loader.cpp.
+    row<K::String, &C::server, &ServerConfig::tls, &ServerTls::listen>("server.tls.listen"),
+    row<K::String, &C::server, &ServerConfig::tls, &ServerTls::min_version>("server.tls.min_version"),
+    row<K::String, &C::server, &ServerConfig::tls, &ServerTls::ciphers>("server.tls.ciphers"),
+    row<K::Bool, &C::server, &ServerConfig::tls, &ServerTls::http2>("server.tls.http2"),
+    row<K::Duration, &C::server, &ServerConfig::tls, &ServerTls::handshake_timeout>("server.tls.handshake_timeout"),
+    row<K::Bool, &C::server, &ServerConfig::tls, &ServerTls::session_tickets>("server.tls.session_tickets"),
+    row<K::Duration, &C::server, &ServerConfig::tls, &ServerTls::ticket_key_rotation>(
+        "server.tls.ticket_key_rotation"),
+    row<K::Int, &C::server, &ServerConfig::http2, &Http2Config::max_concurrent_streams>(
+        "server.http2.max_concurrent_streams"),
+    row<K::Size, &C::server, &ServerConfig::http2, &Http2Config::initial_window_size>(
+        "server.http2.initial_window_size"),
+    row<K::Duration, &C::server, &ServerConfig::http2, &Http2Config::ping_interval>("server.http2.ping_interval"),
+    row<K::Duration, &C::server, &ServerConfig::http2, &Http2Config::ping_timeout>("server.http2.ping_timeout"),
+    row<K::Int, &C::server, &ServerConfig::http2, &Http2Config::max_resets_burst>("server.http2.max_resets_burst"),
+    row<K::Int, &C::server, &ServerConfig::http2, &Http2Config::max_resets_per_second>(
+        "server.http2.max_resets_per_second"),
+    row<K::Int, &C::server, &ServerConfig::http2, &Http2Config::max_continuations>(
+        "server.http2.max_continuations"),
     row<K::String, &C::upstream, &UpstreamConfig::url>("upstream.url"),
     row<K::Duration, &C::upstream, &UpstreamConfig::connect_timeout>("upstream.connect_timeout"),
     row<K::Duration, &C::upstream, &UpstreamConfig::first_byte_timeout>("upstream.first_byte_timeout"),
@@ -72,6 +93,7 @@ constexpr Field kFields[] = {
     row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::ignore_params>(
         "cache.key.ignore_params"),
     row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::headers>("cache.key.headers"),
+    row<K::Bool, &C::cache, &CacheConfig::key, &CacheKeyConfig::scheme>("cache.key.scheme"),
     row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::enabled>("cache.coalesce.enabled"),
     row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::follower_timeout>(
         "cache.coalesce.follower_timeout"),
@@ -136,6 +158,7 @@ constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::Bool, &R::bypass>("bypass"),
     row<K::StringList, &R::ignore_params>("ignore_params"),
     row<K::StringList, &R::key_headers>("key_headers"),
+    row<K::Bool, &R::key_scheme>("key_scheme"),
     row<K::String, &R::set_cookie>("set_cookie"),
     row<K::StringList, &R::strip_request_headers>("strip_request_headers"),
 };

@@ -52,10 +52,11 @@ struct Unwrap<std::optional<T>> {
 template <Kind K, typename T>
 constexpr bool kCompatible =
     (K == Kind::String && (std::is_same_v<T, std::string> || Textual<T>)) ||
-    (K == Kind::Int && (std::is_same_v<T, int> || std::is_same_v<T, std::uint64_t>)) ||
+    (K == Kind::Int &&
+     (std::is_same_v<T, int> || std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::uint64_t>)) ||
     (K == Kind::Bool && std::is_same_v<T, bool>) ||
     (K == Kind::Duration && std::is_same_v<T, Duration>) ||
-    (K == Kind::Size && std::is_same_v<T, std::uint64_t>) ||
+    (K == Kind::Size && (std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::uint64_t>)) ||
     (K == Kind::StringList && std::is_same_v<T, std::vector<std::string>>) ||
     (K == Kind::Number && std::is_same_v<T, double>);
 
@@ -67,6 +68,15 @@ T convert(Value&& v) {
     const auto n = std::get<std::int64_t>(v);
     if (n < INT_MIN || n > INT_MAX) throw std::invalid_argument("out of range, got " + std::to_string(n));
     return static_cast<int>(n);
+  } else if constexpr (std::is_same_v<T, std::uint32_t>) {
+    // An Int key holds a signed value, a Size key an unsigned one.
+    if (const auto* u = std::get_if<std::uint64_t>(&v)) {
+      if (*u > UINT32_MAX) throw std::invalid_argument("out of range, got " + std::to_string(*u));
+      return static_cast<std::uint32_t>(*u);
+    }
+    const auto n = std::get<std::int64_t>(v);
+    if (n < 0 || n > UINT32_MAX) throw std::invalid_argument("out of range, got " + std::to_string(n));
+    return static_cast<std::uint32_t>(n);
   } else if constexpr (std::is_same_v<T, std::uint64_t>) {
     if (const auto* n = std::get_if<std::int64_t>(&v)) {
       if (*n < 0) throw std::invalid_argument("must not be negative, got " + std::to_string(*n));
@@ -90,6 +100,8 @@ std::optional<Value> to_value(const T& v) {
     return to_value<K>(*v);
   } else if constexpr (K == Kind::Int) {
     return Value(std::in_place_type<std::int64_t>, static_cast<std::int64_t>(v));
+  } else if constexpr (K == Kind::Size) {
+    return Value(std::in_place_type<std::uint64_t>, static_cast<std::uint64_t>(v));
   } else if constexpr (Textual<T>) {
     return Value(std::in_place_type<std::string>, to_text(v));
   } else {

@@ -54,6 +54,8 @@ void Loader::apply_table(const toml::table& t, const std::string& prefix) {
       if (!node.is_array()) throw ConfigError(where + "expected an array of tables ([[" + path + "]]), got " + shown(node));
       (path == "origins" ? origins_node : routes_node) = node.as_array();
       origin[path] = here;
+    } else if (plain && path == "server.tls.certificates") {
+      apply_certificates(node, "");
     } else if (const Field* f = plain ? find_field(fields(), path) : nullptr) {
       try {
         assign(*f, from_node(f->kind, node));
@@ -121,6 +123,10 @@ void Loader::apply_env(const Environment& env) {
     const std::string& name = entry.first;  // not a structured binding: lambdas below capture it
     if (!name.starts_with("RELAY_")) continue;
     const auto f = std::find_if(all.begin(), all.end(), [&](const Field& fl) { return env_variable(fl.path) == name; });
+    if (f == all.end() && name == env_variable("server.tls.certificates")) {
+      apply_certificate_variable(name, entry.second);
+      continue;
+    }
     for (std::string_view array : {"origins", "routes"})
       if (f == all.end() && name.starts_with(env_variable(array)))
         throw ConfigError("environment " + name + ": " + std::string(array) +

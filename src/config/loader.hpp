@@ -43,6 +43,13 @@ struct Loader {
   const toml::array* origins_node = nullptr;
   const toml::array* routes_node = nullptr;
   void apply_gateway();
+  // server.tls.certificates (front_door_loader.cpp): an array of
+  // { cert, key } tables from the file, or from the variable env_name (""
+  // for the file), replacing any earlier list.
+  void apply_certificates(const toml::node& node, const std::string& env_name);
+  // RELAY_SERVER_TLS_CERTIFICATES: the same array in TOML,
+  // '[{ cert = "/etc/relay/site.pem", key = "/etc/relay/site.key" }]'.
+  void apply_certificate_variable(const std::string& name, const std::string& text);
   // RELAY_* variables: an unknown key in a known section is refused, a
   // variable naming no section goes to ignored_env.
   void apply_env(const Environment& env);
@@ -61,6 +68,9 @@ struct Loader {
   void validate_storage(const StorageConfig& s) const;
   // admin.cpp: [admin] and metrics.listen, and the listeners' addresses apart.
   void validate_listeners() const;
+  // front_door_loader.cpp: [server.tls] against the other listeners and
+  // its files (validate_server_tls), server.h2c, [server.http2] ranges.
+  void validate_front_door() const;
 };
 
 }  // namespace relay::config::detail

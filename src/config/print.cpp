@@ -94,14 +94,18 @@ Printed toml_value(std::string_view path, const KeyValue& kv) {
   return p;
 }
 
-// `key = value` with its source comment, comments aligned where lines allow.
-std::string line(std::string_view key, const Printed& value, const Source& source) {
-  std::string out = std::string(key) + " = " + value.text;
+// A line of TOML with its source comment, comments aligned where lines allow.
+std::string commented(std::string out, const Printed& value, const Source& source) {
   constexpr std::size_t kCommentColumn = 44;
   out.append(out.size() < kCommentColumn ? kCommentColumn - out.size() : 2, ' ');
   out += "# " + source_comment(source);
   if (value.masked) out += " (masked)";
   return out + "\n";
+}
+
+// `key = value` with its source comment.
+std::string line(std::string_view key, const Printed& value, const Source& source) {
+  return commented(std::string(key) + " = " + value.text, value, source);
 }
 
 struct Table {
@@ -128,6 +132,23 @@ std::string print_rules(const LoadResult& loaded, bool& masked) {
       out += line(kv.path, value, loaded.source_of(rule_source_key(i, kv.path)));
     }
     out += "\n";
+  }
+  return out;
+}
+
+// server.tls.certificates as an array of inline tables, one entry a line,
+// each with the line it came from.
+std::string certificates_line(const LoadResult& loaded) {
+  const auto& certificates = loaded.config.server.tls.certificates;
+  const Source top = loaded.source_of("server.tls.certificates");
+  if (certificates.empty()) return line("certificates", Printed{"[]"}, top);
+  std::string out;
+  for (std::size_t i = 0; i < certificates.size(); ++i) {
+    const bool last = i + 1 == certificates.size();
+    std::string entry = i ? "                 " : "certificates = [ ";
+    entry.append("{ cert = ").append(quoted(certificates[i].cert)).append(", key = ");
+    entry.append(quoted(certificates[i].key)).append(last ? " } ]" : " },");
+    out += commented(std::move(entry), Printed{}, loaded.source_of(certificate_source_key(i)));
   }
   return out;
 }
@@ -319,6 +340,7 @@ std::string print_config(const LoadResult& loaded) {
       if (kv->path == "upstream.url" && no_default_pool) body += "# not set: [[origins]] are the only pools\n# ";
       body += line(key, value, loaded.source_of(kv->path));
     }
+    if (t.name == "server.tls") body += certificates_line(loaded);
     body += "\n";
   }
 

@@ -10,14 +10,16 @@ namespace relay::config {
 
 namespace {
 
-constexpr std::array<std::string_view, 7> kRestartOnly = {
-    "server.listen",    // the one listening socket every thread accepts on
-    "server.threads",   // the event loops, each with its own origin pool
-    "storage.",         // the storage stack: backend, sizes, paths, Redis
-    "maintenance.",     // the scheduler and its lock, built on the storage stack
-    "cache.coalesce.",  // the coalescer, shared by every thread
-    "admin.",           // the admin listener, its routes, allowlist and token
-    "metrics.",         // where metrics are served: routes of the listeners
+constexpr std::array<std::string_view, 9> kRestartOnly = {
+    "server.listen",      // the one listening socket every thread accepts on
+    "server.threads",     // the event loops, each with its own origin pool
+    "server.tls.listen",  // the TLS listening socket, like server.listen
+    "server.h2c",         // decided per listener when it starts accepting
+    "storage.",           // the storage stack: backend, sizes, paths, Redis
+    "maintenance.",       // the scheduler and its lock, built on the storage stack
+    "cache.coalesce.",    // the coalescer, shared by every thread
+    "admin.",             // the admin listener, its routes, allowlist and token
+    "metrics.",           // where metrics are served: routes of the listeners
 };
 
 bool covers(std::string_view entry, std::string_view key) {

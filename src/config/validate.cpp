@@ -86,6 +86,7 @@ void Loader::validate() const {
     fail("server.rate_limit." + problem->first, problem->second);
   validate_storage(c.storage);
   validate_listeners();
+  validate_front_door();
   if (c.metrics.path.empty() || c.metrics.path.front() != '/')
     fail("metrics.path", "must start with '/', got \"" + c.metrics.path + "\"");
   // A round's lock lives a little less than the interval: it needs room.

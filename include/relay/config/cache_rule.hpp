@@ -26,6 +26,7 @@ struct CacheRule {
   bool bypass = false;                              // never look up or store
   std::optional<std::vector<std::string>> ignore_params;  // replaces [cache.key] ignore_params
   std::optional<std::vector<std::string>> key_headers;    // replaces [cache.key] headers
+  std::optional<bool> key_scheme;                         // replaces [cache.key] scheme
   std::optional<SetCookie> set_cookie;                    // replaces [cache] set_cookie
   std::optional<std::vector<std::string>> strip_request_headers;  // replaces [cache] strip_request_headers
   int line = 0;                                     // where it was defined, for messages

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "relay/config/upstream_tls.hpp"
@@ -75,5 +77,19 @@ struct Http2Config {
 
   bool operator==(const Http2Config&) const = default;
 };
+
+// The sources key of one certificate ("server.tls.certificates[2]",
+// numbered from 1) or of one of its keys ("server.tls.certificates[2].cert").
+std::string certificate_source_key(std::size_t index_from_0, std::string_view key = {});
+
+// The checks of [server.tls] that OpenSSL does (src/config/server_tls.cpp),
+// run at every load and reload so a bad file refuses the configuration
+// instead of failing handshakes: ciphers must select at least one suite;
+// each cert file must hold a PEM X.509 certificate valid now (neither
+// expired nor not yet valid), each key file an unencrypted PEM private key
+// matching that certificate. The problem's key is relative to server.tls
+// ("certificates[2].key"). Where listen and the certificates must agree is
+// the loader's business, not this.
+std::optional<TlsProblem> validate_server_tls(const ServerTls& tls);
 
 }  // namespace relay::config
