@@ -81,6 +81,7 @@ AccessRecord request_record(const http::Request& req) {
   r.client = req.client_address;
   r.method = req.method;
   r.target = req.received_target.empty() ? req.target : req.received_target;
+  r.version_major = req.version_major;
   r.version_minor = req.version_minor;
   r.request_id = req.request_id;
   r.host = req.headers.get("host").value_or("");
@@ -207,7 +208,8 @@ std::string AccessLog::format_text(const AccessRecord& r, std::string_view time)
     append_text_escaped(line, r.method);
     line.push_back(' ');
     append_text_or_dash(line, r.target);
-    line.append(" HTTP/1.").append(std::to_string(r.version_minor));
+    line.append(" HTTP/").append(std::to_string(r.version_major)).push_back('.');
+    line.append(std::to_string(r.version_minor));
   }
   line.append("\" ").append(std::to_string(r.status)).append(" ").append(std::to_string(r.bytes));
   line.append(" \"");

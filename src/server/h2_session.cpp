@@ -136,6 +136,8 @@ struct H2Callbacks {
         H2Stream* s = stream(h, frame->hd.stream_id);
         if (!s) break;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+          // Settled here: by the time the request starts, its whole body may have come too.
+          s->req.has_body = !end_stream;
           if (end_stream) s->body_ended = true;
           const std::size_t cap = kRunningPerStream * h.cfg_.http2.max_concurrent_streams;
           if (h.running_.size() + h.ready_.size() >= cap) {
@@ -292,10 +294,12 @@ bool H2Session::start_nghttp2() {
 }
 
 void H2Session::spawn(asio::awaitable<void> work, asio::cancellation_signal& signal,
-                      std::shared_ptr<const RequestContext> context) {
+                      std::shared_ptr<const RequestContext> context, std::shared_ptr<void> owner) {
   ++live_tasks_;
+  // `owner` holds `signal`: the slot bound to it is cleared only once the coroutine has ended.
   asio::co_spawn(ContextExecutor(socket_.tcp().get_executor(), std::move(context)), std::move(work),
-                 asio::bind_cancellation_slot(signal.slot(), [self = shared_from_this()](std::exception_ptr e) {
+                 asio::bind_cancellation_slot(signal.slot(), [self = shared_from_this(),
+                                                              owner = std::move(owner)](std::exception_ptr e) {
                    if (e) {
                      try {
                        std::rethrow_exception(e);
@@ -567,7 +571,6 @@ void H2Session::start_stream(std::shared_ptr<H2Stream> stream) {
   // RFC 9113 §8.5: CONNECT names its target in :authority alone.
   if (req.method == "CONNECT") req.target = s.authority;
   req.content_length = http::content_length(req.headers);
-  req.has_body = !s.body_ended;
   req.request_id = proxy::request_id_for(req);
   s.context->client = peer_;
   s.context->id = req.request_id;
@@ -576,45 +579,62 @@ void H2Session::start_stream(std::shared_ptr<H2Stream> stream) {
   if (s.body_limit > 0 && s.body_received > s.body_limit) s.body_over_limit = true;
   s.handler_started = true;
   running_.emplace(s.id, stream);
-  spawn(serve_stream(stream), s.cancel, s.context);
+  spawn(serve_stream(stream), s.cancel, s.context, stream);
 }
 
-asio::awaitable<void> H2Session::refuse(H2Stream& stream, http::ResponseSink& out, int status, std::string slug,
-                                        std::string detail) {
-  metrics_.record_client_error(status);
-  stream.release_body();
-  co_await http::respond_problem(out, stream.req, status, std::move(slug), std::move(detail));
-  service_.log_refused(stream.req, status, out.body_bytes(),
-                       std::chrono::duration<double>(steady::now() - stream.started).count());
+// Why the request is answered by relay itself, before the service (0: it is not).
+int H2Session::refusal(const H2Stream& s) const {
+  if (s.header_too_large) return 431;
+  if (s.req.method == "CONNECT") return 501;
+  if (s.body_limit > 0 && s.req.content_length && *s.req.content_length > s.body_limit) return 413;
+  return 0;
 }
 
 asio::awaitable<void> H2Session::serve_stream(std::shared_ptr<H2Stream> stream) {
   auto& s = *stream;
-  auto& req = s.req;
   H2ResponseSink out(s, cfg_.idle_timeout, metrics_);
-  if (s.header_too_large) {
-    log::info("client ", peer_, ": 431 header list over server.max_header_size");
-    co_await refuse(s, out, 431, "header-fields-too-large", "the request's header fields are too large");
-  } else if (req.method == "CONNECT") {
-    log::info("client ", peer_, ": 501 CONNECT over HTTP/2");
-    co_await refuse(s, out, 501, "method-not-implemented", "CONNECT is not supported here");
+  // One body source and one call per stream, both at the top of this frame
+  // (GCC 12 mislays objects declared in branches of a coroutine).
+  H2BodySource body(s, out, cfg_, metrics_);
+  const int refused = refusal(s);
+  if (refused != 0) {
+    co_await refuse(s, out, refused);
   } else {
-    if (s.body_limit > 0 && req.content_length && *req.content_length > s.body_limit) {
-      log::info("client ", peer_, ": 413 content-length ", *req.content_length, " over the body limit (",
-                s.body_limit, " bytes)");
-      std::string detail = "Content-Length ";
-      detail.append(std::to_string(*req.content_length)).append(" is over the limit: ");
-      detail.append(body_limit_detail(s.body_limit));
-      co_await refuse(s, out, 413, "content-too-large", std::move(detail));
-    } else {
-      H2BodySource body(s, out, cfg_, metrics_);
-      co_await service_.serve(req, body, out);
-    }
+    co_await service_.serve(s.req, body, out);
   }
   // A service that left the response open: the client must not wait for the rest.
   if (!out.ended() && !s.response_complete) out.abort();
   s.release_body();
   running_.erase(s.id);
+}
+
+asio::awaitable<void> H2Session::refuse(H2Stream& s, http::ResponseSink& out, int status) {
+  std::string slug, detail;
+  switch (status) {
+    case 431:
+      log::info("client ", peer_, ": 431 header list over server.max_header_size");
+      slug = "header-fields-too-large";
+      detail = "the request's header fields are too large";
+      break;
+    case 501:
+      log::info("client ", peer_, ": 501 CONNECT over HTTP/2");
+      slug = "method-not-implemented";
+      detail = "CONNECT is not supported here";
+      break;
+    default:
+      log::info("client ", peer_, ": 413 content-length ", *s.req.content_length, " over the body limit (",
+                s.body_limit, " bytes)");
+      slug = "content-too-large";
+      detail = "Content-Length ";
+      detail.append(std::to_string(*s.req.content_length)).append(" is over the limit: ");
+      detail.append(body_limit_detail(s.body_limit));
+      break;
+  }
+  metrics_.record_client_error(status);
+  s.release_body();
+  co_await http::respond_problem(out, s.req, status, std::move(slug), std::move(detail));
+  service_.log_refused(s.req, status, out.body_bytes(),
+                       std::chrono::duration<double>(steady::now() - s.started).count());
 }
 
 }  // namespace relay::server

@@ -160,20 +160,37 @@ H2BodySource::~H2BodySource() { s_.release_body(); }
 
 asio::awaitable<Result<std::span<const char>>> H2BodySource::read() {
   if (failed_) co_return failed_;
+  // Locals and named results only: GCC 12 loses `this` in this coroutine
+  // with a co_await inside a condition or a `co_return co_await`.
+  H2Stream& s = s_;
   // The caller is done with the previous chunk: its bytes may be sent again.
-  s_.consume(std::exchange(s_.handed, 0));
+  s.consume(std::exchange(s.handed, 0));
+  int refusal = 0;
   for (;;) {
-    if (s_.body_over_limit) co_return co_await refuse(413);
-    if (!s_.body_in.empty()) {
-      std::swap(s_.body_in, s_.body_out);
-      s_.body_in.clear();
-      s_.handed = s_.body_out.size();
-      co_return std::span<const char>(s_.body_out);
+    if (s.body_over_limit) {
+      refusal = 413;
+      break;
     }
-    if (s_.body_ended) co_return std::span<const char>();
-    if (s_.closed || !s_.link.session) co_return failed_ = make_error_code(Errc::client_closed);
-    if (!co_await s_.body_wake.wait(steady::now() + cfg_.idle_timeout)) co_return co_await refuse(408);
+    if (!s.body_in.empty()) {
+      std::swap(s.body_in, s.body_out);
+      s.body_in.clear();
+      s.handed = s.body_out.size();
+      co_return std::span<const char>(s.body_out.data(), s.body_out.size());
+    }
+    if (s.body_ended) co_return std::span<const char>();
+    if (s.closed || !s.link.session) {
+      failed_ = make_error_code(Errc::client_closed);
+      co_return failed_;
+    }
+    const auto deadline = steady::now() + cfg_.idle_timeout;
+    const bool woken = co_await s.body_wake.wait(deadline);
+    if (!woken) {
+      refusal = 408;
+      break;
+    }
   }
+  auto refused = co_await refuse(refusal);
+  co_return refused;
 }
 
 asio::awaitable<Result<std::span<const char>>> H2BodySource::refuse(int status) {
@@ -250,7 +267,9 @@ asio::awaitable<Result<void>> H2ResponseSink::write_body(std::span<const char> c
   const auto deadline = steady::now() + stall_timeout_;
   while (s_.unsent() >= high_water) {
     if (gone()) co_return make_error_code(Errc::client_closed);
-    if (!co_await s_.send_wake.wait(deadline)) {
+    // A named result, not a co_await in the condition: GCC 12 miscompiles that shape here.
+    const bool woken = co_await s_.send_wake.wait(deadline);
+    if (!woken) {
       if (gone()) co_return make_error_code(Errc::client_closed);
       log::info("client ", s_.req.client_address, ": stream ", s_.id,
                 " took no response data for server.idle_timeout: resetting it");
@@ -276,7 +295,9 @@ asio::awaitable<Result<void>> H2ResponseSink::finish() {
 void H2ResponseSink::abort() noexcept {
   if (aborted_) return;
   aborted_ = true;
-  if (s_.closed || !s_.link.session || s_.response_complete) return;
+  // A finished response stays whole: a request body left half-read is
+  // stopped by RST_STREAM(NO_ERROR) once END_STREAM is out (h2_session.cpp).
+  if (finished_ || s_.closed || !s_.link.session || s_.response_complete) return;
   nghttp2_submit_rst_stream(s_.link.session, NGHTTP2_FLAG_NONE, s_.id, NGHTTP2_INTERNAL_ERROR);
   s_.link.writer.notify();
 }

@@ -26,6 +26,7 @@ struct AccessRecord {
   std::string_view method;
   std::string_view target;
   std::string_view host;
+  int version_major = 1;
   int version_minor = 1;
   int status = 0;
   cache::CacheStatus cache = cache::CacheStatus::Bypass;

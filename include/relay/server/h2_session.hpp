@@ -75,10 +75,10 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool receive(const char* data, std::size_t size);
   // Runs a helper coroutine (reader, ticker, a stream) counted in live_tasks_.
   void spawn(boost::asio::awaitable<void> work, boost::asio::cancellation_signal& signal,
-             std::shared_ptr<const RequestContext> context);
+             std::shared_ptr<const RequestContext> context, std::shared_ptr<void> owner = {});
   boost::asio::awaitable<void> serve_stream(std::shared_ptr<H2Stream> stream);
-  boost::asio::awaitable<void> refuse(H2Stream& stream, http::ResponseSink& out, int status, std::string slug,
-                                      std::string detail);
+  int refusal(const H2Stream& stream) const;
+  boost::asio::awaitable<void> refuse(H2Stream& stream, http::ResponseSink& out, int status);
   // Checks the deadlines, acting on those passed; the next one to check.
   std::chrono::steady_clock::time_point check_deadlines(std::chrono::steady_clock::time_point now);
   // Ends the connection: GOAWAY with `error_code` goes out, then it closes.
