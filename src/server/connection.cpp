@@ -85,7 +85,8 @@ asio::awaitable<bool> Connection::handshake() {
     metrics_.record_tls_handshake("ok", socket_.tls_version());
     co_return true;
   }
-  metrics_.record_tls_handshake(timed_out ? "timeout" : "failed", socket_.tls_version());
+  // No version was agreed (OpenSSL would name the highest it offers).
+  metrics_.record_tls_handshake(timed_out ? "timeout" : "failed", "");
   if (timed_out)
     log::debug("client ", context_->client, ": TLS handshake not done within server.tls.handshake_timeout");
   else

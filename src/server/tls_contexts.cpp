@@ -142,7 +142,7 @@ TlsContexts::TlsContexts(const config::ServerTls& tls, std::shared_ptr<TicketKey
     : tickets_(std::move(tickets)), offer_h2_(tls.http2) {
   for (std::size_t i = 0; i < tls.certificates.size(); ++i) {
     const auto& certificate = tls.certificates[i];
-    const std::string key = "server.tls.certificates[" + std::to_string(i) + "]";
+    const std::string key = "server.tls.certificates[" + std::to_string(i + 1) + "]";  // counted from 1, as the loader does
     auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
     SSL_CTX* ctx = context->native_handle();
     SSL_CTX_set_min_proto_version(ctx, tls.min_version == config::TlsVersion::V1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);

@@ -143,7 +143,7 @@ std::string array_of(const std::string& entries) {
 
 }  // namespace
 
-TEST_CASE("front door: defaults are no TLS listener, no h2c, the documented HTTP/2 limits, scheme in the key") {
+TEST_CASE("front door: defaults are no TLS listener, no h2c, the documented HTTP/2 limits, one key for both schemes") {
   const auto c = load_defaults({});
   CHECK_FALSE(c.server.h2c);
   CHECK_FALSE(c.server.tls.enabled());
@@ -151,13 +151,13 @@ TEST_CASE("front door: defaults are no TLS listener, no h2c, the documented HTTP
   CHECK(c.server.http2 == Http2Config{});
   CHECK(c.server.http2.max_concurrent_streams == 128);
   CHECK(c.server.http2.initial_window_size == 256 * 1024);
-  CHECK(c.cache.key.scheme);
+  CHECK_FALSE(c.cache.key.scheme);
   // The shipped example documents [server.tls] commented out: it runs without certificates.
   const auto example = load_from_file(RELAY_SOURCE_ROOT "/relay.example.toml", {});
   CHECK(example.server.tls == ServerTls{});
   CHECK(example.server.http2 == Http2Config{});
   CHECK_FALSE(example.server.h2c);
-  CHECK(example.cache.key.scheme);
+  CHECK_FALSE(example.cache.key.scheme);
 }
 
 TEST_CASE("front door: the acceptance block appended to relay.example.toml loads as written") {
@@ -401,6 +401,8 @@ path = "/shared/*"
 key_scheme = false
 [[cache.rules]]
 path = "/*"
+[cache.key]
+scheme = true
 )");
   REQUIRE(c.cache.rules.size() == 2);
   CHECK(c.cache.rules[0].key_scheme == false);
@@ -414,7 +416,7 @@ path = "/*"
 TEST_CASE("front door: --print-config prints [server.tls] with its certificates and loads back the same") {
   TempDir dir;
   const auto original = load_with_sources(acceptance_in(dir) + "[server]\nh2c = true\n[server.http2]\n"
-                                           "max_resets_burst = 50\n[cache.key]\nscheme = false\n",
+                                           "max_resets_burst = 50\n[cache.key]\nscheme = true\n",
                                            "relay.toml", {{"RELAY_SERVER_TLS_MIN_VERSION", "1.3"}});
   const auto text = print_config(original);
   CAPTURE(text);
@@ -432,7 +434,7 @@ TEST_CASE("front door: --print-config prints [server.tls] with its certificates 
   REQUIRE_NOTHROW(again = load_with_sources(text, "printed.toml", {}));
   CHECK(again.config.server.h2c);
   CHECK(again.config.server.http2 == original.config.server.http2);
-  CHECK_FALSE(again.config.cache.key.scheme);
+  CHECK(again.config.cache.key.scheme);
   const auto& back = again.config.server.tls;
   CHECK(back.listen == tls.listen);
   CHECK(back.min_version == TlsVersion::V1_3);
