@@ -7,17 +7,20 @@ server.tls.handshake_timeout; relay_tls_handshakes_total counts them all;
 certificates swapped by SIGHUP while an open connection keeps working; and
 --check-config refusing an expired certificate, a missing file and a key
 that is not the certificate's, naming the key."""
+import hashlib
+import json
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
 
-from harness import (HOST, RelayTestCase, expected_body, free_port, metric, request_header, run_relay_cli,
+from harness import (HOST, RelayTestCase, expected_body, expected_sha, free_port, metric, request_header, run_relay_cli,
                      target_for, wait_until)
 from tls_pki import Pki, openssl
 
@@ -189,6 +192,89 @@ class HttpsTest(TlsCase):
                 with ctx.wrap_socket(raw, server_hostname="site.test", session=session) as s:
                     self.assertTrue(s.session_reused, version)
 
+
+
+class Http2OverTlsTest(TlsCase):
+    """Many streams on one TLS connection through the whole request path."""
+
+    def curl_h2(self, *args):
+        done = curl("--http2", "--cacert", self.pki.ca, "--resolve", "site.test:%d:%s" % (self.tls_port, HOST),
+                    *args, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr.decode(errors="replace"))
+        return done
+
+    def url(self, target):
+        return "https://site.test:%d%s" % (self.tls_port, target)
+
+    def test_concurrent_streams_hits_misses_and_coalesced_are_byte_exact(self):
+        size = 200_000
+        cached = ["/tls/h2/cached-%d" % i for i in range(5)]
+        for path in cached:
+            self.curl_h2("-o", "/dev/null", self.url(target_for(path, cc="max-age=60", size=size)))
+        slow = "/tls/h2/coalesced"
+        jobs = [(slow, target_for(slow, cc="max-age=60", size=size, delay=0.5)) for _ in range(20)]
+        jobs += [(p, target_for(p, cc="max-age=60", size=size)) for p in cached for _ in range(2)]
+        jobs += [("/tls/h2/miss-%d" % i, target_for("/tls/h2/miss-%d" % i, cc="max-age=60", size=size))
+                 for i in range(10)]
+        out = self.workdir / "streams"
+        out.mkdir(exist_ok=True)
+        args = ["-Z", "--parallel-max", "50", "-w", "%{http_code} %{http_version}\\n"]
+        for i, (_, target) in enumerate(jobs):
+            args += ["-o", str(out / ("%d.body" % i)), self.url(target)]
+        before = self.handshakes("ok", "TLSv1.3")
+        done = self.curl_h2(*args)
+        results = done.stdout.decode().split()
+        self.assertEqual(results.count("200"), len(jobs), results)
+        self.assertEqual(results.count("2"), len(jobs), results)
+        for i, (path, _) in enumerate(jobs):
+            self.assertEqual((out / ("%d.body" % i)).read_bytes(), expected_body(path, size), path)
+        self.assertEqual(self.origin.count(slow), 1, "20 streams for one cold URL: one origin request")
+        for path in cached:
+            self.assertEqual(self.origin.count(path), 1)
+        # curl multiplexes them over one connection (a second at most, opened before it knew).
+        self.assertLessEqual(self.handshakes("ok", "TLSv1.3") - before, 2)
+
+    def test_h2load_many_streams_on_few_connections(self):
+        target = target_for("/tls/h2/load", cc="max-age=60", size=1024)
+        done = subprocess.run(["h2load", "-n", "2000", "-c", "2", "-m", "50", "https://%s:%d%s" %
+                               (HOST, self.tls_port, target)], capture_output=True, text=True, timeout=60)
+        self.assertIn("2000 succeeded, 0 failed, 0 errored", done.stdout, done.stdout[-1500:])
+        self.assertIn("status codes: 2000 2xx", done.stdout)
+        self.assertIn("h2", done.stdout)  # "Application protocol: h2"
+        self.assertEqual(self.origin.count("/tls/h2/load"), 1)
+
+    def test_post_body_over_h2(self):
+        body = self.workdir / "upload.bin"
+        data = bytes(range(256)) * 12_000  # 3 MB
+        body.write_bytes(data)
+        done = self.curl_h2("-X", "POST", "--data-binary", "@%s" % body, self.url("/echo"))
+        echoed = json.loads(done.stdout)
+        self.assertEqual(echoed["body_length"], len(data))
+        self.assertEqual(echoed["body_sha256"], hashlib.sha256(data).hexdigest())
+
+    def test_64_mib_streamed_to_a_slow_reader_with_bounded_memory(self):
+        path, size = "/tls/h2/big", 64 * 1024 * 1024
+        before = self.relay.rss()["VmRSS"]
+        peak = [before]
+        stop = []
+
+        def sample():
+            while not stop:
+                peak[0] = max(peak[0], self.relay.rss()["VmRSS"])
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            out = self.workdir / "big.body"
+            self.curl_h2("--limit-rate", "40M", "-o", str(out), self.url(target_for(path, cc="no-store", size=size)))
+        finally:
+            stop.append(True)
+            sampler.join()
+        self.assertEqual(out.stat().st_size, size)
+        self.assertEqual(hashlib.sha256(out.read_bytes()).hexdigest(), expected_sha(path, size))
+        grown = (peak[0] - before) / 2**20
+        self.assertLess(grown, 32, "relay's RSS grew by %.1f MiB while streaming 64 MiB to a slow reader" % grown)
 
 
 class HandshakeTimeoutTest(TlsCase):
