@@ -131,4 +131,10 @@ boost::asio::awaitable<Result<void>> respond_problem(ResponseSink& out, const Re
   co_return co_await out.write_simple(problem.status, type, body, std::move(problem.headers));
 }
 
+std::string body_limit_detail(std::uint64_t limit) {
+  std::string detail = "request bodies are limited to ";
+  detail.append(std::to_string(limit)).append(" bytes here");
+  return detail;
+}
+
 }  // namespace relay::http

@@ -10,12 +10,9 @@
 #include <string_view>
 
 #include "relay/metrics/metrics.hpp"
+#include "relay/server/h2_session.hpp"
 #include "relay/server/tls_contexts.hpp"
 #include "relay/util/log.hpp"
-#if __has_include("relay/server/h2_session.hpp")
-#include "relay/server/h2_session.hpp"
-#define RELAY_HAS_H2 1
-#endif
 
 namespace relay::server {
 
@@ -66,9 +63,7 @@ Connection::~Connection() = default;
 void Connection::drain() {
   draining_ = true;
   if (http1_) return http1_->drain();
-#ifdef RELAY_HAS_H2
   if (http2_) return http2_->drain();
-#endif
   socket_.cancel();  // still in the handshake or before the first byte
 }
 
@@ -126,16 +121,12 @@ asio::awaitable<void> Connection::run() {
     socket_.close();
     co_return;
   }
-#ifdef RELAY_HAS_H2
   if (h2) {
     const std::string_view scheme = tls_ ? "https" : "http";
     http2_ = std::make_shared<H2Session>(std::move(socket_), config_, service_, metrics_, host_, scheme);
     co_await http2_->run();
     co_return;
   }
-#else
-  (void)h2;
-#endif
   metrics_.record_client_connection("HTTP/1.1", true);
   http1_ = std::make_shared<Session>(std::move(socket_), config_, service_, metrics_, host_, context_);
   try {

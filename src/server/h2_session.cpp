@@ -46,12 +46,6 @@ std::string_view as_view(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
 }
 
-std::string body_limit_detail(std::uint64_t limit) {
-  std::string detail = "request bodies are limited to ";
-  detail.append(std::to_string(limit)).append(" bytes here");
-  return detail;
-}
-
 // What nghttp2's GOAWAY (sent by itself, not by us) says about the peer.
 std::string_view abuse_of_goaway(std::uint32_t error_code, std::uint64_t resets_received) {
   switch (error_code) {
@@ -627,7 +621,7 @@ asio::awaitable<void> H2Session::refuse(H2Stream& s, http::ResponseSink& out, in
       slug = "content-too-large";
       detail = "Content-Length ";
       detail.append(std::to_string(*s.req.content_length)).append(" is over the limit: ");
-      detail.append(body_limit_detail(s.body_limit));
+      detail.append(http::body_limit_detail(s.body_limit));
       break;
   }
   metrics_.record_client_error(status);

@@ -142,12 +142,6 @@ class HeaderBlock {
 
 bool status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }
 
-std::string body_limit_detail(std::uint64_t limit) {
-  std::string detail = "request bodies are limited to ";
-  detail.append(std::to_string(limit)).append(" bytes here");
-  return detail;
-}
-
 }  // namespace
 
 // ---- request body ----
@@ -205,7 +199,7 @@ asio::awaitable<Result<std::span<const char>>> H2BodySource::refuse(int status) 
   if (out_.head_sent()) {
     out_.abort();
   } else if (too_large) {
-    co_await http::respond_problem(out_, s_.req, 413, "content-too-large", body_limit_detail(s_.body_limit));
+    co_await http::respond_problem(out_, s_.req, 413, "content-too-large", http::body_limit_detail(s_.body_limit));
   } else {
     co_await http::respond_problem(out_, s_.req, 408, "request-timeout",
                                    "the request body was not received in time");

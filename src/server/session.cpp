@@ -34,12 +34,6 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-std::string body_limit_detail(std::uint64_t limit) {
-  std::string detail = "request bodies are limited to ";
-  detail.append(std::to_string(limit)).append(" bytes here");
-  return detail;
-}
-
 // One request's body as the upstream transfer pulls it. A read may wait at
 // most idle_timeout; all reads together at most body_timeout, plus a second
 // for every min_body_rate bytes received (Apache's RequestReadTimeout
@@ -110,7 +104,7 @@ class ParserBodySource final : public http::BodySource {
     metrics_.record_client_error(413);
     out_.force_close();
     if (!out_.head_sent()) {
-      co_await http::respond_problem(out_, req_, 413, "content-too-large", body_limit_detail(limit_));
+      co_await http::respond_problem(out_, req_, 413, "content-too-large", http::body_limit_detail(limit_));
     }
     co_return make_error_code(Errc::request_body_too_large);
   }
@@ -295,7 +289,7 @@ asio::awaitable<void> Session::serve_requests() {
       out.force_close();
       std::string detail = "Content-Length ";
       detail.append(std::to_string(*req.content_length)).append(" is over the limit: ");
-      detail.append(body_limit_detail(body_limit));
+      detail.append(http::body_limit_detail(body_limit));
       co_await http::respond_problem(out, req, 413, "content-too-large", std::move(detail));
       log_refused(req, 413, out.body_bytes());
       co_await linger();

@@ -12,6 +12,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <optional>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -52,6 +53,9 @@ std::string problem_text(const Problem& problem, std::string_view request_id);
 // unless `headers` already has one) and Cache-Control: no-store.
 // (The fields come one by one, not as a Problem: GCC 12 destroys a braced
 // aggregate argument of a co_await'ed coroutine call twice.)
+// The detail of a 413 for a body over `limit` bytes (any protocol says the same).
+std::string body_limit_detail(std::uint64_t limit);
+
 boost::asio::awaitable<Result<void>> respond_problem(ResponseSink& out, const Request& req, int status,
                                                      std::string slug, std::string detail,
                                                      Headers headers = {});
