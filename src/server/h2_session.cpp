@@ -41,6 +41,12 @@ constexpr std::size_t kRunningPerStream = 2;
 constexpr auto kShutdownNoticeGrace = std::chrono::seconds(1);
 // Once the connection is ending, what is still queued gets this long to go out.
 constexpr auto kFinalFlush = std::chrono::seconds(2);
+// A response complete before its request: how long, and how many more body
+// bytes, the rest of the upload is taken and dropped before the stream is
+// reset. Clients (curl 7.88 among them) report an upload cut by a reset
+// as an error even when the response was complete.
+constexpr auto kLingerTime = std::chrono::seconds(1);
+constexpr std::uint64_t kLingerBytes = 256 * 1024;
 
 std::string_view as_view(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
@@ -166,6 +172,10 @@ struct H2Callbacks {
       return 0;
     }
     s->body_received += len;
+    if (s->linger_until) {
+      s->lingered += len;
+      if (s->lingered > kLingerBytes) stop_lingering(h, *s);
+    }
     if (s->body_limit > 0 && s->body_received > s->body_limit) s->body_over_limit = true;
     if (s->body_released || s->body_over_limit) {
       // Nobody will read it: acknowledged at once, so the connection's window stays open.
@@ -175,6 +185,12 @@ struct H2Callbacks {
     }
     s->body_wake.notify();
     return 0;
+  }
+
+  static void stop_lingering(H2Session& h, H2Stream& s) {
+    s.linger_until.reset();
+    nghttp2_submit_rst_stream(h.link_.session, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_NO_ERROR);
+    h.link_.writer.notify();
   }
 
   static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* user_data) {
@@ -200,12 +216,21 @@ struct H2Callbacks {
       }
       return 0;
     }
-    // RFC 9113 §8.1: a complete response before the complete request: the
-    // client is asked to stop sending the rest (NO_ERROR keeps the response).
+    // RFC 9113 §8.1: a complete response before the complete request. The
+    // rest of a small upload is taken and dropped for a moment; past that the
+    // client is asked to stop sending (NO_ERROR keeps the response).
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-        nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0)
-      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+        nghttp2_session_get_stream_remote_close(session, frame->hd.stream_id) == 0) {
+      H2Stream* s = stream(h, frame->hd.stream_id);
+      if (!s) {
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+        return 0;
+      }
+      s->release_body();
+      s->linger_until = steady::now() + kLingerTime;
+      h.ticker_.notify();
+    }
     return 0;
   }
 };
@@ -521,6 +546,13 @@ steady::time_point H2Session::check_deadlines(steady::time_point now) {
       final_goaway();
     else
       next = std::min(next, deadline);
+  }
+  for (auto& [id, s] : streams_) {
+    if (!s->linger_until) continue;
+    if (now >= *s->linger_until)
+      H2Callbacks::stop_lingering(*this, *s);
+    else
+      next = std::min(next, *s->linger_until);
   }
   if (streams_.empty()) {
     ping_sent_.reset();

@@ -252,6 +252,12 @@ asio::awaitable<Result<void>> H2ResponseSink::write_head(http::ResponseHead head
 asio::awaitable<Result<void>> H2ResponseSink::write_body(std::span<const char> chunk) {
   if (gone()) co_return make_error_code(Errc::client_closed);
   if (no_body_ || chunk.empty()) co_return Result<void>{};
+  // What was framed is dropped once it is half the buffer: a stream that
+  // never drains completely must not keep every byte it ever sent.
+  if (s_.out_pos > 0 && s_.out_pos >= s_.out.size() / 2) {
+    s_.out.erase(0, s_.out_pos);
+    s_.out_pos = 0;
+  }
   s_.out.append(chunk.data(), chunk.size());
   body_bytes_ += chunk.size();
   nghttp2_session_resume_data(s_.link.session, s_.id);

@@ -155,6 +155,32 @@ class RefusalTest(H2Case):
         self.assertEqual(self.origin.count("/echo/h2-413"), 0)
         self.assert_healthy()
 
+    def test_upload_still_arriving_after_the_413_ends_cleanly_then_a_silent_one_is_reset(self):
+        # curl 7.88 fails an upload cut by RST_STREAM even after a complete
+        # response: the rest of a small body is taken, a body that stops
+        # coming is reset with NO_ERROR after a moment.
+        with h2raw.H2Conn(self.port) as c:
+            c.request(1, "/echo/h2-linger", "POST", extra=[("content-length", "3000")], end_stream=False)
+            _, body, frames = c.response(1, timeout=5)
+            self.assertIn(b"content-too-large", body)  # 413 is not in HPACK's static table
+            self.assertNotIn(h2raw.RST_STREAM, [f.type for f in frames])
+            time.sleep(0.2)
+            c.send_frame(h2raw.DATA, h2raw.END_STREAM, 1, b"z" * 3000)
+            c.request(3, "/h2/after-linger?size=100")
+            seen, _ = c.frames_until(lambda f: f.stream == 3 and f.flags & h2raw.END_STREAM, timeout=5)
+            self.assertEqual([f for f in seen if f.type == h2raw.RST_STREAM], [], "a finished upload is not reset")
+
+            c.request(5, "/echo/h2-linger-silent", "POST", extra=[("content-length", "3000")], end_stream=False)
+            _, body, _ = c.response(5, timeout=5)
+            self.assertIn(b"content-too-large", body)
+            started = time.monotonic()
+            _, rst = c.frames_until(lambda f: f.type == h2raw.RST_STREAM and f.stream == 5, timeout=5)
+            self.assertIsNotNone(rst, "a body that stops coming is reset")
+            self.assertEqual(rst.error_code(), h2raw.NO_ERROR)
+            self.assertLess(time.monotonic() - started, 3)
+        self.assertEqual(self.origin.count("/echo/h2-linger"), 0)
+        self.assert_healthy()
+
     def test_body_growing_past_the_limit_is_413(self):
         argv = ["curl", "-sS", "--http2-prior-knowledge", "-T", "-", "-o", "/dev/null", "-w", "%{http_code}",
                 "http://%s:%d/echo/h2-413-grow" % (HOST, self.port)]

@@ -109,6 +109,12 @@ struct H2Stream {
   bool response_complete = false;  // END_STREAM framed
   Wakeup send_wake;
 
+  // The response ended before the request body (RFC 9113 §8.1): the rest
+  // of the body is taken and dropped until this deadline, so a client still
+  // uploading sees its request end cleanly; then RST_STREAM(NO_ERROR).
+  std::optional<std::chrono::steady_clock::time_point> linger_until;
+  std::uint64_t lingered = 0;  // body bytes dropped while lingering
+
   bool closed = false;
   std::uint32_t close_code = 0;
 
