@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "relay/util/log.hpp"
 
@@ -26,6 +27,8 @@ namespace {
 // to unwind. Past it something ignored the cancel, and waiting longer only
 // delays the restart the operator asked for.
 constexpr std::chrono::seconds unwind_bound{2};
+// Past grace and unwind_bound, the stop itself is stuck somewhere.
+constexpr std::chrono::seconds last_resort_margin{3};
 
 // What the signal_set waits for: stop, reload, reopen, and the ones worth
 // a log line when someone sends them by mistake.
@@ -80,7 +83,10 @@ struct Supervisor::Impl {
 
   void wait_signal() {
     signals.async_wait([this](const boost::system::error_code& ec, int signo) {
-      if (ec) return;
+      // A signal already queued when the last worker ended must not re-arm
+      // the wait: signals.cancel() found nothing to cancel, and run() would
+      // never return.
+      if (ec || running == 0) return;
       on_signal(signo);
       wait_signal();
     });
@@ -107,10 +113,23 @@ struct Supervisor::Impl {
     draining = true;
     log::info(name, ": draining, grace ", grace.count(), " ms");
     for (auto* w : workers) w->begin_drain();
+    arm_last_resort(grace + unwind_bound + last_resort_margin);
     grace_timer.expires_after(grace);
     grace_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) on_grace_elapsed();
     });
+  }
+
+  // Off the loops and this io_context: whatever wedges the stop (a loop
+  // that never returns, a join that never ends), the process still exits
+  // in bounded time, as the operator who stopped it expects.
+  static void arm_last_resort(std::chrono::milliseconds after) {
+    std::thread([after] {
+      std::this_thread::sleep_for(after);
+      log::error("shutdown: still running ", after.count(), " ms after the stop signal: exiting");
+      std::fflush(nullptr);
+      std::_Exit(exit_cut);
+    }).detach();
   }
 
   void on_grace_elapsed() {
