@@ -91,7 +91,13 @@ void ClientSocket::shutdown_send() noexcept {
 }
 
 asio::awaitable<void> ClientSocket::close_notify() {
-  if (tls_) co_await tls_->stream.async_shutdown(as_result);
+  if (!tls_) co_return;
+  // Ours goes out; the peer's is not waited for (as nginx's
+  // no_wait_shutdown): the connection ends either way, and waiting costs a
+  // read per connection.
+  SSL* ssl = tls_->stream.native_handle();
+  SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
+  co_await tls_->stream.async_shutdown(as_result);
 }
 
 void ClientSocket::cancel() noexcept {
