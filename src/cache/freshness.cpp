@@ -129,7 +129,7 @@ StoreDecision may_store(const RequestFacts& request, const ResponseFacts& respon
   // A shared cache replaying one user's Set-Cookie to everyone leaks a
   // session; RFC 9111 §7.1 permits storing it, so only an explicit opt-in
   // does, and never on a lifetime relay guessed.
-  const bool operator_ttl = policy.ttl_override.has_value();
+  const bool operator_ttl = cache::operator_ttl(policy, response.status).has_value();
   if (response.set_cookie) {
     if (policy.set_cookie == SetCookiePolicy::Pass) return StoreDecision::SetCookie;
     if (policy.set_cookie == SetCookiePolicy::Store && !explicit_fresh && !operator_ttl) {
@@ -149,7 +149,7 @@ StoreDecision may_store(const RequestFacts& request, const ResponseFacts& respon
   }
   // §4.2.2: heuristic freshness is freshness, even when it rounds to 0 (the
   // stored copy still carries a validator worth revalidating).
-  if (!explicit_fresh && !policy.ttl_override && policy.default_ttl <= Seconds{0} &&
+  if (!explicit_fresh && !operator_ttl && configured_default_ttl(policy, response.status) <= Seconds{0} &&
       !heuristic_lifetime(response)) {
     return StoreDecision::NoFreshness;
   }
@@ -192,7 +192,7 @@ http::Headers storable_fields(const http::Headers& response_headers, const Polic
 
 Seconds freshness_lifetime(const ResponseFacts& response, const Policy& policy) {
   // A rule's ttl is the operator overriding the origin on purpose.
-  if (policy.ttl_override) return non_negative(*policy.ttl_override);
+  if (auto ttl = operator_ttl(policy, response.status)) return non_negative(*ttl);
   // §4.2.1: first match wins; a shared cache prefers s-maxage.
   if (response.cc.s_maxage) return Seconds{*response.cc.s_maxage};
   if (response.cc.max_age) return Seconds{*response.cc.max_age};
@@ -207,7 +207,38 @@ Seconds freshness_lifetime(const ResponseFacts& response, const Policy& policy) 
   if (auto h = heuristic_lifetime(response)) {
     return std::min(*h, non_negative(policy.heuristic_max));
   }
-  return non_negative(policy.default_ttl);
+  return non_negative(configured_default_ttl(policy, response.status));
+}
+
+namespace {
+
+bool listed(const Policy& policy, int status) noexcept {
+  return std::find(policy.rule_statuses.begin(), policy.rule_statuses.end(), status) != policy.rule_statuses.end();
+}
+
+bool covered(const Policy& policy, int status) noexcept {
+  return policy.rule_statuses.empty() || listed(policy, status);
+}
+
+// A missing page is usually missing for a while only (a mirror not synced
+// yet): the configuration's lifetimes shrink to negative_ttl for it, unless
+// the rule names the status itself.
+Seconds negative_adjusted(const Policy& policy, int status, Seconds lifetime) noexcept {
+  if ((status == 404 || status == 410) && policy.negative_ttl && !listed(policy, status)) return *policy.negative_ttl;
+  return lifetime;
+}
+
+}  // namespace
+
+std::optional<Seconds> operator_ttl(const Policy& policy, int status) noexcept {
+  if (!policy.ttl_override || !covered(policy, status)) return std::nullopt;
+  return negative_adjusted(policy, status, *policy.ttl_override);
+}
+
+Seconds configured_default_ttl(const Policy& policy, int status) noexcept {
+  const Seconds ttl = covered(policy, status) ? policy.default_ttl : policy.fallback_default_ttl;
+  if (ttl <= Seconds{0}) return Seconds{0};
+  return negative_adjusted(policy, status, ttl);
 }
 
 Seconds freshness_lifetime(const http::Headers& response_headers, const Policy& policy,

@@ -73,6 +73,8 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
                           std::span<const config::CacheRule> route_rules) {
   ResolvedRule out;
   out.policy.default_ttl = whole_seconds(cfg.default_ttl);
+  out.policy.fallback_default_ttl = out.policy.default_ttl;
+  out.policy.negative_ttl = whole_seconds(cfg.negative_ttl);
   out.policy.max_object_size = cfg.max_object_size;
   out.policy.heuristic_max = whole_seconds(cfg.heuristic_max);
   out.policy.stale_while_revalidate = whole_seconds(cfg.stale_while_revalidate);
@@ -97,6 +99,9 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
     out.bypass = rule.bypass;
     if (rule.ttl) out.policy.ttl_override = whole_seconds(*rule.ttl);
     if (rule.default_ttl) out.policy.default_ttl = whole_seconds(*rule.default_ttl);
+    if (rule.status)
+      for (const auto& code : *rule.status) out.policy.rule_statuses.push_back(std::stoi(code));  // checked by the loader
+    if (rule.negative_ttl) out.policy.negative_ttl = whole_seconds(*rule.negative_ttl);
     if (rule.stale_while_revalidate) {
       out.policy.stale_while_revalidate = whole_seconds(*rule.stale_while_revalidate);
     }

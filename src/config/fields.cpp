@@ -88,6 +88,7 @@ constexpr Field kFields[] = {
     row<K::String, &C::cache, &CacheConfig::status_name>("cache.status_name"),
     row<K::String, &C::cache, &CacheConfig::set_cookie>("cache.set_cookie"),
     row<K::Bool, &C::cache, &CacheConfig::honour_client_no_cache>("cache.honour_client_no_cache"),
+    row<K::Duration, &C::cache, &CacheConfig::negative_ttl>("cache.negative_ttl"),
     row<K::StringList, &C::cache, &CacheConfig::strip_request_headers>("cache.strip_request_headers"),
     row<K::Bool, &C::cache, &CacheConfig::key, &CacheKeyConfig::sort_query>("cache.key.sort_query"),
     row<K::StringList, &C::cache, &CacheConfig::key, &CacheKeyConfig::ignore_params>(
@@ -161,6 +162,10 @@ constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::Bool, &R::key_scheme>("key_scheme"),
     row<K::String, &R::set_cookie>("set_cookie"),
     row<K::StringList, &R::strip_request_headers>("strip_request_headers"),
+    row<K::StringList, &R::status>("status"),
+    row<K::Duration, &R::negative_ttl>("negative_ttl"),
+    row<K::Bool, &R::immutable>("immutable"),
+    row<K::Bool, &R::honour_client_no_cache>("honour_client_no_cache"),
 };
 
 }  // namespace

@@ -85,6 +85,27 @@ void Loader::apply_rules(const toml::node& node, const std::string& where) {
   }
 }
 
+// A rule's status: [200, 206, 404], numbers or their text.
+static std::vector<std::string> status_list(const toml::node& node) {
+  const auto* list = node.as_array();
+  if (!list) throw std::invalid_argument("expected an array of status codes like [200, 404], got " + shown(node));
+  std::vector<std::string> out;
+  for (const auto& e : *list) {
+    std::string text;
+    if (const auto* i = e.as_integer())
+      text = std::to_string(i->get());
+    else if (const auto* s = e.as_string())
+      text = s->get();
+    const bool valid = text.size() == 3 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                       text >= "100" && text <= "599";
+    if (!valid)
+      throw std::invalid_argument("expected status codes from 100 to 599, got " + shown(e) + " at index " +
+                                  std::to_string(out.size()));
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
 CacheRule Loader::parse_rule(const toml::node& entry, const std::string& name, std::string_view form) {
   const int line = static_cast<int>(entry.source().begin.line);
   const std::string at = describe(in_file(line)) + ": " + name;
@@ -98,7 +119,10 @@ CacheRule Loader::parse_rule(const toml::node& entry, const std::string& name, s
     const auto* f = find_field(rule_fields(), key.str());
     if (!f) throw ConfigError(here + (value.is_table() ? "unknown table" : "unknown key"));
     try {
-      f->set(rule, from_node(f->kind, value));
+      if (key.str() == "status")
+        rule.status = status_list(value);
+      else
+        f->set(rule, from_node(f->kind, value));
     } catch (const std::invalid_argument& e) {
       throw ConfigError(here + e.what());
     }
@@ -174,9 +198,18 @@ void Loader::resolve() {
     }
   }
   typed_text.clear();
+  if (!origin.contains("cache.max_object_size")) cfg.cache.max_object_size = default_max_object_size(cfg.storage);
 }
 
 }  // namespace detail
+
+std::uint64_t default_max_object_size(const StorageConfig& s) {
+  const auto kind = s.tier == Tier::None ? s.backend : lower_level(s.tier);
+  std::uint64_t size = s.max_size / 4;
+  if (kind == StorageBackend::Disk) size = s.disk.max_size / 8;
+  if (kind == StorageBackend::Redis) size = 256ull * 1024 * 1024;
+  return std::max<std::uint64_t>(size, 1);  // 0 would mean no limit
+}
 
 Environment relay_environment() {
   Environment env;

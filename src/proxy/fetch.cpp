@@ -124,7 +124,10 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::act_on_verdict(co
     info.ttl = store->ttl.count();
     shareable = true;
   } else if (auto* share = std::get_if<cache::ShareOnly>(&verdict)) {
-    info.status = CacheStatus::Bypass;
+    // A miss like any other, that X-Cache and Cache-Status both tell: not
+    // stored (no "stored"), and why.
+    info.status = had_stored ? CacheStatus::Expired : CacheStatus::Miss;
+    info.detail = "too-large";
     info.ttl = share->ttl.count();
     if (share->drop_stored) co_await apply_stored_update(plan, cache::StoredUpdate::Remove, {}, answer.request_time);
     shareable = true;

@@ -75,7 +75,11 @@ Handler::Handler(Shared shared, std::span<upstream::CurlMulti* const> multis)
   }
 }
 
-bool Handler::honours_client_no_cache(const http::Request& req) const {
+bool Handler::honours_client_no_cache(const http::Request& req, const cache::ResolvedRule& rule) const {
+  if (const auto* r = rule.rule) {
+    if (r->immutable.value_or(false)) return false;
+    if (r->honour_client_no_cache) return *r->honour_client_no_cache;
+  }
   return route_of(req).honour_client_no_cache.value_or(cfg_.cache.honour_client_no_cache);
 }
 
@@ -188,7 +192,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   // A body on GET/HEAD has no defined meaning (RFC 9110 §9.3.1) but an
   // origin may still reflect it: such a request never touches the cache.
   auto request = cache::request_facts(req.method, req.headers);
-  if (!honours_client_no_cache(req)) cache::ignore_client_revalidation(request);
+  if (!honours_client_no_cache(req, rule)) cache::ignore_client_revalidation(request);
   const bool cacheable = read && !rule.bypass && !req.has_body && cache::request_may_use_cache(request);
   // The rate limit, before the cache or the origin is touched; with
   // exempt_hits a cacheable request is admitted once it is known not to be

@@ -121,5 +121,78 @@ class RulesTest(RelayTestCase):
         self.assertCacheStatus(r, fwd="stale", fwd_status=503, detail="stale-if-error")
 
 
+
+class MirrorRulesTest(RelayTestCase):
+    """What a package mirror needs from rules: content the client cannot
+    force a refetch of (immutable), statuses a ttl covers, and a short
+    lifetime for 404 / 410 wherever the configuration gives one."""
+    RELAY_CONFIG = {
+        "cache": {"negative_ttl": "1s", "rules": [
+            {"path": "/mi/by-hash/*", "ttl": "60s", "immutable": True},
+            {"path": "/mi/listed/*", "ttl": "60s", "status": [200, 404]},
+            {"path": "/mi/ok-only/*", "ttl": "60s", "status": [200]},
+            {"path": "/mi/own-negative/*", "ttl": "60s", "negative_ttl": "60s"},
+            {"path": "/mi/*", "ttl": "30d"},
+        ]},
+    }
+
+    def test_immutable_paths_ignore_a_client_asking_for_the_origin(self):
+        path = "/mi/by-hash/SHA256/abc"
+        self.assertXCache(self.get(path), "MISS")
+        for headers in ({"Cache-Control": "max-age=0"}, {"Cache-Control": "no-cache"}, {"Pragma": "no-cache"},
+                        {"Cache-Control": "min-fresh=3600"}):
+            self.assertXCache(self.get(path, headers=headers), "HIT")
+        self.assertEqual(self.origin.count(path), 1)
+        # Elsewhere apt's max-age=0 still makes relay ask the origin.
+        other = "/mi/dists/InRelease"
+        self.assertXCache(self.get(other), "MISS")
+        self.assertNotEqual(self.get(other, headers={"Cache-Control": "max-age=0"}).header("X-Cache"), "HIT")
+        self.assertEqual(self.origin.count(other), 2)
+
+    def test_a_404_under_a_long_ttl_lives_negative_ttl_then_the_new_file_is_served(self):
+        path = "/mi/pool/main/r/relay.deb"
+        self.script(path, {"status": 404, "body": "not synced yet"}, {"status": 200, "body": "the package"})
+        r = self.get(path)
+        self.assertEqual(r.status, 404)
+        self.assertXCache(r, "MISS")
+        self.assertXCache(self.get(path), "HIT")
+        time.sleep(STALE_SLEEP)
+        r = self.get(path)
+        self.assertEqual((r.status, r.body), (200, b"the package"))
+        r = self.get(path)
+        self.assertXCache(r, "HIT")  # and the 200 keeps the rule's 30 days
+        self.assertCacheStatus(r, hit=True, ttl=(30 * 86400 - 60, 30 * 86400))
+        self.assertEqual(self.origin.count(path), 2)
+
+    def test_410_too_and_a_rule_of_its_own_negative_ttl(self):
+        gone = "/mi/pool/gone"
+        self.script(gone, {"status": 410})
+        self.assertXCache(self.get(gone), "MISS")
+        time.sleep(STALE_SLEEP)
+        self.assertNotEqual(self.get(gone).header("X-Cache"), "HIT")
+        own = "/mi/own-negative/missing"
+        self.script(own, {"status": 404})
+        self.assertXCache(self.get(own), "MISS")
+        time.sleep(STALE_SLEEP)
+        self.assertXCache(self.get(own), "HIT")
+
+    def test_status_list_scopes_the_rule_ttl(self):
+        listed = "/mi/listed/missing"
+        self.script(listed, {"status": 404})
+        self.assertXCache(self.get(listed), "MISS")
+        time.sleep(STALE_SLEEP)
+        r = self.get(listed)
+        self.assertXCache(r, "HIT")  # 404 is listed: the rule's 60 s as given
+        self.assertEqual(r.status, 404)
+        # A 301 the rule does not cover: the origin's own max-age=1 decides.
+        moved = "/mi/ok-only/moved"
+        self.script(moved, {"status": 301, "headers": [["Location", "/elsewhere"], ["Cache-Control", "max-age=1"]]})
+        self.assertXCache(self.get(moved), "MISS")
+        self.assertXCache(self.get(moved), "HIT")
+        time.sleep(STALE_SLEEP)
+        self.assertNotEqual(self.get(moved).header("X-Cache"), "HIT")
+        self.assertEqual(self.origin.count(moved), 2)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -13,10 +13,10 @@ from harness import RelayTestCase, expected_body, target_for, wait_stored
 
 LIMIT = 1024 * 1024  # max_object_size below
 # (name, origin.py parameters, X-Cache of a body over the limit): one with
-# Content-Length is known too large before it starts and bypasses the
-# store; a chunked one starts as a store-bound MISS and the store gives up
-# once its raw bytes pass the limit.
-FRAMINGS = (("content-length", {}, "BYPASS"), ("chunked", {"chunked": 1}, "MISS"))
+# Content-Length is known too large before it starts and never reaches the
+# store; a chunked one starts as a store-bound fill and the store gives up
+# once its raw bytes pass the limit. Both are misses.
+FRAMINGS = (("content-length", {}, "MISS"), ("chunked", {"chunked": 1}, "MISS"))
 
 
 class LimitCountsRawBytes:
@@ -35,6 +35,7 @@ class LimitCountsRawBytes:
         self.assertXCache(r, want_cache)
         self.assertEqual(len(r.body), size, "body length of %s" % target)
         self.assertTrue(r.body == expected_body(path, size), "body of %s differs from the origin's" % target)
+        self.last = r
         return target
 
     def raw_and_compressed(self):
@@ -50,6 +51,11 @@ class LimitCountsRawBytes:
             with self.subTest(framing=name):
                 over_path = "/limit/%s/over" % name
                 over = self.fetch(over_path, LIMIT + 1, framing, over_cache)
+                if name == "content-length":  # known before the body: Cache-Status says so, and not "stored"
+                    status = self.last.header("Cache-Status")
+                    self.assertIn("fwd=uri-miss", status)
+                    self.assertIn("detail=too-large", status)
+                    self.assertNotIn("stored", status)
                 # Fetched after the body over the limit, these are stored: had
                 # the first been kept, it would be by the time they are.
                 for label, size in (("under", LIMIT - 1), ("at", LIMIT)):

@@ -882,6 +882,58 @@ rules = [
   CHECK(load("[cache]\nrules = []\n").cache.rules.empty());
 }
 
+TEST_CASE("config: max_object_size unset follows the backend's size") {
+  CHECK(load("").cache.max_object_size == 64ull << 20);
+  CHECK(load("[storage]\nmax_size = \"1GiB\"\n").cache.max_object_size == 256ull << 20);
+  CHECK(load("[storage]\nbackend = \"disk\"\n").cache.max_object_size == 128ull << 20);
+  CHECK(load("[storage]\nbackend = \"disk\"\n[storage.disk]\nmax_size = \"100GiB\"\n").cache.max_object_size ==
+        (100ull << 30) / 8);
+  CHECK(load("[storage]\nbackend = \"redis\"\n").cache.max_object_size == 256ull << 20);
+  CHECK(load("[storage]\nbackend = \"disk\"\ntier = \"memory+disk\"\n").cache.max_object_size == 128ull << 20);
+  // Set by the operator, from the file or the environment: as given.
+  CHECK(load("[cache]\nmax_object_size = \"5MiB\"\n[storage]\nbackend = \"disk\"\n").cache.max_object_size ==
+        5ull << 20);
+  CHECK(load("[storage]\nbackend = \"disk\"\n", {{"RELAY_CACHE_MAX_OBJECT_SIZE", "1MiB"}}).cache.max_object_size ==
+        1ull << 20);
+}
+
+TEST_CASE("config: a rule's status, negative_ttl, immutable and honour_client_no_cache") {
+  const auto c = load(R"([cache]
+negative_ttl = "30s"
+
+[[cache.rules]]
+path = "/pool/*"
+ttl = "30d"
+status = [200, 206, "301"]
+negative_ttl = "5m"
+immutable = true
+
+[[cache.rules]]
+path = "/dists/*"
+honour_client_no_cache = false
+)");
+  CHECK(c.cache.negative_ttl == Duration(30s));
+  CHECK(Config{}.cache.negative_ttl == Duration(60s));
+  REQUIRE(c.cache.rules.size() == 2);
+  const auto& pool = c.cache.rules[0];
+  CHECK(pool.status == std::vector<std::string>{"200", "206", "301"});
+  CHECK(pool.negative_ttl == Duration(5min));
+  CHECK(pool.immutable == true);
+  CHECK_FALSE(pool.honour_client_no_cache.has_value());
+  CHECK(c.cache.rules[1].honour_client_no_cache == false);
+  CHECK_FALSE(c.cache.rules[1].status.has_value());
+  check_errors({
+      {"[[cache.rules]]\npath = \"/a\"\nstatus = [200, 99]\n", {},
+       "relay.toml:3: cache.rules[1].status: expected status codes from 100 to 599, got 99 at index 1"},
+      {"[[cache.rules]]\npath = \"/a\"\nstatus = [\"2xx\"]\n", {},
+       "relay.toml:3: cache.rules[1].status: expected status codes from 100 to 599, got \"2xx\" at index 0"},
+      {"[[cache.rules]]\npath = \"/a\"\nstatus = 200\n", {},
+       "relay.toml:3: cache.rules[1].status: expected an array of status codes like [200, 404], got 200"},
+      {"[[cache.rules]]\npath = \"/a\"\nimmutable = \"yes\"\n", {},
+       "relay.toml:3: cache.rules[1].immutable: expected a boolean"},
+  });
+}
+
 TEST_CASE("config: [[cache.rules]] errors name the rule (from 1) and the line") {
   check_errors({
       // Unknown keys and tables inside a rule.

@@ -482,3 +482,47 @@ TEST_CASE("freshness: no-cache and reload requests need the origin (RFC 9111 5.2
     CHECK(relay::cache::needs_validation(request, response, relay::cache::Seconds(row.age)) == row.expected);
   }
 }
+
+TEST_CASE("freshness: a rule's status list and negative_ttl") {
+  using relay::cache::configured_default_ttl;
+  using relay::cache::freshness_lifetime;
+  using relay::cache::operator_ttl;
+  const Headers none = make_headers({{"Date", kDate}});
+  const Headers origin_60 = make_headers({{"Date", kDate}, {"Cache-Control", "max-age=60"}});
+
+  Policy mirror;  // ttl = "30d" on a path, [cache] negative_ttl = "1m"
+  mirror.ttl_override = Seconds{30 * 86400};
+  mirror.negative_ttl = Seconds{60};
+  CHECK(freshness_lifetime(none, mirror, 200) == Seconds{30 * 86400});
+  // A page not there yet is not missing for 30 days.
+  CHECK(freshness_lifetime(none, mirror, 404) == Seconds{60});
+  CHECK(freshness_lifetime(origin_60, mirror, 410) == Seconds{60});
+  CHECK(operator_ttl(mirror, 404) == Seconds{60});
+
+  // status = [200, 404]: the rule's ttl for those as given, the rest as the origin says.
+  Policy listed = mirror;
+  listed.rule_statuses = {200, 404};
+  listed.fallback_default_ttl = Seconds{0};
+  CHECK(freshness_lifetime(none, listed, 404) == Seconds{30 * 86400});
+  CHECK(freshness_lifetime(origin_60, listed, 301) == Seconds{60});
+  CHECK_FALSE(operator_ttl(listed, 301).has_value());
+  CHECK(freshness_lifetime(none, listed, 410) == Seconds{0});
+
+  // default_ttl: a rule's covers its statuses; the others get [cache]'s, negatives shortened.
+  Policy defaults;
+  defaults.default_ttl = Seconds{3600};
+  defaults.rule_statuses = {200};
+  defaults.fallback_default_ttl = Seconds{600};
+  defaults.negative_ttl = Seconds{30};
+  CHECK(configured_default_ttl(defaults, 200) == Seconds{3600});
+  CHECK(configured_default_ttl(defaults, 301) == Seconds{600});
+  CHECK(configured_default_ttl(defaults, 404) == Seconds{30});
+  // No lifetime from the configuration: negative_ttl does not invent one.
+  Policy plain;
+  plain.negative_ttl = Seconds{60};
+  CHECK(configured_default_ttl(plain, 404) == Seconds{0});
+  CHECK(relay::cache::may_store("GET", {}, 404, none, plain) == StoreDecision::NoFreshness);
+  CHECK(relay::cache::may_store("GET", {}, 404, none, mirror) == StoreDecision::Store);
+  // The origin's own freshness on a 404 is kept when no rule ttl applies.
+  CHECK(freshness_lifetime(origin_60, plain, 404) == Seconds{60});
+}

@@ -34,6 +34,13 @@ struct Policy {
   // A rule's ttl: replaces the origin's freshness. The explicit {} keeps
   // GCC's -Wmissing-field-initializers quiet for brace-initialized Policy.
   std::optional<Seconds> ttl_override{};
+  // A rule's status list: its ttl_override and default_ttl cover only these
+  // final statuses (empty = all); the others get fallback_default_ttl.
+  std::vector<int> rule_statuses{};
+  Seconds fallback_default_ttl{0};  // [cache] default_ttl
+  // 404 and 410: what a lifetime from the configuration (ttl_override, a
+  // default) becomes, unless the rule lists the status; nullopt = as given.
+  std::optional<Seconds> negative_ttl{};
   Seconds stale_while_revalidate{0};  // default window when the response names none
   Seconds stale_if_error{0};          // default window when the response names none
   // RFC 9213 targeted fields in precedence order; the first one present with
@@ -41,6 +48,13 @@ struct Policy {
   std::vector<std::string> targeted_fields{"CDN-Cache-Control"};
   SetCookiePolicy set_cookie = SetCookiePolicy::Pass;
 };
+
+// The lifetime the operator gives a response with this status on purpose
+// (a rule's ttl, replacing the origin's freshness), if any.
+std::optional<Seconds> operator_ttl(const Policy& policy, int status) noexcept;
+// The lifetime the configuration gives a response with this status when
+// the origin gives none (a default_ttl; 0 = none).
+Seconds configured_default_ttl(const Policy& policy, int status) noexcept;
 
 // RFC 9110 §5.6.7 HTTP-date in any of its three formats.
 std::optional<SysTime> parse_http_date(std::string_view text) noexcept;

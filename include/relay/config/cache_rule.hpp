@@ -29,6 +29,13 @@ struct CacheRule {
   std::optional<bool> key_scheme;                         // replaces [cache.key] scheme
   std::optional<SetCookie> set_cookie;                    // replaces [cache] set_cookie
   std::optional<std::vector<std::string>> strip_request_headers;  // replaces [cache] strip_request_headers
+  // Final statuses the rule's ttl and default_ttl cover (three digits each);
+  // unset = every status. Others get what [cache] gives them.
+  std::optional<std::vector<std::string>> status;
+  std::optional<Duration> negative_ttl;             // replaces [cache] negative_ttl
+  // Clients cannot force a fetch while a stored response is fresh.
+  std::optional<bool> immutable;
+  std::optional<bool> honour_client_no_cache;       // replaces [cache] / the route's; immutable means false
   int line = 0;                                     // where it was defined, for messages
 };
 

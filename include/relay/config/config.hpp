@@ -187,7 +187,8 @@ struct CoalesceConfig {
 struct CacheConfig {
   // Freshness for responses that carry none; 0 = such responses are not stored.
   Duration default_ttl{0};
-  std::uint64_t max_object_size = 64ull * 1024 * 1024;  // larger ones stream through
+  // Larger ones stream through. Unset: by backend (default_max_object_size).
+  std::uint64_t max_object_size = 64ull * 1024 * 1024;
   // Cap on heuristic freshness (10% of Date - Last-Modified, RFC 9111 §4.2.2).
   Duration heuristic_max{86'400'000};
   // Stale windows applied when the response names none (RFC 5861); never
@@ -212,6 +213,10 @@ struct CacheConfig {
   // false as Varnish and most CDNs do, so one client cannot make relay
   // hammer the origin. [[routes]] may override it.
   bool honour_client_no_cache = true;
+  // The lifetime of a 404 or 410 wherever the configuration (a rule's ttl,
+  // a default_ttl) would give it one: a path not there yet must not stay
+  // missing for a rule's 30 days. The origin's own freshness is kept.
+  Duration negative_ttl = std::chrono::minutes(1);
   // Request fields removed before forwarding, because origins change the
   // response on them while the key does not name them (cache poisoning).
   // A field that is also in the key's headers is kept.
@@ -296,6 +301,12 @@ struct AdminConfig {
 // ("" when neither is set). Throws std::invalid_argument when the file
 // cannot be read or holds no usable token.
 std::string admin_token(const AdminConfig& admin);
+
+// [cache] max_object_size when the operator sets none: a quarter of a
+// memory store (64 MiB of the default 256 MiB), an eighth of a disk store
+// (128 MiB of the default 1 GiB), 256 MiB with Redis (whose size relay
+// does not know). With a tier, the lower level's.
+std::uint64_t default_max_object_size(const StorageConfig& storage);
 
 // [purge]: invalidation. Tags come from response headers at store time;
 // the PURGE method on the public listener is Varnish's habit, off unless

@@ -243,7 +243,8 @@ class Handler final : public http::Service {
   // The request's route (req.route, set by route()).
   const config::Route& route_of(const http::Request& req) const { return cfg_.routes[req.route]; }
   // Whether a client's no-cache / max-age=0 / min-fresh may send it to the origin.
-  bool honours_client_no_cache(const http::Request& req) const;
+  // The rule's immutable / honour_client_no_cache, else the route's, else [cache]'s.
+  bool honours_client_no_cache(const http::Request& req, const cache::ResolvedRule& rule) const;
 
   Shared shared_;
   const config::Config& cfg_;
