@@ -231,8 +231,12 @@ Seconds negative_adjusted(const Policy& policy, int status, Seconds lifetime) no
 }  // namespace
 
 std::optional<Seconds> operator_ttl(const Policy& policy, int status) noexcept {
-  if (!policy.ttl_override || !covered(policy, status)) return std::nullopt;
-  return negative_adjusted(policy, status, *policy.ttl_override);
+  if (!policy.ttl_override) return std::nullopt;
+  // Under a rule with a ttl a 404 / 410 gets negative_ttl, whatever statuses
+  // the ttl itself covers (nginx: proxy_cache_valid 404 1m beside 200 30d).
+  if ((status == 404 || status == 410) && policy.negative_ttl && !listed(policy, status)) return policy.negative_ttl;
+  if (!covered(policy, status)) return std::nullopt;
+  return *policy.ttl_override;
 }
 
 Seconds configured_default_ttl(const Policy& policy, int status) noexcept {

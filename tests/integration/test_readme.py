@@ -49,6 +49,9 @@ TESTED = {
         "test_purge.PurgeTokenAndCliTest.test_cli_prefix_tag_all_and_soft",
     'kill -HUP "$(pidof relay)"': "test_reload.ReloadTest.test_a_header_strip_change_applies_after_sighup",
     "curl -s -X POST http://127.0.0.1:9091/reload": "test_reload.ReloadTest.test_a_rule_ttl_applies_after_post_reload",
+    "relay --config examples/apt-mirror.toml":
+        "test_mirror_profiles.AptMirrorTest.test_a_second_update_makes_no_origin_request",
+    "relay --config examples/nix-cache.toml": "test_mirror_profiles.NixCacheTest.test_substituter_sequence",
 }
 # Commands scripts/test.sh (which .ci/run executes) runs as written.
 TEST_SCRIPTS = ("scripts/test.sh", ".ci/run")

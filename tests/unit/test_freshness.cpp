@@ -506,7 +506,10 @@ TEST_CASE("freshness: a rule's status list and negative_ttl") {
   CHECK(freshness_lifetime(none, listed, 404) == Seconds{30 * 86400});
   CHECK(freshness_lifetime(origin_60, listed, 301) == Seconds{60});
   CHECK_FALSE(operator_ttl(listed, 301).has_value());
-  CHECK(freshness_lifetime(none, listed, 410) == Seconds{0});
+  CHECK(freshness_lifetime(none, listed, 410) == Seconds{60});  // not listed: negative_ttl, not nothing
+  Policy no_negative = listed;
+  no_negative.negative_ttl.reset();
+  CHECK(freshness_lifetime(none, no_negative, 410) == Seconds{0});
 
   // default_ttl: a rule's covers its statuses; the others get [cache]'s, negatives shortened.
   Policy defaults;

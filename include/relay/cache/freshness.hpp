@@ -38,8 +38,9 @@ struct Policy {
   // final statuses (empty = all); the others get fallback_default_ttl.
   std::vector<int> rule_statuses{};
   Seconds fallback_default_ttl{0};  // [cache] default_ttl
-  // 404 and 410: what a lifetime from the configuration (ttl_override, a
-  // default) becomes, unless the rule lists the status; nullopt = as given.
+  // 404 and 410 under a rule's ttl (listed in rule_statuses or not), and
+  // where a default gives them a lifetime: this lifetime instead, unless
+  // the rule lists the status; nullopt = as given.
   std::optional<Seconds> negative_ttl{};
   Seconds stale_while_revalidate{0};  // default window when the response names none
   Seconds stale_if_error{0};          // default window when the response names none

@@ -213,9 +213,9 @@ struct CacheConfig {
   // false as Varnish and most CDNs do, so one client cannot make relay
   // hammer the origin. [[routes]] may override it.
   bool honour_client_no_cache = true;
-  // The lifetime of a 404 or 410 wherever the configuration (a rule's ttl,
-  // a default_ttl) would give it one: a path not there yet must not stay
-  // missing for a rule's 30 days. The origin's own freshness is kept.
+  // The lifetime of a 404 or 410 under a rule's ttl (unless the rule's
+  // status lists it) and where a default_ttl would keep one: a path not
+  // there yet must not stay missing for a rule's 30 days.
   Duration negative_ttl = std::chrono::minutes(1);
   // Request fields removed before forwarding, because origins change the
   // response on them while the key does not name them (cache poisoning).
