@@ -102,6 +102,7 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
     if (rule.status)
       for (const auto& code : *rule.status) out.policy.rule_statuses.push_back(std::stoi(code));  // checked by the loader
     if (rule.negative_ttl) out.policy.negative_ttl = whole_seconds(*rule.negative_ttl);
+    if (rule.heuristic_max) out.policy.heuristic_max = whole_seconds(*rule.heuristic_max);
     if (rule.stale_while_revalidate) {
       out.policy.stale_while_revalidate = whole_seconds(*rule.stale_while_revalidate);
     }

@@ -166,6 +166,7 @@ constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::Duration, &R::negative_ttl>("negative_ttl"),
     row<K::Bool, &R::immutable>("immutable"),
     row<K::Bool, &R::honour_client_no_cache>("honour_client_no_cache"),
+    row<K::Duration, &R::heuristic_max>("heuristic_max"),
 };
 
 }  // namespace

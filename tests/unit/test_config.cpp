@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "relay/cache/policy.hpp"
 #include "relay/config/config.hpp"
 #include "relay/config/schema.hpp"
 
@@ -911,6 +912,7 @@ immutable = true
 [[cache.rules]]
 path = "/dists/*"
 honour_client_no_cache = false
+heuristic_max = "1h"
 )");
   CHECK(c.cache.negative_ttl == Duration(30s));
   CHECK(Config{}.cache.negative_ttl == Duration(60s));
@@ -921,6 +923,9 @@ honour_client_no_cache = false
   CHECK(pool.immutable == true);
   CHECK_FALSE(pool.honour_client_no_cache.has_value());
   CHECK(c.cache.rules[1].honour_client_no_cache == false);
+  CHECK(c.cache.rules[1].heuristic_max == Duration(1h));
+  CHECK(relay::cache::resolve_rule(c.cache, "/dists/x").policy.heuristic_max == std::chrono::seconds(3600));
+  CHECK(relay::cache::resolve_rule(c.cache, "/other").policy.heuristic_max == std::chrono::seconds(86400));
   CHECK_FALSE(c.cache.rules[1].status.has_value());
   check_errors({
       {"[[cache.rules]]\npath = \"/a\"\nstatus = [200, 99]\n", {},

@@ -36,6 +36,7 @@ struct CacheRule {
   // Clients cannot force a fetch while a stored response is fresh.
   std::optional<bool> immutable;
   std::optional<bool> honour_client_no_cache;       // replaces [cache] / the route's; immutable means false
+  std::optional<Duration> heuristic_max;            // replaces [cache] heuristic_max
   int line = 0;                                     // where it was defined, for messages
 };
 
