@@ -99,8 +99,7 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
     out.bypass = rule.bypass;
     if (rule.ttl) out.policy.ttl_override = whole_seconds(*rule.ttl);
     if (rule.default_ttl) out.policy.default_ttl = whole_seconds(*rule.default_ttl);
-    if (rule.status)
-      for (const auto& code : *rule.status) out.policy.rule_statuses.push_back(std::stoi(code));  // checked by the loader
+    out.policy.rule_statuses = rule.status_codes;
     if (rule.negative_ttl) out.policy.negative_ttl = whole_seconds(*rule.negative_ttl);
     if (rule.heuristic_max) out.policy.heuristic_max = whole_seconds(*rule.heuristic_max);
     if (rule.stale_while_revalidate) {

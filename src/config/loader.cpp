@@ -119,10 +119,13 @@ CacheRule Loader::parse_rule(const toml::node& entry, const std::string& name, s
     const auto* f = find_field(rule_fields(), key.str());
     if (!f) throw ConfigError(here + (value.is_table() ? "unknown table" : "unknown key"));
     try {
-      if (key.str() == "status")
+      if (key.str() == "status") {
         rule.status = status_list(value);
-      else
+        rule.status_codes.clear();
+        for (const auto& code : *rule.status) rule.status_codes.push_back(std::stoi(code));
+      } else {
         f->set(rule, from_node(f->kind, value));
+      }
     } catch (const std::invalid_argument& e) {
       throw ConfigError(here + e.what());
     }

@@ -919,6 +919,7 @@ heuristic_max = "1h"
   REQUIRE(c.cache.rules.size() == 2);
   const auto& pool = c.cache.rules[0];
   CHECK(pool.status == std::vector<std::string>{"200", "206", "301"});
+  CHECK(pool.status_codes == std::vector<int>{200, 206, 301});
   CHECK(pool.negative_ttl == Duration(5min));
   CHECK(pool.immutable == true);
   CHECK_FALSE(pool.honour_client_no_cache.has_value());

@@ -501,7 +501,8 @@ TEST_CASE("freshness: a rule's status list and negative_ttl") {
 
   // status = [200, 404]: the rule's ttl for those as given, the rest as the origin says.
   Policy listed = mirror;
-  listed.rule_statuses = {200, 404};
+  static constexpr int kListed[] = {200, 404};
+  listed.rule_statuses = kListed;
   listed.fallback_default_ttl = Seconds{0};
   CHECK(freshness_lifetime(none, listed, 404) == Seconds{30 * 86400});
   CHECK(freshness_lifetime(origin_60, listed, 301) == Seconds{60});
@@ -514,7 +515,8 @@ TEST_CASE("freshness: a rule's status list and negative_ttl") {
   // default_ttl: a rule's covers its statuses; the others get [cache]'s, negatives shortened.
   Policy defaults;
   defaults.default_ttl = Seconds{3600};
-  defaults.rule_statuses = {200};
+  static constexpr int kOk[] = {200};
+  defaults.rule_statuses = kOk;
   defaults.fallback_default_ttl = Seconds{600};
   defaults.negative_ttl = Seconds{30};
   CHECK(configured_default_ttl(defaults, 200) == Seconds{3600});

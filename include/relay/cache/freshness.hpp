@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,7 +37,7 @@ struct Policy {
   std::optional<Seconds> ttl_override{};
   // A rule's status list: its ttl_override and default_ttl cover only these
   // final statuses (empty = all); the others get fallback_default_ttl.
-  std::vector<int> rule_statuses{};
+  std::span<const int> rule_statuses{};  // the rule's own list (CacheRule::status_codes)
   Seconds fallback_default_ttl{0};  // [cache] default_ttl
   // 404 and 410 under a rule's ttl (listed in rule_statuses or not), and
   // where a default gives them a lifetime: this lifetime instead, unless

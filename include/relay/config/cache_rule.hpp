@@ -32,6 +32,7 @@ struct CacheRule {
   // Final statuses the rule's ttl and default_ttl cover (three digits each);
   // unset = every status. Others get what [cache] gives them.
   std::optional<std::vector<std::string>> status;
+  std::vector<int> status_codes;                    // status as numbers, set with it by the loader
   std::optional<Duration> negative_ttl;             // replaces [cache] negative_ttl
   // Clients cannot force a fetch while a stored response is fresh.
   std::optional<bool> immutable;
