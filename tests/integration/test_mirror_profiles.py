@@ -5,14 +5,14 @@ by the request sequences apt and Nix make. Only what a test cannot wait
 for is changed, through the environment: addresses, the store's directory,
 min_free_space, and negative_ttl (1 s instead of 1 min)."""
 import hashlib
-import os
 import sys
+import tempfile
 import threading
 import time
 import unittest
 from pathlib import Path
 
-from harness import HERE, HOST, Origin, Relay, free_port, wait_until
+from harness import HERE, HOST, Origin, Relay, RelayTestCase, free_port, wait_until
 from client import get
 
 ROOT = HERE.parent.parent
@@ -64,15 +64,16 @@ def deterministic(seed, size):
     return bytes(out[:size])
 
 
-class ProfileCase(unittest.TestCase):
+class ProfileCase(RelayTestCase):
+    """RelayTestCase with the mirror origin and a profile instead of origin.py
+    and a generated config; teardown and failure diagnostics are its own."""
     PROFILE = None
 
     @classmethod
     def setUpClass(cls):
-        import tempfile
         cls.workdir = Path(tempfile.mkdtemp(prefix="relay-mirror-"))
-        cls.origin = MirrorOrigin(cls.workdir, cls.workdir / "www")
         (cls.workdir / "www").mkdir()
+        cls.origin = MirrorOrigin(cls.workdir, cls.workdir / "www")
         cls.relay = None
         try:
             cls.origin.start()
@@ -82,15 +83,6 @@ class ProfileCase(unittest.TestCase):
         except BaseException:
             cls.tearDownClass()
             raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.relay:
-            cls.relay.stop()
-        cls.origin.stop()
-        if not os.environ.get("RELAY_IT_KEEP"):
-            import shutil
-            shutil.rmtree(cls.workdir, ignore_errors=True)
 
     def get(self, path, *headers):
         return get(self.relay.port, path, headers=dict(headers) if headers else None, timeout=60)
