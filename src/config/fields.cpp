@@ -167,6 +167,7 @@ constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::Bool, &R::immutable>("immutable"),
     row<K::Bool, &R::honour_client_no_cache>("honour_client_no_cache"),
     row<K::Duration, &R::heuristic_max>("heuristic_max"),
+    row<K::Size, &R::max_object_size>("max_object_size"),
 };
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "relay/proxy/vary_marker.hpp"
 #include "relay/purge/purger.hpp"
 #include "relay/purge/tags.hpp"
+#include "relay/storage/size_limited_store.hpp"
 #include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
 
@@ -181,10 +182,19 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
   }
   PumpTargets targets{.client = client,
                       .store = writer.get(),
-                      .fill = plan.fill ? &plan.fill->fill() : nullptr};
+                      .fill = plan.fill ? &plan.fill->fill() : nullptr,
+                      .defer_commit = true};
   // A long fill keeps other instances waiting, not fetching.
   if (plan.fill && plan.fill->lock()) targets.between_chunks = [&plan] { return plan.fill->keep_lock(); };
   auto pumped = co_await pump(transfer, targets);
+  if (pumped.commit_deferred) {
+    // The client has it all; its connection goes on while the store commits.
+    // The fill stays open until then, so requests meanwhile follow it.
+    WritePermit fill;
+    if (plan.fill) fill = std::move(*plan.fill);
+    spawn_background("commit of " + req.target, commit_fill(req.target, std::move(writer), std::move(fill)));
+    co_return outcome;  // info.stored as announced in Cache-Status
+  }
   info.stored = pumped.stored;
   outcome.info = info;
   if (pumped.source_error) {
@@ -217,6 +227,17 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
     co_return outcome;
   }
   co_return co_await deliver_or_fail(req, std::move(*stored.hit), info, cache::Seconds(0), *out);
+}
+
+asio::awaitable<void> Handler::commit_fill(std::string target, std::unique_ptr<storage::BodyWriter> writer,
+                                           WritePermit fill) {
+  if (auto committed = co_await writer->commit(); !committed) {
+    log::debug("not stored ", target, ": ", committed.error().message());
+  }
+  if (fill) {
+    fill->complete();  // stored or not: the followers have the whole body
+    co_await fill.release_lock();
+  }
 }
 
 asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Request& req, FetchPlan& plan,
@@ -327,9 +348,11 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
     log::warn_for(put.error(), "storage put failed, passing through: ", put.error().message());
     co_return nullptr;
   }
-  if (!shared_.purger) co_return std::move(*put);
+  // Counted as the origin sent it: outside zstd at rest and the tier.
+  auto writer = storage::limit_body_size(std::move(*put), plan.rule->policy.max_object_size);
+  if (!shared_.purger) co_return writer;
   // A purge while the body streams in: this copy predates it and is not kept.
-  co_return purge::guard_fill(std::move(*put), shared_.purger->recent(), found.primary, std::move(tags),
+  co_return purge::guard_fill(std::move(writer), shared_.purger->recent(), found.primary, std::move(tags),
                               answer.request_time);
 }
 

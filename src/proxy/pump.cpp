@@ -78,6 +78,13 @@ asio::awaitable<PumpResult> pump(http::BodySource& source, PumpTargets t) {
   // A client window the source could not fill (a stored body shorter than
   // its record) is a failure for that client only.
   const bool window_short = t.client && !result.client_gone && t.window_end != unbounded && offset < t.window_end;
+  if (t.store && t.defer_commit && t.client && !result.client_gone && !window_short) {
+    // The client's response ends now; its caller commits and completes the
+    // fill after the connection has gone on to its next request.
+    result.commit_deferred = true;
+    if (!co_await t.client->finish()) result.client_gone = true;
+    co_return result;
+  }
   if (t.store) {
     if (auto committed = co_await t.store->commit(); committed) {
       result.stored = true;

@@ -36,19 +36,21 @@ void Handler::revalidate_in_background(const http::Request& req, const cache::Re
   background.method = "GET";
   background.has_body = false;
   background.content_length.reset();
-  auto key = found.storage_key->flat();
-  background_.spawn(io_.get_executor(),
-                    background_revalidation(std::move(background), rule, std::move(copy), std::move(*permit)),
-                    [this, key](std::exception_ptr failure) {
-                      if (failure && !background_.cancelled()) {
-                        try {
-                          std::rethrow_exception(failure);
-                        } catch (const std::exception& e) {
-                          log::error("background revalidation of ", key, " aborted: ", e.what());
-                        }
-                      }
-                      if (background_.empty() && on_background_idle) on_background_idle();
-                    });
+  spawn_background("background revalidation of " + found.storage_key->flat(),
+                   background_revalidation(std::move(background), rule, std::move(copy), std::move(*permit)));
+}
+
+void Handler::spawn_background(std::string what, asio::awaitable<void> work) {
+  background_.spawn(io_.get_executor(), std::move(work), [this, what = std::move(what)](std::exception_ptr failure) {
+    if (failure && !background_.cancelled()) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        log::error(what, " aborted: ", e.what());
+      }
+    }
+    if (background_.empty() && on_background_idle) on_background_idle();
+  });
 }
 
 // fetch with no client: the verdict and the pump do the rest, as for a

@@ -1,13 +1,13 @@
 // Chooses the storage named in [storage]: the backend (or the lower level of
-// a tier), zstd at rest around it when asked, a memory tier in front, and
-// [cache] max_object_size around all of it.
+// a tier), zstd at rest around it when asked, a memory tier in front.
+// max_object_size is the request path's to apply, per rule, on each writer
+// it opens (storage::limit_body_size).
 #include "relay/storage/make_storage.hpp"
 
 #include "relay/storage/compressed_store.hpp"
 #include "relay/storage/disk_store.hpp"
 #include "relay/storage/memory_lru.hpp"
 #include "relay/storage/redis_store.hpp"
-#include "relay/storage/size_limited_store.hpp"
 #include "relay/storage/tiered_store.hpp"
 
 namespace relay::storage {
@@ -26,7 +26,6 @@ Eviction eviction_of(config::Eviction e) {
 
 StorageStack make_storage(const config::Config& cfg) {
   const auto& sc = cfg.storage;
-  const auto max_object = cfg.cache.max_object_size;
   // Validation guarantees tier is none or "memory+<backend>" consistent with backend.
   const auto kind = sc.tier == config::Tier::None ? sc.backend : config::lower_level(sc.tier);
 
@@ -51,14 +50,13 @@ StorageStack make_storage(const config::Config& cfg) {
     stack.maintenance_lock = stack.lock ? stack.lock : make_redis_lock(sc.redis);
   }
   if (sc.tier == config::Tier::None) {
-    stack.top = make_size_limited_store(base, max_object);
+    stack.top = base;
     stack.levels = {base};
     return stack;
   }
   auto upper = std::make_shared<MemoryLru>(sc.max_size, eviction_of(sc.eviction));
   stack.levels = {upper, base};
-  // Outside the tier and zstd alike: one limit, on the bytes the origin sent.
-  stack.top = make_size_limited_store(make_tiered_store(std::move(upper), std::move(base)), max_object);
+  stack.top = make_tiered_store(std::move(upper), std::move(base));
   return stack;
 }
 

@@ -1,5 +1,5 @@
-// The max_object_size decorator (see size_limited_store.hpp). It owns one
-// count per writer: the raw bytes accepted so far. Everything else passes
+// The max_object_size limit on writers (see size_limited_store.hpp). It owns
+// one count per writer: the raw bytes accepted so far. Everything else passes
 // through untouched.
 #include "relay/storage/size_limited_store.hpp"
 
@@ -51,7 +51,7 @@ class SizeLimitedStore final : public Storage {
   asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override {
     auto writer = co_await inner_->put(key, std::move(meta));
     if (!writer) co_return writer.error();
-    co_return std::unique_ptr<BodyWriter>(std::make_unique<SizeLimitedWriter>(std::move(*writer), limit_));
+    co_return limit_body_size(std::move(*writer), limit_);
   }
 
   asio::awaitable<Result<void>> update_meta(const CacheKey& key, EntryMeta meta) override {
@@ -73,6 +73,11 @@ class SizeLimitedStore final : public Storage {
 };
 
 }  // namespace
+
+std::unique_ptr<BodyWriter> limit_body_size(std::unique_ptr<BodyWriter> inner, std::uint64_t limit) {
+  if (limit == 0) return inner;
+  return std::make_unique<SizeLimitedWriter>(std::move(inner), limit);
+}
 
 std::shared_ptr<Storage> make_size_limited_store(std::shared_ptr<Storage> inner, std::uint64_t max_object_size) {
   if (max_object_size == 0) return inner;

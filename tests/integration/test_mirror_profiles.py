@@ -13,7 +13,7 @@ import unittest
 from pathlib import Path
 
 from harness import HERE, HOST, Origin, Relay, RelayTestCase, free_port, wait_until
-from client import get
+from client import RawConn, get
 
 ROOT = HERE.parent.parent
 APT = ["Cache-Control", "max-age=0"]  # what apt sends on every update request
@@ -172,6 +172,23 @@ class AptMirrorTest(ProfileCase):
         self.assertEqual(r.status, 200)
         self.assertTrue(r.body == big_data)
         self.assertEqual(self.origin.count(big), 1)
+
+    def test_packages_fetched_over_one_connection_are_each_stored_once(self):
+        # apt downloads over one keep-alive connection; each next request
+        # goes out as soon as the last byte of the one before is in, while
+        # that body's disk commit may still run in the background.
+        paths = ["/debian/pool/main/k/keep/keep%d_1.0_amd64.deb" % i for i in range(4)]
+        datas = [self.origin.put(p, deterministic(p, (i + 1) * 2 * 1024 * 1024 + i)) for i, p in enumerate(paths)]
+        with RawConn(self.relay.port, timeout=60) as conn:
+            for path, data in zip(paths, datas):
+                for _ in range(2):  # the repeat arrives before the commit may have ended
+                    conn.request("GET", path)
+                    r = conn.read_response()
+                    self.assertEqual(r.status, 200, path)
+                    self.assertTrue(r.body == data, "body of %s differs from the mirror's" % path)
+        for path, data in zip(paths, datas):
+            self.wait_hit(path, data)
+            self.assertEqual(self.origin.count(path), 1, path)
 
     def test_a_package_missing_upstream_is_found_once_the_mirror_has_it(self):
         path = "/debian/pool/main/n/new/new_2.0_amd64.deb"

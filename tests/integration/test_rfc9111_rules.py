@@ -122,6 +122,35 @@ class RulesTest(RelayTestCase):
 
 
 
+class RuleObjectSizeTest(RelayTestCase):
+    """A rule's max_object_size replaces [cache]'s for its paths, larger or
+    smaller, with or without a Content-Length."""
+    RELAY_CONFIG = {
+        "cache": {"max_object_size": "64KiB", "rules": [
+            {"path": "/os/pool/*", "max_object_size": "4MiB"},
+            {"path": "/os/tiny/*", "max_object_size": "1KiB"},
+        ]},
+    }
+
+    def stored_after_two(self, path, size, chunked):
+        target = "%s?size=%d&cc=max-age%%3D600%s" % (path, size, "&chunked=1" if chunked else "")
+        for _ in range(2):
+            r = self.get(target)
+            self.assertEqual((r.status, len(r.body)), (200, size), target)
+        return self.origin.count(path) == 1
+
+    def test_a_rule_raises_and_lowers_the_limit(self):
+        for chunked in (False, True):
+            sfx = "c" if chunked else "l"
+            self.assertTrue(self.stored_after_two("/os/pool/big" + sfx, 1024 * 1024, chunked),
+                            "1 MiB under a 4 MiB rule is stored")
+            self.assertFalse(self.stored_after_two("/os/other" + sfx, 100 * 1024, chunked),
+                             "100 KiB over [cache]'s 64 KiB is not")
+            self.assertFalse(self.stored_after_two("/os/tiny/x" + sfx, 2048, chunked),
+                             "2 KiB over the rule's 1 KiB is not")
+            self.assertTrue(self.stored_after_two("/os/small" + sfx, 1000, chunked))
+
+
 class MirrorRulesTest(RelayTestCase):
     """What a package mirror needs from rules: content the client cannot
     force a refetch of (immutable), statuses a ttl covers, and a short

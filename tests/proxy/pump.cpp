@@ -30,6 +30,42 @@ TEST_CASE("pump: every byte reaches client, store and followers; the store commi
   CHECK(permit->state() == FillState::Complete);
 }
 
+TEST_CASE("pump: with defer_commit the client finishes first; commit and fill are left to the caller") {
+  boost::asio::io_context io;
+  KeySessions sessions(CoalescerSettings{}, nullptr, nullptr);
+  auto permit = *sessions.try_fill("k");
+  permit->publish_head({200, "OK", {}}, 6, "");
+  ScriptedSource source({"abc", "def"});
+  RecordingSink client;
+  RecordingWriter store;
+  auto result = run(io, pump(source, PumpTargets{.client = &client,
+                                                 .store = &store,
+                                                 .fill = &permit.fill(),
+                                                 .defer_commit = true}));
+  CHECK(result.complete);
+  CHECK(result.commit_deferred);
+  CHECK_FALSE(result.stored);
+  CHECK(client.finished);
+  CHECK(store.bytes == "abcdef");
+  CHECK_FALSE(store.committed);
+  CHECK(permit->state() == FillState::Streaming);  // followers wait for the commit
+}
+
+TEST_CASE("pump: defer_commit does not apply once the client is gone: the store commits as usual") {
+  boost::asio::io_context io;
+  ScriptedSource source({"abc", "def", "ghi"});
+  RecordingSink client;
+  client.accept_bytes = 3;
+  RecordingWriter store;
+  auto result =
+      run(io, pump(source, PumpTargets{.client = &client, .store = &store, .defer_commit = true}));
+  CHECK(result.complete);
+  CHECK(result.client_gone);
+  CHECK_FALSE(result.commit_deferred);
+  CHECK(result.stored);
+  CHECK(store.committed);
+}
+
 TEST_CASE("pump: a store that fails is dropped; the client still gets everything") {
   boost::asio::io_context io;
   ScriptedSource source({"abc", "def", "ghi"});

@@ -913,6 +913,7 @@ immutable = true
 path = "/dists/*"
 honour_client_no_cache = false
 heuristic_max = "1h"
+max_object_size = "2GiB"
 )");
   CHECK(c.cache.negative_ttl == Duration(30s));
   CHECK(Config{}.cache.negative_ttl == Duration(60s));
@@ -927,6 +928,10 @@ heuristic_max = "1h"
   CHECK(c.cache.rules[1].heuristic_max == Duration(1h));
   CHECK(relay::cache::resolve_rule(c.cache, "/dists/x").policy.heuristic_max == std::chrono::seconds(3600));
   CHECK(relay::cache::resolve_rule(c.cache, "/other").policy.heuristic_max == std::chrono::seconds(86400));
+  CHECK(c.cache.rules[1].max_object_size == 2ull << 30);
+  CHECK(relay::cache::resolve_rule(c.cache, "/dists/x").policy.max_object_size == 2ull << 30);
+  CHECK(relay::cache::resolve_rule(c.cache, "/other").policy.max_object_size == c.cache.max_object_size);
+  CHECK_FALSE(pool.max_object_size.has_value());
   CHECK_FALSE(c.cache.rules[1].status.has_value());
   check_errors({
       {"[[cache.rules]]\npath = \"/a\"\nstatus = [200, 99]\n", {},

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,7 @@ struct CacheRule {
   std::optional<bool> immutable;
   std::optional<bool> honour_client_no_cache;       // replaces [cache] / the route's; immutable means false
   std::optional<Duration> heuristic_max;            // replaces [cache] heuristic_max
+  std::optional<std::uint64_t> max_object_size;     // replaces [cache] max_object_size (0 = unlimited)
   int line = 0;                                     // where it was defined, for messages
 };
 

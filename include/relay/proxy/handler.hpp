@@ -229,7 +229,14 @@ class Handler final : public http::Service {
   upstream::UpstreamRequest upstream_request(const http::Request& req, http::BodySource* body,
                                              const FetchPlan& plan) const;
 
+  // After a client's response has ended: commits what was stored and ends
+  // the fill (followers then find the entry), off the client's path.
+  boost::asio::awaitable<void> commit_fill(std::string target, std::unique_ptr<storage::BodyWriter> writer,
+                                           WritePermit fill);
+
   // revalidate.cpp
+  // Runs `work` in the handler's background group; `what` names it in logs.
+  void spawn_background(std::string what, boost::asio::awaitable<void> work);
   void revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule, const Lookup& found);
   boost::asio::awaitable<void> background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found,
                                                        WritePermit fill);

@@ -10,6 +10,9 @@
 //     whose head is out is aborted (a short body is the only honest signal).
 // At the end, in this order: the store commits, the fill completes (its
 // followers then find the committed entry), the client's response finishes.
+// With defer_commit, a client still there is finished first and the commit
+// and the fill's completion are left to the caller (commit_deferred), so a
+// keep-alive connection does not wait for an fsync.
 // The client may be given only a window of the body (a Range).
 #pragma once
 
@@ -37,6 +40,7 @@ struct PumpTargets {
   std::uint64_t window_end = std::numeric_limits<std::uint64_t>::max();
   // Called between chunks (a long fill extends its fleet lock).
   std::function<boost::asio::awaitable<void>()> between_chunks{};
+  bool defer_commit = false;
 };
 
 struct PumpResult {
@@ -44,6 +48,7 @@ struct PumpResult {
   error_code source_error;   // set when the source failed
   bool client_gone = false;  // the client stopped taking bytes
   bool stored = false;       // the store committed
+  bool commit_deferred = false;  // complete, the client finished; store and fill are the caller's to end
   error_code store_error;    // why it did not, when one was given
   std::uint64_t bytes = 0;   // read from the source
 };
