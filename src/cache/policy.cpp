@@ -103,6 +103,8 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
     if (rule.negative_ttl) out.policy.negative_ttl = whole_seconds(*rule.negative_ttl);
     if (rule.heuristic_max) out.policy.heuristic_max = whole_seconds(*rule.heuristic_max);
     if (rule.max_object_size) out.policy.max_object_size = *rule.max_object_size;
+    if (rule.targeted_fields) out.policy.targeted_fields = *rule.targeted_fields;
+    if (rule.coalesce) out.coalesce = *rule.coalesce;
     if (rule.stale_while_revalidate) {
       out.policy.stale_while_revalidate = whole_seconds(*rule.stale_while_revalidate);
     }

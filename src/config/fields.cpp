@@ -168,6 +168,8 @@ constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::Bool, &R::honour_client_no_cache>("honour_client_no_cache"),
     row<K::Duration, &R::heuristic_max>("heuristic_max"),
     row<K::Size, &R::max_object_size>("max_object_size"),
+    row<K::StringList, &R::targeted_fields>("targeted_fields"),
+    row<K::Bool, &R::coalesce>("coalesce"),
 };
 
 }  // namespace

@@ -259,7 +259,7 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
     // One origin fetch per key: the first request fills, the others follow it.
     // Range requests that miss go to the origin as they are, so they do not share.
     KeySessions::Acquired session;
-    if (req.method == "GET" && !req.headers.contains("range") && found.storage_key) {
+    if (rule.coalesce && req.method == "GET" && !req.headers.contains("range") && found.storage_key) {
       session = co_await shared_.sessions.acquire(found.storage_key->flat(), peer_probe(req, request, found, rule));
     }
     using Kind = KeySessions::Acquired::Kind;

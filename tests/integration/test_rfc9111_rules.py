@@ -2,6 +2,7 @@
 applies ('*' matches any run of characters); ttl replaces the origin's
 freshness, default_ttl is used only when the origin gives none, bypass,
 ignore_params, key_headers and the stale windows."""
+import threading
 import time
 import unittest
 
@@ -122,15 +123,40 @@ class RulesTest(RelayTestCase):
 
 
 
-class RuleObjectSizeTest(RelayTestCase):
-    """A rule's max_object_size replaces [cache]'s for its paths, larger or
-    smaller, with or without a Content-Length."""
+class RuleOverridesTest(RelayTestCase):
+    """[cache] settings a rule replaces for its paths: max_object_size
+    (larger or smaller, with or without a Content-Length), targeted_fields
+    and coalesce."""
     RELAY_CONFIG = {
         "cache": {"max_object_size": "64KiB", "rules": [
             {"path": "/os/pool/*", "max_object_size": "4MiB"},
             {"path": "/os/tiny/*", "max_object_size": "1KiB"},
+            {"path": "/os/mirror-cc/*", "targeted_fields": ["Mirror-Cache-Control"]},
+            {"path": "/os/alone/*", "coalesce": False, "ttl": "60s"},
+            {"path": "/os/shared/*", "ttl": "60s"},
         ]},
     }
+
+    def test_a_rule_names_its_own_targeted_field(self):
+        query = "?cc=no-store&hdr=Mirror-Cache-Control:max-age%3D60&hdr=CDN-Cache-Control:no-store"
+        for path, stored in (("/os/mirror-cc/a", True), ("/os/elsewhere", False)):
+            self.get(path + query)
+            want = "HIT" if stored else "BYPASS"
+            self.assertEqual(self.get(path + query).header("X-Cache"), want, path)
+
+    def test_coalesce_false_lets_concurrent_misses_each_fetch(self):
+        def burst(path):
+            results = []
+            threads = [threading.Thread(target=lambda: results.append(self.get(path + "?delay=0.8")))
+                       for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual([r.status for r in results], [200] * 4)
+            return self.origin.count(path)
+        self.assertEqual(burst("/os/shared/x"), 1)
+        self.assertEqual(burst("/os/alone/x"), 4)
 
     def stored_after_two(self, path, size, chunked):
         target = "%s?size=%d&cc=max-age%%3D600%s" % (path, size, "&chunked=1" if chunked else "")

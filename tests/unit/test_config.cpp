@@ -914,6 +914,8 @@ path = "/dists/*"
 honour_client_no_cache = false
 heuristic_max = "1h"
 max_object_size = "2GiB"
+targeted_fields = ["Mirror-Cache-Control"]
+coalesce = false
 )");
   CHECK(c.cache.negative_ttl == Duration(30s));
   CHECK(Config{}.cache.negative_ttl == Duration(60s));
@@ -932,6 +934,10 @@ max_object_size = "2GiB"
   CHECK(relay::cache::resolve_rule(c.cache, "/dists/x").policy.max_object_size == 2ull << 30);
   CHECK(relay::cache::resolve_rule(c.cache, "/other").policy.max_object_size == c.cache.max_object_size);
   CHECK_FALSE(pool.max_object_size.has_value());
+  const auto dists = relay::cache::resolve_rule(c.cache, "/dists/x");
+  CHECK(dists.policy.targeted_fields == std::vector<std::string>{"Mirror-Cache-Control"});
+  CHECK_FALSE(dists.coalesce);
+  CHECK(relay::cache::resolve_rule(c.cache, "/pool/x").coalesce);
   CHECK_FALSE(c.cache.rules[1].status.has_value());
   check_errors({
       {"[[cache.rules]]\npath = \"/a\"\nstatus = [200, 99]\n", {},

@@ -16,6 +16,9 @@ namespace relay::cache {
 // [cache] settings merged with the first matching [[cache.rules]] entry.
 struct ResolvedRule {
   bool bypass = false;
+  // false: misses go to the origin each on their own (a rule's coalesce =
+  // false); true defers to [cache.coalesce] enabled.
+  bool coalesce = true;
   Policy policy;
   config::CacheKeyConfig key;
   // Request fields removed before forwarding (those the key names are kept).

@@ -40,6 +40,8 @@ struct CacheRule {
   std::optional<bool> honour_client_no_cache;       // replaces [cache] / the route's; immutable means false
   std::optional<Duration> heuristic_max;            // replaces [cache] heuristic_max
   std::optional<std::uint64_t> max_object_size;     // replaces [cache] max_object_size (0 = unlimited)
+  std::optional<std::vector<std::string>> targeted_fields;  // replaces [cache] targeted_fields
+  std::optional<bool> coalesce;                     // false: misses never share a fetch ([cache.coalesce] enabled)
   int line = 0;                                     // where it was defined, for messages
 };
 
