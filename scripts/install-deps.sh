@@ -9,9 +9,10 @@ packages=(
   libhiredis-dev libzstd-dev prometheus-cpp-dev doctest-dev libssl-dev libnghttp2-dev node-llhttp
   redis-server python3 curl openssl ca-certificates nghttp2-client
 )
-if [[ ${1:-} == --bench ]]; then
-  packages+=(nginx-light wrk)
-fi
+case ${1:-} in
+  --bench) packages+=(nginx-light wrk) ;;
+  --fuzz) packages+=(clang-15 libfuzzer-15-dev llvm-15) ;;  # scripts/fuzz.sh; llvm-15 symbolizes crashes
+esac
 
 missing=()
 for p in "${packages[@]}"; do

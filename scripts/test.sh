@@ -2,8 +2,10 @@
 # One command on a fresh Debian 12 machine: install what is missing, build,
 # and run every test: doctest unit and storage suites, then the integration
 # suite (the real relay binary against a real origin process on 127.0.0.1).
-# Then the same again on an AddressSanitizer + UBSan build (skip it with
-# RELAY_TEST_SANITIZERS=0 for a quicker local run).
+# Then the libFuzzer targets over their corpora and for 15 s each
+# (scripts/fuzz.sh; RELAY_TEST_FUZZ=0 skips them), and the same suites
+# again on an AddressSanitizer + UBSan build (RELAY_TEST_SANITIZERS=0 skips
+# it, for a quicker local run).
 # The last line is the total: "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,17 @@ failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# Adds one suite's counts: tally <exit status> <passed> <failed>. A count
+# that could not be read, or a failing exit with none failed, is a failure.
+tally() {
+  local status=$1 p=$2 f=$3
+  [[ $p =~ ^[0-9]+$ ]] || p=0
+  [[ $f =~ ^[0-9]+$ ]] || f=1
+  ((status != 0 && f == 0)) && f=1
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
 # doctest prints "[doctest] test cases: N | N passed | N failed | ..."
 run_doctest() {
   local name=$1 binary=$2
@@ -23,36 +36,36 @@ run_doctest() {
   local status=${PIPESTATUS[0]}
   local line
   line=$(grep '^\[doctest\] test cases:' "$log" | tail -n1)
-  local p f
-  p=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$line")
-  f=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$line")
-  [[ $p =~ ^[0-9]+$ ]] || p=0
-  [[ $f =~ ^[0-9]+$ ]] || f=1
-  ((status != 0 && f == 0)) && f=1
-  passed=$((passed + p))
-  failed=$((failed + f))
+  tally "$status" "$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$line")" \
+    "$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$line")"
+}
+
+# Runs a command whose last summary line is "<prefix>: N passed, N failed".
+run_summarised() {
+  local name=$1 prefix=$2
+  shift 2
+  echo "== $name"
+  "$@" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  local line
+  line=$(grep -E "^$prefix: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n1)
+  tally "$status" "$(sed -E "s/^$prefix: ([0-9]+) passed.*/\1/" <<<"$line")" \
+    "$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")"
 }
 
 run_integration() {
-  local name=$1 binary=$2
-  echo "== $name"
-  python3 tests/integration/run.py --relay "$binary" 2>&1 | tee "$log"
-  local status=${PIPESTATUS[0]}
-  local line p f
-  line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
-  p=$(sed -E 's/^integration: ([0-9]+) passed.*/\1/' <<<"$line")
-  f=$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")
-  [[ $p =~ ^[0-9]+$ ]] || p=0
-  [[ $f =~ ^[0-9]+$ ]] || f=1
-  ((status != 0 && f == 0)) && f=1
-  passed=$((passed + p))
-  failed=$((failed + f))
+  run_summarised "$1" integration python3 tests/integration/run.py --relay "$2"
 }
 
 run_doctest "unit tests" build/tests/unit_tests
 run_doctest "storage tests" build/tests/storage_tests
 run_doctest "request path tests" build/tests/request_path_tests
 run_integration "integration tests" build/relay
+
+# One per target: its corpus (regression inputs included), then fuzzing.
+if [[ ${RELAY_TEST_FUZZ:-1} != 0 ]]; then
+  run_summarised "fuzz targets (corpus, then ${FUZZ_SECONDS:-15} s each)" fuzz scripts/fuzz.sh
+fi
 
 if [[ ${RELAY_TEST_SANITIZERS:-1} != 0 ]]; then
   if BUILD_DIR=build-asan scripts/build.sh -Dbuildtype=debug -Db_sanitize=address,undefined; then

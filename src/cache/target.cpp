@@ -117,6 +117,15 @@ std::string lower_host(std::string_view host) {
   return out;
 }
 
+// Characters RFC 3986 allows anywhere in a URI: unreserved, reserved and '%'.
+bool uri_characters_only(std::string_view text) {
+  constexpr std::string_view allowed_symbols = "-._~:/?#[]@!$&'()*+,;=%";
+  return std::all_of(text.begin(), text.end(), [&](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           allowed_symbols.find(c) != std::string_view::npos;
+  });
+}
+
 }  // namespace
 
 TargetResult normalize_target(std::string_view request_target, const http::Headers& headers,
@@ -135,6 +144,9 @@ TargetResult normalize_target(std::string_view request_target, const http::Heade
   // one sent by a sloppy client rather than refuse it, and never forward it.
   std::string_view text = request_target.substr(0, request_target.find('#'));
   if (text.empty()) return fail("empty request-target");
+  // Refused before Boost.URL sees them (it would refuse them too, but 1.81
+  // trips an assertion on some in an absolute-form target, "http:|").
+  if (!uri_characters_only(text)) return fail("invalid request-target: a character a URI may not contain");
 
   urls::url_view url;
   std::string_view authority_text;
@@ -146,11 +158,26 @@ TargetResult normalize_target(std::string_view request_target, const http::Heade
     authority_text = host_value;
   } else {
     // absolute-form (RFC 9112 §3.2.2): its authority overrides Host, which
-    // must still be a valid field (checked below when present).
+    // must still be a valid field (checked below when present). Only http
+    // and https URIs, with an authority, are requests for relay; checked
+    // first, as Boost.URL 1.81 trips an assertion on a rootless path with
+    // a bad character ("is:[").
+    const auto starts_with = [&](std::string_view prefix) {
+      return text.size() >= prefix.size() && http::iequals(text.substr(0, prefix.size()), prefix);
+    };
+    if (!starts_with("http://") && !starts_with("https://")) {
+      return fail("request-target must be origin-form or an http(s) absolute-form");
+    }
     auto absolute = urls::parse_absolute_uri(text);
     if (!absolute) return fail("invalid request-target: " + absolute.error().message());
     if (!absolute->has_authority() || absolute->encoded_host().empty()) {
       return fail("request-target has no authority");
+    }
+    // Boost.URL 1.81 takes "http://h:x/p" as host "h", an empty port and
+    // the path "x/p"; a path must start with '/' (path-abempty) or be empty,
+    // else rules would see one path and the origin's request line another.
+    if (auto path = absolute->encoded_path(); !path.empty() && path.front() != '/') {
+      return fail("invalid request-target: a bad port or a path not starting with '/'");
     }
     url = *absolute;
     authority_text = absolute->encoded_host_and_port();

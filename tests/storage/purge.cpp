@@ -318,6 +318,17 @@ TEST_CASE("redis: version-2 records from before purge facts are still read") {
   CHECK(with->meta.internal.tags == std::vector<std::string>{"a"});
 }
 
+TEST_CASE("redis: sizes past INT64_MAX encode as the unsigned numbers decode reads (found by fuzz_redis_record)") {
+  const std::string big =
+      "relay-meta 2\n200 1 2 60 10000000000000000000 1 id 0\n2:OK\n0 0 - 0\n0:\n0:\n";
+  auto s = redis::decode(big);
+  REQUIRE(s.has_value());
+  CHECK(redis::encode(*s) == big);
+  auto again = redis::decode(redis::encode(*s));
+  REQUIRE(again.has_value());
+  CHECK(again->meta.body_size == 10'000'000'000'000'000'000ull);
+}
+
 TEST_CASE("redis: tag sets live in Redis with a TTL and serve another connection") {
   Env env(Kind::redis);
   auto& server = shared_redis();

@@ -45,6 +45,25 @@ TEST_CASE("target: the absolute-form authority replaces Host (RFC 9112 3.2.2)") 
   CHECK(forwarded_target(r.target, {}) == "/p?a=1");
 }
 
+TEST_CASE("target: an absolute-form port that is not digits is refused, not read as a path (found by fuzz_target_key)") {
+  // Boost.URL 1.81 reads "u:p;h:221/k" as host "u", empty port, path
+  // "p;h:221/k": rules would match one path and the origin receive another.
+  for (const char* target : {"https://u:p;h:221/k;q?r*", "http://a.test:x/p", "http://a.test:80x/p"}) {
+    auto r = normalize_target(target, make_headers({{"Host", "host"}}));
+    CHECK_MESSAGE(!r.ok, target);
+  }
+  // Characters no URI may hold are refused before Boost.URL parses the
+  // target (1.81 asserts on "https:|"; found by fuzz_target_key).
+  for (const char* target : {"https:|", "is:[", "/a|b", "/a b", "/\x7f", "http://a.test/\"", "/<x>", "ftp://a.test/p",
+                             "urn:a", "http:/a.test/p"}) {
+    CHECK_MESSAGE(!normalize_target(target, make_headers({{"Host", "a.test"}})).ok, target);
+  }
+  auto fine = normalize_target("http://a.test:/p", make_headers({}));  // an empty port is allowed (RFC 3986)
+  REQUIRE(fine.ok);
+  CHECK(fine.target.authority == "a.test");
+  CHECK(forwarded_target(fine.target, {}) == "/p");
+}
+
 TEST_CASE("target: Host must be one valid uri-host[:port] (RFC 9112 3.2)") {
   const std::vector<Headers> refused = {
       make_headers({{"Host", "a.test"}, {"Host", "b.test"}}),

@@ -98,8 +98,11 @@ std::string encode(const Stored& s) {
   const auto& m = s.meta;
   std::string out(meta_tag);
   for (auto n : {std::int64_t{m.status}, to_ns(m.request_time), to_ns(m.response_time),
-                 std::int64_t(m.keep_for.count()), std::int64_t(m.body_size), std::int64_t(s.chunks)})
+                 std::int64_t(m.keep_for.count())})
     out.append(std::to_string(n)).append(1, ' ');
+  // Sizes as the unsigned numbers decode() reads (found by fuzz_redis_record:
+  // a size past INT64_MAX came back negative, unreadable).
+  for (auto n : {m.body_size, std::uint64_t{s.chunks}}) out.append(std::to_string(n)).append(1, ' ');
   out.append(s.body_id).append(1, ' ').append(std::to_string(m.headers.size())).append(1, '\n');
   put_string(out, m.reason);
   for (const auto& f : m.headers) put_string(out, f.name), put_string(out, f.value);
