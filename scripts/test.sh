@@ -2,15 +2,17 @@
 # One command on a fresh Debian 12 machine: install what is missing, build,
 # and run every test: doctest unit and storage suites, then the integration
 # suite (the real relay binary against a real origin process on 127.0.0.1).
-# Then the libFuzzer targets over their corpora and for 15 s each
+# Then a 60-second soak (bench/soak.sh), the libFuzzer targets over their
+# corpora and for 15 s each
 # (scripts/fuzz.sh; RELAY_TEST_FUZZ=0 skips them), and the same suites
 # again on an AddressSanitizer + UBSan build (RELAY_TEST_SANITIZERS=0 skips
 # it, for a quicker local run).
+# `scripts/test.sh --tsan` instead runs a ThreadSanitizer build against the
+# integration tests with two event loops per relay (its own ~20 minutes).
 # The last line is the total: "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
-scripts/build.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
 passed=0
 failed=0
@@ -57,10 +59,38 @@ run_integration() {
   run_summarised "$1" integration python3 tests/integration/run.py --relay "$2"
 }
 
+# The integration tests that exercise threads = 2 most: hits, misses,
+# coalescing within and across loops, stale-while-revalidate, purge,
+# reload, faults and shutdown.
+TSAN_TESTS=(-k test_caching -k test_coalescing -k test_rfc9111_stale -k test_purge -k test_reload
+            -k test_http -k test_storage_disk -k test_storage_redis -k test_faults -k test_lifetimes -k test_limits)
+
+if [[ ${1:-} == --tsan ]]; then
+  # ThreadSanitizer: its own build, the request-path doctests, and the
+  # integration tests above with every relay on two event loops.
+  if BUILD_DIR=build-tsan scripts/build.sh -Dbuildtype=debugoptimized -Db_sanitize=thread; then
+    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:history_size=4
+    export RELAY_IT_THREADS=2
+    run_doctest "request path tests (thread sanitizer)" build-tsan/tests/request_path_tests
+    run_summarised "integration tests, threads = 2 (thread sanitizer)" integration \
+      python3 tests/integration/run.py --relay build-tsan/relay "${TSAN_TESTS[@]}"
+  else
+    echo "thread sanitizer build failed"
+    failed=$((failed + 1))
+  fi
+  echo "tests: $passed passed, $failed failed"
+  ((failed == 0))
+  exit
+fi
+
+scripts/build.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
 run_doctest "unit tests" build/tests/unit_tests
 run_doctest "storage tests" build/tests/storage_tests
 run_doctest "request path tests" build/tests/request_path_tests
 run_integration "integration tests" build/relay
+
+# One per backend: bounded mixed traffic, every body checked, RSS watched.
+run_summarised "soak (60 s over memory, disk and redis)" soak env SOAK_SECONDS=60 bench/soak.sh
 
 # One per target: its corpus (regression inputs included), then fuzzing.
 if [[ ${RELAY_TEST_FUZZ:-1} != 0 ]]; then

@@ -105,9 +105,30 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
     if (plan.fill) (*plan.fill)->release(Release::Retry);
     co_return with_upstream_time(co_await serve_stale_on_error(req, plan, answer.head.status, *out));
   }
+  // An origin that sends its head and then fails or goes silent is an error
+  // a stale copy may still answer (RFC 5861 §4): with one at hand, the
+  // first body bytes are awaited before anything is decided or sent.
+  std::optional<std::span<const char>> first_bytes;
+  if (out && stored && stored->usable_on_error) {
+    auto first = co_await transfer.read();
+    if (!first) {
+      shared_.metrics.record_upstream_error(first.error());
+      log::warn("origin failed after its head for ", req.method, " ", req.target, ": ", first.error().message(),
+                " (", transfer.error_detail(), ")");
+      auto failed = cache::on_origin_response(context, cache::origin_failure(first.error()));
+      if (std::holds_alternative<cache::StaleOnError>(failed)) {
+        if (plan.fill) (*plan.fill)->release(Release::Retry);
+        co_return with_upstream_time(co_await serve_stale_on_error(req, plan, std::nullopt, *out));
+      }
+      co_await respond_upstream_error(req, first.error(), std::get<cache::OriginFailed>(failed).status, info, out);
+      co_return outcome;
+    }
+    first_bytes = *first;
+  }
   if (cache::invalidates(req.method, answer.head.status)) co_await invalidate_after(req, answer.head);
   auto writer = co_await act_on_verdict(req, plan, answer, verdict, info);
-  co_return with_upstream_time(co_await forward_response(req, transfer, answer, std::move(writer), plan, info, out));
+  co_return with_upstream_time(
+      co_await forward_response(req, transfer, first_bytes, answer, std::move(writer), plan, info, out));
 }
 
 asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::act_on_verdict(const http::Request& req,
@@ -160,6 +181,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::act_on_verdict(co
 }
 
 asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request& req, upstream::Transfer& transfer,
+                                                            std::optional<std::span<const char>> first_bytes,
                                                             const OriginAnswer& answer,
                                                             std::unique_ptr<storage::BodyWriter> writer,
                                                             FetchPlan& plan, cache::CacheStatusInfo& info,
@@ -186,7 +208,10 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
                       .defer_commit = true};
   // A long fill keeps other instances waiting, not fetching.
   if (plan.fill && plan.fill->lock()) targets.between_chunks = [&plan] { return plan.fill->keep_lock(); };
-  auto pumped = co_await pump(transfer, targets);
+  std::optional<PrimedSource> primed;
+  if (first_bytes) primed.emplace(*first_bytes, transfer);
+  http::BodySource& source = primed ? static_cast<http::BodySource&>(*primed) : transfer;
+  auto pumped = co_await pump(source, targets);
   if (pumped.commit_deferred) {
     // The client has it all; its connection goes on while the store commits.
     // The fill stays open until then, so requests meanwhile follow it.

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
+#include "relay/server/accept_backoff.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::server {
@@ -68,15 +69,15 @@ void Listener::check_closed() {
 }
 
 asio::awaitable<void> Listener::accept_loop() {
+  AcceptBackoff backoff(key_);
   while (!closing_) {
     auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
     if (closing_) co_return;
     if (ec) {
-      log::warn(key_, ": accept failed: ", ec.message());
-      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await backoff.failed(ec);
       continue;
     }
+    backoff.succeeded();
     if (sessions_.size() >= kMaxSessions) {
       log::warn(key_, ": ", kMaxSessions, " connections open already: refusing one");
       continue;

@@ -38,6 +38,7 @@
 #include "relay/purge/purger.hpp"
 #include "relay/server/reload.hpp"
 #include "relay/server/connection.hpp"
+#include "relay/server/accept_backoff.hpp"
 #include "relay/server/session.hpp"
 #include "relay/server/tls_contexts.hpp"
 #include "relay/server/supervisor.hpp"
@@ -197,18 +198,17 @@ class Worker final : public SessionHost, public Drainable {
   }
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, bool tls) {
+    AcceptBackoff backoff(tls ? "server.tls.listen" : "server.listen");
     for (;;) {
       auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
       if (cancelled != asio::cancellation_type::none || draining_) co_return;
       auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
       if (draining_) co_return;
       if (ec) {
-        log::warn("accept failed: ", ec.message());
-        // Out of descriptors: back off instead of spinning.
-        asio::steady_timer pause(io_, std::chrono::milliseconds(50));
-        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_await backoff.failed(ec);
         continue;
       }
+      backoff.succeeded();
       if (sessions_.size() >= max_sessions_) {
         log::warn("server.max_connections reached: refusing a connection");
         continue;  // the socket closes as it goes out of scope

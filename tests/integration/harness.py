@@ -389,8 +389,13 @@ class Relay(Process):
     def __init__(self, workdir, upstream_url, config=None, env=None, port=None):
         super().__init__("relay", workdir)
         self.port = port or free_port()
+        server = {"listen": "%s:%d" % (HOST, self.port), "shutdown_grace": "5s"}
+        # RELAY_IT_THREADS=2: every relay runs that many event loops unless
+        # its test sets server.threads (the ThreadSanitizer pass).
+        if os.environ.get("RELAY_IT_THREADS"):
+            server["threads"] = int(os.environ["RELAY_IT_THREADS"])
         self.config = merge({
-            "server": {"listen": "%s:%d" % (HOST, self.port), "shutdown_grace": "5s"},
+            "server": server,
             "admin": {"listen": "%s:%d" % (HOST, free_port(other_than=self.port))},
             "upstream": {"url": upstream_url} if upstream_url else {},
             "log": {"level": os.environ.get("RELAY_IT_LOG_LEVEL", "info")},

@@ -81,6 +81,7 @@ last step repeats). DELETE /__script?path=/x removes it. A step is an object:
   last_modified Last-Modified to send (an HTTP-date string); without
                 If-None-Match, If-Modified-Since >= it gets 304 instead of a 200
   delay         seconds before the head is sent
+  body_delay    seconds between the head and the body (an origin gone silent)
   date_offset   seconds added to Date (e.g. -100);  "no_date": true sends none
   ranges        true: honour a single byte Range on a 200 (206 / 416)
   close         true: Connection: close
@@ -654,7 +655,13 @@ class Handler(socketserver.StreamRequestHandler):
             head += "Date: %s\r\n" % http_date(time.time() + float(step.get("date_offset", 0)))
         head += "Server: relay-test-origin\r\n"
         head += "".join("%s: %s\r\n" % kv for kv in resp) + "\r\n"
-        self.wfile.write(head.encode("latin-1") + (b"" if no_body else body))
+        if float(step.get("body_delay", 0)) > 0 and not no_body:
+            self.wfile.write(head.encode("latin-1"))
+            self.wfile.flush()
+            time.sleep(float(step["body_delay"]))
+            self.wfile.write(body)
+        else:
+            self.wfile.write(head.encode("latin-1") + (b"" if no_body else body))
         return keep_alive
 
     def send_simple(self, status, body, keep_alive):

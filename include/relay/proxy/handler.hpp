@@ -202,8 +202,10 @@ class Handler final : public http::Service {
                                                                               const OriginAnswer& answer,
                                                                               cache::OriginVerdict& verdict,
                                                                               cache::CacheStatusInfo& info);
-  // Pumps the origin's body to the client, the store and the followers.
+  // Pumps the origin's body to the client, the store and the followers;
+  // first_bytes: the body's first chunk, already read from the transfer.
   boost::asio::awaitable<Outcome> forward_response(const http::Request& req, upstream::Transfer& transfer,
+                                                   std::optional<std::span<const char>> first_bytes,
                                                    const OriginAnswer& answer,
                                                    std::unique_ptr<storage::BodyWriter> writer, FetchPlan& plan,
                                                    cache::CacheStatusInfo& info, http::ResponseSink* out);
