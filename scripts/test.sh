@@ -3,7 +3,7 @@
 # and run every test: doctest unit and storage suites, then the integration
 # suite (the real relay binary against a real origin process on 127.0.0.1).
 # Then a 60-second soak (bench/soak.sh), the libFuzzer targets over their
-# corpora and for 15 s each
+# corpora and for 10 s each
 # (scripts/fuzz.sh; RELAY_TEST_FUZZ=0 skips them), and the same suites
 # again on an AddressSanitizer + UBSan build (RELAY_TEST_SANITIZERS=0 skips
 # it, for a quicker local run).
@@ -94,7 +94,7 @@ run_summarised "soak (60 s over memory, disk and redis)" soak env SOAK_SECONDS=6
 
 # One per target: its corpus (regression inputs included), then fuzzing.
 if [[ ${RELAY_TEST_FUZZ:-1} != 0 ]]; then
-  run_summarised "fuzz targets (corpus, then ${FUZZ_SECONDS:-15} s each)" fuzz scripts/fuzz.sh
+  run_summarised "fuzz targets (corpus, then ${FUZZ_SECONDS:-10} s each)" fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" scripts/fuzz.sh
 fi
 
 if [[ ${RELAY_TEST_SANITIZERS:-1} != 0 ]]; then
