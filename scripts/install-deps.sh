@@ -9,10 +9,13 @@ packages=(
   libhiredis-dev libzstd-dev prometheus-cpp-dev doctest-dev libssl-dev libnghttp2-dev node-llhttp
   redis-server python3 curl openssl ca-certificates nghttp2-client
 )
-case ${1:-} in
-  --bench) packages+=(nginx-light wrk) ;;
-  --fuzz) packages+=(clang-15 libfuzzer-15-dev llvm-15) ;;  # scripts/fuzz.sh; llvm-15 symbolizes crashes
-esac
+for extra in "$@"; do
+  case $extra in
+    --bench) packages+=(nginx-light wrk) ;;
+    --fuzz) packages+=(clang-15 libfuzzer-15-dev llvm-15) ;;  # scripts/fuzz.sh; llvm-15 symbolizes crashes
+    *) echo "usage: $0 [--bench] [--fuzz]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

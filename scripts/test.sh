@@ -12,7 +12,10 @@
 # The last line is the total: "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
+# One apt transaction for everything this run needs (clang for the fuzzers too).
+extras=()
+[[ ${RELAY_TEST_FUZZ:-1} != 0 && ${1:-} != --tsan ]] && extras+=(--fuzz)
+scripts/install-deps.sh "${extras[@]}" || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
 passed=0
 failed=0

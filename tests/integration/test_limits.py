@@ -110,7 +110,8 @@ class UpstreamConnectionCapThreadsTest(RelayTestCase):
 
 
 class QueueTimeoutTest(RelayTestCase):
-    RELAY_CONFIG = {"upstream": {"max_connections": 1, "queue_timeout": "500ms"}}
+    # One loop: max_connections is per event loop.
+    RELAY_CONFIG = {"server": {"threads": 1}, "upstream": {"max_connections": 1, "queue_timeout": "500ms"}}
 
     def test_request_queued_longer_than_queue_timeout_gets_503(self):
         def one(i):
