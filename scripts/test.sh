@@ -51,9 +51,13 @@ run_summarised() {
   shift 2
   echo "== $name"
   "$@" 2>&1 | tee "$log"
-  local status=${PIPESTATUS[0]}
-  local line
-  line=$(grep -E "^$prefix: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n1)
+  tally_summary "$prefix" "${PIPESTATUS[0]}" "$log"
+}
+
+# tally_summary <prefix> <exit status> <output file>
+tally_summary() {
+  local prefix=$1 status=$2 line
+  line=$(grep -E "^$prefix: [0-9]+ passed, [0-9]+ failed" "$3" | tail -n1)
   tally "$status" "$(sed -E "s/^$prefix: ([0-9]+) passed.*/\1/" <<<"$line")" \
     "$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")"
 }
@@ -92,13 +96,22 @@ run_doctest "storage tests" build/tests/storage_tests
 run_doctest "request path tests" build/tests/request_path_tests
 run_integration "integration tests" build/relay
 
-# One per backend: bounded mixed traffic, every body checked, RSS watched.
-run_summarised "soak (60 s over memory, disk and redis)" soak env SOAK_SECONDS=60 bench/soak.sh
-
-# One per target: its corpus (regression inputs included), then fuzzing.
+# The soak (one per backend: bounded mixed traffic, every body checked, RSS
+# watched) runs while the fuzzers are built and run (one per target: its
+# corpus, regression inputs included, then fuzzing). Neither judges speed,
+# and the overlap saves a minute. The soak's output follows the fuzzers'.
+soak_log=$(mktemp)
+trap 'rm -f "$log" "$soak_log"' EXIT
+SOAK_SECONDS=60 bench/soak.sh >"$soak_log" 2>&1 &
+soak_pid=$!
 if [[ ${RELAY_TEST_FUZZ:-1} != 0 ]]; then
   run_summarised "fuzz targets (corpus, then ${FUZZ_SECONDS:-10} s each)" fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" scripts/fuzz.sh
 fi
+wait "$soak_pid"
+soak_status=$?
+echo "== soak (60 s over memory, disk and redis)"
+cat "$soak_log"
+tally_summary soak "$soak_status" "$soak_log"
 
 if [[ ${RELAY_TEST_SANITIZERS:-1} != 0 ]]; then
   if BUILD_DIR=build-asan scripts/build.sh -Dbuildtype=debug -Db_sanitize=address,undefined; then
