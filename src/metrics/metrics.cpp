@@ -1,6 +1,7 @@
 // Metric families and their label sets. Storage gauges are sampled from the
 // backend at scrape time rather than updated on every write.
 #include "relay/metrics/metrics.hpp"
+#include "relay/metrics/process_metrics.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -307,7 +308,9 @@ void Metrics::sample_storage() {
 std::string Metrics::render() {
   std::lock_guard lock(storage_mutex_);
   sample_storage();
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  auto families = registry_->Collect();
+  for (auto& f : process_metrics()) families.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace relay::metrics

@@ -1,5 +1,6 @@
 """Operations: /metrics, graceful shutdown, command line, env overrides, access log."""
 import json
+import os
 import signal
 import threading
 import time
@@ -33,6 +34,22 @@ class MetricsTest(RelayTestCase):
         self.assertGreaterEqual(hits(after) - hits(before), 1, after)
         self.assertGreaterEqual(misses(after) - misses(before), 1, after)
         self.assertGreaterEqual(upstream(after) - upstream(before), 1, after)
+
+
+    def test_process_metrics_describe_the_relay_process(self):
+        text = self.relay.metrics()
+        with open("/proc/%d/stat" % self.relay.pid) as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        started = boot + start_ticks / os.sysconf("SC_CLK_TCK")
+        self.assertAlmostEqual(metric(text, "process_start_time_seconds"), started, delta=1.0)
+        self.assertGreater(metric(text, "process_resident_memory_bytes"), 1 << 20)
+        self.assertGreaterEqual(metric(text, "process_cpu_seconds_total"), 0)
+        fds = len(os.listdir("/proc/%d/fd" % self.relay.pid))
+        self.assertAlmostEqual(metric(text, "process_open_fds"), fds, delta=8)
+        self.assertGreaterEqual(metric(text, "process_max_fds"), metric(text, "process_open_fds"))
+        self.assertIn("# TYPE process_cpu_seconds_total counter", text)
 
 
 class ShutdownTest(RelayTestCase):
