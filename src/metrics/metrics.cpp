@@ -198,10 +198,11 @@ void Metrics::register_storage_metrics() {
                      .Name("relay_cache_size_bytes")
                      .Help("Bytes accounted to cached objects (headers, body, overhead)")
                      .Register(*registry_);
-  stored_bytes_ = &BuildGauge()
-                       .Name("relay_storage_bytes")
-                       .Help("Bodies stored since start, as received (raw) and as kept (compressed)")
-                       .Register(*registry_);
+  compression_bytes_ = &BuildCounter()
+                            .Name("relay_storage_compression_bytes_total")
+                            .Help("Bodies compressed at rest and committed: bytes as the origin sent them (raw) "
+                                  "and as kept (compressed)")
+                            .Register(*registry_);
   evictions_ = &BuildCounter()
                     .Name("relay_cache_evictions_total")
                     .Help("Objects removed by the store: capacity, expired, integrity")
@@ -280,6 +281,17 @@ void Metrics::watch_storage(std::vector<std::shared_ptr<storage::Storage>> level
   storage_levels_ = std::move(levels);
 }
 
+namespace {
+// Brings a counter fed from a store's running total up to that total. A
+// total that steps back for a moment (a failed commit taking its count
+// back) is waited for: a counter never decreases.
+void catch_up(prometheus::Counter& counter, double& reported, std::uint64_t total) {
+  if (static_cast<double>(total) <= reported) return;
+  counter.Increment(static_cast<double>(total) - reported);
+  reported = static_cast<double>(total);
+}
+}  // namespace
+
 void Metrics::sample_storage() {
   std::uint64_t raw = 0;
   std::uint64_t compressed = 0;
@@ -293,16 +305,13 @@ void Metrics::sample_storage() {
     const std::pair<const char*, std::uint64_t> by_reason[] = {
         {"capacity", stats.evictions}, {"expired", stats.expirations}, {"integrity", stats.integrity_failures}};
     for (auto [reason, count] : by_reason) {
-      auto& reported = evictions_reported_[backend + "/" + reason];
-      auto& counter = evictions_->Add({{"backend", backend}, {"reason", reason}});
-      if (static_cast<double>(count) > reported) {
-        counter.Increment(static_cast<double>(count) - reported);
-        reported = static_cast<double>(count);
-      }
+      catch_up(evictions_->Add({{"backend", backend}, {"reason", reason}}),
+               evictions_reported_[backend + "/" + reason], count);
     }
   }
-  stored_bytes_->Add({{"state", "raw"}}).Set(static_cast<double>(raw));
-  stored_bytes_->Add({{"state", "compressed"}}).Set(static_cast<double>(compressed));
+  for (auto [state, bytes] : {std::pair{"raw", raw}, std::pair{"compressed", compressed}}) {
+    catch_up(compression_bytes_->Add({{"state", state}}), compression_reported_[state], bytes);
+  }
 }
 
 std::string Metrics::render() {

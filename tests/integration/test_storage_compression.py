@@ -60,10 +60,10 @@ class CompressionTest(RelayTestCase):
     def test_metrics_show_compressed_below_raw(self):
         self.text_twice("/zstd/metrics", 200_000)
         text = self.relay.metrics()
-        raw = metric(text, "relay_storage_bytes", state="raw")
-        compressed = metric(text, "relay_storage_bytes", state="compressed")
+        raw = metric(text, "relay_storage_compression_bytes_total", state="raw")
+        compressed = metric(text, "relay_storage_compression_bytes_total", state="compressed")
         if raw is None or compressed is None:
-            self.skipTest('relay_storage_bytes{state="raw"|"compressed"} is not exported yet '
+            self.skipTest('relay_storage_compression_bytes_total{state="raw"|"compressed"} is not exported yet '
                           "(the metric is being added by another change)")
         self.assertGreaterEqual(raw, 200_000)
         self.assertGreater(compressed, 0)

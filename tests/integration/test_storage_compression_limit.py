@@ -40,12 +40,12 @@ class LimitCountsRawBytes:
 
     def raw_and_compressed(self):
         text = self.relay.metrics()
-        return (metric(text, "relay_storage_bytes", state="raw"),
-                metric(text, "relay_storage_bytes", state="compressed"))
+        return (metric(text, "relay_storage_compression_bytes_total", state="raw"),
+                metric(text, "relay_storage_compression_bytes_total", state="compressed"))
 
     def test_limit_counts_raw_bytes_whatever_the_framing(self):
         raw_before, compressed_before = self.raw_and_compressed()
-        self.assertIsNotNone(raw_before, 'relay_storage_bytes{state="raw"} is not exported')
+        self.assertIsNotNone(raw_before, 'relay_storage_compression_bytes_total{state="raw"} is not exported')
         stored_raw = 0
         for name, framing, over_cache in FRAMINGS:
             with self.subTest(framing=name):

@@ -135,7 +135,8 @@ class Metrics {
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;
   prometheus::Family<prometheus::Gauge>* entries_ = nullptr;
   prometheus::Family<prometheus::Gauge>* size_bytes_ = nullptr;
-  prometheus::Family<prometheus::Gauge>* stored_bytes_ = nullptr;
+  prometheus::Family<prometheus::Counter>* compression_bytes_ = nullptr;
+  std::map<std::string, double> compression_reported_;  // state -> bytes already added
   prometheus::Family<prometheus::Counter>* evictions_ = nullptr;
   std::map<std::string, double> evictions_reported_;  // "backend/reason" -> count already added
 };
