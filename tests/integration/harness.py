@@ -627,6 +627,37 @@ class RelayTestCase(unittest.TestCase):
 # Storage backends: restarting relay, redis-server, the disk cache layout
 
 
+class RedisRelayCase(RelayTestCase):
+    """One redis-server and one relay storing in it. REDIS_STORAGE is merged
+    into [storage.redis] (url set here); redis_server_bin() must find one."""
+    START_RELAY = False
+    REDIS_STORAGE = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.redis = None
+        try:
+            if not redis_server_bin():
+                raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+            cls.redis = RedisServer(cls.workdir).start()
+            redis = dict(cls.REDIS_STORAGE, url=cls.redis.url)
+            cls.relay = cls.make_relay({"storage": {"backend": "redis", "redis": redis}}).start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "redis", None):
+            cls.redis.signal(signal.SIGCONT)  # a test may have frozen it
+            cls.redis.stop()
+        super().tearDownClass()
+
+    def diagnostics(self):
+        return super().diagnostics() + ("\n" + self.redis.logs() if self.redis else "")
+
+
 def kill_relay(relay, timeout=5.0):
     """SIGKILL relay (no drain, no cleanup: a crash) and reap it."""
     if relay.alive():

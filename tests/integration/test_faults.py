@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import (HOST, RedisServer, RelayTestCase, expected_body, files_under, get, kill_relay,
+from harness import (HOST, RedisRelayCase, RedisServer, RelayTestCase, expected_body, files_under, get, kill_relay,
                      redis_server_bin, restart_relay, target_for, wait_stored, wait_until)
 from client import RawConn
 
@@ -84,34 +84,9 @@ def cached(path, size):
     return (target_for(path, size=size, cc="max-age=600"), path, size)
 
 
-class RedisFaultTest(RelayTestCase):
+class RedisFaultTest(RedisRelayCase):
     """Redis SIGKILLed, then SIGSTOPped for 3 s, under steady load."""
-    START_RELAY = False
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.redis = None
-        try:
-            if not redis_server_bin():
-                raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-            cls.redis = RedisServer(cls.workdir).start()
-            cls.relay = cls.make_relay({"storage": {"backend": "redis", "redis": {
-                "url": cls.redis.url, "key_prefix": "faults:", "connect_timeout": "500ms",
-                "command_timeout": "500ms"}}}).start()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "redis", None):
-            cls.redis.signal(signal.SIGCONT)
-            cls.redis.stop()
-        super().tearDownClass()
-
-    def diagnostics(self):
-        return super().diagnostics() + ("\n" + self.redis.logs() if self.redis else "")
+    REDIS_STORAGE = {"key_prefix": "faults:", "connect_timeout": "500ms", "command_timeout": "500ms"}
 
     def test_killed_and_frozen_redis_cost_hits_only_and_hits_return_within_3s(self):
         targets = [cached("/faults/redis/%d" % i, 8_000 + 1_000 * i) for i in range(4)]
