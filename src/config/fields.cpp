@@ -152,6 +152,7 @@ constexpr Field kFields[] = {
 using R = CacheRule;
 constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::String, &R::path>("path"),
+    row<K::String, &R::name>("name"),
     row<K::Duration, &R::ttl>("ttl"),
     row<K::Duration, &R::default_ttl>("default_ttl"),
     row<K::Duration, &R::stale_while_revalidate>("stale_while_revalidate"),

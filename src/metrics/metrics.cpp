@@ -90,6 +90,11 @@ void Metrics::register_request_metrics() {
       requests_[i][p] = &requests.Add(
           {{"cache", std::string(cache::metric_label(s))}, {"protocol", std::string(protocols[p])}});
   }
+  route_requests_ = &BuildCounter()
+                        .Name("relay_route_requests_total")
+                        .Help("Client requests by route (the matching cache rule's name, else the [[routes]] "
+                              "entry's, else default) and cache status")
+                        .Register(*registry_);
   duration_ = &BuildHistogram()
                    .Name("relay_request_duration_seconds")
                    .Help("Time from request head to the last byte of the response")
@@ -215,6 +220,15 @@ void Metrics::record_request(cache::CacheStatus status, double seconds, std::str
   const std::size_t p = protocol == "HTTP/2" ? 2 : protocol == "HTTP/1.0" ? 0 : 1;
   requests_[static_cast<std::size_t>(status)][p]->Increment();
   duration_->Observe(seconds);
+}
+
+Metrics::RouteCounters Metrics::route_counters(const std::string& route) {
+  RouteCounters out{};
+  for (std::size_t i = 0; i < cache::cache_status_count; ++i) {
+    out[i] = &route_requests_->Add(
+        {{"route", route}, {"cache", std::string(cache::metric_label(static_cast<cache::CacheStatus>(i)))}});
+  }
+  return out;
 }
 
 void Metrics::record_upstream_error(const error_code& error) {

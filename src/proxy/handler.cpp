@@ -12,6 +12,8 @@
 // origin. Bodies stream chunk by chunk in both directions.
 #include "relay/proxy/handler.hpp"
 
+#include <prometheus/counter.h>
+
 #include <random>
 
 #include "relay/cache/facts.hpp"
@@ -60,6 +62,16 @@ std::string request_id_for(const http::Request& req) {
 
 std::string new_vary_generation() { return random_hex(); }
 
+// The route label of a request's metrics: its cache rule's name, else its
+// [[routes]] entry's (explicit or "routes[N]"), else "default". Bounded by
+// the configuration.
+namespace {
+std::string_view route_label(const config::CacheRule* rule, const config::Route& route) {
+  if (rule && rule->name && !rule->name->empty()) return *rule->name;
+  return route.line != 0 ? std::string_view(route.name) : std::string_view("default");
+}
+}  // namespace
+
 Handler::Handler(Shared shared, std::span<upstream::CurlMulti* const> multis)
     : shared_(std::move(shared)),
       cfg_(*shared_.config),
@@ -67,6 +79,15 @@ Handler::Handler(Shared shared, std::span<upstream::CurlMulti* const> multis)
       upstreams_(cfg_, *shared_.origins, multis),
       default_host_(config::UpstreamUrl::parse(upstreams_.pool_of(cfg_.routes.size() - 1).members.front().url).authority),
       trusted_proxies_(cfg_.server.trusted_proxies) {
+  const auto count_route = [this](std::string_view label) {
+    if (!route_counters_.contains(label)) route_counters_.emplace(label, shared_.metrics.route_counters(std::string(label)));
+  };
+  count_route("default");
+  for (const auto& route : cfg_.routes) {
+    count_route(route_label(nullptr, route));
+    for (const auto& rule : route.cache_rules) count_route(route_label(&rule, route));
+  }
+  for (const auto& rule : cfg_.cache.rules) count_route(route_label(&rule, cfg_.routes.back()));
   for (const auto& route : cfg_.routes) {
     if (route.rate_limit)
       rate_limits_.emplace_back(*route.rate_limit, route.name, shared_.rate_limiter);
@@ -93,6 +114,9 @@ asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
   if (!outcome.cache_traffic) co_return;
   double elapsed = std::chrono::duration<double>(steady::now() - start).count();
   shared_.metrics.record_request(outcome.info.status, elapsed, http::protocol_label(req));
+  // Every label route() can set was resolved when this Handler was built.
+  if (auto counters = route_counters_.find(req.route_label); counters != route_counters_.end())
+    counters->second[static_cast<std::size_t>(outcome.info.status)]->Increment();
   if (shared_.access_log.enabled()) {
     AccessRecord record = request_record(req);
     record.status = out.status();
@@ -179,6 +203,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
   }
   req.route = *route;
   auto rule = cache::resolve_rule(cfg_.cache, target.path, route_of(req).cache_rules);
+  req.route_label = route_label(rule.rule, route_of(req));
   forward_as(req, target, rule);
   if (limited.can_switch_protocols()) {
     if (auto protocol = tunnel_protocol(req); !protocol.empty()) {

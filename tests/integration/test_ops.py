@@ -52,6 +52,39 @@ class MetricsTest(RelayTestCase):
         self.assertIn("# TYPE process_cpu_seconds_total counter", text)
 
 
+class RouteMetricsTest(RelayTestCase):
+    """relay_route_requests_total{route, cache}: a named rule's name, else the
+    [[routes]] entry's, else default."""
+    START_RELAY = False
+    RELAY_CONFIG = {
+        "cache": {"rules": [{"path": "/static/*", "name": "static", "ttl": "60s"},
+                            {"path": "/plain/*", "ttl": "60s"}]},
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            cls.relay = cls.make_relay(cls.RELAY_CONFIG)
+            cls.relay.extra_toml = '[[routes]]\nname = "api"\npath = "/api/*"\n'
+            cls.relay.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    def test_requests_are_counted_by_route_label_and_cache_status(self):
+        for path in ("/static/a", "/static/a", "/plain/x", "/api/v", "/api/v", "/other"):
+            self.assertEqual(self.get(path + "?cc=max-age%3D60").status, 200)
+        text = self.relay.metrics()
+        count = lambda route, cache: metric(text, "relay_route_requests_total", route=route, cache=cache) or 0
+        self.assertEqual((count("static", "miss"), count("static", "hit")), (1, 1))
+        self.assertEqual((count("api", "miss"), count("api", "hit")), (1, 1))
+        self.assertEqual(count("default", "miss"), 2)  # /plain/x: an unnamed rule; /other: no rule
+        routes = {line.split('route="')[1].split('"')[0] for line in text.splitlines()
+                  if line.startswith("relay_route_requests_total{")}
+        self.assertEqual(routes, {"static", "api", "default"})
+
+
 class ShutdownTest(RelayTestCase):
     START_RELAY = False
 

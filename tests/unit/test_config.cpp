@@ -904,6 +904,7 @@ negative_ttl = "30s"
 
 [[cache.rules]]
 path = "/pool/*"
+name = "pool"
 ttl = "30d"
 status = [200, 206, "301"]
 negative_ttl = "5m"
@@ -921,6 +922,8 @@ coalesce = false
   CHECK(Config{}.cache.negative_ttl == Duration(60s));
   REQUIRE(c.cache.rules.size() == 2);
   const auto& pool = c.cache.rules[0];
+  CHECK(pool.name == "pool");
+  CHECK_FALSE(c.cache.rules[1].name.has_value());
   CHECK(pool.status == std::vector<std::string>{"200", "206", "301"});
   CHECK(pool.status_codes == std::vector<int>{200, 206, 301});
   CHECK(pool.negative_ttl == Duration(5min));

@@ -20,6 +20,7 @@ std::string_view name_of(SetCookie v) noexcept;
 // path glob matches the request path applies (an ordered list, never a map).
 struct CacheRule {
   std::string path;                                 // glob on the path; '*' matches any run
+  std::optional<std::string> name;                  // the route label of its requests' metrics
   std::optional<Duration> ttl;                      // replaces the origin's freshness
   std::optional<Duration> default_ttl;              // only when the origin gives none
   std::optional<Duration> stale_while_revalidate;   // replaces [cache] stale_while_revalidate

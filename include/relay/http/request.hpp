@@ -33,6 +33,10 @@ struct Request {
   // The [[routes]] entry serving it (index into Config::routes), set by the
   // request path once the target is normalised.
   std::size_t route = 0;
+  // The route label of its metrics, set with `route` once the cache rules
+  // are matched: the rule's name, else the route's, else "default". Points
+  // into the configuration serving the request.
+  std::string_view route_label = "default";
 
   bool is_head() const noexcept { return method == "HEAD"; }
 };

@@ -36,6 +36,11 @@ class Metrics {
 
   // protocol: "HTTP/1.0", "HTTP/1.1" or "HTTP/2" (protocol_label()).
   void record_request(cache::CacheStatus status, double seconds, std::string_view protocol = "HTTP/1.1");
+  // relay_route_requests_total{route, cache}: one counter per cache status
+  // for a route label, resolved once (a Handler does it for its config's
+  // names), so counting is a relaxed add.
+  using RouteCounters = std::array<prometheus::Counter*, cache::cache_status_count>;
+  RouteCounters route_counters(const std::string& route);
   // The origin exchange failed; reason is derived from the error.
   void record_upstream_error(const error_code& error);
   void record_client_error(int status);
@@ -136,6 +141,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* entries_ = nullptr;
   prometheus::Family<prometheus::Gauge>* size_bytes_ = nullptr;
   prometheus::Family<prometheus::Counter>* compression_bytes_ = nullptr;
+  prometheus::Family<prometheus::Counter>* route_requests_ = nullptr;
   std::map<std::string, double> compression_reported_;  // state -> bytes already added
   prometheus::Family<prometheus::Counter>* evictions_ = nullptr;
   std::map<std::string, double> evictions_reported_;  // "backend/reason" -> count already added

@@ -20,6 +20,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "relay/admin/cidr.hpp"
 #include "relay/cache/key.hpp"
@@ -266,6 +268,9 @@ class Handler final : public http::Service {
   std::vector<gateway::RateLimitPolicy> rate_limits_;
   const gateway::RateLimitPolicy& rate_limit_of(const http::Request& req) const { return rate_limits_[req.route]; }
   TaskGroup background_;
+  // relay_route_requests_total's counters for every route label this
+  // configuration can give (Request::route_label).
+  std::unordered_map<std::string_view, metrics::Metrics::RouteCounters> route_counters_;
 };
 
 // The client's X-Request-ID when it is sane, else a fresh random one.
