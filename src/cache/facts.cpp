@@ -30,11 +30,11 @@ std::optional<std::int64_t> first_age(const http::Headers& h) {
   return age;
 }
 
-bool is_set_cookie(std::string_view name) noexcept {
-  return http::iequals(name, "Set-Cookie") || http::iequals(name, "Set-Cookie2");
-}
-
 }  // namespace
+
+bool is_set_cookie(std::string_view field_name) noexcept {
+  return http::iequals(field_name, "Set-Cookie") || http::iequals(field_name, "Set-Cookie2");
+}
 
 void ignore_client_revalidation(RequestFacts& request) noexcept {
   request.cc.no_cache = false;

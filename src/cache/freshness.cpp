@@ -56,10 +56,6 @@ std::optional<Seconds> heuristic_lifetime(const ResponseFacts& res) {
   return seconds_between(*res.last_modified, *res.date) / 10;
 }
 
-bool is_set_cookie(std::string_view name) noexcept {
-  return http::iequals(name, "Set-Cookie") || http::iequals(name, "Set-Cookie2");
-}
-
 Seconds non_negative(Seconds s) noexcept { return std::max(s, Seconds{0}); }
 
 SysTime wall_clock() { return chr::system_clock::now(); }

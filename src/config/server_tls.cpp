@@ -23,9 +23,13 @@
 #include <string_view>
 
 #include "relay/config/front_door.hpp"
+#include "pem_file.hpp"
 
 namespace relay::config {
 namespace {
+
+using detail::in_quotes;
+using detail::kMaxPemFile;
 
 template <typename T, void (*Free)(T*)>
 struct Freer {
@@ -43,21 +47,12 @@ struct ClearErrorsOnExit {
   ~ClearErrorsOnExit() { ERR_clear_error(); }
 };
 
-std::string in_quotes(std::string_view s) {
-  std::string out = "\"";
-  out.append(s).append("\"");
-  return out;
-}
-
 // OpenSSL's reason for the last failure ("" when it gave none).
 std::string openssl_reason() {
   const unsigned long code = ERR_peek_last_error();
   const char* reason = code ? ERR_reason_error_string(code) : nullptr;
   return reason ? std::string(": ") + reason : std::string();
 }
-
-// A PEM file is a few KiB; a CA-sized bundle of intermediates at most.
-constexpr std::uintmax_t kMaxPemFile = 16u * 1024 * 1024;
 
 // The file's text in a memory BIO, or a problem naming why it cannot be read.
 std::optional<TlsProblem> read_file(const std::string& key, const std::string& path, std::string& text, Bio& out) {

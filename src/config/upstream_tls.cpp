@@ -15,21 +15,17 @@
 #include <unistd.h>
 
 #include "relay/config/config.hpp"
+#include "pem_file.hpp"
 
 namespace relay::config {
 namespace {
 
+using detail::in_quotes;
+using detail::kMaxPemFile;
+
 constexpr std::string_view kCertificate = "-----BEGIN CERTIFICATE-----";
 constexpr std::string_view kTrustedCertificate = "-----BEGIN TRUSTED CERTIFICATE-----";
 constexpr std::string_view kPrivateKeyEnd = "PRIVATE KEY-----";  // PKCS#8, RSA, EC: "BEGIN ... PRIVATE KEY-----"
-// A CA bundle holds a few hundred certificates; anything far larger is not one.
-constexpr std::uintmax_t kMaxPemFile = 16u * 1024 * 1024;
-
-std::string in_quotes(std::string_view s) {
-  std::string out = "\"";
-  out.append(s).append("\"");
-  return out;
-}
 
 // The file's text, or a problem for `key` when it is not a readable regular file.
 std::optional<TlsProblem> read_pem(std::string_view key, const std::string& path, std::string& text) {

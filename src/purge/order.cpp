@@ -10,44 +10,49 @@ namespace relay::purge {
 
 namespace {
 
-OrderResult refused(std::string error) { return OrderResult{false, {}, std::move(error)}; }
+OrderResult refuse_order(std::string error) { return OrderResult{false, {}, std::move(error)}; }
 
 }  // namespace
 
 OrderResult parse_order(std::string_view json_body, const config::Config& cfg) {
   boost::system::error_code ec;
   auto value = boost::json::parse(json_body, ec);
-  if (ec) return refused("the body is not JSON: " + ec.message());
-  if (!value.is_object()) return refused("the body must be a JSON object such as {\"url\": \"http://host/path\"}");
+  if (ec) return refuse_order("the body is not JSON: " + ec.message());
+  if (!value.is_object()) return refuse_order("the body must be a JSON object such as {\"url\": \"http://host/path\"}");
   const auto& object = value.as_object();
   Order order;
   std::optional<SelectorResult> chosen;
   std::string chosen_name;
   for (const auto& [key, member] : object) {
     if (key == "soft") {
-      if (!member.is_bool()) return refused("\"soft\" must be true or false");
+      if (!member.is_bool()) return refuse_order("\"soft\" must be true or false");
       order.mode = member.as_bool() ? storage::PurgeMode::soft : storage::PurgeMode::hard;
       continue;
     }
     if (key != "url" && key != "prefix" && key != "glob" && key != "tag" && key != "all")
-      return refused("unknown member \"" + std::string(key) + "\" (url, prefix, glob, tag, all, soft)");
-    if (chosen) return refused("name one of url, prefix, glob, tag, all; got \"" + chosen_name + "\" and \"" +
+      return refuse_order("unknown member \"" + std::string(key) + "\" (url, prefix, glob, tag, all, soft)");
+    if (chosen) return refuse_order("name one of url, prefix, glob, tag, all; got \"" + chosen_name + "\" and \"" +
                                std::string(key) + "\"");
     chosen_name = key;
     if (key == "all") {
-      if (!member.is_bool() || !member.as_bool()) return refused("\"all\" must be true");
+      if (!member.is_bool() || !member.as_bool()) return refuse_order("\"all\" must be true");
       chosen = all_selector();
       continue;
     }
-    if (!member.is_string()) return refused("\"" + std::string(key) + "\" must be a string");
+    if (!member.is_string()) {
+      // Appended, not `"\"" + std::string(key) + ...`: GCC 12 misreads that as an overlapping copy (-Wrestrict).
+      std::string error = "\"";
+      error.append(key).append("\" must be a string");
+      return refuse_order(std::move(error));
+    }
     const std::string_view text = member.as_string();
     chosen = key == "url"      ? url_selector(text, cfg)
              : key == "prefix" ? prefix_selector(text, cfg)
              : key == "glob"   ? glob_selector(text, cfg)
                                : tag_selector(text);
   }
-  if (!chosen) return refused("name what to purge: url, prefix, glob, tag or all");
-  if (!chosen->ok) return refused(chosen_name + ": " + chosen->error);
+  if (!chosen) return refuse_order("name what to purge: url, prefix, glob, tag or all");
+  if (!chosen->ok) return refuse_order(chosen_name + ": " + chosen->error);
   order.selector = std::move(chosen->selector);
   return OrderResult{true, std::move(order), {}};
 }

@@ -68,14 +68,14 @@ struct SmallDisk {
 };
 
 // A writer left open after writing as much of body as it was allowed.
-struct Partial {
+struct UncommittedWrite {
   std::unique_ptr<BodyWriter> writer;
   std::uint64_t accepted = 0;
   error_code failure;
 };
 
-asio::awaitable<Partial> write_uncommitted(Storage& s, std::string key, std::string body) {
-  Partial out;
+asio::awaitable<UncommittedWrite> write_uncommitted(Storage& s, std::string key, std::string body) {
+  UncommittedWrite out;
   auto w = co_await s.put(key, text_meta(key, body.size()));
   if (!w) {
     out.failure = w.error();
@@ -111,13 +111,13 @@ TEST_CASE("disk space: concurrent writers in flight cannot together go below min
   constexpr std::uint64_t headroom = 1 * MiB;
   disk.leave(headroom);
   // Four bodies of 512 KiB, written at once on four loops: twice the room.
-  std::vector<std::future<Partial>> running;
+  std::vector<std::future<UncommittedWrite>> running;
   for (std::size_t i = 0; i < disk.loops.size(); ++i) {
     running.push_back(std::async(std::launch::async, [&, i] {
       return disk.loops[i]->run(write_uncommitted(*disk.store, numbered("w", i), random_body(512 * KiB, 700 + i)));
     }));
   }
-  std::vector<Partial> writers;
+  std::vector<UncommittedWrite> writers;
   for (auto& f : running) writers.push_back(f.get());
 
   std::uint64_t accepted = 0, refused = 0;

@@ -1,5 +1,6 @@
-// The ConfigError a configuration text loads with, for table-driven tests
-// of messages (key and "relay.toml:LINE").
+// Loading configuration text in tests: the Config it gives, or the
+// ConfigError it loads with, for table-driven tests of messages (key and
+// "relay.toml:LINE").
 #pragma once
 
 #include <string>
@@ -17,6 +18,11 @@ inline std::string config_load_error(const std::string& toml, const config::Envi
     return e.what();
   }
   return "";
+}
+
+// The Config `toml` (named relay.toml) loads to with `env`; throws as the loader does.
+inline config::Config load(const std::string& toml, const config::Environment& env = {}) {
+  return config::load_from_string(toml, "relay.toml", env);
 }
 
 }  // namespace relay::test

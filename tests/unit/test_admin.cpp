@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "config_errors.hpp"
 #include "relay/admin/cidr.hpp"
 #include "relay/config/config.hpp"
 #include "relay/config/print.hpp"
@@ -29,9 +30,7 @@ std::string load_error(const std::string& toml, const Environment& env = {}) {
   return "";
 }
 
-Config load(const std::string& toml, const Environment& env = {}) {
-  return load_from_string(toml, "relay.toml", env);
-}
+using relay::test::load;
 
 std::string cidr_error(const std::string& text) {
   try {

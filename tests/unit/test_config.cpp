@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config_errors.hpp"
 #include "relay/cache/policy.hpp"
 #include "relay/config/config.hpp"
 #include "relay/config/schema.hpp"
@@ -30,9 +31,7 @@ std::string load_error(const std::string& toml, const Environment& env = {}) {
   return error_of([&] { load_from_string(toml, "relay.toml", env); });
 }
 
-Config load(const std::string& toml, const Environment& env = {}) {
-  return load_from_string(toml, "relay.toml", env);
-}
+using relay::test::load;
 
 void check_same(const Config& a, const Config& b) {
   CHECK(a.server.listen == b.server.listen);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "fixed_clock.hpp"
 #include "header_pairs.hpp"
 #include "relay/cache/freshness.hpp"
 
@@ -25,13 +26,13 @@ using relay::test::Pairs;
 
 SysTime at(std::int64_t unix_seconds) { return SysTime{Seconds{unix_seconds}}; }
 
-// 2024-01-15 12:00:00 UTC: a fixed "now" for every test.
-const SysTime kNow = SysTime{std::chrono::sys_days{std::chrono::year{2024} / 1 / 15}} + 12h;
+// 2024-01-15 12:00:00 UTC: a fixed "now" for every test; kDate is its
+// HTTP-date, kLm5d five days earlier.
+using relay::test::kDate;
+using relay::test::kLm5d;
+using relay::test::kNow;
 // 1994-11-06 08:49:37 UTC, the RFC 9110 example date.
 constexpr std::int64_t kRfcExample = 784111777;
-// Date == kNow, and a Last-Modified five days earlier.
-constexpr const char* kDate = "Mon, 15 Jan 2024 12:00:00 GMT";
-constexpr const char* kLm5d = "Wed, 10 Jan 2024 12:00:00 GMT";
 
 }  // namespace
 

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "temp_dir.hpp"
 #include "config_errors.hpp"
 #include "relay/cache/policy.hpp"
 #include "relay/config/config.hpp"
@@ -73,25 +74,12 @@ Pem make_certificate(const std::string& name, long from_s = -kDay, long until_s 
   return {bio_text(cert_out.get()), bio_text(key_out.get())};
 }
 
-// A directory of its own under /tmp, removed with everything in it.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "relay-unit-front-door-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name, const std::string& content) const {
-    const auto p = path / name;
-    std::ofstream(p) << content;
-    return p.string();
-  }
-  // name.pem and name.key for a certificate; returns {cert path, key path}.
-  Pem pair(const std::string& name, const Pem& pem) const {
-    return {file(name + ".pem", pem.cert), file(name + ".key", pem.key)};
-  }
-};
+using relay::test::TempDir;
+
+// name.pem and name.key for a certificate in `dir`; returns {cert path, key path}.
+Pem write_pair(const TempDir& dir, const std::string& name, const Pem& pem) {
+  return {dir.file(name + ".pem", pem.cert), dir.file(name + ".key", pem.key)};
+}
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path);
@@ -105,7 +93,7 @@ void replace_all(std::string& text, const std::string& from, const std::string& 
 
 // The acceptance block, exactly as documented (its paths are swapped for
 // real files by the tests).
-const std::string kAcceptance = R"([server.tls]
+const std::string kFrontDoorAcceptance = R"([server.tls]
 listen = "127.0.0.1:8443"
 certificates = [ { cert = "/etc/relay/site.pem",  key = "/etc/relay/site.key" },    # the first is the default
                  { cert = "/etc/relay/other.pem", key = "/etc/relay/other.key" } ]  # chosen by SNI from the certificate's names
@@ -113,9 +101,9 @@ certificates = [ { cert = "/etc/relay/site.pem",  key = "/etc/relay/site.key" },
 
 // The acceptance block pointing at real files in dir.
 std::string acceptance_in(const TempDir& dir) {
-  const auto site = dir.pair("site", make_certificate("site.test"));
-  const auto other = dir.pair("other", make_certificate("other.test"));
-  std::string text = kAcceptance;
+  const auto site = write_pair(dir, "site", make_certificate("site.test"));
+  const auto other = write_pair(dir, "other", make_certificate("other.test"));
+  std::string text = kFrontDoorAcceptance;
   replace_all(text, "/etc/relay/site.pem", site.cert);
   replace_all(text, "/etc/relay/site.key", site.key);
   replace_all(text, "/etc/relay/other.pem", other.cert);
@@ -129,7 +117,7 @@ std::string tls_with(const std::string& entries, const std::string& listen = "12
   return "[server.tls]\nlisten = \"" + listen + "\"\ncertificates = [ " + entries + " ]\n";
 }
 
-Config load(const std::string& toml) { return load_from_string(toml, "relay.toml", {}); }
+using relay::test::load;
 
 std::string entry(const Pem& paths) { return "{ cert = \"" + paths.cert + "\", key = \"" + paths.key + "\" }"; }
 
@@ -187,7 +175,7 @@ TEST_CASE("front door: the acceptance block appended to relay.example.toml loads
 
 TEST_CASE("front door: every key from the file") {
   TempDir dir;
-  const auto site = dir.pair("site", make_certificate("site.test"));
+  const auto site = write_pair(dir, "site", make_certificate("site.test"));
   const auto c = load_from_string(R"(
 [server]
 h2c = true
@@ -254,8 +242,8 @@ TEST_CASE("front door: from the environment, RELAY_SERVER_H2C=true and the certi
   CHECK_FALSE(h2.cache.key.scheme);
 
   TempDir dir;
-  const auto site = dir.pair("site", make_certificate("site.test"));
-  const auto other = dir.pair("other", make_certificate("other.test"));
+  const auto site = write_pair(dir, "site", make_certificate("site.test"));
+  const auto other = write_pair(dir, "other", make_certificate("other.test"));
   // The variable replaces the file's whole list.
   const auto loaded = load_with_sources(tls_with(entry(site) + ", " + entry(other)), "relay.toml",
                                         {{"RELAY_SERVER_TLS_CERTIFICATES", array_of(entry(other))}});
@@ -285,11 +273,11 @@ TEST_CASE("front door: from the environment, RELAY_SERVER_H2C=true and the certi
 
 TEST_CASE("front door: certificates are checked at load, each refusal naming its key and line") {
   TempDir dir;
-  const auto good = dir.pair("good", make_certificate("site.test"));
-  const auto other = dir.pair("other", make_certificate("other.test"));
-  const auto expired = dir.pair("expired", make_certificate("old.test", -30 * kDay, -kDay));
-  const auto future = dir.pair("future", make_certificate("new.test", 2 * kDay, 30 * kDay));
-  const auto locked = dir.pair("locked", make_certificate("locked.test", -kDay, 30 * kDay, true));
+  const auto good = write_pair(dir, "good", make_certificate("site.test"));
+  const auto other = write_pair(dir, "other", make_certificate("other.test"));
+  const auto expired = write_pair(dir, "expired", make_certificate("old.test", -30 * kDay, -kDay));
+  const auto future = write_pair(dir, "future", make_certificate("new.test", 2 * kDay, 30 * kDay));
+  const auto locked = write_pair(dir, "locked", make_certificate("locked.test", -kDay, 30 * kDay, true));
   const std::string missing = (dir.path / "missing.pem").string();
   const std::string at = "relay.toml:3: ";
 
@@ -323,7 +311,7 @@ TEST_CASE("front door: certificates are checked at load, each refusal naming its
 
 TEST_CASE("front door: the shape of certificates and the keys that must agree") {
   TempDir dir;
-  const auto good = dir.pair("good", make_certificate("site.test"));
+  const auto good = write_pair(dir, "good", make_certificate("site.test"));
   const std::string cert = "cert = \"" + good.cert + "\"";
   const std::string key = "key = \"" + good.key + "\"";
   CHECK(config_load_error(tls_with("{ " + cert + ", " + key + ", chain = \"x\" }")) ==
@@ -456,8 +444,8 @@ TEST_CASE("front door: --print-config prints [server.tls] with its certificates 
 
 TEST_CASE("front door: a reload may change certificates and limits, not the TLS listener or h2c") {
   TempDir dir;
-  const auto site = dir.pair("site", make_certificate("site.test"));
-  const auto other = dir.pair("other", make_certificate("other.test"));
+  const auto site = write_pair(dir, "site", make_certificate("site.test"));
+  const auto other = write_pair(dir, "other", make_certificate("other.test"));
   const auto running = load(tls_with(entry(site)));
   CHECK_FALSE(restart_needed(running, load(tls_with(entry(other) + ", " + entry(site)))).has_value());
   CHECK_FALSE(restart_needed(running, load(tls_with(entry(site)) + "min_version = \"1.3\"\nhttp2 = false\n"

@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "config_errors.hpp"
 #include "relay/config/config.hpp"
 #include "relay/config/print.hpp"
 #include "relay/config/reload.hpp"
@@ -19,19 +20,13 @@ using namespace relay;
 
 namespace {
 
-config::Config load(const std::string& toml) { return config::load_from_string(toml, "relay.toml", {}); }
+using relay::test::config_load_error;
 
-std::string error_of(const std::string& toml) {
-  try {
-    load(toml);
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using relay::test::load;
+
 
 // The issue's acceptance config, as written.
-const char* kAcceptance = R"(
+const char* kGatewayAcceptance = R"(
 [[origins]]
 name = "app"
 members = [ { url = "http://127.0.0.1:9001", priority = 1 },
@@ -63,7 +58,7 @@ TEST_CASE("gateway config: no [[origins]] means one default pool from [upstream]
 }
 
 TEST_CASE("gateway config: the acceptance config loads as written") {
-  auto cfg = load(kAcceptance);
+  auto cfg = load(kGatewayAcceptance);
   REQUIRE(cfg.origins.size() == 1);  // upstream.url not set: no default pool
   const auto& app = cfg.origins[0];
   CHECK(app.name == "app");
@@ -104,27 +99,27 @@ TEST_CASE("gateway config: an explicit upstream.url adds the default pool beside
 }
 
 TEST_CASE("gateway config: errors name the key and its line") {
-  CHECK(error_of("[[origins]]\nname = \"a\"\nmembers = [ { url = \"ftp://x\" } ]\n")
+  CHECK(config_load_error("[[origins]]\nname = \"a\"\nmembers = [ { url = \"ftp://x\" } ]\n")
             .find("relay.toml:3: origins[1].members[1].url") != std::string::npos);
-  CHECK(error_of("[[origins]]\nname = \"a\"\nmembers = [\"http://h:1\"]\nbalance = \"random\"\n")
+  CHECK(config_load_error("[[origins]]\nname = \"a\"\nmembers = [\"http://h:1\"]\nbalance = \"random\"\n")
             .find("relay.toml:4: origins[1].balance: expected \"round-robin\"") != std::string::npos);
-  CHECK(error_of("[[origins]]\nname = \"a\"\nmembers = [\"http://h:1\"]\nhealth_check = { path = \"/h\", rise = 0 }\n")
+  CHECK(config_load_error("[[origins]]\nname = \"a\"\nmembers = [\"http://h:1\"]\nhealth_check = { path = \"/h\", rise = 0 }\n")
             .find("origins[1].health_check.rise: must be 1..100") != std::string::npos);
-  CHECK(error_of("[[origins]]\nname = \"a\"\n").find("missing required key \"members\"") != std::string::npos);
-  CHECK(error_of("[[origins]]\nname = \"a\"\nmembers = [\"http://h:1\"]\n[[origins]]\nname = \"a\"\nmembers = "
+  CHECK(config_load_error("[[origins]]\nname = \"a\"\n").find("missing required key \"members\"") != std::string::npos);
+  CHECK(config_load_error("[[origins]]\nname = \"a\"\nmembers = [\"http://h:1\"]\n[[origins]]\nname = \"a\"\nmembers = "
                  "[\"http://h:2\"]\n")
             .find("relay.toml:4: origins[2].name: \"a\" is already") != std::string::npos);
-  CHECK(error_of("[[routes]]\npath = \"/x\"\norigin = \"nope\"\n").find("routes[1].origin: no [[origins]] pool") !=
+  CHECK(config_load_error("[[routes]]\npath = \"/x\"\norigin = \"nope\"\n").find("routes[1].origin: no [[origins]] pool") !=
         std::string::npos);
-  CHECK(error_of("[[routes]]\npath = \"x\"\n").find("relay.toml:2: routes[1].path: must start with") !=
+  CHECK(config_load_error("[[routes]]\npath = \"x\"\n").find("relay.toml:2: routes[1].path: must start with") !=
         std::string::npos);
-  CHECK(error_of("[[routes]]\npath = \"/x\"\nresponse_headers = { set = { \"Content-Length\" = \"1\" } }\n")
+  CHECK(config_load_error("[[routes]]\npath = \"/x\"\nresponse_headers = { set = { \"Content-Length\" = \"1\" } }\n")
             .find("cannot be edited") != std::string::npos);
-  CHECK(error_of("[[routes]]\npath = \"/x\"\nrequest_headers = { add = { \"X-A\" = \"a\\nb\" } }\n")
+  CHECK(config_load_error("[[routes]]\npath = \"/x\"\nrequest_headers = { add = { \"X-A\" = \"a\\nb\" } }\n")
             .find("CR, LF or NUL") != std::string::npos);
-  CHECK(error_of("[[routes]]\npath = \"/x\"\nspeed = 3\n").find("relay.toml:3: routes[1].speed: unknown key") !=
+  CHECK(config_load_error("[[routes]]\npath = \"/x\"\nspeed = 3\n").find("relay.toml:3: routes[1].speed: unknown key") !=
         std::string::npos);
-  CHECK(error_of("[[origins]]\nname = \"a\"\nmembers = [\"http://h:1\"]\nhealth_check = { path = \"/h\", interval = "
+  CHECK(config_load_error("[[origins]]\nname = \"a\"\nmembers = [\"http://h:1\"]\nhealth_check = { path = \"/h\", interval = "
                  "\"1s\", timeout = \"2s\" }\n")
             .find("must not exceed interval") != std::string::npos);
 }
@@ -151,7 +146,7 @@ ttl = "1h"
 }
 
 TEST_CASE("gateway config: a reload may change timeouts but not members") {
-  auto a = load(kAcceptance);
+  auto a = load(kGatewayAcceptance);
   auto b = a;
   b.origins[0].connect_timeout = std::chrono::seconds(1);
   CHECK_FALSE(config::restart_needed(a, b));
@@ -330,7 +325,7 @@ TEST_CASE("trusted proxies: forwarding fields extended for a trusted peer, overw
 }
 
 TEST_CASE("gateway config: --print-config writes [[origins]] and [[routes]] back loadably") {
-  const std::string text = std::string(kAcceptance) + R"(
+  const std::string text = std::string(kGatewayAcceptance) + R"(
 [[origins]]
 name = "assets"
 members = [ "http://127.0.0.1:9003" ]
@@ -392,8 +387,8 @@ upgrades = ["websocket", "x-custom"]
   CHECK(cfg.origins[1].tls.min_version == config::TlsVersion::V1_3);  // [upstream.tls] is the default
   REQUIRE(cfg.routes[0].upgrades);
   CHECK(cfg.routes[0].upgrades->size() == 2);
-  CHECK(error_of("[[origins]]\nname = \"a\"\nmembers = [\"https://h:1\"]\ntls = { ca_file = \"/nonexistent/ca.pem\" }\n")
+  CHECK(config_load_error("[[origins]]\nname = \"a\"\nmembers = [\"https://h:1\"]\ntls = { ca_file = \"/nonexistent/ca.pem\" }\n")
             .find("relay.toml:4: origins[1].tls: ca_file") != std::string::npos);
-  CHECK(error_of("[[routes]]\npath = \"/x\"\nupgrades = [\"web socket\"]\n").find("routes[1].upgrades") !=
+  CHECK(config_load_error("[[routes]]\npath = \"/x\"\nupgrades = [\"web socket\"]\n").find("routes[1].upgrades") !=
         std::string::npos);
 }

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "header_pairs.hpp"
 #include "relay/cache/invalidation.hpp"
 
 using relay::cache::invalidates;
@@ -32,11 +33,7 @@ std::string join(const Targets& targets) {
   return out;
 }
 
-Headers headers(std::initializer_list<std::pair<const char*, const char*>> fields) {
-  Headers h;
-  for (const auto& [name, value] : fields) h.add(name, value);
-  return h;
-}
+using relay::test::headers;
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "fixed_clock.hpp"
 #include "header_pairs.hpp"
 #include "relay/cache/origin_verdict.hpp"
 #include "relay/cache/policy.hpp"
@@ -22,8 +23,8 @@ namespace {
 using relay::test::make_headers;
 using relay::test::Pairs;
 
-const cache::SysTime kNow = cache::SysTime{std::chrono::sys_days{std::chrono::year{2024} / 1 / 15}} + 12h;
-constexpr const char* kDate = "Mon, 15 Jan 2024 12:00:00 GMT";
+using relay::test::kDate;
+using relay::test::kNow;
 
 // One scenario: an optional stored response, a request and the origin's answer.
 struct Scenario {

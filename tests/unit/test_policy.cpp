@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "fixed_clock.hpp"
 #include "header_pairs.hpp"
 #include "relay/cache/policy.hpp"
 
@@ -28,9 +29,9 @@ using relay::test::Pairs;
 
 // 2024-01-15 12:00:00 UTC; every stored response below has this Date and
 // was received at this instant, so its age is exactly `now - kNow`.
-const SysTime kNow = SysTime{std::chrono::sys_days{std::chrono::year{2024} / 1 / 15}} + 12h;
-constexpr const char* kDate = "Mon, 15 Jan 2024 12:00:00 GMT";
-constexpr const char* kLm5d = "Wed, 10 Jan 2024 12:00:00 GMT";   // 432000 s before kDate
+using relay::test::kDate;
+using relay::test::kLm5d;  // 432000 s before kDate
+using relay::test::kNow;
 constexpr const char* kLm30d = "Sat, 16 Dec 2023 12:00:00 GMT";  // 2592000 s before kDate
 
 std::string name(Verdict v) {

@@ -19,7 +19,7 @@
 using namespace std::chrono_literals;
 using relay::storage::PurgeMode;
 using relay::storage::PurgeSelector;
-using Kind = relay::storage::PurgeSelector::Kind;
+using SelectorKind = relay::storage::PurgeSelector::Kind;
 
 namespace {
 
@@ -41,7 +41,7 @@ TEST_CASE("a URL selector matches the key the same request was stored under") {
   cache.key.ignore_params = {"utm_*"};
   auto selected = relay::purge::url_selector("HTTP://WWW.Example.com:80/a/./b/%7euser?z=1&a=2&utm_source=x", cfg);
   REQUIRE(selected.ok);
-  CHECK(selected.selector.kind == Kind::url);
+  CHECK(selected.selector.kind == SelectorKind::url);
   const auto stored = request_key("/a/b/~user?a=2&z=1", "www.example.com", cache);
   CHECK(selected.selector.matches(stored, {}));
   // Another path, another host, a longer path: not this URL.
@@ -115,14 +115,14 @@ TEST_CASE("purge orders: one selector, an optional soft mode, clear refusals") {
   relay::config::Config cfg;
   auto url = relay::purge::parse_order(R"({"url": "http://h.example/a", "soft": true})", cfg);
   REQUIRE(url.ok);
-  CHECK(url.order.selector == PurgeSelector{Kind::url, "http://h.example/a"});
+  CHECK(url.order.selector == PurgeSelector{SelectorKind::url, "http://h.example/a"});
   CHECK(url.order.mode == PurgeMode::soft);
   auto tag = relay::purge::parse_order(R"({"tag": "product-42"})", cfg);
   REQUIRE(tag.ok);
-  CHECK(tag.order.selector == PurgeSelector{Kind::tag, "product-42"});
+  CHECK(tag.order.selector == PurgeSelector{SelectorKind::tag, "product-42"});
   CHECK(tag.order.mode == PurgeMode::hard);
-  CHECK(relay::purge::parse_order(R"({"all": true})", cfg).order.selector.kind == Kind::all);
-  CHECK(relay::purge::parse_order(R"({"prefix": "http://h.example/s/"})", cfg).order.selector.kind == Kind::prefix);
+  CHECK(relay::purge::parse_order(R"({"all": true})", cfg).order.selector.kind == SelectorKind::all);
+  CHECK(relay::purge::parse_order(R"({"prefix": "http://h.example/s/"})", cfg).order.selector.kind == SelectorKind::prefix);
 
   CHECK(relay::purge::parse_order("not json", cfg).error.find("not JSON") != std::string::npos);
   CHECK(relay::purge::parse_order("[]", cfg).error.find("object") != std::string::npos);

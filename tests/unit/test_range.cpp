@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "header_pairs.hpp"
 #include "relay/cache/range.hpp"
 
 using relay::cache::ByteRange;
@@ -18,11 +19,7 @@ using relay::http::Headers;
 
 namespace {
 
-Headers headers(std::initializer_list<std::pair<const char*, const char*>> fields) {
-  Headers h;
-  for (const auto& [name, value] : fields) h.add(name, value);
-  return h;
-}
+using relay::test::headers;
 
 const char* name(RangeOutcome o) {
   switch (o) {

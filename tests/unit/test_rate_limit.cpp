@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "config_errors.hpp"
 #include "relay/config/config.hpp"
 #include "relay/config/rate_limit.hpp"
 #include "relay/gateway/gcra.hpp"
@@ -21,6 +22,8 @@ using namespace relay::gateway;
 using namespace std::chrono_literals;
 
 namespace {
+
+using relay::test::config_load_error;
 
 config::RateLimitConfig limit_of(double rate, double burst, config::Duration per = 1s) {
   config::RateLimitConfig c;
@@ -49,14 +52,6 @@ int admitted(const std::vector<Decision>& ds) {
   return n;
 }
 
-std::string error_of(const std::string& toml, const config::Environment& env = {}) {
-  try {
-    config::load_from_string(toml, "relay.toml", env);
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -270,27 +265,27 @@ TEST_CASE("config: [server.rate_limit] from RELAY_SERVER_RATE_LIMIT_*") {
   CHECK(cfg.server.rate_limit.rate == 7);
   CHECK(cfg.server.rate_limit.burst == 5);
   CHECK(cfg.server.rate_limit.fleet);
-  CHECK(error_of("", {{"RELAY_SERVER_RATE_LIMIT_RATE", "fast"}}) ==
+  CHECK(config_load_error("", {{"RELAY_SERVER_RATE_LIMIT_RATE", "fast"}}) ==
         "environment RELAY_SERVER_RATE_LIMIT_RATE: expected a number, got \"fast\"");
 }
 
 TEST_CASE("config: a bad [server.rate_limit] value names the key and file:line") {
-  CHECK(error_of("[server.rate_limit]\nrate = -1\n") ==
+  CHECK(config_load_error("[server.rate_limit]\nrate = -1\n") ==
         "relay.toml:2: server.rate_limit.rate: must be >= 0 (0 = no limit), got -1");
-  CHECK(error_of("[server.rate_limit]\nrate = 5\n\nburst = 0.5\n") ==
+  CHECK(config_load_error("[server.rate_limit]\nrate = 5\n\nburst = 0.5\n") ==
         "relay.toml:4: server.rate_limit.burst: must be 0 (= the rate) or >= 1, got 0.5");
-  CHECK(error_of("[server.rate_limit]\nrate = \"5\"\n") ==
+  CHECK(config_load_error("[server.rate_limit]\nrate = \"5\"\n") ==
         "relay.toml:2: server.rate_limit.rate: expected a number, got \"5\"");
-  CHECK(error_of("[server.rate_limit]\nkey = \"cookie\"\n") ==
+  CHECK(config_load_error("[server.rate_limit]\nkey = \"cookie\"\n") ==
         "relay.toml:2: server.rate_limit.key: expected \"client\", \"route\" or \"header:<Field-Name>\", got "
         "\"cookie\"");
-  CHECK(error_of("[server.rate_limit]\nkey = \"header:\"\n").find("server.rate_limit.key") !=
+  CHECK(config_load_error("[server.rate_limit]\nkey = \"header:\"\n").find("server.rate_limit.key") !=
         std::string::npos);
-  CHECK(error_of("[server.rate_limit]\nper = \"0s\"\n") ==
+  CHECK(config_load_error("[server.rate_limit]\nper = \"0s\"\n") ==
         "relay.toml:2: server.rate_limit.per: must be greater than 0");
-  CHECK(error_of("[server.rate_limit]\nrate = 1e9\nper = \"1ms\"\n") ==
+  CHECK(config_load_error("[server.rate_limit]\nrate = 1e9\nper = \"1ms\"\n") ==
         "relay.toml:2: server.rate_limit.rate: too high for per (more than one request per microsecond)");
-  CHECK(error_of("[server.rate_limit]\nrat = 1\n") == "relay.toml:2: server.rate_limit.rat: unknown key");
+  CHECK(config_load_error("[server.rate_limit]\nrat = 1\n") == "relay.toml:2: server.rate_limit.rat: unknown key");
 }
 
 TEST_CASE("config: a route's inline rate_limit table") {

@@ -2,12 +2,13 @@
 // need a restart (config/reload.hpp).
 #include <doctest/doctest.h>
 
+#include "config_errors.hpp"
 #include "relay/config/reload.hpp"
 
 using namespace relay;
 
 namespace {
-config::Config load(const std::string& text) { return config::load_from_string(text, "relay.toml", {}); }
+using relay::test::load;
 }  // namespace
 
 TEST_CASE("reload: applied keys need no restart") {

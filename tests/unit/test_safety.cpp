@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "fixed_clock.hpp"
+#include "header_pairs.hpp"
 #include "relay/cache/key.hpp"
 #include "relay/cache/policy.hpp"
 #include "relay/cache/target.hpp"
@@ -23,14 +25,9 @@ using relay::http::Headers;
 
 namespace {
 
-Headers make_headers(std::vector<std::pair<std::string, std::string>> pairs) {
-  Headers h;
-  for (auto& [n, v] : pairs) h.add(std::move(n), std::move(v));
-  return h;
-}
-
-constexpr const char* kDate = "Mon, 15 Jan 2024 12:00:00 GMT";
-constexpr const char* kLastModified = "Wed, 10 Jan 2024 12:00:00 GMT";
+using relay::test::kDate;
+using relay::test::make_headers;
+constexpr const char* kLastModified = relay::test::kLm5d;
 
 StoreDecision decide(const Headers& request, const Headers& response, const Policy& policy = {}) {
   return relay::cache::may_store("GET", request, 200, response, policy);

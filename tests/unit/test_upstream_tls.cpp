@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "temp_dir.hpp"
 #include "config_errors.hpp"
 #include "relay/config/config.hpp"
 
@@ -21,21 +22,7 @@ constexpr const char* kKey = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVAT
 constexpr const char* kEncryptedKey =
     "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIF\n-----END ENCRYPTED PRIVATE KEY-----\n";
 
-// A directory of its own under /tmp, removed with everything in it.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "relay-unit-tls-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name, const std::string& content) const {
-    const auto p = path / name;
-    std::ofstream(p) << content;
-    return p.string();
-  }
-};
+using relay::test::TempDir;
 
 std::string tls_table(const std::string& body) { return "[upstream]\nurl = \"https://origin.test\"\n[upstream.tls]\n" + body; }
 

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "header_pairs.hpp"
 #include "relay/cache/validation.hpp"
 
 using relay::cache::answer_not_modified;
@@ -20,11 +21,7 @@ namespace {
 
 using Lines = std::vector<std::pair<std::string, std::string>>;
 
-Headers headers(std::initializer_list<std::pair<const char*, const char*>> fields) {
-  Headers h;
-  for (const auto& [name, value] : fields) h.add(name, value);
-  return h;
-}
+using relay::test::headers;
 
 Lines lines(const Headers& h) {
   Lines out;

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "header_pairs.hpp"
 #include "relay/cache/vary.hpp"
 
 using relay::cache::vary_key;
@@ -16,11 +17,7 @@ using relay::http::Headers;
 
 namespace {
 
-Headers headers(std::initializer_list<std::pair<const char*, const char*>> fields) {
-  Headers h;
-  for (const auto& [name, value] : fields) h.add(name, value);
-  return h;
-}
+using relay::test::headers;
 
 }  // namespace
 

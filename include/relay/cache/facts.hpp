@@ -61,4 +61,7 @@ struct ResponseFacts {
 ResponseFacts response_facts(int status, const http::Headers& headers,
                              const std::vector<std::string>& targeted_fields, SysTime now);
 
+// Set-Cookie or its obsolete Set-Cookie2: personal, never replayed to others.
+bool is_set_cookie(std::string_view field_name) noexcept;
+
 }  // namespace relay::cache
