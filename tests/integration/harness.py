@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -45,15 +46,44 @@ def child_env(extra=None):
     return env
 
 
+# run.py -j: worker "i/n" picks ports from its own slice of this range,
+# which lies below the kernel's ephemeral ports (32768 up), so neither
+# another worker nor a kernel-chosen port (an origin's, a client's) can take
+# a port between the pick and relay's bind.
+WORKER_PORTS = (20000, 32000)
+
+
 def free_port(other_than=None):
     """A port free now; not `other_than` (a port picked but not bound yet,
     which the kernel may hand out again)."""
+    worker = os.environ.get("RELAY_IT_WORKER")
+    if worker:
+        index, count = (int(x) for x in worker.split("/"))
+        width = (WORKER_PORTS[1] - WORKER_PORTS[0]) // count
+        low = WORKER_PORTS[0] + index * width
+        for _ in range(1000):
+            port = random.randrange(low, low + width)
+            if port != other_than and _bindable(port):
+                return port
+        raise RuntimeError("no free port in %d-%d" % (low, low + width - 1))
     while True:
         with socket.socket() as s:
             s.bind((HOST, 0))
             port = s.getsockname()[1]
         if port != other_than:
             return port
+
+
+def _bindable(port):
+    # SO_REUSEADDR as relay's listeners set it: a port whose old connections
+    # linger in TIME_WAIT is free for them.
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(port, timeout=0.2):
