@@ -37,6 +37,7 @@
 #include "relay/proxy/spool.hpp"
 #include "relay/purge/purger.hpp"
 #include "relay/server/reload.hpp"
+#include "relay/server/systemd.hpp"
 #include "relay/server/connection.hpp"
 #include "relay/server/accept_backoff.hpp"
 #include "relay/server/session.hpp"
@@ -427,6 +428,11 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
   purger.start(admin::uses_redis(cfg) ? storage::make_redis_purge_bus(cfg.storage.redis, first_loop) : nullptr,
                first_loop);
 
+  // Under systemd: serving now, and pinged while every loop turns.
+  auto loop_watchdog = systemd::LoopWatchdog::from_environment(loops);
+  const std::string serving_status = "serving on " + listening;
+  systemd::notify_ready(serving_status);
+
   std::vector<Drainable*> drainable;
   for (auto& w : workers) drainable.push_back(w.get());
   drainable.push_back(&endpoints);
@@ -437,7 +443,16 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
     reloader.on_apply([&supervisor](const std::shared_ptr<const config::Config>& next) {
       supervisor.set_grace(next->server.shutdown_grace);
     });
-    supervisor.on_reload = [&reloader] { reloader.reload("SIGHUP"); };
+    supervisor.on_reload = [&reloader, &serving_status] {
+      systemd::notify_reloading();
+      reloader.reload("SIGHUP");
+      systemd::notify_ready(serving_status);  // whatever the outcome: a failed reload keeps serving
+    };
+    // A drain is no wedge: loops that have finished stop answering the watchdog.
+    supervisor.on_drain = [&loop_watchdog] {
+      systemd::notify_stopping();
+      loop_watchdog.reset();
+    };
     supervisor.on_reopen_logs = [&access_log] {
       try {
         log::info(access_log.reopen() ? "SIGUSR1: access log reopened"

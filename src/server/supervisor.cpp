@@ -112,6 +112,7 @@ struct Supervisor::Impl {
     }
     draining = true;
     log::info(name, ": draining, grace ", grace.count(), " ms");
+    if (on_drain) on_drain();
     for (auto* w : workers) w->begin_drain();
     arm_last_resort(grace + unwind_bound + last_resort_margin);
     grace_timer.expires_after(grace);
@@ -166,6 +167,7 @@ struct Supervisor::Impl {
   bool cut = false;
   std::function<void()> on_reload;
   std::function<void()> on_reopen_logs;
+  std::function<void()> on_drain;
 };
 
 Supervisor::Supervisor(std::chrono::milliseconds grace, std::vector<Drainable*> workers)
@@ -186,6 +188,7 @@ int Supervisor::run() {
   for (int signo : kHandled) impl_->signals.add(signo);
   impl_->on_reload = std::move(on_reload);
   impl_->on_reopen_logs = std::move(on_reopen_logs);
+  impl_->on_drain = std::move(on_drain);
   impl_->wait_signal();
   auto set = handled_signals();
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);

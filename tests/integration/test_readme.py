@@ -52,6 +52,7 @@ TESTED = {
     "relay --config examples/apt-mirror.toml":
         "test_mirror_profiles.AptMirrorTest.test_a_second_update_makes_no_origin_request",
     "relay --config examples/nix-cache.toml": "test_mirror_profiles.NixCacheTest.test_substituter_sequence",
+    "meson install -C build": "test_systemd.InstallTest.test_binary_config_and_unit_in_their_places",
 }
 # Commands scripts/test.sh (which .ci/run executes) runs as written.
 TEST_SCRIPTS = ("scripts/test.sh", ".ci/run")

@@ -53,6 +53,7 @@ class Supervisor {
   // Run on the main thread, inside run(); not during a drain. Set before run().
   std::function<void()> on_reload;       // SIGHUP
   std::function<void()> on_reopen_logs;  // SIGUSR1
+  std::function<void()> on_drain;        // SIGTERM or SIGINT: the drain begins
 
  private:
   struct Impl;
