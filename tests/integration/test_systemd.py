@@ -155,6 +155,8 @@ class InstallTest(unittest.TestCase):
         unit = self.installed(self.prefix + "/lib/systemd/system/relay.service").read_text()
         self.assertIn("ExecStart=%s/bin/relay --config %s/relay/relay.toml" % (self.prefix, self.sysconfdir), unit)
         self.assertIn("Type=notify", unit)
+        for page in ("man8/relay.8", "man5/relay.toml.5"):
+            self.assertTrue(self.installed(self.prefix + "/share/man/" + page).is_file(), page)
         # The installed binary checks the installed configuration.
         p = subprocess.run([str(binary), "--check-config", str(config)], capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
