@@ -9,12 +9,14 @@ packages=(
   libhiredis-dev libzstd-dev prometheus-cpp-dev doctest-dev libssl-dev libnghttp2-dev libsystemd-dev node-llhttp
   redis-server python3 curl openssl ca-certificates nghttp2-client
   prometheus  # promtool: tests check contrib/prometheus rules and the /metrics scrape
+  groff-base man-db  # groff -ww and man -l: tests render man/relay.8 and the generated relay.toml(5)
 )
 for extra in "$@"; do
   case $extra in
     --bench) packages+=(nginx-light wrk) ;;
     --fuzz) packages+=(clang-15 libfuzzer-15-dev llvm-15) ;;  # scripts/fuzz.sh; llvm-15 symbolizes crashes
-    *) echo "usage: $0 [--bench] [--fuzz]" >&2; exit 2 ;;
+    --package) packages+=(dpkg-dev debhelper fakeroot lintian) ;;  # dpkg-buildpackage -us -uc -b (debian/)
+    *) echo "usage: $0 [--bench] [--fuzz] [--package]" >&2; exit 2 ;;
   esac
 done
 

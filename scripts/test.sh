@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # One command on a fresh Debian 12 machine: install what is missing, build,
 # and run every test: doctest unit and storage suites, then the integration
-# suite (the real relay binary against a real origin process on 127.0.0.1).
+# suite (the real relay binary against a real origin process on 127.0.0.1),
+# the Debian package (built, checked by lintian, installed, asked a request).
 # Then a 60-second soak (bench/soak.sh), the libFuzzer targets over their
 # corpora and for 10 s each
 # (scripts/fuzz.sh; RELAY_TEST_FUZZ=0 skips them), and the same suites
 # again on an AddressSanitizer + UBSan build (RELAY_TEST_SANITIZERS=0 skips
 # it, for a quicker local run).
 # `scripts/test.sh --tsan` instead runs a ThreadSanitizer build against the
-# integration tests with two event loops per relay (its own ~20 minutes).
+# integration tests with two event loops per relay (its own ~10 minutes).
 # The last line is the total: "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # One apt transaction for everything this run needs (clang for the fuzzers too).
 extras=()
 [[ ${RELAY_TEST_FUZZ:-1} != 0 && ${1:-} != --tsan ]] && extras+=(--fuzz)
+[[ ${1:-} != --tsan ]] && extras+=(--package)
 scripts/install-deps.sh "${extras[@]}" || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
 passed=0
@@ -97,7 +99,12 @@ scripts/build.sh || { echo "tests: 0 passed, 1 failed"; exit 1; }
 run_doctest "unit tests" build/tests/unit_tests
 run_doctest "storage tests" build/tests/storage_tests
 run_doctest "request path tests" build/tests/request_path_tests
+# The Debian package builds the whole tree again and takes both cores for
+# minutes: alone, after the integration tests, so it slows no timed test.
+export RELAY_IT_SKIP_PACKAGE=1
 run_integration "integration tests" build/relay
+RELAY_IT_SKIP_PACKAGE= run_summarised "Debian package (dpkg-buildpackage, lintian, install, smoke request)" \
+  integration python3 tests/integration/run.py -k test_package --relay build/relay
 
 # The soak (one per backend: bounded mixed traffic, every body checked, RSS
 # watched) runs while the fuzzers are built and run (one per target: its

@@ -53,6 +53,8 @@ TESTED = {
         "test_mirror_profiles.AptMirrorTest.test_a_second_update_makes_no_origin_request",
     "relay --config examples/nix-cache.toml": "test_mirror_profiles.NixCacheTest.test_substituter_sequence",
     "meson install -C build": "test_systemd.InstallTest.test_binary_config_and_unit_in_their_places",
+    "dpkg-buildpackage -us -uc -b": "test_package.PackageTest.test_1_the_deb_is_built_and_lintian_reports_no_error",
+    "dpkg -i ../relay_0.1.0_amd64.deb": "test_package.PackageTest.test_2_it_installs_files_where_debian_puts_them",
 }
 # Commands scripts/test.sh (which .ci/run executes) runs as written.
 TEST_SCRIPTS = ("scripts/test.sh", ".ci/run")
