@@ -9,7 +9,7 @@
 # again on an AddressSanitizer + UBSan build (RELAY_TEST_SANITIZERS=0 skips
 # it, for a quicker local run).
 # `scripts/test.sh --tsan` instead runs a ThreadSanitizer build against the
-# integration tests with two event loops per relay (its own ~10 minutes).
+# integration tests with two event loops per relay (its own ~8 minutes).
 # The last line is the total: "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
