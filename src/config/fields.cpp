@@ -108,6 +108,13 @@ constexpr Field kFields[] = {
     row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_dir>("cache.coalesce.spool_dir"),
     row<K::Size, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::spool_memory>(
         "cache.coalesce.spool_memory"),
+    row<K::Bool, &C::cache, &CacheConfig::refresh_ahead, &RefreshAheadConfig::enabled>("cache.refresh_ahead.enabled"),
+    row<K::Int, &C::cache, &CacheConfig::refresh_ahead, &RefreshAheadConfig::min_hits>("cache.refresh_ahead.min_hits"),
+    row<K::Number, &C::cache, &CacheConfig::refresh_ahead, &RefreshAheadConfig::at>("cache.refresh_ahead.at"),
+    row<K::Int, &C::cache, &CacheConfig::refresh_ahead, &RefreshAheadConfig::max_concurrent>(
+        "cache.refresh_ahead.max_concurrent"),
+    row<K::Int, &C::cache, &CacheConfig::refresh_ahead, &RefreshAheadConfig::max_tracked>(
+        "cache.refresh_ahead.max_tracked"),
     row<K::String, &C::storage, &StorageConfig::backend>("storage.backend"),
     row<K::Size, &C::storage, &StorageConfig::max_size>("storage.max_size"),
     row<K::String, &C::storage, &StorageConfig::eviction>("storage.eviction"),
@@ -171,6 +178,7 @@ constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::Size, &R::max_object_size>("max_object_size"),
     row<K::StringList, &R::targeted_fields>("targeted_fields"),
     row<K::Bool, &R::coalesce>("coalesce"),
+    row<K::Bool, &R::refresh_ahead>("refresh_ahead"),
 };
 
 }  // namespace

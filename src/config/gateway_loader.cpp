@@ -14,6 +14,7 @@
 #include "relay/config/rate_limit.hpp"
 #include "text.hpp"
 #include "loader.hpp"
+#include "table_reader.hpp"
 #include "values.hpp"
 
 namespace relay::config {
@@ -66,35 +67,8 @@ bool same_topology(const std::vector<OriginPool>& a, const std::vector<OriginPoo
 namespace detail {
 namespace {
 
-using Readers = std::map<std::string, std::function<void(const toml::node&, const std::string& here)>, std::less<>>;
-
 int line_at(const toml::key& key, const toml::node& node) {
   return static_cast<int>(key.source().begin.line ? key.source().begin.line : node.source().begin.line);
-}
-
-template <typename T>
-T value_of(Kind kind, const toml::node& node) {
-  return std::get<T>(from_node(kind, node));
-}
-
-int int_in(const toml::node& node, int low, int high) {
-  const auto v = value_of<std::int64_t>(Kind::Int, node);
-  if (v < low || v > high)
-    throw std::invalid_argument("must be " + std::to_string(low) + ".." + std::to_string(high) + ", got " +
-                                std::to_string(v));
-  return static_cast<int>(v);
-}
-
-Duration positive_duration(const toml::node& node) {
-  const auto d = value_of<Duration>(Kind::Duration, node);
-  if (d.count() <= 0) throw std::invalid_argument("must be greater than 0");
-  return d;
-}
-
-bool valid_name(std::string_view s) {
-  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
 }
 
 // A Host pattern: a host name or IP literal, optionally "*." in front.
@@ -116,9 +90,27 @@ bool framing_field(std::string_view name) {
 
 }  // namespace
 
-// Runs each key of `table` through its reader; `name` is the table's
-// sources key ("origins[1]"). Returns nothing: readers set their fields.
-static void read_table(Loader& ld, const toml::node& node, const std::string& name, const Readers& readers) {
+int int_in(const toml::node& node, int low, int high) {
+  const auto v = value_of<std::int64_t>(Kind::Int, node);
+  if (v < low || v > high)
+    throw std::invalid_argument("must be " + std::to_string(low) + ".." + std::to_string(high) + ", got " +
+                                std::to_string(v));
+  return static_cast<int>(v);
+}
+
+Duration positive_duration(const toml::node& node) {
+  const auto d = value_of<Duration>(Kind::Duration, node);
+  if (d.count() <= 0) throw std::invalid_argument("must be greater than 0");
+  return d;
+}
+
+bool valid_name(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+void read_table(Loader& ld, const toml::node& node, const std::string& name, const Readers& readers) {
   const auto* t = node.as_table();
   const std::string at = describe(ld.in_file(static_cast<int>(node.source().begin.line))) + ": " + name + ": ";
   if (!t) throw ConfigError(at + "expected a table, got " + shown(node));
@@ -136,35 +128,39 @@ static void read_table(Loader& ld, const toml::node& node, const std::string& na
   }
 }
 
+static void check_edited_name(const std::string& field) {
+  if (!is_token(field)) throw std::invalid_argument("expected a field name, got \"" + field + "\"");
+  if (framing_field(field))
+    throw std::invalid_argument("\"" + field + "\" cannot be edited (it frames or routes the message)");
+}
+
+std::vector<std::pair<std::string, std::string>> field_values(const toml::node& n) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto* t = n.as_table();
+  if (!t) throw std::invalid_argument("expected a table of field = \"value\", got " + shown(n));
+  for (const auto& [key, value] : *t) {
+    const std::string field(key.str());
+    check_edited_name(field);
+    const auto* s = value.as_string();
+    if (!s) throw std::invalid_argument("\"" + field + "\": expected a string value, got " + shown(value));
+    const std::string& text = s->get();
+    if (text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      throw std::invalid_argument("\"" + field + "\": a value may not hold CR, LF or NUL");
+    out.emplace_back(field, text);
+  }
+  return out;
+}
+
 static HeaderEdits read_edits(Loader& ld, const toml::node& node, const std::string& name) {
   HeaderEdits edits;
-  const auto check_name = [](const std::string& field) {
-    if (!is_token(field)) throw std::invalid_argument("expected a field name, got \"" + field + "\"");
-    if (framing_field(field))
-      throw std::invalid_argument("\"" + field + "\" cannot be edited (it frames or routes the message)");
-  };
-  const auto pairs = [&](const toml::node& n, std::vector<std::pair<std::string, std::string>>& out) {
-    const auto* t = n.as_table();
-    if (!t) throw std::invalid_argument("expected a table of field = \"value\", got " + shown(n));
-    for (const auto& [key, value] : *t) {
-      const std::string field(key.str());
-      check_name(field);
-      const auto* s = value.as_string();
-      if (!s) throw std::invalid_argument("\"" + field + "\": expected a string value, got " + shown(value));
-      const std::string& text = s->get();
-      if (text.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
-        throw std::invalid_argument("\"" + field + "\": a value may not hold CR, LF or NUL");
-      out.emplace_back(field, text);
-    }
-  };
   read_table(ld, node, name,
              Readers{{"remove",
                       [&](const toml::node& n, const std::string&) {
                         edits.remove = value_of<std::vector<std::string>>(Kind::StringList, n);
-                        for (const auto& field : edits.remove) check_name(field);
+                        for (const auto& field : edits.remove) check_edited_name(field);
                       }},
-                     {"set", [&](const toml::node& n, const std::string&) { pairs(n, edits.set); }},
-                     {"add", [&](const toml::node& n, const std::string&) { pairs(n, edits.add); }}});
+                     {"set", [&](const toml::node& n, const std::string&) { edits.set = field_values(n); }},
+                     {"add", [&](const toml::node& n, const std::string&) { edits.add = field_values(n); }}});
   return edits;
 }
 

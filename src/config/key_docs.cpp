@@ -50,6 +50,12 @@ constexpr KeyDoc kSectionDocs[] = {
      "Request coalescing: one origin fetch per key, shared by the requests that arrive while it runs. The "
      "first request for a missing or stale object fills it; the others follow the fill and receive the body "
      "as it arrives."},
+    {"cache.refresh_ahead",
+     "Refresh-ahead: a stored response that clients keep asking for is revalidated in the background shortly "
+     "before it expires (a conditional request; a 304 freshens it, a new response replaces it), so a popular "
+     "object never goes stale or misses while cold ones expire as usual. One refresh per key at a time (through "
+     "the coalescer), at most max_concurrent in the process; counted in relay_refresh_ahead_total{result}. Off "
+     "by default. Hit counts are kept in memory, per instance."},
     {"cache.rules",
      "Per-path rules, tried in file order: the first whose path matches the request path applies and later "
      "ones are ignored, so put specific paths before general ones. None by default. path is required; every "
@@ -326,6 +332,22 @@ constexpr KeyDoc kKeyDocs[] = {
      "the rest in an unlinked temporary file in this directory (\"\" = $TMPDIR, else /tmp). The directory must "
      "allow creating files (checked at start and by --check-config)."},
     {"cache.coalesce.spool_memory", "Bytes of a fill's body kept in memory before the rest goes to spool_dir."},
+    // [cache.refresh_ahead]
+    {"cache.refresh_ahead.enabled",
+     "Refresh popular objects before they expire. A [[cache.rules]] entry's refresh_ahead replaces it for its "
+     "paths."},
+    {"cache.refresh_ahead.min_hits",
+     "Hits a stored response needs during its current lifetime (since it was stored or last refreshed) before "
+     "it is refreshed ahead; at least 1."},
+    {"cache.refresh_ahead.at",
+     "The fraction of its lifetime after which a hit on such a response starts its refresh, between 0 and 1 "
+     "exclusive: 0.8 refreshes an object with a 10-minute lifetime from minute 8 on."},
+    {"cache.refresh_ahead.max_concurrent",
+     "Refreshes running at once in the process; a hit that finds them all busy starts none (result \"busy\") "
+     "and a later hit tries again."},
+    {"cache.refresh_ahead.max_tracked",
+     "Stored responses whose hits are counted at once; past it, responses not yet counted are not refreshed "
+     "ahead until counts of expired ones are dropped. About 100 bytes each."},
     // [storage]
     {"storage.backend",
      "Where cached objects live: \"memory\" (in the process; fastest, lost on restart), \"disk\" (files under "
@@ -473,6 +495,7 @@ constexpr KeyDoc kRuleKeyDocs[] = {
     {"coalesce",
      "false = misses on these paths never wait for one another's fetch; true cannot turn on what "
      "cache.coalesce.enabled turned off. nginx: proxy_cache_lock off."},
+    {"refresh_ahead", "Replaces cache.refresh_ahead.enabled for these paths."},
 };
 
 constexpr TableKeyDoc kCertificateKeys[] = {
@@ -592,6 +615,33 @@ constexpr TableKeyDoc kRouteKeys[] = {
      "[[cache.rules]]; tried before [[cache.rules]]."},
 };
 
+constexpr TableKeyDoc kWarmKeys[] = {
+    {"name", "string", "(warm[N])",
+     "For logs and the source label of the relay_warm_* metrics: letters, digits, '-', '_' or '.', unique."},
+    {"urls", "string", "(this or sitemap)",
+     "A file of URLs, read at every run (edit it without a reload): one per line, an absolute http:// or "
+     "https:// URL or a path starting with '/'; blank lines and lines starting with '#' are skipped."},
+    {"sitemap", "string", "(this or urls)",
+     "The http:// or https:// URL of a sitemap (sitemaps.org 0.9: the loc of every url) or of a sitemap index "
+     "(the sitemaps it lists are fetched too, one level deep). Fetched through relay itself, revalidated at "
+     "every run. Gzip-compressed sitemap files are not read."},
+    {"host", "string", "(none)",
+     "The Host of the lines of urls that are paths, as clients send it (the cache key holds it, so it must be "
+     "the name clients use, www.example.com, not the origin's address); unset, such lines are skipped and "
+     "logged."},
+    {"every", "duration", "\"1h\"",
+     "A run starts at start-up and then this long after the previous one started (right after it ends when it "
+     "took longer); 0 = at start-up only, at least 1s otherwise. A reload that changes the [[warm]] entries "
+     "starts them again."},
+    {"rate", "number", "10", "Requests per second at most, variants counted apart."},
+    {"concurrency", "integer", "4", "Requests in flight at most, 1..256."},
+    {"max_urls", "integer", "50000", "URLs a run collects at most; the rest are left out and logged."},
+    {"variants", "array of tables", "[]",
+     "Request fields, one request per URL and table, to warm each variant a Vary response keeps apart: "
+     "[{ \"Accept-Encoding\" = \"gzip\" }, { \"Accept-Encoding\" = \"identity\" }]. Empty: one request "
+     "without extra fields. Host and framing fields cannot be set."},
+};
+
 constexpr TableDoc kTableDocs[] = {
     {"server.tls.certificates",
      "The certificate chains and keys of the TLS listener, as an array of inline tables { cert, key }; none "
@@ -613,6 +663,14 @@ constexpr TableDoc kTableDocs[] = {
      "a request no route takes goes to the pool named \"default\" when upstream.url is set, else it is "
      "answered 404. Written in the file only; a reload applies them.",
      kRouteKeys},
+    {"warm",
+     "Cache warming: each entry is a source of URLs that relay requests through its own request path (rules, "
+     "keys, coalescing and storage as for a client) at start-up and then every period, at a bounded rate and "
+     "concurrency, so they are cached before clients ask. A URL already fresh costs nothing but a lookup. Warm "
+     "requests are not client traffic: no access log line, no relay_requests_total, no rate limit; they are "
+     "counted in relay_warm_requests_total{source,result} and each run is logged. Written in the file only; a "
+     "reload applies them.",
+     kWarmKeys},
 };
 
 }  // namespace

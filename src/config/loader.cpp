@@ -54,6 +54,9 @@ void Loader::apply_table(const toml::table& t, const std::string& prefix) {
       if (!node.is_array()) throw ConfigError(where + "expected an array of tables ([[" + path + "]]), got " + shown(node));
       (path == "origins" ? origins_node : routes_node) = node.as_array();
       origin[path] = here;
+    } else if (plain && path == "warm") {
+      apply_warm(node, where);
+      origin[path] = here;
     } else if (plain && path == "server.tls.certificates") {
       apply_certificates(node, "");
     } else if (const Field* f = plain ? find_field(fields(), path) : nullptr) {
@@ -154,7 +157,7 @@ void Loader::apply_env(const Environment& env) {
       apply_certificate_variable(name, entry.second);
       continue;
     }
-    for (std::string_view array : {"origins", "routes"})
+    for (std::string_view array : {"origins", "routes", "warm"})
       if (f == all.end() && name.starts_with(env_variable(array)))
         throw ConfigError("environment " + name + ": " + std::string(array) +
                           " can only be set in the config file ([[" + std::string(array) + "]])");

@@ -43,6 +43,8 @@ struct Loader {
   const toml::array* origins_node = nullptr;
   const toml::array* routes_node = nullptr;
   void apply_gateway();
+  // [[warm]] (warm_loader.cpp), in file order.
+  void apply_warm(const toml::node& node, const std::string& where);
   // server.tls.certificates (front_door_loader.cpp): an array of
   // { cert, key } tables from the file, or from the variable env_name (""
   // for the file), replacing any earlier list.

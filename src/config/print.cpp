@@ -153,13 +153,14 @@ std::string certificates_line(const LoadResult& loaded) {
   return out;
 }
 
+// { "Name" = "value", ... }
+std::string pairs(const std::vector<std::pair<std::string, std::string>>& list) {
+  std::string out = "{ ";
+  for (std::size_t i = 0; i < list.size(); ++i) out += (i ? ", " : "") + quoted(list[i].first) + " = " + quoted(list[i].second);
+  return out + " }";
+}
+
 std::string edits_value(const HeaderEdits& edits) {
-  const auto pairs = [](const std::vector<std::pair<std::string, std::string>>& list) {
-    std::string out = "{ ";
-    for (std::size_t i = 0; i < list.size(); ++i)
-      out += (i ? ", " : "") + quoted(list[i].first) + " = " + quoted(list[i].second);
-    return out + " }";
-  };
   std::vector<std::string> parts;
   if (!edits.remove.empty()) {
     std::string list = "remove = [";
@@ -241,6 +242,27 @@ std::string print_gateway(const LoadResult& loaded, bool& masked) {
       }
     }
     out += "\n";
+  }
+  return out;
+}
+
+// [[warm]] sources, every key (defaults included).
+std::string print_warm(const LoadResult& loaded) {
+  std::string out;
+  for (const auto& w : loaded.config.warm) {
+    out += "[[warm]]  # " + loaded.file + ":" + std::to_string(w.line) + "\n";
+    out += "name = " + quoted(w.name) + "\n";
+    if (!w.urls.empty()) out += "urls = " + quoted(w.urls) + "\n";
+    if (!w.sitemap.empty()) out += "sitemap = " + quoted(w.sitemap) + "\n";
+    if (!w.host.empty()) out += "host = " + quoted(w.host) + "\n";
+    std::string rate = std::to_string(w.rate);
+    rate.erase(rate.find_last_not_of('0') + 1);
+    if (rate.ends_with('.')) rate.pop_back();
+    out += "every = " + quoted(format_duration(w.every)) + "\nrate = " + rate +
+           "\nconcurrency = " + std::to_string(w.concurrency) + "\nmax_urls = " + std::to_string(w.max_urls) +
+           "\nvariants = [";
+    for (std::size_t i = 0; i < w.variants.size(); ++i) out += (i ? ", " : "") + pairs(w.variants[i]);
+    out += "]\n\n";
   }
   return out;
 }
@@ -355,6 +377,7 @@ std::string print_config(const LoadResult& loaded) {
     head += "# Secrets are printed as " + std::string(kMask) +
             " (marked \"masked\"): put the real values back before loading it.\n";
   body += print_gateway(loaded, masked);
+  body += print_warm(loaded);
   while (body.ends_with("\n\n")) body.pop_back();
   return head + "\n" + body;
 }

@@ -84,6 +84,15 @@ void Loader::validate() const {
   if (auto problem = validate_upstream_tls(c.upstream.tls)) fail("upstream.tls." + problem->key, problem->message);
   if (auto problem = rate_limit_problem(c.server.rate_limit))
     fail("server.rate_limit." + problem->first, problem->second);
+  const auto& ahead = c.cache.refresh_ahead;
+  if (ahead.min_hits < 1) fail("cache.refresh_ahead.min_hits", "must be >= 1, got " + std::to_string(ahead.min_hits));
+  if (!(ahead.at > 0 && ahead.at < 1))
+    fail("cache.refresh_ahead.at", "must be a fraction of the lifetime between 0 and 1 (exclusive), got " +
+                                       std::to_string(ahead.at));
+  if (ahead.max_concurrent < 1)
+    fail("cache.refresh_ahead.max_concurrent", "must be >= 1, got " + std::to_string(ahead.max_concurrent));
+  if (ahead.max_tracked < 1)
+    fail("cache.refresh_ahead.max_tracked", "must be >= 1, got " + std::to_string(ahead.max_tracked));
   validate_storage(c.storage);
   validate_listeners();
   validate_front_door();

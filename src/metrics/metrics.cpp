@@ -40,6 +40,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   register_config_metrics();
   register_tunnel_metrics();
   register_front_door_metrics();
+  register_warming_metrics();
 }
 
 void Metrics::register_tunnel_metrics() {

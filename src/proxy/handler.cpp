@@ -111,7 +111,7 @@ asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
   Outcome outcome = co_await route(req, body, out);
   // A path that ended without answering (client gone): nothing more to say.
   if (!out.head_sent()) out.abort();
-  if (!outcome.cache_traffic) co_return;
+  if (!outcome.cache_traffic || req.background) co_return;
   double elapsed = std::chrono::duration<double>(steady::now() - start).count();
   shared_.metrics.record_request(outcome.info.status, elapsed, http::protocol_label(req));
   // Every label route() can set was resolved when this Handler was built.
@@ -236,7 +236,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
 asio::awaitable<std::optional<Handler::Outcome>> Handler::admit(const http::Request& req,
                                                                 http::ExtraFieldsSink& out) {
   const auto& policy = rate_limit_of(req);
-  if (!policy.active()) co_return std::nullopt;
+  if (!policy.active() || req.background) co_return std::nullopt;
   auto admission = co_await policy.admit(req);
   if (!admission.refused()) {
     out.add(admission.fields);
@@ -328,13 +328,14 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::answer_stored(const ht
   switch (verdict.verdict) {
     case cache::Verdict::Fresh:
       info.status = CacheStatus::Hit;
+      refresh_if_popular(req, rule, found, verdict);
       break;
     case cache::Verdict::StaleAcceptable:
       info.status = CacheStatus::Stale;
       info.detail = "max-stale";
       break;
     case cache::Verdict::StaleWhileRevalidate:
-      revalidate_in_background(req, rule, found);
+      revalidate_in_background(req, rule, found, Background::StaleWhileRevalidate);
       info.status = CacheStatus::Stale;
       info.detail = "stale-while-revalidate";
       break;

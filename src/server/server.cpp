@@ -49,6 +49,7 @@
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/util/log.hpp"
 #include "relay/util/task_group.hpp"
+#include "relay/warm/warmer.hpp"
 #include "proxy_service.hpp"
 
 namespace relay::server {
@@ -122,6 +123,7 @@ class Worker final : public SessionHost, public Drainable {
       acceptor_.close(ignored);
       tls_acceptor_.close(ignored);
       sessions_.drain();
+      if (warmer_) warmer_->cancel();
       stop_if_drained();
     });
   }
@@ -149,10 +151,18 @@ class Worker final : public SessionHost, public Drainable {
       for (std::size_t i = 0; i < multis_.size(); ++i)
         multis_[i]->set_limits(origin_connections[i], config->origins[i].queue_timeout);
       service_.use(config);
+      if (warmer_) warmer_->apply(*config);
     });
   }
 
   bool draining() const override { return draining_; }
+
+  // Cache warming ([[warm]]) runs on this worker's loop, through its service.
+  void host_warming() {
+    warmer_ = std::make_unique<warm::Warmer>(io_, service_, metrics_);
+    warmer_->on_idle = [this] { stop_if_drained(); };
+    asio::post(io_, [this] { warmer_->apply(*config_); });
+  }
 
   asio::io_context& io() noexcept { return io_; }
   // Once, on this loop, when the drain has ended this worker's client traffic.
@@ -167,6 +177,7 @@ class Worker final : public SessionHost, public Drainable {
   void stop_if_drained() {
     // Background revalidations hold curl transfers: they end before the loop does.
     if (!draining_ || accepting_ != 0 || !sessions_.empty() || service_.background_tasks() != 0) return;
+    if (warmer_ && !warmer_->idle()) return;
     if (auto done = std::exchange(on_clients_done, {})) done();
     if (!guests_closed || guests_closed()) io_.stop();
   }
@@ -255,6 +266,7 @@ class Worker final : public SessionHost, public Drainable {
   asio::cancellation_signal accept_cancel_;
   asio::cancellation_signal tls_accept_cancel_;
   TaskGroup sessions_;
+  std::unique_ptr<warm::Warmer> warmer_;  // on the first worker only
 };
 
 }  // namespace
@@ -362,13 +374,16 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
   origins.start();
   // Rate-limit buckets outlive reloads; the fleet's Redis connects on first use only.
   gateway::RateLimiter rate_limiter(gateway::make_redis_fleet_buckets(cfg.storage.redis), metrics.registry());
-  proxy::Shared shared{config, storage, metrics, access_log, sessions, &purger, &origins, &rate_limiter};
+  // Hit counts of popular objects outlive reloads, like the key sessions.
+  proxy::RefreshAhead refresh_ahead;
+  proxy::Shared shared{config, storage, metrics, access_log, sessions, &purger, &origins, &rate_limiter, &refresh_ahead};
 
   // Ticket keys outlive reloads, so resumption survives a certificate swap.
   auto tickets = std::make_shared<TicketKeys>(cfg.server.tls.ticket_key_rotation);
   std::shared_ptr<TlsContexts> tls;
   if (cfg.server.tls.enabled()) tls = std::make_shared<TlsContexts>(cfg.server.tls, tickets);
   auto workers = start_workers(cfg, shared, tls);
+  workers.front()->host_warming();
   const std::size_t threads = workers.size();
   config::Live live(config);
   Reloader reloader(std::move(config_path), live, access_log, metrics);

@@ -90,6 +90,11 @@ std::optional<std::string> config_setting(const TableDoc& table, const TableKeyD
     return out + line + "\n";
   }
   if (table.path == "routes") return "[[routes]]\n" + line + "\n";
+  if (table.path == "warm") {
+    // A source needs exactly one of urls and sitemap.
+    const bool source_set = sets("urls") || sets("sitemap");
+    return "[[warm]]\n" + std::string(source_set ? "" : "urls = \"/etc/relay/warm.txt\"\n") + line + "\n";
+  }
   if (table.path == "server.tls.certificates") return "[server.tls]\ncertificates = [ { " + line + " } ]\n";
   return std::nullopt;
 }

@@ -43,6 +43,7 @@ struct CacheRule {
   std::optional<std::uint64_t> max_object_size;     // replaces [cache] max_object_size (0 = unlimited)
   std::optional<std::vector<std::string>> targeted_fields;  // replaces [cache] targeted_fields
   std::optional<bool> coalesce;                     // false: misses never share a fetch ([cache.coalesce] enabled)
+  std::optional<bool> refresh_ahead;                // replaces [cache.refresh_ahead] enabled
   int line = 0;                                     // where it was defined, for messages
 };
 

@@ -184,6 +184,19 @@ struct CoalesceConfig {
   std::uint64_t spool_memory = 1024 * 1024;
 };
 
+// [cache.refresh_ahead]: a stored response that clients keep asking for is
+// revalidated in the background shortly before it expires, so it never
+// goes stale or misses while it is popular. One refresh per key (through
+// the coalescer), at most max_concurrent at once in the process.
+struct RefreshAheadConfig {
+  bool enabled = false;
+  int min_hits = 10;   // hits during the response's lifetime before it is refreshed ahead
+  double at = 0.8;     // the fraction of its lifetime after which such a hit starts the refresh
+  int max_concurrent = 16;
+  // Responses tracked at once (their hit counts); past it, new ones are not counted.
+  int max_tracked = 100'000;
+};
+
 struct CacheConfig {
   // Freshness for responses that carry none; 0 = such responses are not stored.
   Duration default_ttl{0};
@@ -224,6 +237,7 @@ struct CacheConfig {
                                                     "X-Forwarded-Host"};
   CacheKeyConfig key;
   CoalesceConfig coalesce;
+  RefreshAheadConfig refresh_ahead;
   std::vector<CacheRule> rules;  // [[cache.rules]]
 };
 
@@ -334,6 +348,29 @@ struct LogConfig {
   AccessLogTarget access_log;
 };
 
+// One [[warm]] source: URLs fetched through the cache at start and every
+// `every`, so they are stored before clients ask. Either a file of URLs or
+// a sitemap (RFC-less but universal: sitemaps.org 0.9, sitemap indexes
+// followed one level).
+struct WarmSource {
+  std::string name;     // metric label and log text; "warm[N]" when unset
+  std::string urls;     // a file: one URL or /path per line, '#' comments
+  std::string sitemap;  // an http(s) URL of a sitemap or sitemap index
+  // The Host of the lines that are paths, as clients send it (the cache
+  // key holds it); "" = such lines are skipped.
+  std::string host;
+  Duration every{3'600'000};  // 0: at start only
+  double rate = 10;           // requests per second at most
+  int concurrency = 4;        // requests in flight at most
+  int max_urls = 50'000;      // a run stops collecting past this many URLs
+  // Request header sets, one request per URL and set (a Vary variant each);
+  // empty: one request with none.
+  std::vector<std::vector<std::pair<std::string, std::string>>> variants;
+  int line = 0;
+
+  bool operator==(const WarmSource&) const = default;
+};
+
 struct Config {
   ServerConfig server;
   UpstreamConfig upstream;
@@ -348,6 +385,7 @@ struct Config {
   PurgeConfig purge;
   MetricsConfig metrics;
   LogConfig log;
+  std::vector<WarmSource> warm;  // [[warm]]
 };
 
 // Completes [[origins]] and [[routes]] as the loader does: the "default"

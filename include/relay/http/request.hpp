@@ -37,6 +37,9 @@ struct Request {
   // are matched: the rule's name, else the route's, else "default". Points
   // into the configuration serving the request.
   std::string_view route_label = "default";
+  // relay's own request (cache warming), not a client's: no rate limit,
+  // not in relay_requests_total nor in the access log.
+  bool background = false;
 
   bool is_head() const noexcept { return method == "HEAD"; }
 };

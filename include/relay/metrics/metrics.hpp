@@ -90,6 +90,14 @@ class Metrics {
   // stalled (zero window), ping_timeout, protocol_error.
   void record_http2_abuse(std::string_view kind);
 
+  // Fills no client asked for (metrics/warming_metrics.cpp). A refresh-ahead
+  // ended or could not start: refreshed | revalidated | failed | busy.
+  void record_refresh_ahead(std::string_view result);
+  // One cache-warming request of a [[warm]] source: hit | filled | not_stored | failed.
+  void record_warm_request(std::string_view source, std::string_view result);
+  // A run of a source ended; complete: its URLs were collected and requested.
+  void record_warm_run(std::string_view source, bool complete, std::size_t urls);
+
   // Storage levels (each labelled by its backend_name()) sampled at scrape time.
   void watch_storage(std::vector<std::shared_ptr<storage::Storage>> levels);
 
@@ -106,6 +114,7 @@ class Metrics {
   void register_config_metrics();
   void register_tunnel_metrics();
   void register_front_door_metrics();
+  void register_warming_metrics();
   void sample_storage();
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -135,6 +144,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* tls_handshakes_ = nullptr;
   std::array<prometheus::Gauge*, 2> client_connections_{};  // HTTP/1.1, HTTP/2
   prometheus::Family<prometheus::Counter>* http2_abuse_ = nullptr;
+  std::array<prometheus::Counter*, 4> refresh_ahead_{};  // refreshed, revalidated, failed, busy
+  prometheus::Family<prometheus::Counter>* warm_requests_ = nullptr;
+  prometheus::Family<prometheus::Counter>* warm_runs_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* warm_urls_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* warm_last_complete_ = nullptr;
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;

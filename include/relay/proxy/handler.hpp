@@ -39,6 +39,7 @@
 #include "relay/proxy/access_log.hpp"
 #include "relay/proxy/upstreams.hpp"
 #include "relay/proxy/key_session.hpp"
+#include "relay/proxy/refresh_ahead.hpp"
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/upstream/transfer.hpp"
@@ -61,6 +62,7 @@ struct Shared {
   purge::Purger* purger = nullptr;  // the PURGE method and the fill guard; null: neither
   gateway::Origins* origins = nullptr;  // the origin pools' state; required
   gateway::RateLimiter* rate_limiter = nullptr;  // the buckets of every rate limit; null: no limits
+  RefreshAhead* refresh_ahead = nullptr;  // popular objects' hit counts; null: no refresh-ahead
 };
 
 // What storage holds for one request, after following a Vary marker.
@@ -241,9 +243,28 @@ class Handler final : public http::Service {
   // revalidate.cpp
   // Runs `work` in the handler's background group; `what` names it in logs.
   void spawn_background(std::string what, boost::asio::awaitable<void> work);
-  void revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule, const Lookup& found);
+  // Why a stored response is revalidated with no client waiting.
+  enum class Background { StaleWhileRevalidate, RefreshAhead };
+  // Starts one background revalidation of the stored response `found`
+  // holds; false when another fill of its key runs already.
+  bool revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule, const Lookup& found,
+                                Background why);
+  // A fresh hit: counts it, and refreshes the response ahead of its expiry
+  // when it is popular ([cache.refresh_ahead]).
+  void refresh_if_popular(const http::Request& req, const cache::ResolvedRule& rule, const Lookup& found,
+                          const cache::Classification& verdict);
+  // Ends one refresh-ahead slot of the tracker, whatever becomes of the task.
+  struct RefreshSlot {
+    RefreshAhead* tracker = nullptr;
+    RefreshSlot(RefreshAhead* t) : tracker(t) {}
+    RefreshSlot(RefreshSlot&& other) noexcept : tracker(std::exchange(other.tracker, nullptr)) {}
+    RefreshSlot& operator=(RefreshSlot&&) = delete;
+    ~RefreshSlot() {
+      if (tracker) tracker->finished();
+    }
+  };
   boost::asio::awaitable<void> background_revalidation(http::Request req, cache::ResolvedRule rule, Lookup found,
-                                                       WritePermit fill);
+                                                       WritePermit fill, Background why, RefreshSlot slot);
 
   void add_response_fields(http::Headers& headers, const http::Request& req,
                            const cache::CacheStatusInfo& info) const;
