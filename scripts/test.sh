@@ -72,10 +72,11 @@ run_integration() {
 }
 
 # The integration tests that exercise threads = 2 most: hits, misses,
-# coalescing within and across loops, stale-while-revalidate, purge,
-# reload, faults and shutdown.
+# coalescing within and across loops, stale-while-revalidate, refresh-ahead,
+# warming, purge, reload, faults and shutdown.
 TSAN_TESTS=(-k test_caching -k test_coalescing -k test_rfc9111_stale -k test_purge -k test_reload
-            -k test_http -k test_storage_disk -k test_storage_redis -k test_faults -k test_lifetimes -k test_limits)
+            -k test_http -k test_storage_disk -k test_storage_redis -k test_faults -k test_lifetimes -k test_limits
+            -k test_refresh_ahead -k test_warming)
 
 if [[ ${1:-} == --tsan ]]; then
   # ThreadSanitizer: its own build, the request-path doctests, and the
