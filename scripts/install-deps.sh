@@ -13,7 +13,7 @@ packages=(
 )
 for extra in "$@"; do
   case $extra in
-    --bench) packages+=(nginx-light wrk) ;;
+    --bench) packages+=(nginx-light wrk valgrind) ;;
     --fuzz) packages+=(clang-15 libfuzzer-15-dev llvm-15) ;;  # scripts/fuzz.sh; llvm-15 symbolizes crashes
     --package) packages+=(dpkg-dev debhelper fakeroot lintian) ;;  # dpkg-buildpackage -us -uc -b (debian/)
     *) echo "usage: $0 [--bench] [--fuzz] [--package]" >&2; exit 2 ;;
