@@ -69,8 +69,20 @@ Verdict decide(const CacheControl& req, const ResponseFacts& stored, const Facts
 
 }  // namespace
 
-ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
-                          std::span<const config::CacheRule> route_rules) {
+const config::CacheRule* match_rule(const config::CacheConfig& cfg, std::string_view path,
+                                    std::span<const config::CacheRule> route_rules) {
+  // Rules are an ordered list: the first match applies, later ones are
+  // never merged in, so the file reads top to bottom like a routing table.
+  const auto first_match = [&](std::span<const config::CacheRule> rules) -> const config::CacheRule* {
+    for (const auto& rule : rules)
+      if (glob_match(rule.path, path)) return &rule;
+    return nullptr;
+  };
+  const config::CacheRule* found = first_match(route_rules);
+  return found ? found : first_match(cfg.rules);
+}
+
+ResolvedRule resolve_rule(const config::CacheConfig& cfg, const config::CacheRule* found) {
   ResolvedRule out;
   out.policy.default_ttl = whole_seconds(cfg.default_ttl);
   out.policy.fallback_default_ttl = out.policy.default_ttl;
@@ -83,16 +95,6 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
   out.policy.set_cookie = set_cookie_policy(cfg.set_cookie);
   out.key = cfg.key;
   out.strip_request_headers = cfg.strip_request_headers;
-
-  // Rules are an ordered list: the first match applies, later ones are
-  // never merged in, so the file reads top to bottom like a routing table.
-  const auto first_match = [&](std::span<const config::CacheRule> rules) -> const config::CacheRule* {
-    for (const auto& rule : rules)
-      if (glob_match(rule.path, path)) return &rule;
-    return nullptr;
-  };
-  const config::CacheRule* found = first_match(route_rules);
-  if (!found) found = first_match(cfg.rules);
   if (found) {
     const auto& rule = *found;
     out.rule = &rule;
@@ -116,6 +118,34 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
     if (rule.strip_request_headers) out.strip_request_headers = *rule.strip_request_headers;
   }
   return out;
+}
+
+ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
+                          std::span<const config::CacheRule> route_rules) {
+  return resolve_rule(cfg, match_rule(cfg, path, route_rules));
+}
+
+namespace {
+bool by_rule(const std::pair<const config::CacheRule*, ResolvedRule>& entry, const config::CacheRule* rule) {
+  return std::less<const config::CacheRule*>{}(entry.first, rule);
+}
+}  // namespace
+
+ResolvedRules::ResolvedRules(const config::CacheConfig& cfg, std::span<const config::CacheRule* const> route_rules)
+    : cfg_(cfg) {
+  resolved_.emplace_back(nullptr, resolve_rule(cfg, nullptr));
+  for (const auto& rule : cfg.rules) resolved_.emplace_back(&rule, resolve_rule(cfg, &rule));
+  for (const auto* rule : route_rules) resolved_.emplace_back(rule, resolve_rule(cfg, rule));
+  std::sort(resolved_.begin(), resolved_.end(), [](const auto& a, const auto& b) {
+    return std::less<const config::CacheRule*>{}(a.first, b.first);
+  });
+}
+
+const ResolvedRule& ResolvedRules::resolve(std::string_view path, std::span<const config::CacheRule> route_rules) const {
+  const auto* rule = match_rule(cfg_, path, route_rules);
+  const auto it = std::lower_bound(resolved_.begin(), resolved_.end(), rule, by_rule);
+  // A rule of this configuration always has its entry (the constructor saw every one).
+  return it != resolved_.end() && it->first == rule ? it->second : resolved_.front().second;
 }
 
 void strip_request_headers(http::Headers& request_headers, const ResolvedRule& rule) {

@@ -26,11 +26,15 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
                                                                   http::ResponseSink& out) {
   Outcome outcome{info};
   const auto& meta = hit.meta;
-  http::ResponseHead head{meta.status, meta.reason, meta.headers};
+  // The hit is ours: its fields become the answer's without a copy. What
+  // strip_for_client removes (tags, targeted fields) is no validator, so
+  // the conditionals below read the same fields the stored response had.
+  http::ResponseHead head{meta.status, meta.reason, std::move(hit.meta.headers)};
+  head.headers.reserve(head.headers.size() + 8);  // Age, Accept-Ranges, Via, X-Cache, Cache-Status, ...
   strip_for_client(head.headers);
   head.headers.set("Age", std::to_string(age.count()));
 
-  if (cache::answer_not_modified(req.headers, meta.headers, meta.status)) {
+  if (cache::answer_not_modified(req.headers, head.headers, meta.status)) {
     http::ResponseHead not_modified{304, "Not Modified", cache::not_modified_fields(head.headers)};
     add_response_fields(not_modified.headers, req, info);
     co_await out.write_head(std::move(not_modified), std::nullopt);
@@ -44,7 +48,7 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
   if (meta.status == 200) {
     if (!head.headers.contains("accept-ranges")) head.headers.add("Accept-Ranges", "bytes");
     if (req.method == "GET" && req.headers.contains("range")) {
-      auto decision = cache::evaluate_range(req.headers, meta.headers, size);
+      auto decision = cache::evaluate_range(req.headers, head.headers, size);
       if (decision.outcome == cache::RangeOutcome::Unsatisfiable) {
         http::Headers extra;
         extra.add("Content-Range", cache::unsatisfied_range(size));

@@ -406,9 +406,8 @@ asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const 
     auto normalized = cache::normalize_target(target, req.headers, req.scheme);
     if (!normalized.ok) continue;
     const auto route = gateway::match_route(cfg_.routes, normalized.target.authority, normalized.target.path);
-    auto rule = cache::resolve_rule(cfg_.cache, normalized.target.path,
-                                    route ? std::span(cfg_.routes[*route].cache_rules)
-                                          : std::span<const config::CacheRule>());
+    const auto& rule = rules_.resolve(normalized.target.path, route ? std::span(cfg_.routes[*route].cache_rules)
+                                                                    : std::span<const config::CacheRule>());
     auto key = cache::make_key(normalized.target, req.headers, rule.key);
     if (auto removed = co_await shared_.storage->remove(key.primary); removed && *removed) {
       log::debug("invalidated ", target, " after ", req.method, " ", req.target);

@@ -72,12 +72,23 @@ std::string_view route_label(const config::CacheRule* rule, const config::Route&
 }
 }  // namespace
 
+namespace {
+// Every [[routes.cache_rules]] entry of the configuration.
+std::vector<const config::CacheRule*> route_rules(const config::Config& cfg) {
+  std::vector<const config::CacheRule*> out;
+  for (const auto& route : cfg.routes)
+    for (const auto& rule : route.cache_rules) out.push_back(&rule);
+  return out;
+}
+}  // namespace
+
 Handler::Handler(Shared shared, std::span<upstream::CurlMulti* const> multis)
     : shared_(std::move(shared)),
       cfg_(*shared_.config),
       io_(multis.front()->io()),
       upstreams_(cfg_, *shared_.origins, multis),
       default_host_(config::UpstreamUrl::parse(upstreams_.pool_of(cfg_.routes.size() - 1).members.front().url).authority),
+      rules_(cfg_.cache, route_rules(cfg_)),
       trusted_proxies_(cfg_.server.trusted_proxies) {
   const auto count_route = [this](std::string_view label) {
     if (!route_counters_.contains(label)) route_counters_.emplace(label, shared_.metrics.route_counters(std::string(label)));
@@ -202,7 +213,7 @@ asio::awaitable<Handler::Outcome> Handler::route(http::Request& req, http::BodyS
     co_return refused;
   }
   req.route = *route;
-  auto rule = cache::resolve_rule(cfg_.cache, target.path, route_of(req).cache_rules);
+  const auto& rule = rules_.resolve(target.path, route_of(req).cache_rules);
   req.route_label = route_label(rule.rule, route_of(req));
   forward_as(req, target, rule);
   if (limited.can_switch_protocols()) {

@@ -30,6 +30,25 @@ struct ResolvedRule {
 // [[cache.rules]]; the first match of the two lists applies.
 ResolvedRule resolve_rule(const config::CacheConfig& cfg, std::string_view path,
                           std::span<const config::CacheRule> route_rules = {});
+// The rule resolve_rule applies for `path` (null: none), and the
+// ResolvedRule of a given rule (null: [cache] alone): the two halves of
+// resolve_rule, for callers that resolve every rule once up front.
+const config::CacheRule* match_rule(const config::CacheConfig& cfg, std::string_view path,
+                                    std::span<const config::CacheRule> route_rules = {});
+ResolvedRule resolve_rule(const config::CacheConfig& cfg, const config::CacheRule* rule);
+
+// Every rule of a configuration resolved once ([[cache.rules]], each
+// route's, and none), so a request finds its ResolvedRule without copying
+// a list or a string. Lives as long as the configuration it points into.
+class ResolvedRules {
+ public:
+  ResolvedRules(const config::CacheConfig& cfg, std::span<const config::CacheRule* const> route_rules);
+  const ResolvedRule& resolve(std::string_view path, std::span<const config::CacheRule> route_rules) const;
+
+ private:
+  const config::CacheConfig& cfg_;
+  std::vector<std::pair<const config::CacheRule*, ResolvedRule>> resolved_;  // sorted by rule address
+};
 
 // Removes the rule's strip_request_headers from a request about to be
 // forwarded, except fields the key names (an operator who needs one keys it).

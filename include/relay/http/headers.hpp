@@ -43,6 +43,8 @@ class Headers {
   std::size_t size() const noexcept { return fields_.size(); }
   bool empty() const noexcept { return fields_.empty(); }
   void clear() noexcept { fields_.clear(); }
+  // Room for n fields in all, so adding up to that many allocates no more.
+  void reserve(std::size_t n) { fields_.reserve(n); }
 
  private:
   std::vector<Field> fields_;

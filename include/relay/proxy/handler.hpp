@@ -284,6 +284,7 @@ class Handler final : public http::Service {
   Upstreams upstreams_;
   // Host for an HTTP/1.0 request without one: the fallback route's first member.
   std::string default_host_;
+  cache::ResolvedRules rules_;  // every cache rule of cfg_, resolved once
   admin::Allowlist trusted_proxies_;  // [server] trusted_proxies
   // Per route: its rate_limit, else [server.rate_limit] (Config::routes order).
   std::vector<gateway::RateLimitPolicy> rate_limits_;
