@@ -34,6 +34,7 @@ StorageStack make_storage(const config::Config& cfg) {
     base = make_disk_store(sc.disk);
   } else if (kind == config::StorageBackend::Redis) {
     base = make_redis_store(sc.redis);
+    warn_about_eviction_policy(sc.redis);
   } else {
     base = std::make_shared<MemoryLru>(sc.max_size, eviction_of(sc.eviction));
   }

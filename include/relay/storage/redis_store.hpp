@@ -11,6 +11,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "relay/config/config.hpp"
 #include "relay/storage/storage.hpp"
@@ -19,5 +21,13 @@ namespace relay::storage {
 
 // Throws std::runtime_error on an invalid url (validated again here).
 std::shared_ptr<Storage> make_redis_store(const config::RedisStorageConfig& cfg);
+
+// The server's maxmemory-policy, asked once over a short connection of its
+// own (connect_timeout bounds it); nullopt when it cannot be had.
+std::optional<std::string> redis_eviction_policy(const config::RedisStorageConfig& cfg);
+// Logs a warning when that policy is allkeys-*: it evicts keys whether or not
+// they have a TTL, so a stored body can lose a chunk and keep the rest
+// (eviction_policy.cpp).
+void warn_about_eviction_policy(const config::RedisStorageConfig& cfg);
 
 }  // namespace relay::storage

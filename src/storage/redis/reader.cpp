@@ -1,6 +1,11 @@
 // Reads a committed Redis body chunk by chunk, the next chunk's GET already
 // on its way while the caller sends the current one (two chunks in memory
-// at most). A chunk missing mid-read, or a body longer or shorter than its
+// at most). The first read also asks whether every chunk is still there
+// (one EXISTS, in the same round trip): a Redis that evicts keys without
+// regard to their TTL (maxmemory-policy allkeys-*) may have dropped some,
+// and such an entry must fail before the response head is sent, as a miss,
+// not halfway through its body. The entry is then deleted. A chunk missing
+// later (evicted during the read), or a body longer or shorter than its
 // metadata says, fails the read with storage_unavailable.
 #include "store.hpp"
 
@@ -9,8 +14,9 @@ namespace {
 
 class RedisReader final : public BodyReader {
  public:
-  RedisReader(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, Stored stored)
-      : store_(std::move(store)), conn_(std::move(conn)), stored_(std::move(stored)) {}
+  RedisReader(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn, Stored stored,
+              std::string meta_key)
+      : store_(std::move(store)), conn_(std::move(conn)), stored_(std::move(stored)), meta_key_(std::move(meta_key)) {}
 
   Task<std::span<const char>> read() override {
     if (failed_) co_return unavailable();
@@ -18,11 +24,21 @@ class RedisReader final : public BodyReader {
       if (delivered_ != stored_.meta.body_size) co_return fail("body shorter than its metadata says");
       co_return std::span<const char>{};
     }
+    const bool first = next_ == 0 && !prefetch_;
     auto batch = std::move(prefetch_);
-    if (!batch) batch = fetch(next_);
+    if (!batch) batch = first ? fetch_first() : fetch(next_);
     auto replies = co_await conn_->wait(std::move(batch));
-    if (!replies) co_return fail("chunk read failed");
-    auto& reply = replies->front();
+    if (!replies || replies->empty()) co_return fail("chunk read failed");
+    if (first) {
+      const auto& exists = replies->front();
+      if (exists.type != Reply::Type::integer || replies->size() < 2) co_return fail("chunk check failed");
+      if (static_cast<std::uint64_t>(exists.integer) != stored_.chunks) {
+        conn_->send({{"DEL", meta_key_}});
+        co_return fail(std::to_string(stored_.chunks - static_cast<std::uint64_t>(exists.integer)) + " of " +
+                       std::to_string(stored_.chunks) + " chunks evicted: entry dropped");
+      }
+    }
+    auto& reply = replies->back();
     if (reply.type != Reply::Type::string || reply.str.empty())
       co_return fail("chunk missing (expired or evicted)");
     current_ = std::move(reply.str);
@@ -38,6 +54,13 @@ class RedisReader final : public BodyReader {
   std::shared_ptr<Batch> fetch(std::uint64_t n) {
     return conn_->send({{"GET", store_->chunk_key(stored_.body_id, n)}});
   }
+  // EXISTS of every chunk, then the first one's GET.
+  std::shared_ptr<Batch> fetch_first() {
+    Command exists{"EXISTS"};
+    exists.reserve(stored_.chunks + 1);
+    for (std::uint64_t n = 0; n < stored_.chunks; ++n) exists.push_back(store_->chunk_key(stored_.body_id, n));
+    return conn_->send({std::move(exists), {"GET", store_->chunk_key(stored_.body_id, 0)}});
+  }
   error_code fail(std::string_view why) {
     failed_ = true;
     prefetch_.reset();
@@ -48,6 +71,7 @@ class RedisReader final : public BodyReader {
   std::shared_ptr<RedisStore> store_;
   std::shared_ptr<Connection> conn_;
   Stored stored_;
+  std::string meta_key_;  // the entry's metadata, deleted when its chunks are found evicted
   std::string current_;
   std::shared_ptr<Batch> prefetch_;
   std::uint64_t next_ = 0;
@@ -58,8 +82,8 @@ class RedisReader final : public BodyReader {
 }  // namespace
 
 std::unique_ptr<BodyReader> make_reader(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn,
-                                        Stored stored) {
-  return std::make_unique<RedisReader>(std::move(store), std::move(conn), std::move(stored));
+                                        Stored stored, std::string meta_key) {
+  return std::make_unique<RedisReader>(std::move(store), std::move(conn), std::move(stored), std::move(meta_key));
 }
 
 }  // namespace relay::storage::redis

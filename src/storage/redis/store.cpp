@@ -115,7 +115,7 @@ Task<std::optional<Hit>> RedisStore::get(const CacheKey& cache_key) {
   if (!stored) co_return stored.error();
   if (!*stored) co_return std::optional<Hit>{};
   EntryMeta meta = (*stored)->meta;
-  Hit hit{std::move(meta), make_reader(shared_from_this(), conn, std::move(**stored))};
+  Hit hit{std::move(meta), make_reader(shared_from_this(), conn, std::move(**stored), meta_key(key))};
   co_return std::optional<Hit>{std::move(hit)};
 }
 

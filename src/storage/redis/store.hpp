@@ -110,8 +110,9 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
 };
 
 // The body readers and writer (reader.cpp, progress_reader.cpp, writer.cpp).
+// meta_key: the entry's metadata key, deleted when its chunks are found evicted.
 std::unique_ptr<BodyReader> make_reader(std::shared_ptr<RedisStore> store, std::shared_ptr<Connection> conn,
-                                        Stored stored);
+                                        Stored stored, std::string meta_key);
 std::unique_ptr<BodyReader> make_progress_reader(std::shared_ptr<RedisStore> store,
                                                  std::shared_ptr<Connection> conn, std::string key,
                                                  Stored announced);
