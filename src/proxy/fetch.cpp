@@ -23,6 +23,7 @@
 #include "relay/proxy/pump.hpp"
 #include "relay/proxy/vary_marker.hpp"
 #include "relay/purge/purger.hpp"
+#include "relay/purge/selector.hpp"
 #include "relay/purge/tags.hpp"
 #include "relay/storage/size_limited_store.hpp"
 #include "relay/util/error_table.hpp"
@@ -406,6 +407,13 @@ asio::awaitable<void> Handler::invalidate_after(const http::Request& req, const 
     auto normalized = cache::normalize_target(target, req.headers, req.scheme);
     if (!normalized.ok) continue;
     const auto route = gateway::match_route(cfg_.routes, normalized.target.authority, normalized.target.path);
+    // With a memory tier in front of a shared Redis, the other instances'
+    // memory levels hold the entry too: the purge bus reaches them.
+    if (shared_.purger && cfg_.storage.tier == config::Tier::MemoryRedis) {
+      auto selector = purge::url_selector(normalized.target, cfg_);  // named: see purger.cpp
+      co_await shared_.purger->invalidate(std::move(selector));
+      continue;
+    }
     const auto& rule = rules_.resolve(normalized.target.path, route ? std::span(cfg_.routes[*route].cache_rules)
                                                                     : std::span<const config::CacheRule>());
     auto key = cache::make_key(normalized.target, req.headers, rule.key);

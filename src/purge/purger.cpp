@@ -33,16 +33,30 @@ void Purger::stop() {
   if (bus_) bus_->stop();
 }
 
+// The requests are named before the co_await: GCC 12 may destroy a
+// temporary in a co_await expression twice.
 asio::awaitable<Result<std::uint64_t>> Purger::purge(storage::PurgeSelector selector, storage::PurgeMode mode) {
   storage::PurgeRequest request{std::move(selector), mode, storage::PurgeScope::everywhere,
                                 std::chrono::system_clock::now()};
+  co_return co_await purge_and_publish(std::move(request), false);
+}
+
+asio::awaitable<Result<std::uint64_t>> Purger::invalidate(storage::PurgeSelector selector) {
+  storage::PurgeRequest request{std::move(selector), storage::PurgeMode::hard, storage::PurgeScope::everywhere,
+                                std::chrono::system_clock::now()};
+  co_return co_await purge_and_publish(std::move(request), true);
+}
+
+asio::awaitable<Result<std::uint64_t>> Purger::purge_and_publish(storage::PurgeRequest request, bool quiet) {
   auto affected = co_await carry_out(request);
   // The other instances drop their own copies even when the shared level
   // failed here: their memory tiers must not outlive the purge either.
   if (bus_) bus_->publish(request);
-  if (affected) {
+  if (affected && !quiet) {
     log::info("purged ", to_string(request.selector.kind), " ", request.selector.value, " (",
               to_string(request.mode), "): ", *affected, " entries");
+  } else if (affected) {
+    log::debug("invalidated ", request.selector.value, ": ", *affected, " entries");
   }
   co_return affected;
 }

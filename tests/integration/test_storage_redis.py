@@ -4,7 +4,7 @@ with hits back soon after it returns."""
 import os
 import time
 
-from harness import RedisServer, RelayTestCase, expected_body, get, redis_server_bin, wait_stored
+from harness import RedisServer, RelayTestCase, expected_body, get, redis_server_bin, request, wait_stored, wait_until
 
 
 def redis_storage(url, prefix):
@@ -27,6 +27,7 @@ class RedisRelayTestCase(RelayTestCase):
 
     START_RELAY = False
     RELAYS = 1
+    STORAGE = {}  # more [storage] keys, e.g. {"tier": "memory+redis"}
 
     @classmethod
     def setUpClass(cls):
@@ -39,7 +40,9 @@ class RedisRelayTestCase(RelayTestCase):
             cls.redis = RedisServer(cls.workdir).start()
             cls.prefix = "it:%d:%s:" % (os.getpid(), cls.__name__)
             for i in range(cls.RELAYS):
-                relay = cls.make_relay(redis_storage(cls.redis.url, cls.prefix), name="relay%d" % (i + 1))
+                config = redis_storage(cls.redis.url, cls.prefix)
+                config["storage"].update(cls.STORAGE)
+                relay = cls.make_relay(config, name="relay%d" % (i + 1))
                 cls.relays.append(relay.start())
             cls.relay = cls.relays[0]
         except BaseException:
@@ -90,6 +93,35 @@ class RedisTwoRelaysTest(RedisRelayTestCase):
         r3 = get(first.port, target, headers=SITE)
         self.assertXCache(r3, "HIT")
         self.assertEqual(self.origin.count(path), 1)
+
+
+class RedisTierInvalidationTest(RedisRelayTestCase):
+    """memory+redis: each instance keeps a memory copy in front of the
+    shared Redis. A successful POST through one instance must invalidate
+    the URL in the others' memory levels too (RFC 9111 §4.4), not only in
+    Redis and its own memory."""
+    RELAYS = 2
+    STORAGE = {"tier": "memory+redis"}
+
+    def test_a_post_through_one_instance_invalidates_the_others_memory_copies(self):
+        path, size = "/redis/tier", 3000
+        target = cached_target(path, size)
+        first, second = self.relays
+        self.assertXCache(get(first.port, target, headers=SITE), "MISS")
+        wait_stored(first.port, target, headers=SITE)
+        for _ in range(2):  # the second instance reads it from Redis, then from its own memory
+            self.assertXCache(get(second.port, target, headers=SITE), "HIT")
+        self.assertEqual(self.origin.count(path), 1)
+
+        posted = request(first.port, "POST", target, headers=SITE, body=b"change")
+        self.assertEqual(posted.status, 200)
+        cached = dict(SITE, **{"Cache-Control": "only-if-cached"})
+        wait_until(lambda: get(second.port, target, headers=cached).status == 504, 3,
+                   what="the second instance to drop its memory copy")
+        r = get(second.port, target, headers=SITE)
+        self.assertEqual(r.status, 200)
+        self.assertNotEqual(r.header("X-Cache"), "HIT")
+        self.assertBody(r, path, size)
 
 
 class RedisOutageTest(RedisRelayTestCase):

@@ -42,11 +42,16 @@ class Purger {
 
   // Purges here and publishes to the fleet: the entries affected here.
   boost::asio::awaitable<Result<std::uint64_t>> purge(storage::PurgeSelector selector, storage::PurgeMode mode);
+  // The same for an invalidation after a successful unsafe request (RFC
+  // 9111 §4.4), which the request path does on its own: logged at debug
+  // level only, as a busy API may do it for every POST.
+  boost::asio::awaitable<Result<std::uint64_t>> invalidate(storage::PurgeSelector selector);
 
   std::shared_ptr<const RecentPurges> recent() const noexcept { return recent_; }
 
  private:
   boost::asio::awaitable<Result<std::uint64_t>> carry_out(storage::PurgeRequest request);
+  boost::asio::awaitable<Result<std::uint64_t>> purge_and_publish(storage::PurgeRequest request, bool quiet);
 
   std::shared_ptr<storage::Storage> storage_;
   metrics::Metrics& metrics_;
