@@ -87,12 +87,13 @@ asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const s
     if (*attempt) {
       record_lock("acquired");
       permit.hold_lock(std::move(**attempt));
-      if (!contended) co_return fill_here(std::move(permit));
-      // The holder released the lock because it finished: its response is stored.
+      // Look again, even when nobody held the lock: another instance may
+      // have stored the object and released its lock between this
+      // request's lookup and now (the holder releases once it is stored).
       PeerView now_seen;
       if (probe) now_seen = co_await probe();
       if (now_seen.kind != PeerView::Stored) {
-        if (metrics_) metrics_->record_lock_wait(waited());
+        if (contended && metrics_) metrics_->record_lock_wait(waited());
         co_return fill_here(std::move(permit));
       }
       co_await permit.release_lock();

@@ -230,6 +230,23 @@ TEST_CASE("key session (fleet): the lock holder fills; a waiter answers from the
   CHECK(taken->attempts == 3);
 }
 
+TEST_CASE("key session (fleet): a free lock is no proof of a miss: the store is looked at again") {
+  // Another instance stored the object and released its lock between this
+  // request's lookup and its lock: taking the free lock must not fetch it twice.
+  boost::asio::io_context io;
+  auto free_lock = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Acquired});
+  KeySessions sessions(settings(), free_lock, nullptr);
+  PeerProbe stored = []() -> boost::asio::awaitable<PeerView> { co_return PeerView{PeerView::Stored, std::nullopt}; };
+  CHECK(acquire(io, sessions, "k", stored).kind == Kind::Stored);
+  CHECK(free_lock->releases == 1);  // given back at once
+  // Nothing there: this instance fills, holding the lock.
+  PeerProbe nothing = []() -> boost::asio::awaitable<PeerView> { co_return PeerView{}; };
+  auto filled = acquire(io, sessions, "k2", nothing);
+  REQUIRE(filled.kind == Kind::Fill);
+  CHECK(filled.permit.lock() != nullptr);
+  test::run(io, filled.permit.release_lock());
+}
+
 TEST_CASE("key session (fleet): a waiter streams a fill another instance announces") {
   boost::asio::io_context io;
   auto taken = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Taken});
