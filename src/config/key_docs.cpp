@@ -325,8 +325,9 @@ constexpr KeyDoc kKeyDocs[] = {
      "a lock per key, so one instance in the whole fleet fetches an object while the others stream it from "
      "Redis as it is written, or wait for it to be committed."},
     {"cache.coalesce.degraded",
-     "Redis unreachable: \"local\" keeps coalescing within this instance; \"fail-open\" stops coalescing "
-     "altogether until Redis is back."},
+     "Redis unreachable: \"local\" keeps coalescing within this instance (N instances make at most N origin "
+     "requests per cold key); \"fail-open\" stops coalescing altogether until Redis is back, so every request "
+     "for a cold key goes to the origin: a stampede only an origin that takes it can afford."},
     {"cache.coalesce.spool_dir",
      "Followers read a fill's body from a spool at their own pace: its first spool_memory bytes in memory, "
      "the rest in an unlinked temporary file in this directory (\"\" = $TMPDIR, else /tmp). The directory must "
