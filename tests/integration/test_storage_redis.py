@@ -124,6 +124,33 @@ class RedisTierInvalidationTest(RedisRelayTestCase):
         self.assertBody(r, path, size)
 
 
+class RedisReconnectTest(RedisRelayTestCase):
+    """After an outage relay reconnects on its own (a timer, at most about a
+    second apart), not on the first request that needs Redis, which would
+    then fail."""
+
+    def relay_clients(self):
+        listing = self.redis.command("CLIENT", "LIST")
+        listing = listing.decode() if isinstance(listing, bytes) else listing
+        # Every line but the one of this very query (its cmd is client|list).
+        return sum(1 for line in listing.splitlines() if line and "cmd=client" not in line)
+
+    def test_connections_come_back_without_a_request(self):
+        path, size = "/redis/reconnect", 2000
+        self.assertXCache(self.get(cached_target(path, size)), "MISS")
+        wait_stored(self.port, cached_target(path, size))
+        before = self.relay_clients()
+        self.assertGreaterEqual(before, 2)  # storage and lock, at least
+        self.redis.kill()
+        time.sleep(2.5)  # the back-off reaches its cap
+        self.redis.start()
+        # No request in between: only relay's own timers can bring them back.
+        wait_until(lambda: self.relay_clients() >= before, 3, what="relay's %d connections to come back" % before)
+        target = cached_target("/redis/reconnect/after", size)
+        self.assertXCache(self.get(target), "MISS")
+        self.assertXCache(wait_stored(self.port, target), "HIT")
+
+
 class RedisOutageTest(RedisRelayTestCase):
     REQUESTS = 200
     KILL_AT = 100

@@ -1,11 +1,14 @@
 // Getting a connection up and keeping it honest: the non-blocking connect,
 // the AUTH/SELECT/PING handshake whose reply proves readiness, the connect
 // deadline, and back-off after a failure with one log line per outage and
-// one per recovery.
+// one per recovery. A lost connection is retried on a timer (100 ms, then
+// doubling to 1 s, each jittered so a fleet does not reconnect in step),
+// not only when a caller needs it: once Redis is back, calls find it up.
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <random>
 #include <string>
 
 #include "connection.hpp"
@@ -20,7 +23,14 @@ using std::chrono::milliseconds;
 namespace {
 
 constexpr milliseconds initial_backoff{100};
-constexpr milliseconds max_backoff{5000};
+constexpr milliseconds max_backoff{1000};
+
+// Within ±25% of d.
+milliseconds jittered(milliseconds d) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<long> spread(d.count() * 3 / 4, d.count() * 5 / 4);
+  return milliseconds(spread(rng));
+}
 
 // Marks the last handshake command: its success means the server is usable.
 char last_handshake;
@@ -31,7 +41,8 @@ Connection::Connection(const asio::any_io_executor& ex, Options options)
     : ex_(ex),
       options_(std::move(options)),
       backoff_(initial_backoff),
-      connect_timer_(std::make_unique<asio::steady_timer>(ex)) {
+      connect_timer_(std::make_unique<asio::steady_timer>(ex)),
+      reconnect_timer_(std::make_unique<asio::steady_timer>(ex)) {
   const auto& ep = options_.endpoint;
   where_ = ep.host + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
 }
@@ -97,7 +108,13 @@ void Connection::lost(std::string_view why) {
   up_ = false;
   if (connect_timer_) connect_timer_->cancel();
   if (closed_) return;
-  retry_at_ = clock::now() + backoff_;
+  retry_at_ = clock::now() + jittered(backoff_);
+  reconnect_timer_->expires_at(retry_at_);
+  reconnect_timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_ || self->ac_) return;
+    self->start_connect();
+  });
   // One line per outage and one per recovery, not one per attempt.
   if (was_up) {
     log::warn("redis ", where_, ": connection lost (", why, "); calls fail fast until it is back");

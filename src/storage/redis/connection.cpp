@@ -26,6 +26,7 @@ void Connection::close() {
     redisAsyncFree(ac);  // pending batches fail now
   }
   connect_timer_.reset();
+  reconnect_timer_.reset();
 }
 
 bool Connection::available() {

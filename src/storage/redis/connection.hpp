@@ -141,6 +141,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   clock::time_point last_reply_{};  // progress, for telling hung from busy
   std::chrono::milliseconds backoff_;
   std::unique_ptr<boost::asio::steady_timer> connect_timer_;
+  // Reconnects at retry_at_ without waiting for a caller, so the first
+  // calls after Redis returns find the connection up.
+  std::unique_ptr<boost::asio::steady_timer> reconnect_timer_;
 };
 
 // One connection per event loop, created on first use from that loop: a
