@@ -184,8 +184,9 @@ asio::awaitable<void> Warmer::run_once(std::shared_ptr<Source> source) {
     while (!source->stopped && steady::now() < next_start) co_await source->nap(next_start);
     while (!source->stopped && source->in_flight >= cfg.concurrency) co_await source->nap(steady::now() + std::chrono::seconds(1));
     if (source->stopped) break;
-    // Paced from when this one starts: a slow request never earns the next ones a burst.
-    next_start = std::max(next_start + interval, steady::now());
+    // Paced from when this one starts: time spent waiting for a free slot
+    // never earns the next ones a burst.
+    next_start = std::max(next_start, steady::now()) + interval;
     ++source->in_flight;
     tasks_.spawn(io_.get_executor(), warm_one(source, targets[i / variants], i % variants),
                  [source](std::exception_ptr) {

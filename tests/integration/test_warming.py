@@ -122,6 +122,26 @@ class WarmFromListTest(WarmTestCase):
         self.assertGreaterEqual(self.origin.count("/w/missing"), 1)
 
 
+class WarmPacingTest(WarmTestCase):
+    """`rate` spaces the requests of a run: six URLs at four a second take
+    at least five quarter-seconds from the first to the last."""
+
+    @classmethod
+    def prepare(cls):
+        cls.list_path = cls.workdir / "paced.txt"
+        cls.list_path.write_text("".join("/paced/%d?%s\n" % (i, MAX_AGE) for i in range(6)))
+
+    @classmethod
+    def warm_toml(cls):
+        return '[[warm]]\nname = "paced"\nurls = "%s"\nhost = "%s"\nevery = 0\nrate = 4\nconcurrency = 4\n' % (
+            cls.list_path, cls.host)
+
+    def test_requests_are_spaced_by_the_rate(self):
+        self.wait_runs("paced", 1)
+        times = sorted(self.origin.requests("/paced/%d" % i)[0]["time"] for i in range(6))
+        self.assertGreaterEqual(times[-1] - times[0], 1.2, times)
+
+
 class WarmFromSitemapTest(WarmTestCase):
     PAGES = ("/s/one", "/s/two?a=1&b=2", "/s/three")
 
