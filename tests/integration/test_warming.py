@@ -124,22 +124,38 @@ class WarmFromListTest(WarmTestCase):
 
 class WarmPacingTest(WarmTestCase):
     """`rate` spaces the requests of a run: six URLs at four a second take
-    at least five quarter-seconds from the first to the last."""
+    at least five quarter-seconds from the first to the last. `concurrency`
+    caps those in flight: six slow URLs (half a second each) two at a time
+    reach the origin in three pairs."""
 
     @classmethod
     def prepare(cls):
-        cls.list_path = cls.workdir / "paced.txt"
-        cls.list_path.write_text("".join("/paced/%d?%s\n" % (i, MAX_AGE) for i in range(6)))
+        cls.paced = cls.workdir / "paced.txt"
+        cls.paced.write_text("".join("/paced/%d?%s\n" % (i, MAX_AGE) for i in range(6)))
+        cls.slow = cls.workdir / "slow.txt"
+        cls.slow.write_text("".join("/pairs/%d?%s&delay=0.5\n" % (i, MAX_AGE) for i in range(6)))
 
     @classmethod
     def warm_toml(cls):
-        return '[[warm]]\nname = "paced"\nurls = "%s"\nhost = "%s"\nevery = 0\nrate = 4\nconcurrency = 4\n' % (
-            cls.list_path, cls.host)
+        return ('[[warm]]\nname = "paced"\nurls = "%s"\nhost = "%s"\nevery = 0\nrate = 4\nconcurrency = 4\n\n'
+                '[[warm]]\nname = "pairs"\nurls = "%s"\nhost = "%s"\nevery = 0\nrate = 1000\nconcurrency = 2\n'
+                % (cls.paced, cls.host, cls.slow, cls.host))
+
+    def arrivals(self, prefix):
+        return sorted(self.origin.requests("%s/%d" % (prefix, i))[0]["time"] for i in range(6))
 
     def test_requests_are_spaced_by_the_rate(self):
         self.wait_runs("paced", 1)
-        times = sorted(self.origin.requests("/paced/%d" % i)[0]["time"] for i in range(6))
+        times = self.arrivals("/paced")
         self.assertGreaterEqual(times[-1] - times[0], 1.2, times)
+
+    def test_no_more_than_concurrency_requests_are_in_flight(self):
+        self.wait_runs("pairs", 1)
+        times = self.arrivals("/pairs")
+        # Two at once (the cap is used), never a third before one of them ended.
+        self.assertLess(times[1] - times[0], 0.3, times)
+        for i in range(2, 6):
+            self.assertGreaterEqual(times[i] - times[i - 2], 0.45, times)
 
 
 class WarmFromSitemapTest(WarmTestCase):
