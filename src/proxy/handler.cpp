@@ -70,9 +70,7 @@ std::string_view route_label(const config::CacheRule* rule, const config::Route&
   if (rule && rule->name && !rule->name->empty()) return *rule->name;
   return route.line != 0 ? std::string_view(route.name) : std::string_view("default");
 }
-}  // namespace
 
-namespace {
 // Every [[routes.cache_rules]] entry of the configuration.
 std::vector<const config::CacheRule*> route_rules(const config::Config& cfg) {
   std::vector<const config::CacheRule*> out;

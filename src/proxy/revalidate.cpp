@@ -54,7 +54,11 @@ void Handler::refresh_if_popular(const http::Request& req, const cache::Resolved
   if (!tracker || !enabled || !found.storage_key) return;
   const RefreshAhead::Settings limits{settings.min_hits, settings.at, settings.max_concurrent,
                                       static_cast<std::size_t>(settings.max_tracked)};
-  const auto& key = found.storage_key->flat();
+  // The tracker is keyed like the fills; a plain key is its primary, read
+  // in place (flat() would copy it on every hit).
+  std::string joined;
+  std::string_view key = found.storage_key->primary;
+  if (found.storage_key->variant) key = joined = found.storage_key->flat();
   switch (tracker->on_fresh_hit(key, found.hit->meta.response_time, verdict.age, verdict.lifetime, limits,
                                 std::chrono::system_clock::now())) {
     case RefreshAhead::Decision::None:
