@@ -114,6 +114,7 @@ ResolvedRule resolve_rule(const config::CacheConfig& cfg, const config::CacheRul
     if (rule.ignore_params) out.key.ignore_params = *rule.ignore_params;
     if (rule.key_headers) out.key.headers = *rule.key_headers;
     if (rule.key_scheme) out.key.scheme = *rule.key_scheme;
+    if (rule.sort_query) out.key.sort_query = *rule.sort_query;
     if (rule.set_cookie) out.policy.set_cookie = set_cookie_policy(*rule.set_cookie);
     if (rule.strip_request_headers) out.strip_request_headers = *rule.strip_request_headers;
   }

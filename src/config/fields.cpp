@@ -168,6 +168,7 @@ constexpr FieldOf<CacheRule> kRuleFields[] = {
     row<K::StringList, &R::ignore_params>("ignore_params"),
     row<K::StringList, &R::key_headers>("key_headers"),
     row<K::Bool, &R::key_scheme>("key_scheme"),
+    row<K::Bool, &R::sort_query>("sort_query"),
     row<K::String, &R::set_cookie>("set_cookie"),
     row<K::StringList, &R::strip_request_headers>("strip_request_headers"),
     row<K::StringList, &R::status>("status"),

@@ -478,6 +478,9 @@ constexpr KeyDoc kRuleKeyDocs[] = {
     {"ignore_params", "Replaces cache.key.ignore_params for these paths; [] keeps every parameter."},
     {"key_headers", "Replaces cache.key.headers for these paths."},
     {"key_scheme", "Replaces cache.key.scheme for these paths."},
+    {"sort_query",
+     "Replaces cache.key.sort_query for these paths: false keeps parameter order in the key (and in what is "
+     "forwarded) where the origin gives it a meaning."},
     {"set_cookie", "Replaces cache.set_cookie for these paths."},
     {"strip_request_headers", "Replaces cache.strip_request_headers for these paths."},
     {"status",

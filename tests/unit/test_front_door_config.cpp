@@ -21,7 +21,9 @@
 
 #include "temp_dir.hpp"
 #include "config_errors.hpp"
+#include "relay/cache/key.hpp"
 #include "relay/cache/policy.hpp"
+#include "relay/cache/target.hpp"
 #include "relay/config/config.hpp"
 #include "relay/config/print.hpp"
 #include "relay/config/reload.hpp"
@@ -380,6 +382,27 @@ TEST_CASE("front door: ranges of [server.tls] and [server.http2]") {
         "relay.toml:2: server.http2.ping_timeout: must be greater than 0");
   CHECK(config_load_error("[server.http2]\nmax_continuations = 0\n").empty());
   CHECK(config_load_error("[server.http2]\nmax_streams = 1\n") == "relay.toml:2: server.http2.max_streams: unknown key");
+}
+
+TEST_CASE("a cache rule's sort_query replaces cache.key.sort_query for its paths") {
+  const auto c = relay::test::load("[[cache.rules]]\npath = \"/search\"\nsort_query = false\n[[cache.rules]]\npath = \"/*\"\n");
+  REQUIRE(c.cache.rules.size() == 2);
+  CHECK(c.cache.rules[0].sort_query == false);
+  CHECK_FALSE(c.cache.rules[1].sort_query.has_value());
+  CHECK_FALSE(relay::cache::resolve_rule(c.cache, "/search").key.sort_query);
+  CHECK(relay::cache::resolve_rule(c.cache, "/other").key.sort_query);
+  // What the key holds: the order as given on /search, sorted elsewhere.
+  relay::http::Headers host;
+  host.add("Host", "a.example");
+  const auto key_of = [&](std::string_view target) {
+    const auto normalized = relay::cache::normalize_target(target, host, "http");
+    REQUIRE(normalized.ok);
+    return relay::cache::make_key(normalized.target, host, relay::cache::resolve_rule(c.cache, normalized.target.path).key).primary;
+  };
+  CHECK(key_of("/search?b=1&a=2") != key_of("/search?a=2&b=1"));
+  CHECK(key_of("/other?b=1&a=2") == key_of("/other?a=2&b=1"));
+  CHECK(config_load_error("[[cache.rules]]\npath = \"/*\"\nsort_query = 1\n") ==
+        "relay.toml:3: cache.rules[1].sort_query: expected a boolean, got 1");
 }
 
 TEST_CASE("front door: a cache rule's key_scheme replaces cache.key.scheme for its paths") {

@@ -29,6 +29,7 @@ struct CacheRule {
   std::optional<std::vector<std::string>> ignore_params;  // replaces [cache.key] ignore_params
   std::optional<std::vector<std::string>> key_headers;    // replaces [cache.key] headers
   std::optional<bool> key_scheme;                         // replaces [cache.key] scheme
+  std::optional<bool> sort_query;                         // replaces [cache.key] sort_query
   std::optional<SetCookie> set_cookie;                    // replaces [cache] set_cookie
   std::optional<std::vector<std::string>> strip_request_headers;  // replaces [cache] strip_request_headers
   // Final statuses the rule's ttl and default_ttl cover (three digits each);
