@@ -102,6 +102,7 @@ constexpr Field kFields[] = {
         "cache.coalesce.max_fill_age"),
     row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::hit_for_miss>(
         "cache.coalesce.hit_for_miss"),
+    row<K::Duration, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::lock_ttl>("cache.coalesce.lock_ttl"),
     row<K::Bool, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::distributed>(
         "cache.coalesce.distributed"),
     row<K::String, &C::cache, &CacheConfig::coalesce, &CoalesceConfig::degraded>("cache.coalesce.degraded"),

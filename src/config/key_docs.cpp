@@ -320,6 +320,10 @@ constexpr KeyDoc kKeyDocs[] = {
     {"cache.coalesce.hit_for_miss",
      "An object found uncacheable skips coalescing for this long, so requests for it never queue behind "
      "each other. Varnish: hit-for-miss."},
+    {"cache.coalesce.lock_ttl",
+     "The fleet lock's lifetime (with cache.coalesce.distributed): the instance fetching an object renews its "
+     "lock every third of it, so an instance that dies holding a key frees it this long after its last renewal "
+     "and a waiting instance takes over. At least 300ms."},
     {"cache.coalesce.distributed",
      "With storage on Redis (backend = \"redis\" or tier = \"memory+redis\"): the instances sharing it take "
      "a lock per key, so one instance in the whole fleet fetches an object while the others stream it from "

@@ -63,6 +63,9 @@ void Loader::validate() const {
   };
   for (const auto& [path, d] : timeouts)
     if (d.count() <= 0) fail(path, "must be greater than 0");
+  // Renewed every third: shorter would cost more Redis round trips than it saves.
+  if (c.cache.coalesce.lock_ttl.count() < 300)
+    fail("cache.coalesce.lock_ttl", "must be at least 300ms, got " + std::to_string(c.cache.coalesce.lock_ttl.count()) + "ms");
   for (std::size_t i = 0; i < c.server.upgrades.size(); ++i) {
     if (is_token(c.server.upgrades[i])) continue;
     std::string why("expected protocol names such as \"websocket\", got \"");

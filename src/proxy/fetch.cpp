@@ -207,8 +207,6 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
                       .store = writer.get(),
                       .fill = plan.fill ? &plan.fill->fill() : nullptr,
                       .defer_commit = true};
-  // A long fill keeps other instances waiting, not fetching.
-  if (plan.fill && plan.fill->lock()) targets.between_chunks = [&plan] { return plan.fill->keep_lock(); };
   std::optional<PrimedSource> primed;
   if (first_bytes) primed.emplace(*first_bytes, transfer);
   http::BodySource& source = primed ? static_cast<http::BodySource&>(*primed) : transfer;

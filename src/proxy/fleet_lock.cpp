@@ -4,9 +4,13 @@
 // response: it streams it while it is being written (peer_fill.cpp) as soon
 // as the holder announces it in the store, or answers from the store once
 // it is committed, so the origin sees one request per object for the fleet.
-// If the holder dies, its lock expires and a waiter takes over; if Redis is
-// away, each instance falls back to its local coalescing or, with
-// degraded = "fail-open", to none.
+// The holder renews its lock while it lives (lock_lease.hpp); if it dies,
+// the lock expires within lock_ttl and one waiter takes it over (the
+// others see that one's fill as they saw the first), so a dead holder
+// costs one more origin request, not one per waiter. A waiter's own
+// deadline is staggered, so instances that queued together do not give up
+// together. If Redis is away, each instance falls back to its local
+// coalescing or, with degraded = "fail-open", to none.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -31,6 +35,7 @@ std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
 
 
 KeySessions::Acquired fill_here(WritePermit permit) {
+  permit->fetch_here();
   KeySessions::Acquired acquired;
   acquired.kind = KeySessions::Acquired::Kind::Fill;
   acquired.permit = std::move(permit);
@@ -73,12 +78,16 @@ std::optional<KeySessions::Acquired> KeySessions::use_peer_fill(PeerView seen, W
 
 asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const std::string& key, WritePermit permit,
                                                                          const PeerProbe& probe) {
-  auto ttl = settings_.max_fill_age;
+  const auto ttl = settings_.lock_ttl;
   auto started = clock_();
-  auto deadline = started + settings_.follower_timeout;
+  // 95–105% of follower_timeout.
+  auto deadline = started + settings_.follower_timeout * 9 / 10 + jittered(settings_.follower_timeout / 10);
   auto backoff = std::chrono::milliseconds(20);
   bool contended = false;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  // Local followers wait for this wait's outcome, not on their own timeout.
+  permit->await_peer();
   auto waited = [&] { return std::chrono::duration<double>(clock_() - started).count(); };
 
   for (;;) {
@@ -86,7 +95,7 @@ asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const s
     if (!attempt) co_return without_fleet_lock(key, std::move(permit), attempt.error());
     if (*attempt) {
       record_lock("acquired");
-      permit.hold_lock(std::move(**attempt));
+      permit.hold_lock(LockLease::start(executor, lock_, std::move(**attempt), ttl, metrics_));
       // Look again, even when nobody held the lock: another instance may
       // have stored the object and released its lock between this
       // request's lookup and now (the holder releases once it is stored).

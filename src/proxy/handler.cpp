@@ -264,6 +264,7 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
                                                            const cache::CacheKey& key) {
   bool admitted = !rate_limit_of(req).exempt_hits();  // else route() left it to here
   // A follower whose writer updated the store (304, stale served) looks again.
+  std::shared_ptr<Fill> given_up;  // a fill that kept this request waiting too long
   for (int attempt = 0;; ++attempt) {
     Lookup found = co_await lookup(key.primary, req);
     FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
@@ -294,7 +295,8 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
     // Range requests that miss go to the origin as they are, so they do not share.
     KeySessions::Acquired session;
     if (rule.coalesce && req.method == "GET" && !req.headers.contains("range") && found.storage_key) {
-      session = co_await shared_.sessions.acquire(found.storage_key->flat(), peer_probe(req, request, found, rule));
+      session = co_await shared_.sessions.acquire(found.storage_key->flat(), peer_probe(req, request, found, rule),
+                                                  given_up);
     }
     using Kind = KeySessions::Acquired::Kind;
     switch (session.kind) {
@@ -302,6 +304,10 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
         auto followed = co_await follow(req, std::move(session.follow), plan.fwd, out);
         if (followed.kind == FollowResult::Answered) co_return followed.outcome;
         if (followed.kind == FollowResult::Retry && attempt < 2) continue;
+        if (followed.kind == FollowResult::TakeOver && !given_up) {
+          given_up = std::move(followed.given_up);
+          continue;
+        }
         break;  // alone
       }
       case Kind::Stored:

@@ -94,6 +94,29 @@ void Fill::release(Release why) {
   move_to_locked(FillState::Released);
 }
 
+void Fill::await_peer() {
+  std::lock_guard lock(mutex_);
+  awaiting_peer_ = true;
+}
+
+void Fill::fetch_here() {
+  std::lock_guard lock(mutex_);
+  if (!awaiting_peer_) return;
+  awaiting_peer_ = false;
+  fetching_since_ = clock::now();
+  notify_locked();  // followers measure their patience from now
+}
+
+bool Fill::awaiting_peer() const {
+  std::lock_guard lock(mutex_);
+  return awaiting_peer_;
+}
+
+Fill::clock::time_point Fill::fetching_since() const {
+  std::lock_guard lock(mutex_);
+  return fetching_since_;
+}
+
 FillState Fill::state() const {
   std::lock_guard lock(mutex_);
   return state_;
@@ -165,11 +188,16 @@ void Subscription::reset() noexcept {
   wakeup_.reset();
 }
 
-asio::awaitable<FillState> Subscription::wait_for_head(steady::time_point deadline) {
+asio::awaitable<FillState> Subscription::wait_for_head(std::chrono::milliseconds patience) {
+  const auto joined = steady::now();
   for (;;) {
     auto state = fill_->state();
     if (state != FillState::Pending) co_return state;
-    if (!co_await wakeup_->wait_until(deadline)) co_return fill_->state();
+    // Re-read after every wake-up: fetch_here() moves the deadline.
+    auto deadline = std::max(joined, fill_->fetching_since()) + patience;
+    if (fill_->awaiting_peer()) deadline = steady::now() + patience;
+    if (steady::now() >= deadline) co_return state;
+    co_await wakeup_->wait_until(deadline);
   }
 }
 
@@ -199,10 +227,8 @@ WritePermit& WritePermit::operator=(WritePermit&& other) noexcept {
     finish();
     sessions_ = other.sessions_;
     fill_ = std::move(other.fill_);
-    held_ = std::move(other.held_);
-    lock_due_ = other.lock_due_;
+    lease_ = std::move(other.lease_);
     other.sessions_ = nullptr;
-    other.held_.reset();
   }
   return *this;
 }
@@ -210,36 +236,25 @@ WritePermit& WritePermit::operator=(WritePermit&& other) noexcept {
 WritePermit::~WritePermit() { finish(); }
 
 void WritePermit::finish(Outcome outcome) {
+  if (lease_) {
+    lease_->abandon();  // a no-op once released
+    lease_.reset();
+  }
   if (!fill_) return;
   fill_->fail();  // a no-op once completed or released: only an abandoned fill fails
   sessions_->finished(fill_, outcome == Outcome::Uncacheable);
   fill_.reset();
 }
 
-asio::awaitable<void> WritePermit::keep_lock() {
-  if (!held_ || !sessions_) co_return;
-  auto now = sessions_->clock_();
-  auto ttl = sessions_->settings_.max_fill_age;
-  if (lock_due_ == steady::time_point{}) lock_due_ = now + ttl / 3;
-  if (now < lock_due_) co_return;
-  lock_due_ = now + ttl / 3;
-  auto extended = co_await sessions_->lock_->extend(*held_, ttl);
-  if (extended && !*extended) {
-    if (sessions_->metrics_) sessions_->metrics_->record_lock_failure("lost");
-    log::warn("fill lock for ", held_->name, " expired during the fill; another instance may fetch it too");
-  }
-}
-
 asio::awaitable<void> WritePermit::release_lock() {
-  if (!held_ || !sessions_) co_return;
-  auto held = std::move(*held_);
-  held_.reset();
-  co_await sessions_->lock_->release(held);
+  if (!lease_) co_return;
+  auto lease = std::move(lease_);
+  co_await lease->release();
 }
 
 // ---- KeySessions (local) ---------------------------------------------------
 
-KeySessions::Ticket KeySessions::join(const std::string& key) {
+KeySessions::Ticket KeySessions::join(const std::string& key, const std::shared_ptr<Fill>& give_up_on) {
   if (!settings_.enabled) return {};
   auto now = clock_();
   std::lock_guard lock(mutex_);
@@ -248,10 +263,12 @@ KeySessions::Ticket KeySessions::join(const std::string& key) {
     uncacheable_until_.erase(it);
   }
   auto& slot = fills_[key];
-  if (slot && now - slot->started() < settings_.max_fill_age) return {Role::Follower, slot};
-  // No fill, or one too old to wait for: this request fills (the old one
-  // carries on for the followers it has).
-  if (slot && metrics_) metrics_->record_coalesce_timeout("fill_age");
+  const bool given_up = slot && slot == give_up_on;
+  if (slot && !given_up && now - slot->started() < settings_.max_fill_age) return {Role::Follower, slot};
+  // No fill, one too old to wait for, or one whose follower ran out of
+  // patience first: this request fills (the old one carries on for the
+  // followers it has).
+  if (slot && !given_up && metrics_) metrics_->record_coalesce_timeout("fill_age");
   slot = std::make_shared<Fill>(key, now, settings_.spool_dir, settings_.spool_memory);
   return {Role::Writer, slot};
 }
@@ -280,13 +297,14 @@ void KeySessions::detach_fills(
 }
 
 std::optional<WritePermit> KeySessions::try_fill(const std::string& key) {
-  auto ticket = join(key);
+  auto ticket = join(key, nullptr);
   if (ticket.role != Role::Writer) return std::nullopt;
   return WritePermit(*this, std::move(ticket.fill));
 }
 
-asio::awaitable<KeySessions::Acquired> KeySessions::acquire(const std::string& key, const PeerProbe& probe) {
-  auto ticket = join(key);
+asio::awaitable<KeySessions::Acquired> KeySessions::acquire(const std::string& key, const PeerProbe& probe,
+                                                            const std::shared_ptr<Fill>& give_up_on) {
+  auto ticket = join(key, give_up_on);
   Acquired acquired;
   if (ticket.role == Role::Follower) {
     acquired.kind = Acquired::Kind::Follow;

@@ -38,7 +38,6 @@ asio::awaitable<PumpResult> pump(http::BodySource& source, PumpTargets t) {
 
   for (;;) {
     if (!client_wants() && !wanted_without_client(t)) break;  // nobody left to read it
-    if (t.between_chunks) co_await t.between_chunks();
     auto chunk = co_await source.read();
     if (!chunk) {
       result.source_error = chunk.error();

@@ -366,7 +366,7 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
   const auto& coalesce = cfg.cache.coalesce;
   proxy::KeySessions sessions(
       proxy::CoalescerSettings{coalesce.enabled, coalesce.follower_timeout, coalesce.max_fill_age,
-                               coalesce.hit_for_miss, proxy::usable_spool_dir(coalesce.spool_dir),
+                               coalesce.hit_for_miss, coalesce.lock_ttl, proxy::usable_spool_dir(coalesce.spool_dir),
                                coalesce.spool_memory, coalesce.degraded == config::DegradedMode::FailOpen},
       stack.lock, &metrics);
   purge::Purger purger(storage, metrics, sessions, cfg.purge.tag_headers);

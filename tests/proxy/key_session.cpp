@@ -34,7 +34,7 @@ CoalescerSettings settings() {
 
 KeySessions::Acquired acquire(boost::asio::io_context& io, KeySessions& sessions, const std::string& key,
                               PeerProbe probe = {}) {
-  return test::run(io, sessions.acquire(key, probe));
+  return test::run(io, sessions.acquire(key, probe), test::Until::Done);
 }
 
 std::span<const char> bytes(const std::string& s) { return {s.data(), s.size()}; }
@@ -54,16 +54,16 @@ TEST_CASE("key session: the first request fills, the next follows and streams th
 
   writer.permit->publish_head(ok_head(), 6, "");
   writer.permit->append(bytes("abc"));
-  CHECK(test::run(io, follower.follow.wait_for_head(std::chrono::steady_clock::now() + 1s)) == FillState::Streaming);
-  auto first = test::run(io, follower.follow.read());
+  CHECK(test::run(io, follower.follow.wait_for_head(1s), test::Until::Done) == FillState::Streaming);
+  auto first = test::run(io, follower.follow.read(), test::Until::Done);
   REQUIRE(first.has_value());
   CHECK(std::string(first->data(), first->size()) == "abc");
   writer.permit->append(bytes("def"));
   writer.permit->complete();
-  auto second = test::run(io, follower.follow.read());
+  auto second = test::run(io, follower.follow.read(), test::Until::Done);
   REQUIRE(second.has_value());
   CHECK(std::string(second->data(), second->size()) == "def");
-  auto end = test::run(io, follower.follow.read());
+  auto end = test::run(io, follower.follow.read(), test::Until::Done);
   REQUIRE(end.has_value());
   CHECK(end->empty());
   writer.permit.finish();
@@ -80,7 +80,7 @@ TEST_CASE("key session: a permit dropped before its head fails the fill and free
     return acquire(io, sessions, "k");
   }();  // the writer's permit is gone here, without an outcome
   REQUIRE(follower.kind == Kind::Follow);
-  CHECK(test::run(io, follower.follow.wait_for_head(std::chrono::steady_clock::now() + 1s)) == FillState::Failed);
+  CHECK(test::run(io, follower.follow.wait_for_head(1s), test::Until::Done) == FillState::Failed);
   // The followers compete again: one of them fills now.
   CHECK(acquire(io, sessions, "k").kind == Kind::Fill);
 }
@@ -93,10 +93,10 @@ TEST_CASE("key session: a writer that dies mid-body fails its followers' reads")
   writer.permit->publish_head(ok_head(), 100, "");
   writer.permit->append(bytes("partial"));
   writer.permit = WritePermit();  // dropped: abandoned mid-body
-  auto first = test::run(io, follower.follow.read());
+  auto first = test::run(io, follower.follow.read(), test::Until::Done);
   REQUIRE(first.has_value());
   CHECK(first->size() == 7);
-  auto next = test::run(io, follower.follow.read());
+  auto next = test::run(io, follower.follow.read(), test::Until::Done);
   CHECK_FALSE(next.has_value());
 }
 
@@ -106,7 +106,7 @@ TEST_CASE("key session: a follower waits at most follower_timeout for the head")
   auto writer = acquire(io, sessions, "k");
   auto follower = acquire(io, sessions, "k");
   auto started = std::chrono::steady_clock::now();
-  auto state = test::run(io, follower.follow.wait_for_head(started + sessions.settings().follower_timeout));
+  auto state = test::run(io, follower.follow.wait_for_head(sessions.settings().follower_timeout), test::Until::Done);
   CHECK(state == FillState::Pending);
   CHECK(std::chrono::steady_clock::now() - started >= 50ms);
 }
@@ -118,7 +118,7 @@ TEST_CASE("key session: a stalled fill ends a follower's read after the idle tim
   auto follower = acquire(io, sessions, "k");
   writer.permit->publish_head(ok_head(), std::nullopt, "");
   follower.follow.set_idle_timeout(30ms);
-  auto read = test::run(io, follower.follow.read());
+  auto read = test::run(io, follower.follow.read(), test::Until::Done);
   REQUIRE_FALSE(read.has_value());
   CHECK(read.error() == Errc::upstream_idle_timeout);
 }
@@ -146,7 +146,7 @@ TEST_CASE("key session: an uncacheable key skips coalescing for hit_for_miss") {
   auto follower = acquire(io, sessions, "k");
   writer.permit->release(Release::FetchAlone);
   writer.permit.finish(WritePermit::Outcome::Uncacheable);
-  CHECK(test::run(io, follower.follow.wait_for_head(std::chrono::steady_clock::now() + 1s)) == FillState::Released);
+  CHECK(test::run(io, follower.follow.wait_for_head(1s), test::Until::Done) == FillState::Released);
   CHECK(follower.follow.fill().release_reason() == Release::FetchAlone);
   CHECK(acquire(io, sessions, "k").kind == Kind::Alone);
   clock.now += 11s;
@@ -164,7 +164,7 @@ TEST_CASE("key session: a follower of another variant can tell (Vary)") {
   http::ResponseHead head = ok_head();
   head.headers.add("Vary", "Accept-Language");
   writer.permit->publish_head(head, 0, *cache::vary_key("accept-language", writer_request));
-  REQUIRE(test::run(io, follower.follow.wait_for_head(std::chrono::steady_clock::now() + 1s)) ==
+  REQUIRE(test::run(io, follower.follow.wait_for_head(1s), test::Until::Done) ==
           FillState::Streaming);
   auto names = cache::vary_names(follower.follow.fill().head().headers);
   CHECK(cache::vary_key(names, follower_request) != follower.follow.fill().variant());
@@ -215,7 +215,7 @@ TEST_CASE("key session (fleet): the lock holder fills; a waiter answers from the
   auto filled = acquire(io, holder, "k");
   REQUIRE(filled.kind == Kind::Fill);
   REQUIRE(filled.permit.lock() != nullptr);
-  test::run(io, filled.permit.release_lock());
+  test::run(io, filled.permit.release_lock(), test::Until::Done);
   CHECK(free_lock->releases == 1);
 
   auto taken = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Taken});
@@ -244,7 +244,7 @@ TEST_CASE("key session (fleet): a free lock is no proof of a miss: the store is 
   auto filled = acquire(io, sessions, "k2", nothing);
   REQUIRE(filled.kind == Kind::Fill);
   CHECK(filled.permit.lock() != nullptr);
-  test::run(io, filled.permit.release_lock());
+  test::run(io, filled.permit.release_lock(), test::Until::Done);
 }
 
 TEST_CASE("key session (fleet): a waiter streams a fill another instance announces") {
@@ -278,4 +278,64 @@ TEST_CASE("key session (fleet): a waiter past follower_timeout fills itself") {
   CHECK(got.kind == Kind::Fill);
   CHECK(got.permit.lock() == nullptr);
   CHECK(taken->attempts == 2);
+}
+
+TEST_CASE("key session: a follower's patience does not run while its writer waits for another instance") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto writer = acquire(io, sessions, "k");
+  auto follower = acquire(io, sessions, "k");
+  writer.permit->await_peer();
+  // The writer waits 120 ms for the other instance, then asks the origin.
+  boost::asio::steady_timer peer_done(io, 120ms);
+  peer_done.async_wait([&](auto) { writer.permit->fetch_here(); });
+  auto started = std::chrono::steady_clock::now();
+  auto state = test::run(io, follower.follow.wait_for_head(50ms), test::Until::Done);
+  CHECK(state == FillState::Pending);
+  // 120 ms for the peer, then the whole 50 ms of patience for the origin.
+  CHECK(std::chrono::steady_clock::now() - started >= 170ms);
+}
+
+TEST_CASE("key session: the first follower out of patience replaces the writer; the others follow it") {
+  boost::asio::io_context io;
+  KeySessions sessions(settings(), nullptr, nullptr);
+  auto slow_writer = acquire(io, sessions, "k");
+  auto first = acquire(io, sessions, "k");
+  auto second = acquire(io, sessions, "k");
+  REQUIRE(first.kind == Kind::Follow);
+  REQUIRE(second.kind == Kind::Follow);
+  auto given_up = first.follow.shared_fill();
+  // Both gave up on the slow fill; the first to come back is elected.
+  auto elected = test::run(io, sessions.acquire("k", {}, given_up), test::Until::Done);
+  CHECK(elected.kind == Kind::Fill);
+  auto after = test::run(io, sessions.acquire("k", {}, second.follow.shared_fill()), test::Until::Done);
+  REQUIRE(after.kind == Kind::Follow);
+  CHECK(&after.follow.fill() == &elected.permit.fill());
+  // The slow writer finishing later leaves the new fill in place.
+  slow_writer.permit.finish();
+  CHECK(acquire(io, sessions, "k").kind == Kind::Follow);
+}
+
+TEST_CASE("key session (fleet): the held lock is renewed while the fill runs and released when dropped") {
+  boost::asio::io_context io;
+  auto lock = std::make_shared<ScriptedLock>(std::vector{ScriptedLock::Answer::Acquired});
+  auto s = settings();
+  s.lock_ttl = 300ms;  // renewed every 100 ms
+  KeySessions sessions(s, lock, nullptr);
+  PeerProbe nothing = []() -> boost::asio::awaitable<PeerView> { co_return PeerView{}; };
+  auto filled = acquire(io, sessions, "k", nothing);
+  REQUIRE(filled.kind == Kind::Fill);
+  REQUIRE(filled.permit.lock() != nullptr);
+  io.restart();
+  io.run_for(350ms);  // a fill whose origin sends nothing for a while
+  CHECK(lock->extends >= 2);
+  CHECK(lock->releases == 0);
+  filled.permit.finish();  // dropped without release_lock: the lease gives the lock back
+  io.restart();
+  io.run_for(50ms);
+  CHECK(lock->releases == 1);
+  const int extends = lock->extends;
+  io.restart();
+  io.run_for(250ms);
+  CHECK(lock->extends == extends);  // and stops renewing
 }

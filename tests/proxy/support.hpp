@@ -21,26 +21,35 @@
 
 namespace relay::test {
 
+enum class Until { Idle, Done };
+
+// Drives `task` on io: until the loop runs dry (Idle), or only until the
+// task ends (Done), for tasks that leave background work behind (a fleet
+// lock's heartbeat).
 template <class T>
-T run(boost::asio::io_context& io, boost::asio::awaitable<T> task) {
+T run(boost::asio::io_context& io, boost::asio::awaitable<T> task, Until until = Until::Idle) {
   std::optional<T> out;
   std::exception_ptr failure;
+  bool done = false;
   boost::asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
     failure = e;
     if (!e) out = std::move(value);
+    done = true;
   });
   io.restart();
-  io.run();
+  if (until == Until::Idle) io.run();
+  while (!done && io.run_one() > 0) {
+  }
   if (failure) std::rethrow_exception(failure);
   return std::move(*out);
 }
 
-inline void run(boost::asio::io_context& io, boost::asio::awaitable<void> task) {
-  std::exception_ptr failure;
-  boost::asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) { failure = e; });
-  io.restart();
-  io.run();
-  if (failure) std::rethrow_exception(failure);
+inline void run(boost::asio::io_context& io, boost::asio::awaitable<void> task, Until until = Until::Idle) {
+  auto as_value = [](boost::asio::awaitable<void> t) -> boost::asio::awaitable<bool> {
+    co_await std::move(t);
+    co_return true;
+  };
+  run(io, as_value(std::move(task)), until);
 }
 
 // Yields the scripted chunks in order, then the end, or `fail_with` after them.

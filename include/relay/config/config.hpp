@@ -175,6 +175,9 @@ struct CoalesceConfig {
   Duration follower_timeout{30'000};  // a follower waiting longer for the head goes to the origin itself
   Duration max_fill_age{60'000};      // a fill older than this takes no new followers
   Duration hit_for_miss{10'000};      // an uncacheable key skips coalescing for this long
+  // The fleet lock's lifetime: its holder renews it every third of it, so a
+  // holder that dies frees the key this long after its last renewal.
+  Duration lock_ttl{3'000};
   // With storage = redis: one fetch per key across every instance sharing it.
   bool distributed = true;
   DegradedMode degraded = DegradedMode::Local;  // Redis away: local coalescing only, or fail-open (none)

@@ -128,8 +128,11 @@ class Handler final : public http::Service {
     std::chrono::system_clock::time_point response_time;
   };
   struct FollowResult {
-    enum Kind { Answered, Alone, Retry } kind = Alone;
+    // TakeOver: the writer kept this follower waiting past its patience;
+    // `given_up` is its fill, which this request may replace as writer.
+    enum Kind { Answered, Alone, Retry, TakeOver } kind = Alone;
     Outcome outcome;
+    std::shared_ptr<Fill> given_up;
   };
 
   // handler.cpp

@@ -34,6 +34,7 @@
 
 #include "relay/http/body.hpp"
 #include "relay/http/response.hpp"
+#include "relay/proxy/lock_lease.hpp"
 #include "relay/proxy/spool.hpp"
 #include "relay/storage/distributed_lock.hpp"
 #include "relay/storage/storage.hpp"
@@ -74,6 +75,11 @@ class Fill {
   void complete();
   void fail();
   void release(Release why);
+  // While the writer waits for another instance's fill (fleet strategy),
+  // its followers wait on it, not on their own timeout: the writer's wait
+  // is bounded. Once it goes to the origin, their patience starts afresh.
+  void await_peer();
+  void fetch_here();
 
   // Follower side.
   struct Snapshot {
@@ -88,6 +94,10 @@ class Fill {
   std::optional<std::uint64_t> content_length() const noexcept { return content_length_; }
   const std::string& variant() const noexcept { return variant_; }
   std::size_t followers() const;
+  bool awaiting_peer() const;
+  // When this fill started asking the origin after waiting for another
+  // instance; the epoch when it asked at once.
+  clock::time_point fetching_since() const;
 
  private:
   friend class Subscription;
@@ -101,6 +111,8 @@ class Fill {
   mutable std::mutex mutex_;
   FillState state_ = FillState::Pending;
   Release release_ = Release::FetchAlone;
+  bool awaiting_peer_ = false;
+  clock::time_point fetching_since_;
   http::ResponseHead head_;
   std::optional<std::uint64_t> content_length_;
   std::string variant_;
@@ -121,8 +133,11 @@ class Subscription final : public http::BodySource {
 
   explicit operator bool() const noexcept { return fill_ != nullptr; }
   Fill& fill() const noexcept { return *fill_; }
-  // Waits until the fill has left Pending, or until `deadline`; its state then.
-  boost::asio::awaitable<FillState> wait_for_head(std::chrono::steady_clock::time_point deadline);
+  // Waits until the fill has left Pending, or until its writer has been
+  // asking the origin for `patience` (not counting a wait for another
+  // instance) without an answer; its state then.
+  boost::asio::awaitable<FillState> wait_for_head(std::chrono::milliseconds patience);
+  const std::shared_ptr<Fill>& shared_fill() const noexcept { return fill_; }
   void set_idle_timeout(std::chrono::milliseconds timeout) noexcept { idle_timeout_ = timeout; }
   boost::asio::awaitable<Result<std::span<const char>>> read() override;
 
@@ -159,20 +174,18 @@ class WritePermit {
   // makes the key skip coalescing for hit_for_miss (Varnish hit-for-miss).
   void finish(Outcome outcome = Outcome::Done);
 
-  // The cross-instance lock this fill holds, if any (fleet strategy).
-  const storage::DistributedLock::Held* lock() const noexcept { return held_ ? &*held_ : nullptr; }
-  void hold_lock(storage::DistributedLock::Held held) { held_ = std::move(held); }
-  // Extends the held lock when a third of its time has passed, so a long
-  // fill keeps the other instances waiting instead of fetching.
-  boost::asio::awaitable<void> keep_lock();
-  // Lets the other instances go; a lock never released expires by itself.
+  // The cross-instance lock this fill holds, if any (fleet strategy),
+  // renewed by its lease until released or the permit is dropped.
+  const storage::DistributedLock::Held* lock() const noexcept { return lease_ ? &lease_->held() : nullptr; }
+  void hold_lock(std::shared_ptr<LockLease> lease) { lease_ = std::move(lease); }
+  // Lets the other instances go; a permit dropped without it has its
+  // lease release the lock in the background.
   boost::asio::awaitable<void> release_lock();
 
  private:
   KeySessions* sessions_ = nullptr;
   std::shared_ptr<Fill> fill_;
-  std::optional<storage::DistributedLock::Held> held_;
-  std::chrono::steady_clock::time_point lock_due_{};
+  std::shared_ptr<LockLease> lease_;
 };
 
 struct CoalescerSettings {
@@ -180,6 +193,7 @@ struct CoalescerSettings {
   std::chrono::milliseconds follower_timeout{30'000};  // wait for the head before going alone
   std::chrono::milliseconds max_fill_age{60'000};      // older fills take no new followers
   std::chrono::milliseconds hit_for_miss{10'000};      // uncacheable keys skip coalescing this long
+  std::chrono::milliseconds lock_ttl{3'000};           // the fleet lock's TTL, renewed every third of it
   std::string spool_dir = "/tmp";                        // where bodies past spool_memory go
   std::uint64_t spool_memory = 1024 * 1024;             // per fill
   bool fleet_fail_open = false;  // Redis away: no coalescing at all instead of local only
@@ -213,7 +227,11 @@ class KeySessions {
   // Local first: follow a running fill or become the key's writer. A writer
   // then takes the fleet lock when there is one; `probe` tells what the
   // shared store holds while another instance has it.
-  boost::asio::awaitable<Acquired> acquire(const std::string& key, const PeerProbe& probe);
+  // `give_up_on`: a fill this request followed until its patience ran out;
+  // if it is still the key's fill, this request replaces it as writer (the
+  // first follower to give up is elected; the others follow the new fill).
+  boost::asio::awaitable<Acquired> acquire(const std::string& key, const PeerProbe& probe,
+                                           const std::shared_ptr<Fill>& give_up_on = nullptr);
   // For a background revalidation: the permit when nobody fills the key now.
   std::optional<WritePermit> try_fill(const std::string& key);
 
@@ -232,7 +250,7 @@ class KeySessions {
     Role role = Role::Alone;
     std::shared_ptr<Fill> fill;
   };
-  Ticket join(const std::string& key);
+  Ticket join(const std::string& key, const std::shared_ptr<Fill>& give_up_on);
   void finished(const std::shared_ptr<Fill>& fill, bool uncacheable);
   // fleet_lock.cpp: the cross-instance strategy for a local writer.
   boost::asio::awaitable<Acquired> acquire_across_fleet(const std::string& key, WritePermit permit,

@@ -38,8 +38,6 @@ struct PumpTargets {
   std::uint64_t source_offset = 0;
   std::uint64_t window_begin = 0;
   std::uint64_t window_end = std::numeric_limits<std::uint64_t>::max();
-  // Called between chunks (a long fill extends its fleet lock).
-  std::function<boost::asio::awaitable<void>()> between_chunks{};
   bool defer_commit = false;
 };
 

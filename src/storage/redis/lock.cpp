@@ -1,7 +1,15 @@
 // DistributedLock on Redis (see distributed_lock.hpp). Tokens are random
 // per acquisition, so a holder whose lock expired can never release or
-// extend the lock another instance took over.
+// extend the lock another instance took over. A SET NX whose reply did not
+// come in time may still run later (a frozen Redis executes its queue when
+// it wakes up): its token is then deleted by compare-and-delete, retried
+// for one TTL, so no lock outlives the request that gave up on it.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <random>
 
 #include "connection.hpp"
@@ -29,7 +37,7 @@ std::string new_token() {
   return out;
 }
 
-class RedisLock final : public DistributedLock {
+class RedisLock final : public DistributedLock, public std::enable_shared_from_this<RedisLock> {
  public:
   RedisLock(std::string prefix, redis::Options options) : prefix_(std::move(prefix)), pool_(std::move(options)) {}
 
@@ -39,7 +47,10 @@ class RedisLock final : public DistributedLock {
     Held held{prefix_ + "lock:" + name, new_token()};
     redis::Command set{"SET", held.name, held.token, "NX", "PX", std::to_string(ttl.count())};
     auto reply = co_await conn->command(std::move(set));
-    if (!reply) co_return reply.error();
+    if (!reply) {
+      asio::co_spawn(conn->executor(), withdraw(shared_from_this(), held, ttl), asio::detached);
+      co_return reply.error();
+    }
     if (reply->is_error()) co_return make_error_code(Errc::storage_unavailable);
     if (reply->type == redis::Reply::Type::nil) co_return std::optional<Held>{};
     co_return std::optional<Held>{std::move(held)};
@@ -60,6 +71,24 @@ class RedisLock final : public DistributedLock {
   }
 
  private:
+  // The fencing delete of a lock request that timed out: until it is
+  // known not to be there, or its TTL has passed anyway.
+  static asio::awaitable<void> withdraw(std::shared_ptr<RedisLock> self, Held held, std::chrono::milliseconds ttl) {
+    const auto executor = co_await asio::this_coro::executor;
+    auto conn = self->pool_.for_executor(executor);
+    asio::steady_timer timer(executor);
+    const auto give_up = std::chrono::steady_clock::now() + ttl;
+    while (std::chrono::steady_clock::now() < give_up) {
+      redis::Command eval{"EVAL", release_script, "1", held.name, held.token};
+      auto reply = co_await conn->command(std::move(eval));
+      // 1: the late SET had run and is undone; 0: it has not run yet (or
+      // never will): try again, as it may still be queued in Redis.
+      if (reply && reply->type == redis::Reply::Type::integer && reply->integer == 1) co_return;
+      timer.expires_after(std::chrono::milliseconds(200));
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
   std::string prefix_;
   redis::ConnectionPool pool_;
 };
