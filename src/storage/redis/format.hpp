@@ -26,8 +26,12 @@
 //                              least the entry's (the longest member's), so
 //                              members can be stale: a purge reads each entry
 //   <prefix>f:<cache key>      a fill in progress: metadata as above with
-//                              body_size and chunk_count 0; TTL 3 s, re-armed
-//                              every second by its live writer
+//                              chunk_count 1 and body_size the writer's chunk
+//                              size (each chunk but the last has exactly that
+//                              many bytes; it grows by APPEND while the fill
+//                              runs); older writers wrote 0 and 0
+//                              and whole chunks of any size. TTL 3 s,
+//                              re-armed every second by its live writer
 // Unreadable metadata (another version) is treated as a miss, and expires
 // by its TTL: version 1 carried storage facts as X-Relay-* header fields.
 #pragma once

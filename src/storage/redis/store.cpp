@@ -62,7 +62,8 @@ std::string ms(std::chrono::milliseconds d) {
   return std::to_string(d.count());
 }
 
-Task<void> RedisStore::publish(Connection& conn, const std::string& key, const Stored& stored, Command first,
+Task<void> RedisStore::publish(Connection& conn, const std::string& key, const Stored& stored,
+                               std::vector<Command> last_bytes,
                                bool only_if_present, Command withdraw) {
   const auto ttl = ttl_for(stored.meta.keep_for);
   std::vector<Command> commands;
@@ -71,7 +72,7 @@ Task<void> RedisStore::publish(Connection& conn, const std::string& key, const S
   for (const auto& tag : stored.meta.internal.tags)
     commands.push_back({"EVAL", std::string(tag_script), "1", tag_key(tag), key, ms(ttl)});
   commands.push_back({"MULTI"});
-  if (!first.empty()) commands.push_back(std::move(first));
+  for (auto& command : last_bytes) commands.push_back(std::move(command));
   for (std::uint64_t n = 0; n < stored.chunks; ++n)
     commands.push_back({"PEXPIRE", chunk_key(stored.body_id, n), ms(ttl + chunk_grace)});
   commands.push_back({"SET", meta_key(key), encode(stored), "PX", ms(ttl)});
@@ -129,6 +130,7 @@ Task<std::optional<Hit>> RedisStore::get_in_progress(const CacheKey& cache_key) 
   auto announced = decode(reply->str);
   if (!announced) co_return std::optional<Hit>{};
   EntryMeta meta = announced->meta;
+  meta.body_size = 0;  // the announcement's is the writer's chunk size
   Hit hit{std::move(meta), make_progress_reader(shared_from_this(), conn, key, std::move(*announced))};
   co_return std::optional<Hit>{std::move(hit)};
 }
@@ -150,7 +152,7 @@ Task<void> RedisStore::update_meta(const CacheKey& cache_key, EntryMeta meta) {
   Stored stored = std::move(**loaded);
   meta.body_size = stored.meta.body_size;
   stored.meta = std::move(meta);
-  co_return co_await publish(*conn, key, stored, Command{}, true);
+  co_return co_await publish(*conn, key, stored, {}, true);
 }
 
 Task<bool> RedisStore::remove(const CacheKey& cache_key) {

@@ -2,9 +2,9 @@
 // with it (key names, TTLs, the publishing transaction, error reporting).
 // The record format is in format.hpp, the connection in connection.hpp.
 //
-// Visibility: full chunks are written first with SET PX; commit() then
-// re-arms their TTLs and writes the last chunk and the metadata in one
-// MULTI/EXEC. Readers reach a body only through committed metadata, so they
+// Visibility: chunks are appended to first (APPEND, writer.cpp); commit()
+// then re-arms their TTLs and appends the last bytes and writes the
+// metadata in one MULTI/EXEC. Readers reach a body only through committed metadata, so they
 // never see half an entry. A writer dropped before commit deletes its chunks
 // best-effort; otherwise they expire. The chunks of a replaced or removed
 // entry are left to expire, as a reader may still be streaming them (the
@@ -80,13 +80,13 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
   std::uint64_t chunk_size() const { return chunk_size_; }
 
   // One MULTI/EXEC re-arms every chunk's TTL and writes the metadata, so a
-  // reader sees the entry whole or not at all. `first` (a new body's last
-  // chunk) joins the transaction; only_if_present (update_meta) keeps an
+  // reader sees the entry whole or not at all. `last_bytes` (the APPENDs of
+  // a new body's last bytes) join the transaction; only_if_present (update_meta) keeps an
   // entry that was removed since it was read removed.
   // `withdraw` (a new body's announcement, if it made one) is deleted in the
   // same transaction, so a progress reader sees the fill announced or
   // committed, never neither.
-  Task<void> publish(Connection& conn, const std::string& key, const Stored& stored, Command first,
+  Task<void> publish(Connection& conn, const std::string& key, const Stored& stored, std::vector<Command> last_bytes,
                      bool only_if_present, Command withdraw = {});
 
  private:
