@@ -5,8 +5,11 @@
 // the reader may skip what lies before it (BodyReader::start_at).
 // The first chunk is read before the head is sent: a stored body that fails
 // there (a damaged block, an I/O error) has cost the client nothing, and the
-// caller answers otherwise (deliver returns nullopt). A later failure can
-// only cut the response short; the store never hands out unverified bytes.
+// caller answers otherwise (deliver returns nullopt). A later failure (a
+// chunk an evicting Redis dropped meanwhile) is made good from the origin
+// by Range when the response has a strong validator (ResumingSource), and
+// otherwise cuts the response short; the store never hands out unverified
+// bytes.
 
 #include "relay/cache/range.hpp"
 #include "relay/cache/validation.hpp"
@@ -84,8 +87,15 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
               " unreadable, nothing sent: ", first ? std::string("it is empty") : first.error().message());
     co_return std::nullopt;
   }
+  // Only a body read in more than one go can fail midway: the validator
+  // is copied for those alone (a one-read hit allocates nothing for it).
+  std::optional<std::string> validator;
+  if (meta.status == 200 && offset + first->size() < end) validator = cache::strong_validator(head.headers);
   co_await out.write_head(std::move(head), end - begin);
-  PrimedSource source(*first, *hit.body);
+  PrimedSource primed(*first, *hit.body);
+  std::optional<ResumingSource> resuming;
+  if (validator) resuming.emplace(primed, offset, size, *validator, rest_from_origin(req, *validator), req.target);
+  http::BodySource& source = resuming ? static_cast<http::BodySource&>(*resuming) : primed;
   auto pumped = co_await pump(
       source, PumpTargets{.client = &out, .source_offset = offset, .window_begin = begin, .window_end = end});
   if (pumped.source_error) {

@@ -17,80 +17,13 @@
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/proxy/pump.hpp"
+#include "relay/proxy/resuming_source.hpp"
 #include "relay/util/log.hpp"
 
 namespace relay::proxy {
 
 namespace asio = boost::asio;
 using cache::CacheStatus;
-
-namespace {
-
-// The peer's body, continued from the origin if the peer stops midway.
-class ResumingSource final : public http::BodySource {
- public:
-  using OpenRest = std::function<asio::awaitable<Result<std::unique_ptr<upstream::Transfer>>>(std::uint64_t)>;
-
-  ResumingSource(http::BodySource& peer, std::optional<std::uint64_t> content_length, std::string validator,
-                 OpenRest open_rest, std::string target)
-      : peer_(peer),
-        content_length_(content_length),
-        validator_(std::move(validator)),
-        open_rest_(std::move(open_rest)),
-        target_(std::move(target)) {}
-
-  asio::awaitable<Result<std::span<const char>>> read() override {
-    if (origin_) co_return co_await read_origin();
-    auto chunk = co_await peer_.read();
-    if (chunk) {
-      received_ += chunk->size();
-      co_return chunk;
-    }
-    // Every byte arrived; only the commit went missing.
-    if (content_length_ && received_ == *content_length_) co_return std::span<const char>{};
-    log::warn("the instance filling ", target_, " stopped midway (", chunk.error().message(),
-              "): fetching the rest from the origin at byte ", received_);
-    auto opened = co_await open_rest_(received_);
-    if (!opened) co_return opened.error();
-    origin_ = std::move(*opened);
-    const auto& head = origin_->head();
-    // Only the very same representation may continue the bytes already sent.
-    if (cache::strong_validator(head.headers) != validator_) {
-      log::warn("resuming ", target_, ": the origin now sends another representation");
-      co_return make_error_code(Errc::upstream_protocol);
-    }
-    if (head.status == 200) {
-      skip_ = received_;  // Range ignored: it repeats what was already sent
-    } else if (head.status != 206 ||
-               !head.headers.get("content-range").value_or("").starts_with("bytes " + std::to_string(received_) + "-")) {
-      log::warn("resuming ", target_, ": the origin answered ", head.status, " to a range from byte ", received_);
-      co_return make_error_code(Errc::upstream_protocol);
-    }
-    co_return co_await read_origin();
-  }
-
- private:
-  asio::awaitable<Result<std::span<const char>>> read_origin() {
-    for (;;) {
-      auto chunk = co_await origin_->read();
-      if (!chunk || chunk->empty()) co_return chunk;
-      auto dropped = std::min<std::uint64_t>(skip_, chunk->size());
-      skip_ -= dropped;
-      if (dropped < chunk->size()) co_return chunk->subspan(dropped);
-    }
-  }
-
-  http::BodySource& peer_;
-  const std::optional<std::uint64_t> content_length_;
-  const std::string validator_;
-  const OpenRest open_rest_;
-  const std::string target_;
-  std::uint64_t received_ = 0;
-  std::uint64_t skip_ = 0;
-  std::unique_ptr<upstream::Transfer> origin_;
-};
-
-}  // namespace
 
 PeerProbe Handler::peer_probe(const http::Request& req, const cache::RequestFacts& request, const Lookup& found,
                               const cache::ResolvedRule& rule) {
@@ -152,21 +85,7 @@ asio::awaitable<Handler::Outcome> Handler::stream_peer_fill(const http::Request&
   }
 
   auto validator = cache::strong_validator(meta.headers).value_or("");  // peer_probe made sure there is one
-  auto open_rest = [this, &req, &plan,
-                    validator](std::uint64_t offset) -> asio::awaitable<Result<std::unique_ptr<upstream::Transfer>>> {
-    auto up = upstream_request(req, nullptr, plan);
-    up.headers.set("Range", "bytes=" + std::to_string(offset) + "-");
-    up.headers.set("If-Range", validator);
-    auto started = co_await upstreams_.start(req.route, plan.lookup ? plan.lookup->primary : req.target, std::move(up),
-                                             nullptr, true);
-    if (!started) {
-      shared_.metrics.record_upstream_error(started.error());
-      log::warn("resuming ", req.target, " from the origin failed: ", started.error().message());
-      co_return started.error();
-    }
-    co_return std::move(*started);
-  };
-  ResumingSource source(*partial.body, content_length, validator, std::move(open_rest), req.target);
+  ResumingSource source(*partial.body, 0, content_length, validator, rest_from_origin(req, validator), req.target);
   co_await pump(source, PumpTargets{.client = client, .fill = plan.fill ? &plan.fill->fill() : nullptr});
   co_return outcome;
 }

@@ -23,6 +23,8 @@ Each request is driven by its query parameters (all optional):
   drip=0.05           send the body in pieces of drip_size bytes (default 1024),
   drip_size=1024      sleeping `drip` seconds between pieces (one chunk per piece)
   abort=N             send the full head but close after N body bytes
+  pause_at=N&pause=S  stop for S seconds once N body bytes are out (at a piece
+                      boundary: use with drip_size)
   etag=1              send ETag; answer a matching If-None-Match with 304
   close=1             send Connection: close and close after the response
   etagv="x"           send this literal ETag (e.g. W/"x"); answer a matching
@@ -584,10 +586,14 @@ class Handler(socketserver.StreamRequestHandler):
         piece = max(64, piece - piece % 64)
         pieces = [body] if is_echo else body_pieces(path, size, piece)
         abort = int(qget("abort", "-1"))
+        pause_at, pause = int(qget("pause_at", "-1")), float(qget("pause", "0"))
         sent = 0
         for i, data in enumerate(pieces):
             if i and drip > 0:
                 time.sleep(drip)
+            if 0 <= pause_at <= sent:
+                time.sleep(pause)
+                pause_at = -1
             if 0 <= abort < sent + len(data):
                 self.wfile.write(data[:abort - sent])
                 self.log("aborting after %d body bytes" % abort)

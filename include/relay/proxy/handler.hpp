@@ -40,6 +40,7 @@
 #include "relay/proxy/upstreams.hpp"
 #include "relay/proxy/key_session.hpp"
 #include "relay/proxy/refresh_ahead.hpp"
+#include "relay/proxy/resuming_source.hpp"
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/upstream/transfer.hpp"
@@ -184,6 +185,10 @@ class Handler final : public http::Service {
                        const cache::ResolvedRule& rule);
   boost::asio::awaitable<Outcome> stream_peer_fill(const http::Request& req, storage::Hit partial, FetchPlan& plan,
                                                    http::ResponseSink& out);
+
+  // resuming_source.cpp: the origin request for the rest of this request's
+  // body from an offset, on the representation `validator` names.
+  ResumingSource::OpenRest rest_from_origin(const http::Request& req, std::string validator);
 
   // deliver.cpp
   // nullopt: the stored body failed before anything was sent (a damaged

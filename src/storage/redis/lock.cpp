@@ -3,7 +3,8 @@
 // extend the lock another instance took over. A SET NX whose reply did not
 // come in time may still run later (a frozen Redis executes its queue when
 // it wakes up): its token is then deleted by compare-and-delete, retried
-// for one TTL, so no lock outlives the request that gave up on it.
+// until Redis answers again, so no lock outlives the request that gave up
+// on it by more than the time Redis takes to come back.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -48,7 +49,7 @@ class RedisLock final : public DistributedLock, public std::enable_shared_from_t
     redis::Command set{"SET", held.name, held.token, "NX", "PX", std::to_string(ttl.count())};
     auto reply = co_await conn->command(std::move(set));
     if (!reply) {
-      asio::co_spawn(conn->executor(), withdraw(shared_from_this(), held, ttl), asio::detached);
+      asio::co_spawn(conn->executor(), withdraw(shared_from_this(), held), asio::detached);
       co_return reply.error();
     }
     if (reply->is_error()) co_return make_error_code(Errc::storage_unavailable);
@@ -71,20 +72,27 @@ class RedisLock final : public DistributedLock, public std::enable_shared_from_t
   }
 
  private:
-  // The fencing delete of a lock request that timed out: until it is
-  // known not to be there, or its TTL has passed anyway.
-  static asio::awaitable<void> withdraw(std::shared_ptr<RedisLock> self, Held held, std::chrono::milliseconds ttl) {
+  // The fencing delete of a lock request that timed out. A frozen Redis
+  // runs a dead connection's queued SET as soon as it wakes, before it has
+  // accepted and served a new connection, so once this delete is answered
+  // the SET has run (1: undone) or never will (0); the second try after a
+  // second is for a Redis that took longer. Redis away for longer than
+  // `patience`: the SET, if it ever runs, expires after its TTL anyway.
+  static asio::awaitable<void> withdraw(std::shared_ptr<RedisLock> self, Held held) {
     const auto executor = co_await asio::this_coro::executor;
     auto conn = self->pool_.for_executor(executor);
     asio::steady_timer timer(executor);
-    const auto give_up = std::chrono::steady_clock::now() + ttl;
-    while (std::chrono::steady_clock::now() < give_up) {
+    constexpr auto patience = std::chrono::seconds(60);
+    const auto give_up = std::chrono::steady_clock::now() + patience;
+    int answered = 0;
+    while (answered < 2 && std::chrono::steady_clock::now() < give_up) {
       redis::Command eval{"EVAL", release_script, "1", held.name, held.token};
       auto reply = co_await conn->command(std::move(eval));
-      // 1: the late SET had run and is undone; 0: it has not run yet (or
-      // never will): try again, as it may still be queued in Redis.
-      if (reply && reply->type == redis::Reply::Type::integer && reply->integer == 1) co_return;
-      timer.expires_after(std::chrono::milliseconds(200));
+      if (reply && reply->type == redis::Reply::Type::integer) {
+        if (reply->integer == 1) co_return;
+        ++answered;
+      }
+      timer.expires_after(answered ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(200));
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }

@@ -5,8 +5,9 @@
 // regard to their TTL (maxmemory-policy allkeys-*) may have dropped some,
 // and such an entry must fail before the response head is sent, as a miss,
 // not halfway through its body. The entry is then deleted. A chunk missing
-// later (evicted during the read), or a body longer or shorter than its
-// metadata says, fails the read with storage_unavailable.
+// later (evicted during the read) drops the entry too and fails the read
+// with storage_unavailable (the handler continues from the origin where it
+// can), as does a body longer or shorter than its metadata says.
 #include "store.hpp"
 
 namespace relay::storage::redis {
@@ -39,8 +40,10 @@ class RedisReader final : public BodyReader {
       }
     }
     auto& reply = replies->back();
-    if (reply.type != Reply::Type::string || reply.str.empty())
-      co_return fail("chunk missing (expired or evicted)");
+    if (reply.type != Reply::Type::string || reply.str.empty()) {
+      conn_->send({{"DEL", meta_key_}});  // the next request fetches it anew instead of failing here again
+      co_return fail("chunk missing (expired or evicted): entry dropped");
+    }
     current_ = std::move(reply.str);
     delivered_ += current_.size();
     if (delivered_ > stored_.meta.body_size) co_return fail("body longer than its metadata says");
