@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "../storage/redis/connection.hpp"
+#include "../storage/redis/endpoint.hpp"
 #include "relay/util/json.hpp"
 
 namespace relay::admin {
@@ -124,16 +125,15 @@ Health::Check Health::check_storage() const {
 asio::awaitable<Health::Check> Health::check_redis() {
   const auto& r = cfg_.storage.redis;
   if (!redis_) {
-    storage::redis::Options options{{r.url.host, r.url.port, r.url.password, r.url.db}, r.connect_timeout,
-                                    r.command_timeout};
-    redis_ = storage::redis::Connection::create(admin_loop_.get_executor(), std::move(options));
+    redis_ = storage::redis::Connection::create(admin_loop_.get_executor(), storage::redis::options_for(r));
   }
   const auto began = steady::now();
   storage::redis::Command ping;
   ping.emplace_back("PING");
   auto reply = co_await redis_->command(std::move(ping));
   json::Object out;
-  out.add("server", r.url.host + ":" + std::to_string(r.url.port));
+  const auto server = storage::redis::current_endpoint(r);
+  out.add("server", server.host + ":" + std::to_string(server.port));
   Check check;
   if (!reply) {
     check.ok = false;

@@ -139,6 +139,10 @@ constexpr Field kFields[] = {
         "storage.redis.command_timeout"),
     row<K::Size, &C::storage, &StorageConfig::redis, &RedisStorageConfig::chunk_size>(
         "storage.redis.chunk_size"),
+    row<K::StringList, &C::storage, &StorageConfig::redis, &RedisStorageConfig::sentinels>(
+        "storage.redis.sentinels"),
+    row<K::String, &C::storage, &StorageConfig::redis, &RedisStorageConfig::master_name>(
+        "storage.redis.master_name"),
     row<K::Duration, &C::maintenance, &MaintenanceConfig::interval>("maintenance.interval"),
     row<K::String, &C::maintenance, &MaintenanceConfig::lock>("maintenance.lock"),
     row<K::String, &C::admin, &AdminConfig::listen>("admin.listen"),

@@ -409,6 +409,11 @@ constexpr KeyDoc kKeyDocs[] = {
      "Deadline of each Redis command; past it the request goes to the origin. Must be greater than 0."},
     {"storage.redis.chunk_size",
      "Body bytes per Redis value: larger bodies are split into chunks of this size. At least 4KiB."},
+    {"storage.redis.sentinels",
+     "Redis Sentinel: \"host:port\" of each sentinel. relay asks them for the address of master_name at start and "
+     "every half second, and moves every connection to the new master after a failover; url then gives only "
+     "the password and db. [] (default) = connect to url."},
+    {"storage.redis.master_name", "The master name the sentinels monitor (sentinel monitor <name> ...)."},
     // [maintenance]
     {"maintenance.interval",
      "Time between rounds of each cleanup task, each round delayed by up to 5%; 0 = no scheduled cleanup, "

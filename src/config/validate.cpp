@@ -40,6 +40,17 @@ void Loader::validate_storage(const StorageConfig& s) const {
     fail("storage.disk.io_threads", "must be 1..64, got " + std::to_string(s.disk.io_threads));
   if (s.redis.chunk_size < 4096)
     fail("storage.redis.chunk_size", "must be at least 4KiB, got " + std::to_string(s.redis.chunk_size));
+  if (!s.redis.sentinels.empty() && s.redis.master_name.empty())
+    fail("storage.redis.master_name", "is required with storage.redis.sentinels (the name sentinels monitor)");
+  if (s.redis.sentinels.empty() && !s.redis.master_name.empty())
+    fail("storage.redis.sentinels", "is required with storage.redis.master_name (\"host:port\" of each sentinel)");
+  for (const auto& sentinel : s.redis.sentinels) {
+    const auto colon = sentinel.rfind(':');
+    const auto port = colon == std::string::npos ? std::string() : sentinel.substr(colon + 1);
+    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    if (colon == 0 || !digits || std::stoul(port) == 0 || std::stoul(port) > 65535)
+      fail("storage.redis.sentinels", "expected \"host:port\" with port 1..65535, got \"" + sentinel + "\"");
+  }
 }
 
 void Loader::validate() const {

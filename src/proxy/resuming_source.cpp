@@ -2,7 +2,7 @@
 // the rest of a body.
 #include "relay/proxy/resuming_source.hpp"
 
-#include "relay/cache/validation.hpp"
+#include "relay/cache/range.hpp"
 #include "relay/proxy/handler.hpp"
 #include "relay/util/log.hpp"
 

@@ -812,9 +812,10 @@ class RedisServer(Process):
     free port; later ones (after kill() or stop()) reuse it, so a relay
     configured with .url finds the server again."""
 
-    def __init__(self, workdir, name="redis"):
+    def __init__(self, workdir, name="redis", extra=()):
         super().__init__(name, workdir)
         self.port = None
+        self.extra = list(extra)  # more redis-server arguments, e.g. ["--replicaof", host, port]
 
     def start(self, timeout=10.0):
         binary = redis_server_bin()
@@ -823,7 +824,7 @@ class RedisServer(Process):
         self.port = self.port or free_port()
         argv = [binary, "--port", str(self.port), "--bind", HOST, "--save", "",
                 "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir),
-                "--logfile", "", "--loglevel", "warning"]
+                "--logfile", "", "--loglevel", "warning"] + self.extra
         self.spawn(argv, env=child_env())
 
         def ready():

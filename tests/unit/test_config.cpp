@@ -1110,3 +1110,19 @@ TEST_CASE("config: a bad server.max_body_size names the key and line") {
   CHECK(load_error("", {{"RELAY_SERVER_MAX_BODY_SIZE", "lots"}}) ==
         R"(environment RELAY_SERVER_MAX_BODY_SIZE: expected a size like "64MiB", got "lots")");
 }
+
+TEST_CASE("config: Redis Sentinel needs both sentinels and master_name, each sentinel host:port") {
+  const auto c = load("[storage.redis]\nsentinels = [\"10.0.0.1:26379\", \"[::1]:26380\"]\nmaster_name = \"edge\"\n");
+  CHECK(c.storage.redis.sentinels == std::vector<std::string>{"10.0.0.1:26379", "[::1]:26380"});
+  CHECK(c.storage.redis.master_name == "edge");
+  CHECK(relay::test::config_load_error("[storage.redis]\nsentinels = [\"10.0.0.1:26379\"]\n").find("storage.redis.master_name") !=
+        std::string::npos);
+  CHECK(relay::test::config_load_error("[storage.redis]\nmaster_name = \"edge\"\n").find("storage.redis.sentinels") !=
+        std::string::npos);
+  for (const char* bad : {"10.0.0.1", "10.0.0.1:0", "10.0.0.1:99999", ":26379", "host:port"}) {
+    CAPTURE(bad);
+    const auto error = relay::test::config_load_error(std::string("[storage.redis]\nmaster_name = \"m\"\nsentinels = [\"") +
+                                               bad + "\"]\n");
+    CHECK(error.find("storage.redis.sentinels") != std::string::npos);
+  }
+}

@@ -257,6 +257,11 @@ struct RedisStorageConfig {
   Duration connect_timeout{1'000};
   Duration command_timeout{500};
   std::uint64_t chunk_size = 256 * 1024;            // body bytes per Redis value
+  // Redis Sentinel: the master of `master_name` as these sentinels
+  // ("host:port") know it, followed through failovers; url then gives only
+  // the password and db.
+  std::vector<std::string> sentinels;
+  std::string master_name;
 };
 
 struct StorageConfig {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "connection.hpp"
+#include "endpoint.hpp"
 #include "hiredis_glue.hpp"
 #include "relay/util/log.hpp"
 
@@ -48,8 +49,14 @@ Connection::Connection(const asio::any_io_executor& ex, Options options)
 }
 
 void Connection::start_connect() {
+  Endpoint ep = options_.endpoint;
+  if (options_.locator) {
+    located_ = options_.locator->generation();
+    ep = options_.locator->master(std::move(ep));
+    where_ = ep.host + ":" + std::to_string(ep.port) + "/" + std::to_string(ep.db);
+  }
   // Non-blocking connect (a host name is still resolved synchronously).
-  redisAsyncContext* ac = redisAsyncConnect(options_.endpoint.host.c_str(), options_.endpoint.port);
+  redisAsyncContext* ac = redisAsyncConnect(ep.host.c_str(), ep.port);
   if (!ac) {
     lost("out of memory");
     return;

@@ -10,6 +10,7 @@
 #include <boost/asio/query.hpp>
 #include <mutex>
 
+#include "endpoint.hpp"
 #include "hiredis_glue.hpp"
 
 namespace relay::storage::redis {
@@ -39,6 +40,11 @@ bool Connection::available() {
 
 bool Connection::ready_to_send() {
   if (closed_) return false;
+  // A failover moved the master: this link goes to a replica now, or nowhere.
+  if (ac_ && options_.locator && options_.locator->generation() != located_) {
+    drop("the master moved (sentinel)");
+    retry_at_ = clock::now();  // to the new master at once, not after a back-off
+  }
   if (!ac_) {
     if (clock::now() < retry_at_) return false;
     start_connect();

@@ -49,10 +49,15 @@ struct Reply {
 
 using Command = std::vector<std::string>;  // argv, binary-safe
 
+class MasterLocator;  // endpoint.hpp
+
 struct Options {
   Endpoint endpoint;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{500};
+  // With Redis Sentinel: where the master is now; `endpoint` then gives
+  // the password and db.
+  std::shared_ptr<MasterLocator> locator;
 };
 
 // Commands sent together and answered together. Shared by the waiting
@@ -133,6 +138,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string where_;  // host:port/db for log lines
   redisAsyncContext* ac_ = nullptr;
   std::uint64_t generation_ = 0;  // bumped per hiredis context
+  std::uint64_t located_ = 0;     // the locator's generation this link was made with
   std::uint64_t subscribed_generation_ = 0;  // the context subscribe() last succeeded on
   bool up_ = false;               // the server has answered since connecting
   bool failing_ = false;          // the last attempt or connection failed

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "endpoint.hpp"
 #include "relay/storage/redis_store.hpp"
 #include "relay/util/log.hpp"
 
@@ -33,7 +34,7 @@ ReplyPtr ask(redisContext* c, const std::vector<std::string>& argv) {
 }  // namespace
 
 std::optional<std::string> redis_eviction_policy(const config::RedisStorageConfig& cfg) {
-  const auto& url = cfg.url;
+  const auto url = redis::current_endpoint(cfg);
   const auto ms = cfg.connect_timeout.count();
   const timeval timeout{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
   Context c(redisConnectWithTimeout(url.host.c_str(), url.port, timeout), &redisFree);
@@ -53,7 +54,8 @@ std::optional<std::string> redis_eviction_policy(const config::RedisStorageConfi
 void warn_about_eviction_policy(const config::RedisStorageConfig& cfg) {
   const auto policy = redis_eviction_policy(cfg);
   if (!policy || !policy->starts_with("allkeys-")) return;
-  log::warn("redis ", cfg.url.host, ":", cfg.url.port, " evicts with maxmemory-policy ", *policy,
+  const auto where = redis::current_endpoint(cfg);
+  log::warn("redis ", where.host, ":", where.port, " evicts with maxmemory-policy ", *policy,
             ": it may drop parts of a stored body and keep the rest; relay then answers such an entry as a miss, "
             "but the cache keeps less than it could. Use volatile-lru (or volatile-ttl, noeviction): every key "
             "relay writes has a TTL");

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "connection.hpp"
+#include "endpoint.hpp"
 #include "relay/storage/distributed_lock.hpp"
 
 namespace relay::storage {
@@ -104,9 +105,7 @@ class RedisLock final : public DistributedLock, public std::enable_shared_from_t
 }  // namespace
 
 std::shared_ptr<DistributedLock> make_redis_lock(const config::RedisStorageConfig& cfg) {
-  const auto& url = cfg.url;
-  redis::Options options{{url.host, url.port, url.password, url.db}, cfg.connect_timeout, cfg.command_timeout};
-  return std::make_shared<RedisLock>(cfg.key_prefix, std::move(options));
+  return std::make_shared<RedisLock>(cfg.key_prefix, redis::options_for(cfg));
 }
 
 }  // namespace relay::storage

@@ -53,11 +53,6 @@ std::chrono::milliseconds ttl_for(std::chrono::seconds keep_for) {
   return keep_for;
 }
 
-Options options_for(const config::RedisStorageConfig& cfg) {
-  const auto& url = cfg.url;
-  return Options{{url.host, url.port, url.password, url.db}, cfg.connect_timeout, cfg.command_timeout};
-}
-
 std::string ms(std::chrono::milliseconds d) {
   return std::to_string(d.count());
 }

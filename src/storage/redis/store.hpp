@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "connection.hpp"
+#include "endpoint.hpp"
 #include "format.hpp"
 #include "relay/config/config.hpp"
 #include "relay/storage/storage.hpp"
@@ -44,8 +45,6 @@ error_code unavailable();
 error_code note(const std::string& what, std::string_view why);
 // keep_for as a TTL: 0 is one day, and nothing is kept past ten years.
 std::chrono::milliseconds ttl_for(std::chrono::seconds keep_for);
-// Where and how patiently to connect, from the [storage.redis] settings.
-Options options_for(const config::RedisStorageConfig& cfg);
 // 32 random hex digits (writer.cpp): body ids, the purge bus's instance id.
 std::string random_id();
 // A duration as a PX/PEXPIRE argument.
