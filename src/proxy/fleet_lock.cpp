@@ -1,9 +1,10 @@
 // The fleet strategy of KeySessions: coalescing across instances that share
 // one Redis. A local writer also takes the key's Redis lock; an instance
-// that finds it taken waits (jittered back-off) for the other instance's
-// response: it streams it while it is being written (peer_fill.cpp) as soon
-// as the holder announces it in the store, or answers from the store once
-// it is committed, so the origin sees one request per object for the fleet.
+// that finds it taken waits (woken by the holder's notices through Redis
+// pub/sub, or polling with jittered back-off without them) for the other
+// instance's response: it streams it while it is being written
+// (peer_fill.cpp) as soon as the holder announces it in the store, or
+// answers from the store once it is committed, so the origin sees one request per object for the fleet.
 // The holder renews its lock while it lives (lock_lease.hpp); if it dies,
 // the lock expires within lock_ttl and one waiter takes it over (the
 // others see that one's fill as they saw the first), so a dead holder
@@ -88,6 +89,9 @@ asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const s
   asio::steady_timer timer(executor);
   // Local followers wait for this wait's outcome, not on their own timeout.
   permit->await_peer();
+  // Registered before the first look: the holder's notices (its first
+  // bytes, its commit, its lock's release) wake this wait instead of polls.
+  auto notices = lock_->watch(key, executor);
   auto waited = [&] { return std::chrono::duration<double>(clock_() - started).count(); };
 
   for (;;) {
@@ -123,6 +127,13 @@ asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const s
       log::info("waited ", settings_.follower_timeout.count(), " ms for another instance to fetch ", key,
                 ": fetching it here");
       co_return fill_here(std::move(permit));
+    }
+    if (notices && notices->live()) {
+      // Looked at again on a notice, or at the latest after half a second
+      // (pub/sub keeps nothing: a notice lost in a reconnection is made good).
+      auto next = std::min(deadline, clock_() + jittered(std::chrono::milliseconds(500)));
+      co_await notices->wait_until(next);
+      continue;
     }
     timer.expires_after(jittered(backoff));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -5,6 +5,7 @@
 // fill runs. A holder that dies simply lets its lock expire.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
@@ -31,6 +32,22 @@ class DistributedLock {
   virtual boost::asio::awaitable<Result<bool>> extend(const Held& held, std::chrono::milliseconds ttl) = 0;
   // Best effort: an unreleased lock expires by itself.
   virtual boost::asio::awaitable<void> release(const Held& held) = 0;
+
+  // Wakes a waiter when another instance's fill of a key may have moved on
+  // (a notice through Redis pub/sub), so that it need not poll.
+  class ChangeWatch {
+   public:
+    virtual ~ChangeWatch() = default;
+    // Until a notice for the key, or `deadline`.
+    virtual boost::asio::awaitable<void> wait_until(std::chrono::steady_clock::time_point deadline) = 0;
+    // Notices flow now: the waiter may look at Redis rarely.
+    virtual bool live() const = 0;
+  };
+  // Null: no notices, poll.
+  virtual std::unique_ptr<ChangeWatch> watch(const std::string& /*name*/,
+                                             const boost::asio::any_io_executor& /*executor*/) {
+    return nullptr;
+  }
 };
 
 // Locks live under <key_prefix>lock:<name>.

@@ -15,6 +15,7 @@
 
 #include "connection.hpp"
 #include "endpoint.hpp"
+#include "fill_notices.hpp"
 #include "relay/storage/distributed_lock.hpp"
 
 namespace relay::storage {
@@ -23,8 +24,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+// ARGV[2], ARGV[3]: the fill channel and the lock's name, to wake waiters.
 constexpr const char* release_script =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+    "if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) "
+    "redis.call('publish', ARGV[2], ARGV[3]) return 1 else return 0 end";
 constexpr const char* extend_script =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
@@ -41,7 +44,10 @@ std::string new_token() {
 
 class RedisLock final : public DistributedLock, public std::enable_shared_from_this<RedisLock> {
  public:
-  RedisLock(std::string prefix, redis::Options options) : prefix_(std::move(prefix)), pool_(std::move(options)) {}
+  RedisLock(std::string prefix, redis::Options options)
+      : prefix_(std::move(prefix)),
+        notices_(redis::FillNotices::shared(options, prefix_ + "fill")),
+        pool_(std::move(options)) {}
 
   asio::awaitable<Result<std::optional<Held>>> try_acquire(const std::string& name,
                                                            std::chrono::milliseconds ttl) override {
@@ -68,8 +74,11 @@ class RedisLock final : public DistributedLock, public std::enable_shared_from_t
 
   asio::awaitable<void> release(const Held& held) override {
     auto conn = pool_.for_executor(co_await asio::this_coro::executor);
-    redis::Command eval{"EVAL", release_script, "1", held.name, held.token};
-    co_await conn->command(std::move(eval));
+    co_await conn->command(release_command(held));
+  }
+
+  std::unique_ptr<ChangeWatch> watch(const std::string& name, const asio::any_io_executor& executor) override {
+    return notices_->watch(name, executor);
   }
 
  private:
@@ -87,8 +96,7 @@ class RedisLock final : public DistributedLock, public std::enable_shared_from_t
     const auto give_up = std::chrono::steady_clock::now() + patience;
     int answered = 0;
     while (answered < 2 && std::chrono::steady_clock::now() < give_up) {
-      redis::Command eval{"EVAL", release_script, "1", held.name, held.token};
-      auto reply = co_await conn->command(std::move(eval));
+      auto reply = co_await conn->command(self->release_command(held));
       if (reply && reply->type == redis::Reply::Type::integer) {
         if (reply->integer == 1) co_return;
         ++answered;
@@ -98,7 +106,15 @@ class RedisLock final : public DistributedLock, public std::enable_shared_from_t
     }
   }
 
+  // Compare-and-delete, waking whoever waits for the key.
+  redis::Command release_command(const Held& held) const {
+    return {"EVAL", release_script, "1", held.name, held.token, notices_->channel(), lock_name(held)};
+  }
+  // The name try_acquire was given (the notices' key).
+  std::string lock_name(const Held& held) const { return held.name.substr(prefix_.size() + 5); }
+
   std::string prefix_;
+  std::shared_ptr<redis::FillNotices> notices_;
   redis::ConnectionPool pool_;
 };
 

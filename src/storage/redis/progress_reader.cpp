@@ -3,8 +3,9 @@
 // chunks (writer.cpp), so this reads chunk n from where it left off
 // (GETRANGE) and moves to chunk n+1 once n holds a whole chunk. When no new
 // bytes are there, the same round trip asks whether the same body id is
-// still announced (wait, backing off up to 50 ms), has been committed (the
-// size is now final) or neither (the fill was abandoned: fail).
+// still announced (wait for the writer's next notice, fill_notices.hpp, or
+// without notices back off up to 50 ms), has been committed (the size is
+// now final) or neither (the fill was abandoned: fail).
 // An announcement without a chunk size comes from an older writer that
 // SET whole chunks of any size: each chunk is then read once, whole.
 #include <boost/asio/as_tuple.hpp>
@@ -33,6 +34,8 @@ class ProgressReader final : public BodyReader {
   Task<std::span<const char>> read() override {
     if (failed_) co_return unavailable();
     auto backoff = 2ms;
+    // Registered before the first look, so a notice sent meanwhile counts.
+    if (!watch_ && !final_size_) watch_ = store_->notices().watch(key_, co_await asio::this_coro::executor);
     for (;;) {
       if (final_size_ && delivered_ >= *final_size_) {
         if (delivered_ != *final_size_) co_return fail("body longer than its metadata says");
@@ -63,6 +66,10 @@ class ProgressReader final : public BodyReader {
       }
       if (final_size_) co_return fail("chunk missing (expired or evicted)");
       if (ours((*replies)[1])) {
+        if (watch_ && watch_->live()) {
+          co_await watch_->wait_until(std::chrono::steady_clock::now() + FillNotices::fallback);
+          continue;
+        }
         asio::steady_timer timer(co_await asio::this_coro::executor, backoff);
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 50ms);
@@ -100,6 +107,7 @@ class ProgressReader final : public BodyReader {
   std::uint64_t within_ = 0;  // bytes of it already delivered
   std::uint64_t delivered_ = 0;
   bool failed_ = false;
+  std::unique_ptr<FillNotices::Watch> watch_;
 };
 
 }  // namespace

@@ -27,6 +27,7 @@
 
 #include "connection.hpp"
 #include "endpoint.hpp"
+#include "fill_notices.hpp"
 #include "format.hpp"
 #include "relay/config/config.hpp"
 #include "relay/storage/storage.hpp"
@@ -55,6 +56,7 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
   RedisStore(const config::RedisStorageConfig& cfg, Options options)
       : prefix_(cfg.key_prefix),
         chunk_size_(cfg.chunk_size > 0 ? cfg.chunk_size : 256 * 1024),
+        notices_(FillNotices::shared(options, cfg.key_prefix + "fill")),
         pool_(std::move(options)) {}
 
   Task<std::optional<Hit>> get(const CacheKey& key) override;
@@ -77,6 +79,7 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
     return prefix_ + "b:" + id + ":" + std::to_string(n);
   }
   std::uint64_t chunk_size() const { return chunk_size_; }
+  FillNotices& notices() const { return *notices_; }
 
   // One MULTI/EXEC re-arms every chunk's TTL and writes the metadata, so a
   // reader sees the entry whole or not at all. `last_bytes` (the APPENDs of
@@ -102,6 +105,7 @@ class RedisStore final : public Storage, public std::enable_shared_from_this<Red
 
   std::string prefix_;
   std::uint64_t chunk_size_;
+  std::shared_ptr<FillNotices> notices_;
   ConnectionPool pool_;
   mutable std::mutex stats_mutex_;
   mutable std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>>

@@ -5,8 +5,10 @@
 // and otherwise at most trickle_flush after they arrived, by the writer's
 // ticker if the origin pauses. The first bytes sent also announce the fill
 // under f: for other instances (kept alive by the same ticker while the
-// writer lives). commit() sends the rest, the metadata and the
-// announcement's withdrawal in one transaction (RedisStore::publish).
+// writer lives). Each of these steps, once announced, is PUBLISHed
+// (fill_notices.hpp) to wake the instances waiting for it. commit() sends
+// the rest, the metadata and the announcement's withdrawal in one
+// transaction (RedisStore::publish).
 // Dropped before commit, it deletes its chunks and announcement
 // best-effort; otherwise they expire.
 #include <algorithm>
@@ -116,6 +118,7 @@ struct Progress {
       commands.push_back(heartbeat());
     }
     append_buffer(commands);
+    commands.push_back(store->notices().notice(key));  // wakes the instances waiting for these bytes
     last_flush = steady::now();
     auto replies = co_await conn.wait(conn.send(std::move(commands)));
     bool failed = !replies;
@@ -171,6 +174,7 @@ class RedisWriter final : public BodyWriter {
       Command del{"DEL"};
       for (std::uint64_t n = 0; n < p->touched(); ++n) del.push_back(p->store->chunk_key(p->stored.body_id, n));
       cleanup.push_back(std::move(del));
+      if (!p->announcement.empty()) cleanup.push_back(p->store->notices().notice(p->key));
       conn->send(std::move(cleanup));
     });
   }
@@ -207,6 +211,7 @@ class RedisWriter final : public BodyWriter {
     p.done = true;
     if (!published) co_return p.error = published.error();
     committed_ = true;
+    if (!p.announcement.empty()) conn_->send({p.store->notices().notice(p.key)});  // readers: the size is final
     co_return Result<void>{};
   }
 
