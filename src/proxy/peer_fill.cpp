@@ -8,7 +8,8 @@
 // store reader fails), the rest of the body comes from the origin with
 // "Range: bytes=<received>-" and If-Range on the response's strong
 // validator (ResumingSource), so the client still receives the whole,
-// identical body. That is why only responses with a strong validator are
+// identical body, and this instance then stores the object in place of the
+// dead one. That is why only responses with a strong validator are
 // streamed this way (peer_probe); the others are awaited until committed.
 #include "relay/cache/freshness.hpp"
 #include "relay/cache/range.hpp"
@@ -86,8 +87,37 @@ asio::awaitable<Handler::Outcome> Handler::stream_peer_fill(const http::Request&
 
   auto validator = cache::strong_validator(meta.headers).value_or("");  // peer_probe made sure there is one
   ResumingSource source(*partial.body, 0, content_length, validator, rest_from_origin(req, validator), req.target);
-  co_await pump(source, PumpTargets{.client = client, .fill = plan.fill ? &plan.fill->fill() : nullptr});
+  auto pumped = co_await pump(source, PumpTargets{.client = client, .fill = plan.fill ? &plan.fill->fill() : nullptr});
+  // The other instance died before it stored the object; this one has it
+  // all in its fill now, so later requests anywhere in the fleet are hits
+  // instead of one more fetch.
+  if (source.resumed() && pumped.complete && plan.fill && plan.lookup && plan.lookup->storage_key) {
+    co_await store_resumed(req.target, partial.meta, plan.fill->fill(), *plan.lookup->storage_key);
+  }
   co_return outcome;
+}
+
+asio::awaitable<void> Handler::store_resumed(const std::string& target, storage::EntryMeta meta, const Fill& fill,
+                                            const storage::CacheKey& key) {
+  // Another survivor may have been quicker.
+  if (auto stored = co_await shared_.storage->get(key); stored && *stored) co_return;
+  auto writer = co_await shared_.storage->put(key, std::move(meta));
+  if (!writer) co_return;
+  std::string buffer;
+  std::shared_ptr<const std::string> hold;
+  std::uint64_t offset = 0;
+  for (;;) {
+    auto snapshot = fill.read(offset, buffer, hold);
+    if (snapshot.unreadable) co_return;  // the writer is dropped uncommitted: nothing stays
+    if (snapshot.data.empty()) break;
+    offset += snapshot.data.size();
+    if (auto written = co_await (*writer)->write(snapshot.data); !written) co_return;
+  }
+  if (auto committed = co_await (*writer)->commit(); !committed) {
+    log::debug("not stored ", target, " after resuming it: ", committed.error().message());
+    co_return;
+  }
+  log::info("stored ", target, " (", offset, " bytes) in place of the instance that died filling it");
 }
 
 }  // namespace relay::proxy

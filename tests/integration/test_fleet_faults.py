@@ -87,19 +87,23 @@ class FleetFaultsTest(ThreeRelaysTestCase):
             self.assertLess(t.end - t.start, 5.0, "a request 5 s after the kill took %.1f s" % (t.end - t.start))
         full = self.full_origin_requests(path)
         self.assertLessEqual(len(full), 3, full)
-        return full
+        return full, late
 
     def test_holder_killed_mid_body_strong_validator(self):
-        self.kill_holder_mid_body("/fault/kill-strong", etag=1, ranges=1)
-        # The survivors resumed what they had streamed by Range.
+        full, late = self.kill_holder_mid_body("/fault/kill-strong", etag=1, ranges=1)
+        # The survivors resumed what they had streamed by Range, and stored
+        # it: the dead holder's request stays the only full one, and late
+        # arrivals are hits.
         resumed = [r for r in self.origin.requests("/fault/kill-strong")
                    if any(h[0].lower() == "range" for h in r["headers"])]
         self.assertTrue(resumed)
+        self.assertEqual(len(full), 1, full)
+        self.assertEqual([t.response.header("X-Cache") for t in late], ["HIT"] * len(late))
 
     def test_holder_killed_mid_body_weak_validator(self):
         # No safe Range resume: a new filler is elected once the dead
         # holder's lock expires, and fetches it once for everyone.
-        full = self.kill_holder_mid_body("/fault/kill-weak", etagv='W/"v1"')
+        full, _late = self.kill_holder_mid_body("/fault/kill-weak", etagv='W/"v1"')
         self.assertEqual(len(full), 2, full)
 
     def test_redis_frozen_mid_burst_leaves_no_key_blocked(self):

@@ -185,6 +185,10 @@ class Handler final : public http::Service {
                        const cache::ResolvedRule& rule);
   boost::asio::awaitable<Outcome> stream_peer_fill(const http::Request& req, storage::Hit partial, FetchPlan& plan,
                                                    http::ResponseSink& out);
+  // Stores a body this instance finished from the origin for a peer that
+  // died filling it: its fill (complete) holds every byte.
+  boost::asio::awaitable<void> store_resumed(const std::string& target, storage::EntryMeta meta, const Fill& fill,
+                                             const storage::CacheKey& key);
 
   // resuming_source.cpp: the origin request for the rest of this request's
   // body from an offset, on the representation `validator` names.
