@@ -76,7 +76,7 @@ run_integration() {
 # warming, purge, reload, faults and shutdown.
 TSAN_TESTS=(-k test_caching -k test_coalescing -k test_rfc9111_stale -k test_purge -k test_reload
             -k test_http -k test_storage_disk -k test_storage_redis -k test_faults -k test_lifetimes -k test_limits
-            -k test_refresh_ahead -k test_warming)
+            -k test_refresh_ahead -k test_warming -k test_fleet_faults -k test_redis_sentinel)
 
 if [[ ${1:-} == --tsan ]]; then
   # ThreadSanitizer: its own build, the request-path doctests, and the

@@ -61,17 +61,26 @@ std::string format_number(double v) {
 std::string timestamp(bool iso) {
   const auto now = std::chrono::system_clock::now();
   const auto secs = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[48];
-  if (!iso) {
-    std::strftime(buf, sizeof buf, "%d/%b/%Y:%H:%M:%S +0000", &tm);
-    return buf;
+  // The seconds' text changes once a second: formatted then, per thread.
+  thread_local std::time_t cached_secs = -1;
+  thread_local bool cached_iso = false;
+  thread_local char cached[48];
+  thread_local std::size_t cached_len = 0;
+  if (secs != cached_secs || iso != cached_iso) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    cached_len = std::strftime(cached, sizeof cached, iso ? "%Y-%m-%dT%H:%M:%S" : "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    cached_secs = secs;
+    cached_iso = iso;
   }
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms));
-  return buf;
+  std::string out(cached, cached_len);
+  if (iso) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
+    out += frac;
+  }
+  return out;
 }
 
 }  // namespace
@@ -114,7 +123,7 @@ std::string access_log_problem(const config::AccessLogTarget& target) {
 }
 
 namespace {
-// The stream for a target, line-buffered; nullptr for Off. Throws
+// The stream for a target; nullptr for Off. Throws
 // std::runtime_error when a log file cannot be opened.
 std::FILE* open_target(const config::AccessLogTarget& target) {
   using To = config::AccessLogTarget::To;
@@ -128,14 +137,25 @@ std::FILE* open_target(const config::AccessLogTarget& target) {
       if (!out) throw std::runtime_error("log.access_log: cannot open " + target.path + ": " + std::strerror(errno));
       break;
   }
-  std::setvbuf(out, nullptr, _IOLBF, 1 << 16);
+  // A file's batches go out whole at each flush; the standard streams stay
+  // line-buffered, as they are shared with what else writes there.
+  std::setvbuf(out, nullptr, target.to == To::File ? _IOFBF : _IOLBF, 1 << 16);
   return out;
 }
 }  // namespace
 
-AccessLog::AccessLog(const config::LogConfig& cfg) { reconfigure(cfg); }
+AccessLog::AccessLog(const config::LogConfig& cfg)
+    : writer_(std::make_unique<LogWriter>([this](std::string_view batch) {
+        std::lock_guard lock(mutex_);
+        if (!out_) return;
+        std::fwrite(batch.data(), 1, batch.size(), out_);
+        std::fflush(out_);
+      })) {
+  reconfigure(cfg);
+}
 
 AccessLog::~AccessLog() {
+  writer_.reset();  // what is buffered goes out first
   if (target_.to == config::AccessLogTarget::To::File) std::fclose(out_);
 }
 
@@ -143,6 +163,7 @@ void AccessLog::reconfigure(const config::LogConfig& cfg) {
   std::lock_guard changing(change_mutex_);
   // The new stream first: if it cannot be opened, the old one stays.
   std::FILE* next = cfg.access_log == target_ && out_ ? nullptr : open_target(cfg.access_log);
+  writer_->drain();  // lines logged before go where they were headed
   std::lock_guard lock(mutex_);
   json_ = cfg.format == config::LogFormat::Json;
   if (cfg.access_log == target_ && out_) return;
@@ -153,6 +174,7 @@ bool AccessLog::reopen() {
   std::lock_guard changing(change_mutex_);
   if (target_.to != config::AccessLogTarget::To::File) return false;
   std::FILE* next = open_target(target_);
+  writer_->drain();  // lines logged before the rotation belong in the renamed file
   std::lock_guard lock(mutex_);
   swap_stream(next, target_);
   return true;
@@ -232,8 +254,7 @@ void AccessLog::write(const AccessRecord& record) {
   // only changes which format this one line has.
   const bool json = json_;
   auto line = json ? format_json(record, timestamp(true)) : format_text(record, timestamp(false));
-  std::lock_guard lock(mutex_);
-  if (out_) std::fwrite(line.data(), 1, line.size(), out_);
+  writer_->add(line);
 }
 
 }  // namespace relay::proxy

@@ -15,6 +15,7 @@
 
 #include "relay/cache/status.hpp"
 #include "relay/config/config.hpp"
+#include "relay/proxy/log_writer.hpp"
 #include "relay/http/request.hpp"
 
 namespace relay::proxy {
@@ -48,7 +49,10 @@ std::string access_log_problem(const config::AccessLogTarget& target);
 AccessRecord request_record(const http::Request& req);
 
 // Thread-safe: write() from any worker, reconfigure() and reopen() from
-// the thread that handles a reload or SIGUSR1.
+// the thread that handles a reload or SIGUSR1. Lines are written off the
+// workers' loops by a LogWriter, at most about 50 ms after their request
+// (and at exit); what a rotation or a reload finds buffered goes to the
+// stream it replaces.
 class AccessLog {
  public:
   // Throws std::runtime_error when a log file cannot be opened.
@@ -80,8 +84,9 @@ class AccessLog {
   std::atomic<std::FILE*> out_ = nullptr;  // nullptr: off
   config::AccessLogTarget target_{config::AccessLogTarget::To::Off, {}};
   std::atomic<bool> json_ = false;
-  std::mutex mutex_;         // writing a line, swapping the stream
+  std::mutex mutex_;         // writing a batch, swapping the stream
   std::mutex change_mutex_;  // one reconfigure() or reopen() at a time (target_ is theirs)
+  std::unique_ptr<LogWriter> writer_;  // last: it writes to the stream above
 };
 
 }  // namespace relay::proxy
