@@ -7,7 +7,7 @@ packages=(
   g++ pkg-config cmake meson ninja-build
   libboost1.81-dev libboost-url1.81-dev libcurl4-openssl-dev libtomlplusplus-dev
   libhiredis-dev libzstd-dev prometheus-cpp-dev doctest-dev libssl-dev libnghttp2-dev libsystemd-dev node-llhttp
-  redis-server python3 curl openssl ca-certificates nghttp2-client
+  redis-server python3 curl openssl ca-certificates nghttp2-client iproute2
   prometheus  # promtool: tests check contrib/prometheus rules and the /metrics scrape
   groff-base man-db  # groff -ww and man -l: tests render man/relay.8 and the generated relay.toml(5)
 )

@@ -89,9 +89,10 @@ asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const s
   asio::steady_timer timer(executor);
   // Local followers wait for this wait's outcome, not on their own timeout.
   permit->await_peer();
-  // Registered before the first look: the holder's notices (its first
-  // bytes, its commit, its lock's release) wake this wait instead of polls.
-  auto notices = lock_->watch(key, executor);
+  // The holder's notices (its first bytes, its commit, its lock's release)
+  // wake this wait instead of polls; registered once the lock is found
+  // taken, before the store is looked at.
+  std::unique_ptr<storage::DistributedLock::ChangeWatch> notices;
   auto waited = [&] { return std::chrono::duration<double>(clock_() - started).count(); };
 
   for (;;) {
@@ -112,7 +113,10 @@ asio::awaitable<KeySessions::Acquired> KeySessions::acquire_across_fleet(const s
       co_await permit.release_lock();
       co_return std::move(*use_peer_fill(std::move(now_seen), permit, waited()));
     }
-    if (!contended) record_lock("contended");
+    if (!contended) {
+      record_lock("contended");
+      notices = lock_->watch(key, executor);
+    }
     contended = true;
 
     // Another instance is fetching: has its response reached the shared

@@ -127,8 +127,8 @@ class SentinelFailoverTest(RelayTestCase):
         self.assertEqual(failures, [], "of %d requests" % answered[0])
         self.assertGreater(answered[0], 50)
         # Hits again, from what was replicated before the failover.
-        r = get(self.relay.port, cached_target("/sentinel/0", objects["/sentinel/0"]))
-        self.assertEqual(r.header("X-Cache"), "HIT")
+        wait_until(lambda: get(self.relay.port, cached_target("/sentinel/0", objects["/sentinel/0"]))
+                   .header("X-Cache") == "HIT", 3, interval=0.1, what="a hit from the new master")
         # And new objects go to the new master.
         fresh = cached_target("/sentinel/after", 5000)
         self.assertEqual(get(self.relay.port, fresh).status, 200)

@@ -41,8 +41,8 @@ bool Connection::available() {
 bool Connection::ready_to_send() {
   if (closed_) return false;
   // A failover moved the master: this link goes to a replica now, or nowhere.
-  if (ac_ && options_.locator && options_.locator->generation() != located_) {
-    drop("the master moved (sentinel)");
+  if (options_.locator && options_.locator->generation() != located_) {
+    if (ac_) drop("the master moved (sentinel)");
     retry_at_ = clock::now();  // to the new master at once, not after a back-off
   }
   if (!ac_) {
