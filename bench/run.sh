@@ -5,6 +5,7 @@
 # Usage: bench/run.sh            (from anywhere; needs build/relay, nginx, wrk, curl)
 #
 # Settings (environment variables, defaults in brackets):
+#   BENCH_SIZE         size of the cached object: bytes, or with k or m (100k, 1m) [1k]
 #   BENCH_THREADS      worker threads/processes for relay and nginx [1]
 #   BENCH_DURATION     seconds per measured wrk run [10]
 #   BENCH_ROUNDS       measured rounds; each round runs every target once [3]
@@ -46,8 +47,7 @@ KEEP_TMP=${BENCH_KEEP_TMP:-0}
 VERBOSE=${BENCH_VERBOSE:-0}
 START_TIMEOUT=10     # seconds for a server to start listening
 STOP_TIMEOUT=5       # seconds for a server to exit on SIGTERM before SIGKILL
-OBJECT_PATH=/object-1k
-OBJECT_SIZE=1024
+SIZE=${BENCH_SIZE:-1k}
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 [[ ${1:-} == -h || ${1:-} == --help ]] && { usage; exit 0; }
@@ -69,6 +69,15 @@ for kv in "BENCH_THREADS=$THREADS" "BENCH_DURATION=$DURATION" "BENCH_ROUNDS=$ROU
     die 2 "${kv%%=*} must be a positive integer (got '${kv#*=}')"
   fi
 done
+case ${SIZE,,} in
+  *k) OBJECT_SIZE=$((${SIZE%[kK]} * 1024)) ;;
+  *m) OBJECT_SIZE=$((${SIZE%[mM]} * 1048576)) ;;
+  *) OBJECT_SIZE=$SIZE ;;
+esac 2>/dev/null || die 2 "BENCH_SIZE must be a byte count, optionally with k or m (got '$SIZE')"
+if ! is_uint "$OBJECT_SIZE" || ((OBJECT_SIZE == 0)); then
+  die 2 "BENCH_SIZE must be a byte count, optionally with k or m (got '$SIZE')"
+fi
+OBJECT_PATH=/object-${SIZE,,}
 is_uint "$WARMUP" || die 2 "BENCH_WARMUP must be a whole number of seconds (got '$WARMUP')"
 
 read -r -a TARGET_LIST <<<"$TARGETS"
@@ -408,7 +417,7 @@ origin_reqs=$(wc -l <"$TMP/origin/access.log" 2>/dev/null || echo 0)
 info "origin saw $origin_reqs request(s) (expected ${#ORDER[@]}: one miss per proxy; more means hits were not served from cache)"
 
 env_line=""
-for kv in "BENCH_THREADS=$THREADS" "BENCH_DURATION=$DURATION" "BENCH_ROUNDS=$ROUNDS" \
+for kv in "BENCH_SIZE=$SIZE" "BENCH_THREADS=$THREADS" "BENCH_DURATION=$DURATION" "BENCH_ROUNDS=$ROUNDS" \
           "BENCH_CONNECTIONS=$CONNS" "BENCH_WRK_THREADS=$WRK_THREADS" "BENCH_WARMUP=$WARMUP" \
           "BENCH_TARGETS='${TARGET_LIST[*]}'" "BENCH_PIN=$PIN"; do
   env_line+="$kv "

@@ -64,6 +64,7 @@ class CountingReader final : public storage::BodyReader {
     co_return r;
   }
   std::uint64_t start_at(std::uint64_t offset) override { return inner_->start_at(offset); }
+  std::optional<http::FileRegion> file() const noexcept override { return inner_->file(); }
 
  private:
   std::unique_ptr<storage::BodyReader> inner_;

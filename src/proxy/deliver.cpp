@@ -80,6 +80,15 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
     co_await out.finish();
     co_return outcome;
   }
+  // A body in a file goes to a transport that sends files without passing
+  // through user space; nothing can fail midway that a read would catch.
+  if (auto file = hit.body->file(); file && out.sends_files()) {
+    co_await out.write_head(std::move(head), end - begin);
+    http::FileRegion window{file->fd, file->offset + begin, end - begin};
+    if (auto sent = co_await out.write_file(window); !sent) co_return outcome;
+    co_await out.finish();
+    co_return outcome;
+  }
   const std::uint64_t offset = hit.body->start_at(begin);  // where the reader's first chunk starts
   auto first = co_await hit.body->read();
   if (!first || first->empty()) {

@@ -2,6 +2,10 @@
 // layer is driven by Asio's ssl::stream; nothing here blocks.
 #include "relay/server/client_socket.hpp"
 
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -82,6 +86,44 @@ ClientSocket::Io ClientSocket::write(std::span<const asio::const_buffer> buffers
 ClientSocket::Io ClientSocket::write(asio::const_buffer bytes) {
   if (tls_) return asio::async_write(tls_->stream, bytes, as_result);
   return asio::async_write(socket_, bytes, as_result);
+}
+
+ClientSocket::Io ClientSocket::send_file(asio::const_buffer prefix, http::FileRegion region) {
+  using error_code = boost::system::error_code;
+  if (tls_) co_return std::tuple{error_code(asio::error::operation_not_supported), std::size_t{0}};
+  // Asio made the socket non-blocking for the request's reads already; this
+  // only costs a syscall on a socket that never had an async operation.
+  if (!socket_.native_non_blocking()) {
+    error_code ec;
+    socket_.native_non_blocking(true, ec);
+    if (ec) co_return std::tuple{ec, std::size_t{0}};
+  }
+  const int fd = socket_.native_handle();
+  auto head = static_cast<const char*>(prefix.data());
+  std::size_t head_left = prefix.size();
+  auto offset = static_cast<off_t>(region.offset);
+  std::uint64_t left = region.size;
+  std::size_t sent = 0;
+  while (head_left > 0 || left > 0) {
+    ssize_t n = 0;
+    if (head_left > 0) {
+      n = ::send(fd, head, head_left, MSG_MORE | MSG_NOSIGNAL);
+      if (n > 0) head += n, head_left -= static_cast<std::size_t>(n);
+    } else {
+      n = ::sendfile(fd, region.fd, &offset, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1U << 30)));
+      if (n == 0) co_return std::tuple{error_code(asio::error::eof), sent};  // the file is shorter than said
+      if (n > 0) left -= static_cast<std::uint64_t>(n);
+    }
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) co_return std::tuple{error_code(errno, boost::system::system_category()), sent};
+    auto [waited] = co_await socket_.async_wait(tcp::socket::wait_write, as_result);
+    if (waited) co_return std::tuple{waited, sent};
+  }
+  co_return std::tuple{error_code{}, sent};
 }
 
 void ClientSocket::shutdown_send() noexcept {

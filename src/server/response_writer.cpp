@@ -2,6 +2,7 @@
 // by the connection watchdog so a client that stops reading is cut off.
 #include "relay/server/response_writer.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -147,6 +148,35 @@ asio::awaitable<Result<void>> ResponseWriter::write_body(std::span<const char> c
   buffers[count++] = asio::buffer(chunk.data(), chunk.size());
   if (chunked_) buffers[count++] = asio::buffer("\r\n", 2);
   co_return co_await send(std::span(buffers.data(), count));
+}
+
+bool ResponseWriter::sends_files() const noexcept { return !socket_.tls(); }
+
+asio::awaitable<Result<void>> ResponseWriter::write_file(http::FileRegion region) {
+  if (no_body_ || region.size == 0) co_return Result<void>{};
+  if (chunked_ || socket_.tls()) co_return co_await http::ResponseSink::write_file(region);
+  // In slices, each under the send timeout, like write_body's chunks: a
+  // large body to a slow reader is cut off only when it stops reading.
+  constexpr std::uint64_t slice = 1 << 20;
+  while (region.size > 0) {
+    asio::const_buffer head;
+    if (!head_flushed_) {
+      head = asio::buffer(head_bytes_);
+      head_flushed_ = true;
+    }
+    const http::FileRegion part{region.fd, region.offset, std::min(region.size, slice)};
+    watchdog_.expire_after(send_timeout_);
+    auto [ec, n] = co_await socket_.send_file(head, part);
+    watchdog_.disarm();
+    body_bytes_ += n > head.size() ? n - head.size() : 0;
+    if (ec) {
+      keep_alive_ = false;
+      co_return make_error_code(Errc::client_closed);
+    }
+    region.offset += part.size;
+    region.size -= part.size;
+  }
+  co_return Result<void>{};
 }
 
 asio::awaitable<Result<void>> ResponseWriter::finish() {

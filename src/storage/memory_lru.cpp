@@ -1,7 +1,7 @@
 // Memory backend: use-count buckets of recency lists plus a hash index under
-// one mutex (see memory_lru.hpp for the three policies). Bodies are kept as
-// immutable chunks of up to 64 KiB so a hit streams without copying the whole
-// object, and a small object is a single chunk.
+// one mutex (see memory_lru.hpp for the three policies). Bodies are
+// immutable MemoryBody objects (heap chunks, or a memfd past 32 KiB), shared
+// by every reader.
 #include "relay/storage/memory_lru.hpp"
 
 #include <algorithm>
@@ -12,18 +12,23 @@
 namespace relay::storage {
 namespace {
 
-constexpr std::size_t block_size = 64 * 1024;
-
 class MemoryReader final : public BodyReader {
  public:
   explicit MemoryReader(std::shared_ptr<const MemoryObject> object) : object_(std::move(object)) {}
 
   boost::asio::awaitable<Result<std::span<const char>>> read() override {
-    const auto& chunks = *object_->chunks;
-    if (next_ >= chunks.size()) co_return std::span<const char>{};
-    const auto& chunk = chunks[next_++];
-    co_return std::span<const char>(chunk.data(), chunk.size());
+    const auto& body = *object_->body;
+    if (next_ >= body.slices()) co_return std::span<const char>{};
+    co_return body.slice(next_++);
   }
+
+  // Every slice but the last is block_size long.
+  std::uint64_t start_at(std::uint64_t offset) override {
+    next_ = static_cast<std::size_t>(std::min<std::uint64_t>(offset / MemoryBody::block_size, object_->body->slices()));
+    return static_cast<std::uint64_t>(next_) * MemoryBody::block_size;
+  }
+
+  std::optional<http::FileRegion> file() const noexcept override { return object_->body->file(); }
 
  private:
   std::shared_ptr<const MemoryObject> object_;
@@ -37,29 +42,21 @@ class MemoryWriter final : public BodyWriter {
 
   boost::asio::awaitable<Result<void>> write(std::span<const char> chunk) override {
     if (failed_) co_return make_error_code(Errc::object_too_large);
-    size_ += chunk.size();
-    while (!chunk.empty()) {
-      if (chunks_.empty() || chunks_.back().size() >= block_size) {
-        chunks_.emplace_back();
-        chunks_.back().reserve(std::min(block_size, std::max(chunk.size(), std::size_t{4096})));
-      }
-      auto& last = chunks_.back();
-      auto take = std::min(chunk.size(), block_size - last.size());
-      last.append(chunk.data(), take);
-      chunk = chunk.subspan(take);
-    }
-    co_return Result<void>{};
+    auto appended = body_.append(chunk);
+    if (!appended) failed_ = true;
+    co_return appended;
   }
 
   boost::asio::awaitable<Result<void>> commit() override {
     if (failed_) co_return make_error_code(Errc::object_too_large);
-    for (auto& c : chunks_) c.shrink_to_fit();
+    failed_ = true;  // a writer publishes once
+    auto body = body_.finish();
+    if (!body) co_return body.error();
     auto object = std::make_shared<MemoryObject>();
     object->meta = std::move(meta_);
-    object->meta.body_size = size_;
-    object->chunks = std::make_shared<const std::vector<std::string>>(std::move(chunks_));
-    object->charge = meta_charge(key_, object->meta) + size_;
-    failed_ = true;  // a writer publishes once
+    object->meta.body_size = (*body)->size();
+    object->charge = meta_charge(key_, object->meta) + (*body)->footprint();
+    object->body = std::move(*body);
     if (!store_.insert(key_, std::move(object))) co_return make_error_code(Errc::object_too_large);
     co_return Result<void>{};
   }
@@ -68,8 +65,7 @@ class MemoryWriter final : public BodyWriter {
   MemoryLru& store_;
   std::string key_;
   EntryMeta meta_;
-  std::vector<std::string> chunks_;
-  std::uint64_t size_ = 0;
+  MemoryBodyBuilder body_;
   bool failed_ = false;
 };
 
@@ -212,8 +208,8 @@ boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const CacheKey& key,
   auto updated = std::make_shared<MemoryObject>();
   meta.body_size = pos->object->meta.body_size;
   updated->meta = std::move(meta);
-  updated->chunks = pos->object->chunks;
-  updated->charge = meta_charge(pos->key, updated->meta) + updated->meta.body_size;
+  updated->body = pos->object->body;
+  updated->charge = meta_charge(pos->key, updated->meta) + updated->body->footprint();
   size_ = size_ - pos->object->charge + updated->charge;
   unindex_tags_locked(pos->key, pos->object->meta);
   index_tags_locked(pos->key, updated->meta);

@@ -4,7 +4,9 @@ import hashlib
 import time
 import unittest
 
-from harness import (KiB, MiB, RawConn, RelayTestCase, expected_sha, metric, read_rss,
+import os
+
+from harness import (KiB, MiB, RawConn, RelayTestCase, body_bytes, expected_sha, metric, read_rss,
                      run_concurrently, wait_until)
 
 BIG = 64 * MiB
@@ -99,8 +101,66 @@ class StoreLargeTest(RelayTestCase):
         self.assertEqual(self.origin.count("/big/cached"), 1)
 
 
-if __name__ == "__main__":
-    unittest.main()
+class MemoryFileBodyTest(RelayTestCase):
+    """A memory object past 32 KiB is kept in a sealed memfd and sent with
+    sendfile(2) on plain connections: every way of reading it back (whole,
+    ranges across its 64 KiB slices, HEAD, a slow reader) is byte-exact,
+    and small objects stay on the heap."""
+    RELAY_CONFIG = {"cache": {"max_object_size": "64MiB"}, "storage": {"max_size": "256MiB"}}
+
+    def memfds(self):
+        fds = "/proc/%d/fd" % self.relay.pid
+        names = []
+        for fd in os.listdir(fds):
+            try:
+                names.append(os.readlink(os.path.join(fds, fd)))
+            except OSError:
+                pass  # closed meanwhile
+        return sum(1 for n in names if n.startswith("/memfd:relay-body"))
+
+    def test_large_hits_whole_ranged_and_head_are_byte_exact(self):
+        size = 300_000
+        target = "/sf/a?size=%d&cc=max-age%%3D60" % size
+        want = body_bytes("/sf/a", size)
+        before = self.memfds()
+        for cache in ("MISS", "HIT", "HIT"):
+            r = self.get(target)
+            self.assertEqual(r.status, 200)
+            self.assertXCache(r, cache)
+            self.assertEqual(r.body, want)
+        self.assertEqual(self.memfds(), before + 1)
+        self.assertEqual(self.origin.count("/sf/a"), 1)
+
+        for first, last in ((0, 0), (65_535, 65_536), (70_000, 200_000), (size - 10, size - 1)):
+            r = self.get(target, headers={"Range": "bytes=%d-%d" % (first, last)})
+            self.assertEqual(r.status, 206)
+            self.assertEqual(r.header("Content-Range"), "bytes %d-%d/%d" % (first, last, size))
+            self.assertEqual(r.body, want[first:last + 1])
+        r = self.request("HEAD", target)
+        self.assertEqual((r.status, r.header("Content-Length"), r.body), (200, str(size), b""))
+
+        # Keep-alive survives a sendfile answer: the next request on the connection works.
+        with self.raw() as c:
+            for _ in range(3):
+                c.request("GET", target)
+                r = c.read_response()
+                self.assertEqual((r.status, r.body), (200, want))
+
+        small = "/sf/small?size=1000&cc=max-age%3D60"
+        for _ in range(2):
+            self.assertEqual(self.get(small).body, body_bytes("/sf/small", 1000))
+        self.assertEqual(self.memfds(), before + 1)
+
+    def test_slow_reader_of_a_large_memory_object_gets_every_byte(self):
+        size = 16 * MiB
+        target = "/sf/slow?size=%d&cc=max-age%%3D60" % size
+        r, length, sha = fetch(self.port, target)
+        self.assertXCache(r, "MISS")
+        wait_until(lambda: (metric(self.relay.metrics(), "relay_cache_size_bytes") or 0) >= size, 5,
+                   interval=0.1, what="the object to be stored")
+        r, length, sha = fetch(self.port, target, rate=20 * MiB)  # the socket fills and drains many times
+        self.assertXCache(r, "HIT")
+        self.assertEqual((length, sha), (size, expected_sha("/sf/slow", size)))
 
 
 class CoalescedLargeTest(RelayTestCase):

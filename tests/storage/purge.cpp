@@ -218,7 +218,7 @@ TEST_CASE("memory: the tag index forgets evicted, expired and removed entries") 
     auto o = std::make_shared<MemoryObject>();
     o->meta = tagged("x", 4000, std::move(tags));
     o->meta.keep_for = keep;
-    o->chunks = std::make_shared<const std::vector<std::string>>(1, std::string(4000, 'x'));
+    o->body = std::make_shared<const MemoryBody>(std::vector<std::string>(1, std::string(4000, 'x')));
     o->charge = 4000 + 400;
     return o;
   };
@@ -242,7 +242,7 @@ TEST_CASE("memory: a purge of 100k entries completes and lets the loop run betwe
   for (int i = 0; i < 100'000; ++i) {
     auto o = std::make_shared<MemoryObject>();
     o->meta = tagged("x", 1, {"bulk"});
-    o->chunks = std::make_shared<const std::vector<std::string>>(1, "x");
+    o->body = std::make_shared<const MemoryBody>(std::vector<std::string>(1, "x"));
     o->charge = 300;
     REQUIRE(store.insert(numbered("http://bulk/", i), std::move(o)));
   }

@@ -8,6 +8,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <unistd.h>
+
 #include <random>
 #include <stdexcept>
 
@@ -129,7 +131,7 @@ TEST_CASE("storage: a reader keeps its object while the key is replaced") {
 }
 
 TEST_CASE("storage: eviction removes the least recently used entry") {
-  std::string body(100'000, 'b');
+  std::string body(25 * 4096, 'b');  // whole pages: a memfd body is charged by the page
   auto charge = meta_charge("k1", meta_with("v1")) + body.size();
   MemoryLru s(3 * charge + 10);
   REQUIRE(run(store(s, "k1", body)));
@@ -173,6 +175,49 @@ TEST_CASE("storage: objects over max_object_size or max_size are refused, the ca
 
 // ---- eviction policies and expiry -------------------------------------------
 
+TEST_CASE("storage: a body past file_threshold lives in a sealed memfd, read byte-exact from any slice") {
+  MemoryLru s(8 << 20);
+  std::string body(200'000, 'x');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 23);
+  REQUIRE(run(store(s, "big", body)));
+  REQUIRE(run(store(s, "small", std::string(1000, 's'))));
+
+  auto hit = run(s.get("big"));
+  REQUIRE(hit.has_value());
+  REQUIRE(hit->has_value());
+  auto file = (**hit).body->file();
+  REQUIRE(file);
+  CHECK(file->offset == 0);
+  CHECK(file->size == body.size());
+  std::string from_file(body.size(), '\0');
+  CHECK(::pread(file->fd, from_file.data(), from_file.size(), 0) == static_cast<ssize_t>(body.size()));
+  CHECK(from_file == body);
+  CHECK(::write(file->fd, "!", 1) == -1);  // sealed: the bytes a hit sends cannot change
+  CHECK(run(fetch(s, "big")) == body);
+  // Charged in whole pages, as the kernel holds it.
+  CHECK(s.stats().size_bytes >= body.size() + 4096 - body.size() % 4096);
+
+  // start_at skips whole slices; the first read starts where it says.
+  auto reader = std::move((**hit).body);
+  const auto start = reader->start_at(150'000);
+  CHECK(start == MemoryBody::block_size * 2);
+  auto chunk = run(reader->read());
+  REQUIRE(chunk.has_value());
+  CHECK(std::string_view(chunk->data(), chunk->size()) == std::string_view(body).substr(start, chunk->size()));
+
+  auto small = run(s.get("small"));
+  REQUIRE(small.has_value());
+  REQUIRE(small->has_value());
+  CHECK_FALSE((**small).body->file());
+
+  // The memfd lives as long as the last reader, not the entry.
+  const auto open_before = MemoryBodyBuilder::open_files();
+  REQUIRE(run(s.remove("big")).value());
+  CHECK(MemoryBodyBuilder::open_files() == open_before);
+  reader.reset();  // the hit's body was moved into it
+  CHECK(MemoryBodyBuilder::open_files() == open_before - 1);
+}
+
 TEST_CASE("storage: parse_eviction names the three policies") {
   CHECK(parse_eviction("lru") == Eviction::lru);
   CHECK(parse_eviction("lfu") == Eviction::lfu);
@@ -181,7 +226,7 @@ TEST_CASE("storage: parse_eviction names the three policies") {
 }
 
 TEST_CASE("storage: fifo evicts in insertion order whatever the hits") {
-  std::string body(100'000, 'b');
+  std::string body(25 * 4096, 'b');  // whole pages: a memfd body is charged by the page
   MemoryLru s(3 * (meta_charge("k1", meta_with("v1")) + body.size()) + 10, Eviction::fifo);
   for (auto key : {"k1", "k2", "k3"}) REQUIRE(run(store(s, key, body)));
   CHECK(run(fetch(s, "k1")).has_value());  // a hit does not save k1
@@ -192,7 +237,7 @@ TEST_CASE("storage: fifo evicts in insertion order whatever the hits") {
 }
 
 TEST_CASE("storage: lfu evicts the least used, ties to the least recently used") {
-  std::string body(100'000, 'b');
+  std::string body(25 * 4096, 'b');  // whole pages: a memfd body is charged by the page
   auto charge = meta_charge("k1", meta_with("v1")) + body.size();
   MemoryLru s(3 * charge + 10, Eviction::lfu);
   for (auto key : {"k1", "k2", "k3"}) REQUIRE(run(store(s, key, body)));
@@ -219,7 +264,7 @@ TEST_CASE("storage: lfu evicts the least used, ties to the least recently used")
 }
 
 TEST_CASE("storage: lfu keeps a key's count when it is stored again") {
-  std::string body(100'000, 'b');
+  std::string body(25 * 4096, 'b');  // whole pages: a memfd body is charged by the page
   MemoryLru s(2 * (meta_charge("k1", meta_with("v1")) + body.size()) + 10, Eviction::lfu);
   REQUIRE(run(store(s, "k1", body)));
   run(fetch(s, "k1"));
@@ -413,7 +458,10 @@ TEST_CASE("compressed: damaged stored bytes are a read error") {
   REQUIRE(run(store_meta(*c.store, "k", typed("text/plain", body.size()), body)));
   auto stored = c.inner->find("k");
   std::string bytes;
-  for (const auto& chunk : *stored->chunks) bytes += chunk;
+  for (std::size_t i = 0; i < stored->body->slices(); ++i) {
+    auto slice = stored->body->slice(i);
+    bytes.append(slice.data(), slice.size());
+  }
 
   SUBCASE("garbage") { bytes = "definitely not a zstd frame"; }
   SUBCASE("truncated") { bytes.resize(bytes.size() / 2); }
@@ -460,7 +508,7 @@ TEST_CASE("tiered: a lower hit fills the upper store once read to the end") {
 }
 
 TEST_CASE("tiered: writes reach both, the lower store outlives upper eviction") {
-  std::string body(100'000, 'w');
+  std::string body(25 * 4096, 'w');  // whole pages: a memfd body is charged by the page
   auto upper = std::make_shared<MemoryLru>(meta_charge("k1", meta_with("v1")) + body.size() + 10);
   auto lower = std::make_shared<MemoryLru>(8 << 20);
   auto tiered = make_tiered_store(upper, lower);

@@ -18,6 +18,16 @@
 
 namespace relay::http {
 
+// Bytes [offset, offset + size) of an open file (a memory object's memfd, a
+// stored file) that the kernel can put on a socket without copying them
+// through user space. Whoever hands one out keeps the file open as long as
+// it said it would.
+struct FileRegion {
+  int fd = -1;
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+};
+
 class BodySource {
  public:
   virtual ~BodySource() = default;
@@ -41,6 +51,12 @@ class ResponseSink {
   virtual boost::asio::awaitable<Result<void>> write_head(ResponseHead head,
                                                           std::optional<std::uint64_t> content_length) = 0;
   virtual boost::asio::awaitable<Result<void>> write_body(std::span<const char> chunk) = 0;
+  // Body bytes straight from a file, for a transport that can send them
+  // without a copy (plain HTTP/1.1: sendfile(2)). Ask sends_files() first:
+  // elsewhere write_file() reads the region and calls write_body(), which
+  // is correct but slower than the caller reading the bytes it already has.
+  virtual bool sends_files() const noexcept { return false; }
+  virtual boost::asio::awaitable<Result<void>> write_file(FileRegion region);
   virtual boost::asio::awaitable<Result<void>> finish() = 0;
   // The exchange failed: a response cut short (the head is out, the body is
   // not complete), or a request whose body was left half-read. The client

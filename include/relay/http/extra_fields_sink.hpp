@@ -25,6 +25,8 @@ class ExtraFieldsSink final : public ResponseSink {
   boost::asio::awaitable<Result<void>> write_body(std::span<const char> chunk) override {
     return inner_.write_body(chunk);
   }
+  bool sends_files() const noexcept override { return inner_.sends_files(); }
+  boost::asio::awaitable<Result<void>> write_file(FileRegion region) override { return inner_.write_file(region); }
   boost::asio::awaitable<Result<void>> finish() override { return inner_.finish(); }
   void abort() noexcept override { inner_.abort(); }
   boost::asio::awaitable<Result<void>> write_simple(int status, std::string_view content_type,

@@ -12,7 +12,21 @@
 
 namespace relay::http {
 
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// ASCII case-insensitive equality. Inline: it runs for every field of every
+// lookup, and most calls end at the size check.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i];
+    const char y = b[i];
+    if (x == y) continue;
+    // Equal but for case only when both are the same letter.
+    if ((x ^ y) != 0x20) return false;
+    const char folded = static_cast<char>(x | 0x20);
+    if (folded < 'a' || folded > 'z') return false;
+  }
+  return true;
+}
 std::string to_lower(std::string_view s);
 std::string_view trim(std::string_view s) noexcept;
 

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <tuple>
 
+#include "relay/http/body.hpp"
+
 namespace boost::asio::ssl {
 class context;
 }
@@ -51,6 +53,11 @@ class ClientSocket {
   // into one record (a response head and its first body chunk).
   Io write(std::span<const boost::asio::const_buffer> buffers);
   Io write(boost::asio::const_buffer bytes);
+  // Plain connections only (the bytes would bypass TLS): `prefix` (a head
+  // not sent yet, may be empty) and then the file region by sendfile(2),
+  // the prefix held back (MSG_MORE) to share its segment with the body.
+  // The count includes the prefix.
+  Io send_file(boost::asio::const_buffer prefix, http::FileRegion region);
 
   // Tells the peer nothing more will come while reads go on: a TCP
   // half-close. Over TLS nothing (Asio has no one-way TLS shutdown that a

@@ -38,6 +38,9 @@ class ResponseWriter final : public http::ResponseSink {
   boost::asio::awaitable<Result<void>> write_interim(const http::ResponseHead& head);
   boost::asio::awaitable<void> interim(const http::ResponseHead& head) override;
   boost::asio::awaitable<Result<void>> write_body(std::span<const char> chunk) override;
+  // sendfile(2) on a plain connection; over TLS the generic read-and-write.
+  bool sends_files() const noexcept override;
+  boost::asio::awaitable<Result<void>> write_file(http::FileRegion region) override;
   boost::asio::awaitable<Result<void>> finish() override;
   void abort() noexcept override { force_close(); }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "relay/storage/clock.hpp"
+#include "relay/storage/memory_body.hpp"
 #include "relay/storage/storage.hpp"
 
 namespace relay::storage {
@@ -40,7 +41,7 @@ std::string_view to_string(Eviction eviction) noexcept;
 struct MemoryObject {
   EntryMeta meta;
   // Shared so update_meta can swap the head without copying the body.
-  std::shared_ptr<const std::vector<std::string>> chunks;
+  std::shared_ptr<const MemoryBody> body;
   std::uint64_t charge = 0;  // bytes accounted against max_size
 };
 

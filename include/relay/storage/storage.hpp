@@ -107,6 +107,11 @@ class BodyReader : public http::BodySource {
   // the caller drops the bytes before `offset` itself. A reader that cannot
   // skip starts at 0, the default.
   virtual std::uint64_t start_at(std::uint64_t /*offset*/) { return 0; }
+  // The whole body as a region of a file that stays open while the reader
+  // lives, for a sink that sends files (http::ResponseSink::write_file);
+  // nullopt when the body is not one (small memory objects, compressed or
+  // remote bodies). read() works either way.
+  virtual std::optional<http::FileRegion> file() const noexcept { return std::nullopt; }
 };
 
 class BodyWriter {
