@@ -371,7 +371,20 @@ if ((WARMUP > 0)); then
 fi
 
 info ""
-printf '%-7s %-7s %12s %10s %10s %8s\n' round target req/s "p50 ms" "p99 ms" errors
+# Clock ticks a server (and its children: nginx's workers) has used: a
+# server that is not busy during its run is held back by something other
+# than its own work, and then the ratio does not measure it.
+cpu_ticks() {
+  local pid files=()
+  for pid in "$1" $(pgrep -P "$1" 2>/dev/null || true); do files+=("/proc/$pid/stat"); done
+  cat "${files[@]}" 2>/dev/null | awk '{ t += $14 + $15 } END { print t + 0 }'
+}
+CLK_TCK=$(getconf CLK_TCK)
+busy_percent() { # TICKS SECONDS -> share of the servers' CPUs used, in %
+  awk -v t="$1" -v s="$2" -v hz="$CLK_TCK" -v n="$THREADS" 'BEGIN { printf "%.0f", 100 * t / hz / s / n }'
+}
+
+printf '%-7s %-7s %12s %10s %10s %8s %7s\n' round target req/s "p50 ms" "p99 ms" errors "cpu %"
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -381,9 +394,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
   if ((r % 2 == 0 && ${#ORDER[@]} == 2)); then run_order=("${ORDER[1]}" "${ORDER[0]}"); fi
   for t in "${run_order[@]}"; do
     sleep 1
+    ticks_before=$(cpu_ticks "${PID[$t]}")
     run_wrk "$t" "$DURATION" "$TMP/wrk/round$r-$t.txt"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$RES_RPS" "$RES_P50" "$RES_P99" "$RES_ERR" >>"$RESULTS"
-    printf '%-7s %-7s %12.0f %10s %10s %8s\n' "$r/$ROUNDS" "$t" "$RES_RPS" "$(ms "$RES_P50")" "$(ms "$RES_P99")" "$RES_ERR"
+    busy=$(busy_percent $(($(cpu_ticks "${PID[$t]}") - ticks_before)) "$DURATION")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$RES_RPS" "$RES_P50" "$RES_P99" "$RES_ERR" "$busy" >>"$RESULTS"
+    printf '%-7s %-7s %12.0f %10s %10s %8s %7s\n' "$r/$ROUNDS" "$t" "$RES_RPS" "$(ms "$RES_P50")" "$(ms "$RES_P99")" "$RES_ERR" "$busy"
   done
 done
 
@@ -396,19 +411,25 @@ median() { # TARGET COLUMN
 total() { awk -F'\t' -v t="$1" '$2 == t { n += $6 } END { print n + 0 }' "$RESULTS"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
-declare -A M_RPS M_P50 M_P99
+declare -A M_RPS M_P50 M_P99 M_CPU
 info ""
 info "median over $ROUNDS round(s):"
-printf '%-12s %12s %10s %10s %8s\n' target req/s "p50 ms" "p99 ms" errors
+printf '%-12s %12s %10s %10s %8s %7s\n' target req/s "p50 ms" "p99 ms" errors "cpu %"
 for t in "${ORDER[@]}"; do
-  M_RPS[$t]=$(median "$t" 3); M_P50[$t]=$(median "$t" 4); M_P99[$t]=$(median "$t" 5)
-  printf '%-12s %12.0f %10s %10s %8s\n' "$t" "${M_RPS[$t]}" "$(ms "${M_P50[$t]}")" "$(ms "${M_P99[$t]}")" "$(total "$t")"
+  M_RPS[$t]=$(median "$t" 3); M_P50[$t]=$(median "$t" 4); M_P99[$t]=$(median "$t" 5); M_CPU[$t]=$(median "$t" 7)
+  printf '%-12s %12.0f %10s %10s %8s %7.0f\n' "$t" "${M_RPS[$t]}" "$(ms "${M_P50[$t]}")" "$(ms "${M_P99[$t]}")" "$(total "$t")" "${M_CPU[$t]}"
 done
 if want relay && want nginx; then
   printf '%-12s %12s %10s %10s\n' relay/nginx "$(ratio "${M_RPS[relay]}" "${M_RPS[nginx]}")" \
     "$(ratio "${M_P50[relay]}" "${M_P50[nginx]}")" "$(ratio "${M_P99[relay]}" "${M_P99[nginx]}")"
   info "(req/s ratio above 1 = relay serves more; latency ratios below 1 = relay answers faster)"
 fi
+
+for t in "${ORDER[@]}"; do
+  if awk -v c="${M_CPU[$t]}" 'BEGIN { exit !(c < 80) }'; then
+    info "warning: $t used only ${M_CPU[$t]}% of its CPU(s) while measured: it waited on something other than its own work, so the ratio above does not measure it"
+  fi
+done
 
 errs=0
 for t in "${ORDER[@]}"; do errs=$((errs + $(total "$t"))); done
