@@ -1,37 +1,168 @@
-// Memory backend: use-count buckets of recency lists plus a hash index under
-// one mutex (see memory_lru.hpp for the three policies). Bodies are
-// immutable MemoryBody objects (heap chunks, or a memfd past 32 KiB), shared
-// by every reader.
+// Memory backend: use-count buckets of recency lists plus an ordered key
+// index under one mutex (see memory_lru.hpp for the three policies). Each
+// entry is one allocation holding its key, its packed metadata
+// (packed_meta.hpp) and a body under 32 KiB; the lists and the index are
+// intrusive, so an entry costs no other node. Larger bodies are a shared
+// MemoryBody (a memfd, or heap chunks when the file budget is spent).
 #include "relay/storage/memory_lru.hpp"
 
+#include <boost/intrusive/list.hpp>
+#include <boost/intrusive/set.hpp>
+
 #include <algorithm>
+#include <atomic>
+#include <limits>
+#include <map>
+#include <set>
 #include <stdexcept>
+#include <unordered_map>
+#include <vector>
 
 #include "purge_walk.hpp"
+#include "relay/storage/packed_meta.hpp"
 
 namespace relay::storage {
+
+namespace bi = boost::intrusive;
+
+class MemoryEntry {
+ public:
+  // A new entry; the body is small_body, or large_body when set.
+  static boost::intrusive_ptr<MemoryEntry> make(std::string_view key, const EntryMeta& meta,
+                                                std::span<const char> small_body,
+                                                std::shared_ptr<const MemoryBody> large_body) {
+    std::string packed;
+    pack_meta(meta, packed);
+    const std::size_t large_size = large_body ? sizeof(LargeBody) : 0;
+    void* raw = ::operator new(sizeof(MemoryEntry) + large_size + key.size() + packed.size() + small_body.size());
+    auto* entry = new (raw) MemoryEntry(meta);
+    if (large_body) {
+      entry->large_ = true;
+      new (entry + 1) LargeBody(std::move(large_body));
+    }
+    entry->key_size_ = static_cast<std::uint32_t>(key.size());
+    entry->meta_size_ = static_cast<std::uint32_t>(packed.size());
+    entry->small_size_ = static_cast<std::uint32_t>(small_body.size());
+    char* out = entry->bytes();
+    std::copy(key.begin(), key.end(), out);
+    std::copy(packed.begin(), packed.end(), out + key.size());
+    std::copy(small_body.begin(), small_body.end(), out + key.size() + packed.size());
+    return boost::intrusive_ptr<MemoryEntry>(entry);
+  }
+  // The same key and body under new metadata.
+  boost::intrusive_ptr<MemoryEntry> with_meta(const EntryMeta& meta) const {
+    return make(key(), meta, small_body(), large_ ? *large_slot() : nullptr);
+  }
+
+  MemoryEntry(const MemoryEntry&) = delete;
+  MemoryEntry& operator=(const MemoryEntry&) = delete;
+
+  std::string_view key() const noexcept { return {bytes(), key_size_}; }
+  EntryMeta meta() const { return unpack_meta({bytes() + key_size_, meta_size_}); }
+  std::span<const char> small_body() const noexcept { return {bytes() + key_size_ + meta_size_, small_size_}; }
+  const MemoryBody* large_body() const noexcept { return large_ ? large_slot()->get() : nullptr; }
+  std::uint64_t body_size() const noexcept { return large_ ? large_body()->size() : small_size_; }
+  bool expired(SysTime now) const noexcept { return expires_ < now; }
+  bool tagged() const noexcept { return tagged_; }
+  std::uint64_t charge() const noexcept {
+    return sizeof(MemoryEntry) + allocator_overhead + key_size_ + meta_size_ + small_size_ +
+           (large_ ? sizeof(LargeBody) + large_body()->footprint() : 0);
+  }
+
+  // The allocator's header for each block (glibc: 8 bytes, rounded to 16).
+  static constexpr std::uint64_t allocator_overhead = 16;
+
+  // The store's, touched only under its mutex.
+  bi::set_member_hook<bi::optimize_size<true>> index_hook;
+  bi::list_member_hook<> order_hook;
+  std::uint32_t uses = 1;  // lfu: the bucket holding the entry; others: always 1
+
+ private:
+  using LargeBody = std::shared_ptr<const MemoryBody>;
+
+  friend void intrusive_ptr_add_ref(const MemoryEntry* entry) noexcept;
+  friend void intrusive_ptr_release(const MemoryEntry* entry) noexcept;
+
+  explicit MemoryEntry(const EntryMeta& meta)
+      : tagged_(!meta.internal.tags.empty()),
+        expires_(meta.keep_for.count() > 0 ? saturating_add(meta.response_time, meta.keep_for) : SysTime::max()) {}
+  ~MemoryEntry() {
+    if (large_) large_slot()->~LargeBody();
+  }
+
+  // Only large bodies pay for the shared pointer, right after the entry.
+  LargeBody* large_slot() noexcept { return reinterpret_cast<LargeBody*>(this + 1); }
+  const LargeBody* large_slot() const noexcept { return reinterpret_cast<const LargeBody*>(this + 1); }
+  char* bytes() noexcept { return reinterpret_cast<char*>(this + 1) + (large_ ? sizeof(LargeBody) : 0); }
+  const char* bytes() const noexcept {
+    return reinterpret_cast<const char*>(this + 1) + (large_ ? sizeof(LargeBody) : 0);
+  }
+
+  mutable std::atomic<std::uint32_t> refs_{0};
+  std::uint32_t key_size_ = 0;
+  std::uint32_t meta_size_ = 0;
+  std::uint32_t small_size_ = 0;
+  bool tagged_;
+  bool large_ = false;
+  SysTime expires_;  // SysTime::max(): kept until evicted
+  // Followed by the large body's pointer (if any), the key, the packed
+  // metadata and the small body.
+};
+
+void intrusive_ptr_add_ref(const MemoryEntry* entry) noexcept {
+  entry->refs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void intrusive_ptr_release(const MemoryEntry* entry) noexcept {
+  if (entry->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  auto* mutable_entry = const_cast<MemoryEntry*>(entry);
+  mutable_entry->~MemoryEntry();
+  ::operator delete(static_cast<void*>(mutable_entry));
+}
+
 namespace {
+
+struct KeyOf {
+  using type = std::string_view;
+  type operator()(const MemoryEntry& entry) const noexcept { return entry.key(); }
+};
+using Index = bi::set<MemoryEntry, bi::member_hook<MemoryEntry, decltype(MemoryEntry::index_hook), &MemoryEntry::index_hook>,
+                      bi::key_of_value<KeyOf>, bi::constant_time_size<true>>;
+// Entries of one use count, most recent first. lru and fifo keep everything
+// in bucket 1, so one list serves all three policies and the victim is
+// always the back of the lowest bucket.
+using Bucket = bi::list<MemoryEntry, bi::member_hook<MemoryEntry, decltype(MemoryEntry::order_hook), &MemoryEntry::order_hook>,
+                        bi::constant_time_size<false>>;
 
 class MemoryReader final : public BodyReader {
  public:
-  explicit MemoryReader(std::shared_ptr<const MemoryObject> object) : object_(std::move(object)) {}
+  explicit MemoryReader(boost::intrusive_ptr<const MemoryEntry> entry) : entry_(std::move(entry)) {}
 
   boost::asio::awaitable<Result<std::span<const char>>> read() override {
-    const auto& body = *object_->body;
-    if (next_ >= body.slices()) co_return std::span<const char>{};
-    co_return body.slice(next_++);
+    if (const auto* body = entry_->large_body()) {
+      if (next_ >= body->slices()) co_return std::span<const char>{};
+      co_return body->slice(next_++);
+    }
+    if (next_++ > 0) co_return std::span<const char>{};
+    co_return entry_->small_body();
   }
 
-  // Every slice but the last is block_size long.
+  // Every slice of a large body but the last is block_size long; a small
+  // body is one slice.
   std::uint64_t start_at(std::uint64_t offset) override {
-    next_ = static_cast<std::size_t>(std::min<std::uint64_t>(offset / MemoryBody::block_size, object_->body->slices()));
+    const auto* body = entry_->large_body();
+    if (!body) return 0;
+    next_ = static_cast<std::size_t>(std::min<std::uint64_t>(offset / MemoryBody::block_size, body->slices()));
     return static_cast<std::uint64_t>(next_) * MemoryBody::block_size;
   }
 
-  std::optional<http::FileRegion> file() const noexcept override { return object_->body->file(); }
+  std::optional<http::FileRegion> file() const noexcept override {
+    const auto* body = entry_->large_body();
+    return body ? body->file() : std::nullopt;
+  }
 
  private:
-  std::shared_ptr<const MemoryObject> object_;
+  boost::intrusive_ptr<const MemoryEntry> entry_;
   std::size_t next_ = 0;
 };
 
@@ -50,14 +181,16 @@ class MemoryWriter final : public BodyWriter {
   boost::asio::awaitable<Result<void>> commit() override {
     if (failed_) co_return make_error_code(Errc::object_too_large);
     failed_ = true;  // a writer publishes once
-    auto body = body_.finish();
-    if (!body) co_return body.error();
-    auto object = std::make_shared<MemoryObject>();
-    object->meta = std::move(meta_);
-    object->meta.body_size = (*body)->size();
-    object->charge = meta_charge(key_, object->meta) + (*body)->footprint();
-    object->body = std::move(*body);
-    if (!store_.insert(key_, std::move(object))) co_return make_error_code(Errc::object_too_large);
+    meta_.body_size = body_.size();
+    boost::intrusive_ptr<MemoryEntry> entry;
+    if (auto small = body_.small_bytes()) {
+      entry = MemoryEntry::make(key_, meta_, *small, nullptr);
+    } else {
+      auto body = body_.finish();
+      if (!body) co_return body.error();
+      entry = MemoryEntry::make(key_, meta_, {}, std::move(*body));
+    }
+    if (!store_.insert(std::move(entry))) co_return make_error_code(Errc::object_too_large);
     co_return Result<void>{};
   }
 
@@ -70,6 +203,18 @@ class MemoryWriter final : public BodyWriter {
 };
 
 }  // namespace
+
+struct MemoryLru::Entries {
+  std::map<std::uint32_t, Bucket> buckets;  // use count -> entries; no empty buckets kept
+  // Ordered for purges (see memory_lru.hpp); a lookup costs a few string compares more.
+  Index index;
+  std::unordered_map<std::string, std::set<std::string, std::less<>>> tags;  // tag -> keys carrying it
+
+  ~Entries() {
+    index.clear();
+    for (auto& [uses, bucket] : buckets) bucket.clear_and_dispose([](MemoryEntry* e) { intrusive_ptr_release(e); });
+  }
+};
 
 Eviction parse_eviction(std::string_view name) {
   if (name == "lru") return Eviction::lru;
@@ -87,109 +232,148 @@ std::string_view to_string(Eviction eviction) noexcept {
   return "lru";
 }
 
-std::uint64_t meta_charge(const std::string& key, const EntryMeta& meta) {
-  std::uint64_t bytes = MemoryLru::entry_overhead + key.size() + meta.reason.size();
-  for (const auto& f : meta.headers) bytes += f.name.size() + f.value.size() + 2 * sizeof(std::string);
-  for (const auto& tag : meta.internal.tags) bytes += tag.size() + sizeof(std::string);
-  return bytes + meta.internal.vary.names.size() + meta.internal.vary.generation.size();
+std::uint64_t MemoryLru::charge_of(std::string_view key, const EntryMeta& meta, std::uint64_t body_size) {
+  EntryMeta sized = meta;
+  sized.body_size = body_size;
+  std::string packed;
+  pack_meta(sized, packed);
+  const std::uint64_t base = sizeof(MemoryEntry) + MemoryEntry::allocator_overhead + key.size() + packed.size();
+  if (body_size < MemoryBody::file_threshold) return base + body_size;
+  constexpr std::uint64_t page = 4096;  // a memfd body is charged in whole pages
+  return base + sizeof(std::shared_ptr<const MemoryBody>) + (body_size + page - 1) / page * page;
 }
 
 MemoryLru::MemoryLru(std::uint64_t max_size, Eviction eviction, Clock clock)
-    : max_size_(max_size), eviction_(eviction), clock_(std::move(clock)) {}
+    : max_size_(max_size), eviction_(eviction), clock_(std::move(clock)), entries_(std::make_unique<Entries>()) {}
 
-std::shared_ptr<const MemoryObject> MemoryLru::find(const CacheKey& key) {
-  std::lock_guard lock(mutex_);
-  auto it = index_.find(key.flat());
-  if (it == index_.end()) return nullptr;
-  auto pos = it->second;
-  if (expired(pos->object->meta, clock_())) {
-    erase_locked(pos);
+MemoryLru::~MemoryLru() = default;
+
+MemoryEntry* MemoryLru::find_locked(std::string_view key) {
+  auto it = entries_->index.find(key);
+  if (it == entries_->index.end()) return nullptr;
+  if (it->expired(clock_())) {
+    erase_locked(*it);
     ++expirations_;
     return nullptr;
   }
-  touch_locked(pos);
-  return pos->object;
+  touch_locked(*it);
+  return &*it;
 }
 
-bool MemoryLru::insert(const std::string& key, std::shared_ptr<MemoryObject> object) {
+std::optional<EntryMeta> MemoryLru::find(const CacheKey& key) {
+  boost::intrusive_ptr<const MemoryEntry> entry;
+  {
+    std::lock_guard lock(mutex_);
+    entry = find_locked(key.flat());
+  }
+  if (!entry) return std::nullopt;
+  return entry->meta();
+}
+
+bool MemoryLru::insert(boost::intrusive_ptr<MemoryEntry> entry) {
   std::lock_guard lock(mutex_);
-  std::uint64_t uses = 1;
-  if (auto old = index_.find(key); old != index_.end()) {
+  std::uint32_t uses = 1;
+  if (auto old = entries_->index.find(entry->key()); old != entries_->index.end()) {
     // A new version of a popular key stays popular: refreshing an entry must
     // not make it the first lfu victim.
-    if (eviction_ == Eviction::lfu) uses = old->second->uses;
-    erase_locked(old->second);
+    if (eviction_ == Eviction::lfu) uses = old->uses;
+    erase_locked(*old);
   }
-  // An object that can never fit would only flush the whole cache.
-  if (object->charge > max_size_) return false;
-  while (size_ + object->charge > max_size_ && !index_.empty()) evict_one_locked();
-  link_locked(key, std::move(object), uses);
+  // An entry that can never fit would only flush the whole cache.
+  if (entry->charge() > max_size_) return false;
+  while (size_ + entry->charge() > max_size_ && !entries_->index.empty()) evict_one_locked();
+  link_locked(std::move(entry), uses);
   return true;
 }
 
-void MemoryLru::link_locked(const std::string& key, std::shared_ptr<const MemoryObject> object,
-                            std::uint64_t uses) {
-  size_ += object->charge;
-  index_tags_locked(key, object->meta);
-  auto& bucket = buckets_[uses];
-  bucket.push_front(Node{key, std::move(object), uses});
-  index_.emplace(key, bucket.begin());
+bool MemoryLru::insert(std::string_view key, EntryMeta meta, std::string_view body) {
+  meta.body_size = body.size();
+  return insert(MemoryEntry::make(key, meta, body, nullptr));
 }
 
-void MemoryLru::touch_locked(Position it) {
+void MemoryLru::link_locked(boost::intrusive_ptr<MemoryEntry> entry, std::uint32_t uses) {
+  auto& e = *entry.detach();  // the store's reference, released by erase_locked
+  e.uses = uses;
+  size_ += e.charge();
+  index_tags_locked(e);
+  entries_->buckets[uses].push_front(e);
+  entries_->index.insert_unique(e);
+}
+
+void MemoryLru::replace_locked(MemoryEntry& old, boost::intrusive_ptr<MemoryEntry> replacement) {
+  auto& e = *replacement.detach();
+  e.uses = old.uses;
+  size_ = size_ - old.charge() + e.charge();
+  unindex_tags_locked(old);
+  index_tags_locked(e);
+  entries_->index.replace_node(entries_->index.iterator_to(old), e);
+  auto& bucket = entries_->buckets.find(old.uses)->second;
+  bucket.insert(bucket.iterator_to(old), e);
+  bucket.erase(bucket.iterator_to(old));
+  intrusive_ptr_release(&old);
+}
+
+void MemoryLru::touch_locked(MemoryEntry& entry) {
   switch (eviction_) {
     case Eviction::fifo:
       return;
     case Eviction::lru: {
-      auto& bucket = buckets_.find(it->uses)->second;
-      bucket.splice(bucket.begin(), bucket, it);
+      auto& bucket = entries_->buckets.find(entry.uses)->second;
+      bucket.splice(bucket.begin(), bucket, bucket.iterator_to(entry));
       return;
     }
     case Eviction::lfu: {
-      // splice keeps the iterator (and so the index entry) valid across lists.
-      auto from = buckets_.find(it->uses);
-      auto& to = buckets_[it->uses + 1];
-      to.splice(to.begin(), from->second, it);
-      ++it->uses;
-      if (from->second.empty()) buckets_.erase(from);
+      auto from = entries_->buckets.find(entry.uses);
+      if (entry.uses == std::numeric_limits<std::uint32_t>::max()) return;  // as used as can be
+      auto& to = entries_->buckets[entry.uses + 1];
+      to.splice(to.begin(), from->second, from->second.iterator_to(entry));
+      ++entry.uses;
+      if (from->second.empty()) entries_->buckets.erase(from);
       return;
     }
   }
 }
 
-void MemoryLru::index_tags_locked(const std::string& key, const EntryMeta& meta) {
-  for (const auto& tag : meta.internal.tags) tags_[tag].insert(key);
+void MemoryLru::index_tags_locked(const MemoryEntry& entry) {
+  if (!entry.tagged()) return;
+  for (const auto& tag : entry.meta().internal.tags) entries_->tags[tag].emplace(entry.key());
 }
 
-void MemoryLru::unindex_tags_locked(const std::string& key, const EntryMeta& meta) {
-  for (const auto& tag : meta.internal.tags) {
-    auto it = tags_.find(tag);
-    if (it == tags_.end()) continue;
-    it->second.erase(key);
-    if (it->second.empty()) tags_.erase(it);
+void MemoryLru::unindex_tags_locked(const MemoryEntry& entry) {
+  if (!entry.tagged()) return;
+  for (const auto& tag : entry.meta().internal.tags) {
+    auto it = entries_->tags.find(tag);
+    if (it == entries_->tags.end()) continue;
+    if (auto member = it->second.find(entry.key()); member != it->second.end()) it->second.erase(member);
+    if (it->second.empty()) entries_->tags.erase(it);
   }
 }
 
-void MemoryLru::erase_locked(Position it) {
-  size_ -= it->object->charge;
-  unindex_tags_locked(it->key, it->object->meta);
-  index_.erase(it->key);
-  auto bucket = buckets_.find(it->uses);
-  bucket->second.erase(it);
-  if (bucket->second.empty()) buckets_.erase(bucket);
+void MemoryLru::erase_locked(MemoryEntry& entry) {
+  size_ -= entry.charge();
+  unindex_tags_locked(entry);
+  entries_->index.erase(entries_->index.iterator_to(entry));
+  auto bucket = entries_->buckets.find(entry.uses);
+  bucket->second.erase(bucket->second.iterator_to(entry));
+  if (bucket->second.empty()) entries_->buckets.erase(bucket);
+  intrusive_ptr_release(&entry);
 }
 
 void MemoryLru::evict_one_locked() {
   // Lowest use count first; within it, the least recently used (the back).
-  auto& bucket = buckets_.begin()->second;
-  erase_locked(std::prev(bucket.end()));
+  erase_locked(entries_->buckets.begin()->second.back());
   ++evictions_;
 }
 
 boost::asio::awaitable<Result<std::optional<Hit>>> MemoryLru::get(const CacheKey& key) {
-  auto object = find(key);
-  if (!object) co_return std::optional<Hit>{};
-  Hit hit{object->meta, std::make_unique<MemoryReader>(object)};
+  boost::intrusive_ptr<const MemoryEntry> entry;
+  {
+    std::lock_guard lock(mutex_);
+    entry = find_locked(key.flat());
+  }
+  if (!entry) co_return std::optional<Hit>{};
+  // Unpacked outside the lock: other threads' hits need not wait for it.
+  Hit hit{entry->meta(), std::make_unique<MemoryReader>(std::move(entry))};
   co_return std::optional<Hit>{std::move(hit)};
 }
 
@@ -199,66 +383,55 @@ boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> MemoryLru::put(const
 
 boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const CacheKey& key, EntryMeta meta) {
   std::lock_guard lock(mutex_);
-  auto it = index_.find(key.flat());
-  if (it == index_.end()) co_return Result<void>{};
+  auto it = entries_->index.find(key.flat());
+  if (it == entries_->index.end()) co_return Result<void>{};
   // Replaced in place: a revalidation is not a use (the get before it was)
-  // and must not move a fifo entry to the front. Objects are immutable once
-  // published, so a new object shares the body with the old one.
-  auto pos = it->second;
-  auto updated = std::make_shared<MemoryObject>();
-  meta.body_size = pos->object->meta.body_size;
-  updated->meta = std::move(meta);
-  updated->body = pos->object->body;
-  updated->charge = meta_charge(pos->key, updated->meta) + updated->body->footprint();
-  size_ = size_ - pos->object->charge + updated->charge;
-  unindex_tags_locked(pos->key, pos->object->meta);
-  index_tags_locked(pos->key, updated->meta);
-  pos->object = std::move(updated);
+  // and must not move a fifo entry to the front. Entries are immutable once
+  // published, so the new one shares (large) or copies (small) the body.
+  meta.body_size = it->body_size();
+  replace_locked(*it, it->with_meta(meta));
   // A larger head may need room; the entry itself may be the policy's victim.
-  while (size_ > max_size_ && !index_.empty()) evict_one_locked();
+  while (size_ > max_size_ && !entries_->index.empty()) evict_one_locked();
   co_return Result<void>{};
 }
 
 boost::asio::awaitable<Result<bool>> MemoryLru::remove(const CacheKey& key) {
   std::lock_guard lock(mutex_);
-  auto it = index_.find(key.flat());
-  if (it == index_.end()) co_return false;
-  erase_locked(it->second);
+  auto it = entries_->index.find(key.flat());
+  if (it == entries_->index.end()) co_return false;
+  erase_locked(*it);
   co_return true;
 }
 
-std::uint64_t MemoryLru::purge_locked(Position it, const PurgeRequest& request) {
-  const auto& meta = it->object->meta;
-  if (!purge_matches(request, it->key, meta)) return 0;
+std::uint64_t MemoryLru::purge_locked(MemoryEntry& entry, const PurgeRequest& request) {
+  auto meta = entry.meta();
+  if (!purge_matches(request, entry.key(), meta)) return 0;
   const auto count = purge_count(meta);
   if (request.mode == PurgeMode::hard) {
-    erase_locked(it);
+    erase_locked(entry);
     return count;
   }
-  if (!needs_stale_mark(meta, request)) return count;
-  auto marked = std::make_shared<MemoryObject>(*it->object);  // shares the body
-  mark_stale(marked->meta, request);
-  it->object = std::move(marked);
+  if (mark_stale(meta, request)) replace_locked(entry, entry.with_meta(meta));
   return count;
 }
 
 bool MemoryLru::purge_slice_locked(const PurgeRequest& request, std::string_view prefix, std::string& cursor,
                                    std::uint64_t& count) {
-  auto it = index_.lower_bound(cursor);
+  auto& index = entries_->index;
+  auto it = index.lower_bound(std::string_view(cursor));
   for (std::size_t n = 0; n < purge_slice; ++n) {
-    if (it == index_.end() || !it->first.starts_with(prefix)) return false;
-    auto next = std::next(it);  // purge_locked may erase it
-    count += purge_locked(it->second, request);
-    it = next;
+    if (it == index.end() || !it->key().starts_with(prefix)) return false;
+    auto& entry = *it++;  // purge_locked may erase or replace it
+    count += purge_locked(entry, request);
   }
-  if (it == index_.end() || !it->first.starts_with(prefix)) return false;
-  cursor = it->first;
+  if (it == index.end() || !it->key().starts_with(prefix)) return false;
+  cursor = it->key();
   return true;
 }
 
 bool MemoryLru::purge_tag_slice_locked(const PurgeRequest& request, std::string& cursor, std::uint64_t& count) {
-  auto tagged = tags_.find(request.selector.value);
-  if (tagged == tags_.end()) return false;
+  auto tagged = entries_->tags.find(request.selector.value);
+  if (tagged == entries_->tags.end()) return false;
   // Copied first: a hard purge shrinks (or drops) the very set walked.
   std::vector<std::string> keys;
   auto& set = tagged->second;
@@ -268,8 +441,11 @@ bool MemoryLru::purge_tag_slice_locked(const PurgeRequest& request, std::string&
     cursor = std::move(keys.back());
     keys.pop_back();
   }
-  for (const auto& key : keys)
-    if (auto it = index_.find(key); it != index_.end()) count += purge_locked(it->second, request);
+  for (const auto& key : keys) {
+    if (auto it = entries_->index.find(std::string_view(key)); it != entries_->index.end()) {
+      count += purge_locked(*it, request);
+    }
+  }
   return more;
 }
 
@@ -294,14 +470,14 @@ boost::asio::awaitable<Result<std::uint64_t>> MemoryLru::purge(const PurgeReques
 std::size_t MemoryLru::tag_index_size() const {
   std::lock_guard lock(mutex_);
   std::size_t pairs = 0;
-  for (const auto& [tag, keys] : tags_) pairs += keys.size();
+  for (const auto& [tag, keys] : entries_->tags) pairs += keys.size();
   return pairs;
 }
 
 Stats MemoryLru::stats() const {
   std::lock_guard lock(mutex_);
   Stats s;
-  s.entries = index_.size();
+  s.entries = entries_->index.size();
   s.size_bytes = size_;
   s.evictions = evictions_;
   s.expirations = expirations_;

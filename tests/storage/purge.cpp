@@ -214,21 +214,19 @@ TEST_CASE("memory: the tag index forgets evicted, expired and removed entries") 
   FakeClock clock;
   MemoryLru store(20'000, Eviction::lru, clock.clock());
   Loop loop;
-  auto object = [](std::vector<std::string> tags, std::chrono::seconds keep = 3600s) {
-    auto o = std::make_shared<MemoryObject>();
-    o->meta = tagged("x", 4000, std::move(tags));
-    o->meta.keep_for = keep;
-    o->body = std::make_shared<const MemoryBody>(std::vector<std::string>(1, std::string(4000, 'x')));
-    o->charge = 4000 + 400;
-    return o;
+  const std::string body(4000, 'x');
+  auto meta = [](std::vector<std::string> tags, std::chrono::seconds keep = 3600s) {
+    auto m = tagged("x", 4000, std::move(tags));
+    m.keep_for = keep;
+    return m;
   };
-  for (int i = 0; i < 20; ++i) REQUIRE(store.insert(numbered("http://m/", i), object({"all", numbered("t", i)})));
+  for (int i = 0; i < 20; ++i) REQUIRE(store.insert(numbered("http://m/", i), meta({"all", numbered("t", i)}), body));
   const auto live = store.stats().entries;
   CHECK(live < 20);
   CHECK(store.tag_index_size() == 2 * live);
   REQUIRE(loop.run(store.remove("http://m/19")).has_value());
   CHECK(store.tag_index_size() == 2 * (live - 1));
-  REQUIRE(store.insert("http://m/short", object({"all"}, 1s)));
+  REQUIRE(store.insert("http://m/short", meta({"all"}, 1s), body));
   clock.advance(10s);
   CHECK_FALSE(store.find("http://m/short"));
   CHECK(store.tag_index_size() == 2 * store.stats().entries);
@@ -239,13 +237,8 @@ TEST_CASE("memory: the tag index forgets evicted, expired and removed entries") 
 
 TEST_CASE("memory: a purge of 100k entries completes and lets the loop run between slices") {
   MemoryLru store(1ULL << 32);
-  for (int i = 0; i < 100'000; ++i) {
-    auto o = std::make_shared<MemoryObject>();
-    o->meta = tagged("x", 1, {"bulk"});
-    o->body = std::make_shared<const MemoryBody>(std::vector<std::string>(1, "x"));
-    o->charge = 300;
-    REQUIRE(store.insert(numbered("http://bulk/", i), std::move(o)));
-  }
+  const auto meta = tagged("x", 1, {"bulk"});
+  for (int i = 0; i < 100'000; ++i) REQUIRE(store.insert(numbered("http://bulk/", i), meta, "x"));
   asio::io_context io;
   bool done = false, ran_during = false;
   std::uint64_t count = 0;

@@ -62,6 +62,13 @@ class MemoryBodyBuilder {
   // the kernel is out of memory for it.
   Result<void> append(std::span<const char> bytes);
   std::uint64_t size() const noexcept { return size_; }
+  // The bytes so far while the body is small enough to live inside its
+  // entry (under file_threshold: one heap chunk at most); nullopt past it.
+  std::optional<std::span<const char>> small_bytes() const noexcept {
+    if (fd_ >= 0 || size_ >= MemoryBody::file_threshold) return std::nullopt;
+    if (chunks_.empty()) return std::span<const char>{};
+    return std::span<const char>{chunks_.front().data(), chunks_.front().size()};
+  }
   // The finished body; the builder is spent.
   Result<std::shared_ptr<const MemoryBody>> finish();
 

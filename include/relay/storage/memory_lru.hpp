@@ -1,7 +1,9 @@
 // In-memory storage bounded in bytes, with the eviction policy chosen at
 // construction: lru (default), lfu or fifo. Committed objects are immutable
 // and shared: a reader keeps its object alive even if it is evicted or
-// replaced meanwhile. Entries whose keep_for has passed are dropped when
+// replaced meanwhile. An object is one allocation (key, packed metadata,
+// small body) linked into intrusive lists, so what it costs beyond its
+// bytes is about a hundred bytes. Entries whose keep_for has passed are dropped when
 // looked up (a miss), not by a background sweep.
 //
 // Purges: the key index is ordered, so a URL or prefix purge visits only
@@ -11,16 +13,14 @@
 // answers tag purges without a walk.
 #pragma once
 
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+
 #include <cstdint>
-#include <list>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <vector>
 
 #include "relay/storage/clock.hpp"
 #include "relay/storage/memory_body.hpp"
@@ -38,12 +38,11 @@ enum class Eviction {
 Eviction parse_eviction(std::string_view name);
 std::string_view to_string(Eviction eviction) noexcept;
 
-struct MemoryObject {
-  EntryMeta meta;
-  // Shared so update_meta can swap the head without copying the body.
-  std::shared_ptr<const MemoryBody> body;
-  std::uint64_t charge = 0;  // bytes accounted against max_size
-};
+// One stored object: key, packed metadata and a small body in a single
+// allocation (memory_lru.cpp). Shared by the store and its readers.
+class MemoryEntry;
+void intrusive_ptr_add_ref(const MemoryEntry* entry) noexcept;
+void intrusive_ptr_release(const MemoryEntry* entry) noexcept;
 
 class MemoryLru final : public Storage {
  public:
@@ -59,39 +58,42 @@ class MemoryLru final : public Storage {
   Stats stats() const override;
   std::string_view backend_name() const noexcept override { return "memory"; }
 
-  // Synchronous core, shared by the awaitable methods and the unit tests.
-  // find() counts as a use (reorders under lru/lfu) and drops expired entries.
-  std::shared_ptr<const MemoryObject> find(const CacheKey& key);
-  // Publishes object under key (CacheKey::flat()), evicting others to make room; false when the
-  // object alone exceeds max_size.
-  bool insert(const std::string& key, std::shared_ptr<MemoryObject> object);
+  ~MemoryLru() override;
+
+  // The metadata of the entry under key, decoded; counts as a use
+  // (reorders under lru/lfu) and drops an expired entry. For tests.
+  std::optional<EntryMeta> find(const CacheKey& key);
   Eviction eviction() const noexcept { return eviction_; }
   // (tag, key) pairs in the tag index: every live entry's tags, nothing more.
   std::size_t tag_index_size() const;
 
-  // Bookkeeping bytes charged per entry besides key, headers and body.
-  static constexpr std::uint64_t entry_overhead = 256;
+  // Bytes an entry of this key, metadata and body size is charged against
+  // max_size: what it occupies, bookkeeping included (a body past
+  // MemoryBody::file_threshold counted in the memfd form it usually takes).
+  static std::uint64_t charge_of(std::string_view key, const EntryMeta& meta, std::uint64_t body_size);
+
+  // Publishes an entry (MemoryEntry, memory_lru.cpp), evicting others to
+  // make room; false when it alone exceeds max_size.
+  bool insert(boost::intrusive_ptr<MemoryEntry> entry);
+  // The same for a small body (under MemoryBody::file_threshold) given
+  // whole, without a writer: what bulk-loading tests use.
+  bool insert(std::string_view key, EntryMeta meta, std::string_view body);
 
  private:
-  struct Node {
-    std::string key;
-    std::shared_ptr<const MemoryObject> object;
-    std::uint64_t uses = 1;  // lfu: the bucket holding the node; others: always 1
-  };
-  // Nodes grouped by use count, each group ordered most recent first. lru and
-  // fifo keep everything in bucket 1, so one list serves all three policies
-  // and the victim is always the back of the lowest bucket.
-  using Bucket = std::list<Node>;
-  using Position = Bucket::iterator;
+  struct Entries;
 
-  void touch_locked(Position it);
-  void erase_locked(Position it);
+  // The live entry under key, counted as a use; expired ones are dropped.
+  MemoryEntry* find_locked(std::string_view key);
+  void touch_locked(MemoryEntry& entry);
+  void erase_locked(MemoryEntry& entry);
   void evict_one_locked();
-  void link_locked(const std::string& key, std::shared_ptr<const MemoryObject> object, std::uint64_t uses);
-  void index_tags_locked(const std::string& key, const EntryMeta& meta);
-  void unindex_tags_locked(const std::string& key, const EntryMeta& meta);
-  // Purges the entry at `it` if the request matches it; its share of the count.
-  std::uint64_t purge_locked(Position it, const PurgeRequest& request);
+  void link_locked(boost::intrusive_ptr<MemoryEntry> entry, std::uint32_t uses);
+  // Puts `replacement` where `old` is (same key, same place in the order).
+  void replace_locked(MemoryEntry& old, boost::intrusive_ptr<MemoryEntry> replacement);
+  void index_tags_locked(const MemoryEntry& entry);
+  void unindex_tags_locked(const MemoryEntry& entry);
+  // Purges `entry` if the request matches it; its share of the count.
+  std::uint64_t purge_locked(MemoryEntry& entry, const PurgeRequest& request);
   // One slice of a walk over keys starting with `prefix`, from `cursor` on;
   // false once the walk is done, else cursor is where the next slice starts.
   bool purge_slice_locked(const PurgeRequest& request, std::string_view prefix, std::string& cursor,
@@ -102,16 +104,10 @@ class MemoryLru final : public Storage {
   const Eviction eviction_;
   const Clock clock_;
   mutable std::mutex mutex_;
-  std::map<std::uint64_t, Bucket> buckets_;  // use count -> nodes; no empty buckets kept
-  // Ordered for purges (see above); a lookup costs a few string compares more.
-  std::map<std::string, Position, std::less<>> index_;
-  std::unordered_map<std::string, std::set<std::string, std::less<>>> tags_;  // tag -> keys carrying it
+  std::unique_ptr<Entries> entries_;
   std::uint64_t size_ = 0;
   std::uint64_t evictions_ = 0;
   std::uint64_t expirations_ = 0;
 };
-
-// Bytes an entry's metadata occupies, for byte-accurate accounting.
-std::uint64_t meta_charge(const std::string& key, const EntryMeta& meta);
 
 }  // namespace relay::storage
