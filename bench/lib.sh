@@ -248,6 +248,22 @@ start_nginx() {
   wait_listening "$name" "${SERVER_PIDS[-1]}" "$3"
 }
 
+# start_relay NAME PORT ORIGIN_PORT < MORE-TOML: relay in front of the
+# origin with BENCH_THREADS threads; stdin holds the rest of its config
+# (storage, admin, log). Its pid is ${SERVER_PIDS[-1]}; fatal if it does
+# not start listening.
+start_relay() {
+  local name=$1 port=$2 origin=$3
+  mkdir -p "$TMP/$name"
+  {
+    printf '[server]\nlisten = "127.0.0.1:%s"\nthreads = %s\n\n' "$port" "$THREADS"
+    printf '[upstream]\nurl = "http://127.0.0.1:%s"\n\n' "$origin"
+    cat
+  } >"$TMP/$name/relay.toml"
+  start_server "$name" "$RELAY_BIN" --config "$TMP/$name/relay.toml"
+  wait_listening "$name" "${SERVER_PIDS[-1]}" "$port"
+}
+
 # --------------------------------------------------------------- helpers
 
 header_value() { # FILE NAME -> value of the first NAME: header

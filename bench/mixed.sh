@@ -84,15 +84,7 @@ ORIGIN_PID=${SERVER_PIDS[-1]}
 
 declare -A BASE PID
 if want relay; then
-  mkdir -p "$TMP/relay"
-  cat >"$TMP/relay/relay.toml" <<EOF
-[server]
-listen = "127.0.0.1:$RELAY_PORT"
-threads = $THREADS
-
-[upstream]
-url = "http://127.0.0.1:$ORIGIN_PORT"
-
+  start_relay relay "$RELAY_PORT" "$ORIGIN_PORT" <<EOF
 [storage]
 backend = "memory"
 # Room for every key of the run, like nginx's keys_zone/max_size here, so
@@ -102,9 +94,7 @@ max_size = "1GiB"
 [log]
 access_log = "off"
 EOF
-  start_server relay "$RELAY_BIN" --config "$TMP/relay/relay.toml"
   PID[relay]=${SERVER_PIDS[-1]}
-  wait_listening relay "${PID[relay]}" "$RELAY_PORT"
   BASE[relay]="http://127.0.0.1:$RELAY_PORT"
 fi
 if want nginx; then

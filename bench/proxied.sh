@@ -87,15 +87,7 @@ start_nginx origin "$BENCH_DIR/nginx-origin-proxied.conf.in" "$ORIGIN_PORT"
 ORIGIN_PID=${SERVER_PIDS[-1]}
 
 if want relay; then
-  mkdir -p "$TMP/relay"
-  cat >"$TMP/relay/relay.toml" <<EOF
-[server]
-listen = "127.0.0.1:${PORT_OF[relay]}"
-threads = $THREADS
-
-[upstream]
-url = "http://127.0.0.1:$ORIGIN_PORT"
-
+  start_relay relay "${PORT_OF[relay]}" "$ORIGIN_PORT" <<EOF
 [storage]
 backend = "memory"
 
@@ -105,9 +97,7 @@ listen = "127.0.0.1:$ADMIN_PORT"
 [log]
 access_log = "off"
 EOF
-  start_server relay "$RELAY_BIN" --config "$TMP/relay/relay.toml"
   PID[relay]=${SERVER_PIDS[-1]}
-  wait_listening relay "${PID[relay]}" "${PORT_OF[relay]}"
 fi
 if want nginx; then
   start_nginx nginx "$BENCH_DIR/nginx-proxied.conf.in" "${PORT_OF[nginx]}" "$ORIGIN_PORT"
