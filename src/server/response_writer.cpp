@@ -25,14 +25,22 @@ void append_number(std::string& out, std::uint64_t n, int base = 10) {
   out.append(digits, end);
 }
 
-// Status line, fields and the blank line ending a head (RFC 9112 §4).
-void append_head(std::string& out, const http::ResponseHead& head, const http::Headers& fields) {
+// A head is the status line, the fields and a blank line (RFC 9112 §4).
+void append_status_line(std::string& out, const http::ResponseHead& head) {
   out.append("HTTP/1.1 ");
   append_number(out, static_cast<std::uint64_t>(head.status));
   out.push_back(' ');
   out.append(head.reason.empty() ? http::reason_phrase(head.status) : std::string_view(head.reason));
   out.append("\r\n");
-  for (const auto& f : fields) out.append(f.name).append(": ").append(f.value).append("\r\n");
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void append_head(std::string& out, const http::ResponseHead& head, const http::Headers& fields) {
+  append_status_line(out, head);
+  for (const auto& f : fields) append_field(out, f.name, f.value);
   out.append("\r\n");
 }
 }  // namespace
@@ -46,33 +54,47 @@ ResponseWriter::ResponseWriter(ClientSocket& socket, Watchdog& watchdog,
       request_(request),
       keep_alive_(keep_alive_allowed && request.keep_alive) {}
 
+// Plain code, not in the coroutine: GCC keeps a coroutine's locals in its
+// frame, and this loop runs for every field of every response.
+void ResponseWriter::serialize_head(const http::ResponseHead& head, std::optional<std::uint64_t> content_length) {
+  // The framing fields are this connection's, written here: the head's own
+  // are left out as it is serialised (a HEAD keeps its Content-Length).
+  append_status_line(head_bytes_, head);
+  for (const auto& f : head.headers) {
+    if (http::iequals(f.name, "transfer-encoding") || http::iequals(f.name, "connection") ||
+        (!no_body_ && http::iequals(f.name, "content-length"))) {
+      continue;
+    }
+    append_field(head_bytes_, f.name, f.value);
+  }
+  if (!no_body_) {
+    if (content_length) {
+      head_bytes_.append("Content-Length: ");
+      append_number(head_bytes_, *content_length);
+      head_bytes_.append("\r\n");
+    } else if (request_.version_major == 1 && request_.version_minor >= 1) {
+      chunked_ = true;
+      head_bytes_.append("Transfer-Encoding: chunked\r\n");
+    } else {
+      keep_alive_ = false;
+    }
+  }
+  if (!keep_alive_) {
+    head_bytes_.append("Connection: close\r\n");
+  } else if (request_.version_minor == 0) {
+    head_bytes_.append("Connection: keep-alive\r\n");
+  }
+  head_bytes_.append("\r\n");
+}
+
 asio::awaitable<Result<void>> ResponseWriter::write_head(http::ResponseHead head,
                                                          std::optional<std::uint64_t> content_length) {
   head_started_ = true;
   status_ = head.status;
   no_body_ = request_.is_head() || status_has_no_body(head.status);
-  head.headers.remove("transfer-encoding");
-  if (!no_body_) {
-    head.headers.remove("content-length");
-    if (content_length) {
-      head.headers.add("Content-Length", std::to_string(*content_length));
-    } else if (request_.version_major == 1 && request_.version_minor >= 1) {
-      chunked_ = true;
-      head.headers.add("Transfer-Encoding", "chunked");
-    } else {
-      keep_alive_ = false;
-    }
-  }
-  head.headers.remove("connection");
-  if (!keep_alive_) {
-    head.headers.add("Connection", "close");
-  } else if (request_.version_minor == 0) {
-    head.headers.add("Connection", "keep-alive");
-  }
-
   head_bytes_.clear();
   head_bytes_.reserve(512);
-  append_head(head_bytes_, head, head.headers);
+  serialize_head(head, content_length);
   co_return Result<void>{};
 }
 

@@ -66,6 +66,8 @@ class ResponseWriter final : public http::ResponseSink {
 
  private:
   boost::asio::awaitable<Result<void>> send(std::span<const boost::asio::const_buffer> buffers);
+  // Appends the head, with this connection's framing fields, to head_bytes_.
+  void serialize_head(const http::ResponseHead& head, std::optional<std::uint64_t> content_length);
 
   ClientSocket& socket_;
   Watchdog& watchdog_;
