@@ -192,15 +192,28 @@ void CurlMulti::arm(const std::shared_ptr<Watch>& watch) {
 int CurlMulti::on_timer(CURLM*, long timeout_ms, void* self) {
   auto* me = static_cast<CurlMulti*>(self);
   if (timeout_ms < 0) {
-    me->timer_.cancel();
+    me->timeout_due_ = TimePoint::max();  // a wait still pending wakes once and finds nothing due
     return 0;
   }
+  const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  me->timeout_due_ = due;
   // Even a 0 ms timeout goes through the loop: acting here would re-enter curl.
-  me->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-  me->timer_.async_wait([me](const boost::system::error_code& ec) {
-    if (!ec) me->socket_action(CURL_SOCKET_TIMEOUT, 0);
-  });
+  if (me->timer_waiting_ && me->timer_.expiry() <= due) return 0;  // it wakes first, then waits the rest
+  me->wait_for_timeout(due);
   return 0;
+}
+
+void CurlMulti::wait_for_timeout(TimePoint when) {
+  timer_.expires_at(when);  // a pending wait ends with operation_aborted
+  timer_waiting_ = true;
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // replaced by an earlier wait, or shut down
+    timer_waiting_ = false;
+    if (timeout_due_ == TimePoint::max()) return;
+    if (std::chrono::steady_clock::now() < timeout_due_) return wait_for_timeout(timeout_due_);
+    timeout_due_ = TimePoint::max();
+    socket_action(CURL_SOCKET_TIMEOUT, 0);
+  });
 }
 
 void CurlMulti::socket_action(int fd, int events) {

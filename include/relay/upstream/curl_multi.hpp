@@ -19,6 +19,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -112,6 +113,7 @@ class CurlMulti {
   // The first waiter gets a slot already counted in in_use_.
   void grant_next();
   void cap_connections();
+  void wait_for_timeout(std::chrono::steady_clock::time_point when);
 
   boost::asio::io_context& io_;
   std::size_t slots_;
@@ -120,6 +122,13 @@ class CurlMulti {
   std::deque<Waiter*> waiters_;
   CURLM* multi_;
   boost::asio::steady_timer timer_;
+  // When curl wants its timeout action (max: never). The timer is re-armed
+  // only when curl moves it earlier: curl moves it later on nearly every
+  // read, and cancelling and re-arming each time cost a timerfd_settime
+  // call per chunk. A wait that wakes too early sleeps again until it.
+  using TimePoint = std::chrono::steady_clock::time_point;
+  TimePoint timeout_due_ = TimePoint::max();
+  bool timer_waiting_ = false;
   std::unordered_map<int, std::shared_ptr<Watch>> watches_;
   std::vector<CURL*> idle_easies_;
 };
