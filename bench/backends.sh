@@ -55,13 +55,8 @@ need_pos_int BENCH_DURATION "$DURATION"
 need_pos_int BENCH_ROUNDS "$ROUNDS"
 need_pos_int BENCH_CONNECTIONS "$CONNS"
 is_uint "$WARMUP" || die 2 "BENCH_WARMUP must be a whole number of seconds (got '$WARMUP')"
-read -r -a ORDER <<<"$TARGETS"
-((${#ORDER[@]} > 0)) || die 2 "BENCH_TARGETS is empty"
 declare -A PORT_INDEX=([nginx]=1 [memory]=3 [disk]=4 [redis]=5 [memory+disk]=6)
-for t in "${ORDER[@]}"; do
-  [[ -n ${PORT_INDEX[$t]:-} ]] || die 2 "BENCH_TARGETS: unknown target '$t' (use memory, disk, redis, memory+disk, nginx)"
-done
-want() { [[ " ${ORDER[*]} " == *" $1 "* ]]; }
+targets_from "$TARGETS" memory disk redis memory+disk nginx
 read -r -a SIZE_LIST <<<"$SIZES"
 ((${#SIZE_LIST[@]} > 0)) || die 2 "BENCH_SIZES is empty"
 declare -A BYTES=([1k]=1024 [1m]=1048576) SIZE_LABEL=([1k]="1 KiB" [1m]="1 MiB")

@@ -49,12 +49,7 @@ need_pos_int BENCH_ROUNDS "$ROUNDS"
 need_pos_int BENCH_CONNECTIONS "$CONNS"
 need_pos_int BENCH_STREAMS "$STREAMS"
 need_pos_int BENCH_HANDSHAKES "$HANDSHAKES"
-read -r -a ORDER <<<"$TARGETS"
-((${#ORDER[@]} > 0)) || die 2 "BENCH_TARGETS is empty"
-for t in "${ORDER[@]}"; do
-  [[ $t == relay || $t == nginx ]] || die 2 "BENCH_TARGETS: unknown target '$t' (use relay and/or nginx)"
-done
-want() { [[ " ${ORDER[*]} " == *" $1 "* ]]; }
+targets_from "$TARGETS" relay nginx
 need_nginx
 command -v h2load >/dev/null || die 2 "h2load not found; install it with scripts/install-deps.sh --bench (nghttp2-client)"
 command -v openssl >/dev/null || die 2 "openssl not found"

@@ -1,7 +1,6 @@
 # shellcheck shell=bash disable=SC2034  # SC2034: variables are used by the sourcing scripts
-# bench/lib.sh: helpers shared by bench/stampede.sh, bench/mixed.sh,
-# bench/backends.sh and bench/proxied.sh (bench/run.sh is self-contained and
-# does not use it).
+# bench/lib.sh: helpers shared by every bench script (run.sh, stampede.sh,
+# mixed.sh, backends.sh, proxied.sh, memory.sh, cold.sh, h2.sh).
 #
 # Source it after setting BENCH_DIR and ROOT, under `set -euo pipefail`.
 # It reads the common settings (BENCH_THREADS, BENCH_PIN, BENCH_PORT_BASE,
@@ -55,6 +54,35 @@ need_relay() {
 relay_version() {
   printf 'relay %s%s' "${RELAY_BIN#"$ROOT"/}" \
     "$(git -C "$ROOT" describe --always --dirty 2>/dev/null | sed 's/^/ @ /')"
+}
+
+# ---------------------------------------------------------------- targets
+
+# targets_from LIST ALLOWED...: ORDER = the words of LIST (BENCH_TARGETS),
+# each one of ALLOWED; fatal otherwise.
+targets_from() {
+  local list=$1 t allowed; shift
+  printf -v allowed '%s, ' "$@"
+  read -r -a ORDER <<<"$list"
+  ((${#ORDER[@]} > 0)) || die 2 "BENCH_TARGETS is empty"
+  for t in "${ORDER[@]}"; do
+    [[ " $* " == *" $t "* ]] || die 2 "BENCH_TARGETS: unknown target '$t' (use ${allowed%, })"
+  done
+}
+want() { [[ " ${ORDER[*]} " == *" $1 "* ]]; }
+
+# byte_count NAME SPEC: SPEC (bytes, or with k, m or g) in bytes; fatal
+# unless it is a positive size.
+byte_count() {
+  local n
+  case ${2,,} in
+    *k) n=${2%[kK]}; is_uint "$n" && n=$((n * 1024)) ;;
+    *m) n=${2%[mM]}; is_uint "$n" && n=$((n * 1048576)) ;;
+    *g) n=${2%[gG]}; is_uint "$n" && n=$((n * 1073741824)) ;;
+    *) n=$2 ;;
+  esac
+  if ! is_uint "$n" || ((n == 0)); then die 2 "$1 must be a byte count, optionally with k, m or g (got '$2')"; fi
+  echo "$n"
 }
 
 # --------------------------------------------------------- CPU placement
@@ -239,11 +267,12 @@ render() { # TEMPLATE DIR PORT UPSTREAM_PORT -> stdout
       -e "s|@ORIGIN_PORT@|$4|g" -e "s|@WORKERS@|$THREADS|g" "$1"
 }
 
-# start_nginx NAME TEMPLATE PORT [UPSTREAM_PORT]: fatal if it doesn't start.
+# start_nginx NAME TEMPLATE PORT [UPSTREAM_PORT [SED_SCRIPT]]: fatal if it
+# doesn't start. SED_SCRIPT edits the rendered config (a variant).
 start_nginx() {
   local name=$1 dir=$TMP/$1
   mkdir -p "$dir/tmp"
-  render "$2" "$dir" "$3" "${4:-0}" >"$dir/nginx.conf"
+  render "$2" "$dir" "$3" "${4:-0}" | sed -e "${5:-}" >"$dir/nginx.conf"
   start_server "$name" "$NGINX" -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;'
   wait_listening "$name" "${SERVER_PIDS[-1]}" "$3"
 }
@@ -262,6 +291,25 @@ start_relay() {
   } >"$TMP/$name/relay.toml"
   start_server "$name" "$RELAY_BIN" --config "$TMP/$name/relay.toml"
   wait_listening "$name" "${SERVER_PIDS[-1]}" "$port"
+}
+
+# start_proxies NGINX_TEMPLATE < RELAY-TOML: the relay and nginx targets
+# wanted, on RELAY_PORT and NGINX_PORT in front of ORIGIN_PORT; sets PID[t]
+# and BASE[t] (http://127.0.0.1:PORT) for each.
+start_proxies() {
+  local toml
+  toml=$(cat)
+  declare -gA PID BASE
+  if want relay; then
+    start_relay relay "$RELAY_PORT" "$ORIGIN_PORT" <<<"$toml"
+    PID[relay]=${SERVER_PIDS[-1]}
+    BASE[relay]="http://127.0.0.1:$RELAY_PORT"
+  fi
+  if want nginx; then
+    start_nginx nginx "$1" "$NGINX_PORT" "$ORIGIN_PORT"
+    PID[nginx]=${SERVER_PIDS[-1]}
+    BASE[nginx]="http://127.0.0.1:$NGINX_PORT"
+  fi
 }
 
 # --------------------------------------------------------------- helpers
@@ -288,6 +336,16 @@ run_wrk() {
   RES_P99=$(sed -E 's/.* p99_us=([^ ]+).*/\1/' <<<"$line")
   RES_ERR=$(awk '{ n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^err_/) { split($i, kv, "="); n += kv[2] } print n }' <<<"$line")
 }
+
+# cpu_ticks PGID: user + system clock ticks (CLK_TCK a second) the server's
+# process group has used so far.
+cpu_ticks() {
+  local pid files=()
+  for pid in $(pgrep -g "$1" 2>/dev/null || true); do files+=("/proc/$pid/stat"); done
+  ((${#files[@]})) || { echo 0; return; }
+  cat "${files[@]}" 2>/dev/null | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 ms() { awk -v us="$1" 'BEGIN { printf "%.3f", us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }

@@ -40,12 +40,7 @@ source "$BENCH_DIR/lib.sh"
 
 need_pos_int BENCH_OBJECTS "$OBJECTS"
 need_pos_int BENCH_OBJECT_SIZE "$OBJECT_SIZE"
-read -r -a ORDER <<<"$TARGETS"
-((${#ORDER[@]} > 0)) || die 2 "BENCH_TARGETS is empty"
-for t in "${ORDER[@]}"; do
-  [[ $t == relay || $t == nginx ]] || die 2 "BENCH_TARGETS: unknown target '$t' (use relay and/or nginx)"
-done
-want() { [[ " ${ORDER[*]} " == *" $1 "* ]]; }
+targets_from "$TARGETS" relay nginx
 need_nginx   # the origin is nginx too
 command -v python3 >/dev/null || die 2 "python3 not found"
 want relay && need_relay
@@ -59,8 +54,7 @@ head -c "$OBJECT_SIZE" /dev/zero | tr '\0' 'x' >"$TMP/origin/www/object-1k"
 start_nginx origin "$BENCH_DIR/nginx-origin-mixed.conf.in" "$ORIGIN_PORT"
 
 declare -A BASE PID
-if want relay; then
-  start_relay relay "$RELAY_PORT" "$ORIGIN_PORT" <<EOF
+start_proxies "$BENCH_DIR/nginx-mixed.conf.in" <<EOF
 [storage]
 backend = "memory"
 max_size = "1GiB"
@@ -71,14 +65,6 @@ listen = ""
 [log]
 access_log = "off"
 EOF
-  PID[relay]=${SERVER_PIDS[-1]}
-  BASE[relay]="http://127.0.0.1:$RELAY_PORT"
-fi
-if want nginx; then
-  start_nginx nginx "$BENCH_DIR/nginx-mixed.conf.in" "$NGINX_PORT" "$ORIGIN_PORT"
-  PID[nginx]=${SERVER_PIDS[-1]}
-  BASE[nginx]="http://127.0.0.1:$NGINX_PORT"
-fi
 
 # rss_kib TARGET: resident KiB of the server's whole process group (nginx:
 # master, worker, cache manager and loader).

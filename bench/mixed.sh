@@ -60,12 +60,7 @@ need_pos_int BENCH_CONNECTIONS "$CONNS"
 need_pos_int BENCH_FILL_SECS "$FILL_SECS"
 is_num "$ZIPF_S" || die 2 "BENCH_ZIPF_S must be a non-negative number (got '$ZIPF_S')"
 { is_uint "$COLD_PCT" && ((COLD_PCT <= 100)); } || die 2 "BENCH_COLD_PCT must be 0..100 (got '$COLD_PCT')"
-read -r -a ORDER <<<"$TARGETS"
-((${#ORDER[@]} > 0)) || die 2 "BENCH_TARGETS is empty"
-for t in "${ORDER[@]}"; do
-  [[ $t == relay || $t == nginx ]] || die 2 "BENCH_TARGETS: unknown target '$t' (use relay and/or nginx)"
-done
-want() { [[ " ${ORDER[*]} " == *" $1 "* ]]; }
+targets_from "$TARGETS" relay nginx
 need_nginx   # the origin is nginx too
 need_wrk
 want relay && need_relay
@@ -83,25 +78,23 @@ start_nginx origin "$BENCH_DIR/nginx-origin-mixed.conf.in" "$ORIGIN_PORT"
 ORIGIN_PID=${SERVER_PIDS[-1]}
 
 declare -A BASE PID
-if want relay; then
-  start_relay relay "$RELAY_PORT" "$ORIGIN_PORT" <<EOF
+start_proxies "$BENCH_DIR/nginx-mixed.conf.in" <<EOF
 [storage]
 backend = "memory"
 # Room for every key of the run, like nginx's keys_zone/max_size here, so
 # neither proxy evicts and both see the same misses.
 max_size = "1GiB"
 
+# The hit ratio is read from /metrics; no admin listener to collide with.
+[admin]
+listen = ""
+
+[metrics]
+listen = "public"
+
 [log]
 access_log = "off"
 EOF
-  PID[relay]=${SERVER_PIDS[-1]}
-  BASE[relay]="http://127.0.0.1:$RELAY_PORT"
-fi
-if want nginx; then
-  start_nginx nginx "$BENCH_DIR/nginx-mixed.conf.in" "$NGINX_PORT" "$ORIGIN_PORT"
-  PID[nginx]=${SERVER_PIDS[-1]}
-  BASE[nginx]="http://127.0.0.1:$NGINX_PORT"
-fi
 
 # ------------------------------------------------------------- counters
 

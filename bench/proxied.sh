@@ -53,12 +53,7 @@ need_pos_int BENCH_DURATION "$DURATION"
 need_pos_int BENCH_ROUNDS "$ROUNDS"
 need_pos_int BENCH_CONNECTIONS "$CONNS"
 is_uint "$WARMUP" || die 2 "BENCH_WARMUP must be a whole number of seconds (got '$WARMUP')"
-read -r -a ORDER <<<"$TARGETS"
-((${#ORDER[@]} > 0)) || die 2 "BENCH_TARGETS is empty"
-for t in "${ORDER[@]}"; do
-  [[ $t == relay || $t == nginx ]] || die 2 "BENCH_TARGETS: unknown target '$t' (use relay and/or nginx)"
-done
-want() { [[ " ${ORDER[*]} " == *" $1 "* ]]; }
+targets_from "$TARGETS" relay nginx
 read -r -a SIZE_LIST <<<"$SIZES"
 ((${#SIZE_LIST[@]} > 0)) || die 2 "BENCH_SIZES is empty"
 declare -A BYTES=([1k]=1024 [100k]=102400) SIZE_LABEL=([1k]="1 KiB" [100k]="100 KiB")

@@ -60,12 +60,7 @@ need_pos_int BENCH_TIMEOUT "$CLIENT_TIMEOUT"
 need_pos_int BENCH_INSTANCES "$INSTANCES"
 is_num "$DELAY" || die 2 "BENCH_DELAY must be a number of seconds (got '$DELAY')"
 is_num "$DRIP" || die 2 "BENCH_DRIP must be a number of seconds (got '$DRIP')"
-read -r -a ORDER <<<"$TARGETS"
-((${#ORDER[@]} > 0)) || die 2 "BENCH_TARGETS is empty"
-for t in "${ORDER[@]}"; do
-  [[ $t == relay || $t == nginx ]] || die 2 "BENCH_TARGETS: unknown target '$t' (use relay and/or nginx)"
-done
-want() { [[ " ${ORDER[*]} " == *" $1 "* ]]; }
+targets_from "$TARGETS" relay nginx
 
 command -v "$PYTHON" >/dev/null || die 2 "$PYTHON not found (set BENCH_PYTHON)"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null || die 2 "$PYTHON is not Python 3.8 or newer"
