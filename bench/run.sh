@@ -189,11 +189,11 @@ total() { awk -F'\t' -v t="$1" '$2 == t { n += $6 } END { print n + 0 }' "$RESUL
 declare -A M_RPS M_P50 M_P99 M_CPU
 info ""
 info "median over $ROUNDS round(s):"
-printf '%-17s %12s %10s %10s %8s %7s\n' target req/s "p50 ms" "p99 ms" errors "cpu %"
+printf '%-19s %12s %10s %10s %8s %7s\n' target req/s "p50 ms" "p99 ms" errors "cpu %"
 for t in "${ORDER[@]}"; do
   M_RPS[$t]=$(median "$RESULTS" 2 "$t" 3); M_P50[$t]=$(median "$RESULTS" 2 "$t" 4)
   M_P99[$t]=$(median "$RESULTS" 2 "$t" 5); M_CPU[$t]=$(median "$RESULTS" 2 "$t" 7)
-  printf '%-17s %12.0f %10s %10s %8s %7.0f\n' "$t" "${M_RPS[$t]}" "$(ms "${M_P50[$t]}")" "$(ms "${M_P99[$t]}")" "$(total "$t")" "${M_CPU[$t]}"
+  printf '%-19s %12.0f %10s %10s %8s %7.0f\n' "$t" "${M_RPS[$t]}" "$(ms "${M_P50[$t]}")" "$(ms "${M_P99[$t]}")" "$(total "$t")" "${M_CPU[$t]}"
 done
 # Ratios: relay against nginx with the same logging, each with its log
 # against itself without, and relay against its baseline.
@@ -201,7 +201,7 @@ compared=0
 for pair in relay/nginx relay-log/nginx-log relay-log/relay nginx-log/nginx relay/baseline; do
   a=${pair%/*} b=${pair#*/}
   want "$a" && want "$b" || continue
-  printf '%-17s %12s %10s %10s\n' "$pair" "$(ratio "${M_RPS[$a]}" "${M_RPS[$b]}")" \
+  printf '%-19s %12s %10s %10s\n' "$pair" "$(ratio "${M_RPS[$a]}" "${M_RPS[$b]}")" \
     "$(ratio "${M_P50[$a]}" "${M_P50[$b]}")" "$(ratio "${M_P99[$a]}" "${M_P99[$b]}")"
   compared=1
 done

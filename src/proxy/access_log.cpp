@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -32,15 +33,18 @@ void append_json_string_or_null(std::string& out, std::string_view s) {
 // controls and bytes past 0x7e as \xHH, so a client-supplied field can
 // neither close its quotes nor forge another field or line.
 void append_text_escaped(std::string& out, std::string_view s) {
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\' || c < 0x20 || c > 0x7e) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
+  static constexpr char hex[] = "0123456789ABCDEF";
+  auto needs_escape = [](unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c > 0x7e; };
+  std::size_t clean = 0;  // start of the run of bytes that need none, appended at once
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (!needs_escape(c)) continue;
+    out.append(s.substr(clean, i - clean));
+    const char escaped[4] = {'\\', 'x', hex[c >> 4], hex[c & 0xf]};
+    out.append(escaped, sizeof escaped);
+    clean = i + 1;
   }
+  out.append(s.substr(clean));
 }
 
 void append_text_or_dash(std::string& out, std::string_view s) {
@@ -50,10 +54,23 @@ void append_text_or_dash(std::string& out, std::string_view s) {
     append_text_escaped(out, s);
 }
 
+// "%.6f", by to_chars: snprintf cost a thousand instructions a call, twice a line.
+void append_number(std::string& out, double v) {
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 6);
+  out.append(buf, ec == std::errc{} ? end : buf);
+}
+
+void append_number(std::string& out, std::uint64_t v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
 std::string format_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6f", v);
-  return buf;
+  std::string out;
+  append_number(out, v);
+  return out;
 }
 
 // JSON: RFC 3339 in UTC with milliseconds; text: the combined format's
@@ -233,15 +250,24 @@ std::string AccessLog::format_text(const AccessRecord& r, std::string_view time)
     append_text_or_dash(line, r.target);
     line.append(" ").append(r.protocol);
   }
-  line.append("\" ").append(std::to_string(r.status)).append(" ").append(std::to_string(r.bytes));
+  line.append("\" ");
+  append_number(line, static_cast<std::uint64_t>(r.status));
+  line.push_back(' ');
+  append_number(line, static_cast<std::uint64_t>(r.bytes));
   line.append(" \"");
   append_text_or_dash(line, r.referer);
   line.append("\" \"");
   append_text_or_dash(line, r.user_agent);
   line.append("\"");
   line.append(" cache=").append(cache::header_value(r.cache));
-  line.append(" time=").append(format_number(r.duration_seconds));
-  line.append(" upstream=").append(r.upstream_seconds < 0 ? std::string("-") : format_number(r.upstream_seconds));
+  line.append(" time=");
+  append_number(line, r.duration_seconds);
+  line.append(" upstream=");
+  if (r.upstream_seconds < 0) {
+    line.push_back('-');
+  } else {
+    append_number(line, r.upstream_seconds);
+  }
   line.append(" id=");
   append_text_or_dash(line, r.request_id);
   line.append("\n");
