@@ -238,6 +238,15 @@ wait_listening() { # NAME PID PORT: like try_listening, but fatal
 }
 
 PICKED_PORTS=" "
+# Random ports come from below the kernel's ephemeral range, which the
+# clients' own connections (thousands of them, in TIME_WAIT after a run)
+# draw their local ports from.
+read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
+if ((EPHEMERAL_LOW > 12000)); then
+  PORT_LOW=10000 PORT_HIGH=$EPHEMERAL_LOW
+else
+  PORT_LOW=20000 PORT_HIGH=60000
+fi
 # pick_port NAME INDEX: BENCH_PORT_BASE+INDEX, or a random free port. Call
 # it directly (not in $(...)) so the picked ports are remembered: sets PORT.
 pick_port() {
@@ -249,9 +258,11 @@ pick_port() {
     PORT=$p; PICKED_PORTS+="$p "; return
   fi
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((PORT_LOW + RANDOM % (PORT_HIGH - PORT_LOW)))
     [[ $PICKED_PORTS == *" $p "* ]] && continue
     port_in_use "$p" && continue
+    # Any socket on it (a client's connection too) would make the bind fail.
+    [[ -n $(ss -Htan "sport = :$p" 2>/dev/null) ]] && continue
     PORT=$p; PICKED_PORTS+="$p "; return
   done
   die 3 "no free loopback port found for $1"
