@@ -1,9 +1,7 @@
 // Memory backend: use-count buckets of recency lists plus an ordered key
-// index under one mutex (see memory_lru.hpp for the three policies). Each
-// entry is one allocation holding its key, its packed metadata
-// (packed_meta.hpp) and a body under 32 KiB; the lists and the index are
-// intrusive, so an entry costs no other node. Larger bodies are a shared
-// MemoryBody (a memfd, or heap chunks when the file budget is spent).
+// index under one mutex (see memory_lru.hpp for the three policies). The
+// lists and the index are intrusive (hooks in each MemoryEntry,
+// memory_entry.hpp), so an entry costs no node besides itself.
 #include "relay/storage/memory_lru.hpp"
 
 #include <boost/intrusive/list.hpp>
@@ -18,107 +16,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "memory_entry.hpp"
 #include "purge_walk.hpp"
 #include "relay/storage/packed_meta.hpp"
 
 namespace relay::storage {
 
 namespace bi = boost::intrusive;
-
-class MemoryEntry {
- public:
-  // A new entry; the body is small_body, or large_body when set.
-  static boost::intrusive_ptr<MemoryEntry> make(std::string_view key, const EntryMeta& meta,
-                                                std::span<const char> small_body,
-                                                std::shared_ptr<const MemoryBody> large_body) {
-    std::string packed;
-    pack_meta(meta, packed);
-    const std::size_t large_size = large_body ? sizeof(LargeBody) : 0;
-    void* raw = ::operator new(sizeof(MemoryEntry) + large_size + key.size() + packed.size() + small_body.size());
-    auto* entry = new (raw) MemoryEntry(meta);
-    if (large_body) {
-      entry->large_ = true;
-      new (entry + 1) LargeBody(std::move(large_body));
-    }
-    entry->key_size_ = static_cast<std::uint32_t>(key.size());
-    entry->meta_size_ = static_cast<std::uint32_t>(packed.size());
-    entry->small_size_ = static_cast<std::uint32_t>(small_body.size());
-    char* out = entry->bytes();
-    std::copy(key.begin(), key.end(), out);
-    std::copy(packed.begin(), packed.end(), out + key.size());
-    std::copy(small_body.begin(), small_body.end(), out + key.size() + packed.size());
-    return boost::intrusive_ptr<MemoryEntry>(entry);
-  }
-  // The same key and body under new metadata.
-  boost::intrusive_ptr<MemoryEntry> with_meta(const EntryMeta& meta) const {
-    return make(key(), meta, small_body(), large_ ? *large_slot() : nullptr);
-  }
-
-  MemoryEntry(const MemoryEntry&) = delete;
-  MemoryEntry& operator=(const MemoryEntry&) = delete;
-
-  std::string_view key() const noexcept { return {bytes(), key_size_}; }
-  EntryMeta meta() const { return unpack_meta({bytes() + key_size_, meta_size_}); }
-  std::span<const char> small_body() const noexcept { return {bytes() + key_size_ + meta_size_, small_size_}; }
-  const MemoryBody* large_body() const noexcept { return large_ ? large_slot()->get() : nullptr; }
-  std::uint64_t body_size() const noexcept { return large_ ? large_body()->size() : small_size_; }
-  bool expired(SysTime now) const noexcept { return expires_ < now; }
-  bool tagged() const noexcept { return tagged_; }
-  std::uint64_t charge() const noexcept {
-    return sizeof(MemoryEntry) + allocator_overhead + key_size_ + meta_size_ + small_size_ +
-           (large_ ? sizeof(LargeBody) + large_body()->footprint() : 0);
-  }
-
-  // The allocator's header for each block (glibc: 8 bytes, rounded to 16).
-  static constexpr std::uint64_t allocator_overhead = 16;
-
-  // The store's, touched only under its mutex.
-  bi::set_member_hook<bi::optimize_size<true>> index_hook;
-  bi::list_member_hook<> order_hook;
-  std::uint32_t uses = 1;  // lfu: the bucket holding the entry; others: always 1
-
- private:
-  using LargeBody = std::shared_ptr<const MemoryBody>;
-
-  friend void intrusive_ptr_add_ref(const MemoryEntry* entry) noexcept;
-  friend void intrusive_ptr_release(const MemoryEntry* entry) noexcept;
-
-  explicit MemoryEntry(const EntryMeta& meta)
-      : tagged_(!meta.internal.tags.empty()),
-        expires_(meta.keep_for.count() > 0 ? saturating_add(meta.response_time, meta.keep_for) : SysTime::max()) {}
-  ~MemoryEntry() {
-    if (large_) large_slot()->~LargeBody();
-  }
-
-  // Only large bodies pay for the shared pointer, right after the entry.
-  LargeBody* large_slot() noexcept { return reinterpret_cast<LargeBody*>(this + 1); }
-  const LargeBody* large_slot() const noexcept { return reinterpret_cast<const LargeBody*>(this + 1); }
-  char* bytes() noexcept { return reinterpret_cast<char*>(this + 1) + (large_ ? sizeof(LargeBody) : 0); }
-  const char* bytes() const noexcept {
-    return reinterpret_cast<const char*>(this + 1) + (large_ ? sizeof(LargeBody) : 0);
-  }
-
-  mutable std::atomic<std::uint32_t> refs_{0};
-  std::uint32_t key_size_ = 0;
-  std::uint32_t meta_size_ = 0;
-  std::uint32_t small_size_ = 0;
-  bool tagged_;
-  bool large_ = false;
-  SysTime expires_;  // SysTime::max(): kept until evicted
-  // Followed by the large body's pointer (if any), the key, the packed
-  // metadata and the small body.
-};
-
-void intrusive_ptr_add_ref(const MemoryEntry* entry) noexcept {
-  entry->refs_.fetch_add(1, std::memory_order_relaxed);
-}
-
-void intrusive_ptr_release(const MemoryEntry* entry) noexcept {
-  if (entry->refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  auto* mutable_entry = const_cast<MemoryEntry*>(entry);
-  mutable_entry->~MemoryEntry();
-  ::operator delete(static_cast<void*>(mutable_entry));
-}
 
 namespace {
 
