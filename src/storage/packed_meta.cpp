@@ -322,7 +322,9 @@ EntryMeta unpack_meta(std::span<const char> bytes) {
   meta.body_size = r.varint();
   meta.reason = flags & standard_reason ? std::string(http::reason_phrase(meta.status)) : r.string();
   const auto fields = static_cast<std::size_t>(r.varint());
-  meta.headers.reserve(fields);
+  // Room for what a hit adds (Age, Via, X-Cache, Cache-Status, X-Request-ID,
+  // framing): growing the vector then would move every field.
+  meta.headers.reserve(fields + 8);
   for (std::size_t i = 0; i < fields; ++i) {
     const auto id = r.byte();
     std::string name = id == 0 ? r.string() : std::string(name_of(id));
