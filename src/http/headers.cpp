@@ -33,9 +33,7 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-void Headers::add(std::string name, std::string value) {
-  fields_.push_back(Field{std::move(name), std::move(value)});
-}
+void Headers::add(std::string name, std::string value) { fields_.emplace_back(std::move(name), std::move(value)); }
 
 void Headers::set(std::string_view name, std::string value) {
   // Keep the position of the first occurrence so re-setting a field does not
