@@ -75,7 +75,8 @@ std::string format_number(double v) {
 
 // JSON: RFC 3339 in UTC with milliseconds; text: the combined format's
 // [day/month/year:hh:mm:ss zone], whose parsers expect whole seconds.
-std::string timestamp(bool iso) {
+// Written into buf (at least 48 bytes); a view of it.
+std::string_view timestamp(bool iso, char* buf) {
   const auto now = std::chrono::system_clock::now();
   const auto secs = std::chrono::system_clock::to_time_t(now);
   // The seconds' text changes once a second: formatted then, per thread.
@@ -90,14 +91,17 @@ std::string timestamp(bool iso) {
     cached_secs = secs;
     cached_iso = iso;
   }
-  std::string out(cached, cached_len);
+  std::memcpy(buf, cached, cached_len);
+  std::size_t len = cached_len;
   if (iso) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    char frac[8];
-    std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
-    out += frac;
+    const auto ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+    const char frac[5] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                          static_cast<char>('0' + ms % 10), 'Z'};
+    std::memcpy(buf + len, frac, sizeof frac);
+    len += sizeof frac;
   }
-  return out;
+  return {buf, len};
 }
 
 }  // namespace
@@ -240,6 +244,11 @@ std::string AccessLog::format_json(const AccessRecord& r, std::string_view time)
 std::string AccessLog::format_text(const AccessRecord& r, std::string_view time) {
   std::string line;
   line.reserve(256);
+  append_text(line, r, time);
+  return line;
+}
+
+void AccessLog::append_text(std::string& line, const AccessRecord& r, std::string_view time) {
   append_text_or_dash(line, r.client);
   line.append(" - - [").append(time).append("] \"");
   if (r.method.empty()) {
@@ -271,7 +280,6 @@ std::string AccessLog::format_text(const AccessRecord& r, std::string_view time)
   line.append(" id=");
   append_text_or_dash(line, r.request_id);
   line.append("\n");
-  return line;
 }
 
 void AccessLog::write(const AccessRecord& record) {
@@ -279,7 +287,15 @@ void AccessLog::write(const AccessRecord& record) {
   // Formatted outside the lock; a reload switching the format in between
   // only changes which format this one line has.
   const bool json = json_;
-  auto line = json ? format_json(record, timestamp(true)) : format_text(record, timestamp(false));
+  char time[48];
+  if (json) {
+    writer_->add(format_json(record, timestamp(true, time)));
+    return;
+  }
+  // Formatted into a buffer of the thread's, reused line after line.
+  thread_local std::string line;
+  line.clear();
+  append_text(line, record, timestamp(false, time));
   writer_->add(line);
 }
 

@@ -76,6 +76,8 @@ class AccessLog {
 
   static std::string format_json(const AccessRecord& r, std::string_view time);
   static std::string format_text(const AccessRecord& r, std::string_view time);
+  // format_text appended to line.
+  static void append_text(std::string& line, const AccessRecord& r, std::string_view time);
 
  private:
   // Under mutex_: swaps the stream, closing the old one if it was a file.
