@@ -3,6 +3,7 @@
 // to their TransferSink.
 #include "relay/upstream/curl_multi.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include <algorithm>
@@ -197,7 +198,21 @@ int CurlMulti::on_timer(CURLM*, long timeout_ms, void* self) {
   }
   const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   me->timeout_due_ = due;
-  // Even a 0 ms timeout goes through the loop: acting here would re-enter curl.
+  // Even a 0 ms timeout goes through the loop: acting here would re-enter
+  // curl. It is posted, not timed: curl asks for one after most reads.
+  if (timeout_ms == 0) {
+    if (!me->timeout_posted_) {
+      me->timeout_posted_ = true;
+      boost::asio::post(me->io_, [me, alive = std::weak_ptr<void>(me->alive_)] {
+        if (alive.expired()) return;
+        me->timeout_posted_ = false;
+        if (me->timeout_due_ > std::chrono::steady_clock::now()) return;  // moved later meanwhile
+        me->timeout_due_ = TimePoint::max();
+        me->socket_action(CURL_SOCKET_TIMEOUT, 0);
+      });
+    }
+    return 0;
+  }
   if (me->timer_waiting_ && me->timer_.expiry() <= due) return 0;  // it wakes first, then waits the rest
   me->wait_for_timeout(due);
   return 0;

@@ -129,6 +129,8 @@ class CurlMulti {
   using TimePoint = std::chrono::steady_clock::time_point;
   TimePoint timeout_due_ = TimePoint::max();
   bool timer_waiting_ = false;
+  bool timeout_posted_ = false;                           // a 0 ms timeout is queued on the loop
+  std::shared_ptr<void> alive_ = std::make_shared<int>(0);  // what posted work checks first
   std::unordered_map<int, std::shared_ptr<Watch>> watches_;
   std::vector<CURL*> idle_easies_;
 };
