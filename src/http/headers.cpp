@@ -33,7 +33,12 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-void Headers::add(std::string name, std::string value) { fields_.emplace_back(std::move(name), std::move(value)); }
+// Built in place, then filled: clang 15 has no parenthesised aggregate init.
+void Headers::add(std::string name, std::string value) {
+  auto& field = fields_.emplace_back();
+  field.name = std::move(name);
+  field.value = std::move(value);
+}
 
 void Headers::set(std::string_view name, std::string value) {
   // Keep the position of the first occurrence so re-setting a field does not
