@@ -2,7 +2,8 @@
 // where an entry's metadata lives as long as the entry and costs RSS for
 // every object held. An EntryMeta as C++ objects is ~250 bytes of structs
 // plus a heap string per long field; packed, a typical response head takes
-// about half the bytes it has on the wire:
+// a third of the bytes it has on the wire (half once the table of repeated
+// values below is full):
 //  - well-known field names (in their usual spelling, or all lower case)
 //    are one byte; others are written out;
 //  - date fields that are in the canonical IMF-fixdate form (nearly every
