@@ -44,9 +44,7 @@ need_nginx
 command -v python3 >/dev/null || die 2 "python3 not found"
 want relay && need_relay
 
-pick_port origin 0; ORIGIN_PORT=$PORT
-pick_port relay 1;  RELAY_PORT=$PORT
-pick_port nginx 2;  NGINX_PORT=$PORT
+pick_proxy_ports
 
 mkdir -p "$TMP/origin/www"
 head -c "$SIZE" /dev/urandom >"$TMP/origin/www/object-big"

@@ -304,6 +304,14 @@ start_relay() {
   wait_listening "$name" "${SERVER_PIDS[-1]}" "$port"
 }
 
+# pick_proxy_ports: ORIGIN_PORT, RELAY_PORT and NGINX_PORT (BENCH_PORT_BASE
+# +0, +1, +2), for start_proxies.
+pick_proxy_ports() {
+  pick_port origin 0; ORIGIN_PORT=$PORT
+  pick_port relay 1; RELAY_PORT=$PORT
+  pick_port nginx 2; NGINX_PORT=$PORT
+}
+
 # start_proxies NGINX_TEMPLATE < RELAY-TOML: the relay and nginx targets
 # wanted, on RELAY_PORT and NGINX_PORT in front of ORIGIN_PORT; sets PID[t]
 # and BASE[t] (http://127.0.0.1:PORT) for each.

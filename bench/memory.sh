@@ -45,9 +45,7 @@ need_nginx   # the origin is nginx too
 command -v python3 >/dev/null || die 2 "python3 not found"
 want relay && need_relay
 
-pick_port origin 0; ORIGIN_PORT=$PORT
-pick_port relay 1;  RELAY_PORT=$PORT
-pick_port nginx 2;  NGINX_PORT=$PORT
+pick_proxy_ports
 
 mkdir -p "$TMP/origin/www"
 head -c "$OBJECT_SIZE" /dev/zero | tr '\0' 'x' >"$TMP/origin/www/object-1k"

@@ -68,9 +68,7 @@ WRK_THREADS=$(wrk_threads "$CONNS")
 
 # ------------------------------------------------------------------ servers
 
-pick_port origin 0; ORIGIN_PORT=$PORT
-pick_port relay 1;  RELAY_PORT=$PORT
-pick_port nginx 2;  NGINX_PORT=$PORT
+pick_proxy_ports
 
 mkdir -p "$TMP/origin/www" "$TMP/wrk"
 head -c "$OBJECT_SIZE" /dev/zero | tr '\0' 'x' >"$TMP/origin/www/object-1k"
