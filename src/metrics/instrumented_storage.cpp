@@ -5,10 +5,12 @@
 #include "relay/metrics/instrumented_storage.hpp"
 
 #include <prometheus/counter.h>
-#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <chrono>
+
+#include "relay/metrics/metrics.hpp"
+#include "relay/metrics/sharded_histogram.hpp"
 
 namespace relay::metrics {
 
@@ -24,7 +26,7 @@ struct Instruments {
   std::array<prometheus::Counter*, op_count> ok{};
   std::array<prometheus::Counter*, op_count> failed{};
   prometheus::Counter* miss = nullptr;
-  std::array<prometheus::Histogram*, 4> seconds{};  // get, put, update_meta, remove
+  std::array<ShardedHistogram*, 4> seconds{};  // get, put, update_meta, remove
   prometheus::Counter* unavailable = nullptr;
   prometheus::Counter* too_large = nullptr;
   prometheus::Counter* integrity = nullptr;
@@ -47,7 +49,7 @@ struct Instruments {
 class Timer {
  public:
   Timer(Instruments& m, Op op) : m_(m), op_(op), start_(steady::now()) {}
-  ~Timer() { m_.seconds[op_]->Observe(std::chrono::duration<double>(steady::now() - start_).count()); }
+  ~Timer() { m_.seconds[op_]->observe(std::chrono::duration<double>(steady::now() - start_).count()); }
 
  private:
   Instruments& m_;
@@ -96,8 +98,8 @@ class CountingWriter final : public storage::BodyWriter {
 
 class InstrumentedStorage final : public storage::Storage {
  public:
-  InstrumentedStorage(std::shared_ptr<storage::Storage> inner, prometheus::Registry& registry)
-      : inner_(std::move(inner)) {
+  InstrumentedStorage(std::shared_ptr<storage::Storage> inner, Metrics& metrics) : inner_(std::move(inner)) {
+    auto& registry = metrics.registry();
     std::string backend(inner_->backend_name());
     auto& ops = prometheus::BuildCounter()
                     .Name("relay_storage_operations_total")
@@ -108,13 +110,11 @@ class InstrumentedStorage final : public storage::Storage {
       m_.failed[op] = &ops.Add({{"backend", backend}, {"op", op_names[op]}, {"result", "error"}});
     }
     m_.miss = &ops.Add({{"backend", backend}, {"op", "get"}, {"result", "miss"}});
-    auto& seconds = prometheus::BuildHistogram()
-                        .Name("relay_storage_operation_seconds")
-                        .Help("Storage operation latency (body streaming excluded)")
-                        .Register(registry);
-    const prometheus::Histogram::BucketBoundaries buckets{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+    auto& seconds = metrics.sharded_histogram_family("relay_storage_operation_seconds",
+                                                     "Storage operation latency (body streaming excluded)");
+    const std::vector<double> buckets{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                                           0.005,   0.01,   0.025,   0.05,   0.1,   0.5};
-    for (int op = 0; op < 4; ++op) m_.seconds[op] = &seconds.Add({{"backend", backend}, {"op", op_names[op]}}, buckets);
+    for (int op = 0; op < 4; ++op) m_.seconds[op] = &seconds.add({{"backend", backend}, {"op", op_names[op]}}, buckets);
     auto& errors = prometheus::BuildCounter()
                        .Name("relay_storage_errors_total")
                        .Help("Storage failures, each passed through to the origin")
@@ -196,8 +196,8 @@ class InstrumentedStorage final : public storage::Storage {
 
 }  // namespace
 
-std::shared_ptr<storage::Storage> instrument(std::shared_ptr<storage::Storage> inner, prometheus::Registry& registry) {
-  return std::make_shared<InstrumentedStorage>(std::move(inner), registry);
+std::shared_ptr<storage::Storage> instrument(std::shared_ptr<storage::Storage> inner, Metrics& metrics) {
+  return std::make_shared<InstrumentedStorage>(std::move(inner), metrics);
 }
 
 }  // namespace relay::metrics

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "relay/metrics/sharded_histogram.hpp"
 #include "relay/util/error_table.hpp"
 
 namespace relay::metrics {
@@ -96,12 +97,9 @@ void Metrics::register_request_metrics() {
                         .Help("Client requests by route (the matching cache rule's name, else the [[routes]] "
                               "entry's, else default) and cache status")
                         .Register(*registry_);
-  duration_ = &BuildHistogram()
-                   .Name("relay_request_duration_seconds")
-                   .Help("Time from request head to the last byte of the response")
-                   .Register(*registry_)
-                   .Add({}, Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                                        0.25, 0.5, 1, 2.5, 5, 10, 30});
+  duration_ = &sharded_histogram_family("relay_request_duration_seconds",
+                                        "Time from request head to the last byte of the response")
+                    .add({}, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
   client_errors_ = &BuildCounter()
                         .Name("relay_client_errors_total")
                         .Help("Requests rejected as malformed, too large or too slow")
@@ -220,7 +218,7 @@ Metrics::~Metrics() = default;
 void Metrics::record_request(cache::CacheStatus status, double seconds, std::string_view protocol) {
   const std::size_t p = protocol == "HTTP/2" ? 2 : protocol == "HTTP/1.0" ? 0 : 1;
   requests_[static_cast<std::size_t>(status)][p]->Increment();
-  duration_->Observe(seconds);
+  duration_->observe(seconds);
 }
 
 Metrics::RouteCounters Metrics::route_counters(const std::string& route) {
@@ -329,10 +327,19 @@ void Metrics::sample_storage() {
   }
 }
 
+ShardedHistogramFamily& Metrics::sharded_histogram_family(std::string name, std::string help) {
+  std::lock_guard lock(sharded_mutex_);
+  return sharded_families_.emplace_back(std::move(name), std::move(help));
+}
+
 std::string Metrics::render() {
   std::lock_guard lock(storage_mutex_);
   sample_storage();
   auto families = registry_->Collect();
+  {
+    std::lock_guard sharded(sharded_mutex_);
+    for (const auto& family : sharded_families_) families.push_back(family.collect());
+  }
   for (auto& f : process_metrics()) families.push_back(std::move(f));
   return prometheus::TextSerializer().Serialize(families);
 }

@@ -7,13 +7,10 @@
 
 #include "relay/storage/storage.hpp"
 
-namespace prometheus {
-class Registry;
-}
-
 namespace relay::metrics {
 
-std::shared_ptr<storage::Storage> instrument(std::shared_ptr<storage::Storage> inner,
-                                             prometheus::Registry& registry);
+class Metrics;
+
+std::shared_ptr<storage::Storage> instrument(std::shared_ptr<storage::Storage> inner, Metrics& metrics);
 
 }  // namespace relay::metrics

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,9 @@ class Family;
 }  // namespace prometheus
 
 namespace relay::metrics {
+
+class ShardedHistogramFamily;
+class ShardedHistogram;
 
 class Metrics {
  public:
@@ -105,6 +109,10 @@ class Metrics {
   std::string render();
 
   prometheus::Registry& registry() noexcept { return *registry_; }
+  // A histogram family for the request path: observing takes no lock
+  // shared between threads (sharded_histogram.hpp). Rendered with the
+  // registry's families. For start-up, like the registry's builders.
+  ShardedHistogramFamily& sharded_histogram_family(std::string name, std::string help);
 
  private:
   void register_request_metrics();
@@ -120,7 +128,7 @@ class Metrics {
   std::shared_ptr<prometheus::Registry> registry_;
   static constexpr std::size_t protocol_count = 3;  // HTTP/1.0, HTTP/1.1, HTTP/2
   std::array<std::array<prometheus::Counter*, protocol_count>, cache::cache_status_count> requests_{};
-  prometheus::Histogram* duration_ = nullptr;
+  ShardedHistogram* duration_ = nullptr;
   std::array<prometheus::Counter*, 7> upstream_errors_{};    // connect, timeout, reset, protocol, other, queue, tls
   prometheus::Counter* client_errors_ = nullptr;
   prometheus::Counter* client_timeout_head_ = nullptr;
@@ -141,7 +149,7 @@ class Metrics {
   std::array<prometheus::Counter*, 3> config_reloads_{};  // success, failure, refused
   prometheus::Gauge* tunnels_active_ = nullptr;
   std::array<prometheus::Counter*, 2> tunnel_bytes_{};  // client_to_origin, origin_to_client
-  prometheus::Family<prometheus::Counter>* tls_handshakes_ = nullptr;
+  std::array<std::array<prometheus::Counter*, 3>, 3> tls_handshakes_{};  // result (ok, timeout, failed) x version
   std::array<prometheus::Gauge*, 2> client_connections_{};  // HTTP/1.1, HTTP/2
   prometheus::Family<prometheus::Counter>* http2_abuse_ = nullptr;
   std::array<prometheus::Counter*, 4> refresh_ahead_{};  // refreshed, revalidated, failed, busy
@@ -149,6 +157,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* warm_runs_ = nullptr;
   prometheus::Family<prometheus::Gauge>* warm_urls_ = nullptr;
   prometheus::Family<prometheus::Gauge>* warm_last_complete_ = nullptr;
+
+  std::mutex sharded_mutex_;  // sharded_histogram_family against render
+  std::deque<ShardedHistogramFamily> sharded_families_;
 
   std::mutex storage_mutex_;
   std::vector<std::shared_ptr<storage::Storage>> storage_levels_;
