@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <thread>
 #include <utility>
 
 #include "checks.hpp"
@@ -208,6 +209,11 @@ void Loader::resolve() {
 }
 
 }  // namespace detail
+
+std::size_t event_loop_threads(const ServerConfig& server) {
+  if (server.threads > 0) return static_cast<std::size_t>(server.threads);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
 
 std::uint64_t default_max_object_size(const StorageConfig& s) {
   const auto kind = s.tier == Tier::None ? s.backend : lower_level(s.tier);

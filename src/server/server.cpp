@@ -325,8 +325,7 @@ static void warn_about_upstream_tls(const config::Config& cfg) {
 // accepting on the first one's listening socket.
 static std::vector<std::unique_ptr<Worker>> start_workers(const config::Config& cfg, proxy::Shared& shared,
                                                           const std::shared_ptr<TlsContexts>& tls) {
-  std::size_t threads = cfg.server.threads > 0 ? static_cast<std::size_t>(cfg.server.threads)
-                                               : std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t threads = config::event_loop_threads(cfg.server);
   auto endpoint = listen_endpoint(cfg.server.listen);
   const Shares shares{threads, cfg};
   shares.warn_if_origin_below_threads();
@@ -361,7 +360,7 @@ int run_server(std::shared_ptr<const config::Config> config, std::string config_
   metrics::Metrics metrics;
   auto stack = storage::make_storage(cfg);
   metrics.watch_storage(stack.levels);
-  auto storage = metrics::instrument(stack.top, metrics.registry());
+  auto storage = metrics::instrument(stack.top, metrics);
   proxy::AccessLog access_log(cfg.log);
   const auto& coalesce = cfg.cache.coalesce;
   proxy::KeySessions sessions(

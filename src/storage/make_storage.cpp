@@ -4,6 +4,8 @@
 // it opens (storage::limit_body_size).
 #include "relay/storage/make_storage.hpp"
 
+#include <algorithm>
+
 #include "relay/storage/compressed_store.hpp"
 #include "relay/storage/disk_store.hpp"
 #include "relay/storage/memory_lru.hpp"
@@ -22,6 +24,13 @@ Eviction eviction_of(config::Eviction e) {
   return Eviction::lru;
 }
 
+// One shard keeps the eviction policy exact; with several event-loop
+// threads, enough shards that two threads' hits rarely meet on a lock.
+std::size_t memory_shards(const config::Config& cfg) {
+  const std::size_t threads = config::event_loop_threads(cfg.server);
+  return threads == 1 ? 1 : std::max<std::size_t>(16, 4 * threads);
+}
+
 }  // namespace
 
 StorageStack make_storage(const config::Config& cfg) {
@@ -36,7 +45,7 @@ StorageStack make_storage(const config::Config& cfg) {
     base = make_redis_store(sc.redis);
     warn_about_eviction_policy(sc.redis);
   } else {
-    base = std::make_shared<MemoryLru>(sc.max_size, eviction_of(sc.eviction));
+    base = std::make_shared<MemoryLru>(sc.max_size, eviction_of(sc.eviction), real_clock(), memory_shards(cfg));
   }
 
   StorageStack stack;
@@ -55,7 +64,7 @@ StorageStack make_storage(const config::Config& cfg) {
     stack.levels = {base};
     return stack;
   }
-  auto upper = std::make_shared<MemoryLru>(sc.max_size, eviction_of(sc.eviction));
+  auto upper = std::make_shared<MemoryLru>(sc.max_size, eviction_of(sc.eviction), real_clock(), memory_shards(cfg));
   stack.levels = {upper, base};
   stack.top = make_tiered_store(std::move(upper), std::move(base));
   return stack;

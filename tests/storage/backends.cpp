@@ -298,6 +298,7 @@ std::string unique_prefix() {
 const char* kind_name(Kind kind) noexcept {
   switch (kind) {
     case Kind::memory: return "memory";
+    case Kind::sharded_memory: return "sharded memory";
     case Kind::disk: return "disk";
     case Kind::redis: return "redis";
     case Kind::memory_disk: return "memory+disk";
@@ -308,7 +309,8 @@ const char* kind_name(Kind kind) noexcept {
 
 Traits traits(Kind kind) noexcept {
   switch (kind) {
-    case Kind::memory: return {true, true, true, true};
+    case Kind::memory:
+    case Kind::sharded_memory: return {true, true, true, true};
     case Kind::disk: return {true, false, true, true};
     case Kind::redis: return {false, false, false, false};
     case Kind::memory_disk: return {true, false, true, true};
@@ -420,6 +422,9 @@ std::shared_ptr<Storage> Env::build_backend() {
     case Kind::memory:
       return std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 1024 * MiB, Eviction::lru,
                                          clock_.clock());
+    case Kind::sharded_memory:
+      return std::make_shared<MemoryLru>(options_.max_size != 0 ? options_.max_size : 1024 * MiB, Eviction::lru,
+                                         clock_.clock(), 16);
     case Kind::disk:
       return make_disk_store(disk_config(), clock_.clock());
     case Kind::redis:

@@ -307,7 +307,8 @@ TEST_CASE_TEMPLATE("conformance: entries are evicted at capacity", T, STORAGE_EV
     ++readable;
     CHECK_BODY(got->body, random_body(each, 60 + i));
   }
-  CHECK(is_miss(env, "e0"));  // the oldest went first
+  // The oldest went first; a sharded store's order holds within a shard only.
+  if (T::kind != Kind::sharded_memory) CHECK(is_miss(env, "e0"));
   auto last = must_fetch(env, numbered("e", count - 1));
   CHECK(last.has_value());  // the newest is there
   CHECK(readable >= 2);     // eviction made room, it did not flush everything

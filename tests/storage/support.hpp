@@ -154,7 +154,8 @@ class FakeClock {
 // --------------------------------------------------------------------------
 // Backends
 
-enum class Kind { memory, disk, redis, memory_disk, zstd_disk };
+// sharded_memory: the memory store split in 16 shards, as with several threads.
+enum class Kind { memory, sharded_memory, disk, redis, memory_disk, zstd_disk };
 const char* kind_name(Kind kind) noexcept;
 
 struct Options {
@@ -244,6 +245,7 @@ struct B {
   static constexpr Kind kind = K;
 };
 using Memory = B<Kind::memory>;
+using ShardedMemory = B<Kind::sharded_memory>;
 using Disk = B<Kind::disk>;
 using Redis = B<Kind::redis>;
 using MemoryDisk = B<Kind::memory_disk>;
@@ -344,6 +346,7 @@ bool is_miss(Env& env, const std::string& key);
 
 
 TYPE_TO_STRING_AS("memory", relay::storage::test::Memory);
+TYPE_TO_STRING_AS("sharded memory", relay::storage::test::ShardedMemory);
 TYPE_TO_STRING_AS("disk", relay::storage::test::Disk);
 TYPE_TO_STRING_AS("redis", relay::storage::test::Redis);
 TYPE_TO_STRING_AS("memory+disk", relay::storage::test::MemoryDisk);
@@ -351,9 +354,9 @@ TYPE_TO_STRING_AS("zstd+disk", relay::storage::test::ZstdDisk);
 
 // Backend lists for TEST_CASE_TEMPLATE.
 #define STORAGE_ALL_BACKENDS                                                                   \
-  relay::storage::test::Memory, relay::storage::test::Disk, relay::storage::test::Redis,       \
-      relay::storage::test::MemoryDisk, relay::storage::test::ZstdDisk
+  relay::storage::test::Memory, relay::storage::test::ShardedMemory, relay::storage::test::Disk, \
+      relay::storage::test::Redis, relay::storage::test::MemoryDisk, relay::storage::test::ZstdDisk
 // Bounded by max_size (Redis is bounded by TTL and by Redis itself).
 #define STORAGE_EVICTING_BACKENDS                                                              \
-  relay::storage::test::Memory, relay::storage::test::Disk, relay::storage::test::MemoryDisk,  \
-      relay::storage::test::ZstdDisk
+  relay::storage::test::Memory, relay::storage::test::ShardedMemory, relay::storage::test::Disk, \
+      relay::storage::test::MemoryDisk, relay::storage::test::ZstdDisk

@@ -10,8 +10,11 @@
 
 #include <unistd.h>
 
+#include <boost/asio/detached.hpp>
+
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 #include "relay/storage/compressed_store.hpp"
 #include "relay/storage/memory_lru.hpp"
@@ -317,6 +320,88 @@ TEST_CASE("storage: a keep_for beyond the clock's range keeps the entry instead 
   CHECK(s.stats().expirations == 0);
   CHECK(expired(kept(std::chrono::seconds::max()), std::chrono::system_clock::time_point::max()) == false);
   CHECK(expired(kept(std::chrono::seconds(10)), now + std::chrono::seconds(11)));
+}
+
+// ---- shards (several event-loop threads) -----------------------------------
+
+namespace {
+
+// Keys of one length, so entries of one body are charged alike.
+std::string numbered_key(int i) {
+  auto digits = std::to_string(i);
+  return "https://example.test/object/" + std::string(6 - digits.size(), '0') + digits;
+}
+
+}  // namespace
+
+TEST_CASE("shards: the store is one budget: an object near max_size fits among small ones") {
+  const std::string small(1000, 's');
+  const auto small_charge = MemoryLru::charge_of(numbered_key(0), meta_with("v1"), small.size());
+  const std::uint64_t max_size = 200 * small_charge;
+  MemoryLru s(max_size, Eviction::lru, real_clock(), 16);
+  CHECK(s.shards() == 16);
+  for (int i = 0; i < 200; ++i) REQUIRE(s.insert(numbered_key(i), meta_with("v1"), small));
+  CHECK(s.stats().entries == 200);
+  CHECK(s.stats().evictions == 0);
+  // Sixteen times a shard's share: it fits, the others make room.
+  const std::string big(static_cast<std::size_t>(max_size * 9 / 10), 'B');
+  REQUIRE(run(store(s, "big", big)));
+  CHECK(run(fetch(s, "big")) == std::optional<std::string>(big));
+  CHECK(s.stats().size_bytes <= max_size);
+  CHECK(s.stats().entries < 30);
+  // One past the whole budget never fits, the cache stays.
+  const auto entries = s.stats().entries;
+  CHECK_FALSE(run(store(s, "huge", std::string(max_size + 1, 'H'))));
+  CHECK(s.stats().entries == entries);
+}
+
+TEST_CASE("shards: eviction spares the newest entries, shard by shard") {
+  const std::string body(500, 'b');
+  const auto charge = MemoryLru::charge_of(numbered_key(0), meta_with("v1"), body.size());
+  constexpr int capacity = 1000;
+  MemoryLru s(capacity * charge, Eviction::lru, real_clock(), 16);
+  for (int i = 0; i < 4 * capacity; ++i) REQUIRE(s.insert(numbered_key(i), meta_with("v1"), body));
+  CHECK(s.stats().size_bytes <= capacity * charge);
+  CHECK(s.stats().entries >= capacity - 16);
+  // The newest half of what fits is all there: the shards stayed even, so
+  // none had to give up recent entries while another kept old ones.
+  for (int i = 4 * capacity - capacity / 2; i < 4 * capacity; ++i) {
+    CHECK_MESSAGE(s.find(numbered_key(i)).has_value(), "evicted: " << i);
+  }
+  // The oldest quarter is gone.
+  int old_left = 0;
+  for (int i = 0; i < capacity; ++i) old_left += s.find(numbered_key(i)).has_value() ? 1 : 0;
+  CHECK(old_left == 0);
+}
+
+TEST_CASE("shards: hits, stores, updates and removes from four threads keep the byte count exact") {
+  const std::string body(700, 'b');
+  const auto charge = MemoryLru::charge_of(numbered_key(0), meta_with("v1"), body.size());
+  constexpr int keys = 400;
+  MemoryLru s(250 * charge, Eviction::lru, real_clock(), 16);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random(static_cast<unsigned>(t));
+      asio::io_context io;
+      for (int n = 0; n < 20'000; ++n) {
+        const auto key = numbered_key(static_cast<int>(random() % keys));
+        switch (random() % 4) {
+          case 0: s.insert(key, meta_with("v1"), body); break;
+          case 1: asio::co_spawn(io, s.remove(key), asio::detached); break;
+          case 2: asio::co_spawn(io, s.update_meta(key, meta_with("v2")), asio::detached); break;
+          default: (void)s.find(key); break;
+        }
+        io.poll();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const auto stats = s.stats();
+  CHECK(stats.size_bytes <= 250 * charge);
+  CHECK(stats.entries > 0);
+  // "v1" and "v2" pack to the same size, so every entry is charged alike.
+  CHECK(stats.size_bytes == stats.entries * charge);
 }
 
 // ---- compression at rest ----------------------------------------------------

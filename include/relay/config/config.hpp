@@ -324,6 +324,10 @@ struct AdminConfig {
 // cannot be read or holds no usable token.
 std::string admin_token(const AdminConfig& admin);
 
+// The event-loop threads [server] threads asks for: the number given, or
+// one per core for 0.
+std::size_t event_loop_threads(const ServerConfig& server);
+
 // [cache] max_object_size when the operator sets none: a quarter of a
 // memory store (64 MiB of the default 256 MiB), an eighth of a disk store
 // (128 MiB of the default 1 GiB), 256 MiB with Redis (whose size relay

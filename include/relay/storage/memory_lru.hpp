@@ -11,13 +11,24 @@
 // resume from the next key whatever changed meanwhile; a tag index (tag ->
 // keys, kept by every insert, replacement, eviction, expiry and removal)
 // answers tag purges without a walk.
+//
+// Shards: with several event-loop threads the store is split by key hash
+// into shards, each with its own lock, lists and indexes, so hits on
+// different threads rarely meet on a lock. max_size stays one global
+// budget (an atomic count): an object of any size up to it fits. Room is
+// made in the shard the object goes to while it holds its share of the
+// store, then in the fullest shards, so the shards stay even and the
+// policy (lru, lfu, fifo) is exact within a shard and approximate across
+// them, as in Traffic Server's partitioned store and memcached's slabs.
+// One shard (the default, and relay's choice with one thread) keeps the
+// policy exact.
 #pragma once
 
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,7 +59,9 @@ class MemoryLru final : public Storage {
  public:
   // Objects are bounded by max_size alone ([cache] max_object_size is the
   // size-limited store's job). clock decides when keep_for has passed.
-  explicit MemoryLru(std::uint64_t max_size, Eviction eviction = Eviction::lru, Clock clock = real_clock());
+  // shards: rounded up to a power of two (see above).
+  explicit MemoryLru(std::uint64_t max_size, Eviction eviction = Eviction::lru, Clock clock = real_clock(),
+                     std::size_t shards = 1);
 
   boost::asio::awaitable<Result<std::optional<Hit>>> get(const CacheKey& key) override;
   boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> put(const CacheKey& key, EntryMeta meta) override;
@@ -64,6 +77,7 @@ class MemoryLru final : public Storage {
   // (reorders under lru/lfu) and drops an expired entry. For tests.
   std::optional<EntryMeta> find(const CacheKey& key);
   Eviction eviction() const noexcept { return eviction_; }
+  std::size_t shards() const noexcept { return shard_count_; }
   // (tag, key) pairs in the tag index: every live entry's tags, nothing more.
   std::size_t tag_index_size() const;
 
@@ -80,34 +94,39 @@ class MemoryLru final : public Storage {
   bool insert(std::string_view key, EntryMeta meta, std::string_view body);
 
  private:
-  struct Entries;
+  struct Shard;
 
+  Shard& shard_of(std::string_view key) const noexcept;
   // The live entry under key, counted as a use; expired ones are dropped.
-  MemoryEntry* find_locked(std::string_view key);
-  void touch_locked(MemoryEntry& entry);
-  void erase_locked(MemoryEntry& entry);
-  void evict_one_locked();
-  void link_locked(boost::intrusive_ptr<MemoryEntry> entry, std::uint32_t uses);
+  MemoryEntry* find_locked(Shard& shard, std::string_view key);
+  void touch_locked(Shard& shard, MemoryEntry& entry);
+  void erase_locked(Shard& shard, MemoryEntry& entry);
+  void evict_one_locked(Shard& shard);
+  // While the store is over max_size, evicts from the fullest shard but
+  // `spared` (the caller holds no shard's lock).
+  void evict_while_over(const Shard* spared = nullptr);
+  // Adds delta (negative: a release) to the shard's and the store's bytes.
+  void charge_locked(Shard& shard, std::int64_t delta) noexcept;
+  void link_locked(Shard& shard, boost::intrusive_ptr<MemoryEntry> entry, std::uint32_t uses);
   // Puts `replacement` where `old` is (same key, same place in the order).
-  void replace_locked(MemoryEntry& old, boost::intrusive_ptr<MemoryEntry> replacement);
-  void index_tags_locked(const MemoryEntry& entry);
-  void unindex_tags_locked(const MemoryEntry& entry);
+  void replace_locked(Shard& shard, MemoryEntry& old, boost::intrusive_ptr<MemoryEntry> replacement);
+  void index_tags_locked(Shard& shard, const MemoryEntry& entry);
+  void unindex_tags_locked(Shard& shard, const MemoryEntry& entry);
   // Purges `entry` if the request matches it; its share of the count.
-  std::uint64_t purge_locked(MemoryEntry& entry, const PurgeRequest& request);
-  // One slice of a walk over keys starting with `prefix`, from `cursor` on;
-  // false once the walk is done, else cursor is where the next slice starts.
-  bool purge_slice_locked(const PurgeRequest& request, std::string_view prefix, std::string& cursor,
+  std::uint64_t purge_locked(Shard& shard, MemoryEntry& entry, const PurgeRequest& request);
+  // One slice of a walk over a shard's keys starting with `prefix`, from
+  // `cursor` on; false once the walk is done, else cursor is where the
+  // next slice starts.
+  bool purge_slice_locked(Shard& shard, const PurgeRequest& request, std::string_view prefix, std::string& cursor,
                           std::uint64_t& count);
-  bool purge_tag_slice_locked(const PurgeRequest& request, std::string& cursor, std::uint64_t& count);
+  bool purge_tag_slice_locked(Shard& shard, const PurgeRequest& request, std::string& cursor, std::uint64_t& count);
 
   const std::uint64_t max_size_;
   const Eviction eviction_;
   const Clock clock_;
-  mutable std::mutex mutex_;
-  std::unique_ptr<Entries> entries_;
-  std::uint64_t size_ = 0;
-  std::uint64_t evictions_ = 0;
-  std::uint64_t expirations_ = 0;
+  const std::size_t shard_count_;
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<std::uint64_t> size_{0};  // bytes charged, all shards
 };
 
 }  // namespace relay::storage
