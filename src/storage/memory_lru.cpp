@@ -193,11 +193,13 @@ MemoryEntry* MemoryLru::find_locked(Shard& shard, std::string_view key) {
 }
 
 std::optional<EntryMeta> MemoryLru::find(const CacheKey& key) {
+  std::string scratch;
+  const auto flat = key.flat_view(scratch);
   boost::intrusive_ptr<const MemoryEntry> entry;
   {
-    auto& shard = shard_of(key.flat());
+    auto& shard = shard_of(flat);
     std::lock_guard lock(shard.mutex);
-    entry = find_locked(shard, key.flat());
+    entry = find_locked(shard, flat);
   }
   if (!entry) return std::nullopt;
   return entry->meta();
@@ -340,9 +342,11 @@ void MemoryLru::evict_one_locked(Shard& shard) {
 boost::asio::awaitable<Result<std::optional<Hit>>> MemoryLru::get(const CacheKey& key) {
   boost::intrusive_ptr<const MemoryEntry> entry;
   {
-    auto& shard = shard_of(key.flat());
+    std::string scratch;
+    const auto flat = key.flat_view(scratch);
+    auto& shard = shard_of(flat);
     std::lock_guard lock(shard.mutex);
-    entry = find_locked(shard, key.flat());
+    entry = find_locked(shard, flat);
   }
   if (!entry) co_return std::optional<Hit>{};
   // Unpacked outside the lock: other threads' hits need not wait for it.
@@ -355,10 +359,12 @@ boost::asio::awaitable<Result<std::unique_ptr<BodyWriter>>> MemoryLru::put(const
 }
 
 boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const CacheKey& key, EntryMeta meta) {
-  auto& shard = shard_of(key.flat());
+  std::string scratch;
+  const auto flat = key.flat_view(scratch);
+  auto& shard = shard_of(flat);
   {
     std::lock_guard lock(shard.mutex);
-    auto it = shard.index.find(key.flat());
+    auto it = shard.index.find(flat);
     if (it == shard.index.end()) co_return Result<void>{};
     // Replaced in place: a revalidation is not a use (the get before it was)
     // and must not move a fifo entry to the front. Entries are immutable once
@@ -372,9 +378,11 @@ boost::asio::awaitable<Result<void>> MemoryLru::update_meta(const CacheKey& key,
 }
 
 boost::asio::awaitable<Result<bool>> MemoryLru::remove(const CacheKey& key) {
-  auto& shard = shard_of(key.flat());
+  std::string scratch;
+  const auto flat = key.flat_view(scratch);
+  auto& shard = shard_of(flat);
   std::lock_guard lock(shard.mutex);
-  auto it = shard.index.find(key.flat());
+  auto it = shard.index.find(flat);
   if (it == shard.index.end()) co_return false;
   erase_locked(shard, *it);
   co_return true;

@@ -41,6 +41,14 @@ struct CacheKey {
     return out;
   }
 
+  // flat() without a copy when there is no variant (the usual case);
+  // otherwise built in `scratch`, which must outlive the view.
+  std::string_view flat_view(std::string& scratch) const {
+    if (!variant) return primary;
+    scratch = flat();
+    return scratch;
+  }
+
   bool operator==(const CacheKey&) const = default;
 };
 
