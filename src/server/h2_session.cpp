@@ -29,7 +29,7 @@ using steady = std::chrono::steady_clock;
 namespace {
 
 constexpr std::size_t kMaxWrite = 64 * 1024;  // bytes gathered into one socket write
-constexpr std::size_t kIdleWriteBuffer = 4 * 1024;  // kept by a connection between writes
+constexpr std::size_t kIdleWriteBuffer = 16 * 1024;  // kept by a connection between writes
 // A header block decoding to this many times server.max_header_size is an
 // HPACK bomb, not a large request: the connection ends.
 constexpr std::uint64_t kHeaderBombFactor = 4;
@@ -482,9 +482,11 @@ asio::awaitable<void> H2Session::read_loop() {
 }
 
 asio::awaitable<void> H2Session::write_loop() {
-  // Grown to what a write gathers (up to kMaxWrite and a frame), and given
-  // back while the connection waits: an idle connection holds no 80 KiB.
+  // Room for a burst of small responses; grown to what a write gathers
+  // (up to kMaxWrite and a frame) when it must, and cut back while the
+  // connection waits, so an idle connection holds no 80 KiB.
   std::string out;
+  out.reserve(kIdleWriteBuffer);
   for (;;) {
     if (peer_gone_ || !link_.session) co_return;
     out.clear();
@@ -517,7 +519,10 @@ asio::awaitable<void> H2Session::write_loop() {
     }
     if (terminating_) co_return;
     if (!nghttp2_session_want_read(link_.session) && !nghttp2_session_want_write(link_.session)) co_return;
-    if (out.capacity() > kIdleWriteBuffer) std::string().swap(out);
+    if (out.capacity() > kIdleWriteBuffer) {
+      std::string().swap(out);
+      out.reserve(kIdleWriteBuffer);
+    }
     co_await link_.writer.wait(steady::time_point::max());
   }
 }
