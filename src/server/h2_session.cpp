@@ -12,6 +12,7 @@
 #include <array>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 
@@ -317,22 +318,30 @@ void H2Session::spawn(asio::awaitable<void> work, asio::cancellation_signal& sig
                       std::shared_ptr<const RequestContext> context, std::shared_ptr<void> owner) {
   ++live_tasks_;
   // `owner` holds `signal`: the slot bound to it is cleared only once the coroutine has ended.
-  asio::co_spawn(ContextExecutor(socket_.tcp().get_executor(), std::move(context)), std::move(work),
-                 asio::bind_cancellation_slot(signal.slot(), [self = shared_from_this(),
-                                                              owner = std::move(owner)](std::exception_ptr e) {
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const boost::system::system_error& error) {
-                       if (error.code() != asio::error::operation_aborted)
-                         log::error("HTTP/2 task ended by an unexpected error: ", error.what());
-                     } catch (const std::exception& error) {
-                       log::error("HTTP/2 task ended by an unexpected error: ", error.what());
-                     }
-                   }
-                   --self->live_tasks_;
-                   self->tasks_done_.notify();
-                 }));
+  auto done = asio::bind_cancellation_slot(
+      signal.slot(), [self = shared_from_this(), owner = std::move(owner)](std::exception_ptr e) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const boost::system::system_error& error) {
+            if (error.code() != asio::error::operation_aborted)
+              log::error("HTTP/2 task ended by an unexpected error: ", error.what());
+          } catch (const std::exception& error) {
+            log::error("HTTP/2 task ended by an unexpected error: ", error.what());
+          }
+        }
+        --self->live_tasks_;
+        self->tasks_done_.notify();
+      });
+  // Over the io_context's own executor (one word) the ContextExecutor fits
+  // in an any_io_executor's inline storage; over an any_io_executor it
+  // would be allocated at every copy, several times per stream.
+  const auto& executor = socket_.tcp().get_executor();
+  if (const auto* io = executor.target<asio::io_context::executor_type>()) {
+    asio::co_spawn(ContextExecutor(*io, std::move(context)), std::move(work), std::move(done));
+  } else {
+    asio::co_spawn(ContextExecutor(executor, std::move(context)), std::move(work), std::move(done));
+  }
 }
 
 asio::awaitable<void> H2Session::run() {

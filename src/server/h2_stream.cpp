@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
@@ -101,42 +102,34 @@ bool connection_specific(std::string_view name, std::string_view value) {
 // A header block for nghttp2 (it copies names and values on submit).
 class HeaderBlock {
  public:
+  // Lower-cased names go into one buffer: two allocations per block, not
+  // one per field.
   HeaderBlock(int status, const http::Headers& fields) {
-    status_ = std::to_string(status);
-    names_.reserve(fields.size());
+    const auto digits = std::to_chars(status_, status_ + sizeof status_, status);
+    std::size_t name_bytes = 0;
+    for (const auto& f : fields) name_bytes += f.name.size();
+    names_.reserve(name_bytes);
+    nva_.reserve(fields.size() + 1);
+    push(std::string_view(status_, static_cast<std::size_t>(digits.ptr - status_)), ":status");
     for (const auto& f : fields) {
       if (connection_specific(f.name, f.value)) continue;
-      names_.push_back(http::to_lower(f.name));
-      values_.push_back(&f.value);
+      const auto at = names_.size();
+      for (char c : f.name) names_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+      push(f.value, std::string_view(names_).substr(at));  // names_ never reallocates: reserved
     }
-    nva_.reserve(names_.size() + 2);
-    push(":status", status_);
-    for (std::size_t i = 0; i < names_.size(); ++i) push(names_[i], *values_[i]);
   }
-  void add(std::string_view name, std::string value) {
-    extra_names_.emplace_back(name);
-    extra_values_.push_back(std::move(value));
-  }
-  const nghttp2_nv* data() {
-    // The extras are pushed last, once their strings no longer move.
-    for (std::size_t i = 0; i < extra_names_.size(); ++i) push(extra_names_[i], extra_values_[i]);
-    extra_names_.clear();
-    return nva_.data();
-  }
+  const nghttp2_nv* data() const noexcept { return nva_.data(); }
   std::size_t size() const noexcept { return nva_.size(); }
 
  private:
-  void push(std::string_view name, std::string_view value) {
+  void push(std::string_view value, std::string_view name) {
     nva_.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
                     reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
                     NGHTTP2_NV_FLAG_NONE});
   }
 
-  std::string status_;
-  std::vector<std::string> names_;
-  std::vector<const std::string*> values_;
-  std::vector<std::string> extra_names_;
-  std::vector<std::string> extra_values_;
+  char status_[12];
+  std::string names_;
   std::vector<nghttp2_nv> nva_;
 };
 
