@@ -92,11 +92,15 @@ ssize_t read_response_data(nghttp2_session*, std::int32_t, std::uint8_t* buf, st
 
 // RFC 9113 §8.2.2: fields specific to one connection have no place in HTTP/2.
 bool connection_specific(std::string_view name, std::string_view value) {
-  static constexpr std::array<std::string_view, 5> kDropped = {"connection", "keep-alive", "proxy-connection",
-                                                               "transfer-encoding", "upgrade"};
-  if (std::any_of(kDropped.begin(), kDropped.end(), [&](std::string_view d) { return http::iequals(d, name); }))
-    return true;
-  return http::iequals(name, "te") && !http::iequals(http::trim(value), "trailers");
+  // By length first: most fields are none of these, and this runs per field per response.
+  switch (name.size()) {
+    case 2: return http::iequals(name, "te") && !http::iequals(http::trim(value), "trailers");
+    case 7: return http::iequals(name, "upgrade");
+    case 10: return http::iequals(name, "connection") || http::iequals(name, "keep-alive");
+    case 16: return http::iequals(name, "proxy-connection");
+    case 17: return http::iequals(name, "transfer-encoding");
+    default: return false;
+  }
 }
 
 // A header block for nghttp2 (it copies names and values on submit).
@@ -114,8 +118,11 @@ class HeaderBlock {
     for (const auto& f : fields) {
       if (connection_specific(f.name, f.value)) continue;
       const auto at = names_.size();
-      for (char c : f.name) names_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-      push(f.value, std::string_view(names_).substr(at));  // names_ never reallocates: reserved
+      names_.append(f.name);  // never reallocates (reserved), so earlier names stay put
+      for (auto i = at; i < names_.size(); ++i) {
+        if (names_[i] >= 'A' && names_[i] <= 'Z') names_[i] = static_cast<char>(names_[i] - 'A' + 'a');
+      }
+      push(f.value, std::string_view(names_).substr(at));
     }
   }
   const nghttp2_nv* data() const noexcept { return nva_.data(); }
