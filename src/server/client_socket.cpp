@@ -1,13 +1,21 @@
-// Plain or TLS client connection (client_socket.hpp). OpenSSL's record
-// layer is driven by Asio's ssl::stream; nothing here blocks.
+// Plain or TLS client connection (client_socket.hpp). Over TLS, OpenSSL
+// reads and writes the non-blocking socket itself (SSL_set_fd, as nginx
+// does) and a want-read or want-write becomes an async_wait: no record is
+// copied through a memory BIO pair, and a connection holds no buffers
+// besides OpenSSL's own (released while idle, SSL_MODE_RELEASE_BUFFERS).
+// Asio's ssl::stream would add two zero-filled 17 KiB buffers per
+// connection and a copy of every record. Nothing here blocks.
 #include "relay/server/client_socket.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -23,9 +31,45 @@ constexpr std::size_t max_gathered = 16 * 1024;
 }  // namespace
 
 struct ClientSocket::Tls {
-  Tls(tcp::socket socket, asio::ssl::context& context) : stream(std::move(socket), context) {}
-  asio::ssl::stream<tcp::socket> stream;
+  explicit Tls(SSL_CTX* context) : ssl(SSL_new(context)) {}
+  ~Tls() { SSL_free(ssl); }
+  Tls(const Tls&) = delete;
+  Tls& operator=(const Tls&) = delete;
+  SSL* ssl;
 };
+
+namespace {
+
+using error_code = boost::system::error_code;
+
+// What an OpenSSL call that returned `result` asks for next: to wait for
+// the socket (wait set, no error), or to stop with an error.
+struct Next {
+  error_code error;
+  bool wait = false;
+  tcp::socket::wait_type wait_for = tcp::socket::wait_read;
+};
+
+Next next_after(SSL* ssl, int result) {
+  const int saved_errno = errno;
+  switch (SSL_get_error(ssl, result)) {
+    case SSL_ERROR_WANT_READ: return {{}, true, tcp::socket::wait_read};
+    case SSL_ERROR_WANT_WRITE: return {{}, true, tcp::socket::wait_write};
+    case SSL_ERROR_ZERO_RETURN: return {asio::error::eof};
+    case SSL_ERROR_SYSCALL:
+      if (const auto queued = ERR_get_error()) return {error_code(static_cast<int>(queued), asio::error::get_ssl_category())};
+      // The peer closed without close_notify (or reset).
+      if (saved_errno == 0) return {asio::ssl::error::stream_truncated};
+      return {error_code(saved_errno, boost::system::system_category())};
+    default: {
+      const auto queued = ERR_get_error();
+      return {queued ? error_code(static_cast<int>(queued), asio::error::get_ssl_category())
+                     : error_code(asio::error::fault)};
+    }
+  }
+}
+
+}  // namespace
 
 ClientSocket::ClientSocket(tcp::socket socket) : socket_(std::move(socket)) {}
 ClientSocket::~ClientSocket() = default;
@@ -33,34 +77,86 @@ ClientSocket::ClientSocket(ClientSocket&&) noexcept = default;
 ClientSocket& ClientSocket::operator=(ClientSocket&&) noexcept = default;
 
 void ClientSocket::use_tls(asio::ssl::context& context) {
-  tls_ = std::make_unique<Tls>(std::move(socket_), context);
+  tls_ = std::make_unique<Tls>(context.native_handle());
+  error_code ignored;
+  socket_.native_non_blocking(true, ignored);  // OpenSSL's reads and writes must not block the loop
+  SSL_set_fd(tls_->ssl, socket_.native_handle());
+  SSL_set_accept_state(tls_->ssl);
 }
 
 asio::awaitable<boost::system::error_code> ClientSocket::handshake() {
-  auto [ec] = co_await tls_->stream.async_handshake(asio::ssl::stream_base::server, as_result);
-  co_return ec;
+  if (!tls_->ssl) co_return error_code(asio::error::no_memory);
+  for (;;) {
+    ERR_clear_error();
+    const int result = SSL_do_handshake(tls_->ssl);
+    if (result == 1) co_return error_code{};
+    const auto next = next_after(tls_->ssl, result);
+    if (!next.wait) co_return next.error;
+    auto [waited] = co_await socket_.async_wait(next.wait_for, as_result);
+    if (waited) co_return waited;
+  }
+}
+
+ClientSocket::Io ClientSocket::tls_read(asio::mutable_buffer into) {
+  if (into.size() == 0) co_return std::tuple{error_code{}, std::size_t{0}};
+  for (;;) {
+    ERR_clear_error();
+    std::size_t n = 0;
+    const int result = SSL_read_ex(tls_->ssl, into.data(), into.size(), &n);
+    if (result == 1) co_return std::tuple{error_code{}, n};
+    const auto next = next_after(tls_->ssl, result);
+    if (!next.wait) co_return std::tuple{next.error, std::size_t{0}};
+    auto [waited] = co_await socket_.async_wait(next.wait_for, as_result);
+    if (waited) co_return std::tuple{waited, std::size_t{0}};
+  }
+}
+
+ClientSocket::Io ClientSocket::tls_write(std::span<const asio::const_buffer> buffers) {
+  std::size_t total = 0;
+  for (const auto& buffer : buffers) {
+    // A write cut short by a full socket is repeated with the same
+    // arguments, as OpenSSL requires; whole buffers are written.
+    const auto* data = static_cast<const char*>(buffer.data());
+    std::size_t left = buffer.size();
+    while (left > 0) {
+      ERR_clear_error();
+      std::size_t n = 0;
+      const int result = SSL_write_ex(tls_->ssl, data, left, &n);
+      if (result == 1) {
+        data += n;
+        left -= n;
+        total += n;
+        continue;
+      }
+      const auto next = next_after(tls_->ssl, result);
+      if (!next.wait) co_return std::tuple{next.error, total};
+      auto [waited] = co_await socket_.async_wait(next.wait_for, as_result);
+      if (waited) co_return std::tuple{waited, total};
+    }
+  }
+  co_return std::tuple{error_code{}, total};
 }
 
 std::string_view ClientSocket::alpn() const noexcept {
   if (!tls_) return {};
   const unsigned char* data = nullptr;
   unsigned int size = 0;
-  SSL_get0_alpn_selected(const_cast<SSL*>(tls_->stream.native_handle()), &data, &size);
+  SSL_get0_alpn_selected(tls_->ssl, &data, &size);
   return {reinterpret_cast<const char*>(data), size};
 }
 
 std::string_view ClientSocket::tls_version() const noexcept {
   if (!tls_) return {};
-  return SSL_get_version(const_cast<SSL*>(tls_->stream.native_handle()));
+  return SSL_get_version(tls_->ssl);
 }
 
 std::string_view ClientSocket::server_name() const noexcept {
   if (!tls_) return {};
-  const char* name = SSL_get_servername(const_cast<SSL*>(tls_->stream.native_handle()), TLSEXT_NAMETYPE_host_name);
+  const char* name = SSL_get_servername(tls_->ssl, TLSEXT_NAMETYPE_host_name);
   return name ? std::string_view(name) : std::string_view();
 }
 
-tcp::socket& ClientSocket::tcp() noexcept { return tls_ ? tls_->stream.next_layer() : socket_; }
+tcp::socket& ClientSocket::tcp() noexcept { return socket_; }
 
 std::string ClientSocket::peer_address() {
   boost::system::error_code ec;
@@ -69,7 +165,7 @@ std::string ClientSocket::peer_address() {
 }
 
 ClientSocket::Io ClientSocket::read_some(asio::mutable_buffer into) {
-  if (tls_) return tls_->stream.async_read_some(into, as_result);
+  if (tls_) return tls_read(into);
   return socket_.async_read_some(into, as_result);
 }
 
@@ -78,13 +174,17 @@ ClientSocket::Io ClientSocket::write(std::span<const asio::const_buffer> buffers
   if (buffers.size() > 1 && asio::buffer_size(buffers) <= max_gathered) {
     gather_.clear();
     for (const auto& b : buffers) gather_.append(static_cast<const char*>(b.data()), b.size());
-    return asio::async_write(tls_->stream, asio::buffer(gather_), as_result);
+    gathered_ = asio::buffer(gather_);
+    return tls_write(std::span(&gathered_, 1));
   }
-  return asio::async_write(tls_->stream, buffers, as_result);
+  return tls_write(buffers);
 }
 
 ClientSocket::Io ClientSocket::write(asio::const_buffer bytes) {
-  if (tls_) return asio::async_write(tls_->stream, bytes, as_result);
+  if (tls_) {
+    gathered_ = bytes;
+    return tls_write(std::span(&gathered_, 1));
+  }
   return asio::async_write(socket_, bytes, as_result);
 }
 
@@ -127,7 +227,7 @@ ClientSocket::Io ClientSocket::send_file(asio::const_buffer prefix, http::FileRe
 }
 
 void ClientSocket::shutdown_send() noexcept {
-  if (tls_) return;
+  if (tls_) return;  // a TCP half-close would cut the TLS stream short
   boost::system::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
 }
@@ -137,9 +237,17 @@ asio::awaitable<void> ClientSocket::close_notify() {
   // Ours goes out; the peer's is not waited for (as nginx's
   // no_wait_shutdown): the connection ends either way, and waiting costs a
   // read per connection.
-  SSL* ssl = tls_->stream.native_handle();
+  SSL* ssl = tls_->ssl;
   SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
-  co_await tls_->stream.async_shutdown(as_result);
+  for (;;) {
+    ERR_clear_error();
+    const int result = SSL_shutdown(ssl);
+    if (result >= 0) co_return;  // sent (1: and the peer's seen, which is set above)
+    const auto next = next_after(ssl, result);
+    if (!next.wait) co_return;
+    auto [waited] = co_await socket_.async_wait(next.wait_for, as_result);
+    if (waited) co_return;
+  }
 }
 
 void ClientSocket::cancel() noexcept {

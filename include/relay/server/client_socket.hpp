@@ -2,7 +2,8 @@
 // it: a TCP socket, or a TLS stream over one once use_tls() has been
 // called. The HTTP/1.1 parser and writer, the HTTP/2 session and tunnels
 // use only read_some() and write(); the watchdog acts on tcp() (cancelling
-// or shutting down the TCP socket ends TLS operations on it too). Both
+// or shutting down the TCP socket ends TLS operations on it too). TLS is
+// OpenSSL over the socket's descriptor (client_socket.cpp). Both
 // kinds hand back the same awaitable type, so the plain path pays no extra
 // coroutine frame for the choice.
 #pragma once
@@ -73,9 +74,13 @@ class ClientSocket {
 
  private:
   struct Tls;
-  boost::asio::ip::tcp::socket socket_;  // plain; moved into tls_ by use_tls()
+  Io tls_read(boost::asio::mutable_buffer into);
+  Io tls_write(std::span<const boost::asio::const_buffer> buffers);
+
+  boost::asio::ip::tcp::socket socket_;  // TLS runs over it once use_tls() was called
   std::unique_ptr<Tls> tls_;
   std::string gather_;                   // TLS: one record for small buffer sequences
+  boost::asio::const_buffer gathered_;   // TLS: what tls_write() writes, alive while it runs
 };
 
 }  // namespace relay::server
