@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -49,6 +50,13 @@ struct Next {
   bool wait = false;
   tcp::socket::wait_type wait_for = tcp::socket::wait_read;
 };
+
+// Before each OpenSSL call: what it reports afterwards is then its own
+// (a close without close_notify leaves errno at 0).
+void clear_errors() noexcept {
+  ERR_clear_error();
+  errno = 0;
+}
 
 Next next_after(SSL* ssl, int result) {
   const int saved_errno = errno;
@@ -87,7 +95,7 @@ void ClientSocket::use_tls(asio::ssl::context& context) {
 asio::awaitable<boost::system::error_code> ClientSocket::handshake() {
   if (!tls_->ssl) co_return error_code(asio::error::no_memory);
   for (;;) {
-    ERR_clear_error();
+    clear_errors();
     const int result = SSL_do_handshake(tls_->ssl);
     if (result == 1) co_return error_code{};
     const auto next = next_after(tls_->ssl, result);
@@ -100,7 +108,7 @@ asio::awaitable<boost::system::error_code> ClientSocket::handshake() {
 ClientSocket::Io ClientSocket::tls_read(asio::mutable_buffer into) {
   if (into.size() == 0) co_return std::tuple{error_code{}, std::size_t{0}};
   for (;;) {
-    ERR_clear_error();
+    clear_errors();
     std::size_t n = 0;
     const int result = SSL_read_ex(tls_->ssl, into.data(), into.size(), &n);
     if (result == 1) co_return std::tuple{error_code{}, n};
@@ -119,7 +127,7 @@ ClientSocket::Io ClientSocket::tls_write(std::span<const asio::const_buffer> buf
     const auto* data = static_cast<const char*>(buffer.data());
     std::size_t left = buffer.size();
     while (left > 0) {
-      ERR_clear_error();
+      clear_errors();
       std::size_t n = 0;
       const int result = SSL_write_ex(tls_->ssl, data, left, &n);
       if (result == 1) {
@@ -240,7 +248,7 @@ asio::awaitable<void> ClientSocket::close_notify() {
   SSL* ssl = tls_->ssl;
   SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
   for (;;) {
-    ERR_clear_error();
+    clear_errors();
     const int result = SSL_shutdown(ssl);
     if (result >= 0) co_return;  // sent (1: and the peer's seen, which is set above)
     const auto next = next_after(ssl, result);
