@@ -36,13 +36,12 @@ using cache::CacheStatus;
 using steady = std::chrono::steady_clock;
 
 namespace {
-std::string random_hex() {
+// 16 random hex digits into out, reusing its buffer.
+void assign_random_hex(std::string& out) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  char out[17];
   auto value = rng();
+  out.resize(16);
   for (int i = 15; i >= 0; --i, value >>= 4) out[i] = "0123456789abcdef"[value & 0xf];
-  out[16] = '\0';
-  return out;
 }
 
 // Did the client itself ask to skip the stored response (RFC 9111 §5.2.1,
@@ -52,15 +51,22 @@ bool client_asked_for_origin(const cache::RequestFacts& request) {
 }
 }  // namespace
 
-std::string request_id_for(const http::Request& req) {
+void assign_request_id(http::Request& req) {
   if (auto given = req.headers.get("x-request-id"); given && !given->empty() && given->size() <= 200) {
     bool printable = std::all_of(given->begin(), given->end(), [](char c) { return c > 0x20 && c < 0x7f; });
-    if (printable) return std::string(*given);
+    if (printable) {
+      req.request_id.assign(*given);
+      return;
+    }
   }
-  return random_hex();
+  assign_random_hex(req.request_id);
 }
 
-std::string new_vary_generation() { return random_hex(); }
+std::string new_vary_generation() {
+  std::string generation;
+  assign_random_hex(generation);
+  return generation;
+}
 
 // The route label of a request's metrics: its cache rule's name, else its
 // [[routes]] entry's (explicit or "routes[N]"), else "default". Bounded by
@@ -116,7 +122,7 @@ bool Handler::honours_client_no_cache(const http::Request& req, const cache::Res
 asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
                                      http::ResponseSink& out) {
   auto start = steady::now();
-  if (req.request_id.empty()) req.request_id = request_id_for(req);
+  if (req.request_id.empty()) assign_request_id(req);
   Outcome outcome = co_await route(req, body, out);
   // A path that ended without answering (client gone): nothing more to say.
   if (!out.head_sent()) out.abort();
@@ -139,7 +145,7 @@ asio::awaitable<void> Handler::serve(http::Request& req, http::BodySource& body,
 
 void Handler::log_refused(http::Request& req, int status, std::uint64_t bytes, double seconds) {
   if (!shared_.access_log.enabled()) return;
-  if (req.request_id.empty()) req.request_id = request_id_for(req);
+  if (req.request_id.empty()) assign_request_id(req);
   AccessRecord record = request_record(req);
   record.status = status;
   record.bytes = bytes;

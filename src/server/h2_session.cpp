@@ -614,7 +614,7 @@ void H2Session::start_stream(std::shared_ptr<H2Stream> stream) {
   // RFC 9113 §8.5: CONNECT names its target in :authority alone.
   if (req.method == "CONNECT") req.target = s.authority;
   req.content_length = http::content_length(req.headers);
-  req.request_id = proxy::request_id_for(req);
+  proxy::assign_request_id(req);
   s.context->client = peer_;
   s.context->id = req.request_id;
   // Asked before any body byte is handed on; bytes that came with the head count too.

@@ -175,7 +175,7 @@ void RequestParser::keep_pending_field() {
 }
 
 void RequestParser::reset_message() {
-  *target_ = http::Request{};
+  target_->reset();
   field_.clear();
   value_.clear();
   in_value_ = false;

@@ -47,12 +47,15 @@ void append_head(std::string& out, const http::ResponseHead& head, const http::H
 
 ResponseWriter::ResponseWriter(ClientSocket& socket, Watchdog& watchdog,
                                std::chrono::milliseconds send_timeout, const http::Request& request,
-                               bool keep_alive_allowed)
+                               bool keep_alive_allowed, std::string& head_buffer)
     : socket_(socket),
       watchdog_(watchdog),
       send_timeout_(send_timeout),
       request_(request),
-      keep_alive_(keep_alive_allowed && request.keep_alive) {}
+      keep_alive_(keep_alive_allowed && request.keep_alive),
+      head_bytes_(head_buffer) {
+  head_bytes_.clear();
+}
 
 // Plain code, not in the coroutine: GCC keeps a coroutine's locals in its
 // frame, and this loop runs for every field of every response.

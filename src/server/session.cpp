@@ -235,13 +235,17 @@ asio::awaitable<void> Session::serve_requests() {
     service_.log_refused(req, status, bytes, std::chrono::duration<double>(steady::now() - message_start).count());
   };
   bool first = true;
+  // Kept across the connection's requests, so that once they have grown to
+  // fit, a request of the same shape allocates nothing for its head.
+  http::Request req;
+  std::string head_buffer;
 
   while (!host_.draining()) {
     idle_ = true;
     // A fresh connection gets the shorter header timeout: no free idle slot for slowloris.
     watchdog_->expire_after(first ? cfg_.header_timeout : cfg_.idle_timeout);
     first = false;
-    http::Request req;
+    req.reset();
     auto outcome = co_await parser.read_head(req);
     idle_ = false;
     watchdog_->disarm();
@@ -252,7 +256,7 @@ asio::awaitable<void> Session::serve_requests() {
     if (socket_.tls()) req.scheme = "https";
     // The id is settled here so that every answer and every line logged for
     // this request carries it, refusals included (from what was read of the head).
-    req.request_id = proxy::request_id_for(req);
+    proxy::assign_request_id(req);
     // A refusal is framed for a plain HTTP/1.1 client and closes the
     // connection: what was read of the head may not be trusted for framing.
     const http::Request refusal_framing;
@@ -261,7 +265,7 @@ asio::awaitable<void> Session::serve_requests() {
         log::info("client ", peer, ": request head not received within server.header_timeout");
         metrics_.record_client_timeout("head");
         metrics_.record_client_error(408);
-        ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, refusal_framing, false);
+        ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, refusal_framing, false, head_buffer);
         co_await http::respond_problem(out, req, 408, "request-timeout",
                                        "the request head was not received in time");
         log_refused(req, 408, out.body_bytes());
@@ -271,7 +275,7 @@ asio::awaitable<void> Session::serve_requests() {
     if (outcome == HeadOutcome::Rejected) {
       log::info("client ", peer, ": ", parser.reject_status(), " ", parser.reject_reason());
       metrics_.record_client_error(parser.reject_status());
-      ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, refusal_framing, false);
+      ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, refusal_framing, false, head_buffer);
       co_await http::respond_problem(out, req, parser.reject_status(),
                                      std::string(refusal_slug(parser.reject_status())),
                                      parser.reject_reason());
@@ -279,7 +283,7 @@ asio::awaitable<void> Session::serve_requests() {
       co_return;
     }
 
-    ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, req, !host_.draining());
+    ResponseWriter out(socket_, *watchdog_, cfg_.idle_timeout, req, !host_.draining(), head_buffer);
     // Decided before the body is read, so before any 100 Continue.
     const std::uint64_t body_limit = service_.body_limit_for(req);
     if (body_limit > 0 && req.content_length && *req.content_length > body_limit) {

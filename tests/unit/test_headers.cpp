@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "relay/http/headers.hpp"
+#include "relay/http/request.hpp"
 #include "relay/http/response.hpp"
 
 using relay::http::Headers;
@@ -165,4 +166,30 @@ TEST_CASE("response: reason phrases (RFC 9110 15)") {
     CAPTURE(r.status);
     CHECK(relay::http::reason_phrase(r.status) == r.phrase);
   }
+}
+
+TEST_CASE("Request::reset: a used request is a fresh one again") {
+  relay::http::Request used;
+  used.method = "POST";
+  used.target = "/a/rather/long/target/that/does/not/fit/inline?with=query";
+  used.received_target = used.target;
+  used.scheme = "https";
+  used.version_major = 2;
+  used.version_minor = 0;
+  used.headers.add("Host", "example.test");
+  used.headers.add("User-Agent", "a client with a name longer than the inline buffer");
+  used.keep_alive = false;
+  used.has_body = true;
+  used.content_length = 12;
+  used.client_address = "203.0.113.9";
+  used.peer_address = "127.0.0.1";
+  used.request_id = "0123456789abcdef";
+  used.route = 3;
+  used.route_label = "images";
+  used.background = true;
+  REQUIRE_FALSE(used == relay::http::Request{});
+  used.reset();
+  CHECK(used == relay::http::Request{});
+  CHECK(used.headers.empty());
+  CHECK_FALSE(used.headers.get("host"));
 }

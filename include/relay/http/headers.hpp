@@ -33,6 +33,7 @@ std::string_view trim(std::string_view s) noexcept;
 struct Field {
   std::string name;
   std::string value;
+  bool operator==(const Field&) const = default;
 };
 
 class Headers {
@@ -59,6 +60,8 @@ class Headers {
   void clear() noexcept { fields_.clear(); }
   // Room for n fields in all, so adding up to that many allocates no more.
   void reserve(std::size_t n) { fields_.reserve(n); }
+  // Same fields in the same order, names compared as written.
+  bool operator==(const Headers&) const = default;
 
  private:
   std::vector<Field> fields_;

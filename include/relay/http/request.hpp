@@ -42,6 +42,30 @@ struct Request {
   bool background = false;
 
   bool is_head() const noexcept { return method == "HEAD"; }
+
+  // Back to a request as default-constructed, keeping the buffers its
+  // strings and fields grew: a keep-alive connection's next request then
+  // allocates nothing for a head that fits them. Every member is here.
+  void reset() noexcept {
+    method.clear();
+    target.clear();
+    received_target.clear();
+    scheme = "http";
+    version_major = 1;
+    version_minor = 1;
+    headers.clear();
+    keep_alive = true;
+    has_body = false;
+    content_length.reset();
+    client_address.clear();
+    peer_address.clear();
+    request_id.clear();
+    route = 0;
+    route_label = "default";
+    background = false;
+  }
+
+  bool operator==(const Request&) const = default;
 };
 
 // "HTTP/1.0", "HTTP/1.1" or "HTTP/2": the access log's and the metrics' name for it.

@@ -44,6 +44,7 @@
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/upstream/transfer.hpp"
+#include "relay/util/pooled_frame.hpp"
 #include "relay/util/task_group.hpp"
 
 namespace relay::purge {
@@ -78,6 +79,10 @@ struct Lookup {
 
 class Handler final : public http::Service {
  public:
+  // Every request runs a handful of Handler coroutines whose frames are too
+  // large for Asio's recycling (util/pooled_frame.hpp).
+  using coroutine_frames = util::PooledFrames;
+
   // multis: this loop's curl multi handle per origin pool (Config::origins order).
   Handler(Shared shared, std::span<upstream::CurlMulti* const> multis);
 
@@ -308,7 +313,7 @@ class Handler final : public http::Service {
 };
 
 // The client's X-Request-ID when it is sane, else a fresh random one.
-std::string request_id_for(const http::Request& req);
+void assign_request_id(http::Request& req);
 
 // What every origin response head goes through before relay looks at it,
 // stores it or forwards it: hop-by-hop fields removed, a missing or invalid

@@ -24,9 +24,11 @@ class Watchdog;
 
 class ResponseWriter final : public http::ResponseSink {
  public:
+  // head_buffer: the connection's, reused by each of its responses so that a
+  // head allocates nothing once the buffer has grown to fit.
   ResponseWriter(ClientSocket& socket, Watchdog& watchdog,
                  std::chrono::milliseconds send_timeout, const http::Request& request,
-                 bool keep_alive_allowed);
+                 bool keep_alive_allowed, std::string& head_buffer);
 
   // content_length: the exact body size when known; otherwise the body is
   // chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
@@ -81,7 +83,7 @@ class ResponseWriter final : public http::ResponseSink {
   bool finished_ = false;
   int status_ = 0;
   std::uint64_t body_bytes_ = 0;
-  std::string head_bytes_;
+  std::string& head_bytes_;
   std::function<std::string()> take_buffered_;
   std::optional<ClientStream> tunnel_;  // after a 101
 };
