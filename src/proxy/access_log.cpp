@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -29,49 +31,96 @@ void append_json_string_or_null(std::string& out, std::string_view s) {
     append_json_string(out, s);
 }
 
-// The text format's escaping, nginx's (ngx_http_log_escape): '"', '\',
+// The text format's escaping, nginx's (ngx_http_log_escape): '"', '\\',
 // controls and bytes past 0x7e as \xHH, so a client-supplied field can
 // neither close its quotes nor forge another field or line.
-void append_text_escaped(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  auto needs_escape = [](unsigned char c) { return c == '"' || c == '\\' || c < 0x20 || c > 0x7e; };
-  std::size_t clean = 0;  // start of the run of bytes that need none, appended at once
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (!needs_escape(c)) continue;
-    out.append(s.substr(clean, i - clean));
-    const char escaped[4] = {'\\', 'x', hex[c >> 4], hex[c & 0xf]};
-    out.append(escaped, sizeof escaped);
-    clean = i + 1;
-  }
-  out.append(s.substr(clean));
-}
+constexpr auto kEscaped = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[static_cast<std::size_t>(c)] = c == '"' || c == '\\' || c < 0x20 || c > 0x7e;
+  return table;
+}();
 
-void append_text_or_dash(std::string& out, std::string_view s) {
-  if (s.empty())
-    out.push_back('-');
-  else
-    append_text_escaped(out, s);
-}
-
-// "%.6f", by to_chars: snprintf cost a thousand instructions a call, twice a line.
-void append_number(std::string& out, double v) {
-  char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 6);
-  out.append(buf, ec == std::errc{} ? end : buf);
-}
-
-void append_number(std::string& out, std::uint64_t v) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, end);
+// "%.6f" of a duration in seconds: microseconds in integers. Both to_chars
+// for doubles and snprintf cost hundreds of instructions a call, and the
+// text log writes one or two of these per line.
+char* put_seconds(char* p, double v) {
+  // Below 10^4 s, v * 10^6 is off by far less than 10^-3 of a microsecond:
+  // only a value that close to a half rounds as printf would not be sure
+  // here, and goes the exact (slow) way, as does anything longer.
+  const double scaled = v * 1e6;
+  const double whole = std::floor(scaled);
+  const double fraction = scaled - whole;
+  if (!(v >= 0 && v < 1e4) || std::fabs(fraction - 0.5) < 1e-3)
+    return std::to_chars(p, p + 32, v, std::chars_format::fixed, 6).ptr;
+  const auto micros = static_cast<std::uint64_t>(whole) + (fraction > 0.5 ? 1 : 0);
+  p = std::to_chars(p, p + 20, micros / 1000000).ptr;
+  *p++ = '.';
+  auto digits = micros % 1000000;
+  for (int i = 5; i >= 0; --i, digits /= 10) p[i] = static_cast<char>('0' + digits % 10);
+  return p + 6;
 }
 
 std::string format_number(double v) {
-  std::string out;
-  append_number(out, v);
-  return out;
+  char buf[40];
+  return std::string(buf, put_seconds(buf, v));
 }
+
+// Writes a text line into the string's own buffer: room for the longest
+// the line can be is made once, then fields are copied in without a
+// capacity check each.
+class TextLine {
+ public:
+  TextLine(std::string& out, std::size_t most) : out_(out), start_(out.size()) {
+    out_.resize(start_ + most);
+    p_ = out_.data() + start_;
+  }
+  ~TextLine() { out_.resize(static_cast<std::size_t>(p_ - out_.data())); }
+  TextLine(const TextLine&) = delete;
+  TextLine& operator=(const TextLine&) = delete;
+
+  // At most 4 bytes per byte of s (\xHH).
+  static std::size_t most_escaped(std::string_view s) { return s.empty() ? 1 : 4 * s.size(); }
+
+  TextLine& raw(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+    return *this;
+  }
+  TextLine& put(char c) {
+    *p_++ = c;
+    return *this;
+  }
+  TextLine& escaped(std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::size_t clean = 0;  // start of the run of bytes that need none, copied at once
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (!kEscaped[c]) continue;
+      raw(s.substr(clean, i - clean));
+      p_[0] = '\\';
+      p_[1] = 'x';
+      p_[2] = hex[c >> 4];
+      p_[3] = hex[c & 0xf];
+      p_ += 4;
+      clean = i + 1;
+    }
+    return raw(s.substr(clean));
+  }
+  TextLine& escaped_or_dash(std::string_view s) { return s.empty() ? put('-') : escaped(s); }
+  TextLine& number(std::uint64_t v) {
+    p_ = std::to_chars(p_, p_ + 20, v).ptr;
+    return *this;
+  }
+  TextLine& seconds(double v) {
+    p_ = put_seconds(p_, v);
+    return *this;
+  }
+
+ private:
+  std::string& out_;
+  std::size_t start_;
+  char* p_;
+};
 
 // JSON: RFC 3339 in UTC with milliseconds; text: the combined format's
 // [day/month/year:hh:mm:ss zone], whose parsers expect whole seconds.
@@ -249,37 +298,29 @@ std::string AccessLog::format_text(const AccessRecord& r, std::string_view time)
 }
 
 void AccessLog::append_text(std::string& line, const AccessRecord& r, std::string_view time) {
-  append_text_or_dash(line, r.client);
-  line.append(" - - [").append(time).append("] \"");
+  const auto cache = cache::header_value(r.cache);
+  // The fixed text, two numbers of up to 20 digits and two durations of up
+  // to 32 characters fit in 192 bytes.
+  const std::size_t most = 192 + time.size() + r.protocol.size() + cache.size() + TextLine::most_escaped(r.client) +
+                           TextLine::most_escaped(r.method) + TextLine::most_escaped(r.target) +
+                           TextLine::most_escaped(r.referer) + TextLine::most_escaped(r.user_agent) +
+                           TextLine::most_escaped(r.request_id);
+  TextLine out(line, most);
+  out.escaped_or_dash(r.client).raw(" - - [").raw(time).raw("] \"");
   if (r.method.empty()) {
-    line.push_back('-');  // refused before its request line was read
+    out.put('-');  // refused before its request line was read
   } else {
-    append_text_escaped(line, r.method);
-    line.push_back(' ');
-    append_text_or_dash(line, r.target);
-    line.append(" ").append(r.protocol);
+    out.escaped(r.method).put(' ').escaped_or_dash(r.target).put(' ').raw(r.protocol);
   }
-  line.append("\" ");
-  append_number(line, static_cast<std::uint64_t>(r.status));
-  line.push_back(' ');
-  append_number(line, static_cast<std::uint64_t>(r.bytes));
-  line.append(" \"");
-  append_text_or_dash(line, r.referer);
-  line.append("\" \"");
-  append_text_or_dash(line, r.user_agent);
-  line.append("\"");
-  line.append(" cache=").append(cache::header_value(r.cache));
-  line.append(" time=");
-  append_number(line, r.duration_seconds);
-  line.append(" upstream=");
+  out.raw("\" ").number(static_cast<std::uint64_t>(r.status)).put(' ').number(r.bytes);
+  out.raw(" \"").escaped_or_dash(r.referer).raw("\" \"").escaped_or_dash(r.user_agent).put('"');
+  out.raw(" cache=").raw(cache).raw(" time=").seconds(r.duration_seconds).raw(" upstream=");
   if (r.upstream_seconds < 0) {
-    line.push_back('-');
+    out.put('-');
   } else {
-    append_number(line, r.upstream_seconds);
+    out.seconds(r.upstream_seconds);
   }
-  line.append(" id=");
-  append_text_or_dash(line, r.request_id);
-  line.append("\n");
+  out.raw(" id=").escaped_or_dash(r.request_id).put('\n');
 }
 
 void AccessLog::write(const AccessRecord& record) {

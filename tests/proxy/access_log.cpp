@@ -4,6 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
 #include <string>
 
 #include "relay/proxy/access_log.hpp"
@@ -72,4 +75,50 @@ TEST_CASE("access log: JSON carries host and referer") {
   CHECK(line.find("\"host\":\"example.test\"") != std::string::npos);
   CHECK(line.find("\"referer\":\"http://r.test/\"") != std::string::npos);
   CHECK(line.find("\"time\":\"2026-01-01T00:00:00.000Z\"") != std::string::npos);
+}
+
+TEST_CASE("access log: a whole text line, every field at its place; durations as %.6f") {
+  AccessRecord r;
+  r.client = "203.0.113.7";
+  r.method = "GET";
+  r.target = "/a b";
+  r.protocol = "HTTP/1.1";
+  r.status = 206;
+  r.bytes = 18446744073709551615ull;
+  r.referer = "";
+  r.user_agent = "curl/7.88";
+  r.cache = cache::CacheStatus::Hit;
+  r.duration_seconds = 0.0012345;
+  r.upstream_seconds = 12.5;
+  r.request_id = "0123456789abcdef";
+  CHECK(AccessLog::format_text(r, "07/Dec/2026:19:00:00 +0000") ==
+        "203.0.113.7 - - [07/Dec/2026:19:00:00 +0000] \"GET /a b HTTP/1.1\" 206 18446744073709551615 \"-\" "
+        "\"curl/7.88\" cache=HIT time=0.001234 upstream=12.500000 id=0123456789abcdef\n");
+  // Any duration a request can take reads as printf's "%.6f" of it.
+  for (double v : {0.0, 1e-7, 4e-7, 6e-7, 0.000001, 0.123456789, 0.9999996, 1.0, 59.999999, 3600.25, 86400.000001,
+                   123456789.5, 2e9, -1e-3}) {
+    r.duration_seconds = v;
+    r.upstream_seconds = -1;
+    char expected[64];
+    std::snprintf(expected, sizeof expected, " time=%.6f upstream=- ", v);
+    const auto line = AccessLog::format_text(r, "t");
+    CHECK_MESSAGE(line.find(expected) != std::string::npos, line << " wants " << expected);
+  }
+  // And 20 000 durations from a microsecond to hours, as printf has them.
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> exponent(-7, 4.5);
+  int differ = 0;
+  for (int i = 0; i < 20000; ++i) {
+    r.duration_seconds = std::pow(10.0, exponent(rng));
+    char expected[64];
+    std::snprintf(expected, sizeof expected, " time=%.6f upstream=- ", r.duration_seconds);
+    if (AccessLog::format_text(r, "t").find(expected) == std::string::npos) ++differ;
+  }
+  CHECK(differ == 0);
+  // The longest line there can be still fits the room made for it.
+  const std::string hostile(5000, '\x01');
+  r.client = r.method = r.target = r.referer = r.user_agent = r.request_id = hostile;
+  const auto line = AccessLog::format_text(r, std::string(40, 't'));
+  CHECK(std::count(line.begin(), line.end(), '\\') == 6 * 5000);
+  CHECK(line.back() == '\n');
 }
