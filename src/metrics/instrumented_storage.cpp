@@ -90,6 +90,7 @@ class CountingWriter final : public storage::BodyWriter {
     }
     co_return r;
   }
+  int body_fd() const noexcept override { return inner_->body_fd(); }
 
  private:
   std::unique_ptr<storage::BodyWriter> inner_;

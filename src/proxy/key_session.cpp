@@ -66,9 +66,9 @@ void Fill::publish_head(http::ResponseHead head, std::optional<std::uint64_t> co
   move_to_locked(FillState::Streaming);
 }
 
-void Fill::append(std::span<const char> chunk) {
+void Fill::append(std::span<const char> chunk, int store_fd) {
   // Outside the fill's lock: followers keep reading what is there meanwhile.
-  bool kept = spool_.append(chunk);
+  bool kept = spool_.append(chunk, store_fd);
   std::lock_guard lock(mutex_);
   if (!kept && state_ == FillState::Streaming) {
     move_to_locked(FillState::Failed);

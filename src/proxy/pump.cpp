@@ -54,7 +54,8 @@ asio::awaitable<PumpResult> pump(http::BodySource& source, PumpTargets t) {
     if (t.store) {
       if (auto written = co_await t.store->write(*chunk); !written) drop_store(written.error());
     }
-    if (t.fill) t.fill->append(*chunk);
+    // Followers read what the store keeps when it keeps it in a file.
+    if (t.fill) t.fill->append(*chunk, t.store ? t.store->body_fd() : -1);
     if (client_wants()) {
       auto chunk_end = offset + chunk->size();
       if (chunk_end > t.window_begin) {

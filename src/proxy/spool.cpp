@@ -2,6 +2,7 @@
 #include "relay/proxy/spool.hpp"
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +53,7 @@ std::string usable_spool_dir(const std::string& configured) {
 
 Spool::~Spool() {
   if (fd_ >= 0) ::close(fd_);
+  if (retired_fd_ >= 0) ::close(retired_fd_);
 }
 
 bool Spool::open_file_locked() {
@@ -64,7 +66,8 @@ bool Spool::open_file_locked() {
   return true;
 }
 
-bool Spool::append(std::span<const char> bytes) {
+// The store's file has every byte up to here already: the spool only reads it.
+bool Spool::append(std::span<const char> bytes, int store_fd) {
   if (bytes.empty()) return true;
   std::unique_lock lock(mutex_);
   if (broken_) return false;
@@ -75,14 +78,36 @@ bool Spool::append(std::span<const char> bytes) {
     size_ += bytes.size();
     return true;
   }
-  if (fd_ < 0 && !open_file_locked()) {
-    broken_ = true;
-    return false;
+  if (fd_ < 0 && store_fd >= 0) {
+    // A duplicate: the store closes its own descriptor when it commits or
+    // drops the body, while followers may still be reading.
+    fd_ = ::fcntl(store_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd_ >= 0) {
+      store_file_ = true;
+      file_base_ = 0;
+    }
+  }
+  if (store_file_) {
+    if (store_fd >= 0) {
+      size_ += bytes.size();
+      return true;
+    }
+    if (!leave_store_locked()) {
+      broken_ = true;
+      return false;
+    }
+  }
+  if (fd_ < 0) {
+    if (!open_file_locked()) {
+      broken_ = true;
+      return false;
+    }
+    file_base_ = memory_size_;
   }
   // Only this writer appends, and readers never read past size_: the write
   // itself needs no lock.
   const int fd = fd_;
-  const auto file_offset = static_cast<off_t>(size_ - memory_size_);
+  const auto file_offset = static_cast<off_t>(size_ - file_base_);
   lock.unlock();
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -112,6 +137,36 @@ bool Spool::spilled() const {
   return fd_ >= 0;
 }
 
+bool Spool::reads_store() const {
+  std::lock_guard lock(mutex_);
+  return store_file_;
+}
+
+// The store let go of the body (it failed, or it stopped at its size
+// limit): what is past memory is copied from its file, still open here, to
+// one of the spool's own, which takes the rest. Rare, and a kernel copy.
+bool Spool::leave_store_locked() {
+  const int store = fd_;
+  fd_ = -1;
+  store_file_ = false;
+  retired_fd_ = store;
+  if (!open_file_locked()) return false;
+  file_base_ = memory_size_;
+  auto from = static_cast<off_t>(memory_size_);
+  auto left = size_ - memory_size_;
+  while (left > 0) {
+    const auto n = ::sendfile(fd_, store, &from, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 30)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      log::warn("coalescing spool: copying a body the store dropped into ", dir_, " failed: ",
+                n < 0 ? std::strerror(errno) : "short file", "; followers of this fill are cut short");
+      return false;
+    }
+    left -= static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
 std::span<const char> Spool::read(std::uint64_t offset, std::string& buffer,
                                   std::shared_ptr<const std::string>& hold) const {
   std::unique_lock lock(mutex_);
@@ -124,7 +179,7 @@ std::span<const char> Spool::read(std::uint64_t offset, std::string& buffer,
   }
   const int fd = fd_;
   const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_read_size, size_ - offset));
-  const auto file_offset = static_cast<off_t>(offset - memory_size_);
+  const auto file_offset = static_cast<off_t>(offset - file_base_);
   lock.unlock();
   buffer.resize(want);
   for (;;) {

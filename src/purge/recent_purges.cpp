@@ -52,6 +52,8 @@ class GuardedWriter final : public storage::BodyWriter {
     co_return co_await inner_->commit();
   }
 
+  int body_fd() const noexcept override { return inner_ ? inner_->body_fd() : -1; }
+
  private:
   std::unique_ptr<storage::BodyWriter> inner_;
   std::shared_ptr<const RecentPurges> recent_;

@@ -101,6 +101,8 @@ class MemoryWriter final : public BodyWriter {
     co_return Result<void>{};
   }
 
+  int body_fd() const noexcept override { return failed_ ? -1 : body_.fd(); }
+
  private:
   MemoryLru& store_;
   std::string key_;

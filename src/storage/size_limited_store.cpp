@@ -30,6 +30,8 @@ class SizeLimitedWriter final : public BodyWriter {
     co_return co_await inner_->commit();
   }
 
+  int body_fd() const noexcept override { return inner_ ? inner_->body_fd() : -1; }
+
  private:
   std::unique_ptr<BodyWriter> inner_;  // null once over the limit
   const std::uint64_t limit_;

@@ -20,6 +20,23 @@ def fetch_all(port, target, n, results, first_byte=None, headers=None):
     results[:] = run_concurrently(one, n)
 
 
+def burst_fetched_once(test, target, path, size, n):
+    """n concurrent GETs of target: every one gets the origin's body whole,
+    the origin sees one request, all but one are COALESCED. The body."""
+    results = [None] * n
+    fetch_all(test.relay.port, target, n, results)
+    want = expected_body(path, size)
+    for r in results:
+        test.assertNotIsInstance(r, Exception, r)
+        test.assertEqual(r.status, 200)
+        test.assertEqual(len(r.body), size)
+        test.assertTrue(r.body == want, "a response's body differs from the origin's")
+    test.assertEqual(test.origin.count(path), 1)
+    statuses = sorted(r.header("X-Cache") for r in results)
+    test.assertEqual(statuses.count("COALESCED"), n - 1, statuses)
+    return want
+
+
 class CoalescingTest(RelayTestCase):
     RELAY_CONFIG = {"cache": {"max_object_size": "1MiB", "coalesce": {"follower_timeout": "20s"}}}
 
@@ -89,17 +106,7 @@ class CoalescingTest(RelayTestCase):
             with self.subTest(path=path):
                 size = 3 * 1024 * 1024
                 target = target_for(path, cc="max-age=60", size=size, delay=0.5, **extra)
-                n = 20
-                results = [None] * n
-                fetch_all(self.relay.port, target, n, results)
-                want = expected_body(path, size)
-                for r in results:
-                    self.assertNotIsInstance(r, Exception, r)
-                    self.assertEqual(r.status, 200)
-                    self.assertEqual(r.body, want)
-                self.assertEqual(self.origin.count(path), 1)
-                statuses = sorted(r.header("X-Cache") for r in results)
-                self.assertEqual(statuses.count("COALESCED"), n - 1, statuses)
+                burst_fetched_once(self, target, path, size, 20)
 
     def test_writer_client_disconnect_does_not_stop_followers(self):
         size = 32 * 4096
@@ -135,3 +142,28 @@ class CoalescingDisabledTest(RelayTestCase):
         for r in results:
             self.assertEqual(r.status, 200)
         self.assertEqual(self.origin.count("/co/off"), n)
+
+
+class CoalescingFromTheStoresFileTest(RelayTestCase):
+    """With the memory store, followers of a large fill read the body from
+    the store's own file (its memfd) instead of a spool copy; a store that
+    gives up midway (over max_object_size, chunked) leaves them whole."""
+    RELAY_CONFIG = {"cache": {"max_object_size": "4MiB",
+                              "coalesce": {"spool_memory": "64KiB", "follower_timeout": "20s"}}}
+
+    def burst(self, path, size, n, **extra):
+        # Dripped, so that followers arrive while the body is still coming.
+        target = target_for(path, cc="max-age=60", size=size, drip=0.01, drip_size=256 * 1024, **extra)
+        return target, burst_fetched_once(self, target, path, size, n)
+
+    def test_followers_read_the_stored_body_as_it_arrives(self):
+        target, want = self.burst("/co/in-store", 3 * 1024 * 1024, 12)
+        r = self.get(target)
+        self.assertEqual(r.header("X-Cache"), "HIT")
+        self.assertTrue(r.body == want)
+
+    def test_a_store_that_gives_up_midway_leaves_followers_the_whole_body(self):
+        # Chunked: the store takes the body until it passes 4 MiB, then drops it.
+        target, _ = self.burst("/co/over-limit", 6 * 1024 * 1024, 8, chunked=1)
+        self.assertEqual(self.get(target).header("X-Cache"), "MISS")
+        self.assertEqual(self.origin.count("/co/over-limit"), 2)

@@ -71,7 +71,9 @@ class Fill {
   // `variant` is the writer's Vary secondary key: followers whose own key
   // differs cannot use this response.
   void publish_head(http::ResponseHead head, std::optional<std::uint64_t> content_length, std::string variant);
-  void append(std::span<const char> chunk);
+  // store_fd: the store's file of the body, holding this chunk already, or
+  // -1 (Spool::append).
+  void append(std::span<const char> chunk, int store_fd = -1);
   void complete();
   void fail();
   void release(Release why);

@@ -6,6 +6,12 @@
 // follow it. nginx: proxy_temp_path; Varnish: the object being fetched.
 // The file's blocks are freed when the last follower lets go of the fill.
 //
+// When the store keeps the body in a file of its own as it arrives (the
+// memory store's memfd), the spool reads that file rather than writing a
+// second copy: a large fill writes its body once, not twice. Should the
+// store let go of the body midway, the spool copies what it had into its own
+// file and goes on there.
+//
 // Thread-safe: one writer appends on its loop while followers read on
 // theirs. Reads of the file are plain pread()s of bytes already written
 // (page cache), like nginx's file I/O on its event loop.
@@ -39,8 +45,10 @@ class Spool {
   Spool& operator=(const Spool&) = delete;
 
   // Writer side. False (logged) when the bytes could not be kept: the
-  // temporary file could not be created or written.
-  bool append(std::span<const char> bytes);
+  // temporary file could not be created or written. store_fd: a file that
+  // already holds every byte of the body so far, these included, each at
+  // its offset in the body (storage::BodyWriter::body_fd), or -1.
+  bool append(std::span<const char> bytes, int store_fd = -1);
   std::uint64_t size() const;
 
   // Follower side: bytes from `offset` (which must be < size()): a view of
@@ -51,9 +59,12 @@ class Spool {
 
   // Whether any of the body went to the file (for tests and metrics).
   bool spilled() const;
+  // Whether the bytes past memory are read from the store's file.
+  bool reads_store() const;
 
  private:
   bool open_file_locked();
+  bool leave_store_locked();
 
   const std::string dir_;
   const std::uint64_t memory_budget_;
@@ -63,6 +74,13 @@ class Spool {
   std::uint64_t memory_size_ = 0;
   std::uint64_t size_ = 0;  // memory_size_ + bytes in the file
   int fd_ = -1;
+  // Body offset of the file's first byte: memory_size_ for a file of the
+  // spool's own, 0 for the store's.
+  std::uint64_t file_base_ = 0;
+  bool store_file_ = false;  // fd_ is a duplicate of the store's descriptor
+  // A store file left for a file of the spool's own: still open, since a
+  // follower may be reading it outside the lock.
+  int retired_fd_ = -1;
   bool broken_ = false;
 };
 

@@ -62,6 +62,9 @@ class MemoryBodyBuilder {
   // the kernel is out of memory for it.
   Result<void> append(std::span<const char> bytes);
   std::uint64_t size() const noexcept { return size_; }
+  // The memfd holding every byte so far from offset 0, once the body has
+  // moved to one; -1 while it is on the heap.
+  int fd() const noexcept { return fd_; }
   // The bytes so far while the body is small enough to live inside its
   // entry (under file_threshold: one heap chunk at most); nullopt past it.
   std::optional<std::span<const char>> small_bytes() const noexcept {

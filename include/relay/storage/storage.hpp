@@ -122,6 +122,12 @@ class BodyWriter {
   // unusable and should be dropped.
   virtual boost::asio::awaitable<Result<void>> write(std::span<const char> chunk) = 0;
   virtual boost::asio::awaitable<Result<void>> commit() = 0;
+  // A descriptor of a file that holds every byte written so far, as
+  // written and at its offset in the body, while this writer lives; -1 when
+  // there is none (bytes held elsewhere, transformed, or not in a file yet).
+  // A fill's followers then read the body from it instead of from a spool
+  // copy of their own (proxy/spool.hpp).
+  virtual int body_fd() const noexcept { return -1; }
 };
 
 struct Hit {
