@@ -186,14 +186,19 @@ done
 
 total() { awk -F'\t' -v t="$1" '$2 == t { n += $6 } END { print n + 0 }' "$RESULTS"; }
 
-declare -A M_RPS M_P50 M_P99 M_CPU
+# The server's CPU time per response, in microseconds: what a response
+# costs it even when something else (the client) sets the pace.
+cpu_per_request() { awk -v c="$1" -v r="$2" 'BEGIN { if (r > 0) printf "%.1f", c / 100 * 1e6 / r; else print 0 }'; }
+
+declare -A M_RPS M_P50 M_P99 M_CPU M_CPR
 info ""
 info "median over $ROUNDS round(s):"
-printf '%-19s %12s %10s %10s %8s %7s\n' target req/s "p50 ms" "p99 ms" errors "cpu %"
+printf '%-19s %12s %10s %10s %8s %7s %11s\n' target req/s "p50 ms" "p99 ms" errors "cpu %" "cpu us/req"
 for t in "${ORDER[@]}"; do
   M_RPS[$t]=$(median "$RESULTS" 2 "$t" 3); M_P50[$t]=$(median "$RESULTS" 2 "$t" 4)
   M_P99[$t]=$(median "$RESULTS" 2 "$t" 5); M_CPU[$t]=$(median "$RESULTS" 2 "$t" 7)
-  printf '%-19s %12.0f %10s %10s %8s %7.0f\n' "$t" "${M_RPS[$t]}" "$(ms "${M_P50[$t]}")" "$(ms "${M_P99[$t]}")" "$(total "$t")" "${M_CPU[$t]}"
+  M_CPR[$t]=$(cpu_per_request "${M_CPU[$t]}" "${M_RPS[$t]}")
+  printf '%-19s %12.0f %10s %10s %8s %7.0f %11s\n' "$t" "${M_RPS[$t]}" "$(ms "${M_P50[$t]}")" "$(ms "${M_P99[$t]}")" "$(total "$t")" "${M_CPU[$t]}" "${M_CPR[$t]}"
 done
 # Ratios: relay against nginx with the same logging, each with its log
 # against itself without, and relay against its baseline.
@@ -201,15 +206,16 @@ compared=0
 for pair in relay/nginx relay-log/nginx-log relay-log/relay nginx-log/nginx relay/baseline; do
   a=${pair%/*} b=${pair#*/}
   want "$a" && want "$b" || continue
-  printf '%-19s %12s %10s %10s\n' "$pair" "$(ratio "${M_RPS[$a]}" "${M_RPS[$b]}")" \
-    "$(ratio "${M_P50[$a]}" "${M_P50[$b]}")" "$(ratio "${M_P99[$a]}" "${M_P99[$b]}")"
+  printf '%-19s %12s %10s %10s %8s %7s %11s\n' "$pair" "$(ratio "${M_RPS[$a]}" "${M_RPS[$b]}")" \
+    "$(ratio "${M_P50[$a]}" "${M_P50[$b]}")" "$(ratio "${M_P99[$a]}" "${M_P99[$b]}")" "" "" \
+    "$(ratio "${M_CPR[$a]}" "${M_CPR[$b]}")"
   compared=1
 done
-((compared)) && info "(req/s ratio above 1 = the first serves more; latency ratios below 1 = the first answers faster)"
+((compared)) && info "(req/s ratio above 1 = the first serves more; latency and cpu/req ratios below 1 = the first answers faster, or spends less CPU on a response)"
 
 for t in "${ORDER[@]}"; do
   if awk -v c="${M_CPU[$t]}" 'BEGIN { exit !(c < 80) }'; then
-    info "warning: $t used only ${M_CPU[$t]}% of its CPU(s) while measured: it waited on something other than its own work, so the ratio above does not measure it"
+    info "warning: $t used only ${M_CPU[$t]}% of its CPU(s) while measured: it waited on something other than its own work (at large sizes, usually wrk's copying), so the req/s ratio above does not measure it; compare cpu us/req"
   fi
 done
 
