@@ -174,3 +174,56 @@ TEST_CASE("pump: a primed source yields its read-ahead chunk first") {
   run(io, pump(source, PumpTargets{.client = &client}));
   CHECK(client.body == "abcdef");
 }
+
+TEST_CASE("pump: a store keeping the body in a file: the client is sent from it, followers read it") {
+  boost::asio::io_context io;
+  CoalescerSettings settings;
+  settings.spool_memory = 4;  // the rest of the body is past the spool's memory
+  KeySessions sessions(settings, nullptr, nullptr);
+  auto permit = *sessions.try_fill("k");
+  permit->publish_head({200, "OK", {}}, 12, "");
+  ScriptedSource source({"abcd", "efgh", "ijkl"});
+  RecordingSink client;
+  client.files = true;
+  RecordingWriter store;
+  store.keep_in_file();
+  auto result = run(io, pump(source, PumpTargets{.client = &client, .store = &store, .fill = &permit.fill()}));
+  CHECK(result.complete);
+  CHECK(client.body == "abcdefghijkl");
+  CHECK(client.file_regions == 3);
+  std::string followed, buffer;
+  std::shared_ptr<const std::string> hold;
+  while (followed.size() < 12) {
+    auto got = permit->read(followed.size(), buffer, hold);
+    REQUIRE_FALSE(got.data.empty());
+    followed.append(got.data.data(), got.data.size());
+  }
+  CHECK(followed == "abcdefghijkl");
+}
+
+TEST_CASE("pump: a range window sent from the store's file gets only its bytes") {
+  boost::asio::io_context io;
+  ScriptedSource source({"0123", "4567", "89ab", "cdef"});
+  RecordingSink client;
+  client.files = true;
+  RecordingWriter store;
+  store.keep_in_file();
+  run(io, pump(source, PumpTargets{.client = &client, .store = &store, .window_begin = 3, .window_end = 9}));
+  CHECK(client.body == "345678");
+  CHECK(client.file_regions == 3);
+  CHECK(store.bytes == "0123456789abcdef");
+}
+
+TEST_CASE("pump: a store that fails midway: the rest goes to the client from memory") {
+  boost::asio::io_context io;
+  ScriptedSource source({"abcd", "efgh", "ijkl"});
+  RecordingSink client;
+  client.files = true;
+  RecordingWriter store;
+  store.keep_in_file();
+  store.limit = 6;
+  auto result = run(io, pump(source, PumpTargets{.client = &client, .store = &store}));
+  CHECK(client.body == "abcdefghijkl");
+  CHECK(client.file_regions == 1);
+  CHECK_FALSE(result.stored);
+}
