@@ -54,19 +54,14 @@ asio::awaitable<PumpResult> pump(http::BodySource& source, PumpTargets t) {
     if (t.store) {
       if (auto written = co_await t.store->write(*chunk); !written) drop_store(written.error());
     }
-    // When the store keeps the body in a file as it arrives (memory store),
-    // followers read it there and the client is sent it from there.
-    const int stored_fd = t.store ? t.store->body_fd() : -1;
-    if (t.fill) t.fill->append(*chunk, stored_fd);
+    // Followers read what the store keeps when it keeps it in a file.
+    if (t.fill) t.fill->append(*chunk, t.store ? t.store->body_fd() : -1);
     if (client_wants()) {
       auto chunk_end = offset + chunk->size();
       if (chunk_end > t.window_begin) {
         auto from = t.window_begin > offset ? t.window_begin - offset : 0;
         auto to = std::min<std::uint64_t>(chunk->size(), t.window_end - offset);
-        auto sent = stored_fd >= 0 && t.client->sends_files()
-                        ? co_await t.client->write_file({stored_fd, offset + from, to - from})
-                        : co_await t.client->write_body(chunk->subspan(from, to - from));
-        if (!sent) result.client_gone = true;
+        if (!co_await t.client->write_body(chunk->subspan(from, to - from))) result.client_gone = true;
       }
     }
     offset += chunk->size();

@@ -175,8 +175,7 @@ asio::awaitable<Result<void>> ResponseWriter::write_body(std::span<const char> c
   co_return co_await send(std::span(buffers.data(), count));
 }
 
-// A chunked body is framed chunk by chunk in user space: no file to hand over.
-bool ResponseWriter::sends_files() const noexcept { return !socket_.tls() && !chunked_; }
+bool ResponseWriter::sends_files() const noexcept { return !socket_.tls(); }
 
 asio::awaitable<Result<void>> ResponseWriter::write_file(http::FileRegion region) {
   if (no_body_ || region.size == 0) co_return Result<void>{};

@@ -4,9 +4,6 @@
 // coroutine to its end on a private io_context.
 #pragma once
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -99,17 +96,6 @@ class RecordingSink final : public http::ResponseSink {
     body.append(chunk.data(), chunk.size());
     co_return Result<void>{};
   }
-  // With `files`, regions of a file are taken as sendfile(2) would: read
-  // from the descriptor at once, and counted.
-  bool sends_files() const noexcept override { return files; }
-  boost::asio::awaitable<Result<void>> write_file(http::FileRegion region) override {
-    std::string bytes(region.size, '\0');
-    if (::pread(region.fd, bytes.data(), bytes.size(), static_cast<off_t>(region.offset)) !=
-        static_cast<ssize_t>(bytes.size()))
-      co_return make_error_code(Errc::storage_unavailable);
-    ++file_regions;
-    co_return co_await write_body(bytes);
-  }
   boost::asio::awaitable<Result<void>> finish() override {
     finished = true;
     co_return Result<void>{};
@@ -139,8 +125,6 @@ class RecordingSink final : public http::ResponseSink {
   std::string content_type;  // of a write_simple answer
   std::size_t accept_bytes = std::string::npos;
   bool gone = false, finished = false, aborted = false;
-  bool files = false;
-  int file_regions = 0;
 };
 
 // A storage writer that keeps what it is given; fails past `limit` bytes.
@@ -149,27 +133,15 @@ class RecordingWriter final : public storage::BodyWriter {
   boost::asio::awaitable<Result<void>> write(std::span<const char> chunk) override {
     if (bytes.size() + chunk.size() > limit) co_return make_error_code(Errc::object_too_large);
     bytes.append(chunk.data(), chunk.size());
-    if (fd_ >= 0 && ::write(fd_, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size()))
-      co_return make_error_code(Errc::storage_unavailable);
     co_return Result<void>{};
   }
   boost::asio::awaitable<Result<void>> commit() override {
     committed = true;
     co_return Result<void>{};
   }
-  // keep_in_file(): also writes every byte to a memfd, as the memory store
-  // does with a large body, and offers it as body_fd().
-  void keep_in_file() { fd_ = ::memfd_create("recording-writer", MFD_CLOEXEC); }
-  int body_fd() const noexcept override { return fd_; }
-  ~RecordingWriter() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
   std::string bytes;
   std::size_t limit = std::string::npos;
   bool committed = false;
-
- private:
-  int fd_ = -1;
 };
 
 // The fleet lock as a script: what each try_acquire answers, in order
