@@ -174,3 +174,31 @@ TEST_CASE("pump: a primed source yields its read-ahead chunk first") {
   run(io, pump(source, PumpTargets{.client = &client}));
   CHECK(client.body == "abcdef");
 }
+
+TEST_CASE("pump: followers read the body from the store's file when it keeps one, and on when it fails") {
+  for (const std::size_t store_limit : {std::string::npos, std::size_t{6}}) {
+    CAPTURE(store_limit);
+    boost::asio::io_context io;
+    CoalescerSettings settings;
+    settings.spool_memory = 4;  // the rest of the body is past the spool's memory
+    KeySessions sessions(settings, nullptr, nullptr);
+    auto permit = *sessions.try_fill("k");
+    permit->publish_head({200, "OK", {}}, 12, "");
+    ScriptedSource source({"abcd", "efgh", "ijkl"});
+    RecordingSink client;
+    RecordingWriter store;
+    store.keep_in_file();
+    store.limit = store_limit;
+    auto result = run(io, pump(source, PumpTargets{.client = &client, .store = &store, .fill = &permit.fill()}));
+    CHECK(result.complete);
+    CHECK(client.body == "abcdefghijkl");
+    std::string followed, buffer;
+    std::shared_ptr<const std::string> hold;
+    while (followed.size() < 12) {
+      auto got = permit->read(followed.size(), buffer, hold);
+      REQUIRE_FALSE(got.data.empty());
+      followed.append(got.data.data(), got.data.size());
+    }
+    CHECK(followed == "abcdefghijkl");
+  }
+}

@@ -4,6 +4,9 @@
 // coroutine to its end on a private io_context.
 #pragma once
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -133,15 +136,27 @@ class RecordingWriter final : public storage::BodyWriter {
   boost::asio::awaitable<Result<void>> write(std::span<const char> chunk) override {
     if (bytes.size() + chunk.size() > limit) co_return make_error_code(Errc::object_too_large);
     bytes.append(chunk.data(), chunk.size());
+    if (fd_ >= 0 && ::write(fd_, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size()))
+      co_return make_error_code(Errc::storage_unavailable);
     co_return Result<void>{};
   }
   boost::asio::awaitable<Result<void>> commit() override {
     committed = true;
     co_return Result<void>{};
   }
+  // keep_in_file(): also writes every byte to a memfd, as the memory store
+  // does with a large body, and offers it as body_fd().
+  void keep_in_file() { fd_ = ::memfd_create("recording-writer", MFD_CLOEXEC); }
+  int body_fd() const noexcept override { return fd_; }
+  ~RecordingWriter() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
   std::string bytes;
   std::size_t limit = std::string::npos;
   bool committed = false;
+
+ private:
+  int fd_ = -1;
 };
 
 // The fleet lock as a script: what each try_acquire answers, in order
