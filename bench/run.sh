@@ -215,7 +215,7 @@ done
 
 for t in "${ORDER[@]}"; do
   if awk -v c="${M_CPU[$t]}" 'BEGIN { exit !(c < 80) }'; then
-    info "warning: $t used only ${M_CPU[$t]}% of its CPU(s) while measured: it waited on something other than its own work (at large sizes, usually wrk's copying), so the req/s ratio above does not measure it; compare cpu us/req"
+    info "warning: $t used only ${M_CPU[$t]}% of its CPU(s) while measured: it waited on something other than its own work (usually wrk: its copying at large sizes, its share of the CPUs when unpinned), so the req/s ratio above does not measure it; compare cpu us/req"
   fi
 done
 
