@@ -56,17 +56,14 @@ Spool::~Spool() {
   if (retired_fd_ >= 0) ::close(retired_fd_);
 }
 
-bool Spool::open_file_locked() {
-  fd_ = open_spool_file(dir_);
-  if (fd_ < 0) {
+int Spool::open_own_file() const {
+  const int fd = open_spool_file(dir_);
+  if (fd < 0)
     log::warn("coalescing spool: cannot create a temporary file in ", dir_, ": ", std::strerror(errno),
               "; followers of this fill are cut short");
-    return false;
-  }
-  return true;
+  return fd;
 }
 
-// The store's file has every byte up to here already: the spool only reads it.
 bool Spool::append(std::span<const char> bytes, int store_fd) {
   if (bytes.empty()) return true;
   std::unique_lock lock(mutex_);
@@ -88,17 +85,27 @@ bool Spool::append(std::span<const char> bytes, int store_fd) {
     }
   }
   if (store_file_) {
+    // The store's file has every byte so far, these included: nothing to write.
     if (store_fd >= 0) {
       size_ += bytes.size();
       return true;
     }
-    if (!leave_store_locked()) {
+    // Followers go on reading the store's file while the copy runs.
+    lock.unlock();
+    const int own = copy_out_of_store();
+    lock.lock();
+    if (own < 0) {
       broken_ = true;
       return false;
     }
+    retired_fd_ = fd_;
+    fd_ = own;
+    file_base_ = memory_size_;
+    store_file_ = false;
   }
   if (fd_ < 0) {
-    if (!open_file_locked()) {
+    fd_ = open_own_file();
+    if (fd_ < 0) {
       broken_ = true;
       return false;
     }
@@ -143,28 +150,28 @@ bool Spool::reads_store() const {
 }
 
 // The store let go of the body (it failed, or it stopped at its size
-// limit): what is past memory is copied from its file, still open here, to
-// one of the spool's own, which takes the rest. Rare, and a kernel copy.
-bool Spool::leave_store_locked() {
-  const int store = fd_;
-  fd_ = -1;
-  store_file_ = false;
-  retired_fd_ = store;
-  if (!open_file_locked()) return false;
-  file_base_ = memory_size_;
+// limit): what is past memory is copied from its file, still open here, into
+// a file of the spool's own, which takes the rest; -1 when that fails. Rare,
+// and a kernel copy. Called by the writer without the lock: only the writer
+// changes fd_, size_ and memory_size_, and followers read the store's file
+// meanwhile.
+int Spool::copy_out_of_store() {
+  const int own = open_own_file();
+  if (own < 0) return -1;
   auto from = static_cast<off_t>(memory_size_);
   auto left = size_ - memory_size_;
   while (left > 0) {
-    const auto n = ::sendfile(fd_, store, &from, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 30)));
+    const auto n = ::sendfile(own, fd_, &from, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1 << 30)));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       log::warn("coalescing spool: copying a body the store dropped into ", dir_, " failed: ",
                 n < 0 ? std::strerror(errno) : "short file", "; followers of this fill are cut short");
-      return false;
+      ::close(own);
+      return -1;
     }
     left -= static_cast<std::uint64_t>(n);
   }
-  return true;
+  return own;
 }
 
 std::span<const char> Spool::read(std::uint64_t offset, std::string& buffer,

@@ -63,8 +63,8 @@ class Spool {
   bool reads_store() const;
 
  private:
-  bool open_file_locked();
-  bool leave_store_locked();
+  int open_own_file() const;
+  int copy_out_of_store();
 
   const std::string dir_;
   const std::uint64_t memory_budget_;
