@@ -6,10 +6,14 @@
 #include "relay/cache/key.hpp"
 
 #include <algorithm>
+#include <array>
+#include <span>
 #include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include "relay/util/thread_stash.hpp"
 
 namespace relay::cache {
 
@@ -29,12 +33,20 @@ void append_escaped(std::string& out, std::string_view value) {
   }
 }
 
-// The query as keyed: the forwarded parameters, sorted when configured.
-std::string key_query(const Target& target, const config::CacheKeyConfig& cfg) {
-  std::vector<const QueryParam*> params;
+// Appends the query as keyed: the forwarded parameters, sorted when configured.
+void append_query(std::string& out, const Target& target, const config::CacheKeyConfig& cfg) {
+  if (target.params.empty()) return;
+  // Pointers to the kept parameters, on the stack unless there are many.
+  constexpr std::size_t kOnStack = 32;
+  std::array<const QueryParam*, kOnStack> local;
+  std::vector<const QueryParam*> many;
+  if (target.params.size() > kOnStack) many.resize(target.params.size());
+  const std::span<const QueryParam*> room = many.empty() ? std::span<const QueryParam*>(local) : std::span(many);
+  std::size_t kept = 0;
   for (const auto& p : target.params) {
-    if (!ignored_param(p, cfg)) params.push_back(&p);
+    if (!ignored_param(p, cfg)) room[kept++] = &p;
   }
+  const auto params = room.first(kept);
   if (cfg.sort_query) {
     // has_value takes part so "a" (no value) and "a=" stay distinct and
     // always sort the same way.
@@ -42,22 +54,21 @@ std::string key_query(const Target& target, const config::CacheKeyConfig& cfg) {
       return std::tie(a->name, a->has_value, a->value) < std::tie(b->name, b->has_value, b->value);
     });
   }
-  std::string out;
+  char separator = '?';
   for (const auto* p : params) {
-    out += out.empty() ? '?' : '&';
+    out += separator;
+    separator = '&';
     out += p->name;
     if (p->has_value) {
       out += '=';
       out += p->value;
     }
   }
-  return out;
 }
 
-// Configured header values, each line trimmed before joining so that
-// whitespace differences between clients do not split the cache.
-std::string header_value(const http::Headers& headers, std::string_view name) {
-  std::string out;
+// Appends a configured header's value, each line trimmed before joining so
+// that whitespace differences between clients do not split the cache.
+void append_header_value(std::string& out, const http::Headers& headers, std::string_view name) {
   bool first = true;
   for (const auto& f : headers) {
     if (!http::iequals(f.name, name)) continue;
@@ -65,10 +76,32 @@ std::string header_value(const http::Headers& headers, std::string_view name) {
     first = false;
     append_escaped(out, http::trim(f.value));
   }
-  return out;
 }
 
+// What the key will take, so that it is built in one allocation (escaped
+// header values may still grow it).
+std::size_t expected_size(std::string_view scheme, const Target& target, const http::Headers& headers,
+                          const config::CacheKeyConfig& cfg) {
+  std::size_t size = scheme.size() + 3 + target.authority.size() + target.path.size();
+  for (const auto& p : target.params) size += p.name.size() + p.value.size() + 2;
+  for (const auto& name : cfg.headers) {
+    size += name.size() + 2;
+    for (const auto& f : headers) {
+      if (http::iequals(f.name, name)) size += f.value.size() + 2;
+    }
+  }
+  return size;
+}
+
+// Keys longer than this are not kept: a thread keeps at most 4 * 4 KiB.
+constexpr std::size_t kLongestKept = 4096;
+using KeyStash = util::ThreadStash<std::string, 4>;
+
 }  // namespace
+
+void recycle_key(std::string& primary) noexcept {
+  if (primary.capacity() > 15 && primary.capacity() <= kLongestKept) KeyStash::give(primary);
+}
 
 std::optional<std::string> key_port(std::string_view port, std::string_view scheme) {
   if (port.empty()) return std::string();
@@ -83,16 +116,21 @@ std::optional<std::string> key_port(std::string_view port, std::string_view sche
 }
 
 CacheKey make_key(const Target& target, const http::Headers& headers, const config::CacheKeyConfig& cfg) {
-  std::string primary = cfg.scheme ? target.scheme : std::string("http");
+  const std::string_view scheme = cfg.scheme ? std::string_view(target.scheme) : std::string_view("http");
+  std::string primary;
+  KeyStash::take(primary);
+  primary.clear();
+  primary.reserve(expected_size(scheme, target, headers, cfg));
+  primary += scheme;
   primary += "://";
   primary += target.authority;
   primary += target.path;
-  primary += key_query(target, cfg);
+  append_query(primary, target, cfg);
   for (const auto& name : cfg.headers) {
     primary += '|';
-    primary += http::to_lower(name);
+    for (char c : name) primary += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     primary += '=';
-    primary += header_value(headers, name);
+    append_header_value(primary, headers, name);
   }
   return CacheKey{std::move(primary)};
 }

@@ -3,6 +3,9 @@
 // cannot drift apart.
 #include "relay/cache/status.hpp"
 
+#include <charconv>
+#include <iterator>
+
 namespace relay::cache {
 
 std::string_view header_value(CacheStatus s) noexcept {
@@ -32,7 +35,18 @@ std::string_view metric_label(CacheStatus s) noexcept {
 }
 
 std::string format_cache_status(std::string_view cache_name, const CacheStatusInfo& info) {
-  std::string out(cache_name);
+  std::string out;
+  append_cache_status(out, cache_name, info);
+  return out;
+}
+
+void append_cache_status(std::string& out, std::string_view cache_name, const CacheStatusInfo& info) {
+  auto number = [&out](auto value) {
+    char digits[24];
+    const auto end = std::to_chars(std::begin(digits), std::end(digits), value).ptr;
+    out.append(digits, end);
+  };
+  out += cache_name;
   // RFC 9211 §2.1: "hit" only when the origin was not contacted at all.
   bool hit = info.fwd.empty();
   if (hit) {
@@ -40,16 +54,21 @@ std::string format_cache_status(std::string_view cache_name, const CacheStatusIn
   } else {
     out += "; fwd=";
     out += info.fwd;
-    if (info.fwd_status) out += "; fwd-status=" + std::to_string(*info.fwd_status);
+    if (info.fwd_status) {
+      out += "; fwd-status=";
+      number(*info.fwd_status);
+    }
   }
-  if (info.ttl) out += "; ttl=" + std::to_string(*info.ttl);
+  if (info.ttl) {
+    out += "; ttl=";
+    number(*info.ttl);
+  }
   if (info.stored) out += "; stored";
   if (info.collapsed) out += "; collapsed";
   if (!info.detail.empty()) {
     out += "; detail=";
     out += info.detail;
   }
-  return out;
 }
 
 }  // namespace relay::cache

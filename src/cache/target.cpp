@@ -10,12 +10,17 @@
 #include <boost/url/url_view.hpp>
 
 #include "relay/cache/key.hpp"
+#include "relay/util/thread_stash.hpp"
 
 namespace relay::cache {
 
 namespace urls = boost::urls;
 
 namespace {
+
+// A thread keeps up to 4 targets' buffers (their strings are bounded by the
+// request head's size limit).
+using TargetStash = util::ThreadStash<Target, 4>;
 
 TargetResult fail(std::string message) {
   TargetResult r;
@@ -41,9 +46,7 @@ constexpr char upper(char c) noexcept { return (c >= 'a' && c <= 'z') ? static_c
 // upper-case the hex of the rest. Done here rather than with
 // url::normalize(), which in Boost 1.81 also decodes reserved characters in
 // the query (%26 -> '&'), changing the meaning of the URL.
-std::string normalize_percent(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
+void append_normalized_percent(std::string& out, std::string_view s) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
       char decoded = static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
@@ -59,13 +62,24 @@ std::string normalize_percent(std::string_view s) {
       out += s[i];
     }
   }
-  return out;
+}
+
+// Every triplet decoded (what a parameter's name means, for ignore_params).
+void append_decoded(std::string& out, std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
 }
 
 // RFC 3986 §5.2.4 remove_dot_segments for an absolute path. Boost 1.81's
 // normalize_path() keeps leading "/../" segments, so it is not used.
-std::string remove_dot_segments(std::string_view in) {
-  std::string out;
+void remove_dot_segments(std::string_view in, std::string& out) {
+  out.clear();
   auto drop_last_segment = [&] {
     auto slash = out.rfind('/');
     out.erase(slash == std::string::npos ? 0 : slash);
@@ -94,19 +108,18 @@ std::string remove_dot_segments(std::string_view in) {
       in.remove_prefix(next);
     }
   }
-  return out;
 }
 
-std::string merge_slashes(std::string path) {
+void merge_slashes(std::string& path) {
   auto last = std::unique(path.begin(), path.end(), [](char a, char b) { return a == '/' && b == '/'; });
   path.erase(last, path.end());
-  return path;
 }
 
 // Lower-cases a host (RFC 3986 §6.2.2.1) while keeping the hex digits of
 // percent-encoded triplets upper-case.
-std::string lower_host(std::string_view host) {
-  std::string out = normalize_percent(host);
+void assign_lower_host(std::string& out, std::string_view host) {
+  out.clear();
+  append_normalized_percent(out, host);
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i] == '%') {
       i += 2;
@@ -114,7 +127,6 @@ std::string lower_host(std::string_view host) {
     }
     if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] - 'A' + 'a');
   }
-  return out;
 }
 
 // Characters RFC 3986 allows anywhere in a URI: unreserved, reserved and '%'.
@@ -194,23 +206,42 @@ TargetResult normalize_target(std::string_view request_target, const http::Heade
   if (!authority || authority->has_userinfo() || authority->encoded_host().empty()) {
     return fail("invalid Host: " + std::string(authority_text));
   }
+  // Filled in the buffers of a target dropped earlier (TargetStash): a hit
+  // normalises its target without allocating.
   TargetResult r;
   Target& t = r.target;
-  t.scheme = http::to_lower(scheme);
+  TargetStash::take(t);
+  t.scheme.assign(scheme);
+  for (auto& c : t.scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   auto port = key_port(authority->port(), t.scheme);
   if (!port) return fail("invalid port in Host: " + std::string(authority_text));
-  t.authority = lower_host(authority->encoded_host());
+  assign_lower_host(t.authority, authority->encoded_host());
   if (!port->empty()) t.authority.append(":").append(*port);
 
   // Percent-encoding is normalised before dot segments are removed, so
   // "%2E%2E" counts as ".." (RFC 3986 §6.2.2). An empty path is "/"
   // (RFC 9110 §4.2.3).
-  t.path = merge_slashes(remove_dot_segments(normalize_percent(url.encoded_path())));
+  thread_local std::string percent_normalized;
+  percent_normalized.clear();
+  append_normalized_percent(percent_normalized, url.encoded_path());
+  remove_dot_segments(percent_normalized, t.path);
+  merge_slashes(t.path);
   if (t.path.empty()) t.path = "/";
-  for (auto p : url.encoded_params()) {
-    if (p.key.empty() && !p.has_value) continue;  // "a=1&&b=2" carries nothing in between
-    t.params.push_back(QueryParam{normalize_percent(p.key), p.has_value, normalize_percent(p.value),
-                                  p.key.decode()});
+  // Parameters written over the kept ones, so their strings keep their buffers.
+  const auto params = url.encoded_params();
+  const auto carries = [](const auto& p) { return !(p.key.empty() && !p.has_value); };  // "a=1&&b=2"
+  t.params.resize(static_cast<std::size_t>(std::count_if(params.begin(), params.end(), carries)));
+  auto into = t.params.begin();
+  for (auto p : params) {
+    if (!carries(p)) continue;
+    into->name.clear();
+    append_normalized_percent(into->name, p.key);
+    into->has_value = p.has_value;
+    into->value.clear();
+    append_normalized_percent(into->value, p.value);
+    into->decoded_name.clear();
+    append_decoded(into->decoded_name, p.key);
+    ++into;
   }
   r.ok = true;
   return r;
@@ -222,7 +253,13 @@ bool ignored_param(const QueryParam& param, const config::CacheKeyConfig& cfg) {
 }
 
 std::string forwarded_target(const Target& target, const config::CacheKeyConfig& cfg) {
-  std::string out = target.path;
+  std::string out;
+  append_forwarded_target(out, target, cfg);
+  return out;
+}
+
+void append_forwarded_target(std::string& out, const Target& target, const config::CacheKeyConfig& cfg) {
+  out += target.path;
   bool first = true;
   for (const auto& p : target.params) {
     if (ignored_param(p, cfg)) continue;
@@ -231,7 +268,11 @@ std::string forwarded_target(const Target& target, const config::CacheKeyConfig&
     out += p.name;
     if (p.has_value) out.append("=").append(p.value);
   }
-  return out;
+}
+
+Target::~Target() {
+  // Only what is worth keeping: most dropped targets are a refusal's empty one.
+  if (path.capacity() > 15 || authority.capacity() > 15 || !params.empty()) TargetStash::give(*this);
 }
 
 }  // namespace relay::cache

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
+
+#include "relay/util/thread_stash.hpp"
 
 namespace relay::http {
 
@@ -33,65 +36,155 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
+// ---------------------------------------------------------- the stash
+
+namespace {
+
+// A thread keeps up to 8 vectors of at most kLargestStashed fields, each
+// string over kLongestKept bytes released first: at most 8 * 64 * 2 * 512
+// bytes of strings per thread.
+using FieldStash = util::ThreadStash<std::vector<Field>, 8>;
+constexpr std::size_t kLargestStashed = 64;
+constexpr std::size_t kLongestKept = 512;
+
+void release_if_long(std::string& s) noexcept {
+  if (s.capacity() > kLongestKept) std::string().swap(s);
+}
+
+void give_to_stash(std::vector<Field>& fields) noexcept {
+  if (fields.capacity() == 0 || fields.size() > kLargestStashed) return;
+  for (auto& field : fields) {
+    release_if_long(field.name);
+    release_if_long(field.value);
+  }
+  FieldStash::give(fields);
+}
+
+}  // namespace
+
+// --------------------------------------------------------------- Headers
+
+Headers::Headers(const Headers& other) {
+  reserve(other.size());
+  for (const auto& f : other) add_copy(f.name, f.value);
+}
+
+Headers::Headers(Headers&& other) noexcept : fields_(std::move(other.fields_)), live_(std::exchange(other.live_, 0)) {
+  other.fields_.clear();
+}
+
+Headers& Headers::operator=(const Headers& other) {
+  if (this == &other) return *this;
+  live_ = 0;
+  reserve(other.size());
+  for (const auto& f : other) add_copy(f.name, f.value);
+  return *this;
+}
+
+Headers& Headers::operator=(Headers&& other) noexcept {
+  if (this == &other) return *this;
+  give_to_stash(fields_);
+  fields_ = std::move(other.fields_);
+  live_ = std::exchange(other.live_, 0);
+  other.fields_.clear();
+  return *this;
+}
+
+Headers::~Headers() { give_to_stash(fields_); }
+
+void Headers::reserve(std::size_t n) {
+  if (fields_.capacity() == 0) FieldStash::take(fields_);
+  fields_.reserve(n);
+}
+
+Field& Headers::next_field() {
+  if (live_ == fields_.size() && fields_.capacity() == 0) FieldStash::take(fields_);
+  if (live_ < fields_.size()) return fields_[live_++];
+  auto& field = fields_.emplace_back();
+  ++live_;
+  return field;
+}
+
+void Headers::drop_from(std::vector<Field>::iterator kept) noexcept {
+  live_ = static_cast<std::size_t>(kept - fields_.begin());
+}
+
 // Built in place, then filled: clang 15 has no parenthesised aggregate init.
 void Headers::add(std::string name, std::string value) {
-  auto& field = fields_.emplace_back();
+  auto& field = next_field();
   field.name = std::move(name);
   field.value = std::move(value);
+}
+
+void Headers::add_copy(std::string_view name, std::string_view value) {
+  // A view into one of these fields' inline buffers would move away if
+  // adding grows the vector: such a pair is copied out first.
+  const std::less<const void*> before;
+  const auto* lo = static_cast<const void*>(fields_.data());
+  const auto* hi = static_cast<const void*>(fields_.data() + fields_.size());
+  auto inside = [&](std::string_view v) { return !before(v.data(), lo) && before(v.data(), hi); };
+  if (inside(name) || inside(value)) return add(std::string(name), std::string(value));
+  auto& field = next_field();
+  field.name.assign(name);
+  field.value.assign(value);
 }
 
 void Headers::set(std::string_view name, std::string value) {
   // Keep the position of the first occurrence so re-setting a field does not
   // reorder what is forwarded.
-  auto first = std::find_if(fields_.begin(), fields_.end(),
-                            [&](const Field& f) { return iequals(f.name, name); });
-  if (first == fields_.end()) {
-    fields_.push_back(Field{std::string(name), std::move(value)});
-    return;
-  }
+  auto named = [&](const Field& f) { return iequals(f.name, name); };
+  auto first = std::find_if(fields_.begin(), live_end(), named);
+  if (first == live_end()) return add(std::string(name), std::move(value));
   first->value = std::move(value);
-  auto rest = std::remove_if(std::next(first), fields_.end(),
-                             [&](const Field& f) { return iequals(f.name, name); });
-  fields_.erase(rest, fields_.end());
+  drop_from(std::remove_if(std::next(first), live_end(), named));
+}
+
+void Headers::set_copy(std::string_view name, std::string_view value) {
+  auto named = [&](const Field& f) { return iequals(f.name, name); };
+  auto first = std::find_if(fields_.begin(), live_end(), named);
+  if (first == live_end()) return add_copy(name, value);
+  first->value.assign(value);
+  drop_from(std::remove_if(std::next(first), live_end(), named));
 }
 
 std::size_t Headers::remove(std::string_view name) {
-  auto it = std::remove_if(fields_.begin(), fields_.end(),
-                           [&](const Field& f) { return iequals(f.name, name); });
-  auto n = static_cast<std::size_t>(std::distance(it, fields_.end()));
-  fields_.erase(it, fields_.end());
+  auto it = std::remove_if(fields_.begin(), live_end(), [&](const Field& f) { return iequals(f.name, name); });
+  auto n = static_cast<std::size_t>(live_end() - it);
+  drop_from(it);
   return n;
 }
 
 bool Headers::contains(std::string_view name) const noexcept {
-  return std::any_of(fields_.begin(), fields_.end(),
-                     [&](const Field& f) { return iequals(f.name, name); });
+  return std::any_of(begin(), end(), [&](const Field& f) { return iequals(f.name, name); });
 }
 
 std::optional<std::string_view> Headers::get(std::string_view name) const noexcept {
-  for (const auto& f : fields_) {
+  for (const auto& f : *this) {
     if (iequals(f.name, name)) return std::string_view(f.value);
   }
   return std::nullopt;
 }
 
 std::optional<std::string> Headers::get_combined(std::string_view name) const {
-  std::optional<std::string> out;
-  for (const auto& f : fields_) {
-    if (!iequals(f.name, name)) continue;
-    if (!out) {
-      out.emplace(f.value);
-    } else {
-      out->append(", ");
-      out->append(f.value);
-    }
-  }
+  std::string out;
+  if (!append_combined(name, out)) return std::nullopt;
   return out;
+}
+
+bool Headers::append_combined(std::string_view name, std::string& out) const {
+  bool found = false;
+  for (const auto& f : *this) {
+    if (!iequals(f.name, name)) continue;
+    if (found) out.append(", ");
+    out.append(f.value);
+    found = true;
+  }
+  return found;
 }
 
 bool Headers::has_token(std::string_view name, std::string_view token) const {
   bool found = false;
-  for (const auto& f : fields_) {
+  for (const auto& f : *this) {
     if (found) break;
     if (!iequals(f.name, name)) continue;
     for_each_list_element(f.value, [&](std::string_view element) {
@@ -99,6 +192,10 @@ bool Headers::has_token(std::string_view name, std::string_view token) const {
     });
   }
   return found;
+}
+
+bool Headers::operator==(const Headers& other) const noexcept {
+  return std::equal(begin(), end(), other.begin(), other.end());
 }
 
 // RFC 9110 §7.6.1 lists Connection, Proxy-Connection, Keep-Alive, TE,

@@ -11,6 +11,7 @@
 
 #include "relay/metrics/metrics.hpp"
 #include "relay/metrics/sharded_histogram.hpp"
+#include "relay/util/block_pool.hpp"
 
 namespace relay::metrics {
 
@@ -57,7 +58,7 @@ class Timer {
   steady::time_point start_;
 };
 
-class CountingReader final : public storage::BodyReader {
+class CountingReader final : public storage::BodyReader, public util::PooledAllocation {
  public:
   CountingReader(std::unique_ptr<storage::BodyReader> inner, Instruments& m) : inner_(std::move(inner)), m_(m) {}
   asio::awaitable<Result<std::span<const char>>> read() override {

@@ -66,7 +66,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
   // Consistent hashing places the request by its cache key, else by its URL.
   std::string hash_key;
   if (plan.lookup)
-    hash_key = plan.lookup->primary;
+    hash_key = plan.lookup->primary();
   else
     hash_key.append(req.headers.get("host").value_or("")).append(req.target);
   auto started = co_await upstreams_.start(req.route, hash_key, upstream_request(req, &body, plan), out,
@@ -244,7 +244,7 @@ asio::awaitable<Handler::Outcome> Handler::forward_response(const http::Request&
                                    "the origin's response exceeded cache.max_object_size");
     co_return outcome;
   }
-  auto stored = co_await lookup(plan.lookup->primary, req);
+  auto stored = co_await lookup(plan.lookup->primary(), req);
   if (!stored.hit) {
     co_await http::respond_problem(*out, req, 503, "storage-evicted",
                                    "the stored response was evicted at once; retry");
@@ -273,8 +273,8 @@ asio::awaitable<Handler::Outcome> Handler::finish_revalidation(const http::Reque
   meta.request_time = not_modified.request_time;
   meta.response_time = not_modified.response_time;
   meta.internal.stale_at.reset();  // revalidated: a soft purge is answered
-  if (plan.lookup->storage_key) {
-    if (auto updated = co_await shared_.storage->update_meta(*plan.lookup->storage_key, meta); !updated) {
+  if (plan.lookup->storage_key()) {
+    if (auto updated = co_await shared_.storage->update_meta(*plan.lookup->storage_key(), meta); !updated) {
       log::warn_for(updated.error(), "storage update after 304 failed: ", updated.error().message());
     }
   }
@@ -336,7 +336,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
   auto& found = *plan.lookup;
   const auto& names = answer.facts.vary;
   if (names.empty()) {
-    found.storage_key = storage::CacheKey(found.primary);
+    found.key_url();
   } else {
     auto secondary = cache::vary_key(names, req.headers);
     if (!secondary) co_return nullptr;  // Vary: *, which may_store already refused
@@ -348,13 +348,13 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
       marker.internal.vary = {names, found.generation};
       marker.request_time = answer.request_time;
       marker.response_time = answer.response_time;
-      auto marker_writer = co_await shared_.storage->put(found.primary, std::move(marker));
+      auto marker_writer = co_await shared_.storage->put(found.primary(), std::move(marker));
       if (!marker_writer || !co_await (*marker_writer)->commit()) {
         co_return nullptr;
       }
       found.vary_names = names;
     }
-    found.storage_key = storage::CacheKey::for_variant(found.primary, found.generation, *secondary);
+    found.key_variant(found.generation, *secondary);
   }
   const auto& head = answer.head;
   storage::EntryMeta meta{head.status,
@@ -367,7 +367,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
                           {}};
   meta.internal.tags = purge::response_tags(head.headers, cfg_.purge.tag_headers);
   auto tags = meta.internal.tags;
-  auto put = co_await shared_.storage->put(*found.storage_key, std::move(meta));
+  auto put = co_await shared_.storage->put(found.key, std::move(meta));
   if (!put) {
     log::warn_for(put.error(), "storage put failed, passing through: ", put.error().message());
     co_return nullptr;
@@ -376,7 +376,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
   auto writer = storage::limit_body_size(std::move(*put), plan.rule->policy.max_object_size);
   if (!shared_.purger) co_return writer;
   // A purge while the body streams in: this copy predates it and is not kept.
-  co_return purge::guard_fill(std::move(writer), shared_.purger->recent(), found.primary, std::move(tags),
+  co_return purge::guard_fill(std::move(writer), shared_.purger->recent(), found.primary(), std::move(tags),
                               answer.request_time);
 }
 
@@ -385,8 +385,8 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
 asio::awaitable<void> Handler::apply_stored_update(FetchPlan& plan, cache::StoredUpdate update,
                                                    http::Headers freshened, sys::time_point request_time) {
   if (update == cache::StoredUpdate::Keep || !plan.lookup || !plan.lookup->hit) co_return;
-  if (!plan.lookup->storage_key) co_return;
-  const auto& key = *plan.lookup->storage_key;
+  if (!plan.lookup->storage_key()) co_return;
+  const auto& key = *plan.lookup->storage_key();
   if (update == cache::StoredUpdate::Remove) {
     co_await shared_.storage->remove(key);
     co_return;

@@ -267,12 +267,14 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
                                                            http::ExtraFieldsSink& out,
                                                            const cache::ResolvedRule& rule,
                                                            const cache::RequestFacts& request,
-                                                           const cache::CacheKey& key) {
+                                                           cache::CacheKey key) {
   bool admitted = !rate_limit_of(req).exempt_hits();  // else route() left it to here
   // A follower whose writer updated the store (304, stale served) looks again.
   std::shared_ptr<Fill> given_up;  // a fill that kept this request waiting too long
+  Lookup found;
+  found.key.primary = std::move(key.primary);
   for (int attempt = 0;; ++attempt) {
-    Lookup found = co_await lookup(key.primary, req);
+    co_await look_up(found, req);
     FetchPlan plan{&rule, &found, std::nullopt, found.vary_miss ? "vary-miss" : "uri-miss"};
     plan.request = &request;
     if (found.hit) {
@@ -300,8 +302,8 @@ asio::awaitable<Handler::Outcome> Handler::serve_cacheable(http::Request& req, h
     // One origin fetch per key: the first request fills, the others follow it.
     // Range requests that miss go to the origin as they are, so they do not share.
     KeySessions::Acquired session;
-    if (rule.coalesce && req.method == "GET" && !req.headers.contains("range") && found.storage_key) {
-      session = co_await shared_.sessions.acquire(found.storage_key->flat(), peer_probe(req, request, found, rule),
+    if (rule.coalesce && req.method == "GET" && !req.headers.contains("range") && found.storage_key()) {
+      session = co_await shared_.sessions.acquire(found.storage_key()->flat(), peer_probe(req, request, found, rule),
                                                   given_up);
     }
     using Kind = KeySessions::Acquired::Kind;
@@ -375,23 +377,34 @@ void Handler::forward_as(http::Request& req, const cache::Target& target, const 
   req.headers.set("Host", target.authority);
   cache::strip_request_headers(req.headers, rule);
   gateway::apply_edits(req.headers, route_of(req).request_headers);
-  req.received_target = std::move(req.target);
-  req.target = cache::forwarded_target(target, rule.key);
+  // Swapped, so both keep their buffers across the connection's requests.
+  std::swap(req.received_target, req.target);
+  req.target.clear();
+  cache::append_forwarded_target(req.target, target, rule.key);
 }
 
-asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::Request& req) {
+asio::awaitable<Lookup> Handler::lookup(std::string primary, const http::Request& req) {
   Lookup found;
-  found.primary = primary;
-  found.storage_key = storage::CacheKey(primary);
-  auto got = co_await shared_.storage->get(*found.storage_key);
+  found.key.primary = std::move(primary);
+  co_await look_up(found, req);
+  co_return found;
+}
+
+asio::awaitable<void> Handler::look_up(Lookup& found, const http::Request& req) {
+  found.hit.reset();
+  found.vary_names.clear();
+  found.generation.clear();
+  found.vary_miss = false;
+  found.key_url();
+  auto got = co_await shared_.storage->get(found.key);
   if (!got) {
     log::warn_for(got.error(), "storage lookup failed, passing through: ", got.error().message());
-    co_return found;
+    co_return;
   }
-  if (!got->has_value()) co_return found;
+  if (!got->has_value()) co_return;
   if (!storage::is_vary_index((*got)->meta)) {
     found.hit = std::move(**got);
-    co_return found;
+    co_return;
   }
   const auto& index = (*got)->meta.internal.vary;
   found.vary_names = index.names;
@@ -399,18 +412,17 @@ asio::awaitable<Lookup> Handler::lookup(const std::string& primary, const http::
   found.vary_miss = true;
   auto secondary = cache::vary_key(found.vary_names, req.headers);
   if (!secondary) {
-    found.storage_key.reset();
-    co_return found;
+    found.storable = false;
+    co_return;
   }
-  found.storage_key = storage::CacheKey::for_variant(primary, found.generation, *secondary);
-  auto variant = co_await shared_.storage->get(*found.storage_key);
+  found.key_variant(found.generation, *secondary);
+  auto variant = co_await shared_.storage->get(found.key);
   if (!variant) {
     log::warn_for(variant.error(), "storage lookup failed, passing through: ", variant.error().message());
   } else if (variant->has_value()) {
     found.hit = std::move(**variant);
     found.vary_miss = false;
   }
-  co_return found;
 }
 
 asio::awaitable<void> Handler::serve_metrics(const http::Request& req, http::ResponseSink& out) {
@@ -423,14 +435,20 @@ asio::awaitable<void> Handler::serve_metrics(const http::Request& req, http::Res
 
 void Handler::add_response_fields(http::Headers& headers, const http::Request& req,
                                   const cache::CacheStatusInfo& info) const {
-  auto via = headers.get_combined("via");
-  headers.set("Via", (via ? *via + ", " : std::string()) + "1.1 relay");
-  headers.set("X-Cache", std::string(cache::header_value(info.status)));
+  // Values are built in one buffer per thread and copied into the fields'
+  // recycled buffers: a hit allocates nothing here.
+  thread_local std::string value;
+  value.clear();
+  if (headers.append_combined("via", value)) value += ", ";
+  value += "1.1 relay";
+  headers.set_copy("Via", value);
+  headers.set_copy("X-Cache", cache::header_value(info.status));
   // RFC 9211 §2: caches nearer the origin come first; relay adds its member last.
-  auto upstream_status = headers.get_combined("cache-status");
-  auto own_status = cache::format_cache_status(cfg_.cache.status_name, info);
-  headers.set("Cache-Status", upstream_status ? *upstream_status + ", " + own_status : own_status);
-  headers.set("X-Request-ID", req.request_id);
+  value.clear();
+  if (headers.append_combined("cache-status", value)) value += ", ";
+  cache::append_cache_status(value, cfg_.cache.status_name, info);
+  headers.set_copy("Cache-Status", value);
+  headers.set_copy("X-Request-ID", req.request_id);
   gateway::apply_edits(headers, route_of(req).response_headers);
 }
 

@@ -29,7 +29,7 @@ using cache::CacheStatus;
 PeerProbe Handler::peer_probe(const http::Request& req, const cache::RequestFacts& request, const Lookup& found,
                               const cache::ResolvedRule& rule) {
   return [this, &req, &request, &found, &rule]() -> asio::awaitable<PeerView> {
-    auto seen = co_await lookup(found.primary, req);
+    auto seen = co_await lookup(found.primary(), req);
     if (seen.hit) {
       const auto& meta = seen.hit->meta;
       const auto now = std::chrono::system_clock::now();
@@ -37,8 +37,8 @@ PeerProbe Handler::peer_probe(const http::Request& req, const cache::RequestFact
       auto verdict = cache::classify(request, {stored, meta.request_time, meta.response_time, meta.internal.stale_at}, rule.policy, now);
       if (verdict.verdict != cache::Verdict::MustValidate) co_return PeerView{PeerView::Stored, std::nullopt};
     }
-    if (!seen.storage_key) co_return PeerView{};
-    auto partial = co_await shared_.storage->get_in_progress(*seen.storage_key);
+    if (!seen.storage_key()) co_return PeerView{};
+    auto partial = co_await shared_.storage->get_in_progress(*seen.storage_key());
     // Streamed only when it can be resumed from the origin should the
     // holder die midway (a strong validator names these exact bytes).
     if (partial && *partial && cache::strong_validator((*partial)->meta.headers)) {
@@ -91,8 +91,8 @@ asio::awaitable<Handler::Outcome> Handler::stream_peer_fill(const http::Request&
   // The other instance died before it stored the object; this one has it
   // all in its fill now, so later requests anywhere in the fleet are hits
   // instead of one more fetch.
-  if (source.resumed() && pumped.complete && plan.fill && plan.lookup && plan.lookup->storage_key) {
-    co_await store_resumed(req.target, partial.meta, plan.fill->fill(), *plan.lookup->storage_key);
+  if (source.resumed() && pumped.complete && plan.fill && plan.lookup && plan.lookup->storage_key()) {
+    co_await store_resumed(req.target, partial.meta, plan.fill->fill(), *plan.lookup->storage_key());
   }
   co_return outcome;
 }

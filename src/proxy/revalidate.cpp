@@ -24,14 +24,14 @@ class NoBody final : public http::BodySource {
 
 bool Handler::revalidate_in_background(const http::Request& req, const cache::ResolvedRule& rule,
                                        const Lookup& found, Background why) {
-  if (!found.storage_key) return false;
+  if (!found.storage_key()) return false;
   // Through the key's session: one fetch per key, and requests arriving
   // after the stale window follow this fill instead of starting another.
-  auto permit = shared_.sessions.try_fill(found.storage_key->flat());
+  auto permit = shared_.sessions.try_fill(found.storage_key()->flat());
   if (!permit) return false;
   Lookup copy;
-  copy.primary = found.primary;
-  copy.storage_key = found.storage_key;
+  copy.key = found.key;
+  copy.storable = found.storable;
   copy.vary_names = found.vary_names;
   copy.generation = found.generation;
   copy.hit = storage::Hit{found.hit->meta, nullptr};
@@ -40,7 +40,7 @@ bool Handler::revalidate_in_background(const http::Request& req, const cache::Re
   background.has_body = false;
   background.content_length.reset();
   const bool ahead = why == Background::RefreshAhead;
-  spawn_background((ahead ? "refresh-ahead of " : "background revalidation of ") + found.storage_key->flat(),
+  spawn_background((ahead ? "refresh-ahead of " : "background revalidation of ") + found.storage_key()->flat(),
                    background_revalidation(std::move(background), rule, std::move(copy), std::move(*permit), why,
                                            RefreshSlot(ahead ? shared_.refresh_ahead : nullptr)));
   return true;
@@ -51,14 +51,14 @@ void Handler::refresh_if_popular(const http::Request& req, const cache::Resolved
   const auto& settings = cfg_.cache.refresh_ahead;
   auto* tracker = shared_.refresh_ahead;
   const bool enabled = rule.rule && rule.rule->refresh_ahead ? *rule.rule->refresh_ahead : settings.enabled;
-  if (!tracker || !enabled || !found.storage_key) return;
+  if (!tracker || !enabled || !found.storage_key()) return;
   const RefreshAhead::Settings limits{settings.min_hits, settings.at, settings.max_concurrent,
                                       static_cast<std::size_t>(settings.max_tracked)};
   // The tracker is keyed like the fills; a plain key is its primary, read
   // in place (flat() would copy it on every hit).
   std::string joined;
-  std::string_view key = found.storage_key->primary;
-  if (found.storage_key->variant) key = joined = found.storage_key->flat();
+  std::string_view key = found.key.primary;
+  if (found.key.variant) key = joined = found.key.flat();
   switch (tracker->on_fresh_hit(key, found.hit->meta.response_time, verdict.age, verdict.lifetime, limits,
                                 std::chrono::system_clock::now())) {
     case RefreshAhead::Decision::None:

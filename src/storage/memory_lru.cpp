@@ -22,6 +22,7 @@
 #include "memory_entry.hpp"
 #include "purge_walk.hpp"
 #include "relay/storage/packed_meta.hpp"
+#include "relay/util/block_pool.hpp"
 
 namespace relay::storage {
 
@@ -41,7 +42,7 @@ using Index = bi::set<MemoryEntry, bi::member_hook<MemoryEntry, decltype(MemoryE
 using Bucket = bi::list<MemoryEntry, bi::member_hook<MemoryEntry, decltype(MemoryEntry::order_hook), &MemoryEntry::order_hook>,
                         bi::constant_time_size<false>>;
 
-class MemoryReader final : public BodyReader {
+class MemoryReader final : public BodyReader, public util::PooledAllocation {
  public:
   explicit MemoryReader(boost::intrusive_ptr<const MemoryEntry> entry) : entry_(std::move(entry)) {}
 

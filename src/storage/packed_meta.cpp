@@ -133,28 +133,33 @@ constexpr std::array<std::string_view, 12> months{"Jan", "Feb", "Mar", "Apr", "M
                                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::size_t fixdate_size = 29;  // "Sun, 06 Nov 1994 08:49:37 GMT"
 
+using Fixdate = std::array<char, fixdate_size>;
+
 // By hand, not snprintf: every hit on a stored response formats its dates.
-std::string format_fixdate(std::int64_t seconds) {
+Fixdate format_fixdate(std::int64_t seconds) {
   using namespace std::chrono;
   const auto day = floor<days>(sys_seconds{std::chrono::seconds{seconds}});
   const year_month_day ymd{day};
   const auto in_day = static_cast<unsigned>(seconds - duration_cast<std::chrono::seconds>(day.time_since_epoch()).count());
-  char out[fixdate_size + 1] = "Www, DD Mon YYYY HH:MM:SS GMT";
+  Fixdate out;
+  std::memcpy(out.data(), "Www, DD Mon YYYY HH:MM:SS GMT", fixdate_size);
   auto two = [&](std::size_t at, unsigned v) {
     out[at] = static_cast<char>('0' + v / 10);
     out[at + 1] = static_cast<char>('0' + v % 10);
   };
-  std::memcpy(out, weekdays[weekday{day}.c_encoding()].data(), 3);
+  std::memcpy(out.data(), weekdays[weekday{day}.c_encoding()].data(), 3);
   two(5, static_cast<unsigned>(ymd.day()));
-  std::memcpy(out + 8, months[static_cast<unsigned>(ymd.month()) - 1].data(), 3);
+  std::memcpy(out.data() + 8, months[static_cast<unsigned>(ymd.month()) - 1].data(), 3);
   const auto year = static_cast<unsigned>(static_cast<int>(ymd.year()));
   two(12, year / 100);
   two(14, year % 100);
   two(17, in_day / 3600);
   two(20, in_day / 60 % 60);
   two(23, in_day % 60);
-  return std::string(out, fixdate_size);
+  return out;
 }
+
+std::string_view view(const Fixdate& date) noexcept { return {date.data(), date.size()}; }
 
 int digits(std::string_view s) noexcept {
   int n = 0;
@@ -184,7 +189,7 @@ std::optional<std::int64_t> packable_date(std::string_view s) {
   if (!ymd.ok()) return std::nullopt;
   const std::int64_t secs = duration_cast<std::chrono::seconds>(sys_days{ymd}.time_since_epoch()).count() +
                             hour * 3600 + minute * 60 + second;
-  if (format_fixdate(secs) != s) return std::nullopt;  // the weekday, the spacing
+  if (view(format_fixdate(secs)) != s) return std::nullopt;  // the weekday, the spacing
   return secs;
 }
 
@@ -239,12 +244,13 @@ struct Reader {
       if (!(b & 0x80)) return v;
     }
   }
-  std::string string() {
-    const auto n = static_cast<std::size_t>(varint());
-    std::string s(at, n);
+  std::string_view view(std::size_t n) noexcept {
+    std::string_view s(at, n);
     at += n;
     return s;
   }
+  std::string_view view() noexcept { return view(static_cast<std::size_t>(varint())); }
+  std::string string() { return std::string(view()); }
   SysTime time() noexcept {
     std::int64_t ns = 0;
     std::memcpy(&ns, at, sizeof ns);
@@ -325,18 +331,17 @@ EntryMeta unpack_meta(std::span<const char> bytes) {
   // Room for what a hit adds (Age, Via, X-Cache, Cache-Status, X-Request-ID,
   // framing): growing the vector then would move every field.
   meta.headers.reserve(fields + 8);
+  // Copied in, not moved: the fields' buffers are recycled (http::Headers).
   for (std::size_t i = 0; i < fields; ++i) {
     const auto id = r.byte();
-    std::string name = id == 0 ? r.string() : std::string(name_of(id));
+    const std::string_view name = id == 0 ? r.view() : name_of(id);
     const auto tag = r.varint();
     if (tag == date_value) {
-      meta.headers.add(std::move(name), format_fixdate(unzigzag(r.varint())));
+      meta.headers.add_copy(name, view(format_fixdate(unzigzag(r.varint()))));
     } else if (tag == interned_value) {
-      meta.headers.add(std::move(name), ValueTable::instance().at(static_cast<std::uint32_t>(r.varint())));
+      meta.headers.add_copy(name, ValueTable::instance().at(static_cast<std::uint32_t>(r.varint())));
     } else {
-      const auto size = static_cast<std::size_t>(tag - literal_value);
-      meta.headers.add(std::move(name), std::string(r.at, size));
-      r.at += size;
+      meta.headers.add_copy(name, r.view(static_cast<std::size_t>(tag - literal_value)));
     }
   }
   if (flags & has_raw_size) in.raw_size = r.varint();

@@ -35,6 +35,10 @@ CacheKey make_key(const Target& target, const http::Headers& headers, const conf
 KeyResult make_key(const http::Request& req, const config::CacheKeyConfig& cfg,
                    std::string_view scheme = "http");
 
+// Keeps a dropped key's buffer for the next make_key on this thread, so a
+// hit builds its key without allocating (util/thread_stash.hpp).
+void recycle_key(std::string& primary) noexcept;
+
 // Shell-style match where '*' matches any run of characters.
 bool glob_match(std::string_view pattern, std::string_view text, bool ignore_case = false) noexcept;
 

@@ -40,5 +40,7 @@ struct CacheStatusInfo {
 
 // "relay; hit; ttl=57", "relay; fwd=uri-miss; fwd-status=200; stored", ...
 std::string format_cache_status(std::string_view cache_name, const CacheStatusInfo& info);
+// The same appended to out.
+void append_cache_status(std::string& out, std::string_view cache_name, const CacheStatusInfo& info);
 
 }  // namespace relay::cache

@@ -22,6 +22,14 @@ struct QueryParam {
 };
 
 struct Target {
+  Target() = default;
+  Target(const Target&) = default;
+  Target(Target&&) = default;
+  Target& operator=(const Target&) = default;
+  Target& operator=(Target&&) = default;
+  // Hands its buffers to the next normalize_target on this thread.
+  ~Target();
+
   std::string scheme;     // lower-case
   // host[:port]: the absolute-form target's authority, else Host (RFC 9112
   // §3.2.2); host lower-cased, a default or empty port dropped.
@@ -53,5 +61,6 @@ bool ignored_param(const QueryParam& param, const config::CacheKeyConfig& cfg);
 // The origin-form target the origin receives: the normalised path and the
 // query without the parameters the key ignores, in received order.
 std::string forwarded_target(const Target& target, const config::CacheKeyConfig& cfg);
+void append_forwarded_target(std::string& out, const Target& target, const config::CacheKeyConfig& cfg);
 
 }  // namespace relay::cache

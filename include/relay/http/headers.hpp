@@ -36,13 +36,28 @@ struct Field {
   bool operator==(const Field&) const = default;
 };
 
+// Field storage is recycled: fields removed or cleared keep their strings'
+// buffers as spares for the next fields added by copy (add_copy, set_copy),
+// and a Headers that dies hands its fields to a small per-thread stash that
+// the next one to grow takes them from. A cache hit unpacks the same fields
+// every time, so in the steady state it allocates nothing for them.
 class Headers {
  public:
   using const_iterator = std::vector<Field>::const_iterator;
 
+  Headers() noexcept = default;
+  Headers(const Headers& other);
+  Headers(Headers&& other) noexcept;
+  Headers& operator=(const Headers& other);
+  Headers& operator=(Headers&& other) noexcept;
+  ~Headers();
+
   void add(std::string name, std::string value);
+  // The same, copying into a spare field's buffers when there is one.
+  void add_copy(std::string_view name, std::string_view value);
   // Replaces every field of that name with one field.
   void set(std::string_view name, std::string value);
+  void set_copy(std::string_view name, std::string_view value);
   // Returns how many fields were removed.
   std::size_t remove(std::string_view name);
   bool contains(std::string_view name) const noexcept;
@@ -50,21 +65,30 @@ class Headers {
   std::optional<std::string_view> get(std::string_view name) const noexcept;
   // Every field line of that name joined by ", " (RFC 9110 §5.3).
   std::optional<std::string> get_combined(std::string_view name) const;
+  // The same appended to out; false (out unchanged) when there is none.
+  bool append_combined(std::string_view name, std::string& out) const;
   // True when any comma-separated element of the named fields equals token.
   bool has_token(std::string_view name, std::string_view token) const;
 
   const_iterator begin() const noexcept { return fields_.begin(); }
-  const_iterator end() const noexcept { return fields_.end(); }
-  std::size_t size() const noexcept { return fields_.size(); }
-  bool empty() const noexcept { return fields_.empty(); }
-  void clear() noexcept { fields_.clear(); }
+  const_iterator end() const noexcept { return fields_.begin() + static_cast<std::ptrdiff_t>(live_); }
+  std::size_t size() const noexcept { return live_; }
+  bool empty() const noexcept { return live_ == 0; }
+  void clear() noexcept { live_ = 0; }
   // Room for n fields in all, so adding up to that many allocates no more.
-  void reserve(std::size_t n) { fields_.reserve(n); }
+  void reserve(std::size_t n);
   // Same fields in the same order, names compared as written.
-  bool operator==(const Headers&) const = default;
+  bool operator==(const Headers& other) const noexcept;
 
  private:
-  std::vector<Field> fields_;
+  // The field add/set fill next: a spare one, else a new one.
+  Field& next_field();
+  // Keeps the fields in [begin, kept) in order and makes the rest spare.
+  void drop_from(std::vector<Field>::iterator kept) noexcept;
+  std::vector<Field>::iterator live_end() noexcept { return fields_.begin() + static_cast<std::ptrdiff_t>(live_); }
+
+  std::vector<Field> fields_;  // [0, live_) the fields, the rest spares
+  std::size_t live_ = 0;
 };
 
 // Calls fn(element) for each comma-separated element of a list field value,

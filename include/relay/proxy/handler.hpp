@@ -69,12 +69,33 @@ struct Shared {
 
 // What storage holds for one request, after following a Vary marker.
 struct Lookup {
-  std::string primary;      // the cache key of the URL
-  std::optional<storage::CacheKey> storage_key;  // where this request's variant lives (none: cannot be stored)
+  Lookup() = default;
+  Lookup(const Lookup&) = default;
+  Lookup(Lookup&&) = default;
+  Lookup& operator=(const Lookup&) = default;
+  Lookup& operator=(Lookup&&) = default;
+  ~Lookup() { cache::recycle_key(key.primary); }
+
+  // key.primary is the cache key of the URL; with key.variant, where this
+  // request's variant lives. One key, so a hit copies the URL's key nowhere.
+  storage::CacheKey key;
+  bool storable = true;  // false: this request's variant cannot be stored
   std::optional<storage::Hit> hit;
   std::string vary_names;   // from the Vary index under `primary`, "" when none
   std::string generation;   // that index's generation
   bool vary_miss = false;   // an index exists but not this variant
+
+  const std::string& primary() const noexcept { return key.primary; }
+  // Where this request's variant lives; null when it cannot be stored.
+  const storage::CacheKey* storage_key() const noexcept { return storable ? &key : nullptr; }
+  void key_url() noexcept {
+    key.variant.reset();
+    storable = true;
+  }
+  void key_variant(std::string_view generation, std::string_view secondary) {
+    key.set_variant(generation, secondary);
+    storable = true;
+  }
 };
 
 class Handler final : public http::Service {
@@ -148,7 +169,7 @@ class Handler final : public http::Service {
   // request's fill, or the origin through the key's session.
   boost::asio::awaitable<Outcome> serve_cacheable(http::Request& req, http::BodySource& body,
                                                   http::ExtraFieldsSink& out, const cache::ResolvedRule& rule,
-                                                  const cache::RequestFacts& request, const cache::CacheKey& key);
+                                                  const cache::RequestFacts& request, cache::CacheKey key);
   // Serves a stored response the request may have as it is (fresh, or stale
   // where allowed). nullopt when it must be validated first (its verdict is
   // then in plan.classification), or when its body failed before anything
@@ -156,7 +177,9 @@ class Handler final : public http::Service {
   boost::asio::awaitable<std::optional<Outcome>> answer_stored(const http::Request& req,
                                                                const cache::ResolvedRule& rule, Lookup& found,
                                                                FetchPlan& plan, http::ResponseSink& out);
-  boost::asio::awaitable<Lookup> lookup(const std::string& primary, const http::Request& req);
+  boost::asio::awaitable<Lookup> lookup(std::string primary, const http::Request& req);
+  // Looks found.key.primary up again, found's other members reset first.
+  boost::asio::awaitable<void> look_up(Lookup& found, const http::Request& req);
   // Takes the request's token of the rate limit; the answer then carries
   // the RateLimit fields. An Outcome when it was refused (429 written).
   boost::asio::awaitable<std::optional<Outcome>> admit(const http::Request& req, http::ExtraFieldsSink& out);

@@ -28,8 +28,11 @@ struct CacheKey {
 
   static CacheKey for_variant(std::string primary_key, std::string_view generation, std::string_view secondary) {
     CacheKey key(std::move(primary_key));
-    key.variant.emplace(generation).append(1, '\x1f').append(secondary);
+    key.set_variant(generation, secondary);
     return key;
+  }
+  void set_variant(std::string_view generation, std::string_view secondary) {
+    variant.emplace(generation).append(1, '\x1f').append(secondary);
   }
 
   // What a backend stores the entry under. The layout is part of the disk

@@ -7,7 +7,7 @@
 // A class opts in with a member
 //   using coroutine_frames = relay::util::PooledFrames;
 // and every asio::awaitable member coroutine of it gets PooledFrame as its
-// promise: Asio's own promise, with operator new/delete from frame_pool. (A
+// promise: Asio's own promise, with operator new/delete from block_pool. (A
 // member, not a trait specialised after the class: coroutines defined in the
 // class body would see the trait before its specialisation.)
 #pragma once
@@ -17,21 +17,14 @@
 #include <cstddef>
 #include <type_traits>
 
+#include "relay/util/block_pool.hpp"
+
 namespace relay::util {
 
 struct PooledFrames {};
 
 template <typename T>
 concept PoolsCoroutineFrames = std::is_same_v<typename T::coroutine_frames, PooledFrames>;
-
-namespace frame_pool {
-// Blocks of up to kLargest bytes come from the calling thread's free lists;
-// larger ones straight from operator new. A block may be freed on another
-// thread than the one that took it.
-inline constexpr std::size_t kLargest = 8192;
-void* allocate(std::size_t size);
-void deallocate(void* block, std::size_t size) noexcept;
-}  // namespace frame_pool
 
 // Asio's promise, unchanged but for where its frame lives. It adds no data
 // member, so a handle taken from the promise as its base type (as Asio's
@@ -41,8 +34,8 @@ class PooledFrame final : public boost::asio::detail::awaitable_frame<T, Executo
   using Base = boost::asio::detail::awaitable_frame<T, Executor>;
 
  public:
-  static void* operator new(std::size_t size) { return frame_pool::allocate(size); }
-  static void operator delete(void* frame, std::size_t size) noexcept { frame_pool::deallocate(frame, size); }
+  static void* operator new(std::size_t size) { return block_pool::allocate(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept { block_pool::deallocate(frame, size); }
 
   // awaitable::await_suspend takes the handle of an Asio promise: awaiting
   // another awaitable hands it this frame under its base type.

@@ -1,9 +1,9 @@
 #include <array>
 #include <new>
 
-#include "relay/util/pooled_frame.hpp"
+#include "relay/util/block_pool.hpp"
 
-namespace relay::util::frame_pool {
+namespace relay::util::block_pool {
 namespace {
 
 // Size classes of 256 bytes; a thread keeps up to kKept free blocks of each,
@@ -68,4 +68,4 @@ void deallocate(void* block, std::size_t size) noexcept {
   ++lists.kept[c];
 }
 
-}  // namespace relay::util::frame_pool
+}  // namespace relay::util::block_pool

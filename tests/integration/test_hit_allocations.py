@@ -1,0 +1,91 @@
+"""A cache hit allocates nothing from the heap in the steady state (issue 14).
+
+The real relay runs under an LD_PRELOAD module (tests/support/
+count_allocations.c, built next to the tests) that counts every malloc,
+calloc, realloc and aligned allocation in the process and writes the count at
+exit. relay serves FEW hits in one run and MANY in another, each over one
+keep-alive connection after one miss; start-up, the miss and shutdown are the
+same in both, so the difference divided by the difference in hits is what a
+hit allocates. Timers (the metrics sampler, the loop watchdog) may allocate a
+little more in the longer run, hence a small allowance rather than exactly 0:
+one allocation per hit would be 1.0.
+"""
+import http.client
+import os
+import subprocess
+import unittest
+from pathlib import Path
+
+from harness import HOST, RelayTestCase, relay_bin
+
+FEW = 100
+MANY = 1100
+ALLOWANCE = 0.1  # allocations per hit
+
+
+def counting_module():
+    return Path(relay_bin()).resolve().parent / "tests" / "libcount_allocations.so"
+
+
+def sanitized(binary):
+    # A sanitizer's runtime must come first in the process: LD_PRELOAD cannot
+    # go before it, and it replaces malloc anyway.
+    libs = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    return any(name in libs for name in ("libasan", "libtsan", "libubsan"))
+
+
+class HitAllocationTest(RelayTestCase):
+    START_RELAY = False
+
+    def setUp(self):
+        if sanitized(relay_bin()):
+            self.skipTest("relay is built with a sanitizer, which owns malloc")
+        self.module = counting_module()
+        self.assertTrue(self.module.exists(), "%s is built with relay (tests/meson.build)" % self.module)
+
+    def allocations(self, name, hits, config, path):
+        out = self.workdir / ("%s-%d.count" % (name, hits))
+        relay = self.make_relay(config, name="%s-%d" % (name, hits),
+                                env={"LD_PRELOAD": str(self.module), "COUNT_ALLOCATIONS_OUT": str(out)})
+        type(self).relay = relay
+        relay.start()
+        try:
+            conn = http.client.HTTPConnection(HOST, relay.port, timeout=10)
+            for i in range(hits + 1):
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                body = resp.read()
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(len(body), 1024)
+                if i > 0:
+                    self.assertEqual(resp.getheader("X-Cache"), "HIT", "request %d" % i)
+            conn.close()
+        finally:
+            relay.stop()
+        type(self).relay = None
+        self.assertTrue(out.exists(), "relay exited without running its exit handlers")
+        return int(out.read_text())
+
+    def per_hit(self, name, config):
+        path = "/hit-allocations/%s?size=1024&cc=max-age%%3D3600" % name
+        few = self.allocations(name, FEW, config, path)
+        many = self.allocations(name, MANY, config, path)
+        return (many - few) / (MANY - FEW), few, many
+
+    def check(self, name, config):
+        per_hit, few, many = self.per_hit(name, config)
+        self.assertLessEqual(per_hit, ALLOWANCE,
+                             "%.2f heap allocations per hit (%d for %d hits, %d for %d)" %
+                             (per_hit, few, FEW, many, MANY))
+        # The count is real: start-up alone allocates thousands of times.
+        self.assertGreater(few, 1000)
+
+    def test_hit_allocates_nothing(self):
+        self.check("quiet", {"log": {"access_log": "off"}})
+
+    def test_hit_with_access_log_allocates_nothing(self):
+        self.check("logged", {"log": {"access_log": str(self.workdir / "access.log")}})
+
+
+if __name__ == "__main__":
+    unittest.main()
