@@ -68,8 +68,8 @@ ResponseFacts response_facts(int status, const http::Headers& headers,
   out.last_modified = date_field(headers, "Last-Modified", now);
   out.age = first_age(headers);
   if (auto etag = headers.get("ETag"); etag && !http::trim(*etag).empty()) {
-    out.etag = std::string(http::trim(*etag));
-    auto parsed = parse_entity_tag(*out.etag);
+    out.has_etag = true;
+    auto parsed = parse_entity_tag(http::trim(*etag));
     out.weak_etag = parsed && parsed->weak;
   }
   out.vary = vary_names(headers);
@@ -85,7 +85,7 @@ bool ResponseFacts::explicit_freshness() const noexcept {
 }
 
 bool ResponseFacts::has_validators() const noexcept {
-  return etag || last_modified;
+  return has_etag || last_modified.has_value();
 }
 
 }  // namespace relay::cache

@@ -53,19 +53,18 @@ void LogWriter::add(std::string_view line) {
 
 void LogWriter::drain() {
   std::lock_guard draining(drain_mutex_);
-  std::vector<Buffer*> buffers;
+  snapshot_.clear();
   {
     std::lock_guard lock(buffers_mutex_);
-    for (const auto& b : buffers_) buffers.push_back(b.get());
+    for (const auto& b : buffers_) snapshot_.push_back(b.get());
   }
-  std::string taken;
-  for (auto* buffer : buffers) {
+  for (auto* buffer : snapshot_) {
     {
       std::lock_guard lock(buffer->mutex);
-      taken.swap(buffer->lines);  // the thread goes on with an empty buffer
+      spare_.swap(buffer->lines);  // the thread goes on with an empty buffer
     }
-    batch_.append(taken);
-    taken.clear();
+    batch_.append(spare_);
+    spare_.clear();
   }
   if (!batch_.empty()) write_(batch_);
   batch_.clear();

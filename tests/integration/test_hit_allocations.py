@@ -67,7 +67,11 @@ class HitAllocationTest(RelayTestCase):
         return int(out.read_text())
 
     def per_hit(self, name, config):
-        path = "/hit-allocations/%s?size=1024&cc=max-age%%3D3600" % name
+        # Like a real site's object: a long path and query, an ETag and
+        # Last-Modified, a long field value (each longer than what a string
+        # holds without allocating).
+        path = ("/catalog/products/hit-allocations-%s?size=1024&cc=public,%%20max-age%%3D3600&etag=1&lm_ago=100"
+                "&hdr=X-Backend-Server:app-server-17.internal.example.test&variant=blue" % name)
         few = self.allocations(name, FEW, config, path)
         many = self.allocations(name, MANY, config, path)
         return (many - few) / (MANY - FEW), few, many

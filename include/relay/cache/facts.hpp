@@ -43,7 +43,7 @@ struct ResponseFacts {
   std::optional<SysTime> date;
   std::optional<SysTime> last_modified;
   std::optional<std::int64_t> age;  // the first valid Age delta-seconds
-  std::optional<std::string> etag;  // trimmed, as sent
+  bool has_etag = false;  // a non-empty ETag (kept as a flag: a copy of it would cost every hit an allocation)
   bool weak_etag = false;
   std::string vary;  // vary_names(): lower-cased, sorted; "*" for Vary: *
   bool vary_star = false;

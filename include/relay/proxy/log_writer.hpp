@@ -54,6 +54,10 @@ class LogWriter {
   std::vector<std::unique_ptr<Buffer>> buffers_;
   std::mutex drain_mutex_;   // one drain at a time
   std::string batch_;        // drain's, reused
+  // drain's too: the buffer swapped into a thread's place keeps its
+  // capacity, so the loop threads append without allocating.
+  std::string spare_;
+  std::vector<Buffer*> snapshot_;
   std::atomic<std::uint64_t> dropped_{0};
   std::uint64_t reported_ = 0;  // drops already said (drain's)
 
