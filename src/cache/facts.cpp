@@ -8,7 +8,6 @@
 #include <algorithm>
 
 #include "relay/cache/validation.hpp"
-#include "relay/cache/vary.hpp"
 
 namespace relay::cache {
 
@@ -72,7 +71,6 @@ ResponseFacts response_facts(int status, const http::Headers& headers,
     auto parsed = parse_entity_tag(http::trim(*etag));
     out.weak_etag = parsed && parsed->weak;
   }
-  out.vary = vary_names(headers);
   out.vary_star = headers.has_token("Vary", "*");
   out.content_length = http::content_length(headers);
   out.set_cookie =

@@ -13,7 +13,7 @@
 #include <tuple>
 #include <vector>
 
-#include "relay/util/thread_stash.hpp"
+#include "relay/util/string_stash.hpp"
 
 namespace relay::cache {
 
@@ -93,15 +93,7 @@ std::size_t expected_size(std::string_view scheme, const Target& target, const h
   return size;
 }
 
-// Keys longer than this are not kept: a thread keeps at most 4 * 4 KiB.
-constexpr std::size_t kLongestKept = 4096;
-using KeyStash = util::ThreadStash<std::string, 4>;
-
 }  // namespace
-
-void recycle_key(std::string& primary) noexcept {
-  if (primary.capacity() > 15 && primary.capacity() <= kLongestKept) KeyStash::give(primary);
-}
 
 std::optional<std::string> key_port(std::string_view port, std::string_view scheme) {
   if (port.empty()) return std::string();
@@ -117,9 +109,7 @@ std::optional<std::string> key_port(std::string_view port, std::string_view sche
 
 CacheKey make_key(const Target& target, const http::Headers& headers, const config::CacheKeyConfig& cfg) {
   const std::string_view scheme = cfg.scheme ? std::string_view(target.scheme) : std::string_view("http");
-  std::string primary;
-  KeyStash::take(primary);
-  primary.clear();
+  std::string primary = util::recycled_string();
   primary.reserve(expected_size(scheme, target, headers, cfg));
   primary += scheme;
   primary += "://";

@@ -22,13 +22,22 @@ constexpr char kSeparator = '\x1f';
 // Split, trimmed, lower-cased, sorted and de-duplicated field names. Field
 // names are case-insensitive (RFC 9110 §5.1) and the order of names in Vary
 // carries no meaning, so neither may split the cache.
-std::vector<std::string> normalized_names(std::string_view list) {
-  std::vector<std::string> names;
+void normalize_names(std::string_view list, std::vector<std::string>& names) {
+  std::size_t n = 0;
   http::for_each_list_element(list, [&](std::string_view element) {
-    names.push_back(http::to_lower(element));
+    if (n == names.size()) names.emplace_back();
+    auto& name = names[n++];
+    name.assign(element);  // into the buffer the slot kept
+    for (auto& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   });
+  names.resize(n);
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
+}
+
+std::vector<std::string> normalized_names(std::string_view list) {
+  std::vector<std::string> names;
+  normalize_names(list, names);
   return names;
 }
 
@@ -64,12 +73,22 @@ std::optional<int> parse_qvalue(std::string_view text) noexcept {
 // browser's header spelling. A value outside this grammar (a parameter other
 // than q, a quoted string, a bad qvalue) keeps the plain normalization, so
 // it is never merged with anything it might differ from.
-std::optional<std::string> normalize_preferences(std::string_view value) {
+bool less_folded(std::string_view a, std::string_view b) noexcept {
+  const auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                      [&](char x, char y) { return fold(x) < fold(y); });
+}
+
+// Appends the canonical form; false (out unchanged) when the value is not
+// such a list. Tokens are compared and written case-folded, straight from
+// the value: no string per element.
+bool append_preferences(std::string& out, std::string_view value) {
   struct Preference {
-    std::string token;
+    std::string_view token;
     int q;
   };
-  std::vector<Preference> prefs;
+  thread_local std::vector<Preference> prefs;  // kept for its capacity
+  prefs.clear();
   bool valid = true;
   http::for_each_list_element(value, [&](std::string_view element) {
     if (!valid) return;
@@ -93,30 +112,34 @@ std::optional<std::string> normalize_preferences(std::string_view value) {
       valid = false;
       return;
     }
-    prefs.push_back({http::to_lower(token), q});
+    prefs.push_back({token, q});
   });
-  if (!valid) return std::nullopt;
+  if (!valid) return false;
   std::sort(prefs.begin(), prefs.end(), [](const Preference& a, const Preference& b) {
-    return a.q != b.q ? a.q > b.q : a.token < b.token;
+    return a.q != b.q ? a.q > b.q : less_folded(a.token, b.token);
   });
   prefs.erase(std::unique(prefs.begin(), prefs.end(),
                           [](const Preference& a, const Preference& b) {
-                            return a.q == b.q && a.token == b.token;
+                            return a.q == b.q && http::iequals(a.token, b.token);
                           }),
               prefs.end());
-  std::string out;
+  bool first = true;
   for (const auto& p : prefs) {
-    if (!out.empty()) out += ',';
-    out += p.token;
+    if (!first) out += ',';
+    first = false;
+    for (char c : p.token) out += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     if (p.q == 1000) continue;
     out += ";q=0";
     if (p.q == 0) continue;
-    std::string digits = std::to_string(p.q + 1000).substr(1);  // three digits
-    while (digits.back() == '0') digits.pop_back();
+    // Three digits of thousandths, trailing zeros dropped.
+    char digits[3] = {static_cast<char>('0' + p.q / 100), static_cast<char>('0' + p.q / 10 % 10),
+                      static_cast<char>('0' + p.q % 10)};
+    std::size_t length = 3;
+    while (digits[length - 1] == '0') --length;
     out += '.';
-    out += digits;
+    out.append(digits, length);
   }
-  return out;
+  return true;
 }
 
 // RFC 9111 §4.1 allows normalizing nominated values when it is known not to
@@ -125,10 +148,9 @@ std::optional<std::string> normalize_preferences(std::string_view value) {
 // collapsed too; treating such rare values as equal only costs a variant.
 // '%' and the key separator are escaped so a crafted value cannot forge the
 // key of another combination of headers.
-std::string normalize_value(std::string_view value) {
+void append_normalized_value(std::string& out, std::string_view value) {
   value = http::trim(value);
-  std::string out;
-  out.reserve(value.size());
+  const auto start = out.size();
   bool pending_space = false;
   for (char c : value) {
     if (c == ' ' || c == '\t') {
@@ -140,7 +162,7 @@ std::string normalize_value(std::string_view value) {
       out += ',';
       continue;
     }
-    if (pending_space && !out.empty() && out.back() != ',') out += ' ';
+    if (pending_space && out.size() > start && out.back() != ',') out += ' ';
     pending_space = false;  // also drops the whitespace after a comma
     if (c == '%') {
       out += "%25";
@@ -150,7 +172,6 @@ std::string normalize_value(std::string_view value) {
       out += c;
     }
   }
-  return out;
 }
 
 }  // namespace
@@ -170,26 +191,39 @@ std::string vary_names(const http::Headers& response) {
   return out;
 }
 
-std::optional<std::string> vary_key(const std::string& names, const http::Headers& request) {
+bool append_vary_key(std::string& out, std::string_view names, const http::Headers& request) {
   // The list is normalized again so a caller passing a raw Vary value still
-  // gets an order-independent key.
-  auto list = normalized_names(names);
+  // gets an order-independent key. Scratch kept per thread for its buffers:
+  // a hit on a variant builds its key without allocating.
+  thread_local std::vector<std::string> list;
+  thread_local std::string value;
+  thread_local std::string canonical;
+  normalize_names(names, list);
   // RFC 9111 §4.1: Vary: * never matches a later request.
-  if (std::find(list.begin(), list.end(), "*") != list.end()) return std::nullopt;
-  std::string key;
+  if (std::find(list.begin(), list.end(), "*") != list.end()) return false;
+  bool first = true;
   for (const auto& name : list) {
-    if (!key.empty()) key += kSeparator;
-    key += name;
+    if (!first) out += kSeparator;
+    first = false;
+    out += name;
     // An absent field and an empty one are different requests (RFC 9111
     // §4.1 compares presence too), so an absent one is the bare name with
     // no '='.
-    if (auto value = request.get_combined(name)) {
-      key += '=';
-      std::optional<std::string> canonical;
-      if (name == "accept-encoding" || name == "accept-language") canonical = normalize_preferences(*value);
-      key += normalize_value(canonical ? *canonical : *value);
+    value.clear();
+    if (request.append_combined(name, value)) {
+      out += '=';
+      canonical.clear();
+      const bool preferences = (name == "accept-encoding" || name == "accept-language") &&
+                               append_preferences(canonical, value);
+      append_normalized_value(out, preferences ? canonical : value);
     }
   }
+  return true;
+}
+
+std::optional<std::string> vary_key(const std::string& names, const http::Headers& request) {
+  std::string key;
+  if (!append_vary_key(key, names, request)) return std::nullopt;
   return key;
 }
 

@@ -95,6 +95,7 @@ asio::awaitable<Handler::Outcome> Handler::fetch(const http::Request& req, http:
   answer.facts = cache::response_facts(answer.head.status, answer.head.headers,
                                        policy ? policy->targeted_fields : cfg_.cache.targeted_fields,
                                        answer.response_time);
+  answer.vary = cache::vary_names(answer.head.headers);
   auto verdict = cache::on_origin_response(context, cache::OriginResponse{answer.facts, answer.head.headers});
 
   if (auto* revalidated = std::get_if<cache::Revalidated>(&verdict)) {
@@ -176,7 +177,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::act_on_verdict(co
     http::ResponseHead shared{head.status, head.reason,
                               cache::storable_fields(head.headers, answer.facts.cc, plan.rule->policy)};
     (*plan.fill)->publish_head(std::move(shared), answer.facts.content_length,
-                               cache::variant_for(answer.facts.vary, req.headers));
+                               cache::variant_for(answer.vary, req.headers));
   }
   co_return writer;
 }
@@ -334,7 +335,7 @@ asio::awaitable<std::unique_ptr<storage::BodyWriter>> Handler::open_store(const 
                                                                            const OriginAnswer& answer,
                                                                            cache::Seconds keep_for) {
   auto& found = *plan.lookup;
-  const auto& names = answer.facts.vary;
+  const auto& names = answer.vary;
   if (names.empty()) {
     found.key_url();
   } else {

@@ -406,16 +406,11 @@ asio::awaitable<void> Handler::look_up(Lookup& found, const http::Request& req) 
     found.hit = std::move(**got);
     co_return;
   }
-  const auto& index = (*got)->meta.internal.vary;
-  found.vary_names = index.names;
-  found.generation = index.generation;
+  auto& index = (*got)->meta.internal.vary;
+  found.vary_names = std::move(index.names);
+  found.generation = std::move(index.generation);
   found.vary_miss = true;
-  auto secondary = cache::vary_key(found.vary_names, req.headers);
-  if (!secondary) {
-    found.storable = false;
-    co_return;
-  }
-  found.key_variant(found.generation, *secondary);
+  if (!found.key_variant_for(req.headers)) co_return;
   auto variant = co_await shared_.storage->get(found.key);
   if (!variant) {
     log::warn_for(variant.error(), "storage lookup failed, passing through: ", variant.error().message());
@@ -423,6 +418,21 @@ asio::awaitable<void> Handler::look_up(Lookup& found, const http::Request& req) 
     found.hit = std::move(**variant);
     found.vary_miss = false;
   }
+}
+
+bool Lookup::key_variant_for(const http::Headers& request) {
+  std::string variant = util::recycled_string();
+  variant.append(generation).append(1, '\x1f');
+  if (!cache::append_vary_key(variant, vary_names, request)) {
+    util::recycle_string(variant);
+    key_url();
+    storable = false;
+    return false;
+  }
+  if (key.variant) util::recycle_string(*key.variant);
+  key.variant = std::move(variant);
+  storable = true;
+  return true;
 }
 
 asio::awaitable<void> Handler::serve_metrics(const http::Request& req, http::ResponseSink& out) {

@@ -95,7 +95,7 @@ struct RequestParser::Callbacks {
     auto& s = self(p);
     if (!count_header_bytes(s, len)) return -1;
     if (s.in_value_) {
-      s.target_->headers.add(std::move(s.field_), std::move(s.value_));
+      s.target_->headers.add_copy(s.field_, s.value_);  // copied: both sides keep their buffers
       s.field_.clear();
       s.value_.clear();
       s.in_value_ = false;
@@ -115,7 +115,7 @@ struct RequestParser::Callbacks {
   static int on_headers_complete(llhttp_t* p) {
     auto& s = self(p);
     auto& req = *s.target_;
-    if (!s.field_.empty()) req.headers.add(std::move(s.field_), std::string(http::trim(s.value_)));
+    if (!s.field_.empty()) req.headers.add_copy(s.field_, http::trim(s.value_));
     s.field_.clear();
     s.value_.clear();
     s.in_value_ = false;
@@ -168,7 +168,7 @@ void RequestParser::reject(int status, std::string reason) {
 
 void RequestParser::keep_pending_field() {
   if (!head_done_ && in_value_ && !field_.empty())
-    target_->headers.add(std::move(field_), std::string(http::trim(value_)));
+    target_->headers.add_copy(field_, http::trim(value_));
   field_.clear();
   value_.clear();
   in_value_ = false;

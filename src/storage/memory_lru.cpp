@@ -345,7 +345,9 @@ void MemoryLru::evict_one_locked(Shard& shard) {
 boost::asio::awaitable<Result<std::optional<Hit>>> MemoryLru::get(const CacheKey& key) {
   boost::intrusive_ptr<const MemoryEntry> entry;
   {
-    std::string scratch;
+    // Per thread, for its buffer (a variant's key is long); used up before
+    // this coroutine can be suspended.
+    thread_local std::string scratch;
     const auto flat = key.flat_view(scratch);
     auto& shard = shard_of(flat);
     std::lock_guard lock(shard.mutex);

@@ -21,6 +21,7 @@
 
 #include "relay/http/headers.hpp"
 #include "relay/http/response.hpp"
+#include "relay/util/string_stash.hpp"
 
 namespace relay::storage {
 namespace {
@@ -251,6 +252,12 @@ struct Reader {
   }
   std::string_view view() noexcept { return view(static_cast<std::size_t>(varint())); }
   std::string string() { return std::string(view()); }
+  // In a recycled buffer: strings a hit unpacks and drops (util/string_stash.hpp).
+  std::string recycled() {
+    auto s = util::recycled_string();
+    s.append(view());
+    return s;
+  }
   SysTime time() noexcept {
     std::int64_t ns = 0;
     std::memcpy(&ns, at, sizeof ns);
@@ -348,8 +355,8 @@ EntryMeta unpack_meta(std::span<const char> bytes) {
   if (flags & has_pending_writer) in.pending_writer = r.varint();
   if (flags & has_stale_at) in.stale_at = r.time();
   if (flags & has_vary) {
-    in.vary.names = r.string();
-    in.vary.generation = r.string();
+    in.vary.names = r.recycled();
+    in.vary.generation = r.recycled();
   }
   if (flags & has_tags) {
     const auto count = static_cast<std::size_t>(r.varint());

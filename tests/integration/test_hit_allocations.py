@@ -21,6 +21,13 @@ from harness import HOST, RelayTestCase, relay_bin
 FEW = 100
 MANY = 1100
 ALLOWANCE = 0.1  # allocations per hit
+# What a browser sends: field values longer than a string holds inline.
+BROWSER = {
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+    "Accept-Language": "en-GB,en;q=0.9,de;q=0.7",
+}
 
 
 def counting_module():
@@ -43,7 +50,7 @@ class HitAllocationTest(RelayTestCase):
         self.module = counting_module()
         self.assertTrue(self.module.exists(), "%s is built with relay (tests/meson.build)" % self.module)
 
-    def allocations(self, name, hits, config, path):
+    def allocations(self, name, hits, config, path, headers=None):
         out = self.workdir / ("%s-%d.count" % (name, hits))
         relay = self.make_relay(config, name="%s-%d" % (name, hits),
                                 env={"LD_PRELOAD": str(self.module), "COUNT_ALLOCATIONS_OUT": str(out)})
@@ -52,7 +59,7 @@ class HitAllocationTest(RelayTestCase):
         try:
             conn = http.client.HTTPConnection(HOST, relay.port, timeout=10)
             for i in range(hits + 1):
-                conn.request("GET", path)
+                conn.request("GET", path, headers=headers)
                 resp = conn.getresponse()
                 body = resp.read()
                 self.assertEqual(resp.status, 200)
@@ -66,18 +73,18 @@ class HitAllocationTest(RelayTestCase):
         self.assertTrue(out.exists(), "relay exited without running its exit handlers")
         return int(out.read_text())
 
-    def per_hit(self, name, config):
+    def per_hit(self, name, config, extra_query="", headers=None):
         # Like a real site's object: a long path and query, an ETag and
         # Last-Modified, a long field value (each longer than what a string
         # holds without allocating).
         path = ("/catalog/products/hit-allocations-%s?size=1024&cc=public,%%20max-age%%3D3600&etag=1&lm_ago=100"
-                "&hdr=X-Backend-Server:app-server-17.internal.example.test&variant=blue" % name)
-        few = self.allocations(name, FEW, config, path)
-        many = self.allocations(name, MANY, config, path)
+                "&hdr=X-Backend-Server:app-server-17.internal.example.test&variant=blue%s" % (name, extra_query))
+        few = self.allocations(name, FEW, config, path, headers)
+        many = self.allocations(name, MANY, config, path, headers)
         return (many - few) / (MANY - FEW), few, many
 
-    def check(self, name, config):
-        per_hit, few, many = self.per_hit(name, config)
+    def check(self, name, config, extra_query="", headers=BROWSER):
+        per_hit, few, many = self.per_hit(name, config, extra_query, headers)
         self.assertLessEqual(per_hit, ALLOWANCE,
                              "%.2f heap allocations per hit (%d for %d hits, %d for %d)" %
                              (per_hit, few, FEW, many, MANY))
@@ -89,6 +96,10 @@ class HitAllocationTest(RelayTestCase):
 
     def test_hit_with_access_log_allocates_nothing(self):
         self.check("logged", {"log": {"access_log": str(self.workdir / "access.log")}})
+
+    def test_hit_on_a_variant_allocates_nothing(self):
+        # Vary: the index entry first, then this request's variant.
+        self.check("variant", {"log": {"access_log": "off"}}, "&hdr=Vary:Accept-Encoding,%20Accept-Language")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@
 #include "relay/cache/key.hpp"
 #include "relay/cache/target.hpp"
 #include "relay/http/headers.hpp"
+#include "relay/util/string_stash.hpp"
 #include "relay/util/thread_stash.hpp"
 
 using relay::http::Headers;
@@ -168,7 +169,7 @@ TEST_CASE("ThreadStash: bounded, last in first out, per thread") {
   CHECK_FALSE(Stash::take(none));
 }
 
-TEST_CASE("make_key builds in the buffer of a key given back") {
+TEST_CASE("make_key builds in the buffer of a string given back") {
   relay::config::CacheKeyConfig cfg;
   relay::http::Headers headers;
   headers.add("Host", "shop.example.test");
@@ -177,7 +178,7 @@ TEST_CASE("make_key builds in the buffer of a key given back") {
   auto key = relay::cache::make_key(normalized.target, headers, cfg);
   CHECK(key.primary == "http://shop.example.test/a/rather/long/path/to/a/product");
   const char* buffer = key.primary.data();
-  relay::cache::recycle_key(key.primary);
+  relay::util::recycle_string(key.primary);
   std::string parked = long_value(again_size(), 'p');
   auto again = relay::cache::make_key(normalized.target, headers, cfg);
   CHECK(again.primary == "http://shop.example.test/a/rather/long/path/to/a/product");

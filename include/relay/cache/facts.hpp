@@ -45,7 +45,6 @@ struct ResponseFacts {
   std::optional<std::int64_t> age;  // the first valid Age delta-seconds
   bool has_etag = false;  // a non-empty ETag (kept as a flag: a copy of it would cost every hit an allocation)
   bool weak_etag = false;
-  std::string vary;  // vary_names(): lower-cased, sorted; "*" for Vary: *
   bool vary_star = false;
   std::optional<std::uint64_t> content_length;
   bool set_cookie = false;

@@ -29,15 +29,12 @@ struct KeyResult {
   std::string error;
 };
 
-// The key of a normalised target: what the request path uses.
+// The key of a normalised target: what the request path uses. Built in a
+// recycled buffer (util/string_stash.hpp).
 CacheKey make_key(const Target& target, const http::Headers& headers, const config::CacheKeyConfig& cfg);
 // Normalises the request's target first (for probes such as invalidation).
 KeyResult make_key(const http::Request& req, const config::CacheKeyConfig& cfg,
                    std::string_view scheme = "http");
-
-// Keeps a dropped key's buffer for the next make_key on this thread, so a
-// hit builds its key without allocating (util/thread_stash.hpp).
-void recycle_key(std::string& primary) noexcept;
 
 // Shell-style match where '*' matches any run of characters.
 bool glob_match(std::string_view pattern, std::string_view text, bool ignore_case = false) noexcept;

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "relay/http/headers.hpp"
 
@@ -21,6 +22,8 @@ std::string vary_names(const http::Headers& response);
 // preference lists select one variant. nullopt for "*" (never matches). ""
 // for an empty list.
 std::optional<std::string> vary_key(const std::string& names, const http::Headers& request);
+// The same appended to out; false for "*" (out unchanged).
+bool append_vary_key(std::string& out, std::string_view names, const http::Headers& request);
 
 // The variant a fill under these vary_names() publishes to its followers:
 // vary_key, with "" both for no Vary and for Vary: * (nobody follows that).

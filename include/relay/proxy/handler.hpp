@@ -44,6 +44,7 @@
 #include "relay/storage/storage.hpp"
 #include "relay/upstream/curl_multi.hpp"
 #include "relay/upstream/transfer.hpp"
+#include "relay/util/string_stash.hpp"
 #include "relay/util/pooled_frame.hpp"
 #include "relay/util/task_group.hpp"
 
@@ -74,7 +75,13 @@ struct Lookup {
   Lookup(Lookup&&) = default;
   Lookup& operator=(const Lookup&) = default;
   Lookup& operator=(Lookup&&) = default;
-  ~Lookup() { cache::recycle_key(key.primary); }
+  // Its strings' buffers go back for the next request's (util/string_stash.hpp).
+  ~Lookup() {
+    util::recycle_string(key.primary);
+    if (key.variant) util::recycle_string(*key.variant);
+    util::recycle_string(vary_names);
+    util::recycle_string(generation);
+  }
 
   // key.primary is the cache key of the URL; with key.variant, where this
   // request's variant lives. One key, so a hit copies the URL's key nowhere.
@@ -89,9 +96,13 @@ struct Lookup {
   // Where this request's variant lives; null when it cannot be stored.
   const storage::CacheKey* storage_key() const noexcept { return storable ? &key : nullptr; }
   void key_url() noexcept {
+    if (key.variant) util::recycle_string(*key.variant);
     key.variant.reset();
     storable = true;
   }
+  // This request's variant under the index in vary_names and generation;
+  // false, and not storable, for Vary: * (it never matches).
+  bool key_variant_for(const http::Headers& request);
   void key_variant(std::string_view generation, std::string_view secondary) {
     key.set_variant(generation, secondary);
     storable = true;
@@ -153,6 +164,9 @@ class Handler final : public http::Service {
     cache::ResponseFacts facts;
     std::chrono::system_clock::time_point request_time;
     std::chrono::system_clock::time_point response_time;
+    // cache::vary_names of the head: what a stored copy varies on. Not in
+    // the facts, which every hit computes and which need only vary_star.
+    std::string vary = {};
   };
   struct FollowResult {
     // TakeOver: the writer kept this follower waiting past its patience;

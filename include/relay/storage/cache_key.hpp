@@ -48,7 +48,7 @@ struct CacheKey {
   // otherwise built in `scratch`, which must outlive the view.
   std::string_view flat_view(std::string& scratch) const {
     if (!variant) return primary;
-    scratch = flat();
+    scratch.assign(primary).append("\x1fvary=").append(*variant);
     return scratch;
   }
 
