@@ -18,6 +18,7 @@
 #include "relay/proxy/pump.hpp"
 #include "relay/util/error_table.hpp"
 #include "relay/util/log.hpp"
+#include "relay/util/string_stash.hpp"
 
 namespace relay::proxy {
 
@@ -28,6 +29,7 @@ asio::awaitable<std::optional<Handler::Outcome>> Handler::deliver(const http::Re
                                                                   cache::Seconds age,
                                                                   http::ResponseSink& out) {
   Outcome outcome{info};
+  const util::RecycleStringsOnExit recycle_tags(hit.meta.internal.tags);
   const auto& meta = hit.meta;
   // The hit is ours: its fields become the answer's without a copy. What
   // strip_for_client removes (tags, targeted fields) is no validator, so

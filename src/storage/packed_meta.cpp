@@ -360,8 +360,9 @@ EntryMeta unpack_meta(std::span<const char> bytes) {
   }
   if (flags & has_tags) {
     const auto count = static_cast<std::size_t>(r.varint());
+    in.tags = util::recycled_strings();
     in.tags.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) in.tags.push_back(r.string());
+    for (std::size_t i = 0; i < count; ++i) in.tags.push_back(r.recycled());
   }
   return meta;
 }

@@ -101,6 +101,11 @@ class HitAllocationTest(RelayTestCase):
         # Vary: the index entry first, then this request's variant.
         self.check("variant", {"log": {"access_log": "off"}}, "&hdr=Vary:Accept-Encoding,%20Accept-Language")
 
+    def test_hit_on_a_tagged_object_allocates_nothing(self):
+        # Purge tags are unpacked with the entry (and could be purged by).
+        self.check("tagged", {"log": {"access_log": "off"}},
+                   "&hdr=Surrogate-Key:product-000017%20category-shoes-and-boots%20brand-acme-footwear")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -184,3 +184,22 @@ TEST_CASE("make_key builds in the buffer of a string given back") {
   CHECK(again.primary == "http://shop.example.test/a/rather/long/path/to/a/product");
   CHECK(again.primary.data() == buffer);
 }
+
+TEST_CASE("recycled strings: a list and its strings go back together, a guard gives them back at scope end") {
+  const char* tag_buffer = nullptr;
+  {
+    auto tags = relay::util::recycled_strings();
+    tags.push_back(long_value(30, 't'));
+    tag_buffer = tags.front().data();
+    const relay::util::RecycleStringsOnExit guard(tags);
+  }
+  std::string parked = long_value(30, 'p');  // where malloc would look first
+  auto again = relay::util::recycled_strings();
+  CHECK(again.empty());
+  CHECK(again.capacity() >= 1);
+  again.push_back(relay::util::recycled_string());
+  again.back().append(long_value(20, 'n'));
+  CHECK(again.back().data() == tag_buffer);
+  relay::util::recycle_strings(again);
+  CHECK(again.empty());
+}

@@ -81,6 +81,7 @@ struct Lookup {
     if (key.variant) util::recycle_string(*key.variant);
     util::recycle_string(vary_names);
     util::recycle_string(generation);
+    if (hit) util::recycle_strings(hit->meta.internal.tags);
   }
 
   // key.primary is the cache key of the URL; with key.variant, where this

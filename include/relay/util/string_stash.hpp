@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "relay/util/thread_stash.hpp"
 
@@ -28,5 +29,37 @@ inline std::string recycled_string() noexcept {
 inline void recycle_string(std::string& s) noexcept {
   if (s.capacity() > 15 && s.capacity() <= string_stash::kLongestKept) string_stash::Stash::give(s);
 }
+
+namespace string_stash {
+struct ListTag {};
+using Lists = ThreadStash<std::vector<std::string>, 4, ListTag>;
+inline constexpr std::size_t kLongestListKept = 64;
+}  // namespace string_stash
+
+// An empty list, with the capacity of one given back on this thread if any.
+inline std::vector<std::string> recycled_strings() noexcept {
+  std::vector<std::string> list;
+  string_stash::Lists::take(list);
+  return list;
+}
+
+// Gives each string's buffer back, then the list's own.
+inline void recycle_strings(std::vector<std::string>& list) noexcept {
+  for (auto& s : list) recycle_string(s);
+  list.clear();
+  if (list.capacity() > 0 && list.capacity() <= string_stash::kLongestListKept) string_stash::Lists::give(list);
+}
+
+// Gives a list's buffers back when the scope it guards ends.
+class RecycleStringsOnExit {
+ public:
+  explicit RecycleStringsOnExit(std::vector<std::string>& list) noexcept : list_(list) {}
+  RecycleStringsOnExit(const RecycleStringsOnExit&) = delete;
+  RecycleStringsOnExit& operator=(const RecycleStringsOnExit&) = delete;
+  ~RecycleStringsOnExit() { recycle_strings(list_); }
+
+ private:
+  std::vector<std::string>& list_;
+};
 
 }  // namespace relay::util
