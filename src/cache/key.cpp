@@ -118,7 +118,7 @@ CacheKey make_key(const Target& target, const http::Headers& headers, const conf
   append_query(primary, target, cfg);
   for (const auto& name : cfg.headers) {
     primary += '|';
-    for (char c : name) primary += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (char c : name) primary += http::ascii_lower(c);
     primary += '=';
     append_header_value(primary, headers, name);
   }

@@ -212,7 +212,7 @@ TargetResult normalize_target(std::string_view request_target, const http::Heade
   Target& t = r.target;
   TargetStash::take(t);
   t.scheme.assign(scheme);
-  for (auto& c : t.scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (auto& c : t.scheme) c = http::ascii_lower(c);
   auto port = key_port(authority->port(), t.scheme);
   if (!port) return fail("invalid port in Host: " + std::string(authority_text));
   assign_lower_host(t.authority, authority->encoded_host());

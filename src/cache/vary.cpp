@@ -28,7 +28,7 @@ void normalize_names(std::string_view list, std::vector<std::string>& names) {
     if (n == names.size()) names.emplace_back();
     auto& name = names[n++];
     name.assign(element);  // into the buffer the slot kept
-    for (auto& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    for (auto& c : name) c = http::ascii_lower(c);
   });
   names.resize(n);
   std::sort(names.begin(), names.end());
@@ -74,9 +74,8 @@ std::optional<int> parse_qvalue(std::string_view text) noexcept {
 // than q, a quoted string, a bad qvalue) keeps the plain normalization, so
 // it is never merged with anything it might differ from.
 bool less_folded(std::string_view a, std::string_view b) noexcept {
-  const auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
   return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
-                                      [&](char x, char y) { return fold(x) < fold(y); });
+                                      [](char x, char y) { return http::ascii_lower(x) < http::ascii_lower(y); });
 }
 
 // Appends the canonical form; false (out unchanged) when the value is not
@@ -127,7 +126,7 @@ bool append_preferences(std::string& out, std::string_view value) {
   for (const auto& p : prefs) {
     if (!first) out += ',';
     first = false;
-    for (char c : p.token) out += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    for (char c : p.token) out += http::ascii_lower(c);
     if (p.q == 1000) continue;
     out += ";q=0";
     if (p.q == 0) continue;

@@ -13,19 +13,13 @@ namespace relay::http {
 
 namespace {
 
-// ASCII only: field names are tokens, and locale-aware tolower would make
-// lookups depend on the process locale.
-constexpr char lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 
 }  // namespace
 
 std::string to_lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = lower(c);
+  for (char& c : out) c = ascii_lower(c);
   return out;
 }
 

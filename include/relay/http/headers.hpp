@@ -12,6 +12,10 @@
 
 namespace relay::http {
 
+// ASCII only: field names and tokens are ASCII, and locale-aware tolower
+// would make the result depend on the process locale.
+constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 // ASCII case-insensitive equality. Inline: it runs for every field of every
 // lookup, and most calls end at the size check.
 inline bool iequals(std::string_view a, std::string_view b) noexcept {
