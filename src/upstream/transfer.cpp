@@ -79,7 +79,7 @@ void Transfer::configure() {
   curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy_, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
   curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(cfg_.connect_timeout.count()));
-  curl_easy_setopt(easy_, CURLOPT_BUFFERSIZE, 64L * 1024);
+  curl_easy_setopt(easy_, CURLOPT_BUFFERSIZE, 256L * 1024);
   curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_buffer_);
   curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
   curl_easy_setopt(easy_, CURLOPT_HEADERDATA, this);
@@ -186,21 +186,15 @@ bool Transfer::accept_framing() {
 }
 
 boost::asio::awaitable<Result<std::span<const char>>> Transfer::read() {
-  if (!current_.empty()) {
-    received_bytes_ -= current_.size();
-    current_.clear();
-  }
+  current_.clear();  // the caller is done with the last chunk
   auto deadline = clock::now() + cfg_.idle_timeout;
   for (;;) {
-    if (recv_paused_ && received_bytes_ < high_water / 2) {
-      recv_paused_ = false;
-      apply_pause_state();
-    }
-    if (!received_.empty()) {
-      current_ = std::move(received_.front());
-      received_.pop_front();
+    if (!filling_.empty()) {
+      current_.swap(filling_);
+      resume_receiving();  // curl may deliver into filling_ right here
       co_return std::span<const char>(current_.data(), current_.size());
     }
+    resume_receiving();
     if (done_) {
       if (curl_code_ != CURLE_OK) co_return failure();
       co_return std::span<const char>{};
@@ -209,10 +203,16 @@ boost::asio::awaitable<Result<std::span<const char>>> Transfer::read() {
       if (!co_await feed_upload()) co_return make_error_code(Errc::client_closed);
       continue;
     }
-    if (!co_await event_.wait_until(deadline) && received_.empty() && !done_) {
+    if (!co_await event_.wait_until(deadline) && filling_.empty() && !done_) {
       co_return make_error_code(Errc::upstream_idle_timeout);
     }
   }
+}
+
+void Transfer::resume_receiving() {
+  if (!recv_paused_) return;
+  recv_paused_ = false;
+  apply_pause_state();
 }
 
 boost::asio::awaitable<bool> Transfer::feed_upload() {
@@ -297,12 +297,11 @@ std::size_t Transfer::on_header(char* data, std::size_t size, std::size_t count,
 std::size_t Transfer::on_write(char* data, std::size_t size, std::size_t count, void* self) {
   auto* t = static_cast<Transfer*>(self);
   std::size_t n = size * count;
-  if (t->received_bytes_ >= high_water) {
+  if (t->filling_.size() >= high_water) {
     t->recv_paused_ = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  t->received_.emplace_back(data, n);
-  t->received_bytes_ += n;
+  t->filling_.append(data, n);
   t->event_.notify();
   return n;
 }

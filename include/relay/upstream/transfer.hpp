@@ -4,8 +4,12 @@
 // come, and returns once the final response head is in; read() then yields
 // the body as it arrives. A body framed with a transfer coding other than
 // chunked fails start() (upstream_transfer_coding): relay could not frame it.
-// Back-pressure: at most `high_water` bytes are buffered, then curl is
-// paused until the reader catches up. Destroying a Transfer aborts it.
+// Body bytes are double-buffered: curl appends to one buffer while the
+// reader holds the other, so each read() hands over everything that came
+// since the last (curl cuts a body into 16 KiB calls; the store and the
+// client get it in as few writes as it arrived in). Back-pressure: once
+// `high_water` bytes wait, curl is paused until the reader takes them.
+// Destroying a Transfer aborts it.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -69,6 +73,7 @@ class Transfer final : public TransferSink, public http::BodySource {
   // Feeds the upload if curl waits for request-body bytes; false on failure.
   boost::asio::awaitable<bool> feed_upload();
   void apply_pause_state();
+  void resume_receiving();  // unpauses curl if on_write paused it
   error_code failure() const;
   void log_failure(const error_code& error) const;
 
@@ -96,9 +101,8 @@ class Transfer final : public TransferSink, public http::BodySource {
   int curl_code_ = 0;
   bool timed_out_waiting_ = false;
 
-  std::deque<std::string> received_;
-  std::size_t received_bytes_ = 0;
-  std::string current_;
+  std::string filling_;  // what curl has delivered since the last read()
+  std::string current_;  // what the last read() handed out; both keep their capacity
   bool recv_paused_ = false;
 
   std::span<const char> upload_pending_;
