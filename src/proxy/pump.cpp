@@ -22,6 +22,16 @@ asio::awaitable<Result<std::span<const char>>> PrimedSource::read() {
 namespace {
 constexpr auto unbounded = std::numeric_limits<std::uint64_t>::max();
 
+// Bytes the store has just written go to the client from the store's file
+// where both can: sendfile(2) hands the kernel the pages it already holds,
+// where a write would copy the bytes again.
+asio::awaitable<bool> send_to_client(http::ResponseSink& client, storage::BodyWriter* store,
+                                     std::span<const char> bytes, std::uint64_t body_offset) {
+  const int fd = store ? store->body_fd() : -1;
+  if (fd >= 0 && client.sends_files()) co_return bool(co_await client.write_file({fd, body_offset, bytes.size()}));
+  co_return bool(co_await client.write_body(bytes));
+}
+
 // Whether anyone still wants the body once the client is gone.
 bool wanted_without_client(const PumpTargets& t) { return t.store || (t.fill && t.fill->followers() > 0); }
 }  // namespace
@@ -61,7 +71,8 @@ asio::awaitable<PumpResult> pump(http::BodySource& source, PumpTargets t) {
       if (chunk_end > t.window_begin) {
         auto from = t.window_begin > offset ? t.window_begin - offset : 0;
         auto to = std::min<std::uint64_t>(chunk->size(), t.window_end - offset);
-        if (!co_await t.client->write_body(chunk->subspan(from, to - from))) result.client_gone = true;
+        if (!co_await send_to_client(*t.client, t.store, chunk->subspan(from, to - from), offset + from))
+          result.client_gone = true;
       }
     }
     offset += chunk->size();

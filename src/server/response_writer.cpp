@@ -175,7 +175,8 @@ asio::awaitable<Result<void>> ResponseWriter::write_body(std::span<const char> c
   co_return co_await send(std::span(buffers.data(), count));
 }
 
-bool ResponseWriter::sends_files() const noexcept { return !socket_.tls(); }
+// Chunked framing would need each chunk's size line around the file's bytes.
+bool ResponseWriter::sends_files() const noexcept { return !socket_.tls() && !chunked_; }
 
 asio::awaitable<Result<void>> ResponseWriter::write_file(http::FileRegion region) {
   if (no_body_ || region.size == 0) co_return Result<void>{};

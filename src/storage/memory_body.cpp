@@ -134,7 +134,10 @@ Result<std::shared_ptr<const MemoryBody>> MemoryBodyBuilder::finish() {
     return std::make_shared<const MemoryBody>(std::move(chunks_));
   }
   // Sealed: nobody, this process included, can change the bytes a hit sends.
-  if (::fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
+  // F_SEAL_FUTURE_WRITE, not F_SEAL_WRITE: the latter fails (EBUSY) while
+  // pages are still referenced by socket buffers, which they are when the
+  // fill's client was sent them from this file moments ago (proxy/pump.cpp).
+  if (::fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) != 0) {
     return make_error_code(Errc::storage_unavailable);
   }
   auto body = MemoryBody::from_file(fd_, size_);

@@ -151,6 +151,24 @@ class MemoryFileBodyTest(RelayTestCase):
             self.assertEqual(self.get(small).body, body_bytes("/sf/small", 1000))
         self.assertEqual(self.memfds(), before + 1)
 
+    def test_object_sent_from_its_file_while_filling_is_stored_though_the_client_has_not_read_it(self):
+        # A fill's client is sent the bytes from the body's file (sendfile), so
+        # the socket buffers still hold its pages when the fill commits: the
+        # commit must not wait for them, nor fail (F_SEAL_WRITE would: EBUSY).
+        size = 8 * MiB
+        target = "/sf/unread?size=%d&cc=max-age%%3D60" % size
+        with RawConn(self.port, timeout=20, rcvbuf=256 * KiB) as c:
+            c.request("GET", target)
+            time.sleep(0.5)  # the body sits in socket buffers, unread
+            r = c.read_response(sink=lambda data: None)
+        self.assertXCache(r, "MISS")
+        wait_until(lambda: (metric(self.relay.metrics(), "relay_cache_size_bytes") or 0) >= size, 5,
+                   interval=0.1, what="the object to be stored")
+        r, length, sha = fetch(self.port, target)
+        self.assertXCache(r, "HIT")
+        self.assertEqual((length, sha), (size, expected_sha("/sf/unread", size)))
+        self.assertEqual(self.origin.count("/sf/unread"), 1)
+
     def test_slow_reader_of_a_large_memory_object_gets_every_byte(self):
         size = 16 * MiB
         target = "/sf/slow?size=%d&cc=max-age%%3D60" % size
