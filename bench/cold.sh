@@ -14,6 +14,13 @@
 #   BENCH_ROUNDS       rounds; each round fetches from every target once [5]
 #   BENCH_TARGETS      "relay nginx", "relay" or "nginx" [relay nginx]
 #   BENCH_PIN          auto | 1 | 0: servers on CPU 0, curl on the rest [auto]
+#   BENCH_COLD_ORIGIN  shared | apart: where the pinned origin runs [shared]
+#                      shared: on CPU 0 with the proxies, so the total is
+#                        the origin's and the proxy's work one after the other;
+#                      apart: on curl's CPUs, as if the origin were another
+#                        machine: the proxy has a CPU of its own and the
+#                        total shows what its stage adds. The direct fetch
+#                        runs with the same placement (origin beside curl)
 #   BENCH_PORT_BASE    fixed ports: origin=BASE, relay=BASE+1, nginx=BASE+2 [random]
 #   BENCH_RELAY_BIN    relay binary [<repo>/build/relay]
 #   BENCH_TMPDIR       where the run's temp dir goes [$TMPDIR or /tmp]
@@ -32,6 +39,7 @@ ROOT=$(dirname "$BENCH_DIR")
 SIZE_SPEC=${BENCH_COLD_SIZE:-100m}
 ROUNDS=${BENCH_ROUNDS:-5}
 TARGETS=${BENCH_TARGETS:-relay nginx}
+ORIGIN_PLACE=${BENCH_COLD_ORIGIN:-shared}
 BENCH_THREADS=1
 
 # shellcheck source=bench/lib.sh
@@ -43,13 +51,22 @@ targets_from "$TARGETS" relay nginx
 need_nginx
 command -v python3 >/dev/null || die 2 "python3 not found"
 want relay && need_relay
+[[ $ORIGIN_PLACE == shared || $ORIGIN_PLACE == apart ]] || die 2 "BENCH_COLD_ORIGIN must be shared or apart, not '$ORIGIN_PLACE'"
 
 pick_proxy_ports
 
 mkdir -p "$TMP/origin/www"
 head -c "$SIZE" /dev/urandom >"$TMP/origin/www/object-big"
 head -c 1024 /dev/zero >"$TMP/origin/www/object-1k"
-start_nginx origin "$BENCH_DIR/nginx-origin-mixed.conf.in" "$ORIGIN_PORT"
+if [[ $ORIGIN_PLACE == apart && ${#CLIENT_PIN[@]} -gt 0 ]]; then
+  proxy_pin=("${SERVER_PIN[@]}")
+  SERVER_PIN=("${CLIENT_PIN[@]}")
+  start_nginx origin "$BENCH_DIR/nginx-origin-mixed.conf.in" "$ORIGIN_PORT"
+  SERVER_PIN=("${proxy_pin[@]}")
+  PIN_NOTE="proxies on CPU ${SERVER_PIN[2]}, origin and curl on CPU ${CLIENT_PIN[2]}"
+else
+  start_nginx origin "$BENCH_DIR/nginx-origin-mixed.conf.in" "$ORIGIN_PORT"
+fi
 
 declare -A BASE PID
 BASE[direct]="http://127.0.0.1:$ORIGIN_PORT"
@@ -170,5 +187,5 @@ info "(x direct = total time / the same round's direct fetch from the origin; cp
 info " time during the transfer (the origin's own for direct), in ${CLK_TCK}ths of a second; RSS peak + = the server's"
 info " resident memory at its highest during the transfer minus just before it, summed over its processes)"
 info ""
-info "command: BENCH_COLD_SIZE=$SIZE_SPEC BENCH_ROUNDS=$ROUNDS BENCH_TARGETS='${ORDER[*]}' BENCH_PIN=$PIN bench/cold.sh"
+info "command: BENCH_COLD_SIZE=$SIZE_SPEC BENCH_ROUNDS=$ROUNDS BENCH_TARGETS='${ORDER[*]}' BENCH_PIN=$PIN BENCH_COLD_ORIGIN=$ORIGIN_PLACE bench/cold.sh"
 exit 0
