@@ -135,6 +135,11 @@ min_free_space = 0
 [storage.redis]
 url = "redis://127.0.0.1:${REDIS_PORT:-6379}/0"
 
+# Off: each relay would otherwise take the default admin port, and only
+# the first to start could.
+[admin]
+listen = ""
+
 [log]
 access_log = "off"
 EOF
