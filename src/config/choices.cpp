@@ -27,6 +27,8 @@ constexpr Table<MaintenanceLock, 2> kLocks{{{MaintenanceLock::None, "none"}, {Ma
 constexpr Table<LogLevel, 4> kLevels{
     {{LogLevel::Error, "error"}, {LogLevel::Warn, "warn"}, {LogLevel::Info, "info"}, {LogLevel::Debug, "debug"}}};
 constexpr Table<LogFormat, 2> kFormats{{{LogFormat::Text, "text"}, {LogFormat::Json, "json"}}};
+constexpr Table<DiskVerify, 2> kDiskVerify{
+    {{DiskVerify::FirstRead, "first_read"}, {DiskVerify::EveryRead, "every_read"}}};
 constexpr Table<TlsVersion, 2> kTlsVersions{{{TlsVersion::V1_2, "1.2"}, {TlsVersion::V1_3, "1.3"}}};
 
 template <typename E, std::size_t N>
@@ -61,6 +63,7 @@ std::string_view name_of(MaintenanceLock v) noexcept { return name_in(kLocks, v)
 std::string_view name_of(LogLevel v) noexcept { return name_in(kLevels, v); }
 std::string_view name_of(LogFormat v) noexcept { return name_in(kFormats, v); }
 std::string_view name_of(TlsVersion v) noexcept { return name_in(kTlsVersions, v); }
+std::string_view name_of(DiskVerify v) noexcept { return name_in(kDiskVerify, v); }
 
 StorageBackend lower_level(Tier tier) noexcept {
   switch (tier) {
@@ -75,6 +78,7 @@ namespace detail {
 
 void parse_text(std::string_view text, StorageBackend& out) { parse_in(kBackends, text, out); }
 void parse_text(std::string_view text, Eviction& out) { parse_in(kEvictions, text, out); }
+void parse_text(std::string_view text, DiskVerify& out) { parse_in(kDiskVerify, text, out); }
 void parse_text(std::string_view text, Tier& out) { parse_in(kTiers, text, out); }
 void parse_text(std::string_view text, Compression& out) { parse_in(kCompressions, text, out); }
 void parse_text(std::string_view text, SetCookie& out) { parse_in(kSetCookies, text, out); }

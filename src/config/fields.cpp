@@ -130,6 +130,7 @@ constexpr Field kFields[] = {
     row<K::Size, &C::storage, &StorageConfig::disk, &DiskStorageConfig::min_free_space>(
         "storage.disk.min_free_space"),
     row<K::Int, &C::storage, &StorageConfig::disk, &DiskStorageConfig::io_threads>("storage.disk.io_threads"),
+    row<K::String, &C::storage, &StorageConfig::disk, &DiskStorageConfig::verify>("storage.disk.verify"),
     row<K::String, &C::storage, &StorageConfig::redis, &RedisStorageConfig::url>("storage.redis.url"),
     row<K::String, &C::storage, &StorageConfig::redis, &RedisStorageConfig::key_prefix>(
         "storage.redis.key_prefix"),

@@ -396,6 +396,12 @@ constexpr KeyDoc kKeyDocs[] = {
      "response is served all the same). nginx: proxy_cache_path min_free=."},
     {"storage.disk.io_threads",
      "Threads for the blocking file I/O, 1..64; the event loops never touch the disk themselves."},
+    {"storage.disk.verify",
+     "When a hit checks the SHA-256 of each 64 KiB block it sends: \"first_read\" (the first read of a body "
+     "after relay starts or after its file changes, and whenever its pages have left the page cache, so every "
+     "byte that comes from the disk is checked; a hit on a checked body still in the page cache is sent "
+     "straight from it with sendfile) or \"every_read\" (every hit reads and hashes every block it sends). A "
+     "block that fails is never sent, and every entry using its body is dropped. nginx and Varnish: none."},
     // [storage.redis]
     {"storage.redis.url",
      "redis://[:password@]host[:port][/db]: port 1..65535, db 0..2147483647. The password may hold '@' and "

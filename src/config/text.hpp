@@ -15,6 +15,7 @@ namespace relay::config::detail {
 // Each throws std::invalid_argument("expected ..., got \"text\"").
 void parse_text(std::string_view text, StorageBackend& out);
 void parse_text(std::string_view text, Eviction& out);
+void parse_text(std::string_view text, DiskVerify& out);
 void parse_text(std::string_view text, Tier& out);
 void parse_text(std::string_view text, Compression& out);
 void parse_text(std::string_view text, SetCookie& out);

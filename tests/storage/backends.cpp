@@ -338,8 +338,8 @@ fs::path temp_base() {
 
 }  // namespace
 
-TempDir::TempDir() {
-  const auto base = temp_base();
+TempDir::TempDir(const fs::path& base_dir) {
+  const auto base = base_dir.empty() ? temp_base() : base_dir;
   std::string pattern = (base / "relay-stest-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed: " + pattern);
   path_ = pattern;
@@ -362,7 +362,7 @@ void FakeClock::advance(std::chrono::nanoseconds by) noexcept { *offset_ns_ += b
 Env::Env(Kind kind, Options options, int loops) : kind_(kind), options_(std::move(options)) {
   for (int i = 0; i < std::max(1, loops); ++i) loops_.push_back(std::make_unique<Loop>());
   if (kind_ == Kind::disk || kind_ == Kind::memory_disk || kind_ == Kind::zstd_disk)
-    dir_ = std::make_unique<TempDir>();
+    dir_ = std::make_unique<TempDir>(options_.dir_base);
   if (kind_ == Kind::redis) prefix_ = unique_prefix();
   store_ = build();
 }
@@ -400,6 +400,7 @@ config::DiskStorageConfig Env::disk_config() const {
   c.max_size = options_.max_size != 0 ? options_.max_size : 4096 * MiB;
   c.min_free_space = options_.min_free_space;
   c.io_threads = 2;
+  c.verify = options_.disk_verify;
   return c;
 }
 

@@ -2,8 +2,15 @@
 // body damaged in place, without a size change, yields no byte of a damaged
 // block, whether read whole or from an offset (a Range); a read from an
 // offset skips the blocks before it; records written before block hashes
-// existed (format 1) are removed at start with their bodies.
+// existed (format 1) are removed at start with their bodies; with verify =
+// "first_read", a body checked whole is sent from the page cache until its
+// file changes or leaves the cache.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <thread>
 
 #include "../../src/storage/disk/files.hpp"
 #include "../../src/storage/disk/record.hpp"
@@ -27,6 +34,17 @@ struct Partial {
   error_code error;  // of the failed read, if one failed
 };
 
+// Appends what reader yields to `into`, up to the end or the first failed
+// read, whose error it returns.
+asio::awaitable<error_code> read_rest(BodyReader& reader, std::string& into) {
+  for (;;) {
+    auto chunk = co_await reader.read();
+    if (!chunk) co_return chunk.error();
+    if (chunk->empty()) co_return error_code{};
+    into.append(chunk->data(), chunk->size());
+  }
+}
+
 asio::awaitable<Partial> read_from(Storage& s, std::string key, std::uint64_t offset) {
   Partial p;
   auto hit = co_await s.get(key);
@@ -37,15 +55,8 @@ asio::awaitable<Partial> read_from(Storage& s, std::string key, std::uint64_t of
   if (!*hit) co_return p;
   p.hit = true;
   p.start = (*hit)->body->start_at(offset);
-  for (;;) {
-    auto chunk = co_await (*hit)->body->read();
-    if (!chunk) {
-      p.error = chunk.error();
-      co_return p;
-    }
-    if (chunk->empty()) co_return p;
-    p.body.append(chunk->data(), chunk->size());
-  }
+  p.error = co_await read_rest(*(*hit)->body, p.body);
+  co_return p;
 }
 
 fs::path only_object(Env& env) {
@@ -181,6 +192,129 @@ TEST_CASE("disk blocks: a damaged single-block body is a miss, never a failed re
   CHECK_FALSE(got.hit);
   CHECK_FALSE(got.error);
   CHECK(env.store().stats().integrity_failures == 1);
+}
+
+// What one hit offers: the body as a file (a trusted hit) or not, and the
+// bytes a full read yields.
+struct HitView {
+  bool hit = false;
+  bool as_file = false;
+  std::uint64_t file_size = 0;
+  std::string body;
+  error_code error;
+};
+
+asio::awaitable<HitView> view_hit(Storage& s, std::string key) {
+  HitView v;
+  auto hit = co_await s.get(key);
+  if (!hit || !*hit) co_return v;
+  v.hit = true;
+  if (auto file = (*hit)->body->file()) {
+    v.as_file = true;
+    v.file_size = file->size;
+  }
+  v.error = co_await read_rest(*(*hit)->body, v.body);
+  co_return v;
+}
+
+// Drops the file's pages from the page cache (it is clean: written and fsynced).
+void evict_from_page_cache(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+// Bodies are trusted only once their file has not changed for two seconds
+// (mark_verified: coarse ctimes), so the tests let them age first.
+void let_files_age() { std::this_thread::sleep_for(std::chrono::milliseconds(2100)); }
+
+TEST_CASE("disk blocks: first_read sends a body checked whole from the page cache until its file changes") {
+  // On a disk-backed file system, so that its pages can leave the page
+  // cache (tmpfs pages cannot: they are the storage).
+  Options on_disk;
+  on_disk.dir_base = "/var/tmp";
+  Env env(Kind::disk, on_disk);
+  const std::string body = random_body(300'000, 611);
+  must_put(env, "k", text_meta("k", body.size()), body);
+  let_files_age();
+  const auto failures = env.store().stats().integrity_failures;
+
+  // First read: checked block by block, not offered as a file.
+  auto first = env.run(view_hit(env.store(), "k"));
+  REQUIRE(first.hit);
+  CHECK_FALSE(first.as_file);
+  CHECK_BODY(first.body, body);
+  // Now trusted: the whole body as a file, and read() still yields it.
+  auto second = env.run(view_hit(env.store(), "k"));
+  REQUIRE(second.hit);
+  CHECK(second.as_file);
+  CHECK(second.file_size == body.size());
+  CHECK_BODY(second.body, body);
+
+  SUBCASE("a change to the file (its ctime moves) withdraws the trust, and damage is found") {
+    damage_block(only_object(env), 3);
+    auto damaged = env.run(view_hit(env.store(), "k"));
+    REQUIRE(damaged.hit);
+    CHECK_FALSE(damaged.as_file);
+    CHECK(damaged.error == make_error_code(Errc::storage_corrupt));
+    CHECK_BODY(damaged.body, body.substr(0, 3 * block));
+    CHECK(env.store().stats().integrity_failures == failures + 1);
+    CHECK(is_miss(env, "k"));
+  }
+  SUBCASE("a change that leaves the bytes alone still means a check, then trust again") {
+    const auto object = only_object(env);
+    REQUIRE(::chmod(object.c_str(), 0640) == 0);
+    auto changed = env.run(view_hit(env.store(), "k"));
+    CHECK_FALSE(changed.as_file);
+    CHECK_BODY(changed.body, body);
+    let_files_age();
+    CHECK_FALSE(env.run(view_hit(env.store(), "k")).as_file);  // the check that trusts it again
+    CHECK(env.run(view_hit(env.store(), "k")).as_file);
+  }
+  SUBCASE("pages that left the page cache are read from the disk and checked again") {
+    const auto object = only_object(env);
+    evict_from_page_cache(object);
+    const int fd = ::open(object.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    const bool cached = disk::fully_cached(fd, body.size());
+    ::close(fd);
+    REQUIRE_MESSAGE(!cached, object << " is still in the page cache: not on a disk-backed file system?");
+    auto reread = env.run(view_hit(env.store(), "k"));
+    CHECK_FALSE(reread.as_file);
+    CHECK_BODY(reread.body, body);
+    CHECK(env.run(view_hit(env.store(), "k")).as_file);
+  }
+}
+
+TEST_CASE("disk blocks: a read from an offset or a recent file earns no trust; every_read never trusts") {
+  SUBCASE("first_read") {
+    Env env(Kind::disk);
+    const std::string body = random_body(300'000, 612);
+    must_put(env, "k", text_meta("k", body.size()), body);
+    // Written moments ago: checked whole, yet checked again next time.
+    CHECK_BODY(env.run(view_hit(env.store(), "k")).body, body);
+    CHECK_FALSE(env.run(view_hit(env.store(), "k")).as_file);
+    let_files_age();
+    // Only the blocks from the offset on were checked.
+    auto part = env.run(read_from(env.store(), "k", 2 * block + 5));
+    CHECK_BODY(part.body, body.substr(2 * block));
+    CHECK_FALSE(env.run(view_hit(env.store(), "k")).as_file);  // this whole read checks every block
+    CHECK(env.run(view_hit(env.store(), "k")).as_file);
+  }
+  SUBCASE("every_read") {
+    Options options;
+    options.disk_verify = config::DiskVerify::EveryRead;
+    Env env(Kind::disk, options);
+    const std::string body = random_body(300'000, 613);
+    must_put(env, "k", text_meta("k", body.size()), body);
+    let_files_age();
+    for (int i = 0; i < 3; ++i) {
+      auto got = env.run(view_hit(env.store(), "k"));
+      CHECK_FALSE(got.as_file);
+      CHECK_BODY(got.body, body);
+    }
+  }
 }
 
 TEST_CASE("disk blocks: records of the format without block hashes are removed at start, with their bodies") {

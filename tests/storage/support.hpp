@@ -164,6 +164,8 @@ struct Options {
   std::uint64_t min_free_space = 0;   // disk
   std::uint64_t redis_chunk_size = 64 * KiB;
   std::string redis_url;              // empty: the shared server
+  config::DiskVerify disk_verify = config::DiskVerify::FirstRead;
+  std::filesystem::path dir_base;  // where the disk root goes; empty: /dev/shm if roomy, else the temp dir
 };
 
 // What a backend promises beyond the common contract.
@@ -177,7 +179,7 @@ Traits traits(Kind kind) noexcept;
 
 class TempDir {
  public:
-  TempDir();
+  explicit TempDir(const std::filesystem::path& base = {});
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

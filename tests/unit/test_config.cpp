@@ -78,6 +78,7 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.storage.disk.max_size == b.storage.disk.max_size);
   CHECK(a.storage.disk.min_free_space == b.storage.disk.min_free_space);
   CHECK(a.storage.disk.io_threads == b.storage.disk.io_threads);
+  CHECK(a.storage.disk.verify == b.storage.disk.verify);
   CHECK(a.storage.redis.url == b.storage.redis.url);
   CHECK(a.storage.redis.key_prefix == b.storage.redis.key_prefix);
   CHECK(a.storage.redis.connect_timeout == b.storage.redis.connect_timeout);
@@ -618,6 +619,8 @@ chunk_size = "1MiB"
   CHECK(load("[storage]\nbackend = \"redis\"\n").storage.backend == StorageBackend::Redis);
   CHECK(load("[storage]\ntier = \"memory+redis\"\nbackend = \"redis\"\n").storage.tier == Tier::MemoryRedis);
   CHECK(load("[storage]\neviction = \"fifo\"\n").storage.eviction == Eviction::Fifo);
+  CHECK(load("").storage.disk.verify == DiskVerify::FirstRead);
+  CHECK(load("[storage.disk]\nverify = \"every_read\"\n").storage.disk.verify == DiskVerify::EveryRead);
   CHECK(load("[storage]\nkeep_time = 0\n").storage.keep_time == 0ms);
   CHECK(load("[storage]\ncompression_types = []\n").storage.compression_types.empty());
   CHECK(load("[storage.redis]\nkey_prefix = \"\"\n").storage.redis.key_prefix.empty());
@@ -684,6 +687,8 @@ TEST_CASE("config: [storage] validation") {
        R"(relay.toml:2: storage.backend: expected memory, disk or redis, got "s3")"},
       {"", {{"RELAY_STORAGE_BACKEND", "Disk"}},
        R"(environment RELAY_STORAGE_BACKEND: storage.backend: expected memory, disk or redis, got "Disk")"},
+      {"[storage.disk]\nverify = \"never\"\n", {},
+       R"(relay.toml:2: storage.disk.verify: expected first_read or every_read, got "never")"},
       {"[storage]\neviction = \"arc\"\n", {},
        R"(relay.toml:2: storage.eviction: expected lru, lfu or fifo, got "arc")"},
       {"", {{"RELAY_STORAGE_EVICTION", ""}}, "environment RELAY_STORAGE_EVICTION: storage.eviction: expected lru"},

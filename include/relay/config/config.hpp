@@ -34,6 +34,7 @@ enum class DegradedMode { Local, FailOpen };            // local | fail-open
 enum class MaintenanceLock { None, Redis };             // none | redis
 enum class LogLevel { Error, Warn, Info, Debug };       // error | warn | info | debug
 enum class LogFormat { Text, Json };                    // text | json
+enum class DiskVerify { FirstRead, EveryRead };         // first_read | every_read
 
 std::string_view name_of(StorageBackend v) noexcept;
 std::string_view name_of(Eviction v) noexcept;
@@ -43,6 +44,7 @@ std::string_view name_of(DegradedMode v) noexcept;
 std::string_view name_of(MaintenanceLock v) noexcept;
 std::string_view name_of(LogLevel v) noexcept;
 std::string_view name_of(LogFormat v) noexcept;
+std::string_view name_of(DiskVerify v) noexcept;
 
 // The backend a tier puts behind its memory level (Tier::None: none, the
 // backend itself is used).
@@ -249,6 +251,7 @@ struct DiskStorageConfig {
   std::uint64_t max_size = 1024ull * 1024 * 1024;   // bytes of bodies + metadata on disk
   std::uint64_t min_free_space = 256ull * 1024 * 1024;  // stop storing below this free space
   int io_threads = 2;                               // blocking file I/O runs here
+  DiskVerify verify = DiskVerify::FirstRead;        // when a hit hashes the blocks it sends
 };
 
 struct RedisStorageConfig {

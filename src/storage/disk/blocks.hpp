@@ -52,10 +52,11 @@ class BlockHasher {
   std::string digests_;
 };
 
-// Reads one body file block by block, verifying each against its list.
+// Reads one body file block by block, verifying each against its list
+// (unless told the file was verified already: verify = false).
 class BlockReader {
  public:
-  BlockReader(Fd fd, std::uint64_t size, BlockList blocks);
+  BlockReader(Fd fd, std::uint64_t size, BlockList blocks, bool verify = true);
 
   // Before the first next(): begins at the block holding `offset` instead of
   // block 0, without reading the ones before it. Returns the body offset the
@@ -63,6 +64,9 @@ class BlockReader {
   std::uint64_t start_at(std::uint64_t offset) noexcept;
   std::uint64_t position() const noexcept { return position_; }
   bool done() const noexcept { return position_ >= size_; }
+  // Every block, from the first, has been read and has matched its hash.
+  bool verified_whole() const noexcept { return verify_ && from_start_ && done() && !failed_; }
+  int fd() const noexcept { return fd_.get(); }
 
   // Blocking. The next block, whole and verified; empty once done(). The
   // span stays valid until the next call. A block that does not match its
@@ -82,7 +86,9 @@ class BlockReader {
   Fd fd_;
   std::uint64_t size_;
   BlockList blocks_;
-  std::vector<char> buffer_;  // one block
+  std::vector<char> buffer_;  // one block, allocated by the first next()
+  bool verify_ = true;
+  bool from_start_ = true;  // reading began at block 0
   Sha256 hash_;
   std::uint64_t position_ = 0;
   bool started_ = false;

@@ -3,11 +3,15 @@
 #include "files.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <vector>
 
 namespace relay::storage::disk {
 namespace fs = std::filesystem;
@@ -68,6 +72,51 @@ Result<std::uint64_t> file_size(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return last_error();
   return static_cast<std::uint64_t>(st.st_size);
+}
+
+Result<FileStamp> file_stamp(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return last_error();
+  return FileStamp{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                   static_cast<std::uint64_t>(st.st_size), st.st_ctim.tv_sec, st.st_ctim.tv_nsec};
+}
+
+namespace {
+
+// cachestat(2), Linux 6.5: page cache counts for a range, without mapping
+// the file. Declared here: glibc 2.36 has no wrapper or struct for it.
+struct CachestatRange {
+  std::uint64_t off, len;
+};
+struct Cachestat {
+  std::uint64_t cache, dirty, writeback, evicted, recently_evicted;
+};
+constexpr long cachestat_syscall = 451;  // the same number on every architecture
+
+std::atomic<bool> cachestat_missing{false};
+
+}  // namespace
+
+bool fully_cached(int fd, std::uint64_t size) noexcept {
+  if (size == 0) return true;
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t pages = (size + page - 1) / page;
+  if (!cachestat_missing.load(std::memory_order_relaxed)) {
+    CachestatRange range{0, size};
+    Cachestat counts{};
+    if (::syscall(cachestat_syscall, fd, &range, &counts, 0) == 0) return counts.cache >= pages;
+    if (errno != ENOSYS) return false;
+    cachestat_missing.store(true, std::memory_order_relaxed);
+  }
+  // Older kernels: map the file and ask mincore(2) page by page.
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return false;
+  thread_local std::vector<unsigned char> resident;
+  resident.resize(static_cast<std::size_t>(pages));
+  bool all = ::mincore(map, size, resident.data()) == 0;
+  for (std::size_t i = 0; all && i < resident.size(); ++i) all = (resident[i] & 1) != 0;
+  ::munmap(map, size);
+  return all;
 }
 
 error_code sync_fd(int fd) {

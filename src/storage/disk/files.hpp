@@ -65,6 +65,20 @@ error_code write_all(int fd, std::span<const char> data);
 // Fills as much of into as the file allows from offset on; 0 at end of file.
 Result<std::size_t> read_some(int fd, std::span<char> into, std::uint64_t offset);
 Result<std::uint64_t> file_size(int fd);
+
+// Which file, and which version of it: any write, truncation, rename over
+// it or attribute change moves its ctime (which no unprivileged call can
+// set back), so an equal stamp means the bytes read under it are unchanged.
+struct FileStamp {
+  std::uint64_t device = 0, inode = 0, size = 0;
+  std::int64_t ctime_sec = 0, ctime_nsec = 0;
+  friend bool operator==(const FileStamp&, const FileStamp&) = default;
+};
+Result<FileStamp> file_stamp(int fd);
+// Whether every page of the file's first `size` bytes is in the page cache
+// now, so sending them reads nothing from the disk. false when it cannot
+// tell (no cachestat(2) and mincore(2) failing).
+bool fully_cached(int fd, std::uint64_t size) noexcept;
 error_code sync_fd(int fd);
 error_code sync_dir(const std::filesystem::path& dir);
 error_code rename_file(const std::string& from, const std::filesystem::path& to);

@@ -8,6 +8,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -43,6 +44,10 @@ struct Index {
     std::uint64_t size = 0;
     std::uint32_t refs = 0;  // records naming it
     std::uint32_t pins = 0;  // commits between placing it and their record
+    // Set when a read has matched every block against its hash: the file as
+    // it was then. A hit on the same stamp whose pages are all still in the
+    // page cache is sent without reading or hashing (storage.disk.verify).
+    std::optional<FileStamp> verified;
   };
   using EntryIt = std::map<std::string, Entry>::iterator;
 

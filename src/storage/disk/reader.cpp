@@ -12,13 +12,16 @@ namespace {
 // is handed out. One block in memory; a Range skips the blocks before it.
 class DiskReader final : public BodyReader {
  public:
-  DiskReader(std::shared_ptr<DiskStore> store, std::string name, std::string key, std::string body_hex, Fd fd,
-             std::uint64_t size, BlockList blocks)
+  DiskReader(std::shared_ptr<DiskStore> store, std::string name, std::string key, std::string body_hex,
+             BodyFile file, std::uint64_t size, BlockList blocks)
       : store_(std::move(store)),
         name_(std::move(name)),
         key_(std::move(key)),
         body_hex_(std::move(body_hex)),
-        blocks_(std::move(fd), size, std::move(blocks)) {}
+        stamp_(file.stamp),
+        trusted_(file.trusted),
+        size_(size),
+        blocks_(std::move(file.fd), size, std::move(blocks), !file.trusted) {}
   ~DiskReader() override { close_later(store_->pool(), blocks_.release()); }
 
   // Blocking. Reads the first block now (a body of one block: all of it), so
@@ -37,6 +40,13 @@ class DiskReader final : public BodyReader {
     return preloaded_ ? 0 : blocks_.start_at(offset);
   }
 
+  // Only a trusted body: its bytes were checked and are still in the page
+  // cache, so sending them straight from the file reads nothing from disk.
+  std::optional<http::FileRegion> file() const noexcept override {
+    if (!trusted_ || blocks_.fd() < 0) return std::nullopt;
+    return http::FileRegion{blocks_.fd(), 0, size_};
+  }
+
   asio::awaitable<Result<std::span<const char>>> read() override {
     if (preloaded_) co_return std::exchange(preloaded_, std::nullopt).value();
     if (failed_) co_return failed_;
@@ -48,7 +58,10 @@ class DiskReader final : public BodyReader {
   // Blocking.
   Result<std::span<const char>> next_block() {
     auto got = blocks_.next();
-    if (got) return got;
+    if (got) {
+      if (blocks_.verified_whole()) store_->mark_verified(body_hex_, stamp_);
+      return got;
+    }
     failed_ = got.error();
     if (failed_ == Errc::storage_corrupt) {
       store_->drop_corrupt(name_, key_, body_hex_, blocks_.fault());
@@ -59,6 +72,9 @@ class DiskReader final : public BodyReader {
 
   std::shared_ptr<DiskStore> store_;
   std::string name_, key_, body_hex_;
+  FileStamp stamp_;
+  bool trusted_;
+  std::uint64_t size_;
   BlockReader blocks_;
   std::optional<std::span<const char>> preloaded_;
   bool corrupt_ = false;
@@ -68,11 +84,12 @@ class DiskReader final : public BodyReader {
 }  // namespace
 
 Result<std::optional<Hit>> make_hit(std::shared_ptr<DiskStore> store, const std::string& name,
-                                    const std::string& key, const std::string& body_hex, Fd fd, EntryMeta meta,
-                                    BlockList blocks) {
-  auto reader = std::make_unique<DiskReader>(std::move(store), name, key, body_hex, std::move(fd),
+                                    const std::string& key, const std::string& body_hex, BodyFile file,
+                                    EntryMeta meta, BlockList blocks) {
+  const bool trusted = file.trusted;
+  auto reader = std::make_unique<DiskReader>(std::move(store), name, key, body_hex, std::move(file),
                                              meta.body_size, std::move(blocks));
-  if (meta.body_size <= block_size) {
+  if (!trusted && meta.body_size <= block_size) {
     if (auto ec = reader->preload()) {
       if (reader->corrupt()) return std::optional<Hit>{};
       return ec;

@@ -5,6 +5,7 @@
 // file I/O runs. See store.hpp for the commit order.
 #include "relay/storage/disk_store.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -76,6 +77,7 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
   EntryMeta meta;
   std::string body_hex;
   BlockList blocks;
+  std::optional<FileStamp> verified;
   bool touch = false;
   {
     std::lock_guard lock(index_.mutex);
@@ -90,6 +92,10 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
     meta = it->second.meta;
     body_hex = it->second.body_hex;
     blocks = it->second.blocks;
+    if (cfg_.verify == config::DiskVerify::FirstRead) {
+      if (auto object = index_.objects.find(body_hex); object != index_.objects.end())
+        verified = object->second.verified;
+    }
     // Access order survives a restart through record mtimes, bumped at most
     // once a minute per entry so a hot object costs no extra I/O per hit.
     auto now = std::chrono::steady_clock::now();
@@ -101,14 +107,29 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
   if (touch) (void)set_mtime(index_.layout.record_path(name), index_.clock());
   auto fd = open_read(index_.layout.object_path(body_hex));
   if (!fd && fd.error().value() != ENOENT) return io_failure("opening a body", fd.error());
-  auto size = fd ? file_size(fd->get()) : Result<std::uint64_t>(std::uint64_t{0});
-  if (!size) return io_failure("reading a body's size", size.error());
+  auto stamp = fd ? file_stamp(fd->get()) : Result<FileStamp>(FileStamp{});
+  if (!stamp) return io_failure("reading a body's size", stamp.error());
   // A cheap stat catches truncated or missing bodies before anything is sent.
-  if (!fd || *size != meta.body_size) {
+  if (!fd || stamp->size != meta.body_size) {
     drop_corrupt(name, key, body_hex, fd ? "has the wrong size" : "is missing");
     return std::optional<Hit>{};
   }
-  return make_hit(shared_from_this(), name, key, body_hex, std::move(*fd), std::move(meta), std::move(blocks));
+  // Pages that left the page cache come back from the disk: checked again.
+  const bool trusted = verified == *stamp && fully_cached(fd->get(), stamp->size);
+  return make_hit(shared_from_this(), name, key, body_hex, BodyFile{std::move(*fd), *stamp, trusted},
+                  std::move(meta), std::move(blocks));
+}
+
+void DiskStore::mark_verified(const std::string& body_hex, const FileStamp& stamp) {
+  if (cfg_.verify != config::DiskVerify::FirstRead) return;
+  // A file changed within the last second could change again without its
+  // ctime moving (kernels without fine-grained timestamps tick every few
+  // ms): such a body is checked again on its next read.
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  if (now.tv_sec - stamp.ctime_sec < 2) return;
+  std::lock_guard lock(index_.mutex);
+  if (auto object = index_.objects.find(body_hex); object != index_.objects.end()) object->second.verified = stamp;
 }
 
 asio::awaitable<Result<std::unique_ptr<BodyWriter>>> DiskStore::put(const CacheKey& cache_key, EntryMeta meta) {

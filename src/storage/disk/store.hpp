@@ -91,6 +91,9 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
   Index& index() noexcept { return index_; }
   void drop_corrupt(const std::string& name, const std::string& key, const std::string& body_hex,
                     std::string_view why);
+  // A read matched every block of body_hex, opened as `stamp`: later hits on
+  // the same file may trust it (first_read only).
+  void mark_verified(const std::string& body_hex, const FileStamp& stamp);
 
  private:
   Result<std::optional<Hit>> load(const std::string& name, const std::string& key);
@@ -109,12 +112,23 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
   asio::thread_pool pool_;  // last: its threads stop before the index goes
 };
 
+// How a hit reads its body file (reader.cpp).
+struct BodyFile {
+  Fd fd;
+  FileStamp stamp;  // the file as it was opened
+  // Verified under this very stamp and wholly in the page cache: the reader
+  // hands it out as a file (BodyReader::file) and reads it without hashing.
+  bool trusted = false;
+};
+
 // Blocking. The hit for an entry whose body file is open and of the right
-// size: a body of one block is read and verified now, so that a damaged one
-// is a plain miss (nullopt) rather than a failed response (reader.cpp).
+// size: unless trusted, a body of one block is read and verified now, so
+// that a damaged one is a plain miss (nullopt) rather than a failed
+// response. An untrusted reader that verifies every block records the
+// stamp as verified (storage.disk.verify = "first_read").
 Result<std::optional<Hit>> make_hit(std::shared_ptr<DiskStore> store, const std::string& name,
-                                    const std::string& key, const std::string& body_hex, Fd fd, EntryMeta meta,
-                                    BlockList blocks);
+                                    const std::string& key, const std::string& body_hex, BodyFile file,
+                                    EntryMeta meta, BlockList blocks);
 // The writer of a new body for key (writer.cpp).
 std::unique_ptr<BodyWriter> make_writer(std::shared_ptr<DiskStore> store, std::string key, EntryMeta meta);
 
