@@ -130,7 +130,7 @@ void Index::drop_body_locked(const std::string& body_hex) {
 void Index::adopt(Scan& scan) {
   std::lock_guard lock(mutex);
   for (auto& [hex, bytes] : scan.objects) {
-    objects.emplace(hex, Object{bytes, 0, 0, std::nullopt});
+    objects.emplace(hex, Object{bytes, 0, 0, std::nullopt, nullptr});
     size += bytes;
   }
   for (auto& r : scan.records) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -48,6 +49,10 @@ struct Index {
     // it was then. A hit on the same stamp whose pages are all still in the
     // page cache is sent without reading or hashing (storage.disk.verify).
     std::optional<FileStamp> verified;
+    // That file, kept open once a hit found it trusted: later hits check its
+    // stamp and page cache and send it from the event loop, with no hop to
+    // the I/O threads (DiskStore::trusted_hit). Dropped when either check fails.
+    std::shared_ptr<const Fd> open;
   };
   using EntryIt = std::map<std::string, Entry>::iterator;
 

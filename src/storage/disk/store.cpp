@@ -6,6 +6,7 @@
 #include "relay/storage/disk_store.hpp"
 
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,9 +69,64 @@ DiskStore::DiskStore(const config::DiskStorageConfig& cfg, Clock clock, FreeSpac
 asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const CacheKey& cache_key) {
   const std::string key = cache_key.flat();
   auto name = sha256_hex(key);
-  // A miss is answered from memory, without a thread hop.
-  if (!present(name, key)) co_return std::optional<Hit>{};
+  // A miss is answered from memory, and so is a hit on a trusted body in
+  // the page cache: neither needs a thread hop.
+  bool found = false;
+  if (auto hit = trusted_hit(name, key, found)) co_return std::move(hit);
+  if (!found) co_return std::optional<Hit>{};
   co_return co_await on_pool(pool_, [&] { return load(name, key); });
+}
+
+std::optional<Hit> DiskStore::trusted_hit(const std::string& name, const std::string& key, bool& present) {
+  std::shared_ptr<const Fd> fd;
+  FileStamp stamp;
+  EntryMeta meta;
+  auto find_object = [&](const Index::Entry& entry) { return index_.objects.find(entry.body_hex); };
+  {
+    std::lock_guard lock(index_.mutex);
+    auto it = index_.find_locked(name, key);
+    present = it != index_.entries.end();
+    if (!present) return std::nullopt;
+    const auto& entry = it->second;
+    // Expiry and the once-a-minute record touch are the pool's work.
+    if (expired(entry.meta, index_.clock()) ||
+        std::chrono::steady_clock::now() - entry.touched > std::chrono::minutes(1))
+      return std::nullopt;
+    auto object = find_object(entry);
+    if (object == index_.objects.end() || !object->second.open || !object->second.verified) return std::nullopt;
+    fd = object->second.open;
+    stamp = *object->second.verified;
+    meta = entry.meta;
+    index_.lru.splice(index_.lru.begin(), index_.lru, entry.lru);
+  }
+  auto now = file_stamp(fd->get());
+  if (now && *now == stamp && fully_cached(fd->get(), stamp.size)) {
+    const auto size = stamp.size;
+    return Hit{std::move(meta), make_open_file_reader(shared_from_this(), std::move(fd), size)};
+  }
+  // Changed, or partly out of the page cache: the pool reads and checks it.
+  std::lock_guard lock(index_.mutex);
+  if (auto it = index_.find_locked(name, key); it != index_.entries.end()) {
+    if (auto object = find_object(it->second); object != index_.objects.end() && object->second.open == fd)
+      object->second.open.reset();
+  }
+  return std::nullopt;
+}
+
+void DiskStore::keep_open(const std::string& body_hex, const FileStamp& stamp, int fd) {
+  std::lock_guard lock(index_.mutex);
+  auto object = index_.objects.find(body_hex);
+  if (object == index_.objects.end() || object->second.open || object->second.verified != stamp) return;
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return;
+  // The last holder may be a reader on an event loop, and the close may
+  // free an unlinked body's blocks: it is the pool's job while there is one.
+  std::weak_ptr<DiskStore> store = weak_from_this();
+  object->second.open = std::shared_ptr<const Fd>(new Fd(copy), [store](const Fd* open) {
+    Fd owned(const_cast<Fd*>(open)->release());
+    delete open;
+    if (auto alive = store.lock()) close_later(alive->pool(), std::move(owned));
+  });
 }
 
 Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::string& key) {
@@ -116,6 +172,7 @@ Result<std::optional<Hit>> DiskStore::load(const std::string& name, const std::s
   }
   // Pages that left the page cache come back from the disk: checked again.
   const bool trusted = verified == *stamp && fully_cached(fd->get(), stamp->size);
+  if (trusted) keep_open(body_hex, *stamp, fd->get());
   return make_hit(shared_from_this(), name, key, body_hex, BodyFile{std::move(*fd), *stamp, trusted},
                   std::move(meta), std::move(blocks));
 }

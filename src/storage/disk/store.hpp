@@ -101,6 +101,13 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
     std::lock_guard lock(index_.mutex);
     return index_.find_locked(name, key) != index_.entries.end();
   }
+  // On the event loop: a hit whose body is trusted, open and wholly in the
+  // page cache, found with an fstat and a page-cache count; nothing else
+  // touches the file system. nullopt when the lookup must go to the pool
+  // (present: the entry exists).
+  std::optional<Hit> trusted_hit(const std::string& name, const std::string& key, bool& present);
+  // Keeps fd (a trusted hit's file) open in its object for trusted_hit.
+  void keep_open(const std::string& body_hex, const FileStamp& stamp, int fd);
 
   config::DiskStorageConfig cfg_;
   std::string scope_;
@@ -129,6 +136,10 @@ struct BodyFile {
 Result<std::optional<Hit>> make_hit(std::shared_ptr<DiskStore> store, const std::string& name,
                                     const std::string& key, const std::string& body_hex, BodyFile file,
                                     EntryMeta meta, BlockList blocks);
+// A reader of a trusted body through an object's kept-open file: file() for
+// sendfile, read() in 64 KiB slices on the pool, no hashing (reader.cpp).
+std::unique_ptr<BodyReader> make_open_file_reader(std::shared_ptr<DiskStore> store, std::shared_ptr<const Fd> fd,
+                                                  std::uint64_t size);
 // The writer of a new body for key (writer.cpp).
 std::unique_ptr<BodyWriter> make_writer(std::shared_ptr<DiskStore> store, std::string key, EntryMeta meta);
 
