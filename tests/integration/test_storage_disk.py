@@ -267,6 +267,34 @@ class DiskBlockIntegrityTest(DiskTestCase):
         wait_stored(self.port, target)
         self.fetch_ok(target, path, self.SIZE, "HIT")
 
+    def test_damage_to_a_body_already_trusted_is_found(self):
+        # verify = "first_read": once a whole read has checked a body (two
+        # seconds after its file last changed), hits send it from the page
+        # cache without hashing. Damaging the file moves its ctime, so the
+        # next hit checks it again and sends no damaged byte.
+        path = "/disk/blocks/trusted"
+        target, body, obj = self.stored_big(path)
+        time.sleep(2.1)
+        for _ in range(3):  # the first of these checks and trusts it; the others are sent from the file
+            self.fetch_ok(target, path, self.SIZE, "HIT")
+        self.damage_block(obj, self.DAMAGED)
+        r, complete = fetch_partial(self.port, target)
+        self.assertNoDamagedByte(r, body, 0, "full GET of a trusted body damaged since")
+        self.assertFalse(complete and r.header("X-Cache") == "HIT",
+                         "a damaged entry was served as a complete HIT")
+        self.assertRefetched(target, path, 1)
+
+
+
+class DiskEveryReadIntegrityTest(DiskBlockIntegrityTest):
+    """The same attacks with storage.disk.verify = "every_read": each hit
+    reads and hashes every block it sends."""
+
+    @classmethod
+    def relay_config(cls):
+        config = super().relay_config()
+        config["storage"]["disk"]["verify"] = "every_read"
+        return config
 
 class TierRestartTest(DiskTestCase):
     STORAGE_EXTRA = {"tier": "memory+disk"}
