@@ -29,19 +29,34 @@ Digest Sha256::finish() {
   Digest out{};
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_, out.data(), &len);
-  EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
+  // The digest it already has: EVP_DigestInit_ex with EVP_sha256() would
+  // fetch the algorithm again, an allocation per message.
+  EVP_DigestInit_ex2(ctx_, nullptr, nullptr);
   return out;
 }
 
-std::string to_hex(const Digest& digest) {
+namespace {
+void append_hex(const Digest& digest, std::string& out) {
   static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(digest.size() * 2);
   for (unsigned char b : digest) {
     out.push_back(digits[b >> 4]);
     out.push_back(digits[b & 0xf]);
   }
+}
+}  // namespace
+
+std::string to_hex(const Digest& digest) {
+  std::string out;
+  out.reserve(digest.size() * 2);
+  append_hex(digest, out);
   return out;
+}
+
+void sha256_hex(std::string_view data, std::string& out) {
+  thread_local Sha256 hasher;  // finish() leaves it ready for the next message
+  hasher.update(data);
+  out.clear();
+  append_hex(hasher.finish(), out);
 }
 
 std::string sha256_hex(std::string_view data) {

@@ -44,6 +44,9 @@ class Sha256 {
 
 std::string to_hex(const Digest& digest);
 std::string sha256_hex(std::string_view data);
+// The same into out (replacing what it held), with this thread's hasher:
+// no allocation once out has room, for the lookups of the hit path.
+void sha256_hex(std::string_view data, std::string& out);
 bool is_digest_hex(std::string_view name) noexcept;
 
 }  // namespace relay::storage::disk

@@ -71,7 +71,7 @@ error_code Index::install(const std::string& key, EntryMeta meta, const std::str
   return {};
 }
 
-Index::EntryIt Index::find_locked(const std::string& name, const std::string& key) {
+Index::EntryIt Index::find_locked(const std::string& name, std::string_view key) {
   auto it = entries.find(name);
   return it != entries.end() && it->second.key == key ? it : entries.end();
 }

@@ -89,7 +89,7 @@ struct Index {
                      bool pinned);
 
   // The entry at name if it is key's: another key there is a collision.
-  EntryIt find_locked(const std::string& name, const std::string& key);
+  EntryIt find_locked(const std::string& name, std::string_view key);
 
   // Points name at a record already in meta/ whose body has been given one
   // more reference for it, replacing any older entry; then makes room.

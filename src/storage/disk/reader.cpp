@@ -2,6 +2,7 @@
 // blocks.hpp) on the store's I/O pool; a block that fails its hash drops
 // every entry using the body before any of its bytes is handed out.
 #include "blocks.hpp"
+#include "relay/util/block_pool.hpp"
 #include "store.hpp"
 
 namespace relay::storage::disk {
@@ -85,7 +86,7 @@ class DiskReader final : public BodyReader {
 // page cache) through its object's kept-open file: the event loop sends it
 // with sendfile; read(), for a sink that cannot, reads 64 KiB slices on the
 // pool without hashing them again.
-class OpenFileReader final : public BodyReader {
+class OpenFileReader final : public BodyReader, public util::PooledAllocation {
  public:
   OpenFileReader(std::shared_ptr<DiskStore> store, std::shared_ptr<const Fd> fd, std::uint64_t size)
       : store_(std::move(store)), fd_(std::move(fd)), size_(size) {}

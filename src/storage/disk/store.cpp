@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <filesystem>
@@ -66,18 +67,41 @@ DiskStore::DiskStore(const config::DiskStorageConfig& cfg, Clock clock, FreeSpac
             " expired, ", scan.tmp_removed, " temporary files, ", st.evictions, " over the size limit");
 }
 
+namespace {
+
+// The record name (hex SHA-256) of the keys this thread looked up last,
+// kept by key: a hot key is hashed once, not on every hit. Direct-mapped;
+// the strings keep their buffers, so a lookup allocates nothing.
+const std::string& record_name_of(std::string_view key) {
+  struct Slot {
+    std::string key, name;
+  };
+  thread_local std::array<Slot, 64> slots;
+  auto& slot = slots[std::hash<std::string_view>{}(key) % slots.size()];
+  if (slot.key != key || slot.name.empty()) {
+    slot.key.assign(key);
+    sha256_hex(key, slot.name);
+  }
+  return slot.name;
+}
+
+}  // namespace
+
 asio::awaitable<Result<std::optional<Hit>>> DiskStore::get(const CacheKey& cache_key) {
-  const std::string key = cache_key.flat();
-  auto name = sha256_hex(key);
+  // This thread's buffers: nothing here suspends before they are copied.
+  thread_local std::string flat_scratch;
+  const auto flat = cache_key.flat_view(flat_scratch);
+  const std::string& name_scratch = record_name_of(flat);
   // A miss is answered from memory, and so is a hit on a trusted body in
   // the page cache: neither needs a thread hop.
   bool found = false;
-  if (auto hit = trusted_hit(name, key, found)) co_return std::move(hit);
+  if (auto hit = trusted_hit(name_scratch, flat, found)) co_return std::move(hit);
   if (!found) co_return std::optional<Hit>{};
+  const std::string name = name_scratch, key(flat);
   co_return co_await on_pool(pool_, [&] { return load(name, key); });
 }
 
-std::optional<Hit> DiskStore::trusted_hit(const std::string& name, const std::string& key, bool& present) {
+std::optional<Hit> DiskStore::trusted_hit(const std::string& name, std::string_view key, bool& present) {
   std::shared_ptr<const Fd> fd;
   FileStamp stamp;
   EntryMeta meta;
@@ -184,7 +208,10 @@ void DiskStore::mark_verified(const std::string& body_hex, const FileStamp& stam
   // ms): such a body is checked again on its next read.
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  if (now.tv_sec - stamp.ctime_sec < 2) return;
+  constexpr std::int64_t settled_ns = 2'000'000'000;
+  const std::int64_t age_ns = (static_cast<std::int64_t>(now.tv_sec) - stamp.ctime_sec) * 1'000'000'000 +
+                              (static_cast<std::int64_t>(now.tv_nsec) - stamp.ctime_nsec);
+  if (age_ns < settled_ns) return;
   std::lock_guard lock(index_.mutex);
   if (auto object = index_.objects.find(body_hex); object != index_.objects.end()) object->second.verified = stamp;
 }

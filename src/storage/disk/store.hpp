@@ -28,6 +28,7 @@
 #include "relay/storage/clock.hpp"
 #include "relay/storage/maintenance.hpp"
 #include "relay/storage/storage.hpp"
+#include "relay/util/pooled_frame.hpp"
 
 namespace relay::storage::disk {
 
@@ -59,6 +60,8 @@ void close_later(asio::thread_pool& pool, Fd fd, std::string unlink_path = {});
 
 class DiskStore final : public Storage, public Maintainable, public std::enable_shared_from_this<DiskStore> {
  public:
+  using coroutine_frames = util::PooledFrames;  // get() runs on every disk hit
+
   // probe tells free space under cfg.path (a seam for tests).
   DiskStore(const config::DiskStorageConfig& cfg, Clock clock, FreeSpaceProbe probe = free_space);
   // Lets pending closes and unlinks finish; no coroutine can still be in
@@ -105,7 +108,7 @@ class DiskStore final : public Storage, public Maintainable, public std::enable_
   // page cache, found with an fstat and a page-cache count; nothing else
   // touches the file system. nullopt when the lookup must go to the pool
   // (present: the entry exists).
-  std::optional<Hit> trusted_hit(const std::string& name, const std::string& key, bool& present);
+  std::optional<Hit> trusted_hit(const std::string& name, std::string_view key, bool& present);
   // Keeps fd (a trusted hit's file) open in its object for trusted_hit.
   void keep_open(const std::string& body_hex, const FileStamp& stamp, int fd);
 
