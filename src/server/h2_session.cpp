@@ -19,6 +19,7 @@
 #include "relay/http/problem.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/proxy/handler.hpp"
+#include "relay/server/h2_memory.hpp"
 #include "relay/server/watchdog.hpp"
 #include "relay/util/log.hpp"
 
@@ -283,7 +284,7 @@ bool H2Session::start_nghttp2() {
   nghttp2_option_set_max_settings(option, 32);
 
   nghttp2_session* session = nullptr;
-  int rv = nghttp2_session_server_new2(&session, callbacks, this, option);
+  int rv = nghttp2_session_server_new3(&session, callbacks, this, option, pooled_nghttp2_mem());
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
   if (rv != 0) {

@@ -106,9 +106,13 @@ bool connection_specific(std::string_view name, std::string_view value) {
 // A header block for nghttp2 (it copies names and values on submit).
 class HeaderBlock {
  public:
-  // Lower-cased names go into one buffer: two allocations per block, not
-  // one per field.
-  HeaderBlock(int status, const http::Headers& fields) {
+  // Lower-cased names go into one buffer, this thread's like the field
+  // array: nghttp2 copies a block when it is submitted, so a block lives
+  // only until then and the next one reuses both (no allocation per
+  // response). One block at a time per thread: none is kept across a wait.
+  HeaderBlock(int status, const http::Headers& fields) : names_(names_buffer()), nva_(nva_buffer()) {
+    names_.clear();
+    nva_.clear();
     const auto digits = std::to_chars(status_, status_ + sizeof status_, status);
     std::size_t name_bytes = 0;
     for (const auto& f : fields) name_bytes += f.name.size();
@@ -135,9 +139,18 @@ class HeaderBlock {
                     NGHTTP2_NV_FLAG_NONE});
   }
 
+  static std::string& names_buffer() {
+    thread_local std::string names;
+    return names;
+  }
+  static std::vector<nghttp2_nv>& nva_buffer() {
+    thread_local std::vector<nghttp2_nv> nva;
+    return nva;
+  }
+
   char status_[12];
-  std::string names_;
-  std::vector<nghttp2_nv> nva_;
+  std::string& names_;
+  std::vector<nghttp2_nv>& nva_;
 };
 
 bool status_has_no_body(int status) { return status < 200 || status == 204 || status == 304; }

@@ -22,6 +22,7 @@
 
 #include "relay/http/body.hpp"
 #include "relay/http/request.hpp"
+#include "relay/util/pooled_frame.hpp"
 #include "relay/util/request_context.hpp"
 
 struct nghttp2_session;
@@ -143,6 +144,8 @@ class H2BodySource final : public http::BodySource {
 
 class H2ResponseSink final : public http::ResponseSink {
  public:
+  using coroutine_frames = util::PooledFrames;  // write_head, write_body...: every response
+
   // stall_timeout: the longest write_body waits for the client's window to
   // open (server.idle_timeout); past it the stream is reset.
   H2ResponseSink(H2Stream& stream, std::chrono::milliseconds stall_timeout, metrics::Metrics& metrics);
