@@ -84,7 +84,8 @@ struct H2Callbacks {
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     auto& h = of(user_data);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto s = std::make_shared<H2Stream>(h.link_, frame->hd.stream_id, h.socket_.tcp().get_executor());
+    auto s = std::allocate_shared<H2Stream>(util::PoolAllocator<H2Stream>{}, h.link_, frame->hd.stream_id,
+                                            h.socket_.tcp().get_executor());
     h.streams_.emplace(frame->hd.stream_id, std::move(s));
     return 0;
   }
@@ -442,8 +443,10 @@ bool H2Session::receive(const char* data, std::size_t size) {
       nghttp2_session_mem_recv(link_.session, reinterpret_cast<const std::uint8_t*>(data), size);
   link_.in_nghttp2 = false;
   link_.flush_deferred();
-  for (auto& stream : std::exchange(ready_, {}))
+  starting_.swap(ready_);
+  for (auto& stream : starting_)
     if (!stream->closed && !terminating_) start_stream(std::move(stream));
+  starting_.clear();
   link_.writer.notify();
   if (rv < 0) {
     std::string_view kind;

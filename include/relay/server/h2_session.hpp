@@ -33,6 +33,7 @@
 #include "relay/server/client_socket.hpp"
 #include "relay/server/h2_stream.hpp"
 #include "relay/server/session.hpp"
+#include "relay/util/block_pool.hpp"
 #include "relay/util/request_context.hpp"
 
 struct nghttp2_session;
@@ -101,9 +102,13 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   std::shared_ptr<RequestContext> context_ = std::make_shared<RequestContext>();
 
   H2Link link_;
-  std::map<std::int32_t, std::shared_ptr<H2Stream>> streams_;  // open in nghttp2
+  // Entries come and go with every request: their nodes from the block pool.
+  using StreamMap = std::map<std::int32_t, std::shared_ptr<H2Stream>, std::less<>,
+                             util::PoolAllocator<std::pair<const std::int32_t, std::shared_ptr<H2Stream>>>>;
+  StreamMap streams_;  // open in nghttp2
   std::vector<std::shared_ptr<H2Stream>> ready_;  // complete heads from the last mem_recv
-  std::map<std::int32_t, std::shared_ptr<H2Stream>> running_;  // request coroutines still running
+  std::vector<std::shared_ptr<H2Stream>> starting_;  // ready_'s, being started (keeps its capacity)
+  StreamMap running_;  // request coroutines still running
 
   std::size_t live_tasks_ = 0;  // reader, ticker and stream coroutines not yet ended
   Wakeup tasks_done_;

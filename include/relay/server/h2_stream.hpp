@@ -22,6 +22,7 @@
 
 #include "relay/http/body.hpp"
 #include "relay/http/request.hpp"
+#include "relay/util/block_pool.hpp"
 #include "relay/util/pooled_frame.hpp"
 #include "relay/util/request_context.hpp"
 
@@ -80,7 +81,7 @@ struct H2Stream {
   H2Link& link;
   const std::int32_t id;
   http::Request req;
-  std::shared_ptr<RequestContext> context = std::make_shared<RequestContext>();
+  std::shared_ptr<RequestContext> context = std::allocate_shared<RequestContext>(util::PoolAllocator<RequestContext>{});
   boost::asio::cancellation_signal cancel;  // the handler coroutine's: terminal on connection cancel
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 

@@ -25,4 +25,20 @@ struct PooledAllocation {
   static void operator delete(void* block, std::size_t size) noexcept { block_pool::deallocate(block, size); }
 };
 
+// The same for standard containers and std::allocate_shared: per-request
+// nodes and shared objects (an HTTP/2 stream and its map entries).
+template <typename T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <typename U>
+  PoolAllocator(const PoolAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(block_pool::allocate(n * sizeof(T))); }
+  void deallocate(T* block, std::size_t n) noexcept { block_pool::deallocate(block, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const PoolAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
 }  // namespace relay::util
