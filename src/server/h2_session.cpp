@@ -114,14 +114,14 @@ struct H2Callbacks {
     if (name == ":method") {
       req.method = value;
     } else if (name == ":path") {
-      req.target = value;
+      assign_recycled(req.target, value);
     } else if (name == ":authority") {
-      s->authority = value;
+      assign_recycled(s->authority, value);
     } else if (name == "cookie") {
       if (!s->cookies.empty()) s->cookies.append("; ");
       s->cookies.append(value);
     } else if (name.empty() || name.front() != ':') {
-      req.headers.add(std::string(name), std::string(value));
+      req.headers.add_copy(name, value);  // into fields a dropped Headers left in the thread's stash
     }
     return 0;
   }
@@ -618,9 +618,10 @@ void H2Session::start_stream(std::shared_ptr<H2Stream> stream) {
   // RFC 9113 §8.5: CONNECT names its target in :authority alone.
   if (req.method == "CONNECT") req.target = s.authority;
   req.content_length = http::content_length(req.headers);
+  assign_recycled(req.request_id, {}, 16);  // a buffer for a generated ID (16 hex digits)
   proxy::assign_request_id(req);
   s.context->client = peer_;
-  s.context->id = req.request_id;
+  assign_recycled(s.context->id, req.request_id);
   // Asked before any body byte is handed on; bytes that came with the head count too.
   s.body_limit = service_.body_limit_for(req);
   if (s.body_limit > 0 && s.body_received > s.body_limit) s.body_over_limit = true;

@@ -17,6 +17,7 @@
 #include "relay/http/problem.hpp"
 #include "relay/metrics/metrics.hpp"
 #include "relay/util/log.hpp"
+#include "relay/util/string_stash.hpp"
 
 namespace relay::server {
 
@@ -237,6 +238,20 @@ asio::awaitable<void> H2ResponseSink::interim(const http::ResponseHead& head) {
     s_.link.writer.notify();
 }
 
+void assign_recycled(std::string& target, std::string_view value, std::size_t room) {
+  if (target.capacity() < std::max(room, value.size())) target = util::recycled_string();
+  target.assign(value);
+}
+
+H2Stream::~H2Stream() {
+  util::recycle_string(req.target);
+  util::recycle_string(req.received_target);
+  util::recycle_string(req.request_id);
+  util::recycle_string(authority);
+  util::recycle_string(out);
+  if (context.use_count() == 1) util::recycle_string(context->id);
+}
+
 asio::awaitable<Result<void>> H2ResponseSink::write_head(http::ResponseHead head,
                                                          std::optional<std::uint64_t> content_length) {
   if (gone()) co_return make_error_code(Errc::client_closed);
@@ -271,6 +286,7 @@ asio::awaitable<Result<void>> H2ResponseSink::write_body(std::span<const char> c
     s_.out.erase(0, s_.out_pos);
     s_.out_pos = 0;
   }
+  if (s_.out.empty()) assign_recycled(s_.out, {}, chunk.size());  // nothing pending to keep
   s_.out.append(chunk.data(), chunk.size());
   body_bytes_ += chunk.size();
   nghttp2_session_resume_data(s_.link.session, s_.id);

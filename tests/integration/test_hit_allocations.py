@@ -123,6 +123,34 @@ class HitAllocationTest(RelayTestCase):
                                                  "min_free_space": "0"}}},
                    settle=2.1)
 
+    def h2_allocations(self, hits):
+        out = self.workdir / ("h2-%d.count" % hits)
+        relay = self.make_relay({"log": {"access_log": "off"}, "server": {"h2c": True}}, name="h2-%d" % hits,
+                                env={"LD_PRELOAD": str(self.module), "COUNT_ALLOCATIONS_OUT": str(out)})
+        type(self).relay = relay
+        relay.start()
+        try:
+            url = "http://%s:%d/h2/hit-allocations?size=1024&cc=max-age%%3D3600" % (HOST, relay.port)
+            for n in (1, hits):  # the miss, then the hits, each on one connection
+                done = subprocess.run(["h2load", "-n", str(n), "-c", "1", "-m", "1", url],
+                                      capture_output=True, text=True, timeout=60)
+                self.assertIn("%d succeeded" % n, done.stdout, done.stdout + done.stderr)
+        finally:
+            relay.stop()
+        type(self).relay = None
+        self.assertTrue(out.exists(), "relay exited without running its exit handlers")
+        return int(out.read_text())
+
+    def test_http2_hit_allocates_at_most_four_times(self):
+        # nghttp2, the stream object and its map entries come from the block
+        # pool; a new stream's strings (request ID, target, response buffer)
+        # are still its own.
+        few, many = self.h2_allocations(FEW), self.h2_allocations(MANY)
+        per_hit = (many - few) / (MANY - FEW)
+        self.assertLessEqual(per_hit, 4.5, "%.2f heap allocations per HTTP/2 hit (%d for %d hits, %d for %d)" %
+                             (per_hit, few, FEW, many, MANY))
+        self.assertGreater(few, 1000)
+
 
 if __name__ == "__main__":
     unittest.main()

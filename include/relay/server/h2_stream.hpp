@@ -68,6 +68,11 @@ struct H2Link {
 struct H2Stream {
   H2Stream(H2Link& link, std::int32_t id, const boost::asio::any_io_executor& ex)
       : link(link), id(id), body_wake(ex), send_wake(ex) {}
+  // Gives its strings' buffers to the thread's string stash, which the next
+  // stream's take (assign_recycled): a new stream allocates none of them.
+  ~H2Stream();
+  H2Stream(const H2Stream&) = delete;
+  H2Stream& operator=(const H2Stream&) = delete;
 
   // The stream closed under us (a reset, or the connection ended): the
   // request body and response both fail from here on.
@@ -142,6 +147,10 @@ class H2BodySource final : public http::BodySource {
   metrics::Metrics& metrics_;
   error_code failed_;
 };
+
+// target = value, in a buffer from the thread's string stash when target's
+// own is smaller than `room` (at least value's size).
+void assign_recycled(std::string& target, std::string_view value, std::size_t room = 0);
 
 class H2ResponseSink final : public http::ResponseSink {
  public:
