@@ -11,6 +11,7 @@
 
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "../../src/storage/disk/files.hpp"
 #include "../../src/storage/disk/record.hpp"
@@ -285,6 +286,40 @@ TEST_CASE("disk blocks: first_read sends a body checked whole from the page cach
     CHECK_BODY(reread.body, body);
     CHECK(env.run(view_hit(env.store(), "k")).as_file);
   }
+}
+
+TEST_CASE("disk files: cachestat and the mincore fallback agree on whether a file is in the page cache") {
+  TempDir dir("/var/tmp");  // disk-backed: tmpfs pages cannot leave the cache
+  const auto path = dir.path() / "body";
+  const std::uint64_t size = 20 * MiB + 123;  // more than one mincore window (16 MiB)
+  {
+    std::ofstream out(path, std::ios::binary);
+    const std::string chunk = random_body(1 * MiB, 614);
+    for (std::uint64_t left = size; left > 0;) {
+      const auto n = std::min<std::uint64_t>(left, chunk.size());
+      out.write(chunk.data(), static_cast<std::streamsize>(n));
+      left -= n;
+    }
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::fsync(fd) == 0);  // clean pages, which DONTNEED drops
+  std::vector<char> sink(1 * MiB);
+  for (std::uint64_t at = 0; at < size; at += sink.size())
+    REQUIRE(::pread(fd, sink.data(), sink.size(), static_cast<off_t>(at)) > 0);
+  CHECK(disk::fully_cached(fd, size));
+  CHECK(disk::fully_cached_by_mincore(fd, size));
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  CHECK_FALSE(disk::fully_cached(fd, size));
+  CHECK_FALSE(disk::fully_cached_by_mincore(fd, size));
+  // The first window's pages back in the cache, the rest not (no readahead
+  // filling it in): still not all of it, whichever window a page is missing from.
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+  for (std::uint64_t at = 0; at < 17 * MiB; at += sink.size())
+    REQUIRE(::pread(fd, sink.data(), sink.size(), static_cast<off_t>(at)) > 0);
+  CHECK_FALSE(disk::fully_cached(fd, size));
+  CHECK_FALSE(disk::fully_cached_by_mincore(fd, size));
+  ::close(fd);
 }
 
 TEST_CASE("disk blocks: a read from an offset or a recent file earns no trust; every_read never trusts") {

@@ -9,9 +9,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <vector>
 
 namespace relay::storage::disk {
 namespace fs = std::filesystem;
@@ -108,13 +108,23 @@ bool fully_cached(int fd, std::uint64_t size) noexcept {
     if (errno != ENOSYS) return false;
     cachestat_missing.store(true, std::memory_order_relaxed);
   }
-  // Older kernels: map the file and ask mincore(2) page by page.
+  return fully_cached_by_mincore(fd, size);
+}
+
+bool fully_cached_by_mincore(int fd, std::uint64_t size) noexcept {
+  if (size == 0) return true;
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t pages = (size + page - 1) / page;
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) return false;
-  thread_local std::vector<unsigned char> resident;
-  resident.resize(static_cast<std::size_t>(pages));
-  bool all = ::mincore(map, size, resident.data()) == 0;
-  for (std::size_t i = 0; all && i < resident.size(); ++i) all = (resident[i] & 1) != 0;
+  constexpr std::uint64_t window = 4096;  // pages asked about at once
+  unsigned char resident[window];
+  bool all = true;
+  for (std::uint64_t first = 0; all && first < pages; first += window) {
+    const auto count = std::min(window, pages - first);
+    all = ::mincore(static_cast<char*>(map) + first * page, count * page, resident) == 0;
+    for (std::uint64_t i = 0; all && i < count; ++i) all = (resident[i] & 1) != 0;
+  }
   ::munmap(map, size);
   return all;
 }

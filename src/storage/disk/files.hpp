@@ -79,6 +79,10 @@ Result<FileStamp> file_stamp(int fd);
 // now, so sending them reads nothing from the disk. false when it cannot
 // tell (no cachestat(2) and mincore(2) failing).
 bool fully_cached(int fd, std::uint64_t size) noexcept;
+// The same through mincore(2) on a read-only mapping, a window at a time
+// (bounded memory whatever the size): fully_cached's way on kernels before
+// cachestat(2), Linux 6.5.
+bool fully_cached_by_mincore(int fd, std::uint64_t size) noexcept;
 error_code sync_fd(int fd);
 error_code sync_dir(const std::filesystem::path& dir);
 error_code rename_file(const std::string& from, const std::filesystem::path& to);
